@@ -1,0 +1,129 @@
+/* loop.h - the loop-level IR: how a kernel runs, as loops over buffers.
+ *
+ * Every graph node is lowered (lower.c) into one Kernel: a function of the
+ * batch size `n` and a list of float buffers, whose body is a tree of
+ * statements over integer loop variables and scalar locals.  Backends
+ * (emit_c.c, emit_llvm.c) print kernels; they know nothing of
+ * convolutions, only of loops, loads, stores and arithmetic.
+ *
+ * Semantics, which every printer must keep exactly:
+ *   - integers are 32-bit signed two's complement (C int, LLVM i32);
+ *     X_DIV / X_MOD truncate toward zero like C; lowering only divides
+ *     non-negative values by positive constants;
+ *   - floats are IEEE single precision; no fast-math reassociation is
+ *     licensed by the IR; X_EXP/X_LOG/X_TANH/X_SQRT call libm's
+ *     expf/logf/tanhf/sqrtf in both backends;
+ *   - S_FOR runs var = lo, lo+1, ..., hi-1 (nothing when lo >= hi);
+ *     bounds are evaluated once, before the first iteration;
+ *   - S_STORE writes buf[idx] = val, or buf[idx] += val when accum;
+ *   - buffers of one kernel never alias (the memory plan guarantees it),
+ *     so printers may mark them restrict/noalias.
+ */
+#ifndef NETC_LOOP_H
+#define NETC_LOOP_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "util.h"
+
+typedef enum { T_I32, T_F32 } LType;
+
+typedef enum {
+    X_INT,     /* ival                                 (i32)   */
+    X_FLT,     /* fval                                 (f32)   */
+    X_VAR,     /* variable `var` (loop var or local)   (its type) */
+    X_BATCH,   /* the kernel's batch-size argument n   (i32)   */
+    X_LOAD,    /* buf[a]                               (f32)   */
+    /* binary, both operands of type t */
+    X_ADD, X_SUB, X_MUL, X_DIV, X_MOD, X_MIN, X_MAX,
+    /* comparisons: operands of one type, result i32 0/1 */
+    X_LT, X_LE, X_EQ, X_NE,
+    /* logic on i32 0/1 */
+    X_AND, X_OR, X_NOT,
+    /* unary f32 */
+    X_NEG, X_EXP, X_LOG, X_TANH, X_SQRT,
+    X_SELECT,  /* a ? b : c, a is i32 0/1, b and c of type t */
+    X_I2F,     /* (float)a                                  */
+    X_F2I,     /* (int)a, truncating                        */
+    X_COUNT
+} ExprKind;
+
+typedef struct Expr {
+    ExprKind k;
+    LType t;          /* type of the result */
+    int ival;
+    float fval;
+    int var;          /* X_VAR */
+    int buf;          /* X_LOAD */
+    struct Expr *a, *b, *c;
+} Expr;
+
+typedef enum { S_BLOCK, S_FOR, S_IF, S_STORE, S_DECL, S_ASSIGN } StmtKind;
+
+typedef struct Stmt {
+    StmtKind k;
+    int var;              /* FOR: loop var; DECL/ASSIGN: local var        */
+    Expr *lo, *hi;        /* FOR: [lo, hi)                                 */
+    Expr *cond;           /* IF                                            */
+    int buf;              /* STORE                                         */
+    Expr *idx, *val;      /* STORE: buf[idx] (+)= val; DECL/ASSIGN: val    */
+    bool accum;           /* STORE: += instead of =                        */
+    struct Stmt **body;   /* BLOCK, FOR, IF (then)                         */
+    int nbody, capbody;
+    struct Stmt **els;    /* IF (else)                                     */
+    int nels, capels;
+} Stmt;
+
+typedef struct {
+    const char *name;     /* printed name, e.g. "oc"; unique per kernel */
+    LType t;
+} LVar;
+
+typedef struct {
+    const char *name;     /* printed name: "x", "w", "dy", "y" ...       */
+    bool written;         /* the kernel stores to it                      */
+    long size_fixed;      /* element count = size_fixed + size_per_n * n  */
+    long size_per_n;
+} LBuf;
+
+typedef struct {
+    const char *name;     /* function name, unique within a program   */
+    const char *comment;  /* one line: the node and its shapes         */
+    LBuf *buf;
+    int nbuf, capbuf;
+    LVar *var;
+    int nvar, capvar;
+    Stmt *body;           /* an S_BLOCK */
+} Kernel;
+
+/* ---- builder (loop.c); all memory comes from the arena ---- */
+Kernel *kernel_new(Arena *a, const char *name, const char *comment);
+int kernel_buf(Arena *a, Kernel *k, const char *name, bool written, long size_fixed, long size_per_n);
+int kernel_var(Arena *a, Kernel *k, const char *name, LType t); /* names made unique */
+
+Expr *ex_int(Arena *a, int v);
+Expr *ex_flt(Arena *a, float v);
+Expr *ex_var(Arena *a, const Kernel *k, int var);
+Expr *ex_batch(Arena *a);
+Expr *ex_load(Arena *a, int buf, Expr *idx);
+Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r);  /* folds constants */
+Expr *ex_un(Arena *a, ExprKind k, Expr *x);
+Expr *ex_select(Arena *a, Expr *c, Expr *t, Expr *f);
+
+Stmt *st_block(Arena *a);
+Stmt *st_for(Arena *a, int var, Expr *lo, Expr *hi);       /* body: append to it */
+Stmt *st_if(Arena *a, Expr *cond);
+Stmt *st_store(Arena *a, int buf, Expr *idx, Expr *val, bool accum);
+Stmt *st_decl(Arena *a, int var, Expr *init);
+Stmt *st_assign(Arena *a, int var, Expr *val);
+void st_append(Arena *a, Stmt *parent, Stmt *child);       /* to body */
+void st_append_else(Arena *a, Stmt *parent, Stmt *child);  /* to IF's else */
+
+/* Checks types, variable scoping and buffer indices; prints the first
+ * problem to err and returns false. */
+bool kernel_verify(const Kernel *k, FILE *err);
+/* Readable pseudo-code, one statement per line (for --dump=loops). */
+void kernel_print(FILE *f, const Kernel *k);
+
+#endif

@@ -1,0 +1,152 @@
+/* netc.h - the compiler's phases and the records that flow between them.
+ *
+ *   frontend_load   .net file      -> Model (graph of the forward pass + training config)
+ *   autodiff        Model          -> backward nodes appended, grad_of[] filled
+ *   sched_choose    Model          -> Sched per node (algorithm, and why)
+ *   program_build   Model + Sched  -> Program: entries, memory plan, kernels (lowered)
+ *   emit_c / emit_llvm  Program    -> files
+ *
+ * main.c calls them in that order, one per line.
+ */
+#ifndef NETC_NETC_H
+#define NETC_NETC_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "diag.h"
+#include "ir.h"
+#include "loop.h"
+#include "util.h"
+
+/* ---- training configuration (the `train { }` section) ---- */
+
+typedef enum { OPT_SGD, OPT_COUNT } OptKind;
+
+typedef struct {
+    bool present;            /* the file has a train section          */
+    SrcLoc loc;
+    const char *data_kind;   /* "fashion_mnist", "mnist" or "idx"     */
+    const char *data_path;   /* directory with the IDX files          */
+    int loss_node;           /* the loss node in the graph             */
+    OptKind optimizer;
+    float lr, momentum, weight_decay;
+    bool nesterov;
+    int batch, epochs;
+    unsigned long seed;
+    InitKind default_init;   /* for layers that do not say init=       */
+} TrainConfig;
+
+typedef struct Model {
+    const char *name;        /* the network name: a C identifier       */
+    const char *file;
+    Arena *arena;            /* owns the graph and everything below    */
+    Graph *g;
+    TrainConfig train;
+    int *grad_of;            /* autodiff: node id -> its gradient node, or -1 */
+    int ngrad_of;
+    /* Set by tests (and `netc emit-c --entry grad`) to request a "grad"
+     * entry: the gradient of value grad_value given incoming gradient
+     * grad_seed (an INPUT node); -1 when unused. */
+    int grad_value, grad_seed;
+} Model;
+
+/* frontend (grammar/, ast.c, elab.c, schema.c, shape.c).  Returns NULL
+ * after reporting errors through d. */
+Model *frontend_load(const char *path, Diag *d);
+Model *frontend_load_string(const char *file, const char *text, Diag *d);
+void model_free(Model *m);
+
+/* autodiff.c: appends the backward graph of value `of` and fills
+ * m->grad_of for every node on a path from a PARAM or INPUT to it.  When
+ * seed < 0, `of` must be a loss (OPF_LOSS, unbatched scalar) and its
+ * gradient is 1; otherwise seed is an INPUT node of of's shape holding the
+ * incoming gradient. */
+void autodiff(Model *m, int of, int seed);
+/* Adds an INPUT node "<name>.grad" shaped like node `of`, records
+ * grad_value/grad_seed and runs autodiff(m, of, seed). */
+void autodiff_seeded(Model *m, int of);
+
+/* ---- schedule: how each node is computed ---- */
+
+typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_COUNT } Algo;
+const char *algo_name(Algo a);
+
+typedef struct {
+    Algo algo;
+    const char *why;         /* one line, printed by --dump=algo */
+} Sched;
+
+/* sched.c: one Sched per node, indexed by node id. */
+Sched *sched_choose(const Model *m);
+void sched_print(FILE *f, const Model *m, const Sched *s);
+
+/* ---- program: entry points, memory plan, kernels ---- */
+
+/* Where a value lives while an entry runs. */
+typedef enum { LOC_ARENA, LOC_PARAM, LOC_GRAD, LOC_IN, LOC_OUT } LocKind;
+typedef struct {
+    LocKind k;
+    long off_fixed;          /* ARENA: floats from arena start = off_fixed + off_per_n * n */
+    long off_per_n;          /* PARAM / GRAD: offset in floats is off_fixed */
+    int idx;                 /* IN / OUT: index into in[] / out[] */
+} Loc;
+
+/* A call to a kernel: one Loc per kernel buffer, in the kernel's order. */
+typedef struct {
+    int node;
+    Kernel *kernel;
+    Loc *arg;
+} Call;
+
+typedef struct {
+    const char *name;        /* "forward", "train" or "grad" */
+    int nin, nout;
+    int *in;                 /* node ids bound to in[i]  */
+    int *out;                /* node ids bound to out[i] */
+    bool writes_grads;
+    Call *call;
+    int ncall;
+    long arena_fixed, arena_per_n;      /* floats, after planning */
+    long naive_fixed, naive_per_n;      /* floats, one buffer per value */
+} Entry;
+
+typedef struct {
+    int node;                /* the PARAM node */
+    long offset, count;      /* floats within params[] / grads[] */
+} ParamSlot;
+
+typedef struct Program {
+    const Model *m;
+    const Sched *sched;
+    Arena *arena;
+    Entry *entry;
+    int nentry;
+    Kernel **kernel;         /* every kernel once, in first-use order */
+    int nkernel;
+    ParamSlot *param;
+    int nparam;
+    long param_floats;
+    const char *meta;        /* the runtime's description (see docs/runtime.md) */
+    const float *weights;    /* embedded initial weights, or NULL */
+} Program;
+
+/* program.c: the entries are "forward" (inputs -> outputs) and, when the
+ * model has a loss, "train" (inputs, target -> outputs, loss; grads), or,
+ * with grad_seed, "grad" (inputs, seed -> outputs, input gradients; grads).
+ * Plans memory and lowers each node with lower_node. */
+Program *program_build(const Model *m, const Sched *s);
+void program_free(Program *p);
+void program_print_mem(FILE *f, const Program *p);
+
+/* lower.c: the kernel that computes node `id` under its schedule.  The
+ * kernel's buffers are, in order: the node's output, then its inputs. */
+Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id);
+
+/* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after
+ * printing an error (e.g. an unwritable directory). */
+bool emit_c(const Program *p, const char *dir, Diag *d);
+/* The C for a main() that hands the model to the runtime (netc build). */
+bool emit_c_main(const Program *p, const char *path, Diag *d);
+
+#endif

@@ -1,0 +1,61 @@
+/* netc_runtime.h - the runtime that turns a compiled model into a program.
+ *
+ * netc emits, for a network called NAME:
+ *   const char NAME_meta[];        the model's description (format below)
+ *   void NAME_forward(...);        inference entry        (NetcEntryFn)
+ *   void NAME_train(...);          forward + loss + grads (NetcEntryFn), when
+ *                                  the .net file has a train section
+ * and, for `netc build`, a main() that calls netc_main().  The runtime
+ * parses the description, initialises or loads parameters, reads data,
+ * runs the optimiser and implements the train / eval / predict / info
+ * commands.  See docs/runtime.md.
+ *
+ * Entry-point convention (both backends):
+ *   n       batch size of this call
+ *   params  all parameters, one flat float array (offsets in the meta)
+ *   grads   same layout as params; written by train entries (NULL otherwise)
+ *   arena   working memory of at least fixed + per_n * n floats ("arena" line)
+ *   in      the entry's inputs  (forward: {x};  train: {x, target})
+ *   out     the entry's outputs (forward: {y};  train: {y, loss[1]})
+ *   Tensors are float32, row-major NCHW with the batch first.
+ *
+ * Meta format: UTF-8 text, one record per line, fields separated by one
+ * space, numbers in C syntax (floats printed with %.9g):
+ *   netc 1                                   format version, first line
+ *   name NAME
+ *   params TOTAL                             floats in params[]
+ *   arena FIXED PER_N                        max over entries, floats
+ *   input NAME RANK D1 .. DR                 per-sample shape, in in[] order
+ *   output NAME RANK D1 .. DR                forward outputs, in out[] order
+ *   param NAME OFFSET COUNT RANK D1 .. DR INIT A B FAN_IN FAN_OUT
+ *        INIT: zero he_normal he_uniform xavier_normal xavier_uniform
+ *              uniform (A, B = low, high) normal (A, B = mean, std)
+ *   train loss KIND                          softmax_cross_entropy | mse
+ *   train target KIND RANK D1 .. DR          class (labels as float indices,
+ *                                            rank 0) | onehot | tensor
+ *   train optimizer sgd LR MOMENTUM WEIGHT_DECAY NESTEROV(0|1)
+ *   train batch B
+ *   train epochs E
+ *   train seed S
+ *   train data KIND PATH                     fashion_mnist | mnist | idx
+ *   end                                      last line
+ * Unknown record names are an error (the runtime and compiler ship together).
+ */
+#ifndef NETC_RUNTIME_H
+#define NETC_RUNTIME_H
+
+typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *arena,
+                            const float *const *in, float *const *out);
+
+/* Runs the command line of a generated program:
+ *   PROG train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]
+ *                [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]
+ *   PROG eval    --weights CKPT [--data DIR]
+ *   PROG predict --weights CKPT --input X.npy --output Y.npy
+ *   PROG info
+ * train may be NULL (no train section); weights may be NULL (no embedded
+ * weights).  Returns the process exit status. */
+int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
+              NetcEntryFn train, const float *weights);
+
+#endif
