@@ -1,0 +1,296 @@
+/* ir.c - the graph IR: op tables, shapes, node storage, printer, verifier. */
+#include "ir.h"
+
+#include <string.h>
+
+#include "diag.h"
+
+static const struct {
+    const char *name;
+    int arity;
+    unsigned flags;
+} op_info[] = {
+#define OP(e, name, arity, flags) {name, arity, flags},
+#include "ops.def"
+#undef OP
+};
+_Static_assert(sizeof op_info / sizeof op_info[0] == OP_COUNT, "op_info out of sync with ops.def");
+
+const char *op_name(Op op)
+{
+    NETC_ASSERT(op >= 0 && op < OP_COUNT);
+    return op_info[op].name;
+}
+
+int op_arity(Op op)
+{
+    NETC_ASSERT(op >= 0 && op < OP_COUNT);
+    return op_info[op].arity;
+}
+
+unsigned op_flags(Op op)
+{
+    NETC_ASSERT(op >= 0 && op < OP_COUNT);
+    return op_info[op].flags;
+}
+
+Op op_lookup(const char *name)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        if (strcmp(op_info[i].name, name) == 0)
+            return (Op)i;
+    return OP_COUNT;
+}
+
+static const char *const init_names[] = {
+    "default", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "uniform", "normal", "zero",
+};
+_Static_assert(sizeof init_names / sizeof init_names[0] == INIT_COUNT, "init_names out of sync");
+
+const char *init_name(InitKind k)
+{
+    NETC_ASSERT(k >= 0 && k < INIT_COUNT);
+    return init_names[k];
+}
+
+/* ---- shapes ---- */
+
+long shape_numel(const Shape *s)
+{
+    long n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->d[i];
+    return n;
+}
+
+bool shape_eq(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank || a->batched != b->batched)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->d[i] != b->d[i])
+            return false;
+    return true;
+}
+
+void shape_print(FILE *f, const Shape *s)
+{
+    fputc('[', f);
+    const char *sep = "";
+    if (s->batched) {
+        fputs("N", f);
+        sep = ", ";
+    }
+    for (int i = 0; i < s->rank; i++) {
+        fprintf(f, "%s%d", sep, s->d[i]);
+        sep = ", ";
+    }
+    fputc(']', f);
+}
+
+/* ---- graph storage ---- */
+
+Graph *graph_new(Arena *a)
+{
+    Graph *g = arena_alloc(a, sizeof *g);
+    g->arena = a;
+    g->loss = -1;
+    g->target = -1;
+    return g;
+}
+
+Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const int *in)
+{
+    if (g->nnode == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 64;
+        Node **nn = arena_alloc(g->arena, sizeof(Node *) * (size_t)cap);
+        if (g->nnode)
+            memcpy(nn, g->node, sizeof(Node *) * (size_t)g->nnode);
+        g->node = nn;
+        g->cap = cap;
+    }
+    Node *n = arena_alloc(g->arena, sizeof *n);
+    n->id = g->nnode;
+    n->op = op;
+    n->name = arena_strdup(g->arena, name);
+    n->loc = loc;
+    n->nin = nin;
+    n->in = arena_alloc(g->arena, sizeof(int) * (size_t)(nin ? nin : 1));
+    for (int i = 0; i < nin; i++) {
+        NETC_ASSERT(in[i] >= 0 && in[i] < g->nnode);
+        n->in[i] = in[i];
+    }
+    g->node[g->nnode++] = n;
+    return n;
+}
+
+Node *graph_node(const Graph *g, int id)
+{
+    NETC_ASSERT(id >= 0 && id < g->nnode);
+    return g->node[id];
+}
+
+int graph_find(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->nnode; i++)
+        if (strcmp(g->node[i]->name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- printer ---- */
+
+static void print_ints(FILE *f, const char *key, const int *v, int n)
+{
+    fprintf(f, " %s=", key);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? "x" : "", v[i]);
+}
+
+static void print_pads(FILE *f, const int *lo, const int *hi, int n)
+{
+    fputs(" pad=", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%d+%d", i ? "x" : "", lo[i], hi[i]);
+}
+
+static void print_params(FILE *f, const Node *n)
+{
+    switch (n->op) {
+    case OP_CONV:
+    case OP_CONV_DX:
+    case OP_CONV_DW: {
+        const ConvParam *c = &n->p.conv;
+        fprintf(f, " out=%d", c->out_channels);
+        print_ints(f, "kernel", c->kernel, c->nsp);
+        print_ints(f, "stride", c->stride, c->nsp);
+        print_ints(f, "dilation", c->dilation, c->nsp);
+        print_pads(f, c->pad_lo, c->pad_hi, c->nsp);
+        fprintf(f, " groups=%d%s", c->groups, c->bias ? " bias" : "");
+        break;
+    }
+    case OP_MAXPOOL:
+    case OP_AVGPOOL:
+    case OP_MAXPOOL_DX:
+    case OP_AVGPOOL_DX: {
+        const PoolParam *p = &n->p.pool;
+        print_ints(f, "kernel", p->kernel, p->nsp);
+        print_ints(f, "stride", p->stride, p->nsp);
+        print_pads(f, p->pad_lo, p->pad_hi, p->nsp);
+        if ((n->op == OP_AVGPOOL || n->op == OP_AVGPOOL_DX) && !p->count_include_pad)
+            fputs(" exclude_pad", f);
+        break;
+    }
+    case OP_DENSE:
+        fprintf(f, " units=%d%s", n->p.dense.units, n->p.dense.bias ? " bias" : "");
+        break;
+    case OP_PARAM:
+        fprintf(f, " init=%s fan_in=%d fan_out=%d", init_name(n->p.param.init), n->p.param.fan_in,
+                n->p.param.fan_out);
+        if (n->p.param.init == INIT_UNIFORM || n->p.param.init == INIT_NORMAL)
+            fprintf(f, "(%g, %g)", (double)n->p.param.init_a, (double)n->p.param.init_b);
+        break;
+    case OP_SLICE:
+        fprintf(f, " begin=%d", n->p.slice.begin);
+        break;
+    default:
+        break;
+    }
+}
+
+void graph_print(FILE *f, const Graph *g)
+{
+    for (int i = 0; i < g->nnode; i++) {
+        const Node *n = g->node[i];
+        fprintf(f, "%%%d = %s(", n->id, op_name(n->op));
+        for (int j = 0; j < n->nin; j++)
+            fprintf(f, "%s%%%d", j ? ", " : "", n->in[j]);
+        fprintf(f, ") \"%s\" ", n->name);
+        shape_print(f, &n->shape);
+        print_params(f, n);
+        if (n->loc.file)
+            fprintf(f, " @%d:%d", n->loc.line, n->loc.col);
+        fputc('\n', f);
+    }
+    if (g->noutput) {
+        fputs("outputs", f);
+        for (int i = 0; i < g->noutput; i++)
+            fprintf(f, " %%%d", g->outputs[i]);
+        fputc('\n', f);
+    }
+    if (g->loss >= 0)
+        fprintf(f, "loss %%%d target %%%d\n", g->loss, g->target);
+}
+
+/* ---- verifier ---- */
+
+bool graph_verify(const Graph *g, FILE *err)
+{
+    for (int i = 0; i < g->nnode; i++) {
+        const Node *n = g->node[i];
+        if (n->id != i) {
+            fprintf(err, "verify: node %d has id %d\n", i, n->id);
+            return false;
+        }
+        int ar = op_arity(n->op);
+        if (ar >= 0 && n->nin != ar &&
+            !((n->op == OP_CONV || n->op == OP_DENSE) && (n->nin == 2 || n->nin == 3))) {
+            fprintf(err, "verify: %%%d %s has %d inputs, expected %d\n", i, op_name(n->op), n->nin, ar);
+            return false;
+        }
+        if ((n->op == OP_CONV || n->op == OP_DENSE) && n->nin != 2 && n->nin != 3) {
+            fprintf(err, "verify: %%%d %s has %d inputs, expected 2 or 3\n", i, op_name(n->op), n->nin);
+            return false;
+        }
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] < 0 || n->in[j] >= i) {
+                fprintf(err, "verify: %%%d %s input %d is %%%d (not an earlier node)\n", i,
+                        op_name(n->op), j, n->in[j]);
+                return false;
+            }
+        }
+        if (n->shape.rank < 0 || n->shape.rank > NETC_MAX_RANK) {
+            fprintf(err, "verify: %%%d %s has rank %d\n", i, op_name(n->op), n->shape.rank);
+            return false;
+        }
+        for (int j = 0; j < n->shape.rank; j++) {
+            if (n->shape.d[j] <= 0) {
+                fprintf(err, "verify: %%%d %s has dim %d = %d\n", i, op_name(n->op), j, n->shape.d[j]);
+                return false;
+            }
+        }
+        for (int j = 0; j < i; j++) {
+            if (strcmp(g->node[j]->name, n->name) == 0) {
+                fprintf(err, "verify: %%%d and %%%d are both named '%s'\n", j, i, n->name);
+                return false;
+            }
+        }
+        /* Re-infer the shape of user-level ops and compare. */
+        if (op_flags(n->op) & (OPF_LAYER | OPF_LOSS)) {
+            Node copy = *n;
+            Diag d;
+            diag_init(&d, err);
+            bool ok = shape_infer((Graph *)g, &copy, &d);
+            diag_free(&d);
+            if (!ok || !shape_eq(&copy.shape, &n->shape)) {
+                fprintf(err, "verify: %%%d %s: stored shape disagrees with shape inference\n", i,
+                        op_name(n->op));
+                return false;
+            }
+        }
+    }
+    for (int i = 0; i < g->noutput; i++) {
+        if (g->outputs[i] < 0 || g->outputs[i] >= g->nnode) {
+            fprintf(err, "verify: output %d is %%%d\n", i, g->outputs[i]);
+            return false;
+        }
+    }
+    if (g->loss >= 0) {
+        const Node *l = graph_node(g, g->loss);
+        if (!(op_flags(l->op) & OPF_LOSS) || l->shape.batched || l->shape.rank != 0) {
+            fprintf(err, "verify: loss %%%d is not an unbatched scalar loss\n", g->loss);
+            return false;
+        }
+    }
+    return true;
+}
