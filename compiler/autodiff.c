@@ -1,0 +1,199 @@
+/* autodiff.c - derives the backward pass as ordinary graph IR.
+ *
+ * Needs: a shape-checked forward graph.  Provides: backward nodes appended
+ * after the forward ones and m->grad_of[v] = the node holding dL/dv for
+ * every value v on a path from a PARAM or a user INPUT to the differentiated
+ * value.  Invalidates nothing (the forward nodes are untouched).
+ *
+ * One rule per op, applied in reverse topological order.  A value used by
+ * several consumers receives several contributions, summed by an `add`
+ * node.  Because the result is plain IR, scheduling, memory planning and
+ * lowering treat the backward pass like any other code.
+ *
+ *   %5 = conv(%0, %1, %2) "c1"           %9  = conv_dx(%8, %1) "c1.dx"
+ *   %6 = relu(%5) "relu1"          =>    %10 = conv_dw(%0, %8) "c1.dw"
+ *   %7 = softmax_cross_entropy(...)      %11 = bias_grad(%8) "c1.db"
+ */
+#include <string.h>
+
+#include "netc.h"
+
+typedef struct {
+    Model *m;
+    Graph *g;
+    bool *need;      /* forward node lies between a source and `of` */
+    int **contrib;   /* per forward node: gradient contributions    */
+    int *ncontrib;
+    int nfwd;
+} Ad;
+
+static void contribute(Ad *ad, int v, int grad)
+{
+    if (!ad->need[v])
+        return;
+    Arena *a = ad->g->arena;
+    int *c = arena_alloc(a, sizeof(int) * (size_t)(ad->ncontrib[v] + 1));
+    if (ad->ncontrib[v])
+        memcpy(c, ad->contrib[v], sizeof(int) * (size_t)ad->ncontrib[v]);
+    c[ad->ncontrib[v]++] = grad;
+    ad->contrib[v] = c;
+}
+
+/* Adds a backward node shaped like forward value `like`. */
+static int emit(Ad *ad, Op op, const Node *fwd, const char *suffix, int like, int nin, const int *in)
+{
+    const char *name = arena_printf(ad->g->arena, "%s.%s", fwd->name, suffix);
+    Node *n = graph_add(ad->g, op, name, fwd->loc, nin, in);
+    n->shape = graph_node(ad->g, like)->shape;
+    n->p = fwd->p;
+    return n->id;
+}
+
+/* Sums the contributions to v into one node (or returns the only one). */
+static int total_grad(Ad *ad, int v)
+{
+    if (ad->ncontrib[v] == 0)
+        return -1;
+    if (ad->ncontrib[v] == 1)
+        return ad->contrib[v][0];
+    const Node *n = graph_node(ad->g, v);
+    return emit(ad, OP_ADD, n, "gsum", v, ad->ncontrib[v], ad->contrib[v]);
+}
+
+/* The rule for one forward node with output gradient gy. */
+static void rule(Ad *ad, const Node *n, int gy)
+{
+    const int *x = n->in;
+    switch (n->op) {
+    case OP_INPUT:
+    case OP_PARAM:
+        break;
+    case OP_CONV:
+    case OP_DENSE: {
+        bool conv = n->op == OP_CONV;
+        if (ad->need[x[0]])
+            contribute(ad, x[0], emit(ad, conv ? OP_CONV_DX : OP_DENSE_DX, n, "dx", x[0], 2,
+                                      (int[]){gy, x[1]}));
+        if (ad->need[x[1]])
+            contribute(ad, x[1], emit(ad, conv ? OP_CONV_DW : OP_DENSE_DW, n, "dw", x[1], 2,
+                                      (int[]){x[0], gy}));
+        if (n->nin == 3 && ad->need[x[2]])
+            contribute(ad, x[2], emit(ad, OP_BIAS_GRAD, n, "db", x[2], 1, &gy));
+        break;
+    }
+    case OP_MAXPOOL:
+        contribute(ad, x[0], emit(ad, OP_MAXPOOL_DX, n, "dx", x[0], 2, (int[]){x[0], gy}));
+        break;
+    case OP_AVGPOOL:
+        contribute(ad, x[0], emit(ad, OP_AVGPOOL_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_FLATTEN:
+        contribute(ad, x[0], emit(ad, OP_RESHAPE, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_RELU:
+        contribute(ad, x[0], emit(ad, OP_RELU_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
+        break;
+    case OP_TANH:
+        contribute(ad, x[0], emit(ad, OP_TANH_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
+        break;
+    case OP_SIGMOID:
+        contribute(ad, x[0], emit(ad, OP_SIGMOID_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
+        break;
+    case OP_SOFTMAX:
+        contribute(ad, x[0], emit(ad, OP_SOFTMAX_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
+        break;
+    case OP_CONCAT: {
+        int begin = 0;
+        for (int j = 0; j < n->nin; j++) {
+            const Node *in = graph_node(ad->g, x[j]);
+            if (ad->need[x[j]]) {
+                const char *suffix = arena_printf(ad->g->arena, "dx%d", j);
+                int s = emit(ad, OP_SLICE, n, suffix, x[j], 1, &gy);
+                graph_node(ad->g, s)->p.slice.begin = begin;
+                contribute(ad, x[j], s);
+            }
+            begin += in->shape.d[0];
+        }
+        break;
+    }
+    case OP_ADD:
+        for (int j = 0; j < n->nin; j++)
+            contribute(ad, x[j], gy);
+        break;
+    case OP_SOFTMAX_XENT:
+    case OP_MSE:
+        /* Losses are terminal: their rule ignores gy (dloss = 1). */
+        NETC_ASSERT(gy < 0);
+        contribute(ad, x[0], emit(ad, n->op == OP_MSE ? OP_MSE_DX : OP_SOFTMAX_XENT_DX, n, "dx",
+                                  x[0], 2, x));
+        break;
+    default:
+        NETC_ASSERT(!"autodiff: op has no gradient rule");
+    }
+}
+
+void autodiff(Model *m, int of, int seed)
+{
+    Graph *g = m->g;
+    Ad ad = {.m = m, .g = g, .nfwd = g->nnode};
+    Arena *a = g->arena;
+    ad.need = arena_alloc(a, sizeof(bool) * (size_t)ad.nfwd);
+    ad.contrib = arena_alloc(a, sizeof(int *) * (size_t)ad.nfwd);
+    ad.ncontrib = arena_alloc(a, sizeof(int) * (size_t)ad.nfwd);
+    NETC_ASSERT(of >= 0 && of < ad.nfwd);
+    if (seed < 0)
+        NETC_ASSERT(op_flags(graph_node(g, of)->op) & OPF_LOSS);
+
+    /* need[v]: v depends on a parameter or user input, and `of` depends on v. */
+    bool *from_src = arena_alloc(a, sizeof(bool) * (size_t)ad.nfwd);
+    for (int i = 0; i < ad.nfwd; i++) {
+        const Node *n = g->node[i];
+        from_src[i] = (n->op == OP_PARAM || n->op == OP_INPUT) && i != g->target && i != seed;
+        for (int j = 0; j < n->nin; j++)
+            from_src[i] |= from_src[n->in[j]];
+    }
+    ad.need[of] = from_src[of];
+    for (int i = of; i >= 0; i--) {
+        if (!ad.need[i])
+            continue;
+        const Node *n = g->node[i];
+        for (int j = 0; j < n->nin; j++)
+            if (from_src[n->in[j]])
+                ad.need[n->in[j]] = true;
+    }
+
+    if (seed >= 0)
+        contribute(&ad, of, seed);
+    int *final = arena_alloc(a, sizeof(int) * (size_t)ad.nfwd);
+    for (int i = 0; i < ad.nfwd; i++)
+        final[i] = -1;
+    for (int i = of; i >= 0; i--) {
+        if (!ad.need[i])
+            continue;
+        int gy = -1; /* a loss differentiated without a seed: dloss = 1 */
+        if (i != of || seed >= 0) {
+            gy = total_grad(&ad, i);
+            if (gy < 0)
+                continue;
+        }
+        final[i] = gy;
+        rule(&ad, g->node[i], gy);
+    }
+
+    m->ngrad_of = g->nnode;
+    m->grad_of = arena_alloc(a, sizeof(int) * (size_t)g->nnode);
+    for (int i = 0; i < g->nnode; i++)
+        m->grad_of[i] = i < ad.nfwd ? final[i] : -1;
+}
+
+void autodiff_seeded(Model *m, int of)
+{
+    Graph *g = m->g;
+    const Node *o = graph_node(g, of);
+    const char *name = arena_printf(g->arena, "%s.grad", o->name);
+    Node *s = graph_add(g, OP_INPUT, name, o->loc, 0, NULL);
+    s->shape = o->shape;
+    m->grad_value = of;
+    m->grad_seed = s->id;
+    autodiff(m, of, s->id);
+}
