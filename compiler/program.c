@@ -1,0 +1,416 @@
+/* program.c - entry points, memory planning, lowering and the runtime's meta.
+ *
+ * Needs: a graph with its backward pass (when there is a loss or a grad
+ * seed) and a schedule.  Provides: a Program whose entries list kernel calls
+ * in execution order, with a Loc for every buffer argument.
+ *
+ * Entries (all share one signature, see runtime/netc_runtime.h):
+ *   forward  in = user inputs            out = network outputs
+ *   train    in = user inputs, target    out = outputs, loss     grads = dL/dparams
+ *   grad     in = user inputs, seed      out = outputs, dL/dinputs  grads = dL/dparams
+ *
+ * Memory: parameters and their gradients live in the caller's params[] and
+ * grads[] arrays; entry inputs and outputs in the caller's buffers; every
+ * other value in the arena.  The arena is planned over the entry's
+ * execution order: each value lives from the kernel that writes it to the
+ * last kernel that reads it, and values whose lifetimes do not overlap share
+ * space (first fit).  Batched values scale with n, so they are planned in
+ * floats per sample and sit after the fixed-size ones:
+ *     arena = [ fixed values | per-sample values * n ]
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "netc.h"
+
+#define ALIGN_FLOATS 16 /* 64 bytes: one cache line, one AVX-512 vector */
+
+static long align_up(long x)
+{
+    return (x + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+typedef struct {
+    long off, size;
+    int first, last; /* positions in the execution order, inclusive */
+} Block;
+
+/* First fit: the lowest offset where `b` overlaps no live block. */
+static long place(const Block *placed, int nplaced, const Block *b)
+{
+    long off = 0;
+    for (;;) {
+        bool moved = false;
+        for (int i = 0; i < nplaced; i++) {
+            const Block *q = &placed[i];
+            if (q->last < b->first || b->last < q->first)
+                continue; /* lifetimes disjoint */
+            if (q->off < off + b->size && off < q->off + q->size) {
+                off = q->off + q->size;
+                moved = true;
+            }
+        }
+        if (!moved)
+            return off;
+    }
+}
+
+typedef struct {
+    Program *p;
+    const Graph *g;
+    bool *used;        /* node is computed or read by this entry */
+    Loc *loc;          /* per node */
+    bool *has_loc;
+} Builder;
+
+static void mark_needed(const Graph *g, bool *used, int id)
+{
+    if (used[id])
+        return;
+    used[id] = true;
+    const Node *n = graph_node(g, id);
+    for (int j = 0; j < n->nin; j++)
+        mark_needed(g, used, n->in[j]);
+}
+
+static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
+{
+    if (!by_node[id]) {
+        by_node[id] = lower_node(p->arena, p->m, p->sched, id);
+        NETC_ASSERT(by_node[id]);
+        p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
+        p->kernel[p->nkernel++] = by_node[id];
+    }
+    return by_node[id];
+}
+
+/* A kernel that zeroes one buffer: the gradient of a parameter that does
+ * not influence the loss. */
+static Kernel *zero_kernel(Program *p, const Node *param)
+{
+    Arena *a = p->arena;
+    long count = shape_numel(&param->shape);
+    Kernel *k = kernel_new(a, arena_printf(a, "k%d_zero_grad", param->id),
+                           arena_printf(a, "%s does not affect the loss: its gradient is 0", param->name));
+    int b = kernel_buf(a, k, "g", true, count, 0);
+    int i = kernel_var(a, k, "i", T_I32);
+    Stmt *loop = st_for(a, i, ex_int(a, 0), ex_int(a, (int)count));
+    st_append(a, loop, st_store(a, b, ex_var(a, k, i), ex_flt(a, 0.0f), false));
+    st_append(a, k->body, loop);
+    p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
+    p->kernel[p->nkernel++] = k;
+    return k;
+}
+
+static void add_call(Arena *a, Entry *e, int node, Kernel *k, Loc *args)
+{
+    Call *c = arena_alloc(a, sizeof(Call) * (size_t)(e->ncall + 1));
+    if (e->ncall)
+        memcpy(c, e->call, sizeof(Call) * (size_t)e->ncall);
+    c[e->ncall++] = (Call){node, k, args};
+    e->call = c;
+}
+
+static bool is_user_input(const Model *m, const Node *n)
+{
+    return n->op == OP_INPUT && n->id != m->g->target && n->id != m->grad_seed;
+}
+
+static long param_offset(const Program *p, int node)
+{
+    for (int i = 0; i < p->nparam; i++)
+        if (p->param[i].node == node)
+            return p->param[i].offset;
+    NETC_ASSERT(!"not a parameter");
+}
+
+/* Builds one entry: in/out lists are node ids; grads[i] is the gradient
+ * node of param slot i (or -1) when the entry writes grads. */
+static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin, const int *in,
+                         int nout, const int *out, const int *grads)
+{
+    const Graph *g = p->m->g;
+    Arena *a = p->arena;
+    int nn = g->nnode;
+    Entry e = {.name = name, .nin = nin, .nout = nout, .writes_grads = grads != NULL};
+    e.in = arena_alloc(a, sizeof(int) * (size_t)(nin + 1));
+    e.out = arena_alloc(a, sizeof(int) * (size_t)(nout + 1));
+    memcpy(e.in, in, sizeof(int) * (size_t)nin);
+    memcpy(e.out, out, sizeof(int) * (size_t)nout);
+
+    bool *used = calloc((size_t)nn, sizeof(bool));
+    Loc *loc = calloc((size_t)nn, sizeof(Loc));
+    bool *placed = calloc((size_t)nn, sizeof(bool));
+    int *pos = calloc((size_t)nn, sizeof(int));
+    int *last = calloc((size_t)nn, sizeof(int));
+    NETC_ASSERT(used && loc && placed && pos && last);
+
+    for (int i = 0; i < nout; i++)
+        mark_needed(g, used, out[i]);
+    for (int i = 0; grads && i < p->nparam; i++)
+        if (grads[i] >= 0)
+            mark_needed(g, used, grads[i]);
+
+    /* Locations fixed by the interface. */
+    for (int i = 0; i < nin; i++) {
+        loc[in[i]] = (Loc){.k = LOC_IN, .idx = i};
+        placed[in[i]] = true;
+    }
+    for (int i = 0; i < nout; i++) {
+        loc[out[i]] = (Loc){.k = LOC_OUT, .idx = i};
+        placed[out[i]] = true;
+    }
+    for (int i = 0; i < p->nparam; i++) {
+        loc[p->param[i].node] = (Loc){.k = LOC_PARAM, .off_fixed = p->param[i].offset};
+        placed[p->param[i].node] = true;
+        if (grads && grads[i] >= 0 && !placed[grads[i]]) {
+            loc[grads[i]] = (Loc){.k = LOC_GRAD, .off_fixed = p->param[i].offset};
+            placed[grads[i]] = true;
+        }
+    }
+    for (int i = 0; i < nn; i++)
+        NETC_ASSERT(!used[i] || graph_node(g, i)->op != OP_INPUT || placed[i]);
+
+    /* Lifetimes over the execution order (node order is topological). */
+    int t = 0;
+    for (int i = 0; i < nn; i++) {
+        if (!used[i])
+            continue;
+        pos[i] = last[i] = t++;
+        const Node *n = graph_node(g, i);
+        for (int j = 0; j < n->nin; j++)
+            last[n->in[j]] = pos[i];
+    }
+
+    /* First-fit placement in two pools: fixed-size and per-sample. */
+    Block *pool[2] = {calloc((size_t)nn + 1, sizeof(Block)), calloc((size_t)nn + 1, sizeof(Block))};
+    int npool[2] = {0, 0};
+    long top[2] = {0, 0}, naive[2] = {0, 0};
+    int *which = calloc((size_t)nn, sizeof(int));
+    for (int i = 0; i < nn; i++) {
+        if (!used[i] || placed[i])
+            continue;
+        const Node *n = graph_node(g, i);
+        int w = n->shape.batched;
+        Block b = {0, align_up(shape_numel(&n->shape)), pos[i], last[i]};
+        b.off = place(pool[w], npool[w], &b);
+        pool[w][npool[w]++] = b;
+        which[i] = npool[w] - 1;
+        if (b.off + b.size > top[w])
+            top[w] = b.off + b.size;
+        naive[w] += b.size;
+    }
+    for (int i = 0; i < nn; i++) {
+        if (!used[i] || placed[i])
+            continue;
+        const Node *n = graph_node(g, i);
+        const Block *b = &pool[n->shape.batched][which[i]];
+        loc[i] = n->shape.batched ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = b->off}
+                                  : (Loc){.k = LOC_ARENA, .off_fixed = b->off};
+    }
+    e.arena_fixed = top[0];
+    e.arena_per_n = top[1];
+    e.naive_fixed = naive[0];
+    e.naive_per_n = naive[1];
+
+    /* Calls in execution order: output first, then inputs (lower.c's order). */
+    for (int i = 0; i < nn; i++) {
+        const Node *n = graph_node(g, i);
+        if (!used[i] || (op_flags(n->op) & OPF_SOURCE))
+            continue;
+        Kernel *k = kernel_for(p, by_node, i);
+        NETC_ASSERT(k->nbuf == n->nin + 1);
+        Loc *args = arena_alloc(a, sizeof(Loc) * (size_t)k->nbuf);
+        args[0] = loc[i];
+        for (int j = 0; j < n->nin; j++)
+            args[j + 1] = loc[n->in[j]];
+        add_call(a, &e, i, k, args);
+    }
+    for (int i = 0; grads && i < p->nparam; i++) {
+        if (grads[i] >= 0)
+            continue;
+        Loc *args = arena_alloc(a, sizeof(Loc));
+        args[0] = (Loc){.k = LOC_GRAD, .off_fixed = p->param[i].offset};
+        add_call(a, &e, p->param[i].node, zero_kernel(p, graph_node(g, p->param[i].node)), args);
+    }
+
+    free(pool[0]);
+    free(pool[1]);
+    free(which);
+    free(used);
+    free(loc);
+    free(placed);
+    free(pos);
+    free(last);
+    return e;
+}
+
+/* ---- the runtime's description of the model (runtime/netc_runtime.h) ---- */
+
+static void meta_shape(Buf *b, const Shape *s)
+{
+    buf_printf(b, " %d", s->rank);
+    for (int i = 0; i < s->rank; i++)
+        buf_printf(b, " %d", s->d[i]);
+}
+
+static const char *meta_init(InitKind k)
+{
+    switch (k) {
+    case INIT_ZERO: return "zero";
+    case INIT_HE_NORMAL: return "he_normal";
+    case INIT_XAVIER_NORMAL: return "xavier_normal";
+    case INIT_XAVIER_UNIFORM: return "xavier_uniform";
+    case INIT_UNIFORM: return "uniform";
+    case INIT_NORMAL: return "normal";
+    default: return "he_uniform";
+    }
+}
+
+static char *build_meta(const Program *p)
+{
+    const Model *m = p->m;
+    const Graph *g = m->g;
+    Buf b = {0};
+    long fixed = 0, per_n = 0;
+    for (int i = 0; i < p->nentry; i++) {
+        if (p->entry[i].arena_fixed > fixed)
+            fixed = p->entry[i].arena_fixed;
+        if (p->entry[i].arena_per_n > per_n)
+            per_n = p->entry[i].arena_per_n;
+    }
+    buf_printf(&b, "netc 1\nname %s\nparams %ld\narena %ld %ld\n", m->name, p->param_floats, fixed,
+               per_n);
+    const Entry *fwd = &p->entry[0];
+    for (int i = 0; i < fwd->nin; i++) {
+        const Node *n = graph_node(g, fwd->in[i]);
+        buf_printf(&b, "input %s", n->name);
+        meta_shape(&b, &n->shape);
+        buf_puts(&b, "\n");
+    }
+    for (int i = 0; i < fwd->nout; i++) {
+        const Node *n = graph_node(g, fwd->out[i]);
+        buf_printf(&b, "output %s", n->name);
+        meta_shape(&b, &n->shape);
+        buf_puts(&b, "\n");
+    }
+    for (int i = 0; i < p->nparam; i++) {
+        const Node *n = graph_node(g, p->param[i].node);
+        const ParamParam *pp = &n->p.param;
+        buf_printf(&b, "param %s %ld %ld", n->name, p->param[i].offset, p->param[i].count);
+        meta_shape(&b, &n->shape);
+        buf_printf(&b, " %s %.9g %.9g %d %d\n", meta_init(pp->init), (double)pp->init_a,
+                   (double)pp->init_b, pp->fan_in, pp->fan_out);
+    }
+    if (m->train.present && g->loss >= 0) {
+        const TrainConfig *t = &m->train;
+        const Node *loss = graph_node(g, g->loss);
+        const Node *target = graph_node(g, g->target);
+        buf_printf(&b, "train loss %s\n", op_name(loss->op));
+        buf_printf(&b, "train target %s", loss->op == OP_MSE ? "onehot" : "class");
+        meta_shape(&b, &target->shape);
+        buf_printf(&b, "\ntrain optimizer sgd %.9g %.9g %.9g %d\n", (double)t->lr, (double)t->momentum,
+                   (double)t->weight_decay, t->nesterov ? 1 : 0);
+        buf_printf(&b, "train batch %d\ntrain epochs %d\ntrain seed %lu\n", t->batch, t->epochs, t->seed);
+        buf_printf(&b, "train data %s %s\n", t->data_kind, t->data_path);
+    }
+    buf_puts(&b, "end\n");
+    return b.s;
+}
+
+/* ---- building ---- */
+
+Program *program_build(const Model *m, const Sched *s)
+{
+    const Graph *g = m->g;
+    Program *p = netc_alloc(sizeof *p);
+    p->m = m;
+    p->sched = s;
+    p->arena = arena_new();
+    Arena *a = p->arena;
+
+    for (int i = 0; i < g->nnode; i++) {
+        const Node *n = g->node[i];
+        if (n->op != OP_PARAM)
+            continue;
+        p->param = netc_realloc(p->param, sizeof(ParamSlot) * (size_t)(p->nparam + 1));
+        long count = shape_numel(&n->shape);
+        p->param[p->nparam++] = (ParamSlot){i, p->param_floats, count};
+        p->param_floats += count;
+    }
+
+    int nn = g->nnode;
+    Kernel **by_node = calloc((size_t)nn + 1, sizeof(Kernel *));
+    int *in = calloc((size_t)nn + 2, sizeof(int));
+    int *out = calloc((size_t)nn + 2, sizeof(int));
+    int *grads = calloc((size_t)p->nparam + 1, sizeof(int));
+    NETC_ASSERT(by_node && in && out && grads);
+    int nin = 0;
+    for (int i = 0; i < nn; i++)
+        if (is_user_input(m, g->node[i]))
+            in[nin++] = i;
+    for (int i = 0; i < p->nparam; i++)
+        grads[i] = m->grad_of ? m->grad_of[p->param[i].node] : -1;
+
+    p->entry = arena_alloc(a, sizeof(Entry) * 3);
+    memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
+    p->entry[p->nentry++] = build_entry(p, by_node, "forward", nin, in, g->noutput, out, NULL);
+
+    if (g->loss >= 0 && m->grad_of && m->grad_seed < 0) {
+        in[nin] = g->target;
+        out[g->noutput] = g->loss;
+        p->entry[p->nentry++] =
+            build_entry(p, by_node, "train", nin + 1, in, g->noutput + 1, out, grads);
+    }
+    if (m->grad_seed >= 0) {
+        in[nin] = m->grad_seed;
+        int nout = g->noutput;
+        for (int i = 0; i < nin; i++) {
+            NETC_ASSERT(m->grad_of[in[i]] >= 0);
+            out[nout++] = m->grad_of[in[i]];
+        }
+        p->entry[p->nentry++] = build_entry(p, by_node, "grad", nin + 1, in, nout, out, grads);
+    }
+    free(by_node);
+    free(in);
+    free(out);
+    free(grads);
+    p->meta = build_meta(p);
+    return p;
+}
+
+void program_free(Program *p)
+{
+    if (!p)
+        return;
+    free(p->kernel);
+    free(p->param);
+    free((char *)p->meta);
+    arena_free(p->arena);
+    free(p);
+}
+
+void program_print_mem(FILE *f, const Program *p)
+{
+    fprintf(f, "params: %ld floats (%ld bytes)\n", p->param_floats, p->param_floats * 4);
+    for (int i = 0; i < p->nentry; i++) {
+        const Entry *e = &p->entry[i];
+        fprintf(f, "%s: planned %ld + %ld*n floats (naive %ld + %ld*n); batch 64: %ld bytes (naive %ld)\n",
+                e->name, e->arena_fixed, e->arena_per_n, e->naive_fixed, e->naive_per_n,
+                (e->arena_fixed + e->arena_per_n * 64) * 4, (e->naive_fixed + e->naive_per_n * 64) * 4);
+        for (int j = 0; j < e->ncall; j++) {
+            const Call *c = &e->call[j];
+            const Node *n = graph_node(p->m->g, c->node);
+            const Loc *l = &c->arg[0];
+            static const char *const kinds[] = {"arena", "params", "grads", "in", "out"};
+            fprintf(f, "  %-28s %-8s", n->name, kinds[l->k]);
+            if (l->k == LOC_ARENA)
+                fprintf(f, " @%ld+%ld*n", l->off_fixed, l->off_per_n);
+            else if (l->k == LOC_IN || l->k == LOC_OUT)
+                fprintf(f, " [%d]", l->idx);
+            else
+                fprintf(f, " @%ld", l->off_fixed);
+            fputc('\n', f);
+        }
+    }
+}
