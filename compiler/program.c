@@ -116,14 +116,6 @@ static bool is_user_input(const Model *m, const Node *n)
     return n->op == OP_INPUT && n->id != m->g->target && n->id != m->grad_seed;
 }
 
-static long param_offset(const Program *p, int node)
-{
-    for (int i = 0; i < p->nparam; i++)
-        if (p->param[i].node == node)
-            return p->param[i].offset;
-    NETC_ASSERT(!"not a parameter");
-}
-
 /* Builds one entry: in/out lists are node ids; grads[i] is the gradient
  * node of param slot i (or -1) when the entry writes grads. */
 static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin, const int *in,
