@@ -1,13 +1,402 @@
-/* main.c - the netc driver: reads the command line and runs the phases. */
+/* main.c - the netc driver.
+ *
+ * The whole compiler, one phase per line (see compile()):
+ *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
+ * Each phase's result can be printed with --dump=ir,grad,algo,loops,mem.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "netc.h"
+#ifdef NETC_HAVE_LLVM
+#include "emit_llvm.h"
+#endif
+
+#define NETC_VERSION "0.1.0"
+
+typedef struct {
+    const char *cmd;
+    const char *input;
+    const char *output;
+    const char *weights;    /* emit-c --weights: safetensors to embed */
+    const char *backend;    /* build: "c" or "llvm" */
+    const char *cc;
+    bool portable;          /* build: no -march=native */
+    const char *dump;       /* comma-separated phase names */
+    const char *target, *cpu, *features;
+    int opt_level;
+} Options;
+
+static void usage(FILE *f)
+{
+    fputs("usage: netc COMMAND model.net [options]\n"
+          "\n"
+          "commands:\n"
+          "  check     parse and check; print the layer table (name, op, shape, params, MACs)\n"
+          "  emit-c    write DIR/<name>.c and DIR/<name>.h            (-o DIR)\n"
+          "  emit-llvm write DIR/<name>.ll                            (-o DIR)\n"
+          "  emit-obj  write DIR/<name>.o and DIR/<name>.h            (-o DIR)\n"
+          "  build     write a standalone program                     (-o PROG)\n"
+          "\n"
+          "options:\n"
+          "  -o PATH              output directory or program\n"
+          "  --backend c|llvm     build: code generator (default: llvm when built with it)\n"
+          "  --weights W.safetensors  emit-c: embed trained weights as NAME_weights\n"
+          "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
+          "  --portable           build: no -march=native\n"
+          "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
+          "  --dump=PHASES        print phases: ir, grad, algo, loops, mem (comma-separated)\n"
+          "  --help, --version\n",
+          f);
+}
+
+static bool dumping(const Options *o, const char *phase)
+{
+    if (!o->dump)
+        return false;
+    size_t n = strlen(phase);
+    for (const char *s = o->dump; *s;) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == n && strncmp(s, phase, n) == 0)
+            return true;
+        if (len == 3 && strncmp(s, "all", 3) == 0)
+            return true;
+        s += len + (e != NULL);
+    }
+    return false;
+}
+
+static int parse_args(int argc, char **argv, Options *o)
+{
+    *o = (Options){.opt_level = 3};
+    o->cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+#ifdef NETC_HAVE_LLVM
+    o->backend = "llvm";
+#else
+    o->backend = "c";
+#endif
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(field)                                                            \
+    do {                                                                       \
+        if (!val) {                                                            \
+            fprintf(stderr, "netc: error: option '%s' needs a value\n", a);   \
+            return 2;                                                          \
+        }                                                                      \
+        o->field = val;                                                        \
+        i++;                                                                   \
+    } while (0)
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("netc %s\n", NETC_VERSION);
+            exit(0);
+        } else if (strcmp(a, "-o") == 0) {
+            TAKE(output);
+        } else if (strcmp(a, "--weights") == 0) {
+            TAKE(weights);
+        } else if (strcmp(a, "--backend") == 0) {
+            TAKE(backend);
+        } else if (strcmp(a, "--cc") == 0) {
+            TAKE(cc);
+        } else if (strcmp(a, "--target") == 0) {
+            TAKE(target);
+        } else if (strcmp(a, "--cpu") == 0) {
+            TAKE(cpu);
+        } else if (strcmp(a, "--features") == 0) {
+            TAKE(features);
+        } else if (strcmp(a, "--portable") == 0) {
+            o->portable = true;
+        } else if (strncmp(a, "--dump=", 7) == 0) {
+            o->dump = a + 7;
+        } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+            o->opt_level = a[2] - '0';
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "netc: error: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!o->cmd) {
+            o->cmd = a;
+        } else if (!o->input) {
+            o->input = a;
+        } else {
+            fprintf(stderr, "netc: error: unexpected argument '%s'\n", a);
+            return 2;
+        }
+#undef TAKE
+    }
+    if (!o->cmd) {
+        usage(stderr);
+        return 2;
+    }
+    static const char *const cmds[] = {"check", "emit-c", "emit-llvm", "emit-obj", "build"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        known |= strcmp(o->cmd, cmds[i]) == 0;
+    if (!known) {
+        const char *s = diag_suggest(o->cmd, cmds, (int)(sizeof cmds / sizeof cmds[0]));
+        fprintf(stderr, "netc: error: unknown command '%s'", o->cmd);
+        if (s)
+            fprintf(stderr, "; did you mean '%s'?", s);
+        fputc('\n', stderr);
+        return 2;
+    }
+    if (!o->input) {
+        fprintf(stderr, "netc: error: '%s' needs a model file (netc %s model.net)\n", o->cmd, o->cmd);
+        return 2;
+    }
+    if (strcmp(o->cmd, "check") != 0 && !o->output) {
+        fprintf(stderr, "netc: error: '%s' needs an output: -o %s\n", o->cmd,
+                strcmp(o->cmd, "build") == 0 ? "PROG" : "DIR");
+        return 2;
+    }
+    if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
+        fprintf(stderr, "netc: error: unknown backend '%s' (expected 'c' or 'llvm')\n", o->backend);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- check: the layer table ---- */
+
+static void print_layer_table(const Model *m, const Program *p)
+{
+    const Graph *g = m->g;
+    long total_params = 0, total_macs = 0;
+    printf("network %s\n", m->name);
+    printf("%-24s %-10s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
+    for (int i = 0; i < g->nnode; i++) {
+        const Node *n = g->node[i];
+        if (n->op == OP_PARAM || i == g->target || (op_flags(n->op) & OPF_LOSS) ||
+            (m->grad_seed >= 0 && i >= m->grad_seed))
+            continue;
+        if (m->grad_of && i >= m->ngrad_of)
+            continue;
+        if (n->op != OP_INPUT && m->grad_of && g->loss >= 0 && i > g->loss)
+            continue;
+        long params = 0;
+        for (int j = 0; j < n->nin; j++) {
+            const Node *in = graph_node(g, n->in[j]);
+            if (in->op == OP_PARAM)
+                params += shape_numel(&in->shape);
+        }
+        long macs = node_macs(g, n);
+        total_params += params;
+        total_macs += macs;
+        char shape[96];
+        FILE *sf = fmemopen(shape, sizeof shape, "w");
+        shape_print(sf, &n->shape);
+        fclose(sf);
+        printf("%-24s %-10s %-20s %10ld %12ld\n", n->name, op_name(n->op), shape, params, macs);
+    }
+    printf("total: %ld parameters (%ld bytes), %ld MACs per sample\n", total_params, total_params * 4,
+           total_macs);
+    for (int i = 0; i < p->nentry; i++) {
+        const Entry *e = &p->entry[i];
+        printf("%s arena: %ld + %ld*n floats (%ld bytes at n=1)\n", e->name, e->arena_fixed,
+               e->arena_per_n, (e->arena_fixed + e->arena_per_n) * 4);
+    }
+}
+
+/* ---- build: runs the C compiler / linker driver ---- */
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The runtime library and header: $NETC_RUNTIME_LIB / $NETC_RUNTIME_INCLUDE,
+ * else the build tree, else next to an installed netc (../lib/netc). */
+static void runtime_paths(const char **lib, const char **inc, char *buf1, char *buf2, size_t n)
+{
+    *lib = getenv("NETC_RUNTIME_LIB");
+    *inc = getenv("NETC_RUNTIME_INCLUDE");
+    if (!*lib)
+        *lib = NETC_RUNTIME_LIB;
+    if (!*inc)
+        *inc = NETC_RUNTIME_INCLUDE;
+    if (file_exists(*lib) && file_exists(*inc))
+        return;
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    snprintf(buf1, n, "%s/../lib/netc/libnetcrt.a", exe);
+    snprintf(buf2, n, "%s/../include/netc", exe);
+    if (file_exists(buf1) && file_exists(buf2)) {
+        *lib = buf1;
+        *inc = buf2;
+    }
+}
+
+static int run(char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "netc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void remove_tree(const char *dir, const char *name)
+{
+    static const char *const ext[] = {".c", ".h", ".o", "_main.c"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, ext[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static bool build_program(const Program *p, const Options *o, Diag *d)
+{
+    char tmpl[] = "/tmp/netc-build-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        diag_plain(d, "cannot create a temporary directory: %s", strerror(errno));
+        return false;
+    }
+    const char *name = p->m->name;
+    char csrc[4200], mainsrc[4200], obj[4200], libbuf[4200], incbuf[4200], incflag[4300];
+    snprintf(csrc, sizeof csrc, "%s/%s.c", dir, name);
+    snprintf(mainsrc, sizeof mainsrc, "%s/%s_main.c", dir, name);
+    snprintf(obj, sizeof obj, "%s/%s.o", dir, name);
+    const char *lib, *inc;
+    runtime_paths(&lib, &inc, libbuf, incbuf, sizeof libbuf);
+    snprintf(incflag, sizeof incflag, "-I%s", inc);
+
+    bool ok = false;
+    int rc = -1;
+    if (strcmp(o->backend, "c") == 0) {
+        if (!emit_c(p, dir, d) || !emit_c_main(p, mainsrc, d))
+            goto out;
+        char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
+                        "-o", (char *)o->output, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm", NULL};
+        rc = run(argv);
+    } else {
+#ifdef NETC_HAVE_LLVM
+        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
+        if (!emit_llvm_obj(p, &lo, obj, true, d))
+            goto out;
+        char *argv[] = {(char *)o->cc, "-o", (char *)o->output, obj, (char *)lib, "-lz", "-lm", NULL};
+        rc = run(argv);
+#else
+        diag_plain(d, "this netc was built without LLVM; use --backend c");
+        goto out;
+#endif
+    }
+    if (rc != 0)
+        diag_plain(d, "'%s' failed (exit status %d) while building '%s'", o->cc, rc, o->output);
+    else
+        ok = true;
+out:
+    remove_tree(dir, name);
+    return ok;
+}
+
+static bool ensure_dir(const char *dir, Diag *d)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        diag_plain(d, "cannot create directory '%s': %s", dir, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* ---- the pipeline ---- */
+
+static int compile(const Options *o)
+{
+    Diag d;
+    diag_init(&d, stderr);
+    int status = 1;
+    Program *p = NULL;
+
+    Model *m = frontend_load(o->input, &d);
+    if (!m)
+        goto done;
+    if (dumping(o, "ir"))
+        graph_print(stdout, m->g);
+    if (m->g->loss >= 0)
+        autodiff(m, m->g->loss, -1);
+    if (dumping(o, "grad"))
+        graph_print(stdout, m->g);
+    NETC_ASSERT(graph_verify(m->g, stderr));
+    Sched *s = sched_choose(m);
+    if (dumping(o, "algo"))
+        sched_print(stdout, m, s);
+    p = program_build(m, s);
+    if (dumping(o, "loops"))
+        for (int i = 0; i < p->nkernel; i++)
+            kernel_print(stdout, p->kernel[i]);
+    if (dumping(o, "mem"))
+        program_print_mem(stdout, p);
+
+    bool ok = true;
+    if (strcmp(o->cmd, "check") == 0) {
+        print_layer_table(m, p);
+    } else if (strcmp(o->cmd, "emit-c") == 0) {
+        if (o->weights)
+            ok = program_load_weights(p, o->weights, &d);
+        ok = ok && ensure_dir(o->output, &d) && emit_c(p, o->output, &d);
+    } else if (strcmp(o->cmd, "build") == 0) {
+        ok = build_program(p, o, &d);
+    } else {
+#ifdef NETC_HAVE_LLVM
+        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
+        char path[4096];
+        ok = ensure_dir(o->output, &d);
+        if (ok && strcmp(o->cmd, "emit-llvm") == 0) {
+            snprintf(path, sizeof path, "%s/%s.ll", o->output, m->name);
+            ok = emit_llvm_ir(p, &lo, path, &d);
+        } else if (ok) {
+            snprintf(path, sizeof path, "%s/%s.o", o->output, m->name);
+            ok = emit_llvm_obj(p, &lo, path, false, &d);
+            snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
+            ok = ok && emit_c_header(p, path, &d);
+        }
+#else
+        diag_plain(&d, "'%s' needs the LLVM backend, and this netc was built without LLVM", o->cmd);
+        ok = false;
+#endif
+    }
+    status = ok && d.nerror == 0 ? 0 : 1;
+done:
+    if (d.nerror)
+        fprintf(stderr, "%d error%s\n", d.nerror, d.nerror == 1 ? "" : "s");
+    program_free(p);
+    model_free(m);
+    diag_free(&d);
+    return status;
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "netc: driver not yet assembled\n");
-    return 1;
+    Options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    return compile(&o);
 }

@@ -139,6 +139,10 @@ Program *program_build(const Model *m, const Sched *s);
 void program_free(Program *p);
 void program_print_mem(FILE *f, const Program *p);
 
+/* weights.c: reads a safetensors file whose tensors are named and shaped
+ * like the model's parameters into p->weights (for embedding). */
+bool program_load_weights(Program *p, const char *path, Diag *d);
+
 /* lower.c: the kernel that computes node `id` under its schedule.  The
  * kernel's buffers are, in order: the node's output, then its inputs. */
 Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id);

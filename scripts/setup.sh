@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what netc needs on Debian 12 (as root), then configures and
+# builds it in build/ (or $NETC_BUILD).  Safe to run again: it installs only
+# what is missing and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(build-essential cmake flex bison libcmocka-dev zlib1g-dev clang llvm-19-dev
+      dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+build=${NETC_BUILD:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNETC_WERROR=ON ${NETC_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j"$(nproc)"

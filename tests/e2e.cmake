@@ -1,0 +1,12 @@
+# End to end: `netc build` LeNet, train briefly on a subset of Fashion-MNIST,
+# check that the loss falls and the program's commands work.
+add_test(NAME e2e.lenet.c
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_lenet.sh $<TARGET_FILE:netc> c
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.lenet.c PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+if(NETC_LLVM)
+  add_test(NAME e2e.lenet.llvm
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_lenet.sh $<TARGET_FILE:netc> llvm
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e.lenet.llvm PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# usage: e2e_lenet.sh NETC BACKEND
+# Builds examples/lenet.net, trains 2 short epochs on 3000 images, checks the
+# loss falls and accuracy beats chance, then exercises save/resume, eval,
+# predict and info, and a bad checkpoint.
+set -euo pipefail
+netc=$1 backend=$2
+data=/usr/share/datasets/fashion-mnist
+if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
+  echo "SKIP: Fashion-MNIST not installed ($data)"; exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$netc" build examples/lenet.net -o "$tmp/lenet" --backend "$backend"
+"$tmp/lenet" info > "$tmp/info.txt"
+grep -q "c1.weight" "$tmp/info.txt"
+"$tmp/lenet" train --epochs 2 --limit 3000 --test-limit 1000 --save "$tmp/ck.safetensors" \
+    --metrics "$tmp/m.jsonl" > "$tmp/train.txt"
+cat "$tmp/train.txt"
+l1=$(sed -n 1p "$tmp/m.jsonl" | sed 's/.*"train_loss":\([0-9.e+-]*\).*/\1/')
+l2=$(sed -n 2p "$tmp/m.jsonl" | sed 's/.*"train_loss":\([0-9.e+-]*\).*/\1/')
+acc=$(sed -n 2p "$tmp/m.jsonl" | sed 's/.*"test_acc":\([0-9.e+-]*\).*/\1/')
+echo "train_loss $l1 -> $l2, test_acc $acc"
+awk -v a="$l1" -v b="$l2" 'BEGIN { exit !(b < a) }' || { echo "FAIL: loss did not fall"; exit 1; }
+awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || { echo "FAIL: accuracy $acc too low"; exit 1; }
+"$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 > "$tmp/eval.txt"
+cat "$tmp/eval.txt"
+# A truncated checkpoint is reported, not crashed on, and exits non-zero.
+head -c 100 "$tmp/ck.safetensors" > "$tmp/bad.safetensors"
+if "$tmp/lenet" eval --weights "$tmp/bad.safetensors" 2> "$tmp/err.txt"; then
+  echo "FAIL: truncated checkpoint accepted"; exit 1
+fi
+grep -q "bad.safetensors" "$tmp/err.txt" || { echo "FAIL: error does not name the file"; cat "$tmp/err.txt"; exit 1; }
+echo "PASS e2e.lenet.$backend"
