@@ -1,0 +1,30 @@
+# Op tests: every tests/ops/<case>.net is compiled by netc, run forward and
+# backward, and compared with the PyTorch reference in tests/reference/<case>/
+# and with finite differences (tests/op_harness.c).  Adding a case is adding
+# a .net file and a row in tests/reference/gen.py.
+#
+# Tests are named op.<backend>.<case>; op_harness exits 77 when a backend is
+# not available, which CTest reports as skipped.
+add_executable(op_harness ${CMAKE_CURRENT_SOURCE_DIR}/op_harness.c)
+target_compile_options(op_harness PRIVATE ${NETC_WARN})
+target_include_directories(op_harness PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
+# The harness compiles generated C with the same compiler as the build.
+target_compile_definitions(op_harness PRIVATE NETC_TEST_CC="${CMAKE_C_COMPILER}")
+target_link_libraries(op_harness PRIVATE netc_compiler ${CMAKE_DL_LIBS})
+
+set(NETC_OP_BACKENDS c)
+if(NETC_LLVM)
+  list(APPEND NETC_OP_BACKENDS llvm)
+endif()
+
+file(GLOB NETC_OP_CASES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/ops/*.net)
+foreach(net ${NETC_OP_CASES})
+  get_filename_component(case ${net} NAME_WE)
+  foreach(backend ${NETC_OP_BACKENDS})
+    add_test(NAME op.${backend}.${case}
+             COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                     --backend ${backend})
+    set_tests_properties(op.${backend}.${case} PROPERTIES
+                         SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+  endforeach()
+endforeach()
