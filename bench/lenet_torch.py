@@ -15,7 +15,9 @@ computes them:
 Each epoch prints one line and, with --metrics, writes one JSON line with
 the keys of a netc program's `train --metrics`: epoch, train_loss,
 train_acc, test_loss, test_acc, seconds, images_per_s (accuracies as
-fractions; seconds and images_per_s cover the training pass only).
+fractions).  As in netc, seconds is the whole epoch (training pass plus
+test evaluation) and images_per_s is training images over the training
+pass's time alone.
 """
 import argparse
 import gzip
@@ -116,8 +118,9 @@ def main():
             opt.step()
             loss_sum += loss.item() * idx.shape[0]
             correct += (out.argmax(1) == yb).sum().item()
-        seconds = time.perf_counter() - t0
+        train_seconds = time.perf_counter() - t0
         test_loss, test_acc = evaluate(net, test_x, test_y, 1000)
+        seconds = time.perf_counter() - t0
         rec = {
             "epoch": epoch,
             "train_loss": loss_sum / n,
@@ -125,7 +128,7 @@ def main():
             "test_loss": test_loss,
             "test_acc": test_acc,
             "seconds": seconds,
-            "images_per_s": n / seconds,
+            "images_per_s": n / train_seconds,
         }
         print("epoch %d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2f s  %.0f img/s"
               % (epoch, rec["train_loss"], rec["train_acc"], test_loss, test_acc,
