@@ -1,0 +1,370 @@
+/* cli.c - netc_main: the command line of every generated program.
+ *
+ *   PROG train | eval | predict | info | help   (see usage() below)
+ *
+ * Parses the model description, the options (each allowed only with the
+ * commands that use it), then runs one command.  Exit status: 0 on
+ * success, 1 on an error ("PROG: error: <file>: <what>" on stderr), 2 on a
+ * usage error (the message, then the usage text).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
+
+typedef enum {
+    OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
+    OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_COUNT
+} OptId;
+
+static const struct {
+    const char *name;
+    unsigned cmds;
+    bool takes_value;
+} opts[] = {
+    [OPT_DATA] = {"data", CMD_TRAIN | CMD_EVAL, true},
+    [OPT_EPOCHS] = {"epochs", CMD_TRAIN, true},
+    [OPT_BATCH] = {"batch", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, true},
+    [OPT_LR] = {"lr", CMD_TRAIN, true},
+    [OPT_SEED] = {"seed", CMD_TRAIN, true},
+    [OPT_SAVE] = {"save", CMD_TRAIN, true},
+    [OPT_RESUME] = {"resume", CMD_TRAIN, true},
+    [OPT_METRICS] = {"metrics", CMD_TRAIN, true},
+    [OPT_LIMIT] = {"limit", CMD_TRAIN, true},
+    [OPT_TEST_LIMIT] = {"test-limit", CMD_TRAIN | CMD_EVAL, true},
+    [OPT_QUIET] = {"quiet", CMD_TRAIN, false},
+    [OPT_WEIGHTS] = {"weights", CMD_EVAL | CMD_PREDICT, true},
+    [OPT_INPUT] = {"input", CMD_PREDICT, true},
+    [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
+};
+_Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
+
+typedef struct {
+    const char *prog;
+    unsigned cmd;
+    const char *val[OPT_COUNT]; /* NULL: not given; "" for flags */
+    RtErr err;
+    bool usage_error;
+} Cli;
+
+static void usage(FILE *f, const char *prog)
+{
+    int w = (int)strlen(prog);
+    fprintf(f, "usage: %s COMMAND [options]\n", prog);
+    fprintf(f, "  %s train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]\n", prog);
+    fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
+    fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
+    fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
+    fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
+    fprintf(f, "  %s info\n  %s help\n", prog, prog);
+    fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
+          "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
+          "continues from one exactly.  eval scores a checkpoint on the test set; predict\n"
+          "runs the model over a float32 .npy array; info describes the model.\n",
+          f);
+}
+
+static bool usage_fail(Cli *c, const char *fmt, const char *arg)
+{
+    rt_fail(&c->err, NULL, fmt, arg);
+    c->usage_error = true;
+    return false;
+}
+
+static bool parse_args(Cli *c, int argc, char **argv)
+{
+    static const struct { const char *name; unsigned cmd; } cmds[] = {
+        {"train", CMD_TRAIN}, {"eval", CMD_EVAL}, {"predict", CMD_PREDICT}, {"info", CMD_INFO},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            c->cmd = cmds[i].cmd;
+    if (!c->cmd)
+        return usage_fail(c, "unknown command '%s'", argv[1]);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            return usage_fail(c, "unexpected argument '%s'", a);
+        const char *eq = strchr(a, '=');
+        size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        int k = 0;
+        while (k < OPT_COUNT && !(strlen(opts[k].name) == n && strncmp(a + 2, opts[k].name, n) == 0))
+            k++;
+        if (k == OPT_COUNT)
+            return usage_fail(c, "unknown option '%s'", a);
+        if (!(opts[k].cmds & c->cmd))
+            return usage_fail(c, "option '%s' does not apply to this command", a);
+        if (c->val[k])
+            return usage_fail(c, "option '%s' given twice", a);
+        if (!opts[k].takes_value) {
+            if (eq)
+                return usage_fail(c, "option '%s' takes no value", a);
+            c->val[k] = "";
+        } else if (eq) {
+            c->val[k] = eq + 1;
+        } else if (i + 1 < argc) {
+            c->val[k] = argv[++i];
+        } else {
+            return usage_fail(c, "option '%s' needs a value", a);
+        }
+    }
+    return true;
+}
+
+/* A value of at least `min`, or -1 when the option was not given. */
+static bool opt_long(Cli *c, OptId k, long min, long *out)
+{
+    *out = -1;
+    const char *v = c->val[k];
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < min) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--%s: expected an integer >= %ld, found '%%s'", opts[k].name,
+                 min);
+        return usage_fail(c, msg, v);
+    }
+    *out = x;
+    return true;
+}
+
+static bool load_weights(Cli *c, const RtMeta *m, const float *embedded, float *params)
+{
+    if (c->val[OPT_WEIGHTS])
+        return rt_ckpt_load(c->val[OPT_WEIGHTS], m, params, NULL, NULL, &c->err);
+    if (!embedded)
+        return usage_fail(c, "%s needs --weights CKPT (this program has no built-in weights)",
+                          c->cmd == CMD_EVAL ? "eval" : "predict");
+    memcpy(params, embedded, (size_t)m->params * sizeof *params);
+    return true;
+}
+
+static long default_batch(const RtMeta *m)
+{
+    return m->has_train ? m->batch : 64;
+}
+
+static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
+{
+    long batch, test_limit;
+    if (!opt_long(c, OPT_BATCH, 1, &batch) || !opt_long(c, OPT_TEST_LIMIT, 1, &test_limit))
+        return false;
+    if (batch < 0)
+        batch = default_batch(m);
+    const char *dir = c->val[OPT_DATA] ? c->val[OPT_DATA] : m->data_path;
+    if (!dir)
+        return usage_fail(c, "%s", "eval needs --data DIR (the model names no data set)");
+    float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
+    if (!params)
+        return rt_fail(&c->err, NULL, "out of memory");
+    RtData d = {0};
+    float *arena = NULL;
+    RtScore sc;
+    bool ok = load_weights(c, m, weights, params) &&
+              rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0, &c->err) &&
+              (arena = rt_arena_new(m, batch, &c->err)) &&
+              rt_evaluate(m, forward, params, arena, batch, &d.test, d.classes, &sc, &c->err);
+    if (ok)
+        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)\n", sc.loss,
+               sc.n ? 100.0 * (double)sc.correct / (double)sc.n : 0, sc.correct, sc.n);
+    rt_arena_free(arena);
+    rt_data_free(&d);
+    free(params);
+    return ok;
+}
+
+/* The number of samples in x, which is [N, input...] or a single [input...]. */
+static bool predict_count(const RtArray *x, const RtTensor *in, const char *path, long *n,
+                          RtErr *e)
+{
+    bool batched = x->rank == in->rank + 1;
+    bool same = batched || x->rank == in->rank;
+    for (int i = 0; same && i < in->rank; i++)
+        same = x->d[i + batched] == in->d[i];
+    if (!same) {
+        char want[160], got[160];
+        rt_shape_str(want, sizeof want, in->d, in->rank, true);
+        rt_shape_str(got, sizeof got, x->d, x->rank, false);
+        return rt_fail(e, path, "shape mismatch: expected %s (or one sample, without N), found %s",
+                       want, got);
+    }
+    *n = batched ? x->d[0] : 1;
+    return true;
+}
+
+static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
+{
+    const char *inp = c->val[OPT_INPUT], *outp = c->val[OPT_OUTPUT];
+    if (!c->val[OPT_WEIGHTS] && !weights)
+        return usage_fail(c, "%s", "predict needs --weights CKPT");
+    if (!inp || !outp)
+        return usage_fail(c, "predict needs %s", !inp ? "--input X.npy" : "--output Y.npy");
+    if (m->ninput != 1)
+        return rt_fail(&c->err, NULL, "predict feeds one input; the model has %d", m->ninput);
+    long batch;
+    if (!opt_long(c, OPT_BATCH, 1, &batch))
+        return false;
+    if (batch < 0)
+        batch = default_batch(m);
+    float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
+    if (!params)
+        return rt_fail(&c->err, NULL, "out of memory");
+    RtArray x = {0}, y = {0};
+    float *arena = NULL, **outs = rt_calloc((size_t)m->noutput, sizeof *outs);
+    long n = 0, in_w = m->input[0].numel, out_w = m->output[0].numel;
+    bool ok = outs && load_weights(c, m, weights, params) && rt_npy_read(inp, &x, &c->err) &&
+              predict_count(&x, &m->input[0], inp, &n, &c->err);
+    if (ok && n < batch)
+        batch = n > 0 ? n : 1;
+    if (ok) {
+        y.rank = m->output[0].rank + 1;
+        y.d[0] = n;
+        memcpy(y.d + 1, m->output[0].d, (size_t)m->output[0].rank * sizeof *y.d);
+        y.numel = n * out_w;
+        y.data = rt_calloc((size_t)y.numel + 1, sizeof(float));
+        ok = y.data && (arena = rt_arena_new(m, batch, &c->err));
+    }
+    /* The first output goes to the file; others go to scratch buffers. */
+    for (int i = 1; ok && i < m->noutput; i++)
+        ok = (outs[i] = rt_calloc((size_t)batch, (size_t)m->output[i].numel * sizeof(float)));
+    for (long first = 0; ok && first < n; first += batch) {
+        long k = n - first < batch ? n - first : batch;
+        const float *in[1] = {x.data + first * in_w};
+        outs[0] = y.data + first * out_w;
+        forward((int)k, params, NULL, arena, in, outs);
+    }
+    if (ok)
+        ok = rt_npy_write(outp, &y, &c->err);
+    else if (!c->err.msg[0])
+        rt_fail(&c->err, NULL, "out of memory");
+    if (ok) {
+        char shape[160];
+        rt_shape_str(shape, sizeof shape, y.d, y.rank, false);
+        printf("wrote %s %s\n", outp, shape);
+    }
+    for (int i = 1; outs && i < m->noutput; i++)
+        free(outs[i]);
+    free(outs);
+    rt_arena_free(arena);
+    rt_array_free(&x);
+    rt_array_free(&y);
+    free(params);
+    return ok;
+}
+
+static void cmd_info(const RtMeta *m, const float *weights)
+{
+    char shape[160];
+    printf("model %s\n", m->name);
+    for (int i = 0; i < m->ninput; i++) {
+        rt_shape_str(shape, sizeof shape, m->input[i].d, m->input[i].rank, true);
+        printf("input   %s %s\n", m->input[i].name, shape);
+    }
+    for (int i = 0; i < m->noutput; i++) {
+        rt_shape_str(shape, sizeof shape, m->output[i].d, m->output[i].rank, true);
+        printf("output  %s %s\n", m->output[i].name, shape);
+    }
+    int wn = 4;
+    for (int i = 0; i < m->nparam; i++)
+        wn = (int)strlen(m->param[i].t.name) > wn ? (int)strlen(m->param[i].t.name) : wn;
+    printf("\n%-*s  %-16s %10s  %s\n", wn, "param", "shape", "count", "init");
+    for (int i = 0; i < m->nparam; i++) {
+        const RtParam *p = &m->param[i];
+        rt_shape_str(shape, sizeof shape, p->t.d, p->t.rank, false);
+        printf("%-*s  %-16s %10ld  %s\n", wn, p->t.name, shape, p->t.numel, rt_init_name(p->init));
+    }
+    printf("total %ld parameters, %ld bytes%s\n\n", m->params, m->params * 4,
+           weights ? " (weights built in)" : "");
+    long b = default_batch(m);
+    printf("arena %ld bytes for batch 1, %ld bytes for batch %ld\n",
+           (m->arena_fixed + m->arena_per_n) * 4, (m->arena_fixed + m->arena_per_n * b) * 4, b);
+    if (!m->has_train) {
+        printf("no training configuration\n");
+        return;
+    }
+    rt_shape_str(shape, sizeof shape, m->target.d, m->target.rank, true);
+    printf("train   loss %s, target %s %s\n", rt_loss_name(m->loss), rt_target_name(m->target_kind),
+           shape);
+    printf("        sgd lr %g momentum %g weight_decay %g%s\n", (double)m->sgd.lr,
+           (double)m->sgd.momentum, (double)m->sgd.weight_decay, m->sgd.nesterov ? " nesterov" : "");
+    printf("        batch %ld, epochs %ld, seed %llu\n", m->batch, m->epochs,
+           (unsigned long long)m->seed);
+    if (m->data_kind)
+        printf("        data %s %s\n", m->data_kind, m->data_path);
+}
+
+static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
+                      const float *weights)
+{
+    RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .save = c->val[OPT_SAVE],
+                     .resume = c->val[OPT_RESUME], .metrics = c->val[OPT_METRICS],
+                     .quiet = c->val[OPT_QUIET] != NULL};
+    long seed;
+    if (!opt_long(c, OPT_EPOCHS, 0, &o.epochs) || !opt_long(c, OPT_BATCH, 1, &o.batch) ||
+        !opt_long(c, OPT_LIMIT, 1, &o.limit) || !opt_long(c, OPT_TEST_LIMIT, 1, &o.test_limit) ||
+        !opt_long(c, OPT_SEED, 0, &seed))
+        return false;
+    o.seed = seed;
+    if (c->val[OPT_LR]) {
+        char *end;
+        o.lr = strtod(c->val[OPT_LR], &end);
+        if (end == c->val[OPT_LR] || *end || !isfinite(o.lr) || o.lr <= 0)
+            return usage_fail(c, "--lr: expected a positive number, found '%s'", c->val[OPT_LR]);
+    }
+    return rt_cmd_train(m, forward, train, weights, &o, &c->err);
+}
+
+int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
+              const float *weights)
+{
+    Cli c = {0};
+    const char *slash = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+    c.prog = argc > 0 && argv[0] ? (slash ? slash + 1 : argv[0]) : "netc-model";
+    if (argc < 2) {
+        usage(stderr, c.prog);
+        return 2;
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout, c.prog);
+        return 0;
+    }
+    RtMeta m;
+    bool ok = parse_args(&c, argc, argv);
+    if (ok && !rt_meta_parse(&m, meta, &c.err)) {
+        fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+        return 1;
+    }
+    if (ok) {
+        switch (c.cmd) {
+        case CMD_TRAIN:
+            ok = cmd_train(&c, &m, forward, train, weights);
+            break;
+        case CMD_EVAL:
+            ok = cmd_eval(&c, &m, forward, weights);
+            break;
+        case CMD_PREDICT:
+            ok = cmd_predict(&c, &m, forward, weights);
+            break;
+        default:
+            cmd_info(&m, weights);
+            break;
+        }
+        rt_meta_free(&m);
+    }
+    fflush(stdout);
+    if (ok)
+        return 0;
+    fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+    if (c.usage_error) {
+        usage(stderr, c.prog);
+        return 2;
+    }
+    return 1;
+}

@@ -1,0 +1,320 @@
+/* rt.h - the runtime's internal modules, shared between its files and its
+ * tests.  Nothing here is part of the public ABI (that is netc_runtime.h);
+ * every extern symbol carries the rt_ prefix so it cannot collide with the
+ * NAME_meta / NAME_forward / NAME_train symbols of a generated model.
+ *
+ * Error convention: a function that can fail returns bool and, on failure,
+ * fills an RtErr with "<file>: <what>" (or just "<what>").  Only netc_main
+ * prints, as "PROG: error: <msg>", and chooses the exit status.  Nothing
+ * below netc_main exits.
+ */
+#ifndef NETC_RT_H
+#define NETC_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "netc_runtime.h"
+
+#if defined(__GNUC__)
+#define RT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RT_PRINTF(f, a)
+#endif
+
+/* ---- errors and memory (util.c) ---------------------------------------- */
+
+typedef struct {
+    char msg[1024];
+} RtErr;
+
+/* Formats "<file>: <what>" (file may be NULL) into e; returns false so a
+ * caller can write `return rt_fail(e, path, "...")`. */
+bool rt_fail(RtErr *e, const char *file, const char *fmt, ...) RT_PRINTF(3, 4);
+/* Prefixes an existing message: "<file>: <old message>". */
+bool rt_fail_wrap(RtErr *e, const char *file);
+
+void *rt_alloc(size_t n);               /* malloc that accepts 0; NULL on failure */
+void *rt_calloc(size_t n, size_t size); /* zeroed; NULL on overflow or failure */
+char *rt_strdup(const char *s);
+char *rt_strndup(const char *s, size_t n);
+/* a * b into *out; false on size_t overflow. */
+bool rt_mul_ok(size_t a, size_t b, size_t *out);
+
+/* "[1,28,28]" into buf, with "N," in front when batched. */
+void rt_shape_str(char *buf, size_t cap, const long *d, int rank, bool batched);
+
+/* ---- files (io.c) ------------------------------------------------------- */
+
+/* Whole file into memory (NUL-terminated for convenience). */
+bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e);
+
+/* Atomic replacement: write to a temporary file in the same directory,
+ * then fflush + fsync + rename over the target, so readers see either the
+ * old file or the complete new one.  On failure the temporary file is
+ * removed and the old target is untouched. */
+typedef struct {
+    FILE *f;
+    char *tmp;       /* the temporary path */
+    const char *path;
+    bool failed;     /* a write failed; commit will report it */
+    int err;         /* errno of that failure */
+} RtAtomic;
+bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e);
+bool rt_atomic_write(RtAtomic *a, const void *buf, size_t n);
+bool rt_atomic_commit(RtAtomic *a, RtErr *e);
+void rt_atomic_abort(RtAtomic *a);
+/* Test hook: when > 0, the Nth rt_atomic_write from now fails (as a full
+ * disk would); 0 disables it. */
+extern long rt_test_fail_write;
+
+/* ---- the model description (meta.c) ------------------------------------ */
+
+#define RT_MAX_RANK 8
+
+typedef struct {
+    char *name;
+    int rank;
+    long d[RT_MAX_RANK];
+    long numel;                /* product of d (1 for rank 0) */
+} RtTensor;
+
+typedef enum {
+    RT_INIT_ZERO, RT_INIT_HE_NORMAL, RT_INIT_HE_UNIFORM, RT_INIT_XAVIER_NORMAL,
+    RT_INIT_XAVIER_UNIFORM, RT_INIT_UNIFORM, RT_INIT_NORMAL, RT_INIT_COUNT
+} RtInit;
+
+typedef struct {
+    RtTensor t;
+    long offset;               /* floats into params[] */
+    RtInit init;
+    double a, b;               /* uniform: low, high; normal: mean, std */
+    long fan_in, fan_out;
+} RtParam;
+
+typedef enum { RT_LOSS_SOFTMAX_XENT, RT_LOSS_MSE } RtLoss;
+typedef enum { RT_TARGET_CLASS, RT_TARGET_ONEHOT, RT_TARGET_TENSOR } RtTargetKind;
+
+typedef struct {
+    float lr, momentum, weight_decay;
+    bool nesterov;
+} RtSgd;
+
+typedef struct {
+    char *name;
+    long params;               /* floats in params[] */
+    long arena_fixed, arena_per_n;
+    RtTensor *input;
+    int ninput;
+    RtTensor *output;
+    int noutput;
+    RtParam *param;
+    int nparam;
+    /* the train records; has_train is false when there are none */
+    bool has_train;
+    RtLoss loss;
+    RtTargetKind target_kind;
+    RtTensor target;           /* per-sample target shape */
+    RtSgd sgd;
+    long batch, epochs;
+    uint64_t seed;
+    char *data_kind;           /* fashion_mnist | mnist | idx */
+    char *data_path;
+} RtMeta;
+
+const char *rt_init_name(RtInit k);
+const char *rt_loss_name(RtLoss k);
+const char *rt_target_name(RtTargetKind k);
+bool rt_meta_parse(RtMeta *m, const char *text, RtErr *e);
+void rt_meta_free(RtMeta *m);
+const RtParam *rt_meta_param(const RtMeta *m, const char *name);
+
+/* ---- random numbers (rng.c) --------------------------------------------- */
+
+/* PCG32 (XSH-RR, 64-bit state), as published by M. O'Neill. */
+typedef struct {
+    uint64_t state, inc;
+} RtRng;
+
+void rt_rng_seed(RtRng *r, uint64_t seed, uint64_t stream);
+uint32_t rt_rng_next(RtRng *r);
+uint32_t rt_rng_below(RtRng *r, uint32_t bound); /* uniform in [0, bound), unbiased */
+double rt_rng_uniform(RtRng *r);                 /* uniform in [0, 1), 53 bits */
+double rt_rng_normal(RtRng *r);                  /* N(0, 1), Box-Muller */
+void rt_rng_shuffle(RtRng *r, uint32_t *a, uint32_t n); /* Fisher-Yates */
+
+/* ---- initialisation and optimiser (init.c, optim.c) --------------------- */
+
+/* Streams of one seed: parameters and shuffling draw from separate
+ * sequences, so the data order does not depend on the model's size. */
+enum { RT_STREAM_INIT = 1, RT_STREAM_DATA = 2 };
+
+/* Fills params[] from each param's INIT record, in meta order. */
+void rt_init_params(const RtMeta *m, float *params, uint64_t seed);
+
+/* One SGD step over n floats, as PyTorch defines it (dampening 0):
+ *   g = grad + wd * p;  v = momentum * v + g;
+ *   p -= lr * v            (or, nesterov, p -= lr * (g + momentum * v)) */
+void rt_sgd_step(const RtSgd *o, float *p, const float *grad, float *v, long n);
+
+/* ---- file formats (json.c, npy.c, safetensors.c, idx.c) ----------------- */
+
+typedef enum { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ } JsonKind;
+
+typedef struct JsonVal {
+    JsonKind kind;
+    bool b;
+    char *s;                   /* STR: the decoded string; NUM: its text */
+    struct JsonVal *item;      /* ARR, OBJ: n values */
+    char **key;                /* OBJ: n keys, unique */
+    int n;
+} JsonVal;
+
+/* Strict RFC 8259 JSON of exactly len bytes (trailing whitespace allowed);
+ * on error e holds "<what> at byte <offset>". */
+bool rt_json_parse(JsonVal *v, const char *text, size_t len, RtErr *e);
+void rt_json_free(JsonVal *v);
+const JsonVal *rt_json_get(const JsonVal *obj, const char *key);
+/* NUM holding a non-negative integer below 2^63, exactly. */
+bool rt_json_u64(const JsonVal *v, uint64_t *out);
+
+typedef struct {
+    int rank;
+    long d[RT_MAX_RANK];
+    long numel;
+    float *data;
+} RtArray;
+
+/* .npy, float32 little-endian, C order (versions 1.0, 2.0, 3.0 read). */
+bool rt_npy_read(const char *path, RtArray *a, RtErr *e);
+bool rt_npy_write(const char *path, const RtArray *a, RtErr *e); /* atomic */
+void rt_array_free(RtArray *a);
+
+typedef struct {
+    char *name;
+    char dtype[8];
+    int rank;
+    long shape[RT_MAX_RANK];
+    size_t begin, end;         /* byte offsets into data */
+} StTensor;
+
+typedef struct {
+    StTensor *t;
+    int n;
+    char **meta_key, **meta_val;
+    int nmeta;
+    unsigned char *file;       /* the whole file */
+    const unsigned char *data; /* after the header */
+    size_t data_len;
+} StFile;
+
+bool rt_st_read(StFile *f, const char *path, RtErr *e);
+void rt_st_free(StFile *f);
+const StTensor *rt_st_find(const StFile *f, const char *name);
+const char *rt_st_meta(const StFile *f, const char *key);
+
+typedef struct {
+    const char *name;
+    int rank;
+    const long *shape;
+    const float *data;         /* F32, product(shape) floats */
+} StOut;
+
+/* Writes F32 tensors in the given order plus string metadata (nmeta
+ * key/value pairs in kv[2*i], kv[2*i+1]); atomic. */
+bool rt_st_write(const char *path, const StOut *t, int n, const char *const *kv, int nmeta,
+                 RtErr *e);
+
+/* IDX files of unsigned bytes, plain or gzipped (zlib reads both). */
+typedef struct {
+    int ndim;
+    long d[3];
+    long count;                /* d[0] */
+    unsigned char *data;
+} RtIdx;
+
+bool rt_idx_read(const char *path, int ndim, RtIdx *x, RtErr *e);
+void rt_idx_free(RtIdx *x);
+
+/* ---- data sets (data.c) ------------------------------------------------- */
+
+typedef struct {
+    long n;                    /* samples */
+    long pixels;               /* per sample */
+    unsigned char *x;          /* [n, pixels] */
+    unsigned char *y;          /* [n] */
+} RtSplit;
+
+typedef struct {
+    RtSplit train, test;
+    int classes;
+} RtData;
+
+/* The classes a model predicts: the first output's size. */
+int rt_model_classes(const RtMeta *m);
+/* Loads the IDX files of `dir` for the model (train split only when
+ * want_train); limits of 0 mean all.  Checks every file against the model. */
+bool rt_data_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, long limit,
+                  long test_limit, RtErr *e);
+void rt_data_free(RtData *d);
+
+/* ---- checkpoints (ckpt.c) ----------------------------------------------- */
+
+/* What a checkpoint holds beyond the parameters, so a resumed run goes on
+ * exactly as if it had not stopped. */
+typedef struct {
+    long epoch;                /* epochs completed */
+    long epochs;               /* epochs asked for */
+    RtRng rng;                 /* the data stream after `epoch` epochs */
+    RtSgd sgd;
+    long batch, limit;
+    uint64_t seed;
+} RtTrainState;
+
+bool rt_ckpt_save(const char *path, const RtMeta *m, const float *params, const float *velocity,
+                  const RtTrainState *s, RtErr *e);
+/* Loads parameters into params.  With velocity and s non-NULL (resume) the
+ * file must be a checkpoint and the optimiser state is loaded too. */
+bool rt_ckpt_load(const char *path, const RtMeta *m, float *params, float *velocity,
+                  RtTrainState *s, RtErr *e);
+
+/* ---- training and evaluation (train.c, progress.c) ---------------------- */
+
+typedef struct {
+    const char *data;          /* NULL: the meta's */
+    long epochs, batch, limit, test_limit;   /* -1: default */
+    double lr;                 /* < 0: default */
+    long long seed;            /* < 0: default */
+    const char *save, *resume, *metrics;
+    bool quiet;
+} RtTrainOpts;
+
+typedef struct {
+    double loss;
+    long correct, n;
+} RtScore;
+
+bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
+                  const float *weights, const RtTrainOpts *o, RtErr *e);
+/* Runs forward over a split in batches and scores it against the labels. */
+bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, float *arena,
+                 long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e);
+/* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */
+float *rt_arena_new(const RtMeta *m, long n, RtErr *e);
+void rt_arena_free(float *a);
+
+double rt_now(void);           /* seconds, CLOCK_MONOTONIC */
+
+typedef struct {
+    bool live;                 /* redraw one line with '\r' */
+    double start, last_draw;
+    long epoch, epochs, total_batches;
+} RtProgress;
+
+void rt_progress_start(RtProgress *p, long epoch, long epochs, long total_batches, bool live);
+void rt_progress_update(RtProgress *p, long batch, double loss, double acc, long images);
+void rt_progress_clear(RtProgress *p);
+
+#endif

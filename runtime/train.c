@@ -1,0 +1,335 @@
+/* train.c - the training loop and evaluation.
+ *
+ * One epoch: shuffle the sample order with the data stream of the seed,
+ * gather each batch (the last, partial one included) as floats, call the
+ * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply SGD,
+ * then run the forward entry over the test set and score it here, in
+ * double: softmax cross-entropy from the logits, or mean squared error
+ * against the one-hot label (mean over samples and classes, as PyTorch's
+ * MSELoss), and accuracy as argmax(first output) == label.
+ *
+ * Resuming restores the parameters, velocities, the data stream and the
+ * hyper-parameters from the checkpoint, so epoch k+1 after a resume is
+ * the same computation as epoch k+1 of an uninterrupted run.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+/* The train entry's out[] holds the outputs then the loss. */
+#define MAX_OUTPUTS 64
+
+float *rt_arena_new(const RtMeta *m, long n, RtErr *e)
+{
+    /* fixed + per_n * n floats, rounded up to whole 64-byte lines because
+     * aligned_alloc wants a multiple of the alignment. */
+    if (m->arena_per_n && n > (LONG_MAX / 8 - m->arena_fixed) / m->arena_per_n) {
+        rt_fail(e, NULL, "arena for batch %ld is too large", n);
+        return NULL;
+    }
+    size_t bytes = ((size_t)(m->arena_fixed + m->arena_per_n * n) * sizeof(float) + 63) / 64 * 64;
+    float *a = aligned_alloc(64, bytes ? bytes : 64);
+    if (!a) {
+        rt_fail(e, NULL, "cannot allocate the %zu-byte arena for batch %ld", bytes, n);
+        return NULL;
+    }
+    memset(a, 0, bytes);
+    return a;
+}
+
+void rt_arena_free(float *a)
+{
+    free(a);
+}
+
+static long argmax(const float *y, long n)
+{
+    long best = 0;
+    for (long k = 1; k < n; k++)
+        if (y[k] > y[best])
+            best = k;
+    return best;
+}
+
+/* Batch x as floats in [0, 1]: [n, pixels]. */
+static void gather_x(float *x, const RtSplit *s, const uint32_t *idx, long first, long n)
+{
+    for (long i = 0; i < n; i++) {
+        const unsigned char *src = s->x + (size_t)(idx ? idx[first + i] : first + i) * s->pixels;
+        for (long k = 0; k < s->pixels; k++)
+            x[i * s->pixels + k] = (float)src[k] / 255.0f;
+    }
+}
+
+bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, float *arena,
+                 long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e)
+{
+    memset(out, 0, sizeof *out);
+    long nb = batch < s->n ? batch : s->n;
+    float *x = rt_calloc((size_t)(nb ? nb : 1), (size_t)s->pixels * sizeof *x);
+    float **y = rt_calloc((size_t)m->noutput, sizeof *y);
+    bool ok = x && y;
+    for (int i = 0; ok && i < m->noutput; i++)
+        ok = (y[i] = rt_calloc((size_t)(nb ? nb : 1), (size_t)m->output[i].numel * sizeof(float)));
+    long width = m->output[0].numel;
+    double loss = 0;
+    for (long first = 0; ok && first < s->n; first += batch) {
+        long n = s->n - first < batch ? s->n - first : batch;
+        gather_x(x, s, NULL, first, n);
+        const float *in[1] = {x};
+        forward((int)n, params, NULL, arena, in, y);
+        for (long i = 0; i < n; i++) {
+            const float *yi = y[0] + i * width;
+            int label = s->y[first + i];
+            if (argmax(yi, width) == label)
+                out->correct++;
+            if (m->has_train && m->loss == RT_LOSS_MSE) {
+                double sq = 0;
+                for (long k = 0; k < width; k++) {
+                    double d = (double)yi[k] - (k == label ? 1.0 : 0.0);
+                    sq += d * d;
+                }
+                loss += sq / (double)width;
+            } else {
+                double mx = yi[0], sum = 0;
+                for (long k = 1; k < width; k++)
+                    mx = yi[k] > mx ? yi[k] : mx;
+                for (long k = 0; k < width; k++)
+                    sum += exp((double)yi[k] - mx);
+                loss += mx + log(sum) - (double)yi[label];
+            }
+        }
+    }
+    if (ok && width < classes)
+        ok = rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
+                     classes);
+    out->n = s->n;
+    out->loss = s->n ? loss / (double)s->n : 0;
+    for (int i = 0; y && i < m->noutput; i++)
+        free(y[i]);
+    free(y);
+    free(x);
+    return ok ? true : (e->msg[0] ? false : rt_fail(e, NULL, "out of memory"));
+}
+
+/* Everything one training run holds. */
+typedef struct {
+    const RtMeta *m;
+    NetcEntryFn forward, train;
+    float *params, *grads, *velocity, *arena;
+    float *x, *target, **y, loss;
+    uint32_t *order;
+    RtData data;
+    RtTrainState st;
+    FILE *metrics;
+    long first_epoch;
+} Run;
+
+static void run_free(Run *r)
+{
+    free(r->params);
+    free(r->grads);
+    free(r->velocity);
+    rt_arena_free(r->arena);
+    free(r->x);
+    free(r->target);
+    for (int i = 0; r->y && i < r->m->noutput; i++)
+        free(r->y[i]);
+    free(r->y);
+    free(r->order);
+    rt_data_free(&r->data);
+    if (r->metrics)
+        fclose(r->metrics);
+}
+
+/* One pass over the shuffled training set; fills the running score. */
+static void train_epoch(Run *r, RtProgress *pg, RtScore *sc)
+{
+    const RtMeta *m = r->m;
+    const RtSplit *s = &r->data.train;
+    long batch = r->st.batch, width = m->output[0].numel;
+    int classes = r->data.classes;
+    for (uint32_t i = 0; i < (uint32_t)s->n; i++)
+        r->order[i] = i;
+    rt_rng_shuffle(&r->st.rng, r->order, (uint32_t)s->n);
+    memset(sc, 0, sizeof *sc);
+    double loss_sum = 0;
+    float *out[MAX_OUTPUTS + 1];
+    for (int i = 0; i < m->noutput; i++)
+        out[i] = r->y[i];
+    out[m->noutput] = &r->loss;
+    const float *in[2] = {r->x, r->target};
+    long b = 0;
+    for (long first = 0; first < s->n; first += batch, b++) {
+        long n = s->n - first < batch ? s->n - first : batch;
+        gather_x(r->x, s, r->order, first, n);
+        for (long i = 0; i < n; i++) {
+            int label = s->y[r->order[first + i]];
+            if (m->target_kind == RT_TARGET_CLASS) {
+                r->target[i] = (float)label;
+            } else {
+                for (int k = 0; k < classes; k++)
+                    r->target[i * classes + k] = k == label ? 1.0f : 0.0f;
+            }
+        }
+        /* Entries write every gradient, but zeroing first also makes an
+         * entry that accumulates correct; it costs one pass over params. */
+        memset(r->grads, 0, (size_t)m->params * sizeof *r->grads);
+        r->train((int)n, r->params, r->grads, r->arena, in, out);
+        rt_sgd_step(&r->st.sgd, r->params, r->grads, r->velocity, m->params);
+        loss_sum += (double)r->loss * (double)n;
+        for (long i = 0; i < n; i++)
+            if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
+                sc->correct++;
+        sc->n += n;
+        rt_progress_update(pg, b + 1, loss_sum / (double)sc->n, (double)sc->correct / (double)sc->n,
+                           sc->n);
+    }
+    sc->loss = sc->n ? loss_sum / (double)sc->n : 0;
+}
+
+static void json_num(FILE *f, const char *key, double v, bool last)
+{
+    if (isfinite(v))
+        fprintf(f, "\"%s\":%.9g%s", key, v, last ? "" : ",");
+    else
+        fprintf(f, "\"%s\":null%s", key, last ? "" : ",");
+}
+
+static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore *tr,
+                         const RtScore *te, double secs, double train_secs, RtErr *e)
+{
+    double ips = train_secs > 0 ? (double)tr->n / train_secs : 0;
+    double tr_acc = tr->n ? (double)tr->correct / (double)tr->n : 0;
+    double te_acc = te->n ? (double)te->correct / (double)te->n : 0;
+    if (!o->quiet) {
+        printf("epoch %ld/%ld  train_loss %.4f  train_acc %.2f%%  test_loss %.4f  test_acc "
+               "%.2f%%  %.1f s  %.0f img/s\n",
+               epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips);
+        fflush(stdout);
+    }
+    if (r->metrics) {
+        fprintf(r->metrics, "{\"epoch\":%ld,", epoch);
+        json_num(r->metrics, "train_loss", tr->loss, false);
+        json_num(r->metrics, "train_acc", tr_acc, false);
+        json_num(r->metrics, "test_loss", te->loss, false);
+        json_num(r->metrics, "test_acc", te_acc, false);
+        json_num(r->metrics, "seconds", secs, false);
+        json_num(r->metrics, "images_per_s", ips, true);
+        fprintf(r->metrics, "}\n");
+        if (fflush(r->metrics) != 0 || ferror(r->metrics))
+            return rt_fail(e, o->metrics, "cannot write the metrics");
+    }
+    return true;
+}
+
+/* Resolves the configuration and fills params from --resume, the embedded
+ * weights or the initialisers. */
+static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
+{
+    const RtMeta *m = r->m;
+    size_t np = (size_t)m->params;
+    r->params = rt_calloc(np + 1, sizeof(float));
+    r->grads = rt_calloc(np + 1, sizeof(float));
+    r->velocity = rt_calloc(np + 1, sizeof(float));
+    if (!r->params || !r->grads || !r->velocity)
+        return rt_fail(e, NULL, "out of memory for %zu parameters", np);
+    RtTrainState *st = &r->st;
+    *st = (RtTrainState){.epochs = m->epochs, .sgd = m->sgd, .batch = m->batch, .seed = m->seed};
+    if (o->resume) {
+        if (!rt_ckpt_load(o->resume, m, r->params, r->velocity, st, e))
+            return false;
+    } else {
+        if (o->seed >= 0)
+            st->seed = (uint64_t)o->seed;
+        if (weights)
+            memcpy(r->params, weights, np * sizeof(float));
+        else
+            rt_init_params(m, r->params, st->seed);
+        rt_rng_seed(&st->rng, st->seed, RT_STREAM_DATA);
+    }
+    /* Flags win over the checkpoint, which wins over the meta. */
+    if (o->epochs >= 0)
+        st->epochs = o->epochs;
+    if (o->batch > 0)
+        st->batch = o->batch;
+    if (o->lr > 0)
+        st->sgd.lr = (float)o->lr;
+    if (o->limit >= 0)
+        st->limit = o->limit;
+    r->first_epoch = st->epoch;
+    return true;
+}
+
+static bool alloc_batch(Run *r, RtErr *e)
+{
+    const RtMeta *m = r->m;
+    size_t b = (size_t)r->st.batch;
+    size_t tw = m->target_kind == RT_TARGET_CLASS ? 1 : (size_t)r->data.classes;
+    r->x = rt_calloc(b, (size_t)m->input[0].numel * sizeof(float));
+    r->target = rt_calloc(b, tw * sizeof(float));
+    r->y = rt_calloc((size_t)m->noutput, sizeof *r->y);
+    r->order = rt_calloc((size_t)r->data.train.n + 1, sizeof *r->order);
+    bool ok = r->x && r->target && r->y && r->order;
+    for (int i = 0; ok && i < m->noutput; i++)
+        ok = (r->y[i] = rt_calloc(b, (size_t)m->output[i].numel * sizeof(float))) != NULL;
+    if (!ok)
+        return rt_fail(e, NULL, "out of memory for a batch of %zu", b);
+    r->arena = rt_arena_new(m, r->st.batch, e);
+    return r->arena != NULL;
+}
+
+bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *weights,
+                  const RtTrainOpts *o, RtErr *e)
+{
+    if (!train || !m->has_train)
+        return rt_fail(e, NULL, "model '%s' has no train section, so it cannot be trained",
+                       m->name);
+    if (m->noutput > MAX_OUTPUTS)
+        return rt_fail(e, NULL, "model '%s' has too many outputs to train", m->name);
+    const char *dir = o->data ? o->data : m->data_path;
+    if (!dir)
+        return rt_fail(e, NULL, "no data directory: the model names none, give --data DIR");
+    Run r = {.m = m, .forward = forward, .train = train};
+    bool ok = setup(&r, weights, o, e) &&
+              rt_data_load(&r.data, m, dir, true, r.st.limit,
+                           o->test_limit > 0 ? o->test_limit : 0, e) &&
+              alloc_batch(&r, e);
+    if (ok && r.data.train.n > UINT32_MAX)
+        ok = rt_fail(e, dir, "too many training samples");
+    if (ok && o->metrics && !(r.metrics = fopen(o->metrics, "a")))
+        ok = rt_fail(e, o->metrics, "cannot open for appending");
+    bool live = !o->quiet && isatty(fileno(stdout));
+    long batches = (r.data.train.n + r.st.batch - 1) / r.st.batch;
+    RtScore te = {0};
+    if (ok && r.first_epoch >= r.st.epochs && !o->quiet)
+        printf("the checkpoint has already trained %ld of %ld epochs; evaluating only\n",
+               r.first_epoch, r.st.epochs);
+    for (long ep = r.first_epoch; ok && ep < r.st.epochs; ep++) {
+        RtProgress pg;
+        RtScore tr;
+        rt_progress_start(&pg, ep + 1, r.st.epochs, batches, live);
+        double t0 = rt_now();
+        train_epoch(&r, &pg, &tr);
+        double t1 = rt_now();
+        ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
+                         &te, e);
+        rt_progress_clear(&pg);
+        r.st.epoch = ep + 1;
+        ok = ok && report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0, e);
+        if (ok && o->save)
+            ok = rt_ckpt_save(o->save, m, r.params, r.velocity, &r.st, e);
+    }
+    if (ok && r.first_epoch >= r.st.epochs)
+        ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
+                         &te, e);
+    if (ok)
+        printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,
+               te.correct, te.n);
+    run_free(&r);
+    return ok;
+}

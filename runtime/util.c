@@ -1,0 +1,77 @@
+/* util.c - error messages, checked allocation and shape printing for the
+ * runtime's modules. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+bool rt_fail(RtErr *e, const char *file, const char *fmt, ...)
+{
+    int k = 0;
+    if (file)
+        k = snprintf(e->msg, sizeof e->msg, "%s: ", file);
+    if (k < 0 || (size_t)k >= sizeof e->msg)
+        k = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg + k, sizeof e->msg - (size_t)k, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool rt_fail_wrap(RtErr *e, const char *file)
+{
+    char old[sizeof e->msg];
+    memcpy(old, e->msg, sizeof old);
+    return rt_fail(e, file, "%s", old);
+}
+
+void *rt_alloc(size_t n)
+{
+    return malloc(n ? n : 1);
+}
+
+void *rt_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (!rt_mul_ok(n, size, &total))
+        return NULL;
+    return calloc(total ? total : 1, 1);
+}
+
+char *rt_strndup(const char *s, size_t n)
+{
+    char *d = rt_alloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *rt_strdup(const char *s)
+{
+    return rt_strndup(s, strlen(s));
+}
+
+bool rt_mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a && b > (size_t)-1 / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+void rt_shape_str(char *buf, size_t cap, const long *d, int rank, bool batched)
+{
+    size_t k = 0;
+    int w = snprintf(buf, cap, batched ? "[N" : "[");
+    k = w > 0 ? (size_t)w : 0;
+    for (int i = 0; i < rank && k < cap; i++) {
+        w = snprintf(buf + k, cap - k, "%s%ld", (i || batched) ? "," : "", d[i]);
+        k += w > 0 ? (size_t)w : 0;
+    }
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}

@@ -1,0 +1,163 @@
+/* test_meta.c - parsing the model description, and its errors. */
+#include "rt_test.h"
+
+static const char *lenet =
+    "netc 1\n"
+    "name lenet\n"
+    "params 61706\n"
+    "arena 1000 12345\n"
+    "input image 3 1 28 28\n"
+    "output logits 1 10\n"
+    "param c1.weight 0 150 4 6 1 5 5 he_uniform 0 0 25 150\n"
+    "param c1.bias 150 6 1 6 zero 0 0 25 150\n"
+    "param c2.weight 156 2400 4 16 6 5 5 he_normal 0 0 150 400\n"
+    "param c2.bias 2556 16 1 16 uniform -0.5 0.5 150 400\n"
+    "param f1.weight 2572 48000 2 120 400 xavier_uniform 0 0 400 120\n"
+    "param f1.bias 50572 120 1 120 zero 0 0 400 120\n"
+    "param f2.weight 50692 10080 2 84 120 xavier_normal 0 0 120 84\n"
+    "param f2.bias 60772 84 1 84 normal 0.5 0.01 120 84\n"
+    "param f3.weight 60856 840 2 10 84 he_uniform 0 0 84 10\n"
+    "param f3.bias 61696 10 1 10 zero 0 0 84 10\n"
+    "train loss softmax_cross_entropy\n"
+    "train target class 0\n"
+    "train optimizer sgd 0.01 0.9 0.0005 1\n"
+    "train batch 64\n"
+    "train epochs 10\n"
+    "train seed 18446744073709551615\n"
+    "train data fashion_mnist /usr/share/datasets/fashion mnist\n"
+    "end\n";
+
+static void parses_lenet(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    assert_ok(rt_meta_parse(&m, lenet, &e), e);
+    assert_string_equal(m.name, "lenet");
+    assert_int_equal(m.params, 61706);
+    assert_int_equal(m.arena_fixed, 1000);
+    assert_int_equal(m.arena_per_n, 12345);
+    assert_int_equal(m.ninput, 1);
+    assert_string_equal(m.input[0].name, "image");
+    assert_int_equal(m.input[0].rank, 3);
+    assert_int_equal(m.input[0].numel, 784);
+    assert_int_equal(m.output[0].numel, 10);
+    assert_int_equal(m.nparam, 10);
+    const RtParam *p = rt_meta_param(&m, "c2.weight");
+    assert_non_null(p);
+    assert_int_equal(p->offset, 156);
+    assert_int_equal(p->t.numel, 2400);
+    assert_int_equal(p->init, RT_INIT_HE_NORMAL);
+    assert_int_equal(p->fan_in, 150);
+    assert_int_equal(p->fan_out, 400);
+    p = rt_meta_param(&m, "c2.bias");
+    assert_true(p->a == -0.5 && p->b == 0.5);
+    assert_true(m.has_train);
+    assert_int_equal(m.loss, RT_LOSS_SOFTMAX_XENT);
+    assert_int_equal(m.target_kind, RT_TARGET_CLASS);
+    assert_int_equal(m.target.rank, 0);
+    assert_true(m.sgd.lr == 0.01f && m.sgd.momentum == 0.9f && m.sgd.weight_decay == 0.0005f);
+    assert_true(m.sgd.nesterov);
+    assert_int_equal(m.batch, 64);
+    assert_int_equal(m.epochs, 10);
+    assert_true(m.seed == UINT64_MAX);
+    assert_string_equal(m.data_kind, "fashion_mnist");
+    assert_string_equal(m.data_path, "/usr/share/datasets/fashion mnist"); /* spaces kept */
+    rt_meta_free(&m);
+}
+
+static void minimal_without_train(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    assert_ok(rt_meta_parse(&m, "netc 1\nname f\nparams 0\narena 0 0\ninput x 1 4\n"
+                                "output y 1 4\nend", &e), e);
+    assert_false(m.has_train);
+    assert_int_equal(m.nparam, 0);
+    rt_meta_free(&m);
+}
+
+/* lenet with line `line` (1-based) replaced by `with` ("" deletes it). */
+static char *edit(int line, const char *with)
+{
+    static char buf[4096];
+    const char *p = lenet;
+    size_t k = 0;
+    for (int i = 1; *p; i++) {
+        const char *nl = strchr(p, '\n');
+        size_t n = (size_t)(nl - p) + 1;
+        if (i == line) {
+            if (*with)
+                k += (size_t)sprintf(buf + k, "%s\n", with);
+        } else {
+            memcpy(buf + k, p, n);
+            k += n;
+        }
+        p += n;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+static void expect_meta_error(const char *text, const char *needle)
+{
+    RtMeta m;
+    RtErr e;
+    if (rt_meta_parse(&m, text, &e))
+        fail_msg("accepted:\n%s", text);
+    expect_contains(e.msg, needle);
+}
+
+static void errors(void **state)
+{
+    (void)state;
+    expect_meta_error("", "empty");
+    expect_meta_error(edit(1, "netc 2"), "line 1: unsupported format version '2'");
+    expect_meta_error(edit(1, "hello"), "line 1: expected 'netc 1', found 'hello'");
+    expect_meta_error(edit(24, ""), "no 'end' line");
+    expect_meta_error(edit(2, ""), "no 'name' record");
+    expect_meta_error(edit(5, ""), "no 'input' record");
+    expect_meta_error(edit(17, ""), "no 'train loss' record");
+    expect_meta_error(edit(3, "name again"), "line 3: duplicate record 'name'");
+    expect_meta_error(edit(3, "weights 3"), "line 3: unknown record 'weights'");
+    expect_meta_error(edit(20, "train batch 0"), "line 20: expected a positive integer, found '0'");
+    expect_meta_error(edit(20, "train batch  64"), "line 20: fields must be separated by one space");
+    expect_meta_error(edit(21, "train shuffle 1"), "unknown train record 'shuffle'");
+    expect_meta_error(edit(17, "train loss hinge"), "unknown loss 'hinge'");
+    expect_meta_error(edit(19, "train optimizer adam 0.1 0 0 0"), "unknown optimizer 'adam'");
+    expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0 2"), "NESTEROV must be 0 or 1");
+    expect_meta_error(edit(19, "train optimizer sgd x 0.9 0 0"), "expected a number, found 'x'");
+    expect_meta_error(edit(18, "train target class 1 10"), "a class target has rank 0");
+    expect_meta_error(edit(23, "train data cifar /x"), "unknown data kind 'cifar'");
+    expect_meta_error(edit(7, "param c1.weight 0 151 4 6 1 5 5 he_uniform 0 0 25 150"),
+                      "COUNT is not the product");
+    expect_meta_error(edit(7, "param c1.weight 0 150 4 6 1 5 5 lecun 0 0 25 150"),
+                      "unknown INIT 'lecun'");
+    expect_meta_error(edit(7, "param c1.weight 0 150 4 6 1 5 5 he_uniform 0 0 0 150"),
+                      "He initialisation needs FAN_IN > 0");
+    expect_meta_error(edit(7, "param c1.weight 0 150 4 6 1 5 5 he_uniform 0 0 25"),
+                      "missing field");
+    expect_meta_error(edit(7, "param c1.weight 0 150 4 6 1 5 5 he_uniform 0 0 25 150 9"),
+                      "unexpected field '9'");
+    expect_meta_error(edit(8, "param c1.bias 140 6 1 6 zero 0 0 25 150"),
+                      "params 'c1.weight' and 'c1.bias' overlap");
+    expect_meta_error(edit(16, "param f3.bias 61700 10 1 10 zero 0 0 84 10"),
+                      "param 'f3.bias' ends at 61710, past params 61706");
+    expect_meta_error(edit(16, "param c1.bias 61696 10 1 10 zero 0 0 84 10"),
+                      "duplicate param 'c1.bias'");
+    expect_meta_error(edit(5, "input image 9 1 1 1 1 1 1 1 1 1"), "rank too large");
+    char with_tail[4096];
+    snprintf(with_tail, sizeof with_tail, "%sname x\n", lenet);
+    expect_meta_error(with_tail, "text after 'end'");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parses_lenet),
+        cmocka_unit_test(minimal_without_train),
+        cmocka_unit_test(errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
