@@ -1,0 +1,203 @@
+/* test_ckpt.c - checkpoints: round trip of parameters, optimiser state and
+ * training state; atomic replacement; every loading error. */
+#include "rt_test.h"
+
+static char *dir;
+
+static const char *meta_text =
+    "netc 1\nname small\nparams 10\narena 0 0\ninput x 1 4\noutput y 1 2\n"
+    "param l.weight 0 8 2 2 4 xavier_uniform 0 0 4 2\n"
+    "param l.bias 8 2 1 2 zero 0 0 4 2\n"
+    "train loss mse\ntrain target onehot 1 2\ntrain optimizer sgd 0.1 0.9 0 0\n"
+    "train batch 4\ntrain epochs 3\ntrain seed 5\nend\n";
+
+static RtMeta meta;
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = tmpdir_new();
+    RtErr e;
+    return rt_meta_parse(&meta, meta_text, &e) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rt_meta_free(&meta);
+    tmpdir_remove(dir);
+    return 0;
+}
+
+static RtTrainState sample_state(void)
+{
+    RtTrainState s = {.epoch = 2, .epochs = 3, .batch = 4, .limit = 100, .seed = 5,
+                      .sgd = {0.1f, 0.9f, 0.0001f, true}};
+    rt_rng_seed(&s.rng, 5, RT_STREAM_DATA);
+    rt_rng_next(&s.rng);
+    return s;
+}
+
+static void round_trip(void **state)
+{
+    (void)state;
+    float p[10], v[10], p2[10], v2[10];
+    for (int i = 0; i < 10; i++) {
+        p[i] = (float)i / 3.0f;
+        v[i] = -(float)i / 7.0f;
+    }
+    RtTrainState s = sample_state(), s2;
+    RtErr e;
+    const char *path = path_in(dir, "a.ckpt");
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_ok(rt_ckpt_load(path, &meta, p2, v2, &s2, &e), e);
+    assert_memory_equal(p, p2, sizeof p);
+    assert_memory_equal(v, v2, sizeof v);
+    assert_int_equal(s2.epoch, 2);
+    assert_int_equal(s2.epochs, 3);
+    assert_int_equal(s2.batch, 4);
+    assert_int_equal(s2.limit, 100);
+    assert_true(s2.seed == 5);
+    assert_true(s2.rng.state == s.rng.state && s2.rng.inc == s.rng.inc);
+    assert_true(s2.sgd.lr == 0.1f && s2.sgd.momentum == 0.9f && s2.sgd.weight_decay == 0.0001f);
+    assert_true(s2.sgd.nesterov);
+    /* The file is plain safetensors with the documented names. */
+    StFile f;
+    assert_ok(rt_st_read(&f, path, &e), e);
+    assert_non_null(rt_st_find(&f, "l.weight"));
+    assert_non_null(rt_st_find(&f, "optimizer.momentum.l.bias"));
+    assert_string_equal(rt_st_meta(&f, "netc.model"), "small");
+    rt_st_free(&f);
+    /* As weights only, the optimiser tensors are ignored. */
+    memset(p2, 0, sizeof p2);
+    assert_ok(rt_ckpt_load(path, &meta, p2, NULL, NULL, &e), e);
+    assert_memory_equal(p, p2, sizeof p);
+}
+
+static void atomic_replacement(void **state)
+{
+    (void)state;
+    float p[10] = {1}, v[10] = {2}, q[10] = {3};
+    RtTrainState s = sample_state();
+    RtErr e;
+    char *d = tmpdir_new();
+    const char *path = path_in(d, "c.ckpt");
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_int_equal(tmpdir_count(d), 1); /* no temporary left on success */
+    size_t n0, n1;
+    unsigned char *before = read_bytes(path, &n0);
+    /* A write that fails part way (a full disk) leaves the old file whole
+     * and removes the temporary. */
+    for (long k = 1; k <= 3; k++) {
+        rt_test_fail_write = k;
+        assert_false(rt_ckpt_save(path, &meta, q, v, &s, &e));
+        rt_test_fail_write = 0;
+        expect_contains(e.msg, path);
+        expect_contains(e.msg, "write failed");
+        unsigned char *after = read_bytes(path, &n1);
+        assert_int_equal(n0, n1);
+        assert_memory_equal(before, after, n0);
+        free(after);
+        assert_int_equal(tmpdir_count(d), 1);
+    }
+    free(before);
+    /* A missing directory fails before touching anything. */
+    assert_false(rt_ckpt_save(path_in(d, "nodir/x.ckpt"), &meta, p, v, &s, &e));
+    expect_contains(e.msg, "cannot create a temporary file");
+    tmpdir_remove(d);
+}
+
+/* Writes a safetensors file with the given tensors (data all zero). */
+static void write_tensors(const char *path, const StOut *t, int n, const char *const *kv,
+                          int nmeta)
+{
+    RtErr e;
+    assert_ok(rt_st_write(path, t, n, kv, nmeta, &e), e);
+}
+
+static void expect_load_error(const char *path, bool resume, const char *needle)
+{
+    float p[10], v[10];
+    RtTrainState s;
+    RtErr e;
+    if (rt_ckpt_load(path, &meta, p, resume ? v : NULL, resume ? &s : NULL, &e))
+        fail_msg("loaded %s", path);
+    expect_contains(e.msg, path);
+    expect_contains(e.msg, needle);
+}
+
+static void load_errors(void **state)
+{
+    (void)state;
+    static const float zero[16];
+    long w[2] = {2, 4}, b[1] = {2}, wrong[2] = {4, 2}, one[1] = {1};
+    const char *path = path_in(dir, "w.safetensors");
+    StOut good[2] = {{"l.weight", 2, w, zero}, {"l.bias", 1, b, zero}};
+
+    expect_load_error(path_in(dir, "none.ckpt"), false, "cannot open");
+    write_bytes(path, "\x10\0\0\0\0\0\0\0{\"a\":", 13);
+    expect_load_error(path, false, "header length 16 exceeds the file size");
+
+    /* A weights file (as from PyTorch): loads with --weights... */
+    write_tensors(path, good, 2, NULL, 0);
+    float p[10];
+    RtErr e;
+    assert_ok(rt_ckpt_load(path, &meta, p, NULL, NULL, &e), e);
+    /* ...but cannot be resumed from. */
+    expect_load_error(path, true, "holds weights but no optimizer state");
+
+    write_tensors(path, good, 1, NULL, 0);
+    expect_load_error(path, false, "tensor 'l.bias' is missing (expected F32 [2])");
+    StOut bad_shape[2] = {{"l.weight", 2, wrong, zero}, {"l.bias", 1, b, zero}};
+    write_tensors(path, bad_shape, 2, NULL, 0);
+    expect_load_error(path, false, "tensor 'l.weight': expected shape [2,4], found [4,2]");
+    StOut extra[3] = {{"l.weight", 2, w, zero}, {"l.bias", 1, b, zero}, {"l.scale", 1, one, zero}};
+    write_tensors(path, extra, 3, NULL, 0);
+    expect_load_error(path, false, "unexpected tensor 'l.scale': model 'small' has no such "
+                                   "parameter");
+    const char *foreign[] = {"netc.model", "lenet"};
+    write_tensors(path, good, 2, foreign, 1);
+    expect_load_error(path, false, "is a checkpoint of model 'lenet', this program is model "
+                                   "'small'");
+    /* F16 bias: a valid file, the wrong dtype. */
+    const char *h16 = "{\"l.weight\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]},"
+                      "\"l.bias\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[32,36]}}";
+    unsigned char buf[256] = {(unsigned char)strlen(h16)};
+    memcpy(buf + 8, h16, strlen(h16));
+    write_bytes(path, buf, 8 + strlen(h16) + 36);
+    expect_load_error(path, false, "tensor 'l.bias': expected dtype F32, found F16");
+
+    /* A checkpoint whose optimiser state is incomplete or corrupt. */
+    float v[10] = {0};
+    RtTrainState s = sample_state();
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    StFile f;
+    assert_ok(rt_st_read(&f, path, &e), e);
+    const char *kv[2 * 16];
+    int nkv = 0;
+    for (int i = 0; i < f.nmeta; i++)
+        if (strcmp(f.meta_key[i], "netc.rng") != 0) {
+            kv[2 * nkv] = f.meta_key[i];
+            kv[2 * nkv + 1] = f.meta_val[i];
+            nkv++;
+        }
+    write_tensors(path_in(dir, "norng.ckpt"), good, 2, kv, nkv);
+    StOut with_mom[3] = {good[0], good[1], {"optimizer.momentum.l.weight", 2, w, zero}};
+    write_tensors(path_in(dir, "nomom.ckpt"), with_mom, 3, kv, nkv);
+    expect_load_error(path_in(dir, "nomom.ckpt"), true,
+                      "tensor 'optimizer.momentum.l.bias' is missing");
+    StOut all[4] = {good[0], good[1], with_mom[2], {"optimizer.momentum.l.bias", 1, b, zero}};
+    write_tensors(path_in(dir, "norng.ckpt"), all, 4, kv, nkv);
+    expect_load_error(path_in(dir, "norng.ckpt"), true, "'netc.rng' is missing or malformed");
+    rt_st_free(&f); /* kv points into it */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(atomic_replacement),
+        cmocka_unit_test(load_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
