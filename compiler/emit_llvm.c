@@ -1,0 +1,1044 @@
+/* emit_llvm.c - the LLVM backend: builds a Program's kernels and entry
+ * points with the LLVM C API, optimises and compiles them.
+ *
+ * Needs: a Program whose kernels pass kernel_verify.  Provides the same
+ * symbols, with the same meaning, as emit_c.c's C:
+ *
+ *   internal void KERNEL(i32 n, ptr noalias b0, ptr noalias b1, ...)
+ *   void NAME_forward(i32 n, ptr params, ptr grads, ptr arena, ptr in, ptr out)
+ *   void NAME_train(...)                    (when the program has it)
+ *   constant [L x i8] NAME_meta             (NUL-terminated)
+ *   constant [P x float] NAME_weights       (when p->weights)
+ *   i32 main(i32, ptr)                      (emit_llvm_obj with_main)
+ *
+ * For example the loop IR
+ *     for i in [0, 6*n): y[i] = max(x[i], 0.0)
+ * becomes (before optimisation)
+ *     %i = alloca i32 ... store 0, %i; br %i.cond
+ *   i.cond: %c = icmp slt (load %i), %hi; br %c, %i.body, %i.end
+ *   i.body: %v = load (gep x, i); store (select (fcmp ogt %v, 0), %v, 0), (gep y, i) ...
+ *
+ * Variables live in allocas made in the entry block, which the standard
+ * pipeline's mem2reg/SROA turn into SSA registers.  Floating-point ops carry
+ * no fast-math flags: the loop IR licenses no reassociation, and keeping
+ * IEEE semantics is what makes this backend agree with the C backend bit
+ * for bit.  Everything an LLVM call can fail on (unknown target or CPU,
+ * verifier, pass pipeline, unwritable file) becomes a netc error; LLVM's
+ * own stderr chatter during target creation is captured and turned into
+ * errors too.
+ */
+#include "emit_llvm.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/ErrorHandling.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- per-module and per-kernel state ---------------------------------- */
+
+enum { MATH_EXP, MATH_LOG, MATH_TANH, MATH_SQRT, MATH_COUNT };
+static const char *const math_name[MATH_COUNT] = {"expf", "logf", "tanhf", "sqrtf"};
+
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_ptr;
+    LLVMTypeRef t_math;                 /* float (float) */
+    LLVMValueRef math[MATH_COUNT];      /* declared on first use */
+    const char *cpu, *features;         /* for function attributes */
+} Gen;
+
+typedef struct {
+    Gen *g;
+    const Kernel *k;
+    LLVMValueRef fn;
+    LLVMValueRef n;                     /* the batch-size argument */
+    LLVMValueRef *buf;                  /* one pointer argument per buffer */
+    LLVMValueRef *var;                  /* one alloca per variable */
+} KGen;
+
+static LLVMTypeRef ltype(const Gen *g, LType t)
+{
+    return t == T_I32 ? g->t_i32 : g->t_f32;
+}
+
+static void add_enum_attr(Gen *g, LLVMValueRef fn, LLVMAttributeIndex at, const char *name,
+                          uint64_t val)
+{
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    NETC_ASSERT(kind != 0);
+    LLVMAddAttributeAtIndex(fn, at, LLVMCreateEnumAttribute(g->ctx, kind, val));
+}
+
+static void add_str_attr(Gen *g, LLVMValueRef fn, const char *k, const char *v)
+{
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(g->ctx, k, (unsigned)strlen(k), v,
+                                                      (unsigned)strlen(v)));
+}
+
+/* What clang puts on every C function, so that our functions are compiled
+ * like the C backend's: no exceptions, unwind tables for debuggers and
+ * profilers, and the chosen CPU recorded in the .ll itself. */
+static void add_fn_attrs(Gen *g, LLVMValueRef fn)
+{
+    add_enum_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind", 0);
+    add_enum_attr(g, fn, LLVMAttributeFunctionIndex, "uwtable", 2); /* async */
+    if (g->cpu[0])
+        add_str_attr(g, fn, "target-cpu", g->cpu);
+    if (g->features[0])
+        add_str_attr(g, fn, "target-features", g->features);
+}
+
+static LLVMValueRef math_fn(Gen *g, int which)
+{
+    if (!g->math[which])
+        g->math[which] = LLVMAddFunction(g->mod, math_name[which], g->t_math);
+    return g->math[which];
+}
+
+/* ---- expressions ------------------------------------------------------- */
+
+static LLVMValueRef gen_expr(KGen *kg, const Expr *e);
+
+/* Whether evaluating e could fault: a load from a computed index, or an
+ * integer division.  C's ?:, && and || evaluate such operands only when
+ * selected, and lowering relies on that (a padded convolution reads
+ * `inside ? x[i] : 0` with i out of range outside), so these must become
+ * branches, not LLVM selects that evaluate both sides. */
+static bool may_trap(const Expr *e)
+{
+    if (!e)
+        return false;
+    if (e->k == X_LOAD)
+        return true;
+    if ((e->k == X_DIV || e->k == X_MOD) && e->t == T_I32)
+        return true;
+    return may_trap(e->a) || may_trap(e->b) || may_trap(e->c);
+}
+
+static LLVMValueRef truth(KGen *kg, LLVMValueRef v, const char *name)
+{
+    return LLVMBuildICmp(kg->g->b, LLVMIntNE, v, LLVMConstInt(kg->g->t_i32, 0, 0), name);
+}
+
+static LLVMValueRef to_i32(KGen *kg, LLVMValueRef bit)
+{
+    return LLVMBuildZExt(kg->g->b, bit, kg->g->t_i32, "");
+}
+
+/* cond ? then : els, evaluating only the chosen side (see may_trap). */
+static LLVMValueRef gen_branchy_select(KGen *kg, LLVMValueRef cond_bit, const Expr *then_e,
+                                       const Expr *els_e, LLVMTypeRef t)
+{
+    Gen *g = kg->g;
+    LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.then");
+    LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.else");
+    LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.end");
+    LLVMBuildCondBr(g->b, cond_bit, bt, bf);
+
+    LLVMPositionBuilderAtEnd(g->b, bt);
+    LLVMValueRef vt = gen_expr(kg, then_e);
+    LLVMBasicBlockRef bt_end = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, bj);
+
+    LLVMPositionBuilderAtEnd(g->b, bf);
+    LLVMValueRef vf = gen_expr(kg, els_e);
+    LLVMBasicBlockRef bf_end = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, bj);
+
+    LLVMPositionBuilderAtEnd(g->b, bj);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, t, "sel");
+    LLVMValueRef vals[2] = {vt, vf};
+    LLVMBasicBlockRef from[2] = {bt_end, bf_end};
+    LLVMAddIncoming(phi, vals, from, 2);
+    return phi;
+}
+
+/* a && b / a || b on i32 truth values, short-circuiting when b may trap. */
+static LLVMValueRef gen_logic(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    bool is_and = e->k == X_AND;
+    LLVMValueRef a = truth(kg, gen_expr(kg, e->a), "");
+    if (!may_trap(e->b)) {
+        LLVMValueRef b = truth(kg, gen_expr(kg, e->b), "");
+        return to_i32(kg, is_and ? LLVMBuildAnd(g->b, a, b, "") : LLVMBuildOr(g->b, a, b, ""));
+    }
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef brhs = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "logic.rhs");
+    LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "logic.end");
+    if (is_and)
+        LLVMBuildCondBr(g->b, a, brhs, bj);
+    else
+        LLVMBuildCondBr(g->b, a, bj, brhs);
+    LLVMPositionBuilderAtEnd(g->b, brhs);
+    LLVMValueRef b = truth(kg, gen_expr(kg, e->b), "");
+    LLVMBasicBlockRef brhs_end = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, bj);
+    LLVMPositionBuilderAtEnd(g->b, bj);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, g->t_i1, "logic");
+    LLVMValueRef vals[2] = {LLVMConstInt(g->t_i1, is_and ? 0 : 1, 0), b};
+    LLVMBasicBlockRef blocks[2] = {from, brhs_end};
+    LLVMAddIncoming(phi, vals, blocks, 2);
+    return to_i32(kg, phi);
+}
+
+static LLVMValueRef elem_ptr(KGen *kg, int buf, const Expr *idx)
+{
+    Gen *g = kg->g;
+    NETC_ASSERT(buf >= 0 && buf < kg->k->nbuf);
+    /* C indexes with an int, which it sign-extends; do the same so the
+     * address arithmetic is 64-bit and matches. */
+    LLVMValueRef i = LLVMBuildSExt(g->b, gen_expr(kg, idx), g->t_i64, "");
+    return LLVMBuildInBoundsGEP2(g->b, g->t_f32, kg->buf[buf], &i, 1, "");
+}
+
+static LLVMValueRef gen_minmax(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    LLVMValueRef a = gen_expr(kg, e->a), b = gen_expr(kg, e->b);
+    bool is_min = e->k == X_MIN;
+    LLVMValueRef c;
+    /* The C backend's `a < b ? a : b` / `a > b ? a : b`: with a NaN
+     * operand the comparison is false and the result is b. */
+    if (e->t == T_I32)
+        c = LLVMBuildICmp(g->b, is_min ? LLVMIntSLT : LLVMIntSGT, a, b, "");
+    else
+        c = LLVMBuildFCmp(g->b, is_min ? LLVMRealOLT : LLVMRealOGT, a, b, "");
+    return LLVMBuildSelect(g->b, c, a, b, is_min ? "min" : "max");
+}
+
+static LLVMValueRef gen_cmp(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    LLVMValueRef a = gen_expr(kg, e->a), b = gen_expr(kg, e->b);
+    LLVMValueRef c;
+    if (e->a->t == T_I32) {
+        static const LLVMIntPredicate ip[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntEQ, LLVMIntNE};
+        c = LLVMBuildICmp(g->b, ip[e->k - X_LT], a, b, "");
+    } else {
+        /* C's float comparisons: <, <=, == are false on NaN, != is true. */
+        static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOEQ,
+                                               LLVMRealUNE};
+        c = LLVMBuildFCmp(g->b, fp[e->k - X_LT], a, b, "");
+    }
+    return to_i32(kg, c);
+}
+
+static LLVMValueRef gen_arith(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    LLVMValueRef a = gen_expr(kg, e->a), b = gen_expr(kg, e->b);
+    if (e->t == T_I32) {
+        /* nsw: signed overflow is undefined in the C backend too, and it
+         * lets LLVM widen index arithmetic to 64 bits in loops. */
+        switch (e->k) {
+        case X_ADD: return LLVMBuildNSWAdd(g->b, a, b, "");
+        case X_SUB: return LLVMBuildNSWSub(g->b, a, b, "");
+        case X_MUL: return LLVMBuildNSWMul(g->b, a, b, "");
+        case X_DIV: return LLVMBuildSDiv(g->b, a, b, "");
+        case X_MOD: return LLVMBuildSRem(g->b, a, b, "");
+        default: break;
+        }
+    } else {
+        switch (e->k) {
+        case X_ADD: return LLVMBuildFAdd(g->b, a, b, "");
+        case X_SUB: return LLVMBuildFSub(g->b, a, b, "");
+        case X_MUL: return LLVMBuildFMul(g->b, a, b, "");
+        case X_DIV: return LLVMBuildFDiv(g->b, a, b, "");
+        default: break;
+        }
+    }
+    NETC_ASSERT(!"not an arithmetic expression (X_MOD is int-only)");
+    return NULL;
+}
+
+static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    switch (e->k) {
+    case X_INT:
+        return LLVMConstInt(g->t_i32, (unsigned long long)(long long)e->ival, 1);
+    case X_FLT:
+        /* A float widened to double is exact, and LLVM narrows it back
+         * exactly: the constant keeps every bit, -0.0 and infinities too. */
+        return LLVMConstReal(g->t_f32, (double)e->fval);
+    case X_VAR:
+        NETC_ASSERT(e->var >= 0 && e->var < kg->k->nvar);
+        return LLVMBuildLoad2(g->b, ltype(g, kg->k->var[e->var].t), kg->var[e->var],
+                              kg->k->var[e->var].name);
+    case X_BATCH:
+        return kg->n;
+    case X_LOAD:
+        return LLVMBuildLoad2(g->b, g->t_f32, elem_ptr(kg, e->buf, e->a), "");
+    case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MOD:
+        return gen_arith(kg, e);
+    case X_MIN: case X_MAX:
+        return gen_minmax(kg, e);
+    case X_LT: case X_LE: case X_EQ: case X_NE:
+        return gen_cmp(kg, e);
+    case X_AND: case X_OR:
+        return gen_logic(kg, e);
+    case X_NOT:
+        return to_i32(kg, LLVMBuildICmp(g->b, LLVMIntEQ, gen_expr(kg, e->a),
+                                        LLVMConstInt(g->t_i32, 0, 0), ""));
+    case X_NEG:
+        if (e->t == T_I32)
+            return LLVMBuildNSWNeg(g->b, gen_expr(kg, e->a), "");
+        return LLVMBuildFNeg(g->b, gen_expr(kg, e->a), "");
+    case X_EXP: case X_LOG: case X_TANH: case X_SQRT: {
+        LLVMValueRef arg = gen_expr(kg, e->a);
+        return LLVMBuildCall2(g->b, g->t_math, math_fn(g, e->k - X_EXP), &arg, 1, "");
+    }
+    case X_SELECT: {
+        LLVMValueRef c = truth(kg, gen_expr(kg, e->a), "");
+        if (may_trap(e->b) || may_trap(e->c))
+            return gen_branchy_select(kg, c, e->b, e->c, ltype(g, e->t));
+        LLVMValueRef t = gen_expr(kg, e->b), f = gen_expr(kg, e->c);
+        return LLVMBuildSelect(g->b, c, t, f, "");
+    }
+    case X_I2F:
+        return LLVMBuildSIToFP(g->b, gen_expr(kg, e->a), g->t_f32, "");
+    case X_F2I:
+        return LLVMBuildFPToSI(g->b, gen_expr(kg, e->a), g->t_i32, "");
+    case X_COUNT:
+        break;
+    }
+    NETC_ASSERT(!"unknown expression kind");
+    return NULL;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static void gen_stmt(KGen *kg, const Stmt *s);
+
+static void gen_list(KGen *kg, Stmt *const *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        gen_stmt(kg, list[i]);
+}
+
+static LLVMBasicBlockRef new_block(KGen *kg, const char *base, const char *suffix)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", base, suffix);
+    return LLVMAppendBasicBlockInContext(kg->g->ctx, kg->fn, name);
+}
+
+/* for (v = lo; v < hi; v++) with lo and hi evaluated once, before the
+ * first iteration (loop.h). */
+static void gen_for(KGen *kg, const Stmt *s)
+{
+    Gen *g = kg->g;
+    const char *vn = kg->k->var[s->var].name;
+    LLVMValueRef slot = kg->var[s->var];
+    LLVMValueRef lo = gen_expr(kg, s->lo);
+    LLVMValueRef hi = gen_expr(kg, s->hi);
+    LLVMBuildStore(g->b, lo, slot);
+    LLVMBasicBlockRef bcond = new_block(kg, vn, "cond");
+    LLVMBasicBlockRef bbody = new_block(kg, vn, "body");
+    LLVMBasicBlockRef bend = new_block(kg, vn, "end");
+    LLVMBuildBr(g->b, bcond);
+
+    LLVMPositionBuilderAtEnd(g->b, bcond);
+    LLVMValueRef v = LLVMBuildLoad2(g->b, g->t_i32, slot, vn);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, v, hi, ""), bbody, bend);
+
+    LLVMPositionBuilderAtEnd(g->b, bbody);
+    gen_list(kg, s->body, s->nbody);
+    LLVMValueRef cur = LLVMBuildLoad2(g->b, g->t_i32, slot, vn);
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, cur, LLVMConstInt(g->t_i32, 1, 0), ""), slot);
+    LLVMBuildBr(g->b, bcond);
+
+    LLVMPositionBuilderAtEnd(g->b, bend);
+}
+
+static void gen_if(KGen *kg, const Stmt *s)
+{
+    Gen *g = kg->g;
+    LLVMValueRef c = truth(kg, gen_expr(kg, s->cond), "");
+    LLVMBasicBlockRef bthen = new_block(kg, "if", "then");
+    LLVMBasicBlockRef bels = s->nels ? new_block(kg, "if", "else") : NULL;
+    LLVMBasicBlockRef bend = new_block(kg, "if", "end");
+    LLVMBuildCondBr(g->b, c, bthen, bels ? bels : bend);
+
+    LLVMPositionBuilderAtEnd(g->b, bthen);
+    gen_list(kg, s->body, s->nbody);
+    LLVMBuildBr(g->b, bend);
+    if (bels) {
+        LLVMPositionBuilderAtEnd(g->b, bels);
+        gen_list(kg, s->els, s->nels);
+        LLVMBuildBr(g->b, bend);
+    }
+    LLVMPositionBuilderAtEnd(g->b, bend);
+}
+
+static void gen_stmt(KGen *kg, const Stmt *s)
+{
+    Gen *g = kg->g;
+    switch (s->k) {
+    case S_BLOCK:
+        gen_list(kg, s->body, s->nbody);
+        return;
+    case S_FOR:
+        gen_for(kg, s);
+        return;
+    case S_IF:
+        gen_if(kg, s);
+        return;
+    case S_STORE: {
+        LLVMValueRef val = gen_expr(kg, s->val);
+        LLVMValueRef ptr = elem_ptr(kg, s->buf, s->idx);
+        if (s->accum) /* buf[i] = buf[i] + val, as C's += */
+            val = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->t_f32, ptr, ""), val, "");
+        LLVMBuildStore(g->b, val, ptr);
+        return;
+    }
+    case S_DECL:
+    case S_ASSIGN:
+        NETC_ASSERT(s->var >= 0 && s->var < kg->k->nvar);
+        LLVMBuildStore(g->b, gen_expr(kg, s->val), kg->var[s->var]);
+        return;
+    }
+    NETC_ASSERT(!"unknown statement kind");
+}
+
+/* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
+ * static function with restrict pointers. */
+static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
+{
+    int np = 1 + k->nbuf;
+    LLVMTypeRef *pt = netc_alloc(sizeof *pt * (size_t)np);
+    pt[0] = g->t_i32;
+    for (int i = 0; i < k->nbuf; i++)
+        pt[1 + i] = g->t_ptr;
+    LLVMTypeRef ft = LLVMFunctionType(g->t_void, pt, (unsigned)np, 0);
+    free(pt);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, k->name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_fn_attrs(g, fn);
+
+    KGen kg = {.g = g, .k = k, .fn = fn};
+    kg.n = LLVMGetParam(fn, 0);
+    LLVMSetValueName2(kg.n, "n", 1);
+    kg.buf = netc_alloc(sizeof *kg.buf * (size_t)(k->nbuf ? k->nbuf : 1));
+    for (int i = 0; i < k->nbuf; i++) {
+        kg.buf[i] = LLVMGetParam(fn, (unsigned)(1 + i));
+        LLVMSetValueName2(kg.buf[i], k->buf[i].name, strlen(k->buf[i].name));
+        add_enum_attr(g, fn, (LLVMAttributeIndex)(2 + i), "noalias", 0);
+    }
+
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, entry);
+    kg.var = netc_alloc(sizeof *kg.var * (size_t)(k->nvar ? k->nvar : 1));
+    for (int i = 0; i < k->nvar; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.addr", k->var[i].name);
+        kg.var[i] = LLVMBuildAlloca(g->b, ltype(g, k->var[i].t), name);
+    }
+    gen_stmt(&kg, k->body);
+    LLVMBuildRetVoid(g->b);
+    free(kg.buf);
+    free(kg.var);
+    return fn;
+}
+
+/* ---- entry points, meta, weights, main --------------------------------- */
+
+/* The pointer a kernel gets for one Loc. */
+static LLVMValueRef loc_ptr(Gen *g, LLVMValueRef entry_fn, const Loc *l)
+{
+    LLVMValueRef n = LLVMGetParam(entry_fn, 0);
+    LLVMValueRef params = LLVMGetParam(entry_fn, 1), grads = LLVMGetParam(entry_fn, 2);
+    LLVMValueRef arena = LLVMGetParam(entry_fn, 3);
+    LLVMValueRef in = LLVMGetParam(entry_fn, 4), out = LLVMGetParam(entry_fn, 5);
+    LLVMValueRef off, idx;
+    switch (l->k) {
+    case LOC_ARENA:
+        /* arena + off_fixed + off_per_n * n floats, in 64 bits so large
+         * batches cannot overflow the offset. */
+        off = LLVMConstInt(g->t_i64, (unsigned long long)(long long)l->off_fixed, 1);
+        if (l->off_per_n) {
+            LLVMValueRef n64 = LLVMBuildSExt(g->b, n, g->t_i64, "");
+            LLVMValueRef per = LLVMConstInt(g->t_i64, (unsigned long long)(long long)l->off_per_n, 1);
+            off = LLVMBuildNSWAdd(g->b, off, LLVMBuildNSWMul(g->b, per, n64, ""), "");
+        }
+        return LLVMBuildInBoundsGEP2(g->b, g->t_f32, arena, &off, 1, "");
+    case LOC_PARAM:
+    case LOC_GRAD:
+        off = LLVMConstInt(g->t_i64, (unsigned long long)(long long)l->off_fixed, 1);
+        return LLVMBuildInBoundsGEP2(g->b, g->t_f32, l->k == LOC_PARAM ? params : grads, &off, 1, "");
+    case LOC_IN:
+    case LOC_OUT:
+        idx = LLVMConstInt(g->t_i64, (unsigned long long)l->idx, 0);
+        return LLVMBuildLoad2(g->b, g->t_ptr,
+                              LLVMBuildInBoundsGEP2(g->b, g->t_ptr, l->k == LOC_IN ? in : out,
+                                                    &idx, 1, ""),
+                              l->k == LOC_IN ? "in.p" : "out.p");
+    }
+    NETC_ASSERT(!"unknown Loc kind");
+    return NULL;
+}
+
+static LLVMTypeRef entry_type(Gen *g)
+{
+    LLVMTypeRef pt[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+    return LLVMFunctionType(g->t_void, pt, 6, 0);
+}
+
+static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMValueRef *kfn)
+{
+    static const char *const pname[6] = {"n", "params", "grads", "arena", "in", "out"};
+    char name[512];
+    snprintf(name, sizeof name, "%s_%s", p->m->name, en->name);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, entry_type(g));
+    add_fn_attrs(g, fn);
+    for (unsigned i = 0; i < 6; i++)
+        LLVMSetValueName2(LLVMGetParam(fn, i), pname[i], strlen(pname[i]));
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    for (int c = 0; c < en->ncall; c++) {
+        const Call *call = &en->call[c];
+        int ki = -1;
+        for (int i = 0; i < p->nkernel; i++)
+            if (p->kernel[i] == call->kernel)
+                ki = i;
+        NETC_ASSERT(ki >= 0);
+        const Kernel *k = call->kernel;
+        LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)(1 + k->nbuf));
+        args[0] = LLVMGetParam(fn, 0);
+        for (int b = 0; b < k->nbuf; b++)
+            args[1 + b] = loc_ptr(g, fn, &call->arg[b]);
+        LLVMBuildCall2(g->b, LLVMGlobalGetValueType(kfn[ki]), kfn[ki], args,
+                       (unsigned)(1 + k->nbuf), "");
+        free(args);
+    }
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+static LLVMValueRef add_const_global(Gen *g, const char *name, LLVMValueRef init, unsigned align)
+{
+    LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetAlignment(gv, align);
+    return gv;
+}
+
+static LLVMValueRef gen_meta(Gen *g, const Program *p)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s_meta", p->m->name);
+    const char *meta = p->meta ? p->meta : "";
+    /* DontNullTerminate = 0: the array keeps C's terminating NUL. */
+    return add_const_global(g, name, LLVMConstStringInContext2(g->ctx, meta, strlen(meta), 0), 1);
+}
+
+static LLVMValueRef gen_weights(Gen *g, const Program *p)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s_weights", p->m->name);
+    size_t n = (size_t)p->param_floats;
+    LLVMValueRef *v = netc_alloc(sizeof *v * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        v[i] = LLVMConstReal(g->t_f32, (double)p->weights[i]);
+    LLVMValueRef arr = LLVMConstArray2(g->t_f32, v, n);
+    free(v);
+    return add_const_global(g, name, arr, 64);
+}
+
+/* i32 main(i32 argc, ptr argv) { return netc_main(argc, argv, NAME_meta,
+ * NAME_forward, NAME_train or null, NAME_weights or null); } */
+static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef train,
+                     LLVMValueRef weights)
+{
+    LLVMTypeRef mt_args[2] = {g->t_i32, g->t_ptr};
+    LLVMValueRef fn = LLVMAddFunction(g->mod, "main", LLVMFunctionType(g->t_i32, mt_args, 2, 0));
+    add_fn_attrs(g, fn);
+    LLVMTypeRef nt_args[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+    LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 6, 0);
+    LLVMValueRef nm = LLVMAddFunction(g->mod, "netc_main", nt);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
+    LLVMValueRef args[6] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
+                            train ? train : null, weights ? weights : null};
+    LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 6, "status"));
+}
+
+static void gen_program(Gen *g, const Program *p, bool with_main)
+{
+    /* libm first, so that a kernel that happens to be called "expf" is
+     * renamed by LLVM rather than captured as the math function. */
+    for (int i = 0; i < MATH_COUNT; i++)
+        math_fn(g, i);
+    /* Like the C backend, only kernels some entry calls, each checked
+     * first: building assumes well-formed names, types and indices. */
+    LLVMValueRef *kfn = netc_alloc(sizeof *kfn * (size_t)(p->nkernel ? p->nkernel : 1));
+    for (int i = 0; i < p->nkernel; i++) {
+        kfn[i] = NULL;
+        bool used = false;
+        for (int e = 0; e < p->nentry && !used; e++)
+            for (int c = 0; c < p->entry[e].ncall && !used; c++)
+                used = p->entry[e].call[c].kernel == p->kernel[i];
+        if (used) {
+            NETC_ASSERT(kernel_verify(p->kernel[i], stderr));
+            kfn[i] = gen_kernel(g, p->kernel[i]);
+        }
+    }
+    LLVMValueRef fwd = NULL, train = NULL;
+    for (int i = 0; i < p->nentry; i++) {
+        LLVMValueRef fn = gen_entry(g, p, &p->entry[i], kfn);
+        if (!strcmp(p->entry[i].name, "forward"))
+            fwd = fn;
+        else if (!strcmp(p->entry[i].name, "train"))
+            train = fn;
+    }
+    free(kfn);
+    LLVMValueRef meta = gen_meta(g, p);
+    LLVMValueRef weights = p->weights && p->param_floats > 0 ? gen_weights(g, p) : NULL;
+    if (with_main) {
+        NETC_ASSERT(fwd);
+        gen_main(g, meta, fwd, train, weights);
+    }
+    /* Unused math declarations would only clutter the .ll. */
+    for (int i = 0; i < MATH_COUNT; i++)
+        if (!LLVMGetFirstUse(g->math[i]))
+            LLVMDeleteFunction(g->math[i]);
+}
+
+/* ---- target machine ---------------------------------------------------- */
+
+static void fatal_handler(const char *reason)
+{
+    /* LLVM exits after this returns; at least say who is talking. */
+    fprintf(stderr, "netc: internal error: LLVM: %s\n", reason);
+}
+
+static void init_llvm(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    LLVMInstallFatalErrorHandler(fatal_handler);
+}
+
+/* LLVM reports an unknown CPU or feature by printing to stderr while it
+ * creates the target machine and then carries on; we capture fd 2 around
+ * such calls and turn what it says into netc errors. */
+typedef struct {
+    FILE *tmp;
+    int saved;
+} Capture;
+
+static void capture_begin(Capture *c)
+{
+    fflush(stderr);
+    c->saved = -1;
+    c->tmp = tmpfile();
+    if (!c->tmp)
+        return;
+    c->saved = dup(2);
+    if (c->saved < 0 || dup2(fileno(c->tmp), 2) < 0) {
+        if (c->saved >= 0)
+            close(c->saved);
+        c->saved = -1;
+        fclose(c->tmp);
+        c->tmp = NULL;
+    }
+}
+
+/* Restores stderr and returns what was written (malloc'd, never NULL). */
+static char *capture_end(Capture *c)
+{
+    if (!c->tmp)
+        return netc_strdup("");
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    Buf b = {0};
+    char chunk[4096];
+    size_t got;
+    rewind(c->tmp);
+    while ((got = fread(chunk, 1, sizeof chunk - 1, c->tmp)) > 0) {
+        chunk[got] = 0;
+        buf_puts(&b, chunk);
+    }
+    fclose(c->tmp);
+    return b.s ? b.s : netc_strdup("");
+}
+
+typedef struct {
+    LLVMTargetMachineRef tm;
+    char *triple, *cpu, *features;      /* malloc'd */
+} Target;
+
+static void target_free(Target *t)
+{
+    if (t->tm)
+        LLVMDisposeTargetMachine(t->tm);
+    free(t->triple);
+    free(t->cpu);
+    free(t->features);
+    memset(t, 0, sizeof *t);
+}
+
+/* An LLVM-allocated string as a malloc'd one. */
+static char *llvm_str(char *s)
+{
+    char *r = netc_strdup(s ? s : "");
+    LLVMDisposeMessage(s);
+    return r;
+}
+
+/* LLVM's list of a target's CPUs and features, as it prints it for the
+ * CPU name "help".  LLVM prints that list once per process, so a child
+ * process asks for it: the list then stays available for every later
+ * error in this process.  Only used to explain an error.  Returns
+ * malloc'd text, "" when it cannot be had. */
+static char *target_help(LLVMTargetRef t, const char *triple)
+{
+    int fd[2];
+    fflush(NULL);
+    if (pipe(fd) != 0)
+        return netc_strdup("");
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return netc_strdup("");
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        LLVMCreateTargetMachine(t, triple, "help", "", LLVMCodeGenLevelNone, LLVMRelocDefault,
+                                LLVMCodeModelDefault);
+        _exit(0);
+    }
+    close(fd[1]);
+    Buf b = {0};
+    char chunk[4096];
+    ssize_t got;
+    while ((got = read(fd[0], chunk, sizeof chunk - 1)) > 0) {
+        chunk[got] = 0;
+        buf_puts(&b, chunk);
+    }
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    return b.s ? b.s : netc_strdup("");
+}
+
+/* The names listed under `header` ("Available CPUs" or "Available
+ * features") in LLVM's help text: lines "  name  - description". */
+static int parse_help(const char *text, const char *header, char ***names_out)
+{
+    char **names = NULL;
+    int n = 0, cap = 0;
+    const char *s = strstr(text, header);
+    s = s ? strchr(s, '\n') : NULL;
+    while (s && *s) {
+        s++;                              /* past '\n' */
+        const char *eol = strchr(s, '\n');
+        if (!eol)
+            eol = s + strlen(s);
+        if (s[0] == ' ' && s[1] == ' ') {
+            const char *w = s;
+            while (*w == ' ')
+                w++;
+            const char *we = w;
+            while (we < eol && *we != ' ')
+                we++;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                names = netc_realloc(names, sizeof *names * (size_t)cap);
+            }
+            char *nm = netc_alloc((size_t)(we - w) + 1);
+            memcpy(nm, w, (size_t)(we - w));
+            nm[we - w] = 0;
+            names[n++] = nm;
+        } else if (eol > s && n > 0) {
+            break;                        /* the next section's header */
+        }
+        s = *eol ? eol : NULL;
+    }
+    *names_out = names;
+    return n;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* "did you mean 'x'?" when one name is close, else the whole list. */
+static void hint_names(Diag *d, const char *help, const char *header, const char *what,
+                       const char *word, const char *prefix)
+{
+    char **names;
+    int n = parse_help(help, header, &names);
+    const char *best = n ? diag_suggest(word, (const char *const *)names, n) : NULL;
+    if (best) {
+        diag_hint(d, "did you mean '%s%s'?", prefix, best);
+    } else if (n) {
+        Buf b = {0};
+        for (int i = 0; i < n; i++)
+            buf_printf(&b, "%s%s", i ? " " : "", names[i]);
+        diag_hint(d, "this target's %s: %s", what, b.s);
+        buf_free(&b);
+    }
+    free_names(names, n);
+}
+
+/* Checks what LLVM would not report itself: every item of a feature list
+ * has its sign (LLVM quietly accepts "avx2"), and neither the CPU nor a
+ * feature is "help", for which LLVM prints its lists instead of a
+ * target machine -- once per process, which would leave target_help
+ * nothing to read later. */
+static bool check_names(LLVMTargetRef target, const Target *t, Diag *d)
+{
+    bool ok = true;
+    char *help = NULL;
+    if (!strcmp(t->cpu, "help")) {
+        diag_plain(d, "unknown CPU 'help' for target '%s'", t->triple);
+        help = target_help(target, t->triple);
+        hint_names(d, help, "Available CPUs", "CPUs", "help", "");
+        ok = false;
+    }
+    for (const char *f = t->features; *f;) {
+        size_t len = strcspn(f, ",");
+        if (len > 0 && *f != '+' && *f != '-') {
+            diag_plain(d, "unknown feature '%.*s': features are written +name or -name", (int)len, f);
+            diag_hint(d, "did you mean '+%.*s'?", (int)len, f);
+            ok = false;
+        } else if (len == 5 && !strncmp(f + 1, "help", 4)) {
+            diag_plain(d, "unknown feature '%.*s' for target '%s'", (int)len, f, t->triple);
+            if (!help)
+                help = target_help(target, t->triple);
+            hint_names(d, help, "Available features", "features", "help", "+");
+            ok = false;
+        }
+        f += len + (f[len] == ',');
+    }
+    free(help);
+    return ok;
+}
+
+/* Turns what LLVM printed while creating a target machine into errors:
+ *   'skylak' is not a recognized processor for this target (ignoring processor)
+ *   '+avx9' is not a recognized feature for this target (ignoring feature)
+ * Anything else it said is passed on. */
+static bool check_llvm_said(const char *said, LLVMTargetRef target, const Target *t, Diag *d)
+{
+    bool ok = true;
+    char *help = NULL;
+    bool cpu_bad = strstr(said, "not a recognized processor") != NULL;
+    if (cpu_bad) {
+        diag_plain(d, "unknown CPU '%s' for target '%s'", t->cpu, t->triple);
+        help = target_help(target, t->triple);
+        hint_names(d, help, "Available CPUs", "CPUs", t->cpu, "");
+        ok = false;
+    }
+    static const char feat_msg[] = "' is not a recognized feature";
+    for (const char *s = strstr(said, feat_msg); s; s = strstr(s + 1, feat_msg)) {
+        const char *q = s;
+        while (q > said && q[-1] != '\'' && q[-1] != '\n')
+            q--;
+        if (q == said || q[-1] != '\'')
+            continue;
+        int len = (int)(s - q);
+        diag_plain(d, "unknown feature '%.*s' for target '%s'", len, q, t->triple);
+        if (!help)
+            help = target_help(target, t->triple);
+        char word[256];
+        int wl = len - 1 < (int)sizeof word - 1 ? len - 1 : (int)sizeof word - 1;
+        memcpy(word, q + 1, (size_t)(wl > 0 ? wl : 0));
+        word[wl > 0 ? wl : 0] = 0;
+        char sign[2] = {q[0], 0};
+        hint_names(d, help, "Available features", "features", word, sign);
+        ok = false;
+    }
+    if (ok && said[0])
+        fputs(said, d->out ? d->out : stderr); /* anything else, as LLVM said it */
+    free(help);
+    return ok;
+}
+
+static bool target_make(const LlvmOptions *o, Target *t, Diag *d)
+{
+    memset(t, 0, sizeof *t);
+    init_llvm();
+    if (o->opt_level < 0 || o->opt_level > 3) {
+        diag_plain(d, "optimisation level -O%d is out of range (0..3)", o->opt_level);
+        return false;
+    }
+    bool host = !o->triple;
+    t->triple = llvm_str(host ? LLVMGetDefaultTargetTriple() : LLVMNormalizeTargetTriple(o->triple));
+    if (o->cpu)
+        t->cpu = netc_strdup(o->cpu);
+    else
+        t->cpu = host ? llvm_str(LLVMGetHostCPUName()) : netc_strdup("generic");
+    if (o->features)
+        t->features = netc_strdup(o->features);
+    else
+        t->features = host ? llvm_str(LLVMGetHostCPUFeatures()) : netc_strdup("");
+
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
+        diag_plain(d, "unknown target '%s': %s", o->triple ? o->triple : t->triple,
+                   err ? err : "not supported by this LLVM");
+        LLVMDisposeMessage(err);
+        target_free(t);
+        return false;
+    }
+    if (!check_names(target, t, d)) {
+        target_free(t);
+        return false;
+    }
+    static const LLVMCodeGenOptLevel cg[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                              LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
+    /* PIC: the object is linked into position-independent executables (the
+     * default on current distributions) or shared libraries. */
+    Capture c;
+    capture_begin(&c);
+    t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, cg[o->opt_level],
+                                    LLVMRelocPIC, LLVMCodeModelDefault);
+    char *said = capture_end(&c);
+    bool ok = t->tm != NULL;
+    if (!ok)
+        diag_plain(d, "LLVM cannot create a target machine for '%s' (CPU '%s')", t->triple, t->cpu);
+    else
+        ok = check_llvm_said(said, target, t, d);
+    free(said);
+    if (!ok)
+        target_free(t);
+    return ok;
+}
+
+/* ---- the pipeline ------------------------------------------------------ */
+
+/* Builds, verifies and optimises the module; the caller disposes ctx. */
+static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Target *t,
+                                  int opt_level, bool with_main, Diag *d)
+{
+    Gen g = {.ctx = ctx, .cpu = t->cpu, .features = t->features};
+    g.mod = LLVMModuleCreateWithNameInContext(p->m->name, ctx);
+    const char *src = p->m->file ? p->m->file : p->m->name;
+    LLVMSetSourceFileName(g.mod, src, strlen(src));
+    LLVMSetTarget(g.mod, t->triple);
+    /* The data layout first: loads, stores and allocas take their ABI
+     * alignment from it (pointers are 4 bytes on 32-bit targets). */
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(t->tm);
+    LLVMSetModuleDataLayout(g.mod, dl);
+    LLVMDisposeTargetData(dl);
+
+    g.b = LLVMCreateBuilderInContext(ctx);
+    g.t_void = LLVMVoidTypeInContext(ctx);
+    g.t_i1 = LLVMInt1TypeInContext(ctx);
+    g.t_i32 = LLVMInt32TypeInContext(ctx);
+    g.t_i64 = LLVMInt64TypeInContext(ctx);
+    g.t_f32 = LLVMFloatTypeInContext(ctx);
+    g.t_ptr = LLVMPointerTypeInContext(ctx, 0);
+    g.t_math = LLVMFunctionType(g.t_f32, &g.t_f32, 1, 0);
+    gen_program(&g, p, with_main);
+    LLVMDisposeBuilder(g.b);
+
+    char *msg = NULL;
+    if (LLVMVerifyModule(g.mod, LLVMReturnStatusAction, &msg)) {
+        diag_plain(d, "internal error: the LLVM module for '%s' does not verify: %s", p->m->name,
+                   msg ? msg : "");
+        LLVMDisposeMessage(msg);
+        LLVMDisposeModule(g.mod);
+        return NULL;
+    }
+    LLVMDisposeMessage(msg);
+
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    /* As clang does at -O2 and above: the pass builder leaves the
+     * vectorisers off unless asked. */
+    LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopInterleaving(po, opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 1);
+    LLVMErrorRef perr = LLVMRunPasses(g.mod, pipeline, t->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (perr) {
+        char *pm = LLVMGetErrorMessage(perr);
+        diag_plain(d, "internal error: LLVM pipeline '%s' failed: %s", pipeline, pm);
+        LLVMDisposeErrorMessage(pm);
+        LLVMDisposeModule(g.mod);
+        return NULL;
+    }
+    return g.mod;
+}
+
+static bool emit(const Program *p, const LlvmOptions *o, const char *path, bool obj,
+                 bool with_main, Diag *d)
+{
+    static const LlvmOptions host = {NULL, NULL, NULL, 2};
+    if (!o)
+        o = &host;
+    Target t;
+    if (!target_make(o, &t, d))
+        return false;
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = build_module(ctx, p, &t, o->opt_level, with_main, d);
+    bool ok = mod != NULL;
+    if (ok) {
+        char *err = NULL;
+        LLVMBool failed = obj ? LLVMTargetMachineEmitToFile(t.tm, mod, path, LLVMObjectFile, &err)
+                              : LLVMPrintModuleToFile(mod, path, &err);
+        if (failed) {
+            diag_plain(d, "cannot write '%s': %s", path, err ? err : "unknown error");
+            ok = false;
+        }
+        LLVMDisposeMessage(err);
+        LLVMDisposeModule(mod);
+    }
+    LLVMContextDispose(ctx);
+    target_free(&t);
+    return ok;
+}
+
+bool emit_llvm_available(void)
+{
+    return true;
+}
+
+const char *emit_llvm_version(void)
+{
+    static char v[32];
+    unsigned maj, min, pat;
+    LLVMGetVersion(&maj, &min, &pat);
+    snprintf(v, sizeof v, "LLVM %u.%u.%u", maj, min, pat);
+    return v;
+}
+
+bool emit_llvm_ir(const Program *p, const LlvmOptions *o, const char *path_ll, Diag *d)
+{
+    return emit(p, o, path_ll, false, false, d);
+}
+
+bool emit_llvm_obj(const Program *p, const LlvmOptions *o, const char *path_o, bool with_main,
+                   Diag *d)
+{
+    return emit(p, o, path_o, true, with_main, d);
+}
