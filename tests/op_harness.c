@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "emit_llvm.h"
 #include "netc.h"
 #include "netc_runtime.h"
 
@@ -397,12 +398,26 @@ int compile_shared(const Program *p, const char *backend, const char *dir, char 
         return run_cmd(cmd) ? RES_PASS : RES_FAIL;
     }
     if (strcmp(backend, "llvm") == 0) {
-#ifdef NETC_HAVE_LLVM
-        fprintf(stderr, "op_harness: LLVM object emission is not plugged into compile_shared yet\n");
-#else
-        fprintf(stderr, "op_harness: not built with LLVM\n");
-#endif
-        return RES_SKIP;
+        if (!emit_llvm_available()) {
+            fprintf(stderr, "op_harness: not built with LLVM\n");
+            return RES_SKIP;
+        }
+        /* -O2 for the host, like the C path's cc -O2; an object, then the
+         * same cc -shared link. */
+        char obj[PATH_CAP];
+        snprintf(obj, sizeof obj, "%s/%s.o", dir, name);
+        Diag d;
+        diag_init(&d, stderr);
+        LlvmOptions lo = {NULL, NULL, NULL, 2};
+        bool ok = emit_llvm_obj(p, &lo, obj, false, &d);
+        diag_free(&d);
+        if (!ok) {
+            fprintf(stderr, "op_harness: emit_llvm_obj failed\n");
+            return RES_FAIL;
+        }
+        char cmd[4 * PATH_CAP];
+        snprintf(cmd, sizeof cmd, "'%s' -shared -o '%s' '%s' -lm", NETC_TEST_CC, so_path, obj);
+        return run_cmd(cmd) ? RES_PASS : RES_FAIL;
     }
     fprintf(stderr, "op_harness: unknown backend '%s' (c or llvm)\n", backend);
     return RES_FAIL;
