@@ -1,0 +1,394 @@
+/* lower.c - lowers one graph node into one loop-IR kernel.
+ *
+ * Needs: a shape-checked graph and a schedule (today ALGO_DIRECT for every
+ * computing node).  Provides: lower_node, a Kernel whose buffers are the
+ * node's output (written) followed by its inputs in node order (read).
+ * Invalidates nothing.  Sources (INPUT, PARAM) have no kernel.
+ *
+ * This file holds the dispatch table (one row per op: the lowering and
+ * its buffer names), the shared expression helpers of lower_impl.h and the
+ * 3D geometry of convolutions and pools.  The lowerings themselves live in
+ * lower_conv.c, lower_pool.c and lower_misc.c.  Example, a ReLU:
+ *
+ *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
+ *     =>
+ *   kernel k6_relu(n, y[n*3456], x[n*3456]):
+ *     for i in [0, n*3456): y[i] = select(x[i] < 0, 0, x[i])
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "lower_impl.h"
+
+/* ---- integer expressions ---- */
+
+bool lconst(const Expr *e, int *v)
+{
+    if (e->k != X_INT)
+        return false;
+    if (v)
+        *v = e->ival;
+    return true;
+}
+
+Expr *li(Lower *L, int v)
+{
+    return ex_int(L->a, v);
+}
+
+/* A folded constant must itself fit the IR's 32-bit integers. */
+static Expr *lfold(Lower *L, long v)
+{
+    NETC_ASSERT(v >= INT_MIN && v <= INT_MAX);
+    return li(L, (int)v);
+}
+
+Expr *ladd(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    bool ca = lconst(x, &a), cb = lconst(y, &b);
+    if (ca && cb)
+        return lfold(L, (long)a + b);
+    if (ca && a == 0)
+        return y;
+    if (cb && b == 0)
+        return x;
+    return ex_bin(L->a, X_ADD, x, y);
+}
+
+Expr *lsub(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    bool ca = lconst(x, &a), cb = lconst(y, &b);
+    if (ca && cb)
+        return lfold(L, (long)a - b);
+    if (cb && b == 0)
+        return x;
+    return ex_bin(L->a, X_SUB, x, y);
+}
+
+Expr *lmul(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    bool ca = lconst(x, &a), cb = lconst(y, &b);
+    if (ca && cb)
+        return lfold(L, (long)a * b);
+    if ((ca && a == 0) || (cb && b == 0))
+        return li(L, 0);
+    if (ca && a == 1)
+        return y;
+    if (cb && b == 1)
+        return x;
+    return ex_bin(L->a, X_MUL, x, y);
+}
+
+Expr *ldiv(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    /* The IR divides truncating; lowering only divides non-negative values
+     * by positive constants, where that equals floor division. */
+    NETC_ASSERT(lconst(y, &b) && b > 0);
+    if (lconst(x, &a)) {
+        NETC_ASSERT(a >= 0);
+        return li(L, a / b);
+    }
+    if (b == 1)
+        return x;
+    return ex_bin(L->a, X_DIV, x, y);
+}
+
+Expr *lmin(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    if (lconst(x, &a) && lconst(y, &b))
+        return li(L, a < b ? a : b);
+    return ex_bin(L->a, X_MIN, x, y);
+}
+
+Expr *lmax(Lower *L, Expr *x, Expr *y)
+{
+    int a = 0, b = 0;
+    if (lconst(x, &a) && lconst(y, &b))
+        return li(L, a > b ? a : b);
+    return ex_bin(L->a, X_MAX, x, y);
+}
+
+Expr *lmad(Lower *L, Expr *x, int c, Expr *y)
+{
+    return ladd(L, lmul(L, x, li(L, c)), y);
+}
+
+/* ---- float expressions ---- */
+
+Expr *lf(Lower *L, float v)
+{
+    return ex_flt(L->a, v);
+}
+
+Expr *fadd(Lower *L, Expr *x, Expr *y)
+{
+    return ex_bin(L->a, X_ADD, x, y);
+}
+
+Expr *fsub(Lower *L, Expr *x, Expr *y)
+{
+    return ex_bin(L->a, X_SUB, x, y);
+}
+
+Expr *fmul(Lower *L, Expr *x, Expr *y)
+{
+    return ex_bin(L->a, X_MUL, x, y);
+}
+
+Expr *fdiv(Lower *L, Expr *x, Expr *y)
+{
+    return ex_bin(L->a, X_DIV, x, y);
+}
+
+Expr *lload(Lower *L, int buf, Expr *idx)
+{
+    return ex_load(L->a, buf, idx);
+}
+
+Expr *lvar(Lower *L, int var)
+{
+    return ex_var(L->a, L->k, var);
+}
+
+Expr *lbatch(Lower *L)
+{
+    return ex_batch(L->a);
+}
+
+/* ---- statements ---- */
+
+Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
+{
+    int a = 0, b = 0;
+    if (lconst(lo, &a) && lconst(hi, &b) && b - a == 1)
+        return lo;
+    int v = kernel_var(L->a, L->k, name, T_I32);
+    Stmt *s = st_for(L->a, v, lo, hi);
+    st_append(L->a, *parent, s);
+    *parent = s;
+    return lvar(L, v);
+}
+
+int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init)
+{
+    int v = kernel_var(L->a, L->k, name, t);
+    st_append(L->a, parent, st_decl(L->a, v, init));
+    return v;
+}
+
+Expr *lbind(Lower *L, Stmt *parent, const char *name, Expr *e)
+{
+    if (e->k == X_INT || e->k == X_VAR)
+        return e;
+    return lvar(L, ldecl(L, parent, name, T_I32, e));
+}
+
+void lstore(Lower *L, Stmt *parent, int buf, Expr *idx, Expr *val, bool accum)
+{
+    st_append(L->a, parent, st_store(L->a, buf, idx, val, accum));
+}
+
+void lassign(Lower *L, Stmt *parent, int var, Expr *val)
+{
+    st_append(L->a, parent, st_assign(L->a, var, val));
+}
+
+void lzero(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count)
+{
+    Stmt *p = parent;
+    Expr *i = lfor(L, &p, "i", li(L, 0), count);
+    lstore(L, p, buf, ladd(L, base, i), lf(L, 0.0f), false);
+}
+
+/* ---- buffers ---- */
+
+const Node *lin(const Lower *L, int i)
+{
+    NETC_ASSERT(i >= 0 && i < L->n->nin);
+    return graph_node(L->g, L->n->in[i]);
+}
+
+int lnumel(const Lower *L, int id)
+{
+    long e = shape_numel(&graph_node(L->g, id)->shape);
+    NETC_ASSERT(e > 0 && e <= INT_MAX);
+    return (int)e;
+}
+
+int lbuf(Lower *L, const char *name, int id, bool written)
+{
+    const Shape *s = &graph_node(L->g, id)->shape;
+    long e = lnumel(L, id);
+    return kernel_buf(L->a, L->k, name, written, s->batched ? 0 : e, s->batched ? e : 0);
+}
+
+/* ---- geometry ---- */
+
+static void geom_fill(Geom *G, int nsp, const Shape *xs, const Shape *ys)
+{
+    NETC_ASSERT(nsp >= 1 && nsp <= NETC_MAX_SPATIAL);
+    NETC_ASSERT(xs->rank == 1 + nsp && ys->rank == 1 + nsp);
+    NETC_ASSERT(xs->batched && ys->batched);
+    G->n_in = xs->d[0];
+    G->n_out = ys->d[0];
+    for (int a = 0; a < 3; a++) {
+        G->in[a] = G->out[a] = G->k[a] = G->s[a] = G->d[a] = 1;
+        G->plo[a] = G->phi[a] = 0;
+    }
+    int off = 3 - nsp;
+    for (int i = 0; i < nsp; i++) {
+        G->in[off + i] = xs->d[1 + i];
+        G->out[off + i] = ys->d[1 + i];
+    }
+}
+
+static void geom_sizes(Geom *G)
+{
+    G->in_sz = G->in[0] * G->in[1] * G->in[2];
+    G->out_sz = G->out[0] * G->out[1] * G->out[2];
+    G->k_sz = G->k[0] * G->k[1] * G->k[2];
+    for (int a = 0; a < 3; a++)
+        NETC_ASSERT(G->k[a] >= 1 && G->s[a] >= 1 && G->d[a] >= 1 && G->plo[a] >= 0 &&
+                    G->phi[a] >= 0 && G->out[a] >= 1);
+}
+
+void geom_conv(Geom *G, const ConvParam *p, const Shape *xs, const Shape *ys)
+{
+    geom_fill(G, p->nsp, xs, ys);
+    int off = 3 - p->nsp;
+    for (int i = 0; i < p->nsp; i++) {
+        int a = off + i;
+        G->k[a] = p->kernel[i];
+        G->s[a] = p->stride[i];
+        G->d[a] = p->dilation[i];
+        G->plo[a] = p->pad_lo[i];
+        G->phi[a] = p->pad_hi[i];
+    }
+    G->groups = p->groups;
+    geom_sizes(G);
+    NETC_ASSERT(G->groups >= 1 && G->n_in % G->groups == 0 && G->n_out % G->groups == 0);
+    NETC_ASSERT(G->n_out == p->out_channels);
+    for (int a = 0; a < 3; a++)
+        NETC_ASSERT(G->out[a] ==
+                    (G->in[a] + G->plo[a] + G->phi[a] - G->d[a] * (G->k[a] - 1) - 1) / G->s[a] + 1);
+}
+
+void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys)
+{
+    geom_fill(G, p->nsp, xs, ys);
+    int off = 3 - p->nsp;
+    for (int i = 0; i < p->nsp; i++) {
+        int a = off + i;
+        G->k[a] = p->kernel[i];
+        G->s[a] = p->stride[i];
+        G->plo[a] = p->pad_lo[i];
+        G->phi[a] = p->pad_hi[i];
+    }
+    G->groups = G->n_in;
+    geom_sizes(G);
+    NETC_ASSERT(G->n_in == G->n_out);
+}
+
+/* ---- dispatch ---- */
+
+typedef struct {
+    LowerFn *fn;        /* NULL: a source, no kernel        */
+    const char *out;    /* output buffer name               */
+    const char *in[3];  /* input names; NULL past the last; variadic ops number in[0] */
+} LowerRow;
+
+static const LowerRow rows[] = {
+    [OP_INPUT] = {NULL, NULL, {NULL}},
+    [OP_PARAM] = {NULL, NULL, {NULL}},
+    [OP_CONV] = {lower_conv, "y", {"x", "w", "b"}},
+    [OP_MAXPOOL] = {lower_maxpool, "y", {"x"}},
+    [OP_AVGPOOL] = {lower_avgpool, "y", {"x"}},
+    [OP_DENSE] = {lower_dense, "y", {"x", "w", "b"}},
+    [OP_FLATTEN] = {lower_copy, "y", {"x"}},
+    [OP_RELU] = {lower_unary, "y", {"x"}},
+    [OP_TANH] = {lower_unary, "y", {"x"}},
+    [OP_SIGMOID] = {lower_unary, "y", {"x"}},
+    [OP_SOFTMAX] = {lower_softmax, "y", {"x"}},
+    [OP_CONCAT] = {lower_concat, "y", {"x"}},
+    [OP_ADD] = {lower_add, "y", {"x"}},
+    [OP_SOFTMAX_XENT] = {lower_xent, "loss", {"logits", "target"}},
+    [OP_MSE] = {lower_mse, "loss", {"pred", "target"}},
+    [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}},
+    [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}},
+    [OP_BIAS_GRAD] = {lower_bias_grad, "db", {"dy"}},
+    [OP_MAXPOOL_DX] = {lower_maxpool_dx, "dx", {"x", "dy"}},
+    [OP_AVGPOOL_DX] = {lower_avgpool_dx, "dx", {"dy"}},
+    [OP_DENSE_DX] = {lower_dense_dx, "dx", {"dy", "w"}},
+    [OP_DENSE_DW] = {lower_dense_dw, "dw", {"x", "dy"}},
+    [OP_RESHAPE] = {lower_copy, "y", {"x"}},
+    [OP_RELU_DX] = {lower_unary_dx, "dx", {"y", "dy"}},
+    [OP_TANH_DX] = {lower_unary_dx, "dx", {"y", "dy"}},
+    [OP_SIGMOID_DX] = {lower_unary_dx, "dx", {"y", "dy"}},
+    [OP_SOFTMAX_DX] = {lower_softmax_dx, "dx", {"y", "dy"}},
+    [OP_SLICE] = {lower_slice, "y", {"x"}},
+    [OP_SOFTMAX_XENT_DX] = {lower_xent_dx, "dlogits", {"logits", "target"}},
+    [OP_MSE_DX] = {lower_mse_dx, "dpred", {"pred", "target"}},
+};
+_Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
+
+static void put_shape(Buf *b, const Shape *s)
+{
+    buf_puts(b, "[");
+    const char *sep = "";
+    if (s->batched) {
+        buf_puts(b, "N");
+        sep = ", ";
+    }
+    for (int i = 0; i < s->rank; i++) {
+        buf_printf(b, "%s%d", sep, s->d[i]);
+        sep = ", ";
+    }
+    buf_puts(b, "]");
+}
+
+/* "c1: conv([N, 1, 28, 28], [6, 1, 5, 5], [6]) -> [N, 6, 24, 24]" */
+static const char *comment_of(Arena *a, const Graph *g, const Node *n)
+{
+    Buf b = {0};
+    buf_printf(&b, "%s: %s(", n->name, op_name(n->op));
+    for (int i = 0; i < n->nin; i++) {
+        if (i)
+            buf_puts(&b, ", ");
+        put_shape(&b, &graph_node(g, n->in[i])->shape);
+    }
+    buf_puts(&b, ") -> ");
+    put_shape(&b, &n->shape);
+    char *s = arena_strdup(a, b.s);
+    buf_free(&b);
+    return s;
+}
+
+Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id)
+{
+    const Node *n = graph_node(m->g, id);
+    const LowerRow *r = &rows[n->op];
+    if (!r->fn) {
+        NETC_ASSERT(op_flags(n->op) & OPF_SOURCE);
+        return NULL;
+    }
+    NETC_ASSERT(s && s[id].algo == ALGO_DIRECT);
+    NETC_ASSERT(op_arity(n->op) < 0 || n->nin == op_arity(n->op) ||
+                (n->op == OP_CONV || n->op == OP_DENSE));
+
+    Lower L = {.a = a, .g = m->g, .n = n};
+    L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
+    lbuf(&L, r->out, id, true);
+    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
+    for (int i = 0; i < n->nin; i++) {
+        const char *name = variadic ? arena_printf(a, "%s%d", r->in[0], i) : r->in[i];
+        NETC_ASSERT(name);
+        lbuf(&L, name, n->in[i], false);
+    }
+    r->fn(&L);
+    return L.k;
+}

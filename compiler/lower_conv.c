@@ -1,0 +1,210 @@
+/* lower_conv.c - direct convolution, its two gradients and the bias gradient.
+ *
+ * Every convolution is lowered as 3D (see Geom in lower_impl.h).  The three
+ * kernels share one loop nest: for each (output channel, input channel of
+ * its group, tap kd/kh/kw) they walk the output pixels whose tap lands
+ * inside the input.  That range is computed from pad/stride/dilation once
+ * per tap, so the innermost loop over output width has no bounds checks and
+ * walks the output row contiguously (and the input row with the stride):
+ *
+ *   for od in [lo_d(kd), hi_d(kd)): for oh in ...: for ow in ...:
+ *       y[od, oh, ow] += w[kd, kh, kw] * x[od*sd - pd + kd*dd, ...]
+ *
+ * conv     y  += w * x       (y initialised to the bias)
+ * conv_dx  dx += w * dy      (the same nest scattering into dx: the
+ *                             transposed convolution)
+ * conv_dw  dw  = sum over batch and pixels of x * dy
+ */
+#include "lower_impl.h"
+
+typedef struct {
+    Stmt *body;     /* the innermost loop (over output width)  */
+    Expr *yi, *xi;  /* flat output-side and input-side indices */
+} Inner;
+
+/* The output-pixel loops of one tap.  `tap` holds kd, kh, kw; yb and xb
+ * are the flat offsets of the output and input planes. */
+static Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, Expr *xb)
+{
+    static const char *const oname[3] = {"od", "oh", "ow"};
+    Expr *yoff = li(L, 0), *xoff = li(L, 0);
+    Inner r = {0};
+    for (int a = 0; a < 3; a++) {
+        int s = G->s[a];
+        /* input coordinate i = o*s + shift, shift = tap*d - pad_lo */
+        Expr *shift = lsub(L, lmul(L, tap[a], li(L, G->d[a])), li(L, G->plo[a]));
+        /* i >= 0 <=> o >= ceil(first / s), first = pad_lo - tap*d;
+         * i < I  <=> o <= floor(last / s),  last = I - 1 + pad_lo - tap*d.
+         * The numerators are clamped non-negative so truncating division is
+         * floor division; with stride 1 no division is needed. */
+        Expr *first = lsub(L, li(L, G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
+        Expr *last = lsub(L, li(L, G->in[a] - 1 + G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
+        Expr *lo, *hi;
+        if (s == 1) {
+            lo = lmax(L, li(L, 0), first);
+            /* last + 1; lo >= 0 makes the loop empty when last < 0 */
+            hi = lsub(L, li(L, G->in[a] + G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
+        } else {
+            lo = ldiv(L, ladd(L, lmax(L, li(L, 0), first), li(L, s - 1)), li(L, s));
+            hi = ldiv(L, ladd(L, lmax(L, last, li(L, -1)), li(L, s)), li(L, s));
+        }
+        hi = lmin(L, li(L, G->out[a]), hi);
+        if (a == 2) {
+            /* Row bases, so the innermost index is base + ow (+ ow*stride). */
+            Expr *yrow = lbind(L, p, "yr", ladd(L, yb, lmul(L, yoff, li(L, G->out[2]))));
+            Expr *xrow = lbind(L, p, "xr", ladd(L, ladd(L, xb, lmul(L, xoff, li(L, G->in[2]))), shift));
+            Expr *o = lfor(L, &p, oname[a], lo, hi);
+            r.body = p;
+            r.yi = ladd(L, yrow, o);
+            r.xi = ladd(L, xrow, lmul(L, o, li(L, s)));
+        } else {
+            Expr *o = lfor(L, &p, oname[a], lo, hi);
+            yoff = lmad(L, yoff, G->out[a], o);
+            xoff = lmad(L, xoff, G->in[a], ladd(L, lmul(L, o, li(L, s)), shift));
+        }
+    }
+    return r;
+}
+
+/* The group of output channel oc; constant 0 without groups. */
+static Expr *group_of(Lower *L, const Geom *G, Expr *oc)
+{
+    if (G->groups == 1)
+        return li(L, 0);
+    return ldiv(L, oc, li(L, G->n_out / G->groups));
+}
+
+/* kd, kh, kw loops appended to *p; returns the flat tap offset. */
+static Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3])
+{
+    static const char *const kname[3] = {"kd", "kh", "kw"};
+    for (int a = 0; a < 3; a++)
+        tap[a] = lfor(L, p, kname[a], li(L, 0), li(L, G->k[a]));
+    return lmad(L, lmad(L, tap[0], G->k[1], tap[1]), G->k[2], tap[2]);
+}
+
+static void check_weight(const Geom *G, const Node *w)
+{
+    const Shape *s = &w->shape;
+    int nsp = s->rank - 2;
+    NETC_ASSERT(!s->batched && nsp >= 1 && nsp <= 3);
+    NETC_ASSERT(s->d[0] == G->n_out && s->d[1] == G->n_in / G->groups);
+    for (int i = 0; i < nsp; i++)
+        NETC_ASSERT(s->d[2 + i] == G->k[3 - nsp + i]);
+}
+
+/* y [N, O, OD, OH, OW] = conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) + b [O] */
+void lower_conv(Lower *L)
+{
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &n->shape);
+    check_weight(&G, lin(L, 1));
+    enum { Y, X, W, B };
+    bool bias = n->nin == 3;
+    int cg = G.n_in / G.groups;
+
+    Stmt *p = L->k->body;
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *oc = lfor(L, &p, "oc", li(L, 0), li(L, G.n_out));
+    Expr *yb = lbind(L, p, "yb", lmul(L, lmad(L, nb, G.n_out, oc), li(L, G.out_sz)));
+
+    /* y[nb, oc] = b[oc]: the plane starts from the bias, taps accumulate. */
+    Stmt *q = p;
+    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, G.out_sz));
+    lstore(L, q, Y, ladd(L, yb, i), bias ? lload(L, B, oc) : lf(L, 0.0f), false);
+
+    Expr *g = group_of(L, &G, oc);
+    q = p;
+    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, cg));
+    Expr *c = ladd(L, lmul(L, g, li(L, cg)), ic);
+    Expr *xb = lbind(L, q, "xb", lmul(L, lmad(L, nb, G.n_in, c), li(L, G.in_sz)));
+    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, oc, cg, ic), li(L, G.k_sz)));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &q, &G, tap);
+    Expr *wv = lvar(L, ldecl(L, q, "wv", T_F32, lload(L, W, ladd(L, wb, toff))));
+    Inner in = tap_nest(L, q, &G, tap, yb, xb);
+    lstore(L, in.body, Y, in.yi, fmul(L, wv, lload(L, X, in.xi)), true);
+}
+
+/* dx [N, C, D, H, W] = conv_transpose(dy [N, O, OD, OH, OW], w [O, C/g, K...]):
+ * the forward nest with the roles of x and y swapped, scattering w * dy
+ * into dx.  Scattering needs no divisibility tests for strides. */
+void lower_conv_dx(Lower *L)
+{
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &n->shape, &lin(L, 0)->shape);
+    check_weight(&G, lin(L, 1));
+    enum { DX, DY, W };
+    int cg = G.n_in / G.groups;
+
+    Stmt *p = L->k->body;
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    lzero(L, p, DX, lmul(L, nb, li(L, G.n_in * G.in_sz)), li(L, G.n_in * G.in_sz));
+    Expr *oc = lfor(L, &p, "oc", li(L, 0), li(L, G.n_out));
+    Expr *yb = lbind(L, p, "yb", lmul(L, lmad(L, nb, G.n_out, oc), li(L, G.out_sz)));
+    Expr *g = group_of(L, &G, oc);
+    Expr *ic = lfor(L, &p, "ic", li(L, 0), li(L, cg));
+    Expr *c = ladd(L, lmul(L, g, li(L, cg)), ic);
+    Expr *xb = lbind(L, p, "xb", lmul(L, lmad(L, nb, G.n_in, c), li(L, G.in_sz)));
+    Expr *wb = lbind(L, p, "wb", lmul(L, lmad(L, oc, cg, ic), li(L, G.k_sz)));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &p, &G, tap);
+    Expr *wv = lvar(L, ldecl(L, p, "wv", T_F32, lload(L, W, ladd(L, wb, toff))));
+    Inner in = tap_nest(L, p, &G, tap, yb, xb);
+    lstore(L, in.body, DX, in.xi, fmul(L, wv, lload(L, DY, in.yi)), true);
+}
+
+/* dw [O, C/g, KD, KH, KW] = sum over n, od, oh, ow of x[n, c, shifted] * dy[n, o, od, oh, ow] */
+void lower_conv_dw(Lower *L)
+{
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    check_weight(&G, n);
+    enum { DW, X, DY };
+    int cg = G.n_in / G.groups;
+
+    Stmt *p = L->k->body;
+    Expr *oc = lfor(L, &p, "oc", li(L, 0), li(L, G.n_out));
+    Expr *g = group_of(L, &G, oc);
+    Expr *ic = lfor(L, &p, "ic", li(L, 0), li(L, cg));
+    Expr *c = ladd(L, lmul(L, g, li(L, cg)), ic);
+    Expr *wb = lbind(L, p, "wb", lmul(L, lmad(L, oc, cg, ic), li(L, G.k_sz)));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &p, &G, tap);
+    int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
+
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    Expr *yb = lbind(L, q, "yb", lmul(L, lmad(L, nb, G.n_out, oc), li(L, G.out_sz)));
+    Expr *xb = lbind(L, q, "xb", lmul(L, lmad(L, nb, G.n_in, c), li(L, G.in_sz)));
+    Inner in = tap_nest(L, q, &G, tap, yb, xb);
+    lassign(L, in.body, acc,
+            fadd(L, lvar(L, acc), fmul(L, lload(L, X, in.xi), lload(L, DY, in.yi))));
+
+    lstore(L, p, DW, ladd(L, wb, toff), lvar(L, acc), false);
+}
+
+/* db [C] = sum of dy [N, C, rest...] over n and rest (rest is empty for a
+ * dense layer's dy [N, C]). */
+void lower_bias_grad(Lower *L)
+{
+    const Node *dy = lin(L, 0);
+    NETC_ASSERT(dy->shape.batched && dy->shape.rank >= 1);
+    int C = dy->shape.d[0];
+    int rest = lnumel(L, dy->id) / C;
+    NETC_ASSERT(lnumel(L, L->n->id) == C);
+    enum { DB, DY };
+
+    Stmt *p = L->k->body;
+    Expr *c = lfor(L, &p, "c", li(L, 0), li(L, C));
+    int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    Expr *base = lbind(L, q, "base", lmul(L, lmad(L, nb, C, c), li(L, rest)));
+    Expr *r = lfor(L, &q, "r", li(L, 0), li(L, rest));
+    lassign(L, q, acc, fadd(L, lvar(L, acc), lload(L, DY, ladd(L, base, r))));
+    lstore(L, p, DB, c, lvar(L, acc), false);
+}

@@ -1,0 +1,92 @@
+/* lower_impl.h - helpers shared by the lowering files (lower*.c).
+ *
+ * Not a public interface: lower.c dispatches to the per-family lowerings
+ * below, which build loop IR through the small helpers here.  The integer
+ * helpers fold constants and drop identities (x+0, x*1, x/1) so that the
+ * loops printed for 1D and 2D layers, which are lowered as 3D with unit
+ * leading axes, carry no dead arithmetic.
+ */
+#ifndef NETC_LOWER_IMPL_H
+#define NETC_LOWER_IMPL_H
+
+#include "netc.h"
+
+/* The state of one node's lowering. */
+typedef struct {
+    Arena *a;
+    const Graph *g;
+    const Node *n;
+    Kernel *k;
+} Lower;
+
+/* ---- integer expressions (folded) ---- */
+Expr *li(Lower *L, int v);
+Expr *ladd(Lower *L, Expr *x, Expr *y);
+Expr *lsub(Lower *L, Expr *x, Expr *y);
+Expr *lmul(Lower *L, Expr *x, Expr *y);
+Expr *ldiv(Lower *L, Expr *x, Expr *y); /* x >= 0, y > 0 */
+Expr *lmin(Lower *L, Expr *x, Expr *y);
+Expr *lmax(Lower *L, Expr *x, Expr *y);
+/* x * c + y, the usual step of a row-major index */
+Expr *lmad(Lower *L, Expr *x, int c, Expr *y);
+bool lconst(const Expr *e, int *v);
+
+/* ---- float expressions ---- */
+Expr *lf(Lower *L, float v);
+Expr *fadd(Lower *L, Expr *x, Expr *y);
+Expr *fsub(Lower *L, Expr *x, Expr *y);
+Expr *fmul(Lower *L, Expr *x, Expr *y);
+Expr *fdiv(Lower *L, Expr *x, Expr *y);
+Expr *lload(Lower *L, int buf, Expr *idx);
+Expr *lvar(Lower *L, int var);
+Expr *lbatch(Lower *L);
+
+/* ---- statements ---- */
+/* A loop over [lo, hi) appended to *parent, which then becomes the loop;
+ * returns the loop variable.  A range of exactly one iteration known at
+ * compile time makes no loop: *parent is unchanged and the constant is
+ * returned. */
+Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
+/* A local initialised to `init`, declared in parent; returns its id. */
+int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init);
+/* Names an integer expression with a local so inner loops reuse it;
+ * constants and variables are returned as they are. */
+Expr *lbind(Lower *L, Stmt *parent, const char *name, Expr *e);
+void lstore(Lower *L, Stmt *parent, int buf, Expr *idx, Expr *val, bool accum);
+void lassign(Lower *L, Stmt *parent, int var, Expr *val);
+/* for i in [0, count): buf[base + i] = 0 */
+void lzero(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count);
+
+/* ---- buffers ---- */
+/* A buffer sized for value `id` (per sample when batched). */
+int lbuf(Lower *L, const char *name, int id, bool written);
+int lnumel(const Lower *L, int id);     /* per sample when batched */
+const Node *lin(const Lower *L, int i); /* the node's i-th input   */
+
+/* ---- convolution and pooling geometry, as 3 spatial axes ----
+ * An nsp-D layer becomes 3D with 3 - nsp leading axes of size 1, kernel
+ * 1, stride 1, dilation 1 and no padding, so one loop nest serves 1D, 2D
+ * and 3D. */
+typedef struct {
+    int n_in, n_out;    /* channels of the input side and the output side */
+    int groups;
+    int in[3], out[3];  /* spatial extents D, H, W                         */
+    int k[3], s[3], d[3], plo[3], phi[3];
+    int in_sz, out_sz, k_sz; /* products of in[], out[], k[]            */
+} Geom;
+
+/* `xs` is the input-side shape [C, spatial...], `ys` the output side. */
+void geom_conv(Geom *G, const ConvParam *p, const Shape *xs, const Shape *ys);
+void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys);
+
+/* ---- the lowerings, one per op family (lower_conv.c, lower_pool.c,
+ * lower_misc.c); each fills L->k, whose output buffer is already 0 ---- */
+typedef void LowerFn(Lower *L);
+LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad;
+LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
+LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
+LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
+LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
+LowerFn lower_xent, lower_xent_dx, lower_mse, lower_mse_dx;
+
+#endif

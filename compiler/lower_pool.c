@@ -1,0 +1,182 @@
+/* lower_pool.c - max and average pooling and their gradients.
+ *
+ * Pools are lowered as 3D (see Geom in lower_impl.h) over planes nc =
+ * n*C + c.  For each output pixel the window's in-bounds part
+ * [max(start, 0), min(start + k, I)) per axis, start = o*s - pad_lo, is
+ * computed once, so the window loops have no bounds checks and padding is
+ * simply never read: it acts as -inf for max and as 0 for the average.
+ *
+ * The semantics follow PyTorch's CPU kernels exactly:
+ *   - max: the first maximum in window order (kd, kh, kw) wins, a NaN
+ *     replaces the running maximum (`v > m || isnan(v)`); the gradient goes
+ *     to that element, accumulated since windows may overlap;
+ *   - average: divisor prod(min(start+k, I+pad_hi) - start) with
+ *     count_include_pad, else the number of in-bounds taps; a window with
+ *     no in-bounds tap yields 0.
+ */
+#include "lower_impl.h"
+
+typedef struct {
+    Stmt *body;       /* innermost output loop body                 */
+    Expr *yi;         /* flat output index                          */
+    Expr *start[3];   /* o*s - pad_lo per axis                      */
+    Expr *lo[3];      /* in-bounds window range per axis            */
+    Expr *hi[3];
+} OutPixel;
+
+/* Loops over the output pixels of the plane at yb, and the window bounds. */
+static OutPixel out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb)
+{
+    static const char *const oname[3] = {"od", "oh", "ow"};
+    static const char *const sname[3] = {"sd", "sh", "sw"};
+    static const char *const loname[3] = {"d0", "h0", "w0"};
+    static const char *const hiname[3] = {"d1", "h1", "w1"};
+    OutPixel r;
+    Expr *o[3];
+    Expr *yoff = li(L, 0);
+    for (int a = 0; a < 3; a++) {
+        o[a] = lfor(L, &p, oname[a], li(L, 0), li(L, G->out[a]));
+        yoff = lmad(L, yoff, G->out[a], o[a]);
+    }
+    r.body = p;
+    r.yi = ladd(L, yb, yoff);
+    for (int a = 0; a < 3; a++) {
+        r.start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
+        r.lo[a] = lbind(L, p, loname[a], lmax(L, r.start[a], li(L, 0)));
+        r.hi[a] = lbind(L, p, hiname[a], lmin(L, ladd(L, r.start[a], li(L, G->k[a])), li(L, G->in[a])));
+    }
+    return r;
+}
+
+/* Loops over the in-bounds window of `px` in the input plane at xb;
+ * returns the innermost body and sets *xi to the flat input index. */
+static Stmt *window_loops(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, Expr *xb, Expr **xi)
+{
+    Expr *id = lfor(L, &p, "id", px->lo[0], px->hi[0]);
+    Expr *ih = lfor(L, &p, "ih", px->lo[1], px->hi[1]);
+    Expr *row = lbind(L, p, "xr", ladd(L, xb, lmul(L, lmad(L, id, G->in[1], ih), li(L, G->in[2]))));
+    Expr *iw = lfor(L, &p, "iw", px->lo[2], px->hi[2]);
+    *xi = ladd(L, row, iw);
+    return p;
+}
+
+/* The first in-bounds element of the window: where the running maximum
+ * starts, as in PyTorch (so an all -inf window routes to it). */
+static Expr *window_first(Lower *L, const Geom *G, const OutPixel *px, Expr *xb)
+{
+    Expr *off = lmad(L, lmad(L, px->lo[0], G->in[1], px->lo[1]), G->in[2], px->lo[2]);
+    return ladd(L, xb, off);
+}
+
+/* `v > m || isnan(v)`: whether element v replaces the running maximum m. */
+static Expr *replaces_max(Lower *L, Expr *v, Expr *m)
+{
+    return ex_bin(L->a, X_OR, ex_bin(L->a, X_LT, m, v), ex_bin(L->a, X_NE, v, v));
+}
+
+/* Emits the running max (and its index when mi != NULL) over a window. */
+static int window_max(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, Expr *xb, int xbuf,
+                      int *mi)
+{
+    Expr *first = lbind(L, p, "first", window_first(L, G, px, xb));
+    int m = ldecl(L, p, "m", T_F32, lload(L, xbuf, first));
+    if (mi)
+        *mi = ldecl(L, p, "mi", T_I32, first);
+    Expr *xi;
+    Stmt *q = window_loops(L, p, G, px, xb, &xi);
+    Expr *v = lvar(L, ldecl(L, q, "v", T_F32, lload(L, xbuf, xi)));
+    int c = ldecl(L, q, "take", T_I32, replaces_max(L, v, lvar(L, m)));
+    lassign(L, q, m, ex_select(L->a, lvar(L, c), v, lvar(L, m)));
+    if (mi)
+        lassign(L, q, *mi, ex_select(L->a, lvar(L, c), xi, lvar(L, *mi)));
+    return m;
+}
+
+/* The average's divisor as a float, per PyTorch (see the file comment). */
+static Expr *avg_divisor(Lower *L, const Geom *G, const OutPixel *px, bool include_pad)
+{
+    Expr *cnt = li(L, 1);
+    for (int a = 0; a < 3; a++) {
+        Expr *len;
+        if (include_pad) {
+            Expr *end = lmin(L, ladd(L, px->start[a], li(L, G->k[a])), li(L, G->in[a] + G->phi[a]));
+            len = lsub(L, end, px->start[a]);
+        } else {
+            len = lmax(L, lsub(L, px->hi[a], px->lo[a]), li(L, 0));
+        }
+        cnt = lmul(L, cnt, len);
+    }
+    /* An empty window sums to 0; dividing by 1 keeps that 0 as PyTorch does. */
+    return ex_un(L->a, X_I2F, lmax(L, cnt, li(L, 1)));
+}
+
+/* y [N, C, OD, OH, OW] = max over the window of x [N, C, D, H, W] */
+void lower_maxpool(Lower *L)
+{
+    Geom G;
+    geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
+    enum { Y, X };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    OutPixel px = out_loops(L, p, &G, yb);
+    int m = window_max(L, px.body, &G, &px, xb, X, NULL);
+    lstore(L, px.body, Y, px.yi, lvar(L, m), false);
+}
+
+/* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] at each window's argmax in x */
+void lower_maxpool_dx(Lower *L)
+{
+    Geom G;
+    geom_pool(&G, &L->n->p.pool, &L->n->shape, &lin(L, 1)->shape);
+    NETC_ASSERT(shape_eq(&lin(L, 0)->shape, &L->n->shape));
+    enum { DX, X, DY };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    lzero(L, p, DX, xb, li(L, G.in_sz));
+    OutPixel px = out_loops(L, p, &G, yb);
+    int mi;
+    window_max(L, px.body, &G, &px, xb, X, &mi);
+    lstore(L, px.body, DX, lvar(L, mi), lload(L, DY, px.yi), true);
+}
+
+/* y [N, C, OD, OH, OW] = sum over the window of x [N, C, D, H, W] / divisor */
+void lower_avgpool(Lower *L)
+{
+    Geom G;
+    geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
+    enum { Y, X };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    OutPixel px = out_loops(L, p, &G, yb);
+    int sum = ldecl(L, px.body, "sum", T_F32, lf(L, 0.0f));
+    Expr *xi;
+    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
+    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, X, xi)));
+    Expr *div = avg_divisor(L, &G, &px, L->n->p.pool.count_include_pad);
+    lstore(L, px.body, Y, px.yi, fdiv(L, lvar(L, sum), div), false);
+}
+
+/* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] / divisor over each window */
+void lower_avgpool_dx(Lower *L)
+{
+    Geom G;
+    geom_pool(&G, &L->n->p.pool, &L->n->shape, &lin(L, 0)->shape);
+    enum { DX, DY };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    lzero(L, p, DX, xb, li(L, G.in_sz));
+    OutPixel px = out_loops(L, p, &G, yb);
+    Expr *div = avg_divisor(L, &G, &px, L->n->p.pool.count_include_pad);
+    Expr *gv = lvar(L, ldecl(L, px.body, "g", T_F32, fdiv(L, lload(L, DY, px.yi), div)));
+    Expr *xi;
+    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
+    lstore(L, q, DX, xi, gv, true);
+}
