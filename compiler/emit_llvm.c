@@ -939,7 +939,11 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Ta
 {
     Gen g = {.ctx = ctx, .cpu = t->cpu, .features = t->features};
     g.mod = LLVMModuleCreateWithNameInContext(p->m->name, ctx);
+    /* The base name only, as in the C backend's header comment: an object
+     * should not depend on where the model file was. */
     const char *src = p->m->file ? p->m->file : p->m->name;
+    const char *slash = strrchr(src, '/');
+    src = slash ? slash + 1 : src;
     LLVMSetSourceFileName(g.mod, src, strlen(src));
     LLVMSetTarget(g.mod, t->triple);
     /* The data layout first: loads, stores and allocas take their ABI
