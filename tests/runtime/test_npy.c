@@ -156,12 +156,41 @@ static void malformed(void **state)
     expect_error(p, "bad magic");
 }
 
+/* Truncating or damaging any byte of the header never crashes the reader. */
+static void survives_corruption(void **state)
+{
+    (void)state;
+    float v[12] = {0};
+    RtArray a = {.rank = 2, .d = {3, 4}, .numel = 12, .data = v}, b;
+    RtErr e;
+    const char *good = path_in(dir, "good.npy"), *bad = path_in(dir, "damaged.npy");
+    assert_ok(rt_npy_write(good, &a, &e), e);
+    size_t n;
+    unsigned char *raw = read_bytes(good, &n);
+    for (size_t len = 0; len < n; len++) {
+        write_bytes(bad, raw, len);
+        assert_false(rt_npy_read(bad, &b, &e));
+    }
+    static const unsigned char junk[] = {0, 0xff, '(', ')', ',', '\'', '9', ' ', '{', '}'};
+    for (size_t i = 0; i < n - sizeof v; i++)
+        for (size_t k = 0; k < sizeof junk; k++) {
+            unsigned char old = raw[i];
+            raw[i] = junk[k];
+            write_bytes(bad, raw, n);
+            if (rt_npy_read(bad, &b, &e))
+                rt_array_free(&b);
+            raw[i] = old;
+        }
+    free(raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(reads_numpy_variants),
         cmocka_unit_test(malformed),
+        cmocka_unit_test(survives_corruption),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

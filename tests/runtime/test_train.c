@@ -1,0 +1,350 @@
+/* test_train.c - netc_main end to end on a hand-written model.
+ *
+ * The model is docs/examples/softmax_regression.c (softmax regression on
+ * 4x4 images, 3 classes), compiled here with its main() renamed so the
+ * test can call it as a program.  The data is a small synthetic IDX set
+ * this test writes: class k has bright pixels where column % 3 == k, so
+ * the classes are linearly separable.
+ */
+#define main tiny_example_main
+#include "../../docs/examples/softmax_regression.c"
+#undef main
+
+#include "rt_test.h"
+
+enum { NTRAIN = 150, NTEST = 30 };
+
+static char *dir;       /* the temp dir; data files live in it */
+static char ckpt_a[600];
+
+static int notrain_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, tiny_meta, tiny_forward, NULL, NULL);
+}
+
+static int badmeta_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, "netc 1\nname x\nend\n", tiny_forward, tiny_train, NULL);
+}
+
+static void make_set(const char *images, const char *labels, long n, uint32_t seed,
+                     unsigned char *pix, unsigned char *lab)
+{
+    for (long i = 0; i < n; i++) {
+        lab[i] = (unsigned char)(i % 3);
+        for (int j = 0; j < 16; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            unsigned noise = (seed >> 24) % 60;
+            pix[i * 16 + j] = (unsigned char)((j % 4) % 3 == lab[i] ? 160 + noise : noise);
+        }
+    }
+    long di[3] = {n, 4, 4}, dl[1] = {n};
+    write_idx(path_in(dir, images), 3, di, pix);
+    write_idx(path_in(dir, labels), 1, dl, lab);
+}
+
+static unsigned char test_pix[NTEST * 16], test_lab[NTEST];
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = tmpdir_new();
+    unsigned char pix[NTRAIN * 16], lab[NTRAIN];
+    /* train plain, test gzipped: both kinds of IDX file in one run */
+    make_set("train-images-idx3-ubyte", "train-labels-idx1-ubyte", NTRAIN, 1, pix, lab);
+    make_set("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", NTEST, 2, test_pix,
+             test_lab);
+    snprintf(ckpt_a, sizeof ckpt_a, "%s/a.ckpt", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmpdir_remove(dir);
+    return 0;
+}
+
+static Captured run(const char *const *args)
+{
+    return run_captured(tiny_example_main, args);
+}
+
+/* Reads the metrics file, checking each line is a JSON object with the
+ * documented keys; returns the number of lines and the first and last
+ * train_loss and the last test_acc. */
+static int read_metrics(const char *path, double *loss0, double *loss_last, double *acc_last)
+{
+    size_t n;
+    char *text = (char *)read_bytes(path, &n);
+    int lines = 0;
+    static const char *keys[] = {"epoch", "train_loss", "train_acc", "test_loss",
+                                 "test_acc", "seconds", "images_per_s"};
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        JsonVal v;
+        RtErr e;
+        assert_ok(rt_json_parse(&v, line, (size_t)(nl - line), &e), e);
+        assert_int_equal(v.kind, JSON_OBJ);
+        assert_int_equal(v.n, 7);
+        for (int k = 0; k < 7; k++) {
+            const JsonVal *x = rt_json_get(&v, keys[k]);
+            if (!x || x->kind != JSON_NUM)
+                fail_msg("metrics line %d: no number '%s'", lines + 1, keys[k]);
+        }
+        lines++;
+        assert_int_equal(atoi(rt_json_get(&v, "epoch")->s), lines);
+        double loss = atof(rt_json_get(&v, "train_loss")->s);
+        if (lines == 1)
+            *loss0 = loss;
+        *loss_last = loss;
+        *acc_last = atof(rt_json_get(&v, "test_acc")->s);
+        assert_true(*acc_last >= 0 && *acc_last <= 1);
+        rt_json_free(&v);
+    }
+    free(text);
+    return lines;
+}
+
+static void trains_and_learns(void **state)
+{
+    (void)state;
+    char metrics[600];
+    snprintf(metrics, sizeof metrics, "%s/m.jsonl", dir);
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "4", "--metrics", metrics,
+                          "--save", ckpt_a, NULL};
+    Captured c = run(args);
+    expect_status(&c, 0);
+    /* Not a terminal: one plain line per epoch, then the final accuracy. */
+    expect_contains(c.out, "epoch 1/4  train_loss ");
+    expect_contains(c.out, "epoch 4/4  train_loss ");
+    expect_contains(c.out, "test_acc ");
+    assert_null(strchr(c.out, '\r'));
+    assert_string_equal(c.err, "");
+    double l0, l1, acc;
+    assert_int_equal(read_metrics(metrics, &l0, &l1, &acc), 4);
+    if (!(l1 < 0.5 * l0) || acc < 0.9)
+        fail_msg("did not learn: train_loss %g -> %g, test_acc %g\n%s", l0, l1, acc, c.out);
+    captured_free(&c);
+}
+
+static void files_equal(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *x = read_bytes(a, &na), *y = read_bytes(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}
+
+static void resume_continues_exactly(void **state)
+{
+    (void)state;
+    char full[600], part[600];
+    snprintf(full, sizeof full, "%s/full.ckpt", dir);
+    snprintf(part, sizeof part, "%s/part.ckpt", dir);
+    /* --limit and --lr are remembered by the checkpoint, so the resumed
+     * run does not repeat them. */
+    const char *a[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--limit", "100",
+                       "--lr", "0.05", "--save", full, "--quiet", NULL};
+    const char *b[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--limit", "100",
+                       "--lr", "0.05", "--save", part, "--quiet", NULL};
+    const char *r[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--resume", part,
+                       "--save", part, "--quiet", NULL};
+    Captured c1 = run(a), c2 = run(b), c3 = run(r);
+    expect_status(&c1, 0);
+    expect_status(&c2, 0);
+    expect_status(&c3, 0);
+    /* --quiet: only the final accuracy. */
+    assert_null(strstr(c1.out, "epoch"));
+    expect_contains(c1.out, "test_acc");
+    /* Same weights, momenta, RNG state and metadata: the same bytes. */
+    files_equal(full, part);
+    assert_string_equal(c1.out, c3.out);
+    captured_free(&c1);
+    captured_free(&c2);
+    captured_free(&c3);
+    /* Resuming a finished run only evaluates. */
+    const char *again[] = {"tiny", "train", "--data", dir, "--resume", part, NULL};
+    Captured c4 = run(again);
+    expect_status(&c4, 0);
+    expect_contains(c4.out, "already trained 5 of 5 epochs");
+    captured_free(&c4);
+}
+
+static void eval_and_predict(void **state)
+{
+    (void)state;
+    const char *ev[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, NULL};
+    Captured c = run(ev);
+    expect_status(&c, 0);
+    expect_contains(c.out, "test_loss ");
+    expect_contains(c.out, "/30)");
+    captured_free(&c);
+
+    /* predict over the test images, in batches of 7 (a partial last one) */
+    float x[NTEST * 16];
+    for (int i = 0; i < NTEST * 16; i++)
+        x[i] = (float)test_pix[i] / 255.0f;
+    char in[600], out[600];
+    snprintf(in, sizeof in, "%s/x.npy", dir);
+    snprintf(out, sizeof out, "%s/y.npy", dir);
+    RtArray xa = {.rank = 4, .d = {NTEST, 1, 4, 4}, .numel = NTEST * 16, .data = x};
+    RtErr e;
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    const char *pr[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", out,
+                        "--batch", "7", NULL};
+    c = run(pr);
+    expect_status(&c, 0);
+    expect_contains(c.out, "[30,3]");
+    captured_free(&c);
+    RtArray y;
+    assert_ok(rt_npy_read(out, &y, &e), e);
+    assert_int_equal(y.rank, 2);
+    assert_int_equal(y.d[0], NTEST);
+    assert_int_equal(y.d[1], 3);
+    /* The same numbers as calling the forward entry directly. */
+    float params[51], want[NTEST * 3];
+    RtMeta m;
+    assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
+    assert_ok(rt_ckpt_load(ckpt_a, &m, params, NULL, NULL, &e), e);
+    const float *ins[1] = {x};
+    float *outs[1] = {want};
+    tiny_forward(NTEST, params, NULL, NULL, ins, outs);
+    assert_memory_equal(y.data, want, sizeof want);
+    rt_array_free(&y);
+
+    /* One sample without the batch dimension. */
+    xa = (RtArray){.rank = 3, .d = {1, 4, 4}, .numel = 16, .data = x};
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    c = run(pr);
+    expect_status(&c, 0);
+    captured_free(&c);
+    assert_ok(rt_npy_read(out, &y, &e), e);
+    assert_int_equal(y.d[0], 1);
+    assert_memory_equal(y.data, want, 3 * sizeof(float));
+    rt_array_free(&y);
+
+    /* A wrong shape names the file and both shapes. */
+    xa = (RtArray){.rank = 4, .d = {2, 3, 4, 4}, .numel = 96, .data = x};
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    c = run(pr);
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: ");
+    expect_contains(c.err, in);
+    expect_contains(c.err, "shape mismatch: expected [N,1,4,4]");
+    expect_contains(c.err, "found [2,3,4,4]");
+    captured_free(&c);
+    rt_meta_free(&m);
+}
+
+/* Runs args through fn and checks the status and a piece of stderr. */
+static void expect_failure(int (*fn)(int, char **), const char *const *args, int status,
+                           const char *needle)
+{
+    Captured c = run_captured(fn, args);
+    expect_status(&c, status);
+    expect_contains(c.err, needle);
+    if (status == 2)
+        expect_contains(c.err, "usage: tiny COMMAND");
+    captured_free(&c);
+}
+
+static void errors(void **state)
+{
+    (void)state;
+    char weights[600], bad[600], nodata[600];
+    snprintf(weights, sizeof weights, "%s/w.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    snprintf(nodata, sizeof nodata, "%s/nowhere", dir);
+
+    const char *none[] = {"tiny", NULL};
+    expect_failure(tiny_example_main, none, 2, "usage:");
+    const char *unk[] = {"tiny", "fly", NULL};
+    expect_failure(tiny_example_main, unk, 2, "tiny: error: unknown command 'fly'");
+    const char *opt[] = {"tiny", "train", "--epoch", "3", NULL};
+    expect_failure(tiny_example_main, opt, 2, "unknown option '--epoch'");
+    const char *num[] = {"tiny", "train", "--epochs", "three", NULL};
+    expect_failure(tiny_example_main, num, 2, "--epochs: expected an integer >= 0, found 'three'");
+    const char *lr[] = {"tiny", "train", "--lr=-1", NULL};
+    expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number, found '-1'");
+    const char *wrongcmd[] = {"tiny", "info", "--weights", "x", NULL};
+    expect_failure(tiny_example_main, wrongcmd, 2, "does not apply to this command");
+    const char *noweights[] = {"tiny", "eval", "--data", dir, NULL};
+    expect_failure(tiny_example_main, noweights, 2, "eval needs --weights CKPT");
+    const char *missing[] = {"tiny", "eval", "--weights", bad, "--data", dir, NULL};
+    expect_failure(tiny_example_main, missing, 1, "cannot open");
+    const char *nod[] = {"tiny", "train", "--data", nodata, NULL};
+    expect_failure(tiny_example_main, nod, 1, "no train-images-idx3-ubyte or");
+
+    /* A truncated checkpoint and a plain weights file given to --resume. */
+    size_t n;
+    unsigned char *raw = read_bytes(ckpt_a, &n);
+    write_bytes(bad, raw, n - 10);
+    free(raw);
+    const char *trunc[] = {"tiny", "eval", "--weights", bad, "--data", dir, NULL};
+    expect_failure(tiny_example_main, trunc, 1, "out of range");
+    static const float zero[51];
+    long ws[2] = {3, 16}, bs[1] = {3};
+    StOut t[2] = {{"fc.weight", 2, ws, zero}, {"fc.bias", 1, bs, zero + 48}};
+    RtErr e;
+    assert_ok(rt_st_write(weights, t, 2, NULL, 0, &e), e);
+    const char *res[] = {"tiny", "train", "--data", dir, "--resume", weights, NULL};
+    expect_failure(tiny_example_main, res, 1, "no optimizer state");
+    /* ...while the same file is fine for eval. */
+    const char *ev[] = {"tiny", "eval", "--weights", weights, "--data", dir, "--test-limit", "9",
+                        NULL};
+    Captured c = run(ev);
+    expect_status(&c, 0);
+    expect_contains(c.out, "/9)");
+    captured_free(&c);
+
+    /* A label outside the model's classes. */
+    unsigned char lab[NTEST];
+    memcpy(lab, test_lab, sizeof lab);
+    lab[4] = 7;
+    long dl[1] = {NTEST};
+    write_idx(path_in(dir, "t10k-labels-idx1-ubyte.gz"), 1, dl, lab);
+    const char *ev2[] = {"tiny", "eval", "--weights", weights, "--data", dir, NULL};
+    expect_failure(tiny_example_main, ev2, 1, "label 7 of sample 4 is out of range");
+    write_idx(path_in(dir, "t10k-labels-idx1-ubyte.gz"), 1, dl, test_lab);
+
+    const char *tr[] = {"tiny", "train", "--data", dir, NULL};
+    expect_failure(notrain_main, tr, 1, "model 'tiny' has no train section");
+    const char *info[] = {"tiny", "info", NULL};
+    expect_failure(badmeta_main, info, 1, "tiny: error: model description: no 'params' record");
+}
+
+static void info_and_help(void **state)
+{
+    (void)state;
+    const char *info[] = {"tiny", "info", NULL};
+    Captured c = run(info);
+    expect_status(&c, 0);
+    expect_contains(c.out, "model tiny");
+    expect_contains(c.out, "input   x [N,1,4,4]");
+    expect_contains(c.out, "output  y [N,3]");
+    expect_contains(c.out, "fc.weight  [3,16]");
+    expect_contains(c.out, "total 51 parameters, 204 bytes");
+    expect_contains(c.out, "arena 12 bytes for batch 1, 96 bytes for batch 8");
+    expect_contains(c.out, "sgd lr 0.1 momentum 0.9 weight_decay 0.0001");
+    captured_free(&c);
+    const char *help[] = {"./build/tiny", "--help", NULL};
+    c = run(help);
+    expect_status(&c, 0);
+    expect_contains(c.out, "usage: tiny COMMAND");
+    expect_contains(c.out, "tiny predict --weights CKPT --input X.npy --output Y.npy");
+    captured_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(trains_and_learns),
+        cmocka_unit_test(resume_continues_exactly),
+        cmocka_unit_test(eval_and_predict),
+        cmocka_unit_test(errors),
+        cmocka_unit_test(info_and_help),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
