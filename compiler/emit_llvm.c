@@ -490,6 +490,16 @@ static LLVMValueRef loc_ptr(Gen *g, LLVMValueRef entry_fn, const Loc *l)
     return NULL;
 }
 
+/* An exported symbol must keep its name: LLVM silently renames a symbol
+ * that clashes ("t_forward.1"), which would break the program's link. */
+static LLVMValueRef exported(LLVMValueRef v, const char *name)
+{
+    size_t len;
+    const char *got = LLVMGetValueName2(v, &len);
+    NETC_ASSERT(len == strlen(name) && !memcmp(got, name, len));
+    return v;
+}
+
 static LLVMTypeRef entry_type(Gen *g)
 {
     LLVMTypeRef pt[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
@@ -501,7 +511,7 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
     static const char *const pname[6] = {"n", "params", "grads", "arena", "in", "out"};
     char name[512];
     snprintf(name, sizeof name, "%s_%s", p->m->name, en->name);
-    LLVMValueRef fn = LLVMAddFunction(g->mod, name, entry_type(g));
+    LLVMValueRef fn = exported(LLVMAddFunction(g->mod, name, entry_type(g)), name);
     add_fn_attrs(g, fn);
     for (unsigned i = 0; i < 6; i++)
         LLVMSetValueName2(LLVMGetParam(fn, i), pname[i], strlen(pname[i]));
@@ -528,7 +538,7 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
 
 static LLVMValueRef add_const_global(Gen *g, const char *name, LLVMValueRef init, unsigned align)
 {
-    LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMValueRef gv = exported(LLVMAddGlobal(g->mod, LLVMTypeOf(init), name), name);
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
     LLVMSetAlignment(gv, align);
@@ -563,11 +573,12 @@ static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef t
                      LLVMValueRef weights)
 {
     LLVMTypeRef mt_args[2] = {g->t_i32, g->t_ptr};
-    LLVMValueRef fn = LLVMAddFunction(g->mod, "main", LLVMFunctionType(g->t_i32, mt_args, 2, 0));
+    LLVMValueRef fn =
+        exported(LLVMAddFunction(g->mod, "main", LLVMFunctionType(g->t_i32, mt_args, 2, 0)), "main");
     add_fn_attrs(g, fn);
     LLVMTypeRef nt_args[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
     LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 6, 0);
-    LLVMValueRef nm = LLVMAddFunction(g->mod, "netc_main", nt);
+    LLVMValueRef nm = exported(LLVMAddFunction(g->mod, "netc_main", nt), "netc_main");
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
     LLVMValueRef args[6] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
