@@ -70,12 +70,15 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, floa
 {
     memset(out, 0, sizeof *out);
     long nb = batch < s->n ? batch : s->n;
+    long width = m->output[0].numel;
+    if (width < classes)
+        return rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
+                       classes);
     float *x = rt_calloc((size_t)(nb ? nb : 1), (size_t)s->pixels * sizeof *x);
     float **y = rt_calloc((size_t)m->noutput, sizeof *y);
     bool ok = x && y;
     for (int i = 0; ok && i < m->noutput; i++)
         ok = (y[i] = rt_calloc((size_t)(nb ? nb : 1), (size_t)m->output[i].numel * sizeof(float)));
-    long width = m->output[0].numel;
     double loss = 0;
     for (long first = 0; ok && first < s->n; first += batch) {
         long n = s->n - first < batch ? s->n - first : batch;
@@ -104,16 +107,13 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, floa
             }
         }
     }
-    if (ok && width < classes)
-        ok = rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
-                     classes);
     out->n = s->n;
     out->loss = s->n ? loss / (double)s->n : 0;
     for (int i = 0; y && i < m->noutput; i++)
         free(y[i]);
     free(y);
     free(x);
-    return ok ? true : (e->msg[0] ? false : rt_fail(e, NULL, "out of memory"));
+    return ok ? true : rt_fail(e, NULL, "out of memory for a batch of %ld", nb);
 }
 
 /* Everything one training run holds. */
@@ -306,7 +306,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     bool live = !o->quiet && isatty(fileno(stdout));
     long batches = (r.data.train.n + r.st.batch - 1) / r.st.batch;
     RtScore te = {0};
-    if (ok && r.first_epoch >= r.st.epochs && !o->quiet)
+    if (ok && o->resume && r.first_epoch >= r.st.epochs && !o->quiet)
         printf("the checkpoint has already trained %ld of %ld epochs; evaluating only\n",
                r.first_epoch, r.st.epochs);
     for (long ep = r.first_epoch; ok && ep < r.st.epochs; ep++) {
