@@ -50,11 +50,16 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
 /* Runs the command line of a generated program:
  *   PROG train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]
  *                [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]
- *   PROG eval    --weights CKPT [--data DIR]
- *   PROG predict --weights CKPT --input X.npy --output Y.npy
+ *                [--limit N] [--test-limit N] [--quiet]
+ *   PROG eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]
+ *   PROG predict --weights CKPT --input X.npy --output Y.npy [--batch N]
  *   PROG info
+ *   PROG help
  * train may be NULL (no train section); weights may be NULL (no embedded
- * weights).  Returns the process exit status. */
+ * weights; otherwise `params` floats, used as the initial parameters and as
+ * the default for --weights).  Returns the process exit status: 0, 1 after
+ * an error ("PROG: error: FILE: WHAT" on stderr), 2 after a usage error.
+ * Never calls exit(). */
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
               NetcEntryFn train, const float *weights);
 

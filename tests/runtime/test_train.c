@@ -337,6 +337,40 @@ static void info_and_help(void **state)
     captured_free(&c);
 }
 
+/* The live line (drawn when stdout is a terminal): '\r' redraws with the
+ * documented fields, then a clear so the epoch line starts clean. */
+static int progress_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    RtProgress p;
+    rt_progress_start(&p, 2, 3, 10, true);
+    rt_progress_update(&p, 1, 0.75, 0.5, 64);
+    rt_progress_update(&p, 2, 0.70, 0.5, 128); /* within 0.1 s: not drawn */
+    rt_progress_update(&p, 10, 0.5, 0.875, 640); /* the last batch always is */
+    rt_progress_clear(&p);
+    RtProgress quiet;
+    rt_progress_start(&quiet, 1, 1, 10, false);
+    rt_progress_update(&quiet, 10, 0.5, 0.875, 640);
+    rt_progress_clear(&quiet);
+    return 0;
+}
+
+static void progress_line(void **state)
+{
+    (void)state;
+    const char *args[] = {"progress", NULL};
+    Captured c = run_captured(progress_main, args);
+    expect_contains(c.out, "\repoch 2/3  batch 1/10  loss 0.7500  acc 50.00%  ");
+    expect_contains(c.out, "img/s  ETA ");
+    assert_null(strstr(c.out, "batch 2/10"));
+    expect_contains(c.out, "\repoch 2/3  batch 10/10  loss 0.5000  acc 87.50%  ");
+    /* ends with the clear: '\r', spaces, '\r' */
+    size_t n = strlen(c.out);
+    assert_true(n > 2 && c.out[n - 1] == '\r' && c.out[n - 2] == ' ');
+    captured_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +379,7 @@ int main(void)
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors),
         cmocka_unit_test(info_and_help),
+        cmocka_unit_test(progress_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
