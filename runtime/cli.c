@@ -115,7 +115,12 @@ static bool parse_args(Cli *c, int argc, char **argv)
     return true;
 }
 
-/* A value of at least `min`, or -1 when the option was not given. */
+/* Batches are passed to entries as int; far below that, a batch this large
+ * is a typo, not a configuration. */
+#define MAX_BATCH (1L << 24)
+
+/* A value of at least `min` (at most MAX_BATCH for --batch), or -1 when the
+ * option was not given. */
 static bool opt_long(Cli *c, OptId k, long min, long *out)
 {
     *out = -1;
@@ -125,10 +130,14 @@ static bool opt_long(Cli *c, OptId k, long min, long *out)
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < min) {
+    if (errno || end == v || *end || x < min || (k == OPT_BATCH && x > MAX_BATCH)) {
         char msg[160];
-        snprintf(msg, sizeof msg, "--%s: expected an integer >= %ld, found '%%s'", opts[k].name,
-                 min);
+        if (k == OPT_BATCH)
+            snprintf(msg, sizeof msg, "--batch: expected an integer from 1 to %ld, found '%%s'",
+                     MAX_BATCH);
+        else
+            snprintf(msg, sizeof msg, "--%s: expected an integer >= %ld, found '%%s'",
+                     opts[k].name, min);
         return usage_fail(c, msg, v);
     }
     *out = x;

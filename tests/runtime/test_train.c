@@ -266,6 +266,8 @@ static void errors(void **state)
     expect_failure(tiny_example_main, opt, 2, "unknown option '--epoch'");
     const char *num[] = {"tiny", "train", "--epochs", "three", NULL};
     expect_failure(tiny_example_main, num, 2, "--epochs: expected an integer >= 0, found 'three'");
+    const char *big[] = {"tiny", "train", "--batch", "99999999999", NULL};
+    expect_failure(tiny_example_main, big, 2, "--batch: expected an integer from 1 to 16777216");
     const char *lr[] = {"tiny", "train", "--lr=-1", NULL};
     expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number, found '-1'");
     const char *wrongcmd[] = {"tiny", "info", "--weights", "x", NULL};
