@@ -304,7 +304,8 @@ static char *build_meta(const Program *p)
         buf_printf(&b, "\ntrain optimizer sgd %.9g %.9g %.9g %d\n", (double)t->lr, (double)t->momentum,
                    (double)t->weight_decay, t->nesterov ? 1 : 0);
         buf_printf(&b, "train batch %d\ntrain epochs %d\ntrain seed %lu\n", t->batch, t->epochs, t->seed);
-        buf_printf(&b, "train data %s %s\n", t->data_kind, t->data_path);
+        buf_printf(&b, "train data %s %s\n", t->data_kind ? t->data_kind : "fashion_mnist",
+                   t->data_path && *t->data_path ? t->data_path : "/usr/share/datasets/fashion-mnist");
     }
     buf_puts(&b, "end\n");
     return b.s;
