@@ -1,0 +1,978 @@
+/* loop.c - the loop IR: builder, constant folding, verifier, printer.
+ *
+ * Needs: an Arena for every node.  Provides: the functions of loop.h.
+ * Invalidates: nothing (kernels are immutable once built, except by the
+ * builder calls that append to them).
+ *
+ * The builder folds only what is exact under the semantics in loop.h:
+ *
+ *   ex_bin(X_ADD, ex_bin(X_MUL, b, 6), 0)   ->  b*6         (int identity)
+ *   ex_bin(X_MUL, ex_int(4), ex_int(7))     ->  28          (int constants)
+ *   ex_bin(X_ADD, x, ex_flt(0))             ->  x + 0.0     (kept: -0.0 + 0.0 is +0.0)
+ *   ex_bin(X_MUL, ex_flt(0.5), ex_flt(3))   ->  1.5         (float constants)
+ *
+ * Floats are never reassociated; integer expressions have no side effects
+ * (a load in one is only ever inside X_F2I), so x*0 -> 0 is safe for ints.
+ */
+#include "loop.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arrays that grow inside an arena ---- */
+
+/* Doubles *cap and copies; the old array stays in the arena until it is
+ * freed, which costs little next to the kernel's own size. */
+static void *grow(Arena *a, void *old, int n, int *cap, size_t elem)
+{
+    if (n < *cap)
+        return old;
+    int ncap = *cap ? *cap * 2 : 8;
+    void *p = arena_alloc(a, (size_t)ncap * elem);
+    if (n)
+        memcpy(p, old, (size_t)n * elem);
+    *cap = ncap;
+    return p;
+}
+
+/* ---- kernels, buffers, variables ---- */
+
+Kernel *kernel_new(Arena *a, const char *name, const char *comment)
+{
+    NETC_ASSERT(name && *name);
+    Kernel *k = arena_alloc(a, sizeof(Kernel));
+    k->name = arena_strdup(a, name);
+    k->comment = comment ? arena_strdup(a, comment) : NULL;
+    k->body = st_block(a);
+    return k;
+}
+
+/* Names the C backend cannot give a buffer or variable: the batch argument,
+ * C99 keywords and the few library functions it calls.  Names starting
+ * with netc_ belong to the generated helpers. */
+static const char *const reserved[] = {
+    "n", "auto", "break", "case", "char", "const", "continue", "default", "do",
+    "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline",
+    "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
+    "void", "volatile", "while", "expf", "logf", "tanhf", "sqrtf", "size_t",
+    "NULL",
+};
+
+static bool name_taken(const Kernel *k, const char *s)
+{
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (!strcmp(s, reserved[i]))
+            return true;
+    if (!strncmp(s, "netc_", 5))
+        return true;
+    for (int i = 0; i < k->nbuf; i++)
+        if (!strcmp(s, k->buf[i].name))
+            return true;
+    for (int i = 0; i < k->nvar; i++)
+        if (!strcmp(s, k->var[i].name))
+            return true;
+    return false;
+}
+
+/* A C identifier close to `want`, different from every buffer and
+ * variable of k: "oc", then "oc_1", "oc_2", ... */
+static const char *unique_name(Arena *a, const Kernel *k, const char *want)
+{
+    size_t len = want ? strlen(want) : 0;
+    char *base = arena_alloc(a, len + 2);
+    size_t j = 0;
+    /* no suffix can free a name that starts with a digit or netc_ */
+    if (len == 0 || (want[0] >= '0' && want[0] <= '9') || !strncmp(want, "netc_", 5))
+        base[j++] = 'v';
+    for (size_t i = 0; i < len; i++) {
+        char c = want[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_';
+        base[j++] = ok ? c : '_';
+    }
+    base[j] = '\0';
+    if (!name_taken(k, base))
+        return base;
+    for (int i = 1;; i++) {
+        char *s = arena_printf(a, "%s_%d", base, i);
+        if (!name_taken(k, s))
+            return s;
+    }
+}
+
+int kernel_buf(Arena *a, Kernel *k, const char *name, bool written, long size_fixed, long size_per_n)
+{
+    NETC_ASSERT(size_fixed >= 0 && size_per_n >= 0);
+    const char *s = unique_name(a, k, name);
+    k->buf = grow(a, k->buf, k->nbuf, &k->capbuf, sizeof(LBuf));
+    k->buf[k->nbuf] = (LBuf){s, written, size_fixed, size_per_n};
+    return k->nbuf++;
+}
+
+int kernel_var(Arena *a, Kernel *k, const char *name, LType t)
+{
+    const char *s = unique_name(a, k, name);
+    k->var = grow(a, k->var, k->nvar, &k->capvar, sizeof(LVar));
+    k->var[k->nvar] = (LVar){s, t};
+    return k->nvar++;
+}
+
+/* ---- expressions ---- */
+
+static Expr *expr_new(Arena *a, ExprKind kind, LType t)
+{
+    Expr *e = arena_alloc(a, sizeof(Expr));
+    e->k = kind;
+    e->t = t;
+    return e;
+}
+
+Expr *ex_int(Arena *a, int v)
+{
+    Expr *e = expr_new(a, X_INT, T_I32);
+    e->ival = v;
+    return e;
+}
+
+Expr *ex_flt(Arena *a, float v)
+{
+    Expr *e = expr_new(a, X_FLT, T_F32);
+    e->fval = v;
+    return e;
+}
+
+Expr *ex_var(Arena *a, const Kernel *k, int var)
+{
+    NETC_ASSERT(var >= 0 && var < k->nvar);
+    Expr *e = expr_new(a, X_VAR, k->var[var].t);
+    e->var = var;
+    return e;
+}
+
+Expr *ex_batch(Arena *a)
+{
+    return expr_new(a, X_BATCH, T_I32);
+}
+
+Expr *ex_load(Arena *a, int buf, Expr *idx)
+{
+    Expr *e = expr_new(a, X_LOAD, T_F32);
+    e->buf = buf;
+    e->a = idx;
+    return e;
+}
+
+static bool is_int(const Expr *e, int v)
+{
+    return e->k == X_INT && e->t == T_I32 && e->ival == v;
+}
+
+static bool is_cmp(ExprKind k)
+{
+    return k == X_LT || k == X_LE || k == X_EQ || k == X_NE;
+}
+
+static bool is_logic(ExprKind k)
+{
+    return k == X_AND || k == X_OR;
+}
+
+static bool is_arith(ExprKind k)
+{
+    return k >= X_ADD && k <= X_MAX;
+}
+
+/* Folds two int constants when the result is defined and fits in 32 bits;
+ * returns false otherwise (overflow and division by zero stay in the code,
+ * where they are lowering bugs the verifier cannot see). */
+static bool fold_int(ExprKind k, long long x, long long y, long long *r)
+{
+    switch (k) {
+    case X_ADD: *r = x + y; break;
+    case X_SUB: *r = x - y; break;
+    case X_MUL: *r = x * y; break;
+    case X_DIV: if (y == 0) return false; *r = x / y; break;
+    case X_MOD: if (y == 0) return false; *r = x % y; break;
+    case X_MIN: *r = x < y ? x : y; break;
+    case X_MAX: *r = x > y ? x : y; break;
+    case X_LT: *r = x < y; break;
+    case X_LE: *r = x <= y; break;
+    case X_EQ: *r = x == y; break;
+    case X_NE: *r = x != y; break;
+    case X_AND: *r = x && y; break;
+    case X_OR: *r = x || y; break;
+    default: return false;
+    }
+    return *r >= INT_MIN && *r <= INT_MAX;
+}
+
+/* The four basic operations are computed in double and rounded once to
+ * float: double carries more than 2*24+2 bits, so this equals the
+ * correctly rounded float result the target computes. */
+static bool fold_flt(ExprKind k, float x, float y, Expr *out)
+{
+    out->t = T_F32;
+    switch (k) {
+    case X_ADD: out->fval = (float)((double)x + (double)y); break;
+    case X_SUB: out->fval = (float)((double)x - (double)y); break;
+    case X_MUL: out->fval = (float)((double)x * (double)y); break;
+    case X_DIV: out->fval = (float)((double)x / (double)y); break;
+    case X_MIN: out->fval = x < y ? x : y; break;
+    case X_MAX: out->fval = x > y ? x : y; break;
+    case X_LT: out->t = T_I32; out->ival = x < y; break;
+    case X_LE: out->t = T_I32; out->ival = x <= y; break;
+    case X_EQ: out->t = T_I32; out->ival = x == y; break;
+    case X_NE: out->t = T_I32; out->ival = x != y; break;
+    default: return false;
+    }
+    return true;
+}
+
+Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r)
+{
+    NETC_ASSERT(l && r);
+    NETC_ASSERT(is_arith(k) || is_cmp(k) || is_logic(k));
+    bool ints = l->t == T_I32 && r->t == T_I32;
+    if (ints && l->k == X_INT && r->k == X_INT) {
+        long long v;
+        if (fold_int(k, l->ival, r->ival, &v))
+            return ex_int(a, (int)v);
+    }
+    if (l->t == T_F32 && r->t == T_F32 && l->k == X_FLT && r->k == X_FLT) {
+        Expr tmp = {0};
+        if (fold_flt(k, l->fval, r->fval, &tmp))
+            return tmp.t == T_F32 ? ex_flt(a, tmp.fval) : ex_int(a, tmp.ival);
+    }
+    if (ints) {
+        switch (k) {
+        case X_ADD:
+            if (is_int(l, 0)) return r;
+            if (is_int(r, 0)) return l;
+            /* (x + c1) + c2 -> x + (c1 + c2): index arithmetic reads better */
+            if (r->k == X_INT && l->k == X_ADD && l->b->k == X_INT) {
+                long long v;
+                if (fold_int(X_ADD, l->b->ival, r->ival, &v))
+                    return ex_bin(a, X_ADD, l->a, ex_int(a, (int)v));
+            }
+            break;
+        case X_SUB:
+            if (is_int(r, 0)) return l;
+            break;
+        case X_MUL:
+            if (is_int(l, 0) || is_int(r, 0)) return ex_int(a, 0);
+            if (is_int(l, 1)) return r;
+            if (is_int(r, 1)) return l;
+            break;
+        case X_DIV:
+            if (is_int(r, 1)) return l;
+            break;
+        case X_MOD:
+            if (is_int(r, 1)) return ex_int(a, 0);
+            break;
+        /* Operands of AND/OR are 0/1 by contract, so a constant decides
+         * or disappears. */
+        case X_AND:
+            if (is_int(l, 0) || is_int(r, 0)) return ex_int(a, 0);
+            if (is_int(l, 1)) return r;
+            if (is_int(r, 1)) return l;
+            break;
+        case X_OR:
+            if (is_int(l, 1) || is_int(r, 1)) return ex_int(a, 1);
+            if (is_int(l, 0)) return r;
+            if (is_int(r, 0)) return l;
+            break;
+        default:
+            break;
+        }
+    }
+    LType t = is_cmp(k) || is_logic(k) ? T_I32 : l->t;
+    Expr *e = expr_new(a, k, t);
+    e->a = l;
+    e->b = r;
+    return e;
+}
+
+Expr *ex_un(Arena *a, ExprKind k, Expr *x)
+{
+    NETC_ASSERT(x);
+    LType t;
+    switch (k) {
+    case X_NOT:
+        if (x->k == X_INT && x->t == T_I32)
+            return ex_int(a, !x->ival);
+        t = T_I32;
+        break;
+    case X_NEG:
+        if (x->k == X_FLT && x->t == T_F32)
+            return ex_flt(a, -x->fval);
+        t = T_F32;
+        break;
+    /* Not folded: the host's libm need not round like the target's. */
+    case X_EXP: case X_LOG: case X_TANH: case X_SQRT:
+        t = T_F32;
+        break;
+    case X_I2F:
+        if (x->k == X_INT && x->t == T_I32)
+            return ex_flt(a, (float)x->ival);
+        t = T_F32;
+        break;
+    case X_F2I:
+        /* (int)f is undefined outside int's range, so only fold inside it */
+        if (x->k == X_FLT && x->t == T_F32 && x->fval > -2147483649.0f && x->fval < 2147483648.0f)
+            return ex_int(a, (int)x->fval);
+        t = T_I32;
+        break;
+    default:
+        NETC_ASSERT(!"ex_un: not a unary expression kind");
+        return NULL;
+    }
+    Expr *e = expr_new(a, k, t);
+    e->a = x;
+    return e;
+}
+
+Expr *ex_select(Arena *a, Expr *c, Expr *t, Expr *f)
+{
+    NETC_ASSERT(c && t && f);
+    if (c->k == X_INT && c->t == T_I32)
+        return c->ival ? t : f;
+    Expr *e = expr_new(a, X_SELECT, t->t);
+    e->a = c;
+    e->b = t;
+    e->c = f;
+    return e;
+}
+
+/* ---- statements ---- */
+
+static Stmt *stmt_new(Arena *a, StmtKind k)
+{
+    Stmt *s = arena_alloc(a, sizeof(Stmt));
+    s->k = k;
+    return s;
+}
+
+Stmt *st_block(Arena *a)
+{
+    return stmt_new(a, S_BLOCK);
+}
+
+Stmt *st_for(Arena *a, int var, Expr *lo, Expr *hi)
+{
+    Stmt *s = stmt_new(a, S_FOR);
+    s->var = var;
+    s->lo = lo;
+    s->hi = hi;
+    return s;
+}
+
+Stmt *st_if(Arena *a, Expr *cond)
+{
+    Stmt *s = stmt_new(a, S_IF);
+    s->cond = cond;
+    return s;
+}
+
+Stmt *st_store(Arena *a, int buf, Expr *idx, Expr *val, bool accum)
+{
+    Stmt *s = stmt_new(a, S_STORE);
+    s->buf = buf;
+    s->idx = idx;
+    s->val = val;
+    s->accum = accum;
+    return s;
+}
+
+Stmt *st_decl(Arena *a, int var, Expr *init)
+{
+    Stmt *s = stmt_new(a, S_DECL);
+    s->var = var;
+    s->val = init;
+    return s;
+}
+
+Stmt *st_assign(Arena *a, int var, Expr *val)
+{
+    Stmt *s = stmt_new(a, S_ASSIGN);
+    s->var = var;
+    s->val = val;
+    return s;
+}
+
+void st_append(Arena *a, Stmt *parent, Stmt *child)
+{
+    NETC_ASSERT(parent && child);
+    NETC_ASSERT(parent->k == S_BLOCK || parent->k == S_FOR || parent->k == S_IF);
+    parent->body = grow(a, parent->body, parent->nbody, &parent->capbody, sizeof(Stmt *));
+    parent->body[parent->nbody++] = child;
+}
+
+void st_append_else(Arena *a, Stmt *parent, Stmt *child)
+{
+    NETC_ASSERT(parent && child && parent->k == S_IF);
+    parent->els = grow(a, parent->els, parent->nels, &parent->capels, sizeof(Stmt *));
+    parent->els[parent->nels++] = child;
+}
+
+/* ---- printing ---- */
+
+/* Precedence for parenthesising, C's order: || && ==,!= <,<= +,- *,/,%
+ * unary, primary. */
+enum { P_OR = 1, P_AND, P_EQ, P_REL, P_ADD, P_MUL, P_UNARY, P_PRIMARY };
+
+static int prec(const Expr *e)
+{
+    switch (e->k) {
+    case X_OR: return P_OR;
+    case X_AND: return P_AND;
+    case X_EQ: case X_NE: return P_EQ;
+    case X_LT: case X_LE: return P_REL;
+    case X_ADD: case X_SUB: return P_ADD;
+    case X_MUL: case X_DIV: case X_MOD: return P_MUL;
+    case X_NEG: case X_NOT: return P_UNARY;
+    case X_INT: return e->ival < 0 ? P_UNARY : P_PRIMARY;
+    case X_FLT: return signbit(e->fval) ? P_UNARY : P_PRIMARY;
+    default: return P_PRIMARY;
+    }
+}
+
+static const char *binop(ExprKind k)
+{
+    switch (k) {
+    case X_ADD: return " + ";
+    case X_SUB: return " - ";
+    case X_MUL: return "*";
+    case X_DIV: return "/";
+    case X_MOD: return "%";
+    case X_LT: return " < ";
+    case X_LE: return " <= ";
+    case X_EQ: return " == ";
+    case X_NE: return " != ";
+    case X_AND: return " && ";
+    case X_OR: return " || ";
+    default: return NULL;
+    }
+}
+
+static const char *fn_name(ExprKind k)
+{
+    switch (k) {
+    case X_MIN: return "min";
+    case X_MAX: return "max";
+    case X_EXP: return "exp";
+    case X_LOG: return "log";
+    case X_TANH: return "tanh";
+    case X_SQRT: return "sqrt";
+    case X_I2F: return "float";
+    case X_F2I: return "int";
+    default: return NULL;
+    }
+}
+
+/* The shortest decimal that reads back as the same float, with a '.' or
+ * exponent so it reads as a float: 0.1 rather than 0.100000001. */
+static void put_float(Buf *b, float v)
+{
+    if (isnan(v)) {
+        buf_puts(b, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        buf_puts(b, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    char s[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(s, sizeof s, "%.*g", p, (double)v);
+        if (strtof(s, NULL) == v)
+            break;
+    }
+    buf_puts(b, s);
+    if (!strpbrk(s, ".e"))
+        buf_puts(b, ".0");
+}
+
+static void put_var(Buf *b, const Kernel *k, int v)
+{
+    if (v >= 0 && v < k->nvar && k->var[v].name)
+        buf_puts(b, k->var[v].name);
+    else
+        buf_printf(b, "var#%d", v);
+}
+
+static void put_bufname(Buf *b, const Kernel *k, int i)
+{
+    if (i >= 0 && i < k->nbuf && k->buf[i].name)
+        buf_puts(b, k->buf[i].name);
+    else
+        buf_printf(b, "buf#%d", i);
+}
+
+/* Prints e; parenthesised when its precedence is below `min`.  Tolerates
+ * malformed trees, since the verifier prints the statement it rejects. */
+static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
+{
+    if (!e) {
+        buf_puts(b, "<null>");
+        return;
+    }
+    int p = prec(e);
+    bool paren = p < min;
+    if (paren)
+        buf_puts(b, "(");
+    const char *op = binop(e->k);
+    const char *fn = fn_name(e->k);
+    switch (e->k) {
+    case X_INT: buf_printf(b, "%d", e->ival); break;
+    case X_FLT: put_float(b, e->fval); break;
+    case X_VAR: put_var(b, k, e->var); break;
+    case X_BATCH: buf_puts(b, "n"); break;
+    case X_LOAD:
+        put_bufname(b, k, e->buf);
+        buf_puts(b, "[");
+        put_expr(b, k, e->a, 0);
+        buf_puts(b, "]");
+        break;
+    case X_NEG: case X_NOT: {
+        buf_puts(b, e->k == X_NEG ? "-" : "!");
+        /* "-(-x)", never "--x" */
+        bool wrap = e->a && prec(e->a) == P_UNARY;
+        put_expr(b, k, e->a, wrap ? P_PRIMARY + 1 : P_UNARY);
+        break;
+    }
+    case X_SELECT:
+        buf_puts(b, "select(");
+        put_expr(b, k, e->a, 0);
+        buf_puts(b, ", ");
+        put_expr(b, k, e->b, 0);
+        buf_puts(b, ", ");
+        put_expr(b, k, e->c, 0);
+        buf_puts(b, ")");
+        break;
+    default:
+        if (op) {
+            put_expr(b, k, e->a, p);
+            buf_puts(b, op);
+            put_expr(b, k, e->b, p + 1);
+        } else if (fn) {
+            buf_printf(b, "%s(", fn);
+            put_expr(b, k, e->a, 0);
+            if (e->k == X_MIN || e->k == X_MAX) {
+                buf_puts(b, ", ");
+                put_expr(b, k, e->b, 0);
+            }
+            buf_puts(b, ")");
+        } else {
+            buf_printf(b, "expr#%d", (int)e->k);
+        }
+        break;
+    }
+    if (paren)
+        buf_puts(b, ")");
+}
+
+static const char *type_name(LType t)
+{
+    return t == T_I32 ? "int" : t == T_F32 ? "float" : "type?";
+}
+
+/* One line for s, without its body: "for oc in 0..6", "y[i] += v". */
+static void put_stmt_head(Buf *b, const Kernel *k, const Stmt *s)
+{
+    switch (s->k) {
+    case S_BLOCK:
+        buf_puts(b, "block");
+        break;
+    case S_FOR:
+        buf_puts(b, "for ");
+        put_var(b, k, s->var);
+        buf_puts(b, " in ");
+        put_expr(b, k, s->lo, 0);
+        buf_puts(b, "..");
+        put_expr(b, k, s->hi, 0);
+        break;
+    case S_IF:
+        buf_puts(b, "if ");
+        put_expr(b, k, s->cond, 0);
+        break;
+    case S_STORE:
+        put_bufname(b, k, s->buf);
+        buf_puts(b, "[");
+        put_expr(b, k, s->idx, 0);
+        buf_puts(b, s->accum ? "] += " : "] = ");
+        put_expr(b, k, s->val, 0);
+        break;
+    case S_DECL:
+        buf_printf(b, "%s ", s->var >= 0 && s->var < k->nvar ? type_name(k->var[s->var].t) : "?");
+        put_var(b, k, s->var);
+        buf_puts(b, " = ");
+        put_expr(b, k, s->val, 0);
+        break;
+    case S_ASSIGN:
+        put_var(b, k, s->var);
+        buf_puts(b, " = ");
+        put_expr(b, k, s->val, 0);
+        break;
+    }
+}
+
+static void put_stmts(Buf *b, const Kernel *k, Stmt *const *v, int n, int depth);
+
+static void put_stmt(Buf *b, const Kernel *k, const Stmt *s, int depth)
+{
+    if (s->k == S_BLOCK) {
+        put_stmts(b, k, s->body, s->nbody, depth);
+        return;
+    }
+    buf_printf(b, "%*s", 2 * depth, "");
+    put_stmt_head(b, k, s);
+    buf_puts(b, "\n");
+    if (s->k == S_FOR || s->k == S_IF)
+        put_stmts(b, k, s->body, s->nbody, depth + 1);
+    if (s->k == S_IF && s->nels) {
+        buf_printf(b, "%*selse\n", 2 * depth, "");
+        put_stmts(b, k, s->els, s->nels, depth + 1);
+    }
+}
+
+static void put_stmts(Buf *b, const Kernel *k, Stmt *const *v, int n, int depth)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i])
+            put_stmt(b, k, v[i], depth);
+}
+
+static void put_size(Buf *b, long fixed, long per_n)
+{
+    if (per_n == 0)
+        buf_printf(b, "%ld", fixed);
+    else if (fixed == 0)
+        buf_printf(b, "%ld*n", per_n);
+    else
+        buf_printf(b, "%ld + %ld*n", fixed, per_n);
+}
+
+void kernel_print(FILE *f, const Kernel *k)
+{
+    Buf b = {0};
+    buf_printf(&b, "kernel %s(n", k->name);
+    for (int i = 0; i < k->nbuf; i++) {
+        buf_printf(&b, "%s%s%s ", i ? ", " : "; ", k->buf[i].name, k->buf[i].written ? "[w]" : "");
+        put_size(&b, k->buf[i].size_fixed, k->buf[i].size_per_n);
+    }
+    buf_puts(&b, ")");
+    if (k->comment)
+        buf_printf(&b, "   // %s", k->comment);
+    buf_puts(&b, "\n");
+    if (k->body)
+        put_stmt(&b, k, k->body, 1);
+    fputs(b.s, f);
+    buf_free(&b);
+}
+
+/* ---- verifier ---- */
+
+typedef struct {
+    const Kernel *k;
+    FILE *err;
+    const Stmt *at;     /* the statement being checked, for the message */
+    bool *inscope;      /* per variable */
+    bool *isloop;       /* per variable: some S_FOR binds it */
+    bool ok;
+} Verify;
+
+static void fail(Verify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(Verify *v, const char *fmt, ...)
+{
+    if (!v->ok)
+        return;
+    v->ok = false;
+    Buf b = {0};
+    buf_printf(&b, "kernel %s: ", v->k->name);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (v->at) {
+        buf_puts(&b, "\n  in: ");
+        put_stmt_head(&b, v->k, v->at);
+    }
+    buf_puts(&b, "\n");
+    if (v->err)
+        fputs(b.s, v->err);
+    buf_free(&b);
+}
+
+static bool var_ok(Verify *v, int var)
+{
+    if (var >= 0 && var < v->k->nvar)
+        return true;
+    fail(v, "variable %d out of range (kernel has %d)", var, v->k->nvar);
+    return false;
+}
+
+static bool buf_ok(Verify *v, int buf)
+{
+    if (buf >= 0 && buf < v->k->nbuf)
+        return true;
+    fail(v, "buffer %d out of range (kernel has %d)", buf, v->k->nbuf);
+    return false;
+}
+
+static void check_expr(Verify *v, const Expr *e);
+
+/* Checks operand e (if non-NULL) and that it has type t. */
+static void operand(Verify *v, const Expr *parent, const Expr *e, LType t)
+{
+    if (!e) {
+        fail(v, "operand of %s missing", fn_name(parent->k) ? fn_name(parent->k) : "expression");
+        return;
+    }
+    check_expr(v, e);
+    if (v->ok && e->t != t) {
+        Buf b = {0};
+        put_expr(&b, v->k, e, 0);
+        fail(v, "'%s' has type %s, expected %s", b.s, type_name(e->t), type_name(t));
+        buf_free(&b);
+    }
+}
+
+static void check_expr(Verify *v, const Expr *e)
+{
+    if (!v->ok)
+        return;
+    if ((int)e->k < 0 || e->k >= X_COUNT) {
+        fail(v, "unknown expression kind %d", (int)e->k);
+        return;
+    }
+    if (e->t != T_I32 && e->t != T_F32) {
+        fail(v, "expression of unknown type %d", (int)e->t);
+        return;
+    }
+    /* The type every kind requires of its result. */
+    LType want = e->t;
+    switch (e->k) {
+    case X_INT: case X_BATCH:
+        want = T_I32;
+        break;
+    case X_FLT:
+        want = T_F32;
+        break;
+    case X_VAR:
+        if (!var_ok(v, e->var))
+            return;
+        if (!v->inscope[e->var]) {
+            fail(v, "'%s' used outside its scope", v->k->var[e->var].name);
+            return;
+        }
+        want = v->k->var[e->var].t;
+        break;
+    case X_LOAD:
+        if (!buf_ok(v, e->buf))
+            return;
+        operand(v, e, e->a, T_I32);
+        want = T_F32;
+        break;
+    case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MIN: case X_MAX:
+        operand(v, e, e->a, e->t);
+        operand(v, e, e->b, e->t);
+        break;
+    case X_MOD:
+        operand(v, e, e->a, T_I32);
+        operand(v, e, e->b, T_I32);
+        want = T_I32;
+        break;
+    case X_LT: case X_LE: case X_EQ: case X_NE:
+        if (!e->a || !e->b) {
+            fail(v, "comparison with a missing operand");
+            return;
+        }
+        operand(v, e, e->a, e->a->t);
+        operand(v, e, e->b, e->a->t);
+        want = T_I32;
+        break;
+    case X_AND: case X_OR:
+        operand(v, e, e->a, T_I32);
+        operand(v, e, e->b, T_I32);
+        want = T_I32;
+        break;
+    case X_NOT:
+        operand(v, e, e->a, T_I32);
+        want = T_I32;
+        break;
+    case X_NEG: case X_EXP: case X_LOG: case X_TANH: case X_SQRT:
+        operand(v, e, e->a, T_F32);
+        want = T_F32;
+        break;
+    case X_SELECT:
+        operand(v, e, e->a, T_I32);
+        operand(v, e, e->b, e->t);
+        operand(v, e, e->c, e->t);
+        break;
+    case X_I2F:
+        operand(v, e, e->a, T_I32);
+        want = T_F32;
+        break;
+    case X_F2I:
+        operand(v, e, e->a, T_F32);
+        want = T_I32;
+        break;
+    case X_COUNT:
+        break;
+    }
+    if (v->ok && e->t != want) {
+        Buf b = {0};
+        put_expr(&b, v->k, e, 0);
+        fail(v, "'%s' is marked %s but computes %s", b.s, type_name(e->t), type_name(want));
+        buf_free(&b);
+    }
+}
+
+static void check_top(Verify *v, const Expr *e, LType t, const char *what)
+{
+    if (!e) {
+        fail(v, "%s missing", what);
+        return;
+    }
+    check_expr(v, e);
+    if (v->ok && e->t != t)
+        fail(v, "%s has type %s, expected %s", what, type_name(e->t), type_name(t));
+}
+
+static void check_stmts(Verify *v, Stmt *const *s, int n);
+
+static void check_stmt(Verify *v, const Stmt *s)
+{
+    if (!v->ok)
+        return;
+    const Kernel *k = v->k;
+    v->at = s;
+    switch (s->k) {
+    case S_BLOCK:
+        v->at = NULL;
+        check_stmts(v, s->body, s->nbody);
+        break;
+    case S_FOR:
+        if (!var_ok(v, s->var))
+            return;
+        if (k->var[s->var].t != T_I32) {
+            fail(v, "loop variable '%s' is not an int", k->var[s->var].name);
+            return;
+        }
+        if (v->inscope[s->var]) {
+            fail(v, "loop variable '%s' is already bound here", k->var[s->var].name);
+            return;
+        }
+        check_top(v, s->lo, T_I32, "loop start");
+        check_top(v, s->hi, T_I32, "loop end");
+        if (!v->ok)
+            return;
+        v->inscope[s->var] = true;
+        check_stmts(v, s->body, s->nbody);
+        v->inscope[s->var] = false;
+        break;
+    case S_IF:
+        check_top(v, s->cond, T_I32, "condition");
+        check_stmts(v, s->body, s->nbody);
+        check_stmts(v, s->els, s->nels);
+        break;
+    case S_STORE:
+        if (!buf_ok(v, s->buf))
+            return;
+        if (!k->buf[s->buf].written) {
+            fail(v, "store to read-only buffer '%s'", k->buf[s->buf].name);
+            return;
+        }
+        check_top(v, s->idx, T_I32, "store index");
+        check_top(v, s->val, T_F32, "stored value");
+        break;
+    case S_DECL: case S_ASSIGN:
+        if (!var_ok(v, s->var))
+            return;
+        if (v->isloop[s->var]) {
+            fail(v, "loop variable '%s' is assigned", k->var[s->var].name);
+            return;
+        }
+        if (s->k == S_DECL && v->inscope[s->var]) {
+            fail(v, "'%s' declared again while in scope", k->var[s->var].name);
+            return;
+        }
+        if (s->k == S_ASSIGN && !v->inscope[s->var]) {
+            fail(v, "'%s' assigned outside its scope", k->var[s->var].name);
+            return;
+        }
+        check_top(v, s->val, k->var[s->var].t, "value");
+        /* in scope from the next statement to the end of the block */
+        if (v->ok && s->k == S_DECL)
+            v->inscope[s->var] = true;
+        break;
+    default:
+        fail(v, "unknown statement kind %d", (int)s->k);
+        break;
+    }
+}
+
+/* One scope: locals declared here go out of scope at the end. */
+static void check_stmts(Verify *v, Stmt *const *s, int n)
+{
+    int nvar = v->k->nvar;
+    bool *saved = netc_alloc(sizeof(bool) * ((size_t)nvar + 1));
+    memcpy(saved, v->inscope, sizeof(bool) * (size_t)nvar);
+    for (int i = 0; i < n && v->ok; i++) {
+        if (!s[i]) {
+            fail(v, "null statement");
+            break;
+        }
+        check_stmt(v, s[i]);
+    }
+    memcpy(v->inscope, saved, sizeof(bool) * (size_t)nvar);
+    free(saved);
+}
+
+static void mark_loops(bool *isloop, int nvar, const Stmt *s)
+{
+    if (!s)
+        return;
+    if (s->k == S_FOR && s->var >= 0 && s->var < nvar)
+        isloop[s->var] = true;
+    for (int i = 0; i < s->nbody; i++)
+        mark_loops(isloop, nvar, s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        mark_loops(isloop, nvar, s->els[i]);
+}
+
+bool kernel_verify(const Kernel *k, FILE *err)
+{
+    Verify v = {k, err, NULL, NULL, NULL, true};
+    if (!k->body || k->body->k != S_BLOCK) {
+        fail(&v, "body is not a block");
+        return false;
+    }
+    for (int i = 0; i < k->nbuf && v.ok; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(k->buf[i].name, k->buf[j].name)) {
+                fail(&v, "two buffers named '%s'", k->buf[i].name);
+                break;
+            }
+    for (int i = 0; i < k->nvar && v.ok; i++) {
+        if (k->var[i].t != T_I32 && k->var[i].t != T_F32)
+            fail(&v, "variable '%s' has unknown type", k->var[i].name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(k->var[i].name, k->var[j].name)) {
+                fail(&v, "two variables named '%s'", k->var[i].name);
+                break;
+            }
+    }
+    if (!v.ok)
+        return false;
+    v.inscope = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
+    v.isloop = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
+    mark_loops(v.isloop, k->nvar, k->body);
+    check_stmt(&v, k->body);
+    free(v.inscope);
+    free(v.isloop);
+    return v.ok;
+}
