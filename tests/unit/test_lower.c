@@ -906,9 +906,72 @@ static void test_sources_and_names(void **state)
     t_free(t);
 }
 
+/* ---- the interpreter's corner cases (loop.h semantics) ---- */
+
+static void test_eval_semantics(void **state)
+{
+    (void)state;
+    Arena *a = arena_new();
+    Kernel *k = kernel_new(a, "k_sem", "interpreter corner cases");
+    int out = kernel_buf(a, k, "out", true, 9, 0);
+    Stmt *b = k->body;
+    /* locals keep the builder from folding what is under test */
+    int big = kernel_var(a, k, "big", T_I32), neg = kernel_var(a, k, "neg", T_I32);
+    int f = kernel_var(a, k, "f", T_F32), cnt = kernel_var(a, k, "cnt", T_I32);
+    st_append(a, b, st_decl(a, big, ex_int(a, 2147483647)));
+    st_append(a, b, st_decl(a, neg, ex_int(a, -7)));
+    st_append(a, b, st_decl(a, f, ex_flt(a, -2.7f)));
+    st_append(a, b, st_decl(a, cnt, ex_int(a, 3)));
+    Expr *two = ex_int(a, 2);
+    /* division and remainder truncate toward zero */
+    Expr *q = ex_bin(a, X_DIV, ex_var(a, k, neg), two), *r = ex_bin(a, X_MOD, ex_var(a, k, neg), two);
+    st_append(a, b, st_store(a, out, ex_int(a, 0), ex_un(a, X_I2F, q), false));
+    st_append(a, b, st_store(a, out, ex_int(a, 1), ex_un(a, X_I2F, r), false));
+    /* 32-bit wrap-around */
+    st_append(a, b, st_store(a, out, ex_int(a, 2),
+                             ex_un(a, X_I2F, ex_bin(a, X_ADD, ex_var(a, k, big), ex_int(a, 1))), false));
+    /* float to int truncates */
+    st_append(a, b, st_store(a, out, ex_int(a, 3), ex_un(a, X_I2F, ex_un(a, X_F2I, ex_var(a, k, f))), false));
+    /* loop bounds are evaluated once: changing cnt inside does not stop it */
+    int i = kernel_var(a, k, "i", T_I32);
+    st_append(a, b, st_store(a, out, ex_int(a, 4), ex_flt(a, 0.0f), false));
+    Stmt *loop = st_for(a, i, ex_int(a, 0), ex_var(a, k, cnt));
+    st_append(a, loop, st_assign(a, cnt, ex_int(a, 0)));
+    st_append(a, loop, st_store(a, out, ex_int(a, 4), ex_flt(a, 1.0f), true));
+    st_append(a, b, loop);
+    /* an empty range runs nothing */
+    int j = kernel_var(a, k, "j", T_I32);
+    st_append(a, b, st_store(a, out, ex_int(a, 5), ex_flt(a, 7.0f), false));
+    Stmt *empty = st_for(a, j, ex_int(a, 5), ex_var(a, k, cnt));
+    st_append(a, empty, st_store(a, out, ex_int(a, 5), ex_flt(a, -1.0f), false));
+    st_append(a, b, empty);
+    /* NaN compares unequal to itself; if/else */
+    Expr *nan = ex_bin(a, X_MUL, ex_var(a, k, f), ex_flt(a, NAN));
+    Expr *isnan_ = ex_select(a, ex_bin(a, X_NE, nan, nan), ex_flt(a, 1.0f), ex_flt(a, 0.0f));
+    st_append(a, b, st_store(a, out, ex_int(a, 6), isnan_, false));
+    Stmt *cond = st_if(a, ex_bin(a, X_LT, ex_var(a, k, neg), ex_int(a, 0)));
+    st_append(a, cond, st_store(a, out, ex_int(a, 7), ex_flt(a, 2.0f), false));
+    st_append_else(a, cond, st_store(a, out, ex_int(a, 7), ex_flt(a, 3.0f), false));
+    st_append(a, b, cond);
+    Expr *e = ex_un(a, X_EXP, ex_un(a, X_NEG, ex_var(a, k, f)));
+    st_append(a, b, st_store(a, out, ex_int(a, 8), e, false));
+    assert_true(kernel_verify(k, stderr));
+
+    float v[9];
+    float *bufs[1] = {v};
+    kernel_eval(k, 0, bufs);
+    assert_true(v[0] == -3.0f && v[1] == -1.0f);
+    assert_true(v[2] == -2147483648.0f);
+    assert_true(v[3] == -2.0f);
+    assert_true(v[4] == 3.0f && v[5] == 7.0f && v[6] == 1.0f && v[7] == 2.0f);
+    assert_true(v[8] == expf(2.7f));
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eval_semantics),
         cmocka_unit_test(test_sources_and_names),
         cmocka_unit_test(test_conv1d),
         cmocka_unit_test(test_conv2d),
