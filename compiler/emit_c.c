@@ -1,0 +1,956 @@
+/* emit_c.c - the C backend: a Program as portable C99.
+ *
+ * Needs: a built Program (kernels verified, memory planned).  Provides:
+ * DIR/<name>.c and DIR/<name>.h (emit_c), the header alone (emit_c_header)
+ * and a main() for `netc build` (emit_c_main).  docs/codegen.md describes
+ * the generated API and the exact C each loop-IR construct becomes; the
+ * LLVM backend mirrors it.
+ *
+ *   kernel k1_relu(n; y[w] 16*n, x 16*n)      static void k1_relu(int n, float *restrict y,
+ *     for i in 0..n*16                  ->                        const float *restrict x)
+ *       y[i] = max(x[i], 0.0)              {
+ *                                              const int i_end = n*16;
+ *                                              for (int i = 0; i < i_end; i++) {
+ *                                                  y[i] = netc_fmax(x[i], 0.0f);
+ *                                              ...
+ *
+ * The output uses only <math.h> and <stddef.h>: no heap, no stdio, no
+ * writable globals, and it is deterministic (no dates, no host paths).
+ */
+#include "emit_c.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- names ---- */
+
+static bool is_ident(const char *s)
+{
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+/* NAME in upper case, for macros: lenet -> LENET. */
+static const char *upper(Arena *a, const char *s)
+{
+    char *u = arena_strdup(a, s);
+    for (char *c = u; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    return u;
+}
+
+/* Text for a C comment: one line, and never a comment terminator. */
+static void put_comment_text(Buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\n' || *s == '\r' || *s == '\t')
+            buf_puts(b, " ");
+        else if (*s == '*' && s[1] == '/')
+            buf_puts(b, "* ");
+        else if ((unsigned char)*s >= 0x20)
+            buf_printf(b, "%c", *s);
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static const Node *node_of(const Program *p, int id)
+{
+    const Graph *g = p->m->g;
+    NETC_ASSERT(g && id >= 0 && id < g->nnode);
+    return g->node[id];
+}
+
+/* "[N, 1, 28, 28]", "[10]", "scalar". */
+static void put_shape(Buf *b, const Shape *s)
+{
+    if (s->rank == 0 && !s->batched) {
+        buf_puts(b, "scalar");
+        return;
+    }
+    buf_puts(b, "[");
+    if (s->batched)
+        buf_puts(b, s->rank ? "N, " : "N");
+    for (int i = 0; i < s->rank; i++)
+        buf_printf(b, "%s%d", i ? ", " : "", s->d[i]);
+    buf_puts(b, "]");
+}
+
+static long shape_floats(const Shape *s)
+{
+    long v = 1;
+    for (int i = 0; i < s->rank; i++)
+        v *= s->d[i];
+    return v;
+}
+
+/* ---- literals ---- */
+
+/* The shortest decimal that reads back as the same float, as a C float
+ * constant: 0.1f, 1.0f, -0.0f, 1e-05f.  Decimal to float conversion is
+ * correctly rounded in gcc and clang, so the value is exact. */
+static void put_c_float(Buf *b, float v)
+{
+    if (isnan(v)) {
+        buf_puts(b, "NAN");
+        return;
+    }
+    if (isinf(v)) {
+        buf_puts(b, v < 0 ? "-INFINITY" : "INFINITY");
+        return;
+    }
+    char s[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(s, sizeof s, "%.*g", p, (double)v);
+        if (strtof(s, NULL) == v)
+            break;
+    }
+    buf_puts(b, s);
+    buf_puts(b, strpbrk(s, ".e") ? "f" : ".0f");
+}
+
+static void put_c_int(Buf *b, int v)
+{
+    /* -2147483648 would be the negation of a constant too big for int */
+    if (v == INT_MIN)
+        buf_puts(b, "(-2147483647 - 1)");
+    else
+        buf_printf(b, "%d", v);
+}
+
+/* A C string literal per line of text; trigraph-safe ("??" -> "?\?"). */
+static void put_c_string(Buf *b, const char *s, const char *indent)
+{
+    if (!*s) {
+        buf_printf(b, "%s\"\"", indent);
+        return;
+    }
+    while (*s) {
+        buf_printf(b, "%s\"", indent);
+        char prev = 0;
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c == '\n') {
+                buf_puts(b, "\\n");
+                s++;
+                break;
+            }
+            if (c == '"' || c == '\\')
+                buf_printf(b, "\\%c", c);
+            else if (c == '?' && prev == '?')
+                buf_puts(b, "\\?");
+            else if (c < 0x20 || c >= 0x7f)
+                buf_printf(b, "\\%03o", c);
+            else
+                buf_printf(b, "%c", c);
+            prev = (char)c;
+        }
+        buf_puts(b, *s ? "\"\n" : "\"");
+    }
+}
+
+/* ---- expressions, with C's precedence ---- */
+
+enum { P_COND, P_OR, P_AND, P_EQ, P_REL, P_ADD, P_MUL, P_UNARY, P_PRIMARY };
+
+static int prec(const Expr *e)
+{
+    switch (e->k) {
+    case X_OR: return P_OR;
+    case X_AND: return P_AND;
+    case X_EQ: case X_NE: return P_EQ;
+    case X_LT: case X_LE: return P_REL;
+    case X_ADD: case X_SUB: return P_ADD;
+    case X_MUL: case X_DIV: case X_MOD: return P_MUL;
+    case X_NEG: case X_NOT: case X_I2F: case X_F2I: return P_UNARY;
+    case X_INT: return e->ival < 0 ? P_UNARY : P_PRIMARY;
+    case X_FLT: return signbit(e->fval) && !isnan(e->fval) ? P_UNARY : P_PRIMARY;
+    default: return P_PRIMARY; /* loads, calls, and selects (printed in parentheses) */
+    }
+}
+
+static const char *c_binop(ExprKind k)
+{
+    switch (k) {
+    case X_ADD: return " + ";
+    case X_SUB: return " - ";
+    case X_MUL: return "*";
+    case X_DIV: return "/";
+    case X_MOD: return "%";
+    case X_LT: return " < ";
+    case X_LE: return " <= ";
+    case X_EQ: return " == ";
+    case X_NE: return " != ";
+    case X_AND: return " && ";
+    case X_OR: return " || ";
+    default: return NULL;
+    }
+}
+
+static const char *c_call(ExprKind k, LType t)
+{
+    switch (k) {
+    case X_MIN: return t == T_I32 ? "netc_imin" : "netc_fmin";
+    case X_MAX: return t == T_I32 ? "netc_imax" : "netc_fmax";
+    case X_EXP: return "expf";
+    case X_LOG: return "logf";
+    case X_TANH: return "tanhf";
+    case X_SQRT: return "sqrtf";
+    default: return NULL;
+    }
+}
+
+static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
+{
+    int p = prec(e);
+    bool paren = p < min;
+    if (paren)
+        buf_puts(b, "(");
+    const char *op = c_binop(e->k);
+    const char *fn = c_call(e->k, e->t);
+    switch (e->k) {
+    case X_INT: put_c_int(b, e->ival); break;
+    case X_FLT: put_c_float(b, e->fval); break;
+    case X_VAR: buf_puts(b, k->var[e->var].name); break;
+    case X_BATCH: buf_puts(b, "n"); break;
+    case X_LOAD:
+        buf_printf(b, "%s[", k->buf[e->buf].name);
+        put_c_expr(b, k, e->a, P_COND);
+        buf_puts(b, "]");
+        break;
+    case X_NEG: case X_NOT: case X_I2F: case X_F2I: {
+        static const char *const pre[] = {"-", "!", "(float)", "(int)"};
+        int i = e->k == X_NEG ? 0 : e->k == X_NOT ? 1 : e->k == X_I2F ? 2 : 3;
+        buf_puts(b, pre[i]);
+        /* "-(-x)", never "--x", which C reads as a decrement */
+        bool wrap = i < 2 && prec(e->a) == P_UNARY;
+        put_c_expr(b, k, e->a, wrap ? P_PRIMARY + 1 : P_UNARY);
+        break;
+    }
+    case X_SELECT:
+        buf_puts(b, "(");
+        put_c_expr(b, k, e->a, P_OR);
+        buf_puts(b, " ? ");
+        put_c_expr(b, k, e->b, P_OR);
+        buf_puts(b, " : ");
+        put_c_expr(b, k, e->c, P_OR);
+        buf_puts(b, ")");
+        break;
+    default:
+        if (op) {
+            put_c_expr(b, k, e->a, p);
+            buf_puts(b, op);
+            put_c_expr(b, k, e->b, p + 1);
+        } else {
+            NETC_ASSERT(fn);
+            buf_printf(b, "%s(", fn);
+            put_c_expr(b, k, e->a, P_COND);
+            if (e->k == X_MIN || e->k == X_MAX) {
+                buf_puts(b, ", ");
+                put_c_expr(b, k, e->b, P_COND);
+            }
+            buf_puts(b, ")");
+        }
+        break;
+    }
+    if (paren)
+        buf_puts(b, ")");
+}
+
+/* ---- what a kernel uses ---- */
+
+enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8 };
+
+typedef struct {
+    bool batch;         /* n is read */
+    bool *buf;          /* per buffer: loaded or stored */
+    unsigned helpers;   /* H_* */
+} Uses;
+
+static void uses_expr(Uses *u, const Expr *e)
+{
+    if (!e)
+        return;
+    if (e->k == X_BATCH)
+        u->batch = true;
+    if (e->k == X_LOAD)
+        u->buf[e->buf] = true;
+    if (e->k == X_MIN)
+        u->helpers |= e->t == T_I32 ? H_IMIN : H_FMIN;
+    if (e->k == X_MAX)
+        u->helpers |= e->t == T_I32 ? H_IMAX : H_FMAX;
+    uses_expr(u, e->a);
+    uses_expr(u, e->b);
+    uses_expr(u, e->c);
+}
+
+static void uses_stmt(Uses *u, const Stmt *s)
+{
+    if (s->k == S_STORE)
+        u->buf[s->buf] = true;
+    uses_expr(u, s->lo);
+    uses_expr(u, s->hi);
+    uses_expr(u, s->cond);
+    uses_expr(u, s->idx);
+    uses_expr(u, s->val);
+    for (int i = 0; i < s->nbody; i++)
+        uses_stmt(u, s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        uses_stmt(u, s->els[i]);
+}
+
+/* ---- kernels ---- */
+
+typedef struct {
+    Buf *b;
+    Arena *a;
+    const Kernel *k;
+    const char **hoisted;   /* names of hoisted loop ends, unique per function */
+    int nhoisted, caphoisted;
+} KEmit;
+
+static bool name_used(const KEmit *ke, const char *s)
+{
+    const Kernel *k = ke->k;
+    if (!strcmp(s, "n"))
+        return true;
+    for (int i = 0; i < k->nbuf; i++)
+        if (!strcmp(s, k->buf[i].name))
+            return true;
+    for (int i = 0; i < k->nvar; i++)
+        if (!strcmp(s, k->var[i].name))
+            return true;
+    for (int i = 0; i < ke->nhoisted; i++)
+        if (!strcmp(s, ke->hoisted[i]))
+            return true;
+    return false;
+}
+
+/* "oc_end", or "oc_end_2" ... when taken. */
+static const char *hoist_name(KEmit *ke, const char *var)
+{
+    const char *s = arena_printf(ke->a, "%s_end", var);
+    for (int i = 2; name_used(ke, s); i++)
+        s = arena_printf(ke->a, "%s_end_%d", var, i);
+    if (ke->nhoisted == ke->caphoisted) {
+        ke->caphoisted = ke->caphoisted ? 2 * ke->caphoisted : 8;
+        const char **nv = arena_alloc(ke->a, (size_t)ke->caphoisted * sizeof *nv);
+        if (ke->nhoisted)
+            memcpy(nv, ke->hoisted, (size_t)ke->nhoisted * sizeof *nv);
+        ke->hoisted = nv;
+    }
+    ke->hoisted[ke->nhoisted++] = s;
+    return s;
+}
+
+static void indent(Buf *b, int depth)
+{
+    buf_printf(b, "%*s", 4 * depth, "");
+}
+
+static void put_c_stmt(KEmit *ke, const Stmt *s, int depth);
+
+static void put_c_body(KEmit *ke, Stmt *const *v, int n, int depth)
+{
+    for (int i = 0; i < n; i++)
+        put_c_stmt(ke, v[i], depth);
+}
+
+static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
+{
+    Buf *b = ke->b;
+    const Kernel *k = ke->k;
+    switch (s->k) {
+    case S_BLOCK:
+        indent(b, depth);
+        buf_puts(b, "{\n");
+        put_c_body(ke, s->body, s->nbody, depth + 1);
+        indent(b, depth);
+        buf_puts(b, "}\n");
+        break;
+    case S_FOR: {
+        const char *v = k->var[s->var].name;
+        /* The end is evaluated once: constants and n as they are, anything
+         * else into a const local before the loop. */
+        const char *end = NULL;
+        if (s->hi->k != X_INT && s->hi->k != X_BATCH) {
+            end = hoist_name(ke, v);
+            indent(b, depth);
+            buf_printf(b, "const int %s = ", end);
+            put_c_expr(b, k, s->hi, P_COND);
+            buf_puts(b, ";\n");
+        }
+        indent(b, depth);
+        buf_printf(b, "for (int %s = ", v);
+        put_c_expr(b, k, s->lo, P_COND);
+        buf_printf(b, "; %s < ", v);
+        if (end)
+            buf_puts(b, end);
+        else
+            put_c_expr(b, k, s->hi, P_REL + 1);
+        buf_printf(b, "; %s++) {\n", v);
+        put_c_body(ke, s->body, s->nbody, depth + 1);
+        indent(b, depth);
+        buf_puts(b, "}\n");
+        break;
+    }
+    case S_IF:
+        indent(b, depth);
+        buf_puts(b, "if (");
+        put_c_expr(b, k, s->cond, P_COND);
+        buf_puts(b, ") {\n");
+        put_c_body(ke, s->body, s->nbody, depth + 1);
+        indent(b, depth);
+        if (s->nels) {
+            buf_puts(b, "} else {\n");
+            put_c_body(ke, s->els, s->nels, depth + 1);
+            indent(b, depth);
+        }
+        buf_puts(b, "}\n");
+        break;
+    case S_STORE:
+        indent(b, depth);
+        buf_printf(b, "%s[", k->buf[s->buf].name);
+        put_c_expr(b, k, s->idx, P_COND);
+        buf_puts(b, s->accum ? "] += " : "] = ");
+        put_c_expr(b, k, s->val, P_COND);
+        buf_puts(b, ";\n");
+        break;
+    case S_DECL: case S_ASSIGN:
+        indent(b, depth);
+        if (s->k == S_DECL)
+            buf_puts(b, k->var[s->var].t == T_I32 ? "int " : "float ");
+        buf_printf(b, "%s = ", k->var[s->var].name);
+        put_c_expr(b, k, s->val, P_COND);
+        buf_puts(b, ";\n");
+        break;
+    }
+}
+
+static void put_kernel(Buf *b, Arena *a, const Kernel *k)
+{
+    Uses u = {false, arena_alloc(a, sizeof(bool) * ((size_t)k->nbuf + 1)), 0};
+    uses_stmt(&u, k->body);
+    if (k->comment) {
+        buf_puts(b, "/* ");
+        put_comment_text(b, k->comment);
+        buf_puts(b, " */\n");
+    }
+    buf_printf(b, "static void %s(int n", k->name);
+    for (int i = 0; i < k->nbuf; i++)
+        buf_printf(b, ", %sfloat *restrict %s", k->buf[i].written ? "" : "const ", k->buf[i].name);
+    buf_puts(b, ")\n{\n");
+    if (!u.batch)
+        buf_puts(b, "    (void)n;\n");
+    for (int i = 0; i < k->nbuf; i++)
+        if (!u.buf[i])
+            buf_printf(b, "    (void)%s;\n", k->buf[i].name);
+    KEmit ke = {b, a, k, NULL, 0, 0};
+    put_c_body(&ke, k->body->body, k->body->nbody, 1);
+    buf_puts(b, "}\n\n");
+}
+
+static unsigned kernel_helpers(Arena *a, const Kernel *k)
+{
+    Uses u = {false, arena_alloc(a, sizeof(bool) * ((size_t)k->nbuf + 1)), 0};
+    uses_stmt(&u, k->body);
+    return u.helpers;
+}
+
+/* ---- entries ---- */
+
+static bool entry_uses(const Entry *e, LocKind kind)
+{
+    for (int c = 0; c < e->ncall; c++)
+        for (int i = 0; i < e->call[c].kernel->nbuf; i++)
+            if (e->call[c].arg[i].k == kind)
+                return true;
+    return false;
+}
+
+/* Catches a plan that would make the generated code cast away const,
+ * read a missing input or run past a buffer. */
+static void check_loc(const Program *p, const Entry *e, const Kernel *k, int i, const Loc *l)
+{
+    const LBuf *kb = &k->buf[i];
+    switch (l->k) {
+    case LOC_ARENA: {
+        /* fits for every n >= 1: at n = 1, and in the per-n slope */
+        long end_fixed = l->off_fixed + kb->size_fixed, end_per_n = l->off_per_n + kb->size_per_n;
+        NETC_ASSERT(l->off_fixed >= 0 && l->off_per_n >= 0);
+        NETC_ASSERT(end_per_n <= e->arena_per_n);
+        NETC_ASSERT(end_fixed + end_per_n <= e->arena_fixed + e->arena_per_n);
+        break;
+    }
+    case LOC_PARAM: case LOC_GRAD:
+        /* params and grads share one layout; grads exist only in entries
+         * that write them */
+        NETC_ASSERT(l->k == LOC_GRAD || !kb->written);
+        NETC_ASSERT(l->k == LOC_PARAM || e->writes_grads);
+        NETC_ASSERT(kb->size_per_n == 0);
+        NETC_ASSERT(l->off_fixed >= 0 && l->off_fixed + kb->size_fixed <= p->param_floats);
+        break;
+    case LOC_IN:
+        NETC_ASSERT(!kb->written);
+        NETC_ASSERT(l->idx >= 0 && l->idx < e->nin);
+        break;
+    case LOC_OUT:
+        NETC_ASSERT(l->idx >= 0 && l->idx < e->nout);
+        break;
+    }
+}
+
+static void put_loc(Buf *b, const Loc *l)
+{
+    switch (l->k) {
+    case LOC_ARENA:
+        if (l->off_per_n == 0 && l->off_fixed == 0)
+            buf_puts(b, "arena");
+        else if (l->off_per_n == 0)
+            buf_printf(b, "arena + %ld", l->off_fixed);
+        else if (l->off_fixed == 0)
+            buf_printf(b, "arena + (size_t)%ld*(size_t)n", l->off_per_n);
+        else
+            buf_printf(b, "arena + ((size_t)%ld + (size_t)%ld*(size_t)n)", l->off_fixed, l->off_per_n);
+        break;
+    case LOC_PARAM: case LOC_GRAD: {
+        const char *base = l->k == LOC_PARAM ? "params" : "grads";
+        if (l->off_fixed)
+            buf_printf(b, "%s + %ld", base, l->off_fixed);
+        else
+            buf_puts(b, base);
+        break;
+    }
+    case LOC_IN: buf_printf(b, "in[%d]", l->idx); break;
+    case LOC_OUT: buf_printf(b, "out[%d]", l->idx); break;
+    }
+}
+
+static const char *const entry_params =
+    "(int n, const float *params, float *grads, float *arena,\n"
+    "    const float *const *in, float *const *out)";
+
+static void put_entry(Buf *b, const Program *p, const Entry *e)
+{
+    const char *name = p->m->name;
+    buf_printf(b, "void %s_%s%s\n{\n", name, e->name, entry_params);
+    if (e->ncall == 0)
+        buf_puts(b, "    (void)n;\n");
+    static const struct { LocKind k; const char *name; } args[] = {
+        {LOC_PARAM, "params"}, {LOC_GRAD, "grads"}, {LOC_ARENA, "arena"},
+        {LOC_IN, "in"}, {LOC_OUT, "out"},
+    };
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
+        if (!entry_uses(e, args[i].k))
+            buf_printf(b, "    (void)%s;\n", args[i].name);
+    for (int c = 0; c < e->ncall; c++) {
+        const Call *call = &e->call[c];
+        const Kernel *k = call->kernel;
+        buf_printf(b, "    %s(n", k->name);
+        for (int i = 0; i < k->nbuf; i++) {
+            check_loc(p, e, k, i, &call->arg[i]);
+            buf_puts(b, ", ");
+            put_loc(b, &call->arg[i]);
+        }
+        buf_puts(b, ");");
+        if (call->node >= 0 && call->node < p->m->g->nnode) {
+            buf_puts(b, " /* ");
+            put_comment_text(b, node_of(p, call->node)->name);
+            buf_puts(b, " */");
+        }
+        buf_puts(b, "\n");
+    }
+    buf_puts(b, "}\n");
+}
+
+/* ---- the header ---- */
+
+static const Entry *find_entry(const Program *p, const char *name)
+{
+    for (int i = 0; i < p->nentry; i++)
+        if (!strcmp(p->entry[i].name, name))
+            return &p->entry[i];
+    return NULL;
+}
+
+static bool has_weights(const Program *p)
+{
+    return p->weights && p->param_floats > 0;
+}
+
+static const char *entry_what(const char *name)
+{
+    if (!strcmp(name, "forward"))
+        return "inference: inputs -> outputs";
+    if (!strcmp(name, "train"))
+        return "training step: inputs, target -> outputs, loss; gradients into grads";
+    if (!strcmp(name, "grad"))
+        return "gradient: inputs, incoming gradient -> outputs, input gradients; grads";
+    return "entry point";
+}
+
+/* "#define LENET_FORWARD_IN0_FLOATS(n) ((size_t)784*(size_t)(n))", with
+ * the value's name and shape in a comment above. */
+static void put_io(Buf *b, const Program *p, const char *UE, bool in, int i, int node)
+{
+    const char *kind = in ? "in" : "out", *KIND = in ? "IN" : "OUT";
+    const Node *nd = node_of(p, node);
+    buf_printf(b, "/*   %s[%d] ", kind, i);
+    put_comment_text(b, nd->name);
+    buf_puts(b, " ");
+    put_shape(b, &nd->shape);
+    buf_puts(b, " */\n");
+    long f = shape_floats(&nd->shape);
+    if (nd->shape.batched)
+        buf_printf(b, "#define %s_%s%d_FLOATS(n) ((size_t)%ld*(size_t)(n))\n", UE, KIND, i, f);
+    else
+        buf_printf(b, "#define %s_%s%d_FLOATS(n) ((size_t)%ld)\n", UE, KIND, i, f);
+}
+
+static void gen_header(Buf *b, Arena *a, const Program *p)
+{
+    const char *name = p->m->name, *U = upper(a, name);
+    buf_printf(b, "/* %s.h - generated by netc", name);
+    if (p->m->file) {
+        buf_puts(b, " from ");
+        put_comment_text(b, base_name(p->m->file));
+    }
+    buf_puts(b, "; do not edit.\n");
+    buf_printf(b,
+        " *\n"
+        " * The network as plain C functions: no heap, no I/O, no global state.\n"
+        " * Every entry point takes the batch size n, the parameters (%s_PARAM_FLOATS\n"
+        " * floats, offsets in %s_meta), a gradient array of the same layout (train\n"
+        " * entries only, else NULL), a scratch arena of %s_<ENTRY>_ARENA_FLOATS(n)\n"
+        " * floats, and arrays of input and output pointers.  Tensors are float32,\n"
+        " * row-major, batch first.  See docs/codegen.md.\n"
+        " */\n", U, name, U);
+    buf_printf(b, "#ifndef %s_H_NETC\n#define %s_H_NETC\n\n#include <stddef.h>\n\n", U, U);
+    buf_puts(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    buf_printf(b, "#define %s_PARAM_FLOATS %ld\n", U, p->param_floats);
+
+    long maxf = 0, maxn = 0;
+    for (int i = 0; i < p->nentry; i++) {
+        maxf = p->entry[i].arena_fixed > maxf ? p->entry[i].arena_fixed : maxf;
+        maxn = p->entry[i].arena_per_n > maxn ? p->entry[i].arena_per_n : maxn;
+    }
+    buf_puts(b, "/* an arena large enough for every entry point */\n");
+    buf_printf(b, "#define %s_ARENA_FLOATS(n) ((size_t)%ld + (size_t)%ld*(size_t)(n))\n", U, maxf, maxn);
+
+    for (int i = 0; i < p->nentry; i++) {
+        const Entry *e = &p->entry[i];
+        const char *UE = arena_printf(a, "%s_%s", U, upper(a, e->name));
+        buf_printf(b, "\n/* %s_%s: %s.\n", name, e->name, entry_what(e->name));
+        buf_printf(b, " * arena: %ld + %ld*n floats (%ld + %ld*n without reuse)%s */\n",
+                   e->arena_fixed, e->arena_per_n, e->naive_fixed, e->naive_per_n,
+                   e->writes_grads ? "; writes grads" : "; grads unused, may be NULL");
+        buf_printf(b, "#define %s_ARENA_FLOATS(n) ((size_t)%ld + (size_t)%ld*(size_t)(n))\n",
+                   UE, e->arena_fixed, e->arena_per_n);
+        for (int j = 0; j < e->nin; j++)
+            put_io(b, p, UE, true, j, e->in[j]);
+        for (int j = 0; j < e->nout; j++)
+            put_io(b, p, UE, false, j, e->out[j]);
+        buf_printf(b, "void %s_%s%s;\n", name, e->name, entry_params);
+    }
+
+    buf_printf(b, "\n/* The model's description for the runtime (docs/runtime.md). */\n");
+    buf_printf(b, "extern const char %s_meta[];\n", name);
+    if (has_weights(p)) {
+        buf_puts(b, "/* Trained parameters, embedded at compile time. */\n");
+        buf_printf(b, "extern const float %s_weights[%s_PARAM_FLOATS];\n", name, U);
+    }
+
+    const Entry *fwd = find_entry(p, "forward");
+    if (fwd && fwd->nin == 1 && fwd->nout == 1) {
+        buf_printf(b,
+            "\n/* Inference on n samples: x holds %s_FORWARD_IN0_FLOATS(n) floats, y\n"
+            " * receives %s_FORWARD_OUT0_FLOATS(n), arena has %s_FORWARD_ARENA_FLOATS(n). */\n"
+            "static inline void %s_predict(int n, const float *params, float *arena,\n"
+            "    const float *x, float *y)\n"
+            "{\n"
+            "    const float *in[1];\n"
+            "    float *out[1];\n"
+            "    in[0] = x;\n"
+            "    out[0] = y;\n"
+            "    %s_forward(n, params, NULL, arena, in, out);\n"
+            "}\n", U, U, U, name, name);
+    }
+    buf_printf(b, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+}
+
+/* ---- the source ---- */
+
+static void put_helpers(Buf *b, unsigned h)
+{
+    if (!h)
+        return;
+    buf_puts(b, "/* min and max keep the loop IR's exact semantics: max(a, b) is\n"
+                " * a > b ? a : b, so a NaN in either operand yields b, and\n"
+                " * max(-0.0f, 0.0f) is 0.0f but max(0.0f, -0.0f) is -0.0f (fmaxf differs). */\n");
+    if (h & H_IMIN)
+        buf_puts(b, "static inline int netc_imin(int a, int b) { return a < b ? a : b; }\n");
+    if (h & H_IMAX)
+        buf_puts(b, "static inline int netc_imax(int a, int b) { return a > b ? a : b; }\n");
+    if (h & H_FMIN)
+        buf_puts(b, "static inline float netc_fmin(float a, float b) { return a < b ? a : b; }\n");
+    if (h & H_FMAX)
+        buf_puts(b, "static inline float netc_fmax(float a, float b) { return a > b ? a : b; }\n");
+    buf_puts(b, "\n");
+}
+
+static void put_meta(Buf *b, const Program *p)
+{
+    const char *meta = p->meta ? p->meta : "";
+    buf_printf(b, "const char %s_meta[] =\n", p->m->name);
+    /* C99 compilers need only accept 4095-character literals (gcc
+     * -Wpedantic says so), so a long text becomes a list of codes. */
+    if (strlen(meta) < 4000) {
+        put_c_string(b, meta, "    ");
+        buf_puts(b, ";\n\n");
+        return;
+    }
+    buf_puts(b, "{\n");
+    size_t i = 0;
+    for (; meta[i]; i++)
+        buf_printf(b, "%s%d,%s", i % 16 ? " " : "    ", (unsigned char)meta[i], i % 16 == 15 ? "\n" : "");
+    buf_printf(b, "%s0\n};\n\n", i % 16 ? " " : "    ");
+}
+
+static void put_weights(Buf *b, const Program *p, const char *U)
+{
+    if (!has_weights(p))
+        return;
+    buf_printf(b, "const float %s_weights[%s_PARAM_FLOATS] = {\n", p->m->name, U);
+    for (long i = 0; i < p->param_floats; i++) {
+        buf_puts(b, i % 8 ? " " : "    ");
+        put_c_float(b, p->weights[i]);
+        buf_puts(b, i + 1 < p->param_floats ? "," : "");
+        if (i % 8 == 7 || i + 1 == p->param_floats)
+            buf_puts(b, "\n");
+    }
+    buf_puts(b, "};\n\n");
+}
+
+/* Kernels some call uses, in the program's order; every called kernel must
+ * be in p->kernel. */
+static bool *kernels_called(Arena *a, const Program *p)
+{
+    bool *used = arena_alloc(a, sizeof(bool) * ((size_t)p->nkernel + 1));
+    for (int i = 0; i < p->nentry; i++)
+        for (int c = 0; c < p->entry[i].ncall; c++) {
+            int j = 0;
+            while (j < p->nkernel && p->kernel[j] != p->entry[i].call[c].kernel)
+                j++;
+            NETC_ASSERT(j < p->nkernel);
+            used[j] = true;
+        }
+    return used;
+}
+
+static void gen_source(Buf *b, Arena *a, const Program *p)
+{
+    const char *name = p->m->name, *U = upper(a, name);
+    buf_printf(b, "/* %s.c - generated by netc", name);
+    if (p->m->file) {
+        buf_puts(b, " from ");
+        put_comment_text(b, base_name(p->m->file));
+    }
+    buf_printf(b, "; do not edit.\n"
+                  " * The API is in %s.h; kernels are static.  Float arithmetic is\n"
+                  " * IEEE single precision, one rounding per operation: build without\n"
+                  " * -ffast-math (and with -ffp-contract=off on gcc in GNU mode) to get\n"
+                  " * the same bits as the LLVM backend. */\n", name);
+    buf_printf(b, "#include <math.h>\n#include <stddef.h>\n\n#include \"%s.h\"\n\n", name);
+    buf_puts(b, "#if defined(__clang__)\n#pragma STDC FP_CONTRACT OFF\n#endif\n\n");
+
+    bool *used = kernels_called(a, p);
+    unsigned helpers = 0;
+    for (int i = 0; i < p->nkernel; i++) {
+        const Kernel *k = p->kernel[i];
+        NETC_ASSERT(is_ident(k->name) && strncmp(k->name, "netc_", 5) != 0);
+        for (int j = 0; j < i; j++)
+            NETC_ASSERT(strcmp(k->name, p->kernel[j]->name) != 0);
+        if (!used[i])
+            continue;
+        /* printing assumes a well-formed kernel (names, types, indices) */
+        NETC_ASSERT(kernel_verify(k, stderr));
+        helpers |= kernel_helpers(a, k);
+    }
+    put_helpers(b, helpers);
+    for (int i = 0; i < p->nkernel; i++)
+        if (used[i])
+            put_kernel(b, a, p->kernel[i]);
+    put_meta(b, p);
+    put_weights(b, p, U);
+    for (int i = 0; i < p->nentry; i++) {
+        put_entry(b, p, &p->entry[i]);
+        buf_puts(b, i + 1 < p->nentry ? "\n" : "");
+    }
+}
+
+/* ---- files ---- */
+
+/* Writes b to a temporary file next to `path`; *tmp receives its name.
+ * Returns false after reporting the failure. */
+static bool write_temp(Arena *a, const char *path, const Buf *b, char **tmp, Diag *d)
+{
+    *tmp = arena_printf(a, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        diag_plain(d, "cannot write '%s': %s", path, strerror(errno));
+        *tmp = NULL;
+        return false;
+    }
+    /* mkstemp makes the file private; generated sources should be
+     * readable like any file the user creates. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    FILE *f = fdopen(fd, "wb");
+    bool ok = f && fwrite(b->s, 1, b->len, f) == b->len;
+    int err = errno;
+    if (f) {
+        ok = fclose(f) == 0 && ok;
+        err = ok ? 0 : (err ? err : errno);
+    } else {
+        close(fd);
+    }
+    if (!ok) {
+        diag_plain(d, "cannot write '%s': %s", path, strerror(err ? err : EIO));
+        remove(*tmp);
+        *tmp = NULL;
+    }
+    return ok;
+}
+
+/* Writes every (path, text) pair, renaming into place only once all the
+ * temporaries are written, so a failure leaves the old files. */
+static bool write_files(Arena *a, int nfile, const char *const *path, const Buf *text, Diag *d)
+{
+    char *tmp[2] = {NULL, NULL};
+    NETC_ASSERT(nfile <= 2);
+    bool ok = true;
+    for (int i = 0; i < nfile && ok; i++)
+        ok = write_temp(a, path[i], &text[i], &tmp[i], d);
+    for (int i = 0; i < nfile && ok; i++)
+        if (rename(tmp[i], path[i]) != 0) {
+            diag_plain(d, "cannot write '%s': %s", path[i], strerror(errno));
+            ok = false;
+        } else {
+            tmp[i] = NULL;
+        }
+    for (int i = 0; i < nfile; i++)
+        if (tmp[i])
+            remove(tmp[i]);
+    return ok;
+}
+
+static void check_program(const Program *p)
+{
+    NETC_ASSERT(p && p->m && p->m->g);
+    NETC_ASSERT(is_ident(p->m->name));
+    for (int i = 0; i < p->nentry; i++)
+        NETC_ASSERT(is_ident(p->entry[i].name));
+}
+
+/* The output directory, created when missing (one level, like mkdir). */
+static bool ensure_dir(const char *dir, Diag *d)
+{
+    struct stat st;
+    if (!*dir)
+        return true;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return true;
+        diag_plain(d, "cannot write into '%s': not a directory", dir);
+        return false;
+    }
+    if (errno == ENOENT && mkdir(dir, 0777) == 0)
+        return true;
+    diag_plain(d, "cannot create directory '%s': %s", dir, strerror(errno));
+    return false;
+}
+
+static const char *join(Arena *a, const char *dir, const char *file)
+{
+    size_t n = strlen(dir);
+    if (n == 0)
+        return file;
+    return arena_printf(a, "%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", file);
+}
+
+bool emit_c(const Program *p, const char *dir, Diag *d)
+{
+    check_program(p);
+    Arena *a = arena_new();
+    Buf text[2] = {{0}, {0}};
+    gen_source(&text[0], a, p);
+    gen_header(&text[1], a, p);
+    const char *path[2] = {
+        join(a, dir, arena_printf(a, "%s.c", p->m->name)),
+        join(a, dir, arena_printf(a, "%s.h", p->m->name)),
+    };
+    bool ok = ensure_dir(dir, d) && write_files(a, 2, path, text, d);
+    buf_free(&text[0]);
+    buf_free(&text[1]);
+    arena_free(a);
+    return ok;
+}
+
+bool emit_c_header(const Program *p, const char *path, Diag *d)
+{
+    check_program(p);
+    Arena *a = arena_new();
+    Buf text = {0};
+    gen_header(&text, a, p);
+    bool ok = write_files(a, 1, &path, &text, d);
+    buf_free(&text);
+    arena_free(a);
+    return ok;
+}
+
+bool emit_c_main(const Program *p, const char *path, Diag *d)
+{
+    check_program(p);
+    const char *name = p->m->name;
+    NETC_ASSERT(find_entry(p, "forward"));
+    Buf text = {0};
+    buf_printf(&text,
+        "/* main for %s - generated by netc; do not edit.\n"
+        " * Hands the compiled model to the runtime (docs/runtime.md). */\n"
+        "#include <stddef.h>\n\n"
+        "#include \"netc_runtime.h\"\n"
+        "#include \"%s.h\"\n\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "    return netc_main(argc, argv, %s_meta, %s_forward, ",
+        name, name, name, name);
+    if (find_entry(p, "train"))
+        buf_printf(&text, "%s_train, ", name);
+    else
+        buf_puts(&text, "NULL, ");
+    if (has_weights(p))
+        buf_printf(&text, "%s_weights);\n}\n", name);
+    else
+        buf_puts(&text, "NULL);\n}\n");
+    Arena *a = arena_new();
+    bool ok = write_files(a, 1, &path, &text, d);
+    buf_free(&text);
+    arena_free(a);
+    return ok;
+}
