@@ -515,6 +515,36 @@ static void check_loc(const Program *p, const Entry *e, const Kernel *k, int i, 
     }
 }
 
+/* Whether two buffers of one call share memory for some batch size: the
+ * kernels mark every buffer restrict, so a written buffer must not
+ * overlap any other.  Offsets are linear in n; three sizes cover the
+ * plans program.c makes (fixed pool first, then the per-n pool). */
+static bool overlap(const Loc *a, const LBuf *ba, const Loc *b, const LBuf *bb)
+{
+    if (a->k != b->k)
+        return false; /* different arrays: arena, params, grads, in[], out[] */
+    if (a->k == LOC_IN || a->k == LOC_OUT)
+        return a->idx == b->idx;
+    static const long ns[] = {1, 64, 1L << 20};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        long n = ns[i];
+        long sa = a->off_fixed + a->off_per_n * n, ea = sa + ba->size_fixed + ba->size_per_n * n;
+        long sb = b->off_fixed + b->off_per_n * n, eb = sb + bb->size_fixed + bb->size_per_n * n;
+        if (sa < eb && sb < ea)
+            return true;
+    }
+    return false;
+}
+
+static void check_no_alias(const Call *call)
+{
+    const Kernel *k = call->kernel;
+    for (int i = 0; i < k->nbuf; i++)
+        for (int j = i + 1; j < k->nbuf; j++)
+            if (k->buf[i].written || k->buf[j].written)
+                NETC_ASSERT(!overlap(&call->arg[i], &k->buf[i], &call->arg[j], &k->buf[j]));
+}
+
 static void put_loc(Buf *b, const Loc *l)
 {
     switch (l->k) {
@@ -567,6 +597,7 @@ static void put_entry(Buf *b, const Program *p, const Entry *e)
             buf_puts(b, ", ");
             put_loc(b, &call->arg[i]);
         }
+        check_no_alias(call);
         buf_puts(b, ");");
         if (call->node >= 0 && call->node < p->m->g->nnode) {
             buf_puts(b, " /* ");

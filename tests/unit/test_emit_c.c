@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -743,6 +745,57 @@ static void test_float_literals(void **state)
     arena_free(t.a);
 }
 
+/* ---- plans the C backend refuses to print ----
+ * Each breaks one rule of the calling convention; emit_c must stop with an
+ * internal error (abort) rather than write C that casts away const, writes
+ * through NULL grads, runs past the arena or breaks restrict. */
+
+static void written_param(Toy *t) { t->p.entry[0].call[0].arg[0] = loc_param(0); }
+static void written_input(Toy *t) { t->p.entry[0].call[0].arg[0] = loc_in(0); }
+static void grad_in_forward(Toy *t) { t->p.entry[0].call[1].arg[2] = loc_grad(0); }
+static void arena_too_small(Toy *t) { t->p.entry[0].arena_per_n = 15; }
+static void param_past_end(Toy *t) { t->p.entry[0].call[1].arg[2] = loc_param(1); }
+static void alias_out(Toy *t) { t->p.entry[1].call[3].arg[1] = loc_out(0); }
+static void alias_arena(Toy *t) { t->p.entry[0].call[1].arg[0] = loc_arena(3, 0); }
+static void bad_kernel(Toy *t) { t->p.kernel[0]->buf[0].written = false; }
+static void unlisted_kernel(Toy *t) { t->p.nkernel = 1; }
+
+static void test_plan_checks(void **state)
+{
+    (void)state;
+    static void (*const breakers[])(Toy *) = {
+        written_param, written_input, grad_in_forward, arena_too_small, param_past_end,
+        alias_out, alias_arena, bad_kernel, unlisted_kernel,
+    };
+    char *dir = make_tmpdir();
+    for (size_t i = 0; i < sizeof breakers / sizeof breakers[0]; i++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (!freopen("/dev/null", "w", stderr))
+                _exit(2);
+            Toy t;
+            toy_build(&t, true, toy_meta_text);
+            breakers[i](&t);
+            Diag d;
+            diag_init(&d, stderr);
+            emit_c(&t.p, dir, &d);
+            _exit(0);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+            fail_msg("breaker %zu: emit_c did not stop with an internal error", i);
+    }
+    /* the unbroken program passes the same checks */
+    Toy t;
+    toy_build(&t, true, toy_meta_text);
+    emit_ok(&t.p, dir);
+    arena_free(t.a);
+    remove_tree(dir);
+}
+
 /* ---- docs/examples/lenet_predict.c against a stand-in "lenet" ----
  * forward(x [N,1,28,28]) -> y [N,10]: y[o] = sum_i x[i]*W[o,i] + bias[o],
  * with W[o,i] = 0.01 when i%10 == o, so an image lit at columns i%10 == 7
@@ -837,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_main),
         cmocka_unit_test(test_long_meta),
         cmocka_unit_test(test_float_literals),
+        cmocka_unit_test(test_plan_checks),
         cmocka_unit_test(test_docs_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
