@@ -1,0 +1,136 @@
+/* elab.h - the elaborator's internals, shared by elab.c (names, chains,
+ * blocks, graph construction), elab_value.c (attribute values: evaluation,
+ * binding to a schema, conversion to layer parameters) and elab_train.c
+ * (the train section).  Not used outside the front end.
+ */
+#ifndef NETC_ELAB_H
+#define NETC_ELAB_H
+
+#include "ast.h"
+#include "netc.h"
+#include "schema.h"
+
+/* AST -> Model.  Reports errors through d; returns false when any was
+ * reported.  m->arena, m->g, m->name and m->file are filled by the caller
+ * before (name and train from the AST here). */
+bool elab_model(Model *m, const AstFile *ast, Diag *d);
+
+/* ---- string -> int map (open addressing, arena-backed) ---- */
+
+typedef struct {
+    const char **key;
+    int *val;
+    int cap, n;
+} StrMap;
+
+int strmap_get(const StrMap *m, const char *key); /* -1 when absent */
+void strmap_put(Arena *a, StrMap *m, const char *key, int val);
+
+/* ---- evaluated attribute values ---- */
+
+typedef enum { VAL_INT, VAL_FLOAT, VAL_NAME, VAL_STRING, VAL_LIST, VAL_CALL } ValueKind;
+
+typedef struct Value {
+    ValueKind kind;
+    SrcLoc loc;
+    int len;
+    long long i;
+    double f;
+    const char *s;            /* NAME, STRING, CALL (callee) */
+    struct Value *item;       /* LIST items, CALL arguments */
+    int n;
+    const char *name;         /* as a CALL argument: its name, or NULL */
+    SrcLoc name_loc;
+    int name_len;
+} Value;
+
+/* Block parameters in scope while a block body is expanded. */
+typedef struct {
+    const char **name;
+    Value *val;
+    int n;
+} Env;
+
+typedef struct Elab {
+    Diag *d;
+    Arena *a;                 /* scratch: freed when elaboration ends */
+    Model *m;
+    StrMap reported;          /* "line:col:message" already said (block bodies
+                                 expand once per instance) */
+    int nerror0;
+    /* the block instance being expanded, for "in instance ..." notes */
+    const struct Scope *scope;
+    bool said;                /* the last elab_error was printed */
+} Elab;
+
+/* Errors through these are said once per location and message, and get a
+ * note per enclosing block instance.  They return false so callers can
+ * `return elab_error(...)`. */
+bool elab_error(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A hint for the error just reported (dropped when that one was). */
+void elab_hint(Elab *E, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void elab_note(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+bool elab_stop(const Elab *E); /* too many errors: stop early */
+
+/* elab_value.c */
+
+/* Evaluates an attribute expression: block parameters are substituted,
+ * integer arithmetic is exact and overflow-checked. */
+bool value_eval(Elab *E, const Env *env, const AstExpr *e, Value *out);
+const char *value_describe(Elab *E, const Value *v);
+
+/* Binds call arguments to a schema: positional ones in order (at most
+ * s->npos), named ones by name.  Reports unknown (with did-you-mean),
+ * repeated, missing required and surplus positional arguments.  out[i] is
+ * the value of attribute i or NULL.  `what` names the call in messages
+ * ("conv c1", "block conv_relu", "sgd"). */
+bool value_bind(Elab *E, const Schema *s, const char *what, const Value *args, int nargs,
+                SrcLoc call_loc, int call_len, const Value **out);
+/* Same, from the AST (evaluates each argument in env). */
+bool value_bind_ast(Elab *E, const Schema *s, const char *what, const AstArg *args,
+                    const Env *env, SrcLoc call_loc, int call_len, const Value **out);
+
+/* Typed reads; each reports a wrong kind or range against the attribute. */
+bool value_int(Elab *E, const char *what, const AttrSpec *a, const Value *v, int *out);
+bool value_float(Elab *E, const char *what, const AttrSpec *a, const Value *v, double *out);
+bool value_bool(Elab *E, const char *what, const AttrSpec *a, const Value *v, bool *out);
+bool value_string(Elab *E, const char *what, const AttrSpec *a, const Value *v, const char **out);
+
+typedef struct {
+    InitKind kind;
+    float a, b;
+} InitSpec;
+bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out);
+
+/* One value per spatial axis.  nsp < 0: the rank is not known yet, so only
+ * kinds and ranges are checked. */
+bool value_axes(Elab *E, const char *what, const AttrSpec *a, const Value *v, int nsp, int out[NETC_MAX_SPATIAL]);
+
+/* Padding per side of each axis.  `same` needs the input's spatial size,
+ * kernel, stride and dilation. */
+bool value_pad(Elab *E, const char *what, const AttrSpec *a, const Value *v, int nsp,
+               const int *in, const int *kernel, const int *stride, const int *dilation,
+               int lo[NETC_MAX_SPATIAL], int hi[NETC_MAX_SPATIAL]);
+
+/* Checks every attribute of a layer that can be checked before its input
+ * rank is known (kinds and ranges). */
+bool value_check_layer(Elab *E, const Schema *s, const char *what, const Value **attr);
+
+/* elab_train.c */
+
+typedef struct {
+    const Schema *loss;        /* NULL when there is no loss */
+    SrcLoc loss_loc;           /* the loss call */
+    int loss_len;
+    const char *loss_name;     /* the value it scores */
+    SrcLoc loss_name_loc;
+    int loss_name_len;
+    InitSpec init;             /* the default initialiser */
+} TrainPlan;
+
+/* Reads the train section (NULL: none) into m->train and plan. */
+void train_read(Elab *E, const AstStmt *train, TrainPlan *plan);
+
+#endif

@@ -1,0 +1,71 @@
+/* schema.h - what every layer, optimizer, initialiser, data source, loss
+ * and train key accepts: attribute names, kinds, positional order,
+ * defaults.  One table (schema.c) feeds the elaborator's checks, the
+ * did-you-mean hints and the reference in docs/language.md (a unit test
+ * checks that every row appears there).
+ */
+#ifndef NETC_SCHEMA_H
+#define NETC_SCHEMA_H
+
+#include <stdbool.h>
+
+#include "ir.h"
+
+typedef enum {
+    ATTR_INT,    /* an integer >= min                                       */
+    ATTR_AXES,   /* an integer >= min for every spatial axis, or a list with
+                    one per axis: kernel=3, kernel=[3, 1]                   */
+    ATTR_PAD,    /* an integer >= 0, a per-axis or per-side list, `same`
+                    or `valid`                                              */
+    ATTR_BOOL,   /* true or false                                           */
+    ATTR_INIT,   /* an initialiser: he_uniform, ..., uniform(a, b)          */
+    ATTR_FLOAT,  /* a number                                                */
+    ATTR_STRING, /* "text"                                                  */
+    ATTR_VALUE,  /* the name of a value in the network (losses)             */
+    /* train keys only */
+    ATTR_DATA,   /* fashion_mnist("dir"), mnist("dir"), idx("dir")          */
+    ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
+    ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
+} AttrKind;
+
+typedef struct {
+    const char *name;
+    AttrKind kind;
+    const char *def;      /* the default as documented; NULL: required */
+    int min;              /* ATTR_INT, ATTR_AXES: the smallest value allowed */
+    const char *doc;
+} AttrSpec;
+
+#define SCHEMA_MAX_ATTR 16
+
+typedef struct {
+    const char *name;     /* as written in .net files */
+    Op op;                /* layers and losses; OP_COUNT otherwise */
+    int npos;             /* the first npos attributes may be positional */
+    int min_in, max_in;   /* layers: inputs accepted (-1: any number) */
+    int nattr;
+    AttrSpec attr[SCHEMA_MAX_ATTR];
+    InitKind init;        /* initialisers */
+    const char *doc;
+} Schema;
+
+/* The schema row of a user layer, or NULL (internal ops, unknown). */
+const Schema *schema_layer(Op op);
+const Schema *schema_find_layer(const char *name);
+
+/* Rows by kind; *n receives the count. */
+const Schema *schema_layers(int *n);
+const Schema *schema_optimizers(int *n);
+const Schema *schema_inits(int *n);
+const Schema *schema_data(int *n);
+const Schema *schema_losses(int *n);
+/* The train section's keys, as a schema whose attributes are the keys. */
+const Schema *schema_train(void);
+
+const Schema *schema_lookup(const Schema *rows, int n, const char *name);
+int schema_attr_index(const Schema *s, const char *name); /* -1 when absent */
+
+/* "conv(out, kernel, stride=1, pad=0, ...)": the signature as documented. */
+void schema_signature(const Schema *s, char *buf, int size);
+
+#endif
