@@ -186,7 +186,8 @@ typedef struct {
     long nparams, narena;
     float **in, **out;
     long *in_len, *out_len;
-    int ncheck, nfail;       /* tensors compared, and how many failed */
+    int ncheck, nfail;       /* tensors compared, and failures of any check */
+    double cmp_worst;        /* largest |a - ref| / tolerance against PyTorch */
     int nfd, nfd_fail;       /* finite-difference samples */
     double fd_worst;         /* largest |fd - g| / tolerance seen */
     uint64_t rng;
@@ -248,6 +249,8 @@ static void check_close(Run *r, const char *what, const float *got, const Npy *r
         double ratio = fabs(a - b) / tol;
         if (isnan(ratio))
             ratio = INFINITY;
+        if (ratio > r->cmp_worst)
+            r->cmp_worst = ratio;
         if (ratio > 1) {
             nbad++;
             if (worst < 0 || ratio > worst_ratio) {
@@ -713,9 +716,9 @@ int main(int argc, char **argv)
         check_fd(&r, p);
     }
 
-    printf("%s %s [%s]: %s entry, %d tensors vs PyTorch, %d/%d finite differences "
-           "(worst at %.2f of tolerance)\n",
-           r.nfail ? "FAIL" : "PASS", m->name, backend, r.e->name, r.ncheck,
+    printf("%s %s [%s]: %s entry; %d tensors vs PyTorch (worst %.3f of tolerance); "
+           "%d/%d finite differences (worst %.3f of tolerance)\n",
+           r.nfail ? "FAIL" : "PASS", m->name, backend, r.e->name, r.ncheck, r.cmp_worst,
            r.nfd - r.nfd_fail, r.nfd, r.fd_worst);
     if (keep)
         printf("  generated files kept in %s\n", dir);
