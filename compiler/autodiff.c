@@ -144,11 +144,14 @@ void autodiff(Model *m, int of, int seed)
     if (seed < 0)
         NETC_ASSERT(op_flags(graph_node(g, of)->op) & OPF_LOSS);
 
-    /* need[v]: v depends on a parameter or user input, and `of` depends on v. */
+    /* need[v]: v depends on a parameter (or, with a seed, a user input) and
+     * `of` depends on v.  Training needs no gradient for the data, so a
+     * first conv gets no conv_dx. */
     bool *from_src = arena_alloc(a, sizeof(bool) * (size_t)ad.nfwd);
     for (int i = 0; i < ad.nfwd; i++) {
         const Node *n = g->node[i];
-        from_src[i] = (n->op == OP_PARAM || n->op == OP_INPUT) && i != g->target && i != seed;
+        from_src[i] = n->op == OP_PARAM ||
+                      (seed >= 0 && n->op == OP_INPUT && i != g->target && i != seed);
         for (int j = 0; j < n->nin; j++)
             from_src[i] |= from_src[n->in[j]];
     }
