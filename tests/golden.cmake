@@ -6,3 +6,5 @@ foreach(net ${NETC_GOLDEN})
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/golden_run.sh $<TARGET_FILE:netc> ${net}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endforeach()
+add_test(NAME docs.ir_dumps COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/docs_check.sh
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
