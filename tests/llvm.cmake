@@ -21,3 +21,12 @@ if(NOT NETC_LLVM)
   message(STATUS "netc: LLVM backend off: unit.test_emit_llvm will report SKIP, "
                  "op.llvm.* and e2e.*.llvm tests are not registered")
 endif()
+
+# End to end: LeNet through both backends, the same short training run,
+# the same losses (tests/e2e_backends.sh states the tolerance).
+if(NETC_LLVM)
+  add_test(NAME e2e.lenet.backends
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_backends.sh $<TARGET_FILE:netc>
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e.lenet.backends PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
