@@ -108,8 +108,16 @@ int kernel_buf(Arena *a, Kernel *k, const char *name, bool written, long size_fi
     NETC_ASSERT(size_fixed >= 0 && size_per_n >= 0);
     const char *s = unique_name(a, k, name);
     k->buf = grow(a, k->buf, k->nbuf, &k->capbuf, sizeof(LBuf));
-    k->buf[k->nbuf] = (LBuf){s, written, size_fixed, size_per_n};
+    k->buf[k->nbuf] = (LBuf){s, written, size_fixed, size_per_n, false};
     return k->nbuf++;
+}
+
+int kernel_scratch(Arena *a, Kernel *k, const char *name, long size_fixed, long size_per_n)
+{
+    NETC_ASSERT((size_fixed > 0) != (size_per_n > 0));
+    int b = kernel_buf(a, k, name, true, size_fixed, size_per_n);
+    k->buf[b].scratch = true;
+    return b;
 }
 
 int kernel_var(Arena *a, Kernel *k, const char *name, LType t)

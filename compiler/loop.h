@@ -85,6 +85,10 @@ typedef struct {
     bool written;         /* the kernel stores to it                      */
     long size_fixed;      /* element count = size_fixed + size_per_n * n  */
     long size_per_n;
+    bool scratch;         /* workspace for this call only (im2col columns, a
+                             transposed operand): placed in the arena by the
+                             memory plan, alive during the call alone; comes
+                             after the output and input buffers */
 } LBuf;
 
 typedef struct {
@@ -100,6 +104,10 @@ typedef struct {
 /* ---- builder (loop.c); all memory comes from the arena ---- */
 Kernel *kernel_new(Arena *a, const char *name, const char *comment);
 int kernel_buf(Arena *a, Kernel *k, const char *name, bool written, long size_fixed, long size_per_n);
+/* A written workspace buffer of size_fixed floats, or size_per_n * n when
+ * size_per_n > 0 (one of the two is 0).  Add scratch buffers after the
+ * output and input buffers. */
+int kernel_scratch(Arena *a, Kernel *k, const char *name, long size_fixed, long size_per_n);
 int kernel_var(Arena *a, Kernel *k, const char *name, LType t); /* names made unique */
 
 Expr *ex_int(Arena *a, int v);

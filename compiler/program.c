@@ -174,23 +174,55 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
             last[n->in[j]] = pos[i];
     }
 
-    /* First-fit placement in two pools: fixed-size and per-sample. */
-    Block *pool[2] = {calloc((size_t)nn + 1, sizeof(Block)), calloc((size_t)nn + 1, sizeof(Block))};
+    /* Kernels are lowered first: their scratch buffers are planned too. */
+    Kernel **kern = calloc((size_t)nn + 1, sizeof(Kernel *));
+    int nscratch = 0;
+    for (int i = 0; i < nn; i++) {
+        if (!used[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
+            continue;
+        kern[i] = kernel_for(p, by_node, i);
+        for (int b = 0; b < kern[i]->nbuf; b++)
+            nscratch += kern[i]->buf[b].scratch;
+    }
+
+    /* First-fit placement in two pools: fixed-size and per-sample.  A
+     * scratch buffer lives during its kernel's call alone. */
+    int cap = nn + nscratch + 1;
+    Block *pool[2] = {calloc((size_t)cap, sizeof(Block)), calloc((size_t)cap, sizeof(Block))};
     int npool[2] = {0, 0};
     long top[2] = {0, 0}, naive[2] = {0, 0};
     int *which = calloc((size_t)nn, sizeof(int));
+    int *scratch_block = calloc((size_t)nscratch + 1, sizeof(int));
+    int *scratch_pool = calloc((size_t)nscratch + 1, sizeof(int));
+    int ns = 0;
     for (int i = 0; i < nn; i++) {
-        if (!used[i] || placed[i])
+        if (!used[i])
             continue;
         const Node *n = graph_node(g, i);
-        int w = n->shape.batched;
-        Block b = {0, align_up(shape_numel(&n->shape)), pos[i], last[i]};
-        b.off = place(pool[w], npool[w], &b);
-        pool[w][npool[w]++] = b;
-        which[i] = npool[w] - 1;
-        if (b.off + b.size > top[w])
-            top[w] = b.off + b.size;
-        naive[w] += b.size;
+        if (!placed[i]) {
+            int w = n->shape.batched;
+            Block b = {0, align_up(shape_numel(&n->shape)), pos[i], last[i]};
+            b.off = place(pool[w], npool[w], &b);
+            pool[w][npool[w]++] = b;
+            which[i] = npool[w] - 1;
+            if (b.off + b.size > top[w])
+                top[w] = b.off + b.size;
+            naive[w] += b.size;
+        }
+        for (int k = 0; kern[i] && k < kern[i]->nbuf; k++) {
+            const LBuf *lb = &kern[i]->buf[k];
+            if (!lb->scratch)
+                continue;
+            int w = lb->size_per_n > 0;
+            Block b = {0, align_up(w ? lb->size_per_n : lb->size_fixed), pos[i], pos[i]};
+            b.off = place(pool[w], npool[w], &b);
+            pool[w][npool[w]++] = b;
+            scratch_block[ns] = npool[w] - 1;
+            scratch_pool[ns++] = w;
+            if (b.off + b.size > top[w])
+                top[w] = b.off + b.size;
+            naive[w] += b.size;
+        }
     }
     for (int i = 0; i < nn; i++) {
         if (!used[i] || placed[i])
@@ -205,17 +237,24 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     e.naive_fixed = naive[0];
     e.naive_per_n = naive[1];
 
-    /* Calls in execution order: output first, then inputs (lower.c's order). */
+    /* Calls in execution order: output, inputs (lower.c's order), scratch. */
+    ns = 0;
     for (int i = 0; i < nn; i++) {
         const Node *n = graph_node(g, i);
-        if (!used[i] || (op_flags(n->op) & OPF_SOURCE))
+        if (!kern[i])
             continue;
-        Kernel *k = kernel_for(p, by_node, i);
-        NETC_ASSERT(k->nbuf == n->nin + 1);
+        Kernel *k = kern[i];
         Loc *args = arena_alloc(a, sizeof(Loc) * (size_t)k->nbuf);
         args[0] = loc[i];
         for (int j = 0; j < n->nin; j++)
             args[j + 1] = loc[n->in[j]];
+        for (int b = n->nin + 1; b < k->nbuf; b++) {
+            NETC_ASSERT(k->buf[b].scratch);
+            int w = scratch_pool[ns];
+            const Block *blk = &pool[w][scratch_block[ns++]];
+            args[b] = w ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = blk->off}
+                        : (Loc){.k = LOC_ARENA, .off_fixed = blk->off};
+        }
         add_call(a, &e, i, k, args);
     }
     for (int i = 0; grads && i < p->nparam; i++) {
@@ -229,6 +268,9 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     free(pool[0]);
     free(pool[1]);
     free(which);
+    free(kern);
+    free(scratch_block);
+    free(scratch_pool);
     free(used);
     free(loc);
     free(placed);
