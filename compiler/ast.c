@@ -7,6 +7,7 @@
 #include "ast.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 SrcLoc ast_srcloc(const ParseCtx *c, const AstLoc *l)
@@ -418,6 +419,20 @@ void ast_print(FILE *f, const AstFile *ast)
 {
     if (ast)
         print_stmts(f, ast->stmts, 0);
+}
+
+const char *ast_expr_text(Arena *a, const AstExpr *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return "...";
+    print_expr(f, e);
+    fclose(f);
+    const char *r = arena_strdup(a, text);
+    free(text);
+    return r;
 }
 
 const char *ast_describe(Arena *a, const AstExpr *e)

@@ -143,6 +143,8 @@ void ast_print(FILE *f, const AstFile *ast);
 /* A short description of an expression for messages: "integer 3",
  * "name 'same'", "list [...]" (allocated in a). */
 const char *ast_describe(Arena *a, const AstExpr *e);
+/* The expression as source text: "ch * 4" (allocated in a). */
+const char *ast_expr_text(Arena *a, const AstExpr *e);
 
 /* ---- shared by the scanner, the parser and the builders below ---- */
 
@@ -167,8 +169,8 @@ typedef struct ParseCtx {
     /* open brackets, innermost last, for "expected ')' to close '(' at" */
     ParseTok open[PARSE_MAX_OPEN];
     int nopen, open_overflow;
-    /* the last three tokens delivered, newest first */
-    ParseTok hist[3];
+    /* the last four tokens delivered, newest first */
+    ParseTok hist[4];
     int nhist;
     /* error recovery (see the yylex wrapper in lexer.l) */
     bool resync, replay, have_replayed, stop;

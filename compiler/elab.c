@@ -163,6 +163,7 @@ typedef struct {
     int depth;
     bool too_big;
     StrMap dup_labels;        /* layers whose label repeats an earlier one */
+    bool had_undefined;       /* an undefined name was reported */
     int *outputs;             /* output slots in the order they were named */
     int noutputs;
     StrMap node_names;
@@ -179,8 +180,20 @@ bool elab_stop(const Elab *E)
     return E->d->nerror > E->d->max_errors;
 }
 
+static void instance_notes(Elab *E, const Scope *s);
+
+void elab_flush(Elab *E)
+{
+    for (int i = 0; i < E->npend; i++)
+        diag_note(E->d, E->pend[i].loc, E->pend[i].len, "%s", E->pend[i].msg);
+    instance_notes(E, E->pend_scope);
+    E->npend = 0;
+    E->pend_scope = NULL;
+}
+
 bool elab_error(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
 {
+    elab_flush(E);
     va_list ap;
     va_start(ap, fmt);
     char *msg = NULL;
@@ -200,9 +213,7 @@ bool elab_error(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
         return false;
     strmap_put(E->a, &E->reported, key, 1);
     diag_error(E->d, loc, len, "%s", msg);
-    for (const Scope *s = E->scope; s && s->block; s = s->parent)
-        diag_note(E->d, s->inst_loc, s->inst_len, "in '%s', an instance of block '%s'",
-                  s->inst_name, s->block->name);
+    E->pend_scope = E->scope;
     return false;
 }
 
@@ -220,14 +231,16 @@ void elab_hint(Elab *E, const char *fmt, ...)
 
 void elab_note(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
 {
-    if (!E->said)
+    if (!E->said || E->npend == (int)(sizeof E->pend / sizeof E->pend[0]))
         return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
+    E->pend[E->npend].loc = loc;
+    E->pend[E->npend].len = len;
+    char buf[512];
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    diag_note(E->d, loc, len, "%s", buf);
+    E->pend[E->npend++].msg = arena_strdup(E->a, buf);
 }
 
 /* Notes for a shape error (reported by shape.c) inside block instances. */
@@ -337,7 +350,13 @@ static void suggest_name(Elaborator *X, const Scope *sc, const char *name)
 /* A name used as a value that is not defined. */
 static void undefined(Elaborator *X, const Scope *sc, const char *name, SrcLoc loc, int len)
 {
+    /* A misspelt name leaves the intended one unused: do not say that too. */
+    X->had_undefined = true;
     elab_error(&X->E, loc, len, "undefined name '%s'", name);
+    if (sc->block && strmap_get(&X->top->names, name) >= 0) {
+        elab_hint(&X->E, "a block sees only its input `in`, its parameters and the values it binds");
+        return;
+    }
     if (schema_find_layer(name) || strmap_get(&X->blocks, name) >= 0) {
         elab_hint(&X->E, "'%s' is a layer; is '->' missing before it?", name);
         return;
@@ -503,7 +522,7 @@ static bool block_schema(Elaborator *X, const AstStmt *b, Schema *s)
     for (const AstArg *p = b->params; p; p = p->next, i++) {
         s->attr[i].name = p->name;
         s->attr[i].kind = ATTR_VALUE;
-        s->attr[i].def = p->value ? "" : NULL;
+        s->attr[i].def = p->value ? ast_expr_text(X->E.a, p->value) : NULL;
         for (const AstArg *q = b->params; q != p; q = q->next)
             if (!strcmp(q->name, p->name))
                 return elab_error(&X->E, p->name_loc, p->name_len,
@@ -590,7 +609,7 @@ static int expand_instance(Elaborator *X, Scope *sc, const AstStmt *b, const Ast
             elab_error(E, b->name_loc, b->name_len, "block '%s' never uses its input 'in'", b->name);
             elab_hint(E, "start a chain with `in -> ...`");
         }
-        for (int k = 0; k < in_sc->nbind; k++) {
+        for (int k = 0; k < in_sc->nbind && !X->had_undefined; k++) {
             const Slot *p = &X->slot[in_sc->bind[k]];
             if (!p->used && !slot_failed(X, in_sc->bind[k]) && strcmp(p->name, "out"))
                 elab_error(E, p->loc, p->len, "value '%s' is never used", p->name);
@@ -602,6 +621,21 @@ static int expand_instance(Elaborator *X, Scope *sc, const AstStmt *b, const Ast
     }
     E->scope = outer;
     return result;
+}
+
+/* "conv, maxpool, ... and add", then the blocks. */
+static const char *layer_list(Elaborator *X)
+{
+    int n;
+    const Schema *rows = schema_layers(&n);
+    Buf b = {0};
+    for (int i = 0; i < n; i++)
+        buf_printf(&b, "%s%s", i ? (i == n - 1 && !X->nblock ? " and " : ", ") : "", rows[i].name);
+    for (int i = 0; i < X->nblock; i++)
+        buf_printf(&b, "%s%s", i == X->nblock - 1 ? " and the block " : ", the block ", X->block[i]->name);
+    const char *s = arena_strdup(X->E.a, b.s);
+    buf_free(&b);
+    return s;
 }
 
 static void expand_chain(Elaborator *X, Scope *sc, const AstStmt *st)
@@ -647,6 +681,8 @@ static void expand_chain(Elaborator *X, Scope *sc, const AstStmt *st)
                 elab_hint(E, "'%s' is a value; a chain's steps are layers", L->op);
             else if (s)
                 elab_hint(E, "did you mean '%s'?", s);
+            else
+                elab_hint(E, "the layers are %s", layer_list(X));
             in[0] = bad_slot(X, L->loc, L->len);
             nin = 1;
             continue;
@@ -868,7 +904,7 @@ static void check_unused(Elaborator *X)
         if (!p->used && !p->bad)
             elab_error(E, p->loc, p->len, "input '%s' is never used", p->name);
     }
-    for (int k = 0; k < X->top->nbind; k++) {
+    for (int k = 0; k < X->top->nbind && !X->had_undefined; k++) {
         const Slot *p = &X->slot[X->top->bind[k]];
         if (!p->used && !p->output && !slot_failed(X, X->top->bind[k])) {
             elab_error(E, p->loc, p->len, "value '%s' is never used", p->name);
@@ -1168,6 +1204,7 @@ static void emit_inst(Elaborator *X, int id)
     for (int k = I->nin; k < nin; k++)
         graph_node(g, in[k])->p.param.owner = n->id;
     int before = E->d->nerror;
+    elab_flush(E);
     if (!shape_infer(g, n, E->d)) {
         if (E->d->nerror == before) /* shape.c must say why */
             diag_error(E->d, n->loc, I->len, "%s: invalid input shape", I->what);
@@ -1255,6 +1292,7 @@ static void emit_loss(Elaborator *X)
     Node *l = add_node(X, p->loss->op, "loss", p->loss_loc, p->loss_len, 2, in);
     if (!l)
         return;
+    elab_flush(E);
     if (!shape_infer(g, l, E->d))
         return;
     g->loss = l->id;
@@ -1412,6 +1450,7 @@ bool elab_model(Model *m, const AstFile *ast, Diag *d)
         if (X.plan.loss_name && strmap_get(&X.top->names, X.plan.loss_name) >= 0)
             emit_loss(&X);
     }
+    elab_flush(&X.E);
     bool ok = d->nerror == X.E.nerror0;
     free(X.slot);
     free(X.inst);

@@ -61,6 +61,15 @@ typedef struct Elab {
     /* the block instance being expanded, for "in instance ..." notes */
     const struct Scope *scope;
     bool said;                /* the last elab_error was printed */
+    /* Notes wait until the error's hints are out, so a message reads
+     * error, hints, notes. */
+    struct {
+        SrcLoc loc;
+        int len;
+        const char *msg;
+    } pend[4];
+    int npend;
+    const struct Scope *pend_scope;
 } Elab;
 
 /* Errors through these are said once per location and message, and get a
@@ -73,6 +82,7 @@ void elab_hint(Elab *E, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void elab_note(Elab *E, SrcLoc loc, int len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 bool elab_stop(const Elab *E); /* too many errors: stop early */
+void elab_flush(Elab *E);      /* prints the notes still waiting */
 
 /* elab_value.c */
 

@@ -293,7 +293,11 @@ static bool kind_error(Elab *E, const char *what, const AttrSpec *a, const Value
     elab_error(E, v->loc, v->len, "%s: %s expects %s, got %s", what, a->name, want, value_describe(E, v));
     /* A name where a number belongs is usually a block parameter used
      * outside its block, or misspelt. */
-    if (v->kind == VAL_NAME && a->kind != ATTR_BOOL && a->kind != ATTR_INIT)
+    static const char *const words[] = {"same", "valid", "true", "false"};
+    bool word = false;
+    for (size_t i = 0; v->kind == VAL_NAME && i < sizeof words / sizeof words[0]; i++)
+        word |= !strcmp(v->s, words[i]);
+    if (v->kind == VAL_NAME && !word && a->kind != ATTR_BOOL && a->kind != ATTR_INIT)
         elab_hint(E, "a name in an attribute must be a parameter of the enclosing block");
     return false;
 }
@@ -352,6 +356,17 @@ bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out)
     const Schema *s = schema_lookup(rows, n, v->s);
     if (!s) {
         elab_error(E, v->loc, v->len, "unknown initialiser '%s'", v->s);
+        /* Other frameworks' names for the same initialisers. */
+        static const char *const alias[][2] = {
+            {"kaiming_uniform", "he_uniform"}, {"kaiming_normal", "he_normal"},
+            {"glorot_uniform", "xavier_uniform"}, {"glorot_normal", "xavier_normal"},
+        };
+        for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++) {
+            if (!strcmp(v->s, alias[i][0])) {
+                elab_hint(E, "netc calls it '%s'", alias[i][1]);
+                return false;
+            }
+        }
         const char *c[16];
         for (int i = 0; i < n && i < 16; i++)
             c[i] = rows[i].name;

@@ -286,10 +286,16 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner)
     diag_error(c->diag, ast_srcloc(c, &at), len, "%s", msg.s);
     buf_free(&msg);
 
-    /* `x -> a: relu b: relu`: the second label starts a new statement. */
-    if (found == YYTRANSLATE(':') && prev && prev->kind == IDENT && prev->line_start == false &&
-        c->nhist > 2 && c->hist[2].kind != ARROW)
+    /* `x -> conv(6) relu => y`: a layer after a layer on the same line
+     * starts a new statement, which then fails on its second token. */
+    int before = c->nhist > 2 ? c->hist[2].kind : 0;
+    int bound = c->nhist > 3 && c->hist[3].kind == BIND; /* `=> y` ends a statement */
+    if (prev && prev->kind == IDENT && !prev->line_start &&
+        (before == ')' || (before == IDENT && !bound) || before == INT))
         diag_hint(c->diag, "is '->' missing before '%s'?", prev->s);
+    /* `data mnist(/data/mnist)` */
+    if (found == YYTRANSLATE('/') && prev && (prev->kind == CALL || prev->kind == ',' || prev->kind == '('))
+        diag_hint(c->diag, "write paths as strings: \"/like/this\"");
     if (c->diag->nerror >= c->diag->max_errors)
         c->stop = true;
     return 0;
