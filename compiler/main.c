@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emit_c.h"
 #include "netc.h"
 #ifdef NETC_HAVE_LLVM
 #include "emit_llvm.h"
