@@ -37,8 +37,10 @@ mkdir -p "$out"
 rm -f "$out"/*.jsonl "$out"/*.log
 
 echo "== building netc (Release) in $build"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNETC_TESTS=OFF >"$out/cmake.log"
-cmake --build "$build" -j2 --target netc netcrt >>"$out/cmake.log"
+if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNETC_TESTS=OFF &&
+        cmake --build "$build" -j2 --target netc netcrt; } >"$out/cmake.log" 2>&1; then
+  tail -n 30 "$out/cmake.log"; echo "bench: building netc failed (log: $out/cmake.log)" >&2; exit 1
+fi
 
 backends=()
 for be in c llvm; do
@@ -54,15 +56,20 @@ done
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "== $epochs epoch(s), batch $batch, lr $lr, momentum $momentum"
 
+# Other work on the machine skews timings, the 2-thread rows most: a busy
+# core stalls every synchronisation point of a multi-threaded run.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "== load average before the runs: $(loadavg)"
+
 for t in "${threads_list[@]}"; do
-  echo "-- PyTorch, $t thread(s)"
+  echo "-- PyTorch, $t thread(s); load average $(loadavg)"
   "$python" bench/lenet_torch.py --epochs "$epochs" --batch "$batch" --lr "$lr" \
       --momentum "$momentum" --threads "$t" --metrics "$out/pytorch-$t.jsonl" | tee "$out/pytorch-$t.log"
   for be in "${backends[@]}"; do
-    # netc's programs are single-threaded today; the thread variables are
-    # set anyway so the row means what it says if that changes.
-    echo "-- netc ($be), $t thread(s)"
-    OMP_NUM_THREADS=$t NETC_THREADS=$t "$build/lenet-$be" train --epochs "$epochs" \
+    # netc's programs are single-threaded today: the same program runs once
+    # per thread setting, so every row of the table is a measurement.
+    echo "-- netc ($be), $t thread(s); load average $(loadavg)"
+    "$build/lenet-$be" train --epochs "$epochs" \
         --batch "$batch" --lr "$lr" --metrics "$out/netc-$be-$t.jsonl" | tee "$out/netc-$be-$t.log"
   done
 done
@@ -103,3 +110,4 @@ for t in threads:
 EOF
 echo
 echo "time vs PyTorch = netc's median s/epoch / PyTorch's at the same thread count (lower is faster)"
+echo "load average after the runs: $(loadavg) (on $(nproc) cores; well above 1 means the timings are shared)"
