@@ -21,6 +21,7 @@ finite differences straddle a kink (relu at 0, a max-pool tie) would make
 the harness fail for reasons that are not netc bugs; such data is redrawn
 from the next seed.
 """
+import copy
 import os
 import shutil
 import sys
@@ -215,7 +216,6 @@ def fd_problems(case, net, x, seed, target):
 
 
 def _clone(net):
-    import copy
     return copy.deepcopy(net)
 
 
