@@ -13,12 +13,16 @@
 #include <unistd.h>
 
 #include "emit_c.h"
-#include "netc.h"
-#ifdef NETC_HAVE_LLVM
 #include "emit_llvm.h"
-#endif
+#include "netc.h"
 
 #define NETC_VERSION "0.1.0"
+
+/* Extra link flags for generated programs: the sanitizer build's runtime
+ * library needs the sanitizer runtimes (CMake sets this). */
+#ifndef NETC_PROGRAM_LDFLAGS
+#define NETC_PROGRAM_LDFLAGS NULL
+#endif
 
 typedef struct {
     const char *cmd;
@@ -77,11 +81,7 @@ static int parse_args(int argc, char **argv, Options *o)
 {
     *o = (Options){.opt_level = 3};
     o->cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-#ifdef NETC_HAVE_LLVM
-    o->backend = "llvm";
-#else
-    o->backend = "c";
-#endif
+    o->backend = emit_llvm_available() ? "llvm" : "c";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -294,19 +294,16 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
         if (!emit_c(p, dir, d) || !emit_c_main(p, mainsrc, d))
             goto out;
         char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
-                        "-o", (char *)o->output, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm", NULL};
+                        "-o", (char *)o->output, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
+                        NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
     } else {
-#ifdef NETC_HAVE_LLVM
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
         if (!emit_llvm_obj(p, &lo, obj, true, d))
             goto out;
-        char *argv[] = {(char *)o->cc, "-o", (char *)o->output, obj, (char *)lib, "-lz", "-lm", NULL};
+        char *argv[] = {(char *)o->cc, "-o", (char *)o->output, obj, (char *)lib, "-lz", "-lm",
+                        NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
-#else
-        diag_plain(d, "this netc was built without LLVM; use --backend c");
-        goto out;
-#endif
     }
     if (rc != 0)
         diag_plain(d, "'%s' failed (exit status %d) while building '%s'", o->cc, rc, o->output);
@@ -365,7 +362,6 @@ static int compile(const Options *o)
     } else if (strcmp(o->cmd, "build") == 0) {
         ok = build_program(p, o, &d);
     } else {
-#ifdef NETC_HAVE_LLVM
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
         char path[4096];
         ok = ensure_dir(o->output, &d);
@@ -378,10 +374,6 @@ static int compile(const Options *o)
             snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
             ok = ok && emit_c_header(p, path, &d);
         }
-#else
-        diag_plain(&d, "'%s' needs the LLVM backend, and this netc was built without LLVM", o->cmd);
-        ok = false;
-#endif
     }
     status = ok && d.nerror == 0 ? 0 : 1;
 done:
