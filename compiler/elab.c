@@ -1102,21 +1102,24 @@ static bool add_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, 
         const ConvParam *p = &tmpl->p.conv;
         int cin = x->shape.d[0];
         int per_group = p->groups > 0 ? cin / p->groups : cin;
-        long k = 1;
         w.rank = 2 + p->nsp;
         w.d[0] = p->out_channels;
         w.d[1] = per_group > 0 ? per_group : 1;
-        for (int i = 0; i < p->nsp; i++) {
+        /* Every factor is an int, so checking after each product keeps
+         * the running value within long. */
+        long numel = (long)w.d[0] * w.d[1], k = 1;
+        for (int i = 0; i < p->nsp && numel <= INT_MAX; i++) {
             w.d[2 + i] = p->kernel[i];
             k *= p->kernel[i];
+            numel *= p->kernel[i];
         }
+        if (numel > INT_MAX)
+            return elab_error(&X->E, I->loc, I->len, "%s: the weight has more than %d elements",
+                              I->what, INT_MAX);
         fan_in = w.d[1] * k;
         fan_out = p->out_channels * k;
         b.d[0] = p->out_channels;
         bias = p->bias;
-        if ((long)w.d[0] * w.d[1] * k > INT_MAX)
-            return elab_error(&X->E, I->loc, I->len, "%s: the weight has more than %d elements",
-                              I->what, INT_MAX);
     } else {
         int units = tmpl->p.dense.units;
         int features = x->shape.rank == 1 ? x->shape.d[0] : 1;
