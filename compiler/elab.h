@@ -1,7 +1,7 @@
 /* elab.h - the elaborator's internals, shared by elab.c (names, chains,
- * blocks, graph construction), elab_value.c (attribute values: evaluation,
- * binding to a schema, conversion to layer parameters) and elab_train.c
- * (the train section).  Not used outside the front end.
+ * blocks, outputs), elab_emit.c (graph construction), elab_value.c
+ * (attribute values: evaluation, binding to a schema, typed reads) and
+ * elab_train.c (the train section).  Not used outside the front end.
  */
 #ifndef NETC_ELAB_H
 #define NETC_ELAB_H
@@ -142,5 +142,105 @@ typedef struct {
 
 /* Reads the train section (NULL: none) into m->train and plan. */
 void train_read(Elab *E, const AstStmt *train, TrainPlan *plan);
+
+/* ---- the elaborator's state (elab.c expands, elab_emit.c builds the graph) ---- */
+
+enum { MAX_BLOCK_DEPTH = 64 }; /* blocks instantiating blocks */
+
+typedef struct Scope {
+    const struct Scope *parent;
+    const char *prefix;       /* prepended to node names: "" or "s1." */
+    const AstStmt *block;     /* NULL at top level */
+    const char *inst_name;    /* "s1" */
+    SrcLoc inst_loc;
+    int inst_len;
+    Env env;
+    StrMap names;             /* value name -> slot */
+    StrMap labels;            /* names taken in this scope -> def */
+    StrMap counters;          /* auto-name base -> last number used */
+    int *bind;                /* slots bound here, in source order */
+    int nbind;
+    int *loose;               /* unnamed chain results, in source order */
+    SrcLoc *loose_loc;
+    int nloose;
+} Scope;
+
+typedef struct {
+    const char *name;         /* NULL: an unnamed chain result */
+    SrcLoc loc;
+    int len;
+    int inst, input, alias;   /* what it stands for; -1 when not that */
+    bool used;                /* referenced anywhere */
+    bool consumed;            /* read by a layer */
+    bool bad;                 /* its definition failed: uses stay quiet */
+    bool output;
+    bool is_in;               /* a block's `in` */
+} Slot;
+
+typedef struct {
+    Op op;
+    const Schema *schema;
+    const char *name;         /* node name */
+    const char *what;         /* "conv c1", for messages */
+    SrcLoc loc;
+    int len;
+    const Value *attr[SCHEMA_MAX_ATTR];
+    int *in;                  /* slots */
+    int nin;
+    int out;                  /* slot */
+    const Scope *scope;
+    const char *value_name;   /* a name bound to its result (cycle messages) */
+    int node;
+    int state;                /* depth-first walk: 0 new, 1 open, 2 done */
+    bool bad;
+} Inst;
+
+typedef struct {
+    const AstStmt *stmt;
+    Shape shape;
+    bool bad;
+    int node;
+    int slot;
+} Input;
+
+typedef struct {
+    SrcLoc loc;
+    int len;
+} Def;
+
+typedef struct {
+    Elab E;
+    Slot *slot;
+    int nslot, capslot;
+    Inst *inst;
+    int ninst, capinst;
+    Input *input;
+    int ninput;
+    Def *def;
+    int ndef, capdef;
+    StrMap blocks;            /* block name -> index into block[] */
+    const AstStmt **block;
+    int nblock;
+    const AstStmt *stack[MAX_BLOCK_DEPTH]; /* blocks being expanded */
+    int depth;
+    bool too_big;
+    StrMap dup_labels;        /* layers whose label repeats an earlier one */
+    bool had_undefined;       /* an undefined name was reported */
+    int *outputs;             /* output slots in the order they were named */
+    int noutputs;
+    StrMap node_names;
+    TrainPlan plan;
+    Scope *top;
+} Elaborator;
+
+/* What a slot finally stands for: *inst or *input >= 0, or both -1 when
+ * its definition failed. */
+void elab_slot_resolve(const Elaborator *X, int s, int *inst, int *input);
+/* Whether a value's definition already failed (and said why). */
+bool elab_slot_failed(const Elaborator *X, int s);
+/* "in 's1', an instance of block 'b'" notes for every enclosing instance. */
+void elab_instance_notes(Elab *E, const struct Scope *s);
+/* elab_emit.c: adds inputs, instances, outputs and the loss to the graph. */
+void elab_emit(Elaborator *X);
 
 #endif
