@@ -426,6 +426,7 @@ void elab_emit(Elaborator *X)
 {
     emit_inputs(X);
     emit_all(X);
+    X->E.scope = NULL; /* what follows is at the top level */
     emit_outputs(X);
     if (X->plan.loss_name && strmap_get(&X->top->names, X->plan.loss_name) >= 0)
         emit_loss(X);
