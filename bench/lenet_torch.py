@@ -85,6 +85,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"],
+                    help="learning-rate schedule, stepped once per epoch like netc's")
+    ap.add_argument("--step-every", type=int, default=3, help="step schedule: epochs between decays")
+    ap.add_argument("--gamma", type=float, default=0.1, help="step schedule: decay factor")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--metrics", help="write per-epoch JSON lines to this file")
@@ -98,6 +102,12 @@ def main():
 
     net = LeNet()
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+    if args.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+    elif args.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.step_every, gamma=args.gamma)
+    else:
+        sched = None
     metrics = open(args.metrics, "w") if args.metrics else None
     n = train_x.shape[0]
     print("pytorch %s, %d thread(s), %d train / %d test images, batch %d, lr %g, momentum %g"
@@ -119,6 +129,8 @@ def main():
             loss_sum += loss.item() * idx.shape[0]
             correct += (out.argmax(1) == yb).sum().item()
         train_seconds = time.perf_counter() - t0
+        if sched:
+            sched.step()
         test_loss, test_acc = evaluate(net, test_x, test_y, 1000)
         seconds = time.perf_counter() - t0
         rec = {

@@ -1,0 +1,2 @@
+add_test(NAME cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli.sh $<TARGET_FILE:netc>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# usage: cli.sh NETC
+# The driver as a user meets it: usage errors, emitted C that compiles
+# cleanly under gcc and clang in strict C99, byte-identical output for the
+# same input, and emit-c --weights embedding a checkpoint.
+set -uo pipefail
+netc=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+check() { # name, then a command that must succeed
+  local name=$1; shift
+  if "$@" >"$tmp/out" 2>&1; then passes=$((passes+1)); else
+    fails=$((fails+1)); echo "FAIL: $name"; sed 's/^/    /' "$tmp/out" | head -20; fi
+}
+expect_fail() { # name, pattern, command...
+  local name=$1 pat=$2; shift 2
+  if "$@" >"$tmp/out" 2>&1; then fails=$((fails+1)); echo "FAIL: $name: succeeded"; return; fi
+  if grep -q -- "$pat" "$tmp/out" && ! grep -q "internal error" "$tmp/out"; then passes=$((passes+1)); else
+    fails=$((fails+1)); echo "FAIL: $name: expected '$pat'"; sed 's/^/    /' "$tmp/out" | head -10; fi
+}
+
+expect_fail "no command" "usage" "$netc"
+expect_fail "unknown command" "did you mean 'check'" "$netc" chek examples/lenet.net
+expect_fail "missing model" "needs a model file" "$netc" check
+expect_fail "missing output" "needs an output" "$netc" emit-c examples/lenet.net
+expect_fail "unknown option" "unknown option '--bogus'" "$netc" check examples/lenet.net --bogus
+expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
+expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
+check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
+
+for ex in examples/*.net; do
+  name=$(basename "$ex" .net)
+  check "emit-c $name" "$netc" emit-c "$ex" -o "$tmp/a-$name"
+  check "emit-c $name again" "$netc" emit-c "$ex" -o "$tmp/b-$name"
+  check "emit-c $name is deterministic" diff -r "$tmp/a-$name" "$tmp/b-$name"
+  for cc in gcc clang; do
+    command -v $cc >/dev/null || continue
+    check "$cc compiles $name strictly" $cc -std=c99 -Wall -Wextra -Wpedantic -Werror -c \
+      "$tmp/a-$name/"*.c -o "$tmp/$name-$cc.o"
+  done
+  # The inference path uses no heap and no stdio.
+  if nm "$tmp/$name-gcc.o" 2>/dev/null | grep -E ' U (malloc|calloc|free|printf|fprintf|fopen|puts)$'; then
+    fails=$((fails+1)); echo "FAIL: $name's generated code calls the heap or stdio"
+  else passes=$((passes+1)); fi
+done
+
+# emit-c --weights embeds a safetensors file; wrong or missing tensors are errors.
+printf 'network w\ninput x: [3]\nx -> d: dense(2) => y\noutput y\n' > "$tmp/w.net"
+/usr/bin/env python3 - "$tmp/w.safetensors" "$tmp/bad.safetensors" <<'PY' || exit 1
+import json, struct, sys
+def write(path, tensors):
+    header, data = {}, b""
+    for name, (shape, vals) in tensors.items():
+        raw = struct.pack("<%df" % len(vals), *vals)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+write(sys.argv[1], {"d.weight": ([2, 3], [1, 2, 3, 4, 5, 6]), "d.bias": ([2], [0.5, -0.5])})
+write(sys.argv[2], {"d.weight": ([3, 2], [1, 2, 3, 4, 5, 6])})
+PY
+check "emit-c --weights" "$netc" emit-c "$tmp/w.net" -o "$tmp/w" --weights "$tmp/w.safetensors"
+check "weights are embedded" grep -q "w_weights" "$tmp/w/w.h"
+expect_fail "weights with the wrong shape" "d.weight" "$netc" emit-c "$tmp/w.net" -o "$tmp/w2" --weights "$tmp/bad.safetensors"
+expect_fail "weights file missing" "nope.safetensors" "$netc" emit-c "$tmp/w.net" -o "$tmp/w3" --weights "$tmp/nope.safetensors"
+
+echo "$passes passed, $fails failed"
+[ $fails = 0 ]
