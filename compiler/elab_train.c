@@ -155,6 +155,46 @@ static void read_optimizer(Elab *E, TrainConfig *t, const Value *v)
     t->nesterov = nesterov;
 }
 
+/* `schedule cosine`, `schedule step(every=3, gamma=0.1)` */
+static void read_schedule(Elab *E, TrainConfig *t, const Value *v)
+{
+    int n;
+    const Schema *rows = schema_schedules(&n);
+    if (v->kind != VAL_NAME && v->kind != VAL_CALL) {
+        elab_error(E, v->loc, v->len, "schedule expects constant, cosine or step(every=N), got %s",
+                   value_describe(E, v));
+        return;
+    }
+    const Schema *s = schema_lookup(rows, n, v->s);
+    if (!s) {
+        elab_error(E, v->loc, v->len, "unknown schedule '%s'", v->s);
+        suggest(E, v->s, rows, n, "schedules");
+        return;
+    }
+    const Value *arg[SCHEMA_MAX_ATTR] = {0};
+    if (v->kind == VAL_CALL && !value_bind(E, s, s->name, v->item, v->n, v->loc, v->len, arg))
+        return;
+    if (strcmp(s->name, "step") != 0) {
+        t->schedule = strcmp(s->name, "cosine") == 0 ? SCHED_COSINE : SCHED_CONSTANT;
+        return;
+    }
+    if (v->kind == VAL_NAME || !arg[0]) {
+        elab_error(E, v->loc, v->len, "schedule 'step' needs the epochs between decays: step(every=3)");
+        return;
+    }
+    int every;
+    double gamma = 0.1;
+    if (!value_int(E, "step", &s->attr[0], arg[0], &every))
+        return;
+    if (arg[1] && value_float(E, "step", &s->attr[1], arg[1], &gamma) && !(gamma > 0 && gamma <= 1)) {
+        elab_error(E, arg[1]->loc, arg[1]->len, "step: gamma must be in (0, 1], got %g", gamma);
+        return;
+    }
+    t->schedule = SCHED_STEP;
+    t->sched_every = every;
+    t->sched_gamma = (float)gamma;
+}
+
 void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
 {
     TrainConfig *t = &E->m->train;
@@ -191,7 +231,8 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
             if (s)
                 elab_hint(E, "did you mean '%s'?", s);
             else
-                elab_hint(E, "the settings are data, loss, optimizer, batch, epochs, seed and init");
+                elab_hint(E, "the settings are data, loss, optimizer, batch, epochs, seed, init and "
+                             "schedule");
             continue;
         }
         if (seen[k]) {
@@ -210,6 +251,7 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
         case ATTR_DATA: read_data(E, t, &v); break;
         case ATTR_LOSS: read_loss(E, plan, &v); break;
         case ATTR_OPTIM: read_optimizer(E, t, &v); break;
+        case ATTR_SCHEDULE: read_schedule(E, t, &v); break;
         case ATTR_INIT:
             if (value_init(E, "train", &v, &init)) {
                 plan->init = init;

@@ -22,6 +22,7 @@
 /* ---- training configuration (the `train { }` section) ---- */
 
 typedef enum { OPT_SGD, OPT_COUNT } OptKind;
+typedef enum { SCHED_CONSTANT, SCHED_COSINE, SCHED_STEP } SchedKind;
 
 typedef struct {
     bool present;            /* the file has a train section          */
@@ -32,6 +33,9 @@ typedef struct {
     OptKind optimizer;
     float lr, momentum, weight_decay;
     bool nesterov;
+    SchedKind schedule;      /* learning rate per epoch                */
+    int sched_every;         /* step: epochs between decays            */
+    float sched_gamma;       /* step: decay factor                     */
     int batch, epochs;
     unsigned long seed;
     InitKind default_init;   /* for layers that do not say init=       */

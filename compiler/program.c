@@ -345,6 +345,10 @@ static char *build_meta(const Program *p)
         meta_shape(&b, &target->shape);
         buf_printf(&b, "\ntrain optimizer sgd %.9g %.9g %.9g %d\n", (double)t->lr, (double)t->momentum,
                    (double)t->weight_decay, t->nesterov ? 1 : 0);
+        if (t->schedule == SCHED_COSINE)
+            buf_puts(&b, "train schedule cosine\n");
+        else if (t->schedule == SCHED_STEP)
+            buf_printf(&b, "train schedule step %d %.9g\n", t->sched_every, (double)t->sched_gamma);
         buf_printf(&b, "train batch %d\ntrain epochs %d\ntrain seed %lu\n", t->batch, t->epochs, t->seed);
         buf_printf(&b, "train data %s %s\n", t->data_kind ? t->data_kind : "fashion_mnist",
                    t->data_path && *t->data_path ? t->data_path : "/usr/share/datasets/fashion-mnist");

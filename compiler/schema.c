@@ -106,8 +106,18 @@ static const Schema losses[] = {
     }, INIT_DEFAULT, "mean squared error, mean over the batch"},
 };
 
+static const Schema schedules[] = {
+    {"constant", OP_COUNT, 0, 0, 0, 0, {{0}}, INIT_DEFAULT, "the optimiser's lr throughout"},
+    {"cosine", OP_COUNT, 0, 0, 0, 0, {{0}}, INIT_DEFAULT,
+     "lr * (1 + cos(pi * epoch / epochs)) / 2 in epoch 0, 1, ..."},
+    {"step", OP_COUNT, 2, 0, 0, 2, {
+        {"every", ATTR_INT, NULL, 1, "epochs between decays"},
+        {"gamma", ATTR_FLOAT, "0.1", 0, "decay factor, in (0, 1]"},
+    }, INIT_DEFAULT, "lr * gamma^floor(epoch / every)"},
+};
+
 static const Schema train = {
-    "train", OP_COUNT, 0, 0, 0, 7, {
+    "train", OP_COUNT, 0, 0, 0, 8, {
         {"data", ATTR_DATA, "fashion_mnist", 0, "the dataset"},
         {"loss", ATTR_LOSS, NULL, 0, "the loss and the value it scores"},
         {"optimizer", ATTR_OPTIM, "sgd", 0, "the optimiser and its settings"},
@@ -115,6 +125,7 @@ static const Schema train = {
         {"epochs", ATTR_INT, "10", 1, "passes over the training set"},
         {"seed", ATTR_INT, "1", 0, "seed of the weight initialisation and shuffling"},
         {"init", ATTR_INIT, "he_uniform", 0, "default weight initialiser"},
+        {"schedule", ATTR_SCHEDULE, "constant", 0, "learning-rate schedule, stepped per epoch"},
     }, INIT_DEFAULT, "training configuration",
 };
 
@@ -146,6 +157,12 @@ const Schema *schema_losses(int *n)
 {
     *n = (int)(sizeof losses / sizeof losses[0]);
     return losses;
+}
+
+const Schema *schema_schedules(int *n)
+{
+    *n = (int)(sizeof schedules / sizeof schedules[0]);
+    return schedules;
 }
 
 const Schema *schema_train(void)

@@ -26,6 +26,7 @@ typedef enum {
     ATTR_DATA,   /* fashion_mnist("dir"), mnist("dir"), idx("dir")          */
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
     ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
+    ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
 } AttrKind;
 
 typedef struct {
@@ -59,6 +60,7 @@ const Schema *schema_optimizers(int *n);
 const Schema *schema_inits(int *n);
 const Schema *schema_data(int *n);
 const Schema *schema_losses(int *n);
+const Schema *schema_schedules(int *n);
 /* The train section's keys, as a schema whose attributes are the keys. */
 const Schema *schema_train(void);
 

@@ -50,6 +50,7 @@ bool rt_ckpt_save(const char *path, const RtMeta *m, const float *params, const 
     }
     if (ok) {
         char v[12][64];
+        rt_schedule_str(&s->schedule, v[10], 64);
         snprintf(v[0], 64, "%ld", s->epoch);
         snprintf(v[1], 64, "%ld", s->epochs);
         snprintf(v[2], 64, "%016" PRIx64 "%016" PRIx64, s->rng.state, s->rng.inc);
@@ -65,6 +66,7 @@ bool rt_ckpt_save(const char *path, const RtMeta *m, const float *params, const 
             "netc.epoch", v[0], "netc.epochs", v[1], "netc.rng", v[2], "netc.lr", v[3],
             "netc.momentum", v[4], "netc.weight_decay", v[5], "netc.nesterov", v[6],
             "netc.batch", v[7], "netc.limit", v[8], "netc.seed", v[9],
+            "netc.schedule", v[10],
         };
         ok = rt_st_write(path, t, n, kv, (int)(sizeof kv / sizeof *kv / 2), e);
     } else {
@@ -154,6 +156,11 @@ static bool load_state(const StFile *f, const char *path, RtTrainState *s, RtErr
         !meta_float(f, path, "netc.momentum", &s->sgd.momentum, e) ||
         !meta_float(f, path, "netc.weight_decay", &s->sgd.weight_decay, e))
         return false;
+    const char *sched = rt_st_meta(f, "netc.schedule");
+    if (!sched)
+        return rt_fail(e, path, "checkpoint metadata 'netc.schedule' is missing");
+    if (!rt_schedule_parse(sched, &s->schedule, e))
+        return rt_fail_wrap(e, path);
     if (!rng || strlen(rng) != 32 || !parse_hex64(rng, &s->rng.state) ||
         !parse_hex64(rng + 16, &s->rng.inc) || !(s->rng.inc & 1))
         return rt_fail(e, path, "checkpoint metadata 'netc.rng' is missing or malformed");

@@ -18,7 +18,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
 
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
-    OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_COUNT
+    OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
+    OPT_COUNT
 } OptId;
 
 static const struct {
@@ -40,6 +41,7 @@ static const struct {
     [OPT_WEIGHTS] = {"weights", CMD_EVAL | CMD_PREDICT, true},
     [OPT_INPUT] = {"input", CMD_PREDICT, true},
     [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
+    [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
@@ -58,6 +60,7 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %s train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]\n", prog);
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
+    fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA]\n", w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
     fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
@@ -303,6 +306,9 @@ static void cmd_info(const RtMeta *m, const float *weights)
            shape);
     printf("        sgd lr %g momentum %g weight_decay %g%s\n", (double)m->sgd.lr,
            (double)m->sgd.momentum, (double)m->sgd.weight_decay, m->sgd.nesterov ? " nesterov" : "");
+    char sched[64];
+    rt_schedule_str(&m->schedule, sched, sizeof sched);
+    printf("        schedule %s\n", sched);
     printf("        batch %ld, epochs %ld, seed %llu\n", m->batch, m->epochs,
            (unsigned long long)m->seed);
     if (m->data_kind)
@@ -312,7 +318,8 @@ static void cmd_info(const RtMeta *m, const float *weights)
 static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                       const float *weights)
 {
-    RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .save = c->val[OPT_SAVE],
+    RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .schedule = c->val[OPT_SCHEDULE],
+                     .save = c->val[OPT_SAVE],
                      .resume = c->val[OPT_RESUME], .metrics = c->val[OPT_METRICS],
                      .quiet = c->val[OPT_QUIET] != NULL};
     long seed;

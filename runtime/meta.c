@@ -176,7 +176,7 @@ static bool parse_param(Line *l, RtMeta *m)
 enum {
     SEEN_NAME = 1 << 0, SEEN_PARAMS = 1 << 1, SEEN_ARENA = 1 << 2, SEEN_LOSS = 1 << 3,
     SEEN_TARGET = 1 << 4, SEEN_OPT = 1 << 5, SEEN_BATCH = 1 << 6, SEEN_EPOCHS = 1 << 7,
-    SEEN_SEED = 1 << 8, SEEN_DATA = 1 << 9,
+    SEEN_SEED = 1 << 8, SEEN_DATA = 1 << 9, SEEN_SCHEDULE = 1 << 10,
 };
 
 static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
@@ -187,6 +187,7 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
     static const struct { const char *name; unsigned bit; } rec[] = {
         {"loss", SEEN_LOSS}, {"target", SEEN_TARGET}, {"optimizer", SEEN_OPT},
         {"batch", SEEN_BATCH}, {"epochs", SEEN_EPOCHS}, {"seed", SEEN_SEED}, {"data", SEEN_DATA},
+        {"schedule", SEEN_SCHEDULE},
     };
     unsigned bit = 0;
     for (size_t i = 0; i < sizeof rec / sizeof *rec; i++)
@@ -262,6 +263,20 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
         if (errno || end == l->f[2] || *end || l->f[2][0] == '-')
             return bad(l, "expected an unsigned integer seed, found", l->f[2]);
         m->seed = (uint64_t)s;
+        return true;
+    }
+    case SEEN_SCHEDULE: {
+        /* train schedule constant | cosine | step EVERY GAMMA */
+        char text[96];
+        if (l->n == 3)
+            snprintf(text, sizeof text, "%s", l->f[2]);
+        else if (l->n == 5 && strcmp(l->f[2], "step") == 0)
+            snprintf(text, sizeof text, "step:%s:%s", l->f[3], l->f[4]);
+        else
+            return bad(l, "expected 'train schedule constant|cosine|step EVERY GAMMA'", NULL);
+        RtErr se;
+        if (!rt_schedule_parse(text, &m->schedule, &se))
+            return bad(l, "bad schedule", l->f[2]);
         return true;
     }
     default: /* SEEN_DATA: the path is the rest of the line, spaces and all */

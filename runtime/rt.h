@@ -102,6 +102,15 @@ typedef struct {
     bool nesterov;
 } RtSgd;
 
+/* Learning-rate schedules, stepped once per epoch (as PyTorch's
+ * CosineAnnealingLR / StepLR are when called after each epoch). */
+typedef enum { RT_SCHED_CONSTANT, RT_SCHED_COSINE, RT_SCHED_STEP } RtSchedKind;
+typedef struct {
+    RtSchedKind kind;
+    long every;                /* step: epochs between decays */
+    double gamma;              /* step: decay factor */
+} RtSchedule;
+
 typedef struct {
     char *name;
     long params;               /* floats in params[] */
@@ -118,6 +127,7 @@ typedef struct {
     RtTargetKind target_kind;
     RtTensor target;           /* per-sample target shape */
     RtSgd sgd;
+    RtSchedule schedule;       /* constant when there is no schedule record */
     long batch, epochs;
     uint64_t seed;
     char *data_kind;           /* fashion_mnist | mnist | idx */
@@ -158,6 +168,14 @@ void rt_init_params(const RtMeta *m, float *params, uint64_t seed);
  *   g = grad + wd * p;  v = momentum * v + g;
  *   p -= lr * v            (or, nesterov, p -= lr * (g + momentum * v)) */
 void rt_sgd_step(const RtSgd *o, float *p, const float *grad, float *v, long n);
+/* The learning rate of epoch `epoch` (0-based) of `epochs`:
+ * constant: base; cosine: base * (1 + cos(pi * epoch / epochs)) / 2;
+ * step: base * gamma^floor(epoch / every). */
+float rt_schedule_lr(const RtSchedule *s, float base, long epoch, long epochs);
+/* "constant", "cosine" or "step:EVERY:GAMMA" (the --schedule syntax, also
+ * used in checkpoints). */
+bool rt_schedule_parse(const char *text, RtSchedule *s, RtErr *e);
+void rt_schedule_str(const RtSchedule *s, char *buf, size_t cap);
 
 /* ---- file formats (json.c, npy.c, safetensors.c, idx.c) ----------------- */
 
@@ -268,7 +286,8 @@ typedef struct {
     long epoch;                /* epochs completed */
     long epochs;               /* epochs asked for */
     RtRng rng;                 /* the data stream after `epoch` epochs */
-    RtSgd sgd;
+    RtSgd sgd;                 /* sgd.lr is the base rate of the schedule */
+    RtSchedule schedule;
     long batch, limit;
     uint64_t seed;
 } RtTrainState;
@@ -286,6 +305,7 @@ typedef struct {
     const char *data;          /* NULL: the meta's */
     long epochs, batch, limit, test_limit;   /* -1: default */
     double lr;                 /* < 0: default */
+    const char *schedule;      /* NULL: default */
     long long seed;            /* < 0: default */
     const char *save, *resume, *metrics;
     bool quiet;

@@ -127,6 +127,7 @@ typedef struct {
     RtTrainState st;
     FILE *metrics;
     long first_epoch;
+    float lr_now;              /* this epoch's learning rate */
 } Run;
 
 static void run_free(Run *r)
@@ -147,7 +148,7 @@ static void run_free(Run *r)
 }
 
 /* One pass over the shuffled training set; fills the running score. */
-static void train_epoch(Run *r, RtProgress *pg, RtScore *sc)
+static void train_epoch(Run *r, const RtSgd *sgd, RtProgress *pg, RtScore *sc)
 {
     const RtMeta *m = r->m;
     const RtSplit *s = &r->data.train;
@@ -180,7 +181,7 @@ static void train_epoch(Run *r, RtProgress *pg, RtScore *sc)
          * entry that accumulates correct; it costs one pass over params. */
         memset(r->grads, 0, (size_t)m->params * sizeof *r->grads);
         r->train((int)n, r->params, r->grads, r->arena, in, out);
-        rt_sgd_step(&r->st.sgd, r->params, r->grads, r->velocity, m->params);
+        rt_sgd_step(sgd, r->params, r->grads, r->velocity, m->params);
         loss_sum += (double)r->loss * (double)n;
         for (long i = 0; i < n; i++)
             if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
@@ -208,8 +209,9 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
     double te_acc = te->n ? (double)te->correct / (double)te->n : 0;
     if (!o->quiet) {
         printf("epoch %ld/%ld  train_loss %.4f  train_acc %.2f%%  test_loss %.4f  test_acc "
-               "%.2f%%  %.1f s  %.0f img/s\n",
-               epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips);
+               "%.2f%%  %.1f s  %.0f img/s  lr %.3g\n",
+               epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips,
+               (double)r->lr_now);
         fflush(stdout);
     }
     if (r->metrics) {
@@ -239,7 +241,8 @@ static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
     if (!r->params || !r->grads || !r->velocity)
         return rt_fail(e, NULL, "out of memory for %zu parameters", np);
     RtTrainState *st = &r->st;
-    *st = (RtTrainState){.epochs = m->epochs, .sgd = m->sgd, .batch = m->batch, .seed = m->seed};
+    *st = (RtTrainState){.epochs = m->epochs, .sgd = m->sgd, .schedule = m->schedule,
+                         .batch = m->batch, .seed = m->seed};
     if (o->resume) {
         if (!rt_ckpt_load(o->resume, m, r->params, r->velocity, st, e))
             return false;
@@ -259,6 +262,8 @@ static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
         st->batch = o->batch;
     if (o->lr > 0)
         st->sgd.lr = (float)o->lr;
+    if (o->schedule && !rt_schedule_parse(o->schedule, &st->schedule, e))
+        return false;
     if (o->limit >= 0)
         st->limit = o->limit;
     r->first_epoch = st->epoch;
@@ -314,7 +319,10 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         RtScore tr;
         rt_progress_start(&pg, ep + 1, r.st.epochs, batches, live);
         double t0 = rt_now();
-        train_epoch(&r, &pg, &tr);
+        RtSgd sgd = r.st.sgd;
+        sgd.lr = rt_schedule_lr(&r.st.schedule, r.st.sgd.lr, ep, r.st.epochs);
+        r.lr_now = sgd.lr;
+        train_epoch(&r, &sgd, &pg, &tr);
         double t1 = rt_now();
         ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
                          &te, e);

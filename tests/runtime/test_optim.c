@@ -64,6 +64,39 @@ static void zero_momentum_keeps_no_history(void **state)
     expect_near(p[0], 0.0);
 }
 
+/* Schedules are stepped per epoch: cosine from base down towards 0 (as
+ * PyTorch's CosineAnnealingLR with eta_min 0), step by gamma every N. */
+static void schedules(void **state)
+{
+    (void)state;
+    RtSchedule c = {RT_SCHED_CONSTANT, 1, 1.0}, cos_ = {RT_SCHED_COSINE, 1, 1.0},
+               st = {RT_SCHED_STEP, 3, 0.1};
+    assert_float_equal(rt_schedule_lr(&c, 0.5f, 7, 10), 0.5f, 0);
+    assert_float_equal(rt_schedule_lr(&cos_, 0.01f, 0, 10), 0.01f, 1e-9);
+    assert_float_equal(rt_schedule_lr(&cos_, 0.01f, 5, 10), 0.005f, 1e-9);
+    assert_float_equal(rt_schedule_lr(&cos_, 0.01f, 9, 10), 0.01f * (1 + cos(0.9 * 3.14159265358979323846)) / 2, 1e-9);
+    assert_float_equal(rt_schedule_lr(&st, 1.0f, 2, 10), 1.0f, 0);
+    assert_float_equal(rt_schedule_lr(&st, 1.0f, 3, 10), 0.1f, 1e-7);
+    assert_float_equal(rt_schedule_lr(&st, 1.0f, 6, 10), 0.01f, 1e-8);
+
+    RtSchedule s;
+    RtErr e;
+    char buf[64];
+    assert_true(rt_schedule_parse("step:4:0.5", &s, &e));
+    assert_int_equal(s.kind, RT_SCHED_STEP);
+    assert_int_equal(s.every, 4);
+    rt_schedule_str(&s, buf, sizeof buf);
+    assert_string_equal(buf, "step:4:0.5");
+    assert_true(rt_schedule_parse("cosine", &s, &e));
+    rt_schedule_str(&s, buf, sizeof buf);
+    assert_string_equal(buf, "cosine");
+    const char *bad[] = {"cosin", "step", "step:0:0.5", "step:3:0", "step:3:1.5", "step:3:x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_false(rt_schedule_parse(bad[i], &s, &e));
+        assert_non_null(strstr(e.msg, "schedule"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -71,6 +104,7 @@ int main(void)
         cmocka_unit_test(momentum_and_weight_decay),
         cmocka_unit_test(nesterov),
         cmocka_unit_test(zero_momentum_keeps_no_history),
+        cmocka_unit_test(schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
