@@ -2,7 +2,7 @@
 # LeNet-5 on Fashion-MNIST: netc against PyTorch, same network, same
 # hyperparameters, at 1 and 2 threads.  See bench/README.md.
 #
-#   bench/run.sh [--epochs N] [--quick]
+#   bench/run.sh [--epochs N] [--quick] [--schedule constant|cosine]
 #
 # Builds netc in build-bench/ (Release), compiles examples/lenet.net with
 # every backend this netc has, trains each program and bench/lenet_torch.py,
@@ -15,6 +15,7 @@ epochs=3
 lr=0.01
 momentum=0.9      # examples/lenet.net's optimizer line; netc reads it from the file
 batch=64
+schedule=constant # the comparison's setting; examples/lenet.net trains with cosine
 threads_list=(1 2)
 python=/usr/bin/python3   # the interpreter with PyTorch
 
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --epochs) epochs=$2; shift 2 ;;
     --quick) epochs=1; shift ;;
+    --schedule) schedule=$2; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -64,13 +66,13 @@ echo "== load average before the runs: $(loadavg)"
 for t in "${threads_list[@]}"; do
   echo "-- PyTorch, $t thread(s); load average $(loadavg)"
   "$python" bench/lenet_torch.py --epochs "$epochs" --batch "$batch" --lr "$lr" \
-      --momentum "$momentum" --threads "$t" --metrics "$out/pytorch-$t.jsonl" | tee "$out/pytorch-$t.log"
+      --momentum "$momentum" --schedule "$schedule" --threads "$t" --metrics "$out/pytorch-$t.jsonl" | tee "$out/pytorch-$t.log"
   for be in "${backends[@]}"; do
     # netc's programs are single-threaded today: the same program runs once
     # per thread setting, so every row of the table is a measurement.
     echo "-- netc ($be), $t thread(s); load average $(loadavg)"
     "$build/lenet-$be" train --epochs "$epochs" \
-        --batch "$batch" --lr "$lr" --metrics "$out/netc-$be-$t.jsonl" | tee "$out/netc-$be-$t.log"
+        --batch "$batch" --lr "$lr" --schedule "$schedule" --metrics "$out/netc-$be-$t.jsonl" | tee "$out/netc-$be-$t.log"
   done
 done
 
