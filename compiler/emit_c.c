@@ -115,11 +115,7 @@ static void put_c_float(Buf *b, float v)
         return;
     }
     char s[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(s, sizeof s, "%.*g", p, (double)v);
-        if (strtof(s, NULL) == v)
-            break;
-    }
+    float_shortest(s, sizeof s, v);
     buf_puts(b, s);
     buf_puts(b, strpbrk(s, ".e") ? "f" : ".0f");
 }

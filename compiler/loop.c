@@ -493,11 +493,7 @@ static void put_float(Buf *b, float v)
         return;
     }
     char s[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(s, sizeof s, "%.*g", p, (double)v);
-        if (strtof(s, NULL) == v)
-            break;
-    }
+    float_shortest(s, sizeof s, v);
     buf_puts(b, s);
     if (!strpbrk(s, ".e"))
         buf_puts(b, ".0");

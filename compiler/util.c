@@ -147,6 +147,15 @@ void buf_free(Buf *b)
     b->len = b->cap = 0;
 }
 
+void float_shortest(char *buf, size_t cap, float v)
+{
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, cap, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v)
+            return;
+    }
+}
+
 int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);

@@ -48,6 +48,10 @@ typedef struct {
     int line, col;
 } SrcLoc;
 
+/* The shortest decimal ("%.Ng", N <= 9) that reads back as exactly v, for
+ * finite v; the printers add what their syntax needs (a suffix, a '.'). */
+void float_shortest(char *buf, size_t cap, float v);
+
 /* Damerau-free Levenshtein distance, for did-you-mean suggestions. */
 int edit_distance(const char *a, const char *b);
 
