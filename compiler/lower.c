@@ -1,14 +1,16 @@
 /* lower.c - lowers one graph node into one loop-IR kernel.
  *
- * Needs: a shape-checked graph and a schedule (today ALGO_DIRECT for every
- * computing node).  Provides: lower_node, a Kernel whose buffers are the
+ * Needs: a shape-checked graph and a schedule (ALGO_DIRECT, ALGO_IM2COL for
+ * convolutions, ALGO_GEMM for dense layers).  Provides: lower_node, a Kernel whose buffers are the
  * node's output (written) followed by its inputs in node order (read).
  * Invalidates nothing.  Sources (INPUT, PARAM) have no kernel.
  *
  * This file holds the dispatch table (one row per op: the lowering and
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
- * lower_conv.c, lower_pool.c and lower_misc.c.  Example, a ReLU:
+ * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c and
+ * lower_misc.c.  A scheduled kernel may add scratch buffers after its
+ * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
  *     =>
@@ -278,6 +280,19 @@ void geom_conv(Geom *G, const ConvParam *p, const Shape *xs, const Shape *ys)
                     (G->in[a] + G->plo[a] + G->phi[a] - G->d[a] * (G->k[a] - 1) - 1) / G->s[a] + 1);
 }
 
+bool geom_unpadded(const Geom *G)
+{
+    for (int a = 0; a < 3; a++)
+        if (G->plo[a] || G->phi[a])
+            return false;
+    return true;
+}
+
+bool geom_pointwise(const Geom *G)
+{
+    return G->k_sz == 1 && G->s[0] == 1 && G->s[1] == 1 && G->s[2] == 1 && geom_unpadded(G);
+}
+
 void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys)
 {
     geom_fill(G, p->nsp, xs, ys);
@@ -297,15 +312,16 @@ void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys)
 /* ---- dispatch ---- */
 
 typedef struct {
-    LowerFn *fn;        /* NULL: a source, no kernel        */
+    LowerFn *fn;        /* NULL: a source, no kernel; else the direct (or gemm) lowering */
     const char *out;    /* output buffer name               */
     const char *in[3];  /* input names; NULL past the last; variadic ops number in[0] */
+    LowerFn *im2col;    /* the ALGO_IM2COL lowering, for convolutions */
 } LowerRow;
 
 static const LowerRow rows[] = {
     [OP_INPUT] = {NULL, NULL, {NULL}},
     [OP_PARAM] = {NULL, NULL, {NULL}},
-    [OP_CONV] = {lower_conv, "y", {"x", "w", "b"}},
+    [OP_CONV] = {lower_conv, "y", {"x", "w", "b"}, lower_conv_im2col},
     [OP_MAXPOOL] = {lower_maxpool, "y", {"x"}},
     [OP_AVGPOOL] = {lower_avgpool, "y", {"x"}},
     [OP_DENSE] = {lower_dense, "y", {"x", "w", "b"}},
@@ -318,8 +334,8 @@ static const LowerRow rows[] = {
     [OP_ADD] = {lower_add, "y", {"x"}},
     [OP_SOFTMAX_XENT] = {lower_xent, "loss", {"logits", "target"}},
     [OP_MSE] = {lower_mse, "loss", {"pred", "target"}},
-    [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}},
-    [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}},
+    [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col},
+    [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}, lower_conv_dw_im2col},
     [OP_BIAS_GRAD] = {lower_bias_grad, "db", {"dy"}},
     [OP_MAXPOOL_DX] = {lower_maxpool_dx, "dx", {"x", "dy"}},
     [OP_AVGPOOL_DX] = {lower_avgpool_dx, "dx", {"dy"}},
@@ -376,11 +392,14 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id)
         NETC_ASSERT(op_flags(n->op) & OPF_SOURCE);
         return NULL;
     }
-    NETC_ASSERT(s && s[id].algo == ALGO_DIRECT);
+    NETC_ASSERT(s);
+    Algo algo = s[id].algo;
+    bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW;
+    NETC_ASSERT(algo == (gemm ? ALGO_GEMM : ALGO_DIRECT) || (algo == ALGO_IM2COL && r->im2col));
     NETC_ASSERT(op_arity(n->op) < 0 || n->nin == op_arity(n->op) ||
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
-    Lower L = {.a = a, .g = m->g, .n = n};
+    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
     bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
@@ -389,6 +408,6 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id)
         NETC_ASSERT(name);
         lbuf(&L, name, n->in[i], false);
     }
-    r->fn(&L);
+    (algo == ALGO_IM2COL ? r->im2col : r->fn)(&L);
     return L.k;
 }

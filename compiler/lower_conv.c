@@ -14,17 +14,15 @@
  * conv_dx  dx += w * dy      (the same nest scattering into dx: the
  *                             transposed convolution)
  * conv_dw  dw  = sum over batch and pixels of x * dy
+ *
+ * These are the ALGO_DIRECT lowerings; lower_im2col.c has the GEMM ones,
+ * which reuse tap_nest for unfolding and folding back.
  */
 #include "lower_impl.h"
 
-typedef struct {
-    Stmt *body;     /* the innermost loop (over output width)  */
-    Expr *yi, *xi;  /* flat output-side and input-side indices */
-} Inner;
-
 /* The output-pixel loops of one tap.  `tap` holds kd, kh, kw; yb and xb
  * are the flat offsets of the output and input planes. */
-static Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, Expr *xb)
+Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, Expr *xb)
 {
     static const char *const oname[3] = {"od", "oh", "ow"};
     Expr *yoff = li(L, 0), *xoff = li(L, 0);
@@ -75,7 +73,7 @@ static Expr *group_of(Lower *L, const Geom *G, Expr *oc)
 }
 
 /* kd, kh, kw loops appended to *p; returns the flat tap offset. */
-static Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3])
+Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3])
 {
     static const char *const kname[3] = {"kd", "kh", "kw"};
     for (int a = 0; a < 3; a++)
@@ -83,7 +81,7 @@ static Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3])
     return lmad(L, lmad(L, tap[0], G->k[1], tap[1]), G->k[2], tap[2]);
 }
 
-static void check_weight(const Geom *G, const Node *w)
+void check_weight(const Geom *G, const Node *w)
 {
     const Shape *s = &w->shape;
     int nsp = s->rank - 2;

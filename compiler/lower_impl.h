@@ -17,6 +17,7 @@ typedef struct {
     const Graph *g;
     const Node *n;
     Kernel *k;
+    Algo algo;      /* the node's schedule */
 } Lower;
 
 /* ---- integer expressions (folded) ---- */
@@ -78,11 +79,48 @@ typedef struct {
 /* `xs` is the input-side shape [C, spatial...], `ys` the output side. */
 void geom_conv(Geom *G, const ConvParam *p, const Shape *xs, const Shape *ys);
 void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys);
+/* A convolution with every tap of every output inside the input (no
+ * padding), and one that is a per-pixel matrix product (1x1 kernel, stride
+ * 1, no padding): its input planes already are the im2col matrix. */
+bool geom_unpadded(const Geom *G);
+bool geom_pointwise(const Geom *G);
 
-/* ---- the lowerings, one per op family (lower_conv.c, lower_pool.c,
- * lower_misc.c); each fills L->k, whose output buffer is already 0 ---- */
+/* ---- convolution pieces shared by the direct and im2col lowerings
+ * (lower_conv.c) ---- */
+typedef struct {
+    Stmt *body;     /* the innermost loop (over output width)  */
+    Expr *yi, *xi;  /* flat output-side and input-side indices */
+} Inner;
+/* The output pixels whose tap (kd, kh, kw) = tap[] lands inside the input:
+ * loops appended to p.  yb and xb are the flat offsets of the output and
+ * input planes; the innermost loop runs over contiguous output width. */
+Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, Expr *xb);
+/* kd, kh, kw loops appended to *p; returns the flat tap offset. */
+Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3]);
+/* Asserts w [O, C/g, K...] matches the geometry. */
+void check_weight(const Geom *G, const Node *w);
+
+/* ---- GEMM (lower_gemm.c) ---- */
+/* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]. */
+typedef struct {
+    int buf;
+    Expr *base;
+    int rs, cs;
+} MatRef;
+/* C [M, N] += A [M, K] B [K, N], appended to p.  C and B have contiguous
+ * rows (cs == 1); A is read one scalar at a time, so any strides do.  The
+ * innermost loop runs over j, independent contiguous outputs, so C
+ * compilers and LLVM vectorise it without reassociating: every C element
+ * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K
+ * may depend on the batch size; N is a constant. */
+void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K);
+
+/* ---- the lowerings, one per op family and algorithm (lower_conv.c,
+ * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills
+ * L->k, whose output buffer is already 0 ---- */
 typedef void LowerFn(Lower *L);
 LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad;
+LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_im2col.c */
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;

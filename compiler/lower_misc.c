@@ -1,10 +1,9 @@
-/* lower_misc.c - dense layers, elementwise ops, softmax, concat/slice and
- * the losses, with their gradients.
+/* lower_misc.c - elementwise ops, softmax, concat/slice and the losses,
+ * with their gradients (dense layers are in lower_gemm.c).
  *
  * Elementwise kernels are one flat loop over every element of the batch
- * (n * numel), which the C compiler vectorises.  Dense kernels keep the
- * innermost loop contiguous over the input features I.  Reductions over
- * the batch (the losses) accumulate in a float local and store once.
+ * (n * numel), which the C compiler vectorises.  Reductions over the batch
+ * (the losses) accumulate in a float local and store once.
  */
 #include "lower_impl.h"
 
@@ -27,64 +26,6 @@ static void check_same(const Lower *L, int id)
 {
     const Shape *a = &graph_node(L->g, id)->shape, *b = &L->n->shape;
     NETC_ASSERT(a->batched == b->batched && shape_numel(a) == shape_numel(b));
-}
-
-/* ---- dense ---- */
-
-/* y [N, U] = x [N, I] w[U, I]^T + b [U] */
-void lower_dense(Lower *L)
-{
-    enum { Y, X, W, B };
-    int I = lnumel(L, lin(L, 0)->id), U = lnumel(L, L->n->id);
-    NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
-    Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *xb = lbind(L, p, "xb", lmul(L, nb, li(L, I)));
-    Expr *u = lfor(L, &p, "u", li(L, 0), li(L, U));
-    Expr *wb = lbind(L, p, "wb", lmul(L, u, li(L, I)));
-    int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
-    Stmt *q = p;
-    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, I));
-    lassign(L, q, acc,
-            fadd(L, lvar(L, acc), fmul(L, lload(L, X, ladd(L, xb, i)), lload(L, W, ladd(L, wb, i)))));
-    Expr *v = lvar(L, acc);
-    if (L->n->nin == 3)
-        v = fadd(L, v, lload(L, B, u));
-    lstore(L, p, Y, lmad(L, nb, U, u), v, false);
-}
-
-/* dx [N, I] = dy [N, U] w [U, I]: rows of w scaled by dy, accumulated */
-void lower_dense_dx(Lower *L)
-{
-    enum { DX, DY, W };
-    int I = lnumel(L, L->n->id), U = lnumel(L, lin(L, 0)->id);
-    NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
-    Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *xb = lbind(L, p, "xb", lmul(L, nb, li(L, I)));
-    lzero(L, p, DX, xb, li(L, I));
-    Expr *u = lfor(L, &p, "u", li(L, 0), li(L, U));
-    Expr *g = lvar(L, ldecl(L, p, "g", T_F32, lload(L, DY, lmad(L, nb, U, u))));
-    Expr *wb = lbind(L, p, "wb", lmul(L, u, li(L, I)));
-    Expr *i = lfor(L, &p, "i", li(L, 0), li(L, I));
-    lstore(L, p, DX, ladd(L, xb, i), fmul(L, g, lload(L, W, ladd(L, wb, i))), true);
-}
-
-/* dw [U, I] = sum over n of dy[n, u] * x[n, i] */
-void lower_dense_dw(Lower *L)
-{
-    enum { DW, X, DY };
-    int I = lnumel(L, lin(L, 0)->id), U = lnumel(L, lin(L, 1)->id);
-    NETC_ASSERT(lnumel(L, L->n->id) == U * I);
-    Stmt *p = L->k->body;
-    lzero(L, p, DW, li(L, 0), li(L, U * I));
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *xb = lbind(L, p, "xb", lmul(L, nb, li(L, I)));
-    Expr *u = lfor(L, &p, "u", li(L, 0), li(L, U));
-    Expr *g = lvar(L, ldecl(L, p, "g", T_F32, lload(L, DY, lmad(L, nb, U, u))));
-    Expr *wb = lbind(L, p, "wb", lmul(L, u, li(L, I)));
-    Expr *i = lfor(L, &p, "i", li(L, 0), li(L, I));
-    lstore(L, p, DW, ladd(L, wb, i), fmul(L, g, lload(L, X, ladd(L, xb, i))), true);
 }
 
 /* ---- elementwise ---- */

@@ -33,6 +33,7 @@ typedef struct {
     const char *cc;
     bool portable;          /* build: no -march=native */
     const char *dump;       /* comma-separated phase names */
+    Algo conv_algo;         /* --algo: ALGO_NONE lets the schedule choose */
     const char *target, *cpu, *features;
     int opt_level;
 } Options;
@@ -56,6 +57,7 @@ static void usage(FILE *f)
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ir, grad, algo, loops, mem (comma-separated)\n"
+          "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
 }
@@ -118,6 +120,12 @@ static int parse_args(int argc, char **argv, Options *o)
             o->portable = true;
         } else if (strncmp(a, "--dump=", 7) == 0) {
             o->dump = a + 7;
+        } else if (strncmp(a, "--algo=", 7) == 0) {
+            if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
+                fprintf(stderr, "netc: error: unknown algorithm '%s' (expected auto, direct or im2col)\n",
+                        a + 7);
+                return 2;
+            }
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
         } else if (a[0] == '-' && a[1]) {
@@ -342,6 +350,7 @@ static int compile(const Options *o)
     if (dumping(o, "grad"))
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
+    m->conv_algo = o->conv_algo;
     Sched *s = sched_choose(m);
     if (dumping(o, "algo"))
         sched_print(stdout, m, s);

@@ -19,6 +19,13 @@
 #include "loop.h"
 #include "util.h"
 
+/* How a node is computed (sched.c).  ALGO_NONE: sources, and "let the
+ * schedule choose" where a choice is requested (Model.conv_algo).
+ *   direct  loops over the op's own indices (lower_conv.c, lower_misc.c ...)
+ *   im2col  convolutions: unfold patches into a scratch matrix, then a GEMM
+ *   gemm    dense layers: a register-blocked GEMM over the batch */
+typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_IM2COL, ALGO_GEMM, ALGO_COUNT } Algo;
+
 /* ---- training configuration (the `train { }` section) ---- */
 
 typedef enum { OPT_SGD, OPT_COUNT } OptKind;
@@ -53,6 +60,9 @@ typedef struct Model {
      * entry: the gradient of value grad_value given incoming gradient
      * grad_seed (an INPUT node); -1 when unused. */
     int grad_value, grad_seed;
+    /* The algorithm for every conv, conv_dx and conv_dw (direct or im2col),
+     * set by `netc --algo` and the op tests; ALGO_NONE lets sched choose. */
+    Algo conv_algo;
 } Model;
 
 /* frontend (grammar/, ast.c, elab.c, schema.c, shape.c).  Returns NULL
@@ -73,8 +83,9 @@ void autodiff_seeded(Model *m, int of);
 
 /* ---- schedule: how each node is computed ---- */
 
-typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_COUNT } Algo;
 const char *algo_name(Algo a);
+/* The Algo named `name` ("auto" is ALGO_NONE); false when there is none. */
+bool algo_parse(const char *name, Algo *out);
 
 typedef struct {
     Algo algo;
@@ -148,7 +159,8 @@ void program_print_mem(FILE *f, const Program *p);
 bool program_load_weights(Program *p, const char *path, Diag *d);
 
 /* lower.c: the kernel that computes node `id` under its schedule.  The
- * kernel's buffers are, in order: the node's output, then its inputs. */
+ * kernel's buffers are, in order: the node's output, then its inputs, then
+ * any scratch buffers the algorithm needs (LBuf.scratch). */
 Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id);
 
 /* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after

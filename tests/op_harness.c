@@ -1,7 +1,7 @@
 /* op_harness.c - one op test: a tests/ops/<case>.net compiled by netc, run
  * forward and backward, and checked against PyTorch and finite differences.
  *
- *   op_harness CASE.net REFDIR [--backend c|llvm] [--keep]
+ *   op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col] [--keep]
  *
  * REFDIR is tests/reference/<case>/, written by tests/reference/gen.py; its
  * README.md gives the file conventions.  The harness
@@ -566,7 +566,7 @@ static void check_fd(Run *r, const Program *p)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--keep]\n");
+    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col] [--keep]\n");
     return RES_FAIL;
 }
 
@@ -629,9 +629,14 @@ int main(int argc, char **argv)
 {
     const char *net = NULL, *refdir = NULL, *backend = "c";
     bool keep = false;
+    Algo conv_algo = ALGO_NONE; /* --algo: every convolution node runs this algorithm */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
             backend = argv[++i];
+        else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc) {
+            if (!algo_parse(argv[++i], &conv_algo) || conv_algo == ALGO_GEMM)
+                return usage();
+        }
         else if (strcmp(argv[i], "--keep") == 0)
             keep = true;
         else if (argv[i][0] == '-')
@@ -657,6 +662,7 @@ int main(int argc, char **argv)
         autodiff(m, m->g->loss, -1);
     else
         autodiff_seeded(m, m->g->outputs[0]);
+    m->conv_algo = conv_algo;
     Sched *sched = sched_choose(m);
     Program *p = program_build(m, sched);
 

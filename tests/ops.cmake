@@ -3,8 +3,10 @@
 # and with finite differences (tests/op_harness.c).  Adding a case is adding
 # a .net file and a row in tests/reference/gen.py.
 #
-# Tests are named op.<backend>.<case>; op_harness exits 77 when a backend is
-# not available, which CTest reports as skipped.
+# Tests are named op.<backend>.<case> (the schedule's own choice of
+# algorithms) and, for cases with a convolution, op.<backend>.<algo>.<case>
+# with every convolution forced to direct and to im2col; op_harness exits 77
+# when a backend is not available, which CTest reports as skipped.
 add_executable(op_harness ${CMAKE_CURRENT_SOURCE_DIR}/op_harness.c)
 target_compile_options(op_harness PRIVATE ${NETC_WARN})
 target_include_directories(op_harness PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
@@ -26,5 +28,17 @@ foreach(net ${NETC_OP_CASES})
                      --backend ${backend})
     set_tests_properties(op.${backend}.${case} PROPERTIES
                          SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+    # Cases with a convolution also run with every convolution forced to
+    # each algorithm: op.<backend>.<algo>.<case>.
+    file(READ ${net} text)
+    if(text MATCHES "conv\\(")
+      foreach(algo direct im2col)
+        add_test(NAME op.${backend}.${algo}.${case}
+                 COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                         --backend ${backend} --algo ${algo})
+        set_tests_properties(op.${backend}.${algo}.${case} PROPERTIES
+                             SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+      endforeach()
+    endif()
   endforeach()
 endforeach()

@@ -29,6 +29,8 @@ typedef struct {
     float *val[MAXN];
     int n;             /* batch size */
     uint32_t rng;
+    Algo conv_algo;    /* the schedule of conv, conv_dx and conv_dw nodes */
+    float *scratch[8]; /* the kernels' scratch buffers, per run */
 } T;
 
 static T *t_new(int batch)
@@ -40,6 +42,7 @@ static T *t_new(int batch)
     t->m.grad_value = t->m.grad_seed = -1;
     t->n = batch;
     t->rng = 12345;
+    t->conv_algo = ALGO_DIRECT;
     return t;
 }
 
@@ -47,6 +50,8 @@ static void t_free(T *t)
 {
     for (int i = 0; i < MAXN; i++)
         free(t->val[i]);
+    for (int i = 0; i < 8; i++)
+        free(t->scratch[i]);
     arena_free(t->a);
     free(t);
 }
@@ -71,7 +76,14 @@ static Node *t_node(T *t, Op op, const char *name, Shape sh, int nin, const int 
     assert_true(t->m.g->nnode < MAXN);
     Node *n = graph_add(t->m.g, op, name, (SrcLoc){"test.net", 1, 1}, nin, in);
     n->shape = sh;
-    t->s[n->id] = (Sched){op_flags(op) & OPF_SOURCE ? ALGO_NONE : ALGO_DIRECT, "test"};
+    Algo algo = ALGO_DIRECT;
+    if (op_flags(op) & OPF_SOURCE)
+        algo = ALGO_NONE;
+    else if (op == OP_CONV || op == OP_CONV_DX || op == OP_CONV_DW)
+        algo = t->conv_algo;
+    else if (op == OP_DENSE || op == OP_DENSE_DX || op == OP_DENSE_DW)
+        algo = ALGO_GEMM;
+    t->s[n->id] = (Sched){algo, "test"};
     return n;
 }
 
@@ -127,7 +139,8 @@ static bool has_if(const Stmt *s)
 }
 
 /* Lowers node id once: the kernel verifies, is named k<id>_<op>, has one
- * buffer per value sized like it, and has no per-element branches. */
+ * buffer per value sized like it (then its scratch buffers), and has no
+ * per-element branches. */
 static Kernel *t_kernel(T *t, int id)
 {
     if (t->kern[id])
@@ -143,8 +156,10 @@ static Kernel *t_kernel(T *t, int id)
     snprintf(name, sizeof name, "k%d_%s", id, op_name(n->op));
     assert_string_equal(k->name, name);
     assert_non_null(strstr(k->comment, n->name));
-    assert_int_equal(k->nbuf, 1 + n->nin);
-    for (int i = 0; i < k->nbuf; i++) {
+    assert_true(k->nbuf >= 1 + n->nin && k->nbuf <= 1 + n->nin + 8);
+    for (int i = 1 + n->nin; i < k->nbuf; i++)
+        assert_true(k->buf[i].scratch && k->buf[i].written);
+    for (int i = 0; i < 1 + n->nin; i++) {
         const Shape *s = &t_at(t, i ? n->in[i - 1] : id)->shape;
         long e = shape_numel(s);
         assert_int_equal(k->buf[i].size_fixed, s->batched ? 0 : e);
@@ -156,19 +171,28 @@ static Kernel *t_kernel(T *t, int id)
     return k;
 }
 
-/* Computes node id from its inputs' current values.  The output starts as
- * NaN so an element the kernel forgets to write shows up. */
+/* Computes node id from its inputs' current values.  The output and the
+ * scratch buffers start as NaN so an element the kernel forgets to write
+ * shows up. */
 static void t_run(T *t, int id)
 {
     Kernel *k = t_kernel(t, id);
     const Node *n = t_at(t, id);
-    float *bufs[8];
-    assert_true(n->nin < 8);
+    float *bufs[16];
+    assert_true(n->nin < 8 && k->nbuf <= 16);
     bufs[0] = t_val(t, id);
     for (long i = 0; i < t_size(t, id); i++)
         bufs[0][i] = NAN;
     for (int i = 0; i < n->nin; i++)
         bufs[1 + i] = t_val(t, n->in[i]);
+    for (int i = 1 + n->nin, j = 0; i < k->nbuf; i++, j++) {
+        long e = k->buf[i].size_fixed + k->buf[i].size_per_n * t->n;
+        free(t->scratch[j]);
+        t->scratch[j] = malloc((size_t)(e + 1) * sizeof(float));
+        for (long q = 0; q <= e; q++)
+            t->scratch[j][q] = NAN;
+        bufs[i] = t->scratch[j];
+    }
     kernel_eval(k, t->n, bufs);
 }
 
@@ -297,9 +321,10 @@ static Shape conv_shape(const ConvCase *c, int ch, const int *sp, bool batched)
     return s;
 }
 
-static void run_conv_case(const ConvCase *c)
+static void run_conv_case_algo(const ConvCase *c, Algo algo)
 {
     T *t = t_new(c->N);
+    t->conv_algo = algo;
     int out[3] = {conv_out(c, 0), conv_out(c, 1), conv_out(c, 2)};
     ConvParam p = {0};
     p.nsp = c->nsp;
@@ -365,6 +390,13 @@ static void run_conv_case(const ConvCase *c)
     check_value(t, db, dbw);
     free(dbw);
     t_free(t);
+}
+
+/* Every convolution case runs through each convolution algorithm. */
+static void run_conv_case(const ConvCase *c)
+{
+    run_conv_case_algo(c, ALGO_DIRECT);
+    run_conv_case_algo(c, ALGO_IM2COL);
 }
 
 static void test_conv1d(void **state)

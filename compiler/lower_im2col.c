@@ -1,0 +1,168 @@
+/* lower_im2col.c - convolutions as im2col + GEMM (ALGO_IM2COL).
+ *
+ * Per sample and group, the input patches are unfolded into a scratch
+ * matrix whose row (ic, kd, kh, kw) holds, for every output pixel, the
+ * input value that tap multiplies (0 where it falls in the padding):
+ *
+ *   col [Cg*KD*KH*KW, OD*OH*OW]      Cg = C/g input channels per group
+ *
+ * and the convolution becomes a GEMM (lower_gemm.c) whose inner loop runs
+ * over contiguous output pixels or weights.  With w_g [Og, Cg*K] the
+ * weights of group g (Og = O/g) and dy_g [Og, OD*OH*OW]:
+ *
+ *   conv     y_g  [Og, P]   = b + w_g col                (P = OD*OH*OW)
+ *   conv_dx  dcol [Cg*K, P] = w_g^T dy_g, then col2im: dx += dcol scattered
+ *                             back to the input positions (tap_nest again)
+ *   conv_dw  dw_g [Og, Cg*K] += dy_g colT, colT [P, Cg*K] the transposed
+ *                             unfold, so the inner loop runs over dw entries
+ *
+ * A pointwise convolution (1x1, stride 1, no padding) needs no unfold for
+ * conv and conv_dx: x's planes of a group already are col [Cg, P].  The
+ * unfold reuses the direct lowering's tap_nest, so the same bounds logic
+ * covers stride, dilation, asymmetric padding and 1D/2D/3D (as 3D).
+ * Scratch buffers are sized for one sample and group and reused.
+ *
+ *   %3 = conv(x [N, 6, 12, 12], w [16, 6, 5, 5]) [N, 16, 8, 8]
+ *     => col [150, 64] per sample; y[nb] [16, 64] = b + w [16, 150] col
+ */
+#include "lower_impl.h"
+
+typedef struct {
+    Geom G;
+    int cg, og;     /* channels per group: input side, output side    */
+    int rows;       /* cg * k_sz: the rows of col                      */
+    bool pointwise; /* x's planes are col: no unfold (conv, conv_dx)   */
+} Im2col;
+
+static void im2col_geom(Im2col *c, const ConvParam *p, const Shape *xs, const Shape *ys)
+{
+    geom_conv(&c->G, p, xs, ys);
+    c->cg = c->G.n_in / c->G.groups;
+    c->og = c->G.n_out / c->G.groups;
+    c->rows = c->cg * c->G.k_sz;
+    c->pointwise = geom_pointwise(&c->G);
+}
+
+/* Flat offset of the first plane of group g of sample nb, for `per_group`
+ * planes per group of `plane` floats each. */
+static Expr *group_base(Lower *L, const Im2col *c, Expr *nb, Expr *g, int per_group, int plane)
+{
+    return lmul(L, lmad(L, nb, c->G.groups, g), li(L, per_group * plane));
+}
+
+/* col [rows, P] (colT [P, rows] when transposed) of the group whose input
+ * planes start at xb.  Padding taps read nothing: the matrix is zeroed
+ * first, and only when the convolution is padded. */
+static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed)
+{
+    const Geom *G = &c->G;
+    if (!geom_unpadded(G))
+        lzero(L, p, col, li(L, 0), li(L, c->rows * G->out_sz));
+    Stmt *q = p;
+    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c->cg));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &q, G, tap);
+    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
+    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Inner in = tap_nest(L, q, G, tap, transposed ? li(L, 0) : lmul(L, row, li(L, G->out_sz)), xc);
+    Expr *ci = transposed ? lmad(L, in.yi, c->rows, row) : in.yi;
+    lstore(L, in.body, col, ci, lload(L, x, in.xi), false);
+}
+
+/* y [N, O, OD, OH, OW] = b + conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) */
+void lower_conv_im2col(Lower *L)
+{
+    const Node *n = L->n;
+    Im2col c;
+    im2col_geom(&c, &n->p.conv, &lin(L, 0)->shape, &n->shape);
+    check_weight(&c.G, lin(L, 1));
+    const Geom *G = &c.G;
+    enum { Y, X, W, B };
+    int P = G->out_sz;
+    int col = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c.rows * P, 0);
+
+    Stmt *p = L->k->body;
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    /* y[nb] [O, P] = b */
+    Stmt *q = p;
+    Expr *oc = lfor(L, &q, "oc", li(L, 0), li(L, G->n_out));
+    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, P));
+    lstore(L, q, Y, ladd(L, lmul(L, lmad(L, nb, G->n_out, oc), li(L, P)), i),
+           n->nin == 3 ? lload(L, B, oc) : lf(L, 0.0f), false);
+
+    q = p;
+    Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
+    Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
+    MatRef bm = {X, xb, G->in_sz, 1};
+    if (!c.pointwise) {
+        unfold(L, q, &c, col, X, xb, false);
+        bm = (MatRef){col, li(L, 0), P, 1};
+    }
+    /* y_g [Og, P] += w_g [Og, rows] col [rows, P] */
+    lgemm(L, q, (MatRef){Y, yb, P, 1}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, bm,
+          li(L, c.og), P, li(L, c.rows));
+}
+
+/* dx [N, C, D, H, W] = conv_transpose(dy [N, O, OD, OH, OW], w [O, C/g, K...]) */
+void lower_conv_dx_im2col(Lower *L)
+{
+    const Node *n = L->n;
+    Im2col c;
+    im2col_geom(&c, &n->p.conv, &n->shape, &lin(L, 0)->shape);
+    check_weight(&c.G, lin(L, 1));
+    const Geom *G = &c.G;
+    enum { DX, DY, W };
+    int P = G->out_sz;
+    int dcol = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "dcol", (long)c.rows * P, 0);
+
+    Stmt *p = L->k->body;
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    lzero(L, p, DX, lmul(L, nb, li(L, G->n_in * G->in_sz)), li(L, G->n_in * G->in_sz));
+    Stmt *q = p;
+    Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
+    Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
+    /* A [rows, Og] = w_g^T: A[r, o] = w[(g*Og + o)*rows + r] */
+    MatRef wt = {W, lmul(L, g, li(L, c.og * c.rows)), 1, c.rows};
+    MatRef dy = {DY, yb, P, 1};
+    if (c.pointwise) {
+        /* dx_g [Cg, P] += w_g^T dy_g */
+        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1}, wt, dy, li(L, c.rows), P, li(L, c.og));
+        return;
+    }
+    /* dcol [rows, P] = w_g^T dy_g */
+    lzero(L, q, dcol, li(L, 0), li(L, c.rows * P));
+    lgemm(L, q, (MatRef){dcol, li(L, 0), P, 1}, wt, dy, li(L, c.rows), P, li(L, c.og));
+    /* col2im: every dcol entry back to the input position its tap read */
+    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c.cg));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &q, G, tap);
+    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
+    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Inner in = tap_nest(L, q, G, tap, lmul(L, row, li(L, P)), xc);
+    lstore(L, in.body, DX, in.xi, lload(L, dcol, in.yi), true);
+}
+
+/* dw [O, C/g, K...] = sum over n of dy_g [Og, P] colT [P, Cg*K] */
+void lower_conv_dw_im2col(Lower *L)
+{
+    const Node *n = L->n;
+    Im2col c;
+    im2col_geom(&c, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    check_weight(&c.G, n);
+    const Geom *G = &c.G;
+    enum { DW, X, DY };
+    int P = G->out_sz;
+    int colt = kernel_scratch(L->a, L->k, "colt", (long)c.rows * P, 0);
+
+    Stmt *p = L->k->body;
+    lzero(L, p, DW, li(L, 0), li(L, G->n_out * c.rows));
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, p, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
+    Expr *yb = lbind(L, p, "yb", group_base(L, &c, nb, g, c.og, P));
+    unfold(L, p, &c, colt, X, xb, true);
+    lgemm(L, p, (MatRef){DW, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, (MatRef){DY, yb, P, 1},
+          (MatRef){colt, li(L, 0), c.rows, 1}, li(L, c.og), c.rows, li(L, P));
+}

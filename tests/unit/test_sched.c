@@ -1,0 +1,146 @@
+/* Tests of the schedule (sched.c): the algorithm each node of LeNet and of
+ * a depthwise/pointwise network gets, the reasons recorded, and the
+ * Model.conv_algo override (netc --algo). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "netc.h"
+
+static const char *lenet_src =
+    "network lenet\n"
+    "input image: [1, 28, 28]\n"
+    "image -> c1: conv(6, kernel=5, pad=2) -> relu -> maxpool(2)\n"
+    "      -> c2: conv(16, kernel=5) -> relu -> maxpool(2)\n"
+    "      -> flatten -> f1: dense(120) -> relu -> f2: dense(84) -> relu\n"
+    "      -> f3: dense(10) => logits\n"
+    "output logits\n"
+    "train { loss softmax_cross_entropy(logits) batch 64 epochs 1 }\n";
+
+/* depthwise 3x3 (one output channel per group), then pointwise 1x1 */
+static const char *separable_src =
+    "network sep\n"
+    "input x: [4, 8, 8]\n"
+    "x -> dw: conv(4, kernel=3, pad=1, groups=4) -> relu\n"
+    "  -> pw: conv(8, kernel=1) -> flatten -> d: dense(3) => y\n"
+    "output y\n"
+    "train { loss softmax_cross_entropy(y) }\n";
+
+static Model *load_diff(const char *src, Algo conv_algo)
+{
+    Diag d;
+    diag_init(&d, stderr);
+    Model *m = frontend_load_string("test.net", src, &d);
+    diag_free(&d);
+    assert_non_null(m);
+    autodiff(m, m->g->loss, -1);
+    m->conv_algo = conv_algo;
+    return m;
+}
+
+static const Sched *at(const Model *m, const Sched *s, const char *name)
+{
+    int id = graph_find(m->g, name);
+    assert_true(id >= 0);
+    assert_non_null(s[id].why);
+    return &s[id];
+}
+
+static void expect(const Model *m, const Sched *s, const char *name, Algo a)
+{
+    const Sched *x = at(m, s, name);
+    if (x->algo != a)
+        fail_msg("%s: %s (%s), expected %s", name, algo_name(x->algo), x->why, algo_name(a));
+}
+
+/* LeNet: every convolution pass is an im2col GEMM, dense layers GEMMs,
+ * sources nothing, the rest direct loops. */
+static void test_lenet_auto(void **state)
+{
+    (void)state;
+    Model *m = load_diff(lenet_src, ALGO_NONE);
+    Sched *s = sched_choose(m);
+    static const char *const im2col[] = {"c1", "c2", "c2.dx", "c2.dw", "c1.dw"};
+    for (size_t i = 0; i < sizeof im2col / sizeof im2col[0]; i++)
+        expect(m, s, im2col[i], ALGO_IM2COL);
+    static const char *const gemm[] = {"f1", "f2", "f3", "f1.dx", "f1.dw", "f3.dx", "f3.dw"};
+    for (size_t i = 0; i < sizeof gemm / sizeof gemm[0]; i++)
+        expect(m, s, gemm[i], ALGO_GEMM);
+    expect(m, s, "c1.weight", ALGO_NONE);
+    expect(m, s, "image", ALGO_NONE);
+    expect(m, s, "relu1", ALGO_DIRECT);
+    expect(m, s, "maxpool2", ALGO_DIRECT);
+    assert_non_null(strstr(at(m, s, "c2")->why, "im2col"));
+    /* the schedule always yields a program that builds */
+    program_free(program_build(m, s));
+    model_free(m);
+}
+
+/* Depthwise forward and input gradient stay direct; its weight gradient and
+ * the pointwise layer (no unfold) are im2col. */
+static void test_separable_auto(void **state)
+{
+    (void)state;
+    Model *m = load_diff(separable_src, ALGO_NONE);
+    Sched *s = sched_choose(m);
+    expect(m, s, "dw", ALGO_DIRECT);
+    expect(m, s, "dw.dw", ALGO_IM2COL);
+    expect(m, s, "pw", ALGO_IM2COL);
+    expect(m, s, "pw.dx", ALGO_IM2COL);
+    expect(m, s, "pw.dw", ALGO_IM2COL);
+    assert_non_null(strstr(at(m, s, "pw")->why, "no unfold"));
+    model_free(m);
+}
+
+/* --algo forces every convolution pass and nothing else. */
+static void test_override(void **state)
+{
+    (void)state;
+    static const Algo forced[] = {ALGO_DIRECT, ALGO_IM2COL};
+    for (int f = 0; f < 2; f++) {
+        Model *m = load_diff(separable_src, forced[f]);
+        Sched *s = sched_choose(m);
+        static const char *const convs[] = {"dw", "dw.dw", "pw", "pw.dx", "pw.dw"};
+        for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+            expect(m, s, convs[i], forced[f]);
+            assert_non_null(strstr(at(m, s, convs[i])->why, "forced"));
+        }
+        expect(m, s, "d", ALGO_GEMM);
+        expect(m, s, "relu1", ALGO_DIRECT);
+        program_free(program_build(m, s));
+        model_free(m);
+    }
+}
+
+static void test_algo_names(void **state)
+{
+    (void)state;
+    Algo a = ALGO_COUNT;
+    assert_true(algo_parse("auto", &a));
+    assert_int_equal(a, ALGO_NONE);
+    assert_true(algo_parse("im2col", &a));
+    assert_int_equal(a, ALGO_IM2COL);
+    assert_true(algo_parse("direct", &a));
+    assert_int_equal(a, ALGO_DIRECT);
+    assert_false(algo_parse("winograd", &a));
+    for (int i = 0; i < ALGO_COUNT; i++) {
+        assert_true(algo_parse(algo_name((Algo)i), &a) || i == ALGO_NONE);
+        if (i != ALGO_NONE)
+            assert_int_equal(a, i);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lenet_auto),
+        cmocka_unit_test(test_separable_auto),
+        cmocka_unit_test(test_override),
+        cmocka_unit_test(test_algo_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
