@@ -47,7 +47,7 @@ static SrcLoc loc_of(const char *file, const char *text, const char *at)
     return l;
 }
 
-Model *frontend_load_string(const char *file, const char *text, Diag *d)
+static Model *load_string(const char *file, const char *text, Diag *d, FILE *dump_ast)
 {
     int nerror0 = d->nerror;
     Arena *arena = arena_new();
@@ -72,6 +72,8 @@ Model *frontend_load_string(const char *file, const char *text, Diag *d)
 
     Arena *ast_arena = arena_new();
     AstFile *ast = ast_parse(ast_arena, d, m->file, src, strlen(src));
+    if (ast && dump_ast)
+        ast_print(dump_ast, ast);
     bool ok = ast && d->nerror == nerror0 && elab_model(m, ast, d);
     arena_free(ast_arena);
     if (!ok || d->nerror != nerror0) {
@@ -81,7 +83,12 @@ Model *frontend_load_string(const char *file, const char *text, Diag *d)
     return m;
 }
 
-Model *frontend_load(const char *path, Diag *d)
+Model *frontend_load_string(const char *file, const char *text, Diag *d)
+{
+    return load_string(file, text, d, NULL);
+}
+
+Model *frontend_load_dump(const char *path, Diag *d, FILE *dump_ast)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -123,9 +130,14 @@ Model *frontend_load(const char *path, Diag *d)
         free(text);
         return NULL;
     }
-    Model *m = frontend_load_string(path, text, d);
+    Model *m = load_string(path, text, d, dump_ast);
     free(text);
     return m;
+}
+
+Model *frontend_load(const char *path, Diag *d)
+{
+    return frontend_load_dump(path, d, NULL);
 }
 
 void model_free(Model *m)

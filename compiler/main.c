@@ -2,7 +2,7 @@
  *
  * The whole compiler, one phase per line (see compile()):
  *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
- * Each phase's result can be printed with --dump=ir,grad,algo,loops,mem.
+ * Each phase's result can be printed with --dump=ast,ir,grad,algo,loops,mem.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ir, grad, algo, loops, mem (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem (comma-separated)\n"
           "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
@@ -340,7 +340,7 @@ static int compile(const Options *o)
     int status = 1;
     Program *p = NULL;
 
-    Model *m = frontend_load(o->input, &d);
+    Model *m = frontend_load_dump(o->input, &d, dumping(o, "ast") ? stdout : NULL);
     if (!m)
         goto done;
     if (dumping(o, "ir"))

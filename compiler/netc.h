@@ -69,6 +69,8 @@ typedef struct Model {
  * after reporting errors through d. */
 Model *frontend_load(const char *path, Diag *d);
 Model *frontend_load_string(const char *file, const char *text, Diag *d);
+/* frontend_load that also prints the syntax tree to dump_ast (--dump=ast). */
+Model *frontend_load_dump(const char *path, Diag *d, FILE *dump_ast);
 void model_free(Model *m);
 
 /* autodiff.c: appends the backward graph of value `of` and fills
