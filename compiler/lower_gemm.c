@@ -34,7 +34,8 @@
  * 16 columns 10,700 / 12,900; of 32 10,500 / 11,800; of 64 10,600 /
  * 12,600; 8 rows with 16 columns 10,000 / 13,200. */
 #define GEMM_MR 4  /* rows of C updated per pass over a row of B      */
-#define GEMM_JT 16 /* columns per tile: one AVX-512 vector, two AVX2  */
+#define DOT_LANES 16 /* lgemm_dot: partial sums per output              */
+/* GEMM_JT (lower_impl.h), 16 columns per tile: one AVX-512 vector, two AVX2 */
 
 static Expr *mat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
 {
@@ -100,6 +101,61 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
     q = p;
     Expr *m = lfor(L, &q, "m", full, M);
     gemm_block(L, q, &C, &A, &B, m, 1, N, K);
+}
+
+/* ---- the dot form: C += A B^T with the reduction split into lanes ---- */
+
+/* A chunk of `width` <= DOT_LANES consecutive k from k0: lane s of row r
+ * accumulates A[m0 + r, k0 + s] * B[n, k0 + s] into part[r, s]. */
+static void dot_chunk(Lower *L, Stmt *p, const MatRef *ab, int part, Expr *m0, int rows, Expr *brow,
+                      Expr *k0, int width)
+{
+    Expr *s = lfor(L, &p, "s", li(L, 0), li(L, width));
+    Expr *k = ladd(L, k0, s);
+    Expr *bv = lvar(L, ldecl(L, p, "bv", T_F32, lload(L, ab[1].buf, ladd(L, brow, k))));
+    for (int r = 0; r < rows; r++) {
+        Expr *ai = mat_at(L, &ab[0], ladd(L, m0, li(L, r)), k);
+        lstore(L, p, part, ladd(L, li(L, r * DOT_LANES), s), fmul(L, lload(L, ab[0].buf, ai), bv), true);
+    }
+}
+
+/* Rows [m0, m0 + rows) of C, every column n; ab holds A and B. */
+static void dot_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *ab, int part, Expr *m0, int rows,
+                     int N, int K)
+{
+    Expr *n = lfor(L, &p, "n", li(L, 0), li(L, N));
+    lzero(L, p, part, li(L, 0), li(L, rows * DOT_LANES));
+    Expr *brow = lbind(L, p, "brow", mat_at(L, &ab[1], n, li(L, 0)));
+    if (K / DOT_LANES > 0) {
+        Stmt *q = p;
+        Expr *kq = lfor(L, &q, "kq", li(L, 0), li(L, K / DOT_LANES));
+        Expr *k0 = lbind(L, q, "k0", lmul(L, kq, li(L, DOT_LANES)));
+        dot_chunk(L, q, ab, part, m0, rows, brow, k0, DOT_LANES);
+    }
+    if (K % DOT_LANES)
+        dot_chunk(L, p, ab, part, m0, rows, brow, li(L, K / DOT_LANES * DOT_LANES), K % DOT_LANES);
+    /* C[m0 + r, n] += part[r, 0] + part[r, 1] + ... + part[r, 15], in lane order */
+    for (int r = 0; r < rows; r++) {
+        int acc = ldecl(L, p, "acc", T_F32, lload(L, part, li(L, r * DOT_LANES)));
+        Stmt *q = p;
+        Expr *s = lfor(L, &q, "s", li(L, 1), li(L, DOT_LANES));
+        lassign(L, q, acc, fadd(L, lvar(L, acc), lload(L, part, ladd(L, li(L, r * DOT_LANES), s))));
+        lstore(L, p, C->buf, mat_at(L, C, ladd(L, m0, li(L, r)), n), lvar(L, acc), true);
+    }
+}
+
+void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, int M, int N, int K)
+{
+    NETC_ASSERT(A.cs == 1 && B.cs == 1 && M >= 1 && N >= 1 && K >= 1);
+    int part = kernel_scratch(L->a, L->k, "part", GEMM_MR * DOT_LANES, 0);
+    MatRef ab[2] = {A, B};
+    if (M / GEMM_MR > 0) {
+        Stmt *q = p;
+        Expr *mb = lfor(L, &q, "mb", li(L, 0), li(L, M / GEMM_MR));
+        dot_rows(L, q, &C, ab, part, lmul(L, mb, li(L, GEMM_MR)), GEMM_MR, N, K);
+    }
+    if (M % GEMM_MR)
+        dot_rows(L, p, &C, ab, part, li(L, M / GEMM_MR * GEMM_MR), M % GEMM_MR, N, K);
 }
 
 /* ---- dense ---- */

@@ -13,8 +13,13 @@
  *   conv     y_g  [Og, P]   = b + w_g col                (P = OD*OH*OW)
  *   conv_dx  dcol [Cg*K, P] = w_g^T dy_g, then col2im: dx += dcol scattered
  *                             back to the input positions (tap_nest again)
- *   conv_dw  dw_g [Og, Cg*K] += dy_g colT, colT [P, Cg*K] the transposed
- *                             unfold, so the inner loop runs over dw entries
+ *   conv_dw  summed over the batch, in one of three forms:
+ *            Og a multiple of 16:  dwt [Cg*K, Og] += col dy_g^T, then dw =
+ *                                  dwt^T (inner loop over whole tiles of Og)
+ *            P >= 256:             dw_g += dy_g col^T as lgemm_dot (each
+ *                                  sum over P split into 16 lanes)
+ *            otherwise:            dw_g [Og, Cg*K] += dy_g colT, colT
+ *                                  [P, Cg*K] the transposed unfold
  *
  * A pointwise convolution (1x1, stride 1, no padding) needs no unfold for
  * conv and conv_dx: x's planes of a group already are col [Cg, P].  The
@@ -26,6 +31,10 @@
  *     => col [150, 64] per sample; y[nb] [16, 64] = b + w [16, 150] col
  */
 #include "lower_impl.h"
+
+/* conv_dw takes the dot form from this many output pixels (the lane sums
+ * then cost at most one pass of 16 chunks). */
+#define DW_DOT_MIN_P 256
 
 typedef struct {
     Geom G;
@@ -144,7 +153,74 @@ void lower_conv_dx_im2col(Lower *L)
     lstore(L, in.body, DX, in.xi, lload(L, dcol, in.yi), true);
 }
 
-/* dw [O, C/g, K...] = sum over n of dy_g [Og, P] colT [P, Cg*K] */
+/* dw through its transpose: dwt [g, Cg*K, Og] accumulates col dy_g^T over
+ * the batch, then dw [g*Og + o, r] = dwt [g, r, o]. */
+static void lower_conv_dw_t(Lower *L, const Im2col *c)
+{
+    const Geom *G = &c->G;
+    enum { DW, X, DY };
+    int P = G->out_sz;
+    int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * P, 0);
+    int dyt = kernel_scratch(L->a, L->k, "dyt", (long)P * c->og, 0);
+    int dwt = kernel_scratch(L->a, L->k, "dwt", (long)G->n_out * c->rows, 0);
+
+    Stmt *p = L->k->body;
+    lzero(L, p, dwt, li(L, 0), li(L, G->n_out * c->rows));
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, q, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
+    Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
+    MatRef a = {X, xb, G->in_sz, 1};
+    if (!c->pointwise) {
+        unfold(L, q, c, col, X, xb, false);
+        a = (MatRef){col, li(L, 0), P, 1};
+    }
+    /* dyt [P, Og] = dy_g^T */
+    Stmt *t = q;
+    Expr *pix = lfor(L, &t, "p", li(L, 0), li(L, P));
+    Expr *o = lfor(L, &t, "o", li(L, 0), li(L, c->og));
+    lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, yb, lmad(L, o, P, pix))), false);
+    /* dwt_g [rows, Og] += col [rows, P] dyt [P, Og] */
+    lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1}, a,
+          (MatRef){dyt, li(L, 0), c->og, 1}, li(L, c->rows), c->og, li(L, P));
+
+    /* dw [g*Og + o, r] = dwt [g, r, o] */
+    q = p;
+    g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
+    o = lfor(L, &q, "o", li(L, 0), li(L, c->og));
+    Expr *r = lfor(L, &q, "r", li(L, 0), li(L, c->rows));
+    lstore(L, q, DW, lmad(L, lmad(L, g, c->og, o), c->rows, r),
+           lload(L, dwt, lmad(L, lmad(L, g, c->rows, r), c->og, o)), false);
+}
+
+/* dw_g [Og, Cg*K] += dy_g [Og, P] col [Cg*K, P]^T as a dot-form GEMM (its
+ * reduction over P split into lanes), from the contiguous unfold. */
+static void lower_conv_dw_dot(Lower *L, const Im2col *c)
+{
+    const Geom *G = &c->G;
+    enum { DW, X, DY };
+    int P = G->out_sz;
+    int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * P, 0);
+    Stmt *p = L->k->body;
+    lzero(L, p, DW, li(L, 0), li(L, G->n_out * c->rows));
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, p, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
+    Expr *yb = lbind(L, p, "yb", group_base(L, c, nb, g, c->og, P));
+    MatRef b = {X, xb, G->in_sz, 1};
+    if (!c->pointwise) {
+        unfold(L, p, c, col, X, xb, false);
+        b = (MatRef){col, li(L, 0), P, 1};
+    }
+    lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1}, (MatRef){DY, yb, P, 1}, b,
+              c->og, c->rows, P);
+}
+
+/* dw [O, C/g, K...] = sum over n of dy_g [Og, P] colT [P, Cg*K], the inner
+ * loop over Cg*K; or, when Og fills whole GEMM column tiles, the transpose
+ * dw_g^T [Cg*K, Og] = sum over n of col [Cg*K, P] dy_g^T [P, Og], whose
+ * unfold is contiguous and whose inner loop runs over Og. */
 void lower_conv_dw_im2col(Lower *L)
 {
     const Node *n = L->n;
@@ -154,6 +230,14 @@ void lower_conv_dw_im2col(Lower *L)
     const Geom *G = &c.G;
     enum { DW, X, DY };
     int P = G->out_sz;
+    if (c.og % GEMM_JT == 0) {
+        lower_conv_dw_t(L, &c);
+        return;
+    }
+    if (P >= DW_DOT_MIN_P) {
+        lower_conv_dw_dot(L, &c);
+        return;
+    }
     int colt = kernel_scratch(L->a, L->k, "colt", (long)c.rows * P, 0);
 
     Stmt *p = L->k->body;

@@ -101,6 +101,8 @@ Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3]);
 void check_weight(const Geom *G, const Node *w);
 
 /* ---- GEMM (lower_gemm.c) ---- */
+/* lgemm's column tile: a C row of exactly this many columns is one tile. */
+#define GEMM_JT 16
 /* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]. */
 typedef struct {
     int buf;
@@ -114,6 +116,12 @@ typedef struct {
  * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K
  * may depend on the batch size; N is a constant. */
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K);
+/* C [M, N] += A [M, K] B [N, K]^T for long K and few outputs: A and B have
+ * contiguous rows (cs == 1).  Each output's sum over k is split, in the IR,
+ * into 16 lanes (lane s sums k = s, s+16, s+32, ... in order) that are then
+ * added in lane order, so the inner loop runs over independent lanes and
+ * the result is the same in both backends.  Adds a scratch buffer. */
+void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, int M, int N, int K);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
  * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills

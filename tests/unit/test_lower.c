@@ -428,6 +428,29 @@ static void test_conv2d(void **state)
     run_conv_case(&c3);
 }
 
+/* Shapes that take conv_dw's other im2col forms: 16 output channels per
+ * group (dw through its transpose) and >= 256 output pixels (the dot form
+ * with lane sums), each with groups and padding. */
+static void test_conv_dw_forms(void **state)
+{
+    (void)state;
+    ConvCase t = {.nsp = 2, .N = 2, .C = 4, .O = 32, .groups = 2, .bias = true,
+                  .in = {1, 5, 6}, .k = {1, 3, 3}, .s = {1, 1, 2}, .d = {1, 1, 1},
+                  .plo = {0, 1, 0}, .phi = {0, 1, 1}};
+    run_conv_case(&t);
+    ConvCase dot = {.nsp = 2, .N = 2, .C = 2, .O = 6, .groups = 2, .bias = true,
+                    .in = {1, 17, 18}, .k = {1, 3, 2}, .s = {1, 1, 1}, .d = {1, 2, 1},
+                    .plo = {0, 2, 1}, .phi = {0, 1, 0}};
+    run_conv_case(&dot);
+    /* pointwise, 16 outputs and many pixels */
+    ConvCase pw = {.nsp = 1, .N = 2, .C = 3, .O = 16, .groups = 1, .bias = false,
+                   .in = {1, 1, 300}, .k = {1, 1, 1}, .s = {1, 1, 1}, .d = {1, 1, 1}};
+    run_conv_case(&pw);
+    ConvCase pwdot = {.nsp = 1, .N = 1, .C = 3, .O = 5, .groups = 1, .bias = false,
+                      .in = {1, 1, 300}, .k = {1, 1, 1}, .s = {1, 1, 1}, .d = {1, 1, 1}};
+    run_conv_case(&pwdot);
+}
+
 static void test_conv_depthwise(void **state)
 {
     (void)state;
@@ -1008,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_conv1d),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_conv_depthwise),
+        cmocka_unit_test(test_conv_dw_forms),
         cmocka_unit_test(test_conv3d),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_avgpool),
