@@ -10,8 +10,8 @@
  * count of one vector and the compilers can keep the GEMM_MR x GEMM_JT
  * block of C in registers across the whole k loop:
  *
- *   for mb in 0..M/4:                      // rows m = 4mb .. 4mb+3
- *     for jt in 0..N/16:                   // columns j0 = 16jt .. j0+15
+ *   for jt in 0..N/16:                     // columns j0 = 16jt .. j0+15
+ *     for mb in 0..M/4:                    // rows m = 4mb .. 4mb+3
  *       for k in 0..K:
  *         float a0 = A[m, k], ..., a3 = A[m+3, k]
  *         for j in j0..j0+16:
@@ -60,26 +60,11 @@ static void gemm_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
         lstore(L, q, C->buf, ladd(L, ladd(L, cb, li(L, r * C->rs)), j), fmul(L, av[r], bv), true);
 }
 
-/* Rows [m0, m0 + rows) of C: column tiles of exactly GEMM_JT (a constant
- * trip count the compilers turn into whole vectors, kept in registers
- * across k), then the N % GEMM_JT columns left over. */
-static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                       int rows, int N, Expr *K)
+/* Columns [j0, j1) of every row of C: blocks of GEMM_MR rows, then the
+ * rows left over (M % GEMM_MR when M is a constant, else one at a time). */
+static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
+                      Expr *j0, Expr *j1, Expr *K)
 {
-    enum { JT = GEMM_JT };
-    if (N / JT > 0) {
-        Stmt *q = p;
-        Expr *jt = lfor(L, &q, "jt", li(L, 0), li(L, N / JT));
-        Expr *j0 = lbind(L, q, "j0", lmul(L, jt, li(L, JT)));
-        gemm_rows(L, q, C, A, B, m0, rows, j0, ladd(L, j0, li(L, JT)), K);
-    }
-    if (N % JT)
-        gemm_rows(L, p, C, A, B, m0, rows, li(L, N / JT * JT), li(L, N), K);
-}
-
-void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K)
-{
-    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1);
     enum { MR = GEMM_MR };
     int mc;
     if (lconst(M, &mc)) {
@@ -87,20 +72,37 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
         if (mc / MR > 0) {
             Stmt *q = p;
             Expr *mb = lfor(L, &q, "mb", li(L, 0), li(L, mc / MR));
-            gemm_block(L, q, &C, &A, &B, lmul(L, mb, li(L, MR)), MR, N, K);
+            gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K);
         }
         if (mc % MR)
-            gemm_block(L, p, &C, &A, &B, li(L, mc / MR * MR), mc % MR, N, K);
+            gemm_rows(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, j1, K);
         return;
     }
-    /* M known at run time (the batch): blocks of MR, then one row at a time. */
-    Expr *full = lmul(L, ldiv(L, M, li(L, MR)), li(L, MR));
     Stmt *q = p;
     Expr *mb = lfor(L, &q, "mb", li(L, 0), ldiv(L, M, li(L, MR)));
-    gemm_block(L, q, &C, &A, &B, lmul(L, mb, li(L, MR)), MR, N, K);
+    gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K);
     q = p;
-    Expr *m = lfor(L, &q, "m", full, M);
-    gemm_block(L, q, &C, &A, &B, m, 1, N, K);
+    Expr *m = lfor(L, &q, "m", lmul(L, ldiv(L, M, li(L, MR)), li(L, MR)), M);
+    gemm_rows(L, q, C, A, B, m, 1, j0, j1, K);
+}
+
+/* Column tiles of exactly GEMM_JT (a constant trip count the compilers
+ * turn into whole vectors, kept in registers across k), then the N %
+ * GEMM_JT columns left over.  Tiles are the outer loop so that one tile of
+ * B (K rows of GEMM_JT floats) stays in cache while every row block of C
+ * passes over it. */
+void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K)
+{
+    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1);
+    enum { JT = GEMM_JT };
+    if (N / JT > 0) {
+        Stmt *q = p;
+        Expr *jt = lfor(L, &q, "jt", li(L, 0), li(L, N / JT));
+        Expr *j0 = lbind(L, q, "j0", lmul(L, jt, li(L, JT)));
+        gemm_cols(L, q, &C, &A, &B, M, j0, ladd(L, j0, li(L, JT)), K);
+    }
+    if (N % JT)
+        gemm_cols(L, p, &C, &A, &B, M, li(L, N / JT * JT), li(L, N), K);
 }
 
 /* ---- the dot form: C += A B^T with the reduction split into lanes ---- */
