@@ -31,7 +31,7 @@ typedef struct {
 
 /* True when this netc was built with the LLVM backend. */
 bool emit_llvm_available(void);
-/* "LLVM 19.1.7", or "no LLVM" when unavailable. */
+/* e.g. "LLVM 22.1.8", or "no LLVM" when unavailable. */
 const char *emit_llvm_version(void);
 
 /* Writes the module, after optimisation at o->opt_level, as LLVM assembly

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake flex bison libcmocka-dev zlib1g-dev clang llvm-19-dev python3
+pkgs=(build-essential cmake flex bison libcmocka-dev zlib1g-dev clang llvm-22-dev python3
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
