@@ -295,6 +295,10 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
     const char *lib, *inc;
     runtime_paths(&lib, &inc, libbuf, incbuf, sizeof libbuf);
     snprintf(incflag, sizeof incflag, "-I%s", inc);
+    /* Link to a temporary name beside the target, then rename: a failed
+     * or interrupted build never leaves a half-written program. */
+    char tmpout[4200];
+    snprintf(tmpout, sizeof tmpout, "%s.netc-tmp", o->output);
 
     bool ok = false;
     int rc = -1;
@@ -302,21 +306,25 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
         if (!emit_c(p, dir, d) || !emit_c_main(p, mainsrc, d))
             goto out;
         char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
-                        "-o", (char *)o->output, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
+                        "-o", tmpout, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
                         NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
     } else {
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
         if (!emit_llvm_obj(p, &lo, obj, true, d))
             goto out;
-        char *argv[] = {(char *)o->cc, "-o", (char *)o->output, obj, (char *)lib, "-lz", "-lm",
+        char *argv[] = {(char *)o->cc, "-o", tmpout, obj, (char *)lib, "-lz", "-lm",
                         NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
     }
     if (rc != 0)
         diag_plain(d, "'%s' failed (exit status %d) while building '%s'", o->cc, rc, o->output);
+    else if (rename(tmpout, o->output) != 0)
+        diag_plain(d, "cannot write '%s': %s", o->output, strerror(errno));
     else
         ok = true;
+    if (!ok)
+        unlink(tmpout);
 out:
     remove_tree(dir, name);
     return ok;

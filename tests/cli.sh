@@ -65,5 +65,11 @@ check "weights are embedded" grep -q "w_weights" "$tmp/w/w.h"
 expect_fail "weights with the wrong shape" "d.weight" "$netc" emit-c "$tmp/w.net" -o "$tmp/w2" --weights "$tmp/bad.safetensors"
 expect_fail "weights file missing" "nope.safetensors" "$netc" emit-c "$tmp/w.net" -o "$tmp/w3" --weights "$tmp/nope.safetensors"
 
+# A failed build leaves an existing program untouched and no temporary file.
+echo "previous program" > "$tmp/prog"
+expect_fail "build with a failing linker" "failed" "$netc" build examples/lenet.net -o "$tmp/prog" --backend c --cc false
+check "the old program survives" grep -q "previous program" "$tmp/prog"
+check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
+
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]
