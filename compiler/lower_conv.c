@@ -20,6 +20,35 @@
  */
 #include "lower_impl.h"
 
+TapRange tap_range(Lower *L, const Geom *G, int a, Expr *tap)
+{
+    int s = G->s[a];
+    /* input coordinate i = o*s + shift, shift = tap*d - pad_lo */
+    TapRange r = {NULL, NULL, lsub(L, lmul(L, tap, li(L, G->d[a])), li(L, G->plo[a]))};
+    if (geom_unpadded(G)) {
+        /* every tap of every output lands inside the input */
+        r.lo = li(L, 0);
+        r.hi = li(L, G->out[a]);
+        return r;
+    }
+    /* i >= 0 <=> o >= ceil(first / s), first = pad_lo - tap*d;
+     * i < I  <=> o <= floor(last / s),  last = I - 1 + pad_lo - tap*d.
+     * The numerators are clamped non-negative so truncating division is
+     * floor division; with stride 1 no division is needed. */
+    Expr *first = lsub(L, li(L, G->plo[a]), lmul(L, tap, li(L, G->d[a])));
+    Expr *last = lsub(L, li(L, G->in[a] - 1 + G->plo[a]), lmul(L, tap, li(L, G->d[a])));
+    if (s == 1) {
+        r.lo = lmax(L, li(L, 0), first);
+        /* last + 1; lo >= 0 makes the loop empty when last < 0 */
+        r.hi = lsub(L, li(L, G->in[a] + G->plo[a]), lmul(L, tap, li(L, G->d[a])));
+    } else {
+        r.lo = ldiv(L, ladd(L, lmax(L, li(L, 0), first), li(L, s - 1)), li(L, s));
+        r.hi = ldiv(L, ladd(L, lmax(L, last, li(L, -1)), li(L, s)), li(L, s));
+    }
+    r.hi = lmin(L, li(L, G->out[a]), r.hi);
+    return r;
+}
+
 /* The output-pixel loops of one tap.  `tap` holds kd, kh, kw; yb and xb
  * are the flat offsets of the output and input planes. */
 Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, Expr *xb)
@@ -29,36 +58,19 @@ Inner tap_nest(Lower *L, Stmt *p, const Geom *G, Expr *const tap[3], Expr *yb, E
     Inner r = {0};
     for (int a = 0; a < 3; a++) {
         int s = G->s[a];
-        /* input coordinate i = o*s + shift, shift = tap*d - pad_lo */
-        Expr *shift = lsub(L, lmul(L, tap[a], li(L, G->d[a])), li(L, G->plo[a]));
-        /* i >= 0 <=> o >= ceil(first / s), first = pad_lo - tap*d;
-         * i < I  <=> o <= floor(last / s),  last = I - 1 + pad_lo - tap*d.
-         * The numerators are clamped non-negative so truncating division is
-         * floor division; with stride 1 no division is needed. */
-        Expr *first = lsub(L, li(L, G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
-        Expr *last = lsub(L, li(L, G->in[a] - 1 + G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
-        Expr *lo, *hi;
-        if (s == 1) {
-            lo = lmax(L, li(L, 0), first);
-            /* last + 1; lo >= 0 makes the loop empty when last < 0 */
-            hi = lsub(L, li(L, G->in[a] + G->plo[a]), lmul(L, tap[a], li(L, G->d[a])));
-        } else {
-            lo = ldiv(L, ladd(L, lmax(L, li(L, 0), first), li(L, s - 1)), li(L, s));
-            hi = ldiv(L, ladd(L, lmax(L, last, li(L, -1)), li(L, s)), li(L, s));
-        }
-        hi = lmin(L, li(L, G->out[a]), hi);
+        TapRange t = tap_range(L, G, a, tap[a]);
         if (a == 2) {
             /* Row bases, so the innermost index is base + ow (+ ow*stride). */
             Expr *yrow = lbind(L, p, "yr", ladd(L, yb, lmul(L, yoff, li(L, G->out[2]))));
-            Expr *xrow = lbind(L, p, "xr", ladd(L, ladd(L, xb, lmul(L, xoff, li(L, G->in[2]))), shift));
-            Expr *o = lfor(L, &p, oname[a], lo, hi);
+            Expr *xrow = lbind(L, p, "xr", ladd(L, ladd(L, xb, lmul(L, xoff, li(L, G->in[2]))), t.shift));
+            Expr *o = lfor(L, &p, oname[a], t.lo, t.hi);
             r.body = p;
             r.yi = ladd(L, yrow, o);
             r.xi = ladd(L, xrow, lmul(L, o, li(L, s)));
         } else {
-            Expr *o = lfor(L, &p, oname[a], lo, hi);
+            Expr *o = lfor(L, &p, oname[a], t.lo, t.hi);
             yoff = lmad(L, yoff, G->out[a], o);
-            xoff = lmad(L, xoff, G->in[a], ladd(L, lmul(L, o, li(L, s)), shift));
+            xoff = lmad(L, xoff, G->in[a], ladd(L, lmul(L, o, li(L, s)), t.shift));
         }
     }
     return r;

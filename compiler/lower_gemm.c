@@ -42,13 +42,11 @@ static Expr *mat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
     return ladd(L, m->base, ladd(L, lmul(L, r, li(L, m->rs)), lmul(L, c, li(L, m->cs))));
 }
 
-/* `rows` rows of C from row m0, columns [j0, j1). */
-static void gemm_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                      int rows, Expr *j0, Expr *j1, Expr *K)
+/* One k step for `rows` rows of C (row base cb) from row m0, columns
+ * [j0, j1): C[m0 + r, j] (+)= A[m0 + r, k] * B[k, j]. */
+static void gemm_step(Lower *L, Stmt *q, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
+                      int rows, Expr *cb, Expr *j0, Expr *j1, Expr *k, bool acc)
 {
-    Expr *cb = lbind(L, p, "cb", mat_at(L, C, m0, li(L, 0)));
-    Stmt *q = p;
-    Expr *k = lfor(L, &q, "k", li(L, 0), K);
     Expr *av[GEMM_MR];
     NETC_ASSERT(rows >= 1 && rows <= GEMM_MR);
     for (int r = 0; r < rows; r++)
@@ -57,13 +55,26 @@ static void gemm_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
     Expr *j = lfor(L, &q, "j", j0, j1);
     Expr *bv = lvar(L, ldecl(L, q, "bv", T_F32, lload(L, B->buf, ladd(L, bb, j))));
     for (int r = 0; r < rows; r++)
-        lstore(L, q, C->buf, ladd(L, ladd(L, cb, li(L, r * C->rs)), j), fmul(L, av[r], bv), true);
+        lstore(L, q, C->buf, ladd(L, ladd(L, cb, li(L, r * C->rs)), j), fmul(L, av[r], bv), acc);
+}
+
+/* `rows` rows of C from row m0, columns [j0, j1).  Without acc the k = 0
+ * step stores (C = A B, no zeroing pass) and the loop runs from k = 1. */
+static void gemm_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
+                      int rows, Expr *j0, Expr *j1, Expr *K, bool acc)
+{
+    Expr *cb = lbind(L, p, "cb", mat_at(L, C, m0, li(L, 0)));
+    if (!acc)
+        gemm_step(L, p, C, A, B, m0, rows, cb, j0, j1, li(L, 0), false);
+    Stmt *q = p;
+    Expr *k = lfor(L, &q, "k", li(L, acc ? 0 : 1), K);
+    gemm_step(L, q, C, A, B, m0, rows, cb, j0, j1, k, true);
 }
 
 /* Columns [j0, j1) of every row of C: blocks of GEMM_MR rows, then the
  * rows left over (M % GEMM_MR when M is a constant, else one at a time). */
 static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
-                      Expr *j0, Expr *j1, Expr *K)
+                      Expr *j0, Expr *j1, Expr *K, bool acc)
 {
     enum { MR = GEMM_MR };
     int mc;
@@ -72,18 +83,18 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
         if (mc / MR > 0) {
             Stmt *q = p;
             Expr *mb = lfor(L, &q, "mb", li(L, 0), li(L, mc / MR));
-            gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K);
+            gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K, acc);
         }
         if (mc % MR)
-            gemm_rows(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, j1, K);
+            gemm_rows(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, j1, K, acc);
         return;
     }
     Stmt *q = p;
     Expr *mb = lfor(L, &q, "mb", li(L, 0), ldiv(L, M, li(L, MR)));
-    gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K);
+    gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K, acc);
     q = p;
     Expr *m = lfor(L, &q, "m", lmul(L, ldiv(L, M, li(L, MR)), li(L, MR)), M);
-    gemm_rows(L, q, C, A, B, m, 1, j0, j1, K);
+    gemm_rows(L, q, C, A, B, m, 1, j0, j1, K, acc);
 }
 
 /* Column tiles of exactly GEMM_JT (a constant trip count the compilers
@@ -91,18 +102,20 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
  * GEMM_JT columns left over.  Tiles are the outer loop so that one tile of
  * B (K rows of GEMM_JT floats) stays in cache while every row block of C
  * passes over it. */
-void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K)
+void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc)
 {
+    int kc;
     NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1);
+    NETC_ASSERT(acc || (lconst(K, &kc) && kc >= 1));
     enum { JT = GEMM_JT };
     if (N / JT > 0) {
         Stmt *q = p;
         Expr *jt = lfor(L, &q, "jt", li(L, 0), li(L, N / JT));
         Expr *j0 = lbind(L, q, "j0", lmul(L, jt, li(L, JT)));
-        gemm_cols(L, q, &C, &A, &B, M, j0, ladd(L, j0, li(L, JT)), K);
+        gemm_cols(L, q, &C, &A, &B, M, j0, ladd(L, j0, li(L, JT)), K, acc);
     }
     if (N % JT)
-        gemm_cols(L, p, &C, &A, &B, M, li(L, N / JT * JT), li(L, N), K);
+        gemm_cols(L, p, &C, &A, &B, M, li(L, N / JT * JT), li(L, N), K, acc);
 }
 
 /* ---- the dot form: C += A B^T with the reduction split into lanes ---- */
@@ -192,7 +205,7 @@ void lower_dense(Lower *L)
     lstore(L, q, Y, lmad(L, nb, U, u), L->n->nin == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
 
     lgemm(L, p, (MatRef){Y, li(L, 0), U, 1}, (MatRef){X, li(L, 0), I, 1}, (MatRef){wt, li(L, 0), U, 1},
-          lbatch(L), U, li(L, I));
+          lbatch(L), U, li(L, I), true);
 }
 
 /* dx [N, I] = dy [N, U] w [U, I] */
@@ -202,10 +215,8 @@ void lower_dense_dx(Lower *L)
     int I, U;
     dense_sizes(L, L->n->id, lin(L, 0)->id, &I, &U);
     NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
-    Stmt *p = L->k->body;
-    lzero(L, p, DX, li(L, 0), lmul(L, lbatch(L), li(L, I)));
-    lgemm(L, p, (MatRef){DX, li(L, 0), I, 1}, (MatRef){DY, li(L, 0), U, 1}, (MatRef){W, li(L, 0), I, 1},
-          lbatch(L), I, li(L, U));
+    lgemm(L, L->k->body, (MatRef){DX, li(L, 0), I, 1}, (MatRef){DY, li(L, 0), U, 1},
+          (MatRef){W, li(L, 0), I, 1}, lbatch(L), I, li(L, U), false);
 }
 
 /* dw [U, I] = dy^T [U, N] x [N, I]: the reduction over the batch is GEMM's k */
@@ -217,6 +228,7 @@ void lower_dense_dw(Lower *L)
     NETC_ASSERT(lnumel(L, L->n->id) == U * I);
     Stmt *p = L->k->body;
     lzero(L, p, DW, li(L, 0), li(L, U * I));
+    /* k runs over the batch, which may be empty: zero, then accumulate */
     lgemm(L, p, (MatRef){DW, li(L, 0), I, 1}, (MatRef){DY, li(L, 0), 1, U}, (MatRef){X, li(L, 0), I, 1},
-          li(L, U), I, lbatch(L));
+          li(L, U), I, lbatch(L), true);
 }

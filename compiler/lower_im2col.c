@@ -25,7 +25,8 @@
  * conv and conv_dx: x's planes of a group already are col [Cg, P].  The
  * unfold reuses the direct lowering's tap_nest, so the same bounds logic
  * covers stride, dilation, asymmetric padding and 1D/2D/3D (as 3D).
- * Scratch buffers are sized for one sample and group and reused.
+ * Scratch buffers are sized for one sample and group and reused; a padded
+ * layer zeroes its matrix once per call (unfold_zero).
  *
  *   %3 = conv(x [N, 6, 12, 12], w [16, 6, 5, 5]) [N, 16, 8, 8]
  *     => col [150, 64] per sample; y[nb] [16, 64] = b + w [16, 150] col
@@ -59,14 +60,21 @@ static Expr *group_base(Lower *L, const Im2col *c, Expr *nb, Expr *g, int per_gr
     return lmul(L, lmad(L, nb, c->G.groups, g), li(L, per_group * plane));
 }
 
+/* Padding taps read nothing: their entries of col (or colT) are 0 for
+ * every sample and group, so a padded convolution zeroes its matrix once
+ * per call, before the batch loop, and the unfolds copy the rest.  (col
+ * is -1, no matrix, for a pointwise convolution.) */
+static void unfold_zero(Lower *L, Stmt *p, const Im2col *c, int col)
+{
+    if (col >= 0 && !geom_unpadded(&c->G))
+        lzero(L, p, col, li(L, 0), li(L, c->rows * c->G.out_sz));
+}
+
 /* col [rows, P] (colT [P, rows] when transposed) of the group whose input
- * planes start at xb.  Padding taps read nothing: the matrix is zeroed
- * first, and only when the convolution is padded. */
+ * planes start at xb: every tap's value where it lands inside the input. */
 static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed)
 {
     const Geom *G = &c->G;
-    if (!geom_unpadded(G))
-        lzero(L, p, col, li(L, 0), li(L, c->rows * G->out_sz));
     Stmt *q = p;
     Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c->cg));
     Expr *tap[3];
@@ -91,6 +99,7 @@ void lower_conv_im2col(Lower *L)
     int col = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c.rows * P, 0);
 
     Stmt *p = L->k->body;
+    unfold_zero(L, p, &c, col);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     /* y[nb] [O, P] = b */
     Stmt *q = p;
@@ -110,7 +119,7 @@ void lower_conv_im2col(Lower *L)
     }
     /* y_g [Og, P] += w_g [Og, rows] col [rows, P] */
     lgemm(L, q, (MatRef){Y, yb, P, 1}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, bm,
-          li(L, c.og), P, li(L, c.rows));
+          li(L, c.og), P, li(L, c.rows), true);
 }
 
 /* dx [N, C, D, H, W] = conv_transpose(dy [N, O, OD, OH, OW], w [O, C/g, K...]) */
@@ -127,7 +136,9 @@ void lower_conv_dx_im2col(Lower *L)
 
     Stmt *p = L->k->body;
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    lzero(L, p, DX, lmul(L, nb, li(L, G->n_in * G->in_sz)), li(L, G->n_in * G->in_sz));
+    /* pointwise: the GEMM stores every dx element; else col2im adds into dx */
+    if (!c.pointwise)
+        lzero(L, p, DX, lmul(L, nb, li(L, G->n_in * G->in_sz)), li(L, G->n_in * G->in_sz));
     Stmt *q = p;
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
@@ -137,12 +148,11 @@ void lower_conv_dx_im2col(Lower *L)
     MatRef dy = {DY, yb, P, 1};
     if (c.pointwise) {
         /* dx_g [Cg, P] += w_g^T dy_g */
-        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1}, wt, dy, li(L, c.rows), P, li(L, c.og));
+        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
         return;
     }
     /* dcol [rows, P] = w_g^T dy_g */
-    lzero(L, q, dcol, li(L, 0), li(L, c.rows * P));
-    lgemm(L, q, (MatRef){dcol, li(L, 0), P, 1}, wt, dy, li(L, c.rows), P, li(L, c.og));
+    lgemm(L, q, (MatRef){dcol, li(L, 0), P, 1}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
     /* col2im: every dcol entry back to the input position its tap read */
     Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c.cg));
     Expr *tap[3];
@@ -165,6 +175,7 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     int dwt = kernel_scratch(L->a, L->k, "dwt", (long)G->n_out * c->rows, 0);
 
     Stmt *p = L->k->body;
+    unfold_zero(L, p, c, col);
     lzero(L, p, dwt, li(L, 0), li(L, G->n_out * c->rows));
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
@@ -183,7 +194,7 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, yb, lmad(L, o, P, pix))), false);
     /* dwt_g [rows, Og] += col [rows, P] dyt [P, Og] */
     lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1}, a,
-          (MatRef){dyt, li(L, 0), c->og, 1}, li(L, c->rows), c->og, li(L, P));
+          (MatRef){dyt, li(L, 0), c->og, 1}, li(L, c->rows), c->og, li(L, P), true);
 
     /* dw [g*Og + o, r] = dwt [g, r, o] */
     q = p;
@@ -203,6 +214,7 @@ static void lower_conv_dw_dot(Lower *L, const Im2col *c)
     int P = G->out_sz;
     int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * P, 0);
     Stmt *p = L->k->body;
+    unfold_zero(L, p, c, col);
     lzero(L, p, DW, li(L, 0), li(L, G->n_out * c->rows));
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
@@ -241,6 +253,7 @@ void lower_conv_dw_im2col(Lower *L)
     int colt = kernel_scratch(L->a, L->k, "colt", (long)c.rows * P, 0);
 
     Stmt *p = L->k->body;
+    unfold_zero(L, p, &c, colt);
     lzero(L, p, DW, li(L, 0), li(L, G->n_out * c.rows));
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
@@ -248,5 +261,5 @@ void lower_conv_dw_im2col(Lower *L)
     Expr *yb = lbind(L, p, "yb", group_base(L, &c, nb, g, c.og, P));
     unfold(L, p, &c, colt, X, xb, true);
     lgemm(L, p, (MatRef){DW, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, (MatRef){DY, yb, P, 1},
-          (MatRef){colt, li(L, 0), c.rows, 1}, li(L, c.og), c.rows, li(L, P));
+          (MatRef){colt, li(L, 0), c.rows, 1}, li(L, c.og), c.rows, li(L, P), true);
 }

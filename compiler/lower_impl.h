@@ -91,6 +91,13 @@ typedef struct {
     Stmt *body;     /* the innermost loop (over output width)  */
     Expr *yi, *xi;  /* flat output-side and input-side indices */
 } Inner;
+/* Along axis a, the outputs o in [lo, hi) whose tap lands inside the
+ * input, at input coordinate o*stride + shift (hi may be below lo, and lo
+ * above the output extent, when no output does). */
+typedef struct {
+    Expr *lo, *hi, *shift;
+} TapRange;
+TapRange tap_range(Lower *L, const Geom *G, int a, Expr *tap);
 /* The output pixels whose tap (kd, kh, kw) = tap[] lands inside the input:
  * loops appended to p.  yb and xb are the flat offsets of the output and
  * input planes; the innermost loop runs over contiguous output width. */
@@ -109,13 +116,14 @@ typedef struct {
     Expr *base;
     int rs, cs;
 } MatRef;
-/* C [M, N] += A [M, K] B [K, N], appended to p.  C and B have contiguous
+/* C [M, N] += A [M, K] B [K, N] (acc), or C = A B (!acc: the k = 0 step
+ * stores, so C needs no zeroing; K must be a constant >= 1), appended to p.  C and B have contiguous
  * rows (cs == 1); A is read one scalar at a time, so any strides do.  The
  * innermost loop runs over j, independent contiguous outputs, so C
  * compilers and LLVM vectorise it without reassociating: every C element
  * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K
  * may depend on the batch size; N is a constant. */
-void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K);
+void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc);
 /* C [M, N] += A [M, K] B [N, K]^T for long K and few outputs: A and B have
  * contiguous rows (cs == 1).  Each output's sum over k is split, in the IR,
  * into 16 lanes (lane s sums k = s, s+16, s+32, ... in order) that are then
