@@ -14,9 +14,9 @@
  *     for mb in 0..M/4:                    // rows m = 4mb .. 4mb+3
  *       for k in 0..K:
  *         float a0 = A[m, k], ..., a3 = A[m+3, k]
- *         for j in j0..j0+16:
- *           float bv = B[k, j]
- *           C[m, j] += a0*bv; ...; C[m+3, j] += a3*bv
+ *         for j in 0..16:
+ *           float bv = B[k, j0 + j]
+ *           C[m, j0 + j] += a0*bv; ...; C[m+3, j0 + j] += a3*bv
  *     (the N % 16 columns left over: the same, j over them)
  *   (the M % 4 rows left over: the same with fewer locals)
  *
@@ -42,39 +42,41 @@ static Expr *mat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
     return ladd(L, m->base, ladd(L, lmul(L, r, li(L, m->rs)), lmul(L, c, li(L, m->cs))));
 }
 
-/* One k step for `rows` rows of C (row base cb) from row m0, columns
- * [j0, j1): C[m0 + r, j] (+)= A[m0 + r, k] * B[k, j]. */
+/* One k step for `rows` rows of C (row base cb, already offset by the
+ * tile's first column j0) from row m0, `width` columns:
+ * C[m0 + r, j0 + j] (+)= A[m0 + r, k] * B[k, j0 + j].  The j loop has
+ * constant bounds, so the compilers see exactly one vector of work. */
 static void gemm_step(Lower *L, Stmt *q, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                      int rows, Expr *cb, Expr *j0, Expr *j1, Expr *k, bool acc)
+                      int rows, Expr *cb, Expr *j0, int width, Expr *k, bool acc)
 {
     Expr *av[GEMM_MR];
     NETC_ASSERT(rows >= 1 && rows <= GEMM_MR);
     for (int r = 0; r < rows; r++)
         av[r] = lvar(L, ldecl(L, q, "a", T_F32, lload(L, A->buf, mat_at(L, A, ladd(L, m0, li(L, r)), k))));
-    Expr *bb = lbind(L, q, "bb", mat_at(L, B, k, li(L, 0)));
-    Expr *j = lfor(L, &q, "j", j0, j1);
+    Expr *bb = lbind(L, q, "bb", mat_at(L, B, k, j0));
+    Expr *j = lfor(L, &q, "j", li(L, 0), li(L, width));
     Expr *bv = lvar(L, ldecl(L, q, "bv", T_F32, lload(L, B->buf, ladd(L, bb, j))));
     for (int r = 0; r < rows; r++)
         lstore(L, q, C->buf, ladd(L, ladd(L, cb, li(L, r * C->rs)), j), fmul(L, av[r], bv), acc);
 }
 
-/* `rows` rows of C from row m0, columns [j0, j1).  Without acc the k = 0
- * step stores (C = A B, no zeroing pass) and the loop runs from k = 1. */
+/* `rows` rows of C from row m0, columns [j0, j0 + width).  Without acc the
+ * k = 0 step stores (C = A B, no zeroing pass) and the loop runs from 1. */
 static void gemm_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                      int rows, Expr *j0, Expr *j1, Expr *K, bool acc)
+                      int rows, Expr *j0, int width, Expr *K, bool acc)
 {
-    Expr *cb = lbind(L, p, "cb", mat_at(L, C, m0, li(L, 0)));
+    Expr *cb = lbind(L, p, "cb", mat_at(L, C, m0, j0));
     if (!acc)
-        gemm_step(L, p, C, A, B, m0, rows, cb, j0, j1, li(L, 0), false);
+        gemm_step(L, p, C, A, B, m0, rows, cb, j0, width, li(L, 0), false);
     Stmt *q = p;
     Expr *k = lfor(L, &q, "k", li(L, acc ? 0 : 1), K);
-    gemm_step(L, q, C, A, B, m0, rows, cb, j0, j1, k, true);
+    gemm_step(L, q, C, A, B, m0, rows, cb, j0, width, k, true);
 }
 
-/* Columns [j0, j1) of every row of C: blocks of GEMM_MR rows, then the
+/* Columns [j0, j0 + width) of every row of C: blocks of GEMM_MR rows, then the
  * rows left over (M % GEMM_MR when M is a constant, else one at a time). */
 static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
-                      Expr *j0, Expr *j1, Expr *K, bool acc)
+                      Expr *j0, int width, Expr *K, bool acc)
 {
     enum { MR = GEMM_MR };
     int mc;
@@ -83,18 +85,18 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
         if (mc / MR > 0) {
             Stmt *q = p;
             Expr *mb = lfor(L, &q, "mb", li(L, 0), li(L, mc / MR));
-            gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K, acc);
+            gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, width, K, acc);
         }
         if (mc % MR)
-            gemm_rows(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, j1, K, acc);
+            gemm_rows(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, width, K, acc);
         return;
     }
     Stmt *q = p;
     Expr *mb = lfor(L, &q, "mb", li(L, 0), ldiv(L, M, li(L, MR)));
-    gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, j1, K, acc);
+    gemm_rows(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, width, K, acc);
     q = p;
     Expr *m = lfor(L, &q, "m", lmul(L, ldiv(L, M, li(L, MR)), li(L, MR)), M);
-    gemm_rows(L, q, C, A, B, m, 1, j0, j1, K, acc);
+    gemm_rows(L, q, C, A, B, m, 1, j0, width, K, acc);
 }
 
 /* Column tiles of exactly GEMM_JT (a constant trip count the compilers
@@ -111,11 +113,10 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
     if (N / JT > 0) {
         Stmt *q = p;
         Expr *jt = lfor(L, &q, "jt", li(L, 0), li(L, N / JT));
-        Expr *j0 = lbind(L, q, "j0", lmul(L, jt, li(L, JT)));
-        gemm_cols(L, q, &C, &A, &B, M, j0, ladd(L, j0, li(L, JT)), K, acc);
+        gemm_cols(L, q, &C, &A, &B, M, lmul(L, jt, li(L, JT)), JT, K, acc);
     }
     if (N % JT)
-        gemm_cols(L, p, &C, &A, &B, M, li(L, N / JT * JT), li(L, N), K, acc);
+        gemm_cols(L, p, &C, &A, &B, M, li(L, N / JT * JT), N % JT, K, acc);
 }
 
 /* ---- the dot form: C += A B^T with the reduction split into lanes ---- */
