@@ -52,12 +52,12 @@ static int conv_og(const Graph *g, const Node *n)
  * P output pixels):
  *
  *   layer                           conv       conv_dx    conv_dw
- *   Og 8,  R 9,  P 784  (3x3)       107 / 25   -          568 / 78
- *   Og 1,  R 9,  P 784  (depthwise) 114 / 124  112 / 156  576 / 311
- *   Og 16, R 8,  P 784  (1x1)       152 / 52   136 / 43   1075 / 506
- *   Og 2,  R 144, P 784 (3x3)       418 / 139  402 / 345  2289 / 1477
- *   Og 16, R 18, P 784  (3x3)       419 / 90   420 / 103  2271 / 241
- *   Og 16, R 72, P 196  (groups 2)  1756 / 210 1739 / 293 4285 / 443
+ *   Og 8,  R 9,  P 784  (3x3)       104 / 24   -          565 / 31
+ *   Og 1,  R 9,  P 784  (depthwise) 109 / 224  115 / 127  571 / 42
+ *   Og 16, R 8,  P 784  (1x1)       146 / 45   116 / 44   1064 / 59
+ *   Og 2,  R 144, P 784 (3x3)       420 / 163  382 / 268  2267 / 142
+ *   Og 16, R 18, P 784  (3x3)       411 / 69   404 / 114  2254 / 221
+ *   Og 16, R 72, P 196  (groups 2)  1714 / 195 1706 / 285 4251 / 141
  *
  * im2col wins everywhere but the forward and input-gradient passes of a
  * depthwise layer (Og = 1): a GEMM with one row reuses no load of the
