@@ -25,6 +25,32 @@ awk -v a="$l1" -v b="$l2" 'BEGIN { exit !(b < a) }' || { echo "FAIL: loss did no
 awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || { echo "FAIL: accuracy $acc too low"; exit 1; }
 "$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 > "$tmp/eval.txt"
 cat "$tmp/eval.txt"
+# predict: [2, 1, 28, 28] in, [2, 10] out; a wrong shape is an error naming the file.
+python3 - "$tmp/x.npy" "$tmp/bad.npy" <<'PY'
+import struct, sys
+def npy(path, shape):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    n = 1
+    for d in shape: n *= d
+    data = struct.pack("<%df" % n, *[(i % 255) / 255.0 for i in range(n)])
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
+npy(sys.argv[1], [2, 1, 28, 28])
+npy(sys.argv[2], [2, 3, 28, 28])
+PY
+"$tmp/lenet" predict --weights "$tmp/ck.safetensors" --input "$tmp/x.npy" --output "$tmp/y.npy"
+python3 - "$tmp/y.npy" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+assert b[:6] == b"\x93NUMPY", "not an npy file"
+hl = int.from_bytes(b[8:10], "little")
+assert "(2, 10)" in b[10:10 + hl].decode(), b[10:10 + hl]
+assert len(b) == 10 + hl + 2 * 10 * 4
+PY
+if "$tmp/lenet" predict --weights "$tmp/ck.safetensors" --input "$tmp/bad.npy" --output "$tmp/y2.npy" 2> "$tmp/err.txt"; then
+  echo "FAIL: a [2,3,28,28] input was accepted"; exit 1
+fi
+grep -q "bad.npy" "$tmp/err.txt" || { echo "FAIL: npy error does not name the file"; cat "$tmp/err.txt"; exit 1; }
 # A truncated checkpoint is reported, not crashed on, and exits non-zero.
 head -c 100 "$tmp/ck.safetensors" > "$tmp/bad.safetensors"
 if "$tmp/lenet" eval --weights "$tmp/bad.safetensors" 2> "$tmp/err.txt"; then
