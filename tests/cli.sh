@@ -28,6 +28,11 @@ expect_fail "unknown option" "unknown option '--bogus'" "$netc" check examples/l
 expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
+expect_fail "unknown algorithm" "unknown algorithm 'winograd'" "$netc" check examples/lenet.net --algo=winograd
+check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \
+  <("$netc" check examples/lenet.net --algo=direct --dump=algo)
+check "--algo=auto lets the schedule choose" grep -q 'conv "c2": im2col' \
+  <("$netc" check examples/lenet.net --algo=auto --dump=algo)
 
 for ex in examples/*.net; do
   name=$(basename "$ex" .net)
