@@ -13,6 +13,28 @@
  *   - average: divisor prod(min(start+k, I+pad_hi) - start) with
  *     count_include_pad, else the number of in-bounds taps; a window with
  *     no in-bounds tap yields 0.
+ *
+ * Max pooling whose windows tile the input (stride == kernel, no padding,
+ * every window inside it, at most MAX_TILE_TAPS taps: LeNet's 2x2 stride
+ * 2) has its own loops: constant trip counts, no window bounds, the taps
+ * unrolled and the innermost loop over output columns, so compilers can
+ * vectorise across outputs.  The taps are compared in the same order and
+ * by the same test (written as a sum, which C compilers keep branch-free),
+ * so ties and NaNs give the same results.  Since every input element lies
+ * in at most one window, the gradient needs no zeroing pass and no
+ * accumulation: each window stores 0 to its taps, then 0.0 + dy at its
+ * argmax (the +0.0 of the accumulating form kept for dy = -0.0); only
+ * elements in no window are zeroed first.
+ *
+ *   maxpool [N, 6, 28, 28] -> [N, 6, 14, 14]:
+ *     for ow in 0..14
+ *       int x0 = xr + ow*2
+ *       float m = x[x0]
+ *       float v = x[x0 + 1]
+ *       int take = (m < v) + (v != v)
+ *       m = select(take, v, m)
+ *       (the same for x[x0 + 28] and x[x0 + 29])
+ *       y[yr + ow] = m
  */
 #include "lower_impl.h"
 
@@ -74,6 +96,14 @@ static Expr *replaces_max(Lower *L, Expr *v, Expr *m)
     return ex_bin(L->a, X_OR, ex_bin(L->a, X_LT, m, v), ex_bin(L->a, X_NE, v, v));
 }
 
+/* replaces_max as the sum of its two terms, which never hold together
+ * (a NaN v is not above m): the same 0/1 with no short-circuit, which C
+ * compilers would otherwise turn into branches. */
+static Expr *replaces_max_sum(Lower *L, Expr *v, Expr *m)
+{
+    return ex_bin(L->a, X_ADD, ex_bin(L->a, X_LT, m, v), ex_bin(L->a, X_NE, v, v));
+}
+
 /* Emits the running max (and its index when mi != NULL) over a window. */
 static int window_max(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, Expr *xb, int xbuf,
                       int *mi)
@@ -110,6 +140,78 @@ static Expr *avg_divisor(Lower *L, const Geom *G, const OutPixel *px, bool inclu
     return ex_un(L->a, X_I2F, lmax(L, cnt, li(L, 1)));
 }
 
+/* Past this many taps a tiling window keeps the general loops rather than
+ * being unrolled. */
+#define MAX_TILE_TAPS 16
+
+/* Whether the windows tile the input: stride == kernel, no padding, each
+ * window inside the input (rows and columns past the last window are in
+ * none), and few enough taps to unroll. */
+static bool windows_tile(const Geom *G)
+{
+    for (int a = 0; a < 3; a++)
+        if (G->s[a] != G->k[a] || G->out[a] * G->k[a] > G->in[a])
+            return false;
+    return geom_unpadded(G) && G->k_sz <= MAX_TILE_TAPS;
+}
+
+/* Whether some input element lies in no window (tiling windows only). */
+static bool tiles_leave_gaps(const Geom *G)
+{
+    return G->out[0] * G->k[0] != G->in[0] || G->out[1] * G->k[1] != G->in[1] ||
+           G->out[2] * G->k[2] != G->in[2];
+}
+
+/* Offset of tap t (in window order kd, kh, kw) from a window's first element. */
+static int tap_offset(const Geom *G, int t)
+{
+    int kw = t % G->k[2], kh = t / G->k[2] % G->k[1], kd = t / (G->k[2] * G->k[1]);
+    return (kd * G->in[1] + kh) * G->in[2] + kw;
+}
+
+/* The rows of tiling windows of the plane pair (xb, yb): loops over od and
+ * oh; sets *xr and *yr to the first input element of the row and to its
+ * first output. */
+static Stmt *tile_rows(Lower *L, Stmt *p, const Geom *G, Expr *xb, Expr *yb, Expr **xr, Expr **yr)
+{
+    Expr *od = lfor(L, &p, "od", li(L, 0), li(L, G->out[0]));
+    Expr *oh = lfor(L, &p, "oh", li(L, 0), li(L, G->out[1]));
+    /* input row (od*KD, oh*KH) and output row (od, oh) */
+    Expr *xrow = ladd(L, lmul(L, od, li(L, G->k[0] * G->in[1] * G->in[2])),
+                      lmul(L, oh, li(L, G->k[1] * G->in[2])));
+    *xr = lbind(L, p, "xr", ladd(L, xb, xrow));
+    *yr = lbind(L, p, "yr", ladd(L, yb, lmul(L, lmad(L, od, G->out[1], oh), li(L, G->out[2]))));
+    return p;
+}
+
+/* The windows of one row: a loop over ow appended to p; sets *yi and *x0 to
+ * the output index and the window's first input element. */
+static Stmt *tile_cols(Lower *L, Stmt *p, const Geom *G, Expr *xr, Expr *yr, Expr **yi, Expr **x0)
+{
+    Expr *ow = lfor(L, &p, "ow", li(L, 0), li(L, G->out[2]));
+    *yi = ladd(L, yr, ow);
+    *x0 = lbind(L, p, "x0", ladd(L, xr, lmul(L, ow, li(L, G->k[2]))));
+    return p;
+}
+
+/* The running max over a tiling window, taps unrolled in window order; with
+ * mt != NULL also the winning tap's offset from the window's first element. */
+static int tile_max(Lower *L, Stmt *p, const Geom *G, Expr *x0, int xbuf, int *mt)
+{
+    int m = ldecl(L, p, "m", T_F32, lload(L, xbuf, x0));
+    if (mt)
+        *mt = ldecl(L, p, "mt", T_I32, li(L, 0));
+    for (int t = 1; t < G->k_sz; t++) {
+        Expr *xi = ladd(L, x0, li(L, tap_offset(G, t)));
+        Expr *v = lvar(L, ldecl(L, p, "v", T_F32, lload(L, xbuf, xi)));
+        int c = ldecl(L, p, "take", T_I32, replaces_max_sum(L, v, lvar(L, m)));
+        lassign(L, p, m, ex_select(L->a, lvar(L, c), v, lvar(L, m)));
+        if (mt)
+            lassign(L, p, *mt, ex_select(L->a, lvar(L, c), li(L, tap_offset(G, t)), lvar(L, *mt)));
+    }
+    return m;
+}
+
 /* y [N, C, OD, OH, OW] = max over the window of x [N, C, D, H, W] */
 void lower_maxpool(Lower *L)
 {
@@ -120,6 +222,13 @@ void lower_maxpool(Lower *L)
     Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    if (windows_tile(&G)) {
+        Expr *xr, *yr, *yi, *x0;
+        Stmt *row = tile_rows(L, p, &G, xb, yb, &xr, &yr);
+        Stmt *q = tile_cols(L, row, &G, xr, yr, &yi, &x0);
+        lstore(L, q, Y, yi, lvar(L, tile_max(L, q, &G, x0, X, NULL)), false);
+        return;
+    }
     OutPixel px = out_loops(L, p, &G, yb);
     int m = window_max(L, px.body, &G, &px, xb, X, NULL);
     lstore(L, px.body, Y, px.yi, lvar(L, m), false);
@@ -136,6 +245,26 @@ void lower_maxpool_dx(Lower *L)
     Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
+    if (windows_tile(&G)) {
+        /* Only elements in no window need zeroing; the rest are stored once. */
+        if (tiles_leave_gaps(&G))
+            lzero(L, p, DX, xb, li(L, G.in_sz));
+        /* Each window's taps are zeroed, then dy is stored at its argmax:
+         * the stores stay in the window's cache lines, and only the last
+         * one's index depends on a comparison.  (A loop per tap, each
+         * storing a select, vectorises as a kernel of its own but is
+         * slower once inlined into the training step.) */
+        Expr *xr, *yr, *yi, *x0;
+        Stmt *row = tile_rows(L, p, &G, xb, yb, &xr, &yr);
+        Stmt *q = tile_cols(L, row, &G, xr, yr, &yi, &x0);
+        int mt;
+        tile_max(L, q, &G, x0, X, &mt);
+        for (int t = 0; t < G.k_sz; t++)
+            lstore(L, q, DX, ladd(L, x0, li(L, tap_offset(&G, t))), lf(L, 0.0f), false);
+        Expr *g = fadd(L, lf(L, 0.0f), lload(L, DY, yi));
+        lstore(L, q, DX, ladd(L, x0, lvar(L, mt)), g, false);
+        return;
+    }
     lzero(L, p, DX, xb, li(L, G.in_sz));
     OutPixel px = out_loops(L, p, &G, yb);
     int mi;

@@ -661,6 +661,11 @@ static const PoolCase pool_cases[] = {
      .plo = {0, 1, 0}, .phi = {0, 1, 1}, .include_pad = false},
     /* 2D 2x2 stride 2, no padding */
     {.nsp = 2, .N = 3, .C = 2, .in = {1, 6, 6}, .k = {1, 2, 2}, .s = {1, 2, 2}, .include_pad = true},
+    /* windows that tile the input (stride == kernel, no padding): rows of
+     * 8 windows and of fewer, and input rows and columns in no window */
+    {.nsp = 2, .N = 2, .C = 2, .in = {1, 7, 17}, .k = {1, 2, 2}, .s = {1, 2, 2}, .include_pad = true},
+    {.nsp = 1, .N = 2, .C = 3, .in = {1, 1, 20}, .k = {1, 1, 3}, .s = {1, 1, 3}, .include_pad = true},
+    {.nsp = 3, .N = 2, .C = 2, .in = {4, 5, 6}, .k = {2, 2, 2}, .s = {2, 2, 2}, .include_pad = true},
     /* 3D with padding on every axis */
     {.nsp = 3, .N = 2, .C = 2, .in = {4, 5, 5}, .k = {2, 3, 2}, .s = {2, 1, 2},
      .plo = {0, 1, 0}, .phi = {1, 1, 1}, .include_pad = true},
@@ -673,6 +678,61 @@ static void test_maxpool(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof pool_cases / sizeof pool_cases[0]; i++)
         run_maxpool_case(&pool_cases[i]);
+}
+
+/* Ties, signed zeros, infinities and NaNs in windows that tile the input
+ * (rows of 9 and of 3 windows): y and dx bit for bit as PyTorch's kernel
+ * computes them, the first maximum in window order winning, a NaN
+ * replacing the running maximum, dx zeroed and then dy added at the argmax. */
+static void test_maxpool_special(void **state)
+{
+    (void)state;
+    static const float vals[] = {0.0f, -0.0f, 1.0f, NAN, -INFINITY, 1.0f, -0.0f, 2.0f, INFINITY};
+    const int nv = (int)(sizeof vals / sizeof vals[0]);
+    for (int wide = 0; wide < 2; wide++) {
+        PoolCase c = {.nsp = 2, .N = 2, .C = 2, .in = {1, 4, wide ? 18 : 6}, .k = {1, 2, 2},
+                      .s = {1, 2, 2}};
+        T *t = t_new(c.N);
+        int out[3] = {1, 2, wide ? 9 : 3};
+        Shape xs = pool_shape(&c, c.in), ys = pool_shape(&c, out);
+        int x = t_input(t, "x", xs);
+        Node *y = t_node(t, OP_MAXPOOL, "mp", ys, 1, &x);
+        y->p.pool = pool_param(&c);
+        int dy = t_input(t, "mp.grad", ys);
+        Node *dx = t_node(t, OP_MAXPOOL_DX, "mp.dx", xs, 2, (int[]){x, dy});
+        dx->p.pool = y->p.pool;
+        long nx = t_size(t, x), ny = t_size(t, y->id);
+        float *xv = t_val(t, x), *dyv = t_val(t, dy);
+        for (long i = 0; i < nx; i++)
+            xv[i] = vals[(i * 7 + i / 5) % nv];
+        for (long i = 0; i < ny; i++)
+            dyv[i] = i % 3 ? (float)i - 4.5f : -0.0f;
+        t_run(t, y->id);
+        t_run(t, dx->id);
+        float *wy = calloc((size_t)ny, sizeof(float)), *wdx = calloc((size_t)nx, sizeof(float));
+        int iw = c.in[2], ow = out[2];
+        for (long yi = 0; yi < ny; yi++) {
+            long plane = yi / (2 * ow), oh = yi / ow % 2, o = yi % ow;
+            long first = (plane * 4 + oh * 2) * iw + o * 2, arg = first;
+            float m = xv[first];
+            for (int tap = 1; tap < 4; tap++) {
+                long i = first + tap / 2 * iw + tap % 2;
+                if (xv[i] > m || isnan(xv[i])) {
+                    m = xv[i];
+                    arg = i;
+                }
+            }
+            wy[yi] = m;
+            wdx[arg] += dyv[yi];
+        }
+        if (memcmp(wy, t_val(t, y->id), sizeof(float) * (size_t)ny) != 0)
+            fail_msg("maxpool special values: y differs (wide %d)", wide);
+        if (memcmp(wdx, t_val(t, dx->id), sizeof(float) * (size_t)nx) != 0)
+            fail_msg("maxpool special values: dx differs (wide %d)", wide);
+        free(wy);
+        free(wdx);
+        t_free(t);
+    }
 }
 
 static void test_avgpool(void **state)
@@ -1034,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_conv_dw_forms),
         cmocka_unit_test(test_conv3d),
         cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_maxpool_special),
         cmocka_unit_test(test_avgpool),
         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_activations),
