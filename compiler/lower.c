@@ -259,18 +259,24 @@ static void geom_sizes(Geom *G)
                     G->phi[a] >= 0 && G->out[a] >= 1);
 }
 
+/* The attributes of the nsp real spatial axes, right-aligned into the 3
+ * lowered axes (dilation NULL: 1, as for pooling). */
+static void geom_axes(Geom *G, int nsp, const int *k, const int *s, const int *d, const int *lo,
+                      const int *hi)
+{
+    for (int i = 0, a = 3 - nsp; i < nsp; i++, a++) {
+        G->k[a] = k[i];
+        G->s[a] = s[i];
+        G->d[a] = d ? d[i] : 1;
+        G->plo[a] = lo[i];
+        G->phi[a] = hi[i];
+    }
+}
+
 void geom_conv(Geom *G, const ConvParam *p, const Shape *xs, const Shape *ys)
 {
     geom_fill(G, p->nsp, xs, ys);
-    int off = 3 - p->nsp;
-    for (int i = 0; i < p->nsp; i++) {
-        int a = off + i;
-        G->k[a] = p->kernel[i];
-        G->s[a] = p->stride[i];
-        G->d[a] = p->dilation[i];
-        G->plo[a] = p->pad_lo[i];
-        G->phi[a] = p->pad_hi[i];
-    }
+    geom_axes(G, p->nsp, p->kernel, p->stride, p->dilation, p->pad_lo, p->pad_hi);
     G->groups = p->groups;
     geom_sizes(G);
     NETC_ASSERT(G->groups >= 1 && G->n_in % G->groups == 0 && G->n_out % G->groups == 0);
@@ -296,14 +302,7 @@ bool geom_pointwise(const Geom *G)
 void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys)
 {
     geom_fill(G, p->nsp, xs, ys);
-    int off = 3 - p->nsp;
-    for (int i = 0; i < p->nsp; i++) {
-        int a = off + i;
-        G->k[a] = p->kernel[i];
-        G->s[a] = p->stride[i];
-        G->plo[a] = p->pad_lo[i];
-        G->phi[a] = p->pad_hi[i];
-    }
+    geom_axes(G, p->nsp, p->kernel, p->stride, NULL, p->pad_lo, p->pad_hi);
     G->groups = G->n_in;
     geom_sizes(G);
     NETC_ASSERT(G->n_in == G->n_out);
