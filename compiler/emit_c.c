@@ -211,8 +211,81 @@ static const char *c_call(ExprKind k, LType t)
     }
 }
 
+/* Lane netc_l of a vector expression (T_V32), printed inside the lane loop
+ * of its statement: loads read buf[i + netc_l], variables are float arrays,
+ * and a broadcast is its scalar. */
+static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min);
+
+static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
+{
+    switch (e->k) {
+    case X_LOAD:
+        buf_printf(b, "%s[", k->buf[e->buf].name);
+        put_c_expr(b, k, e->a, P_ADD);
+        buf_puts(b, " + netc_l]");
+        return;
+    case X_VAR:
+        buf_printf(b, "%s[netc_l]", k->var[e->var].name);
+        return;
+    case X_BCAST:
+        put_c_expr(b, k, e->a, min);
+        return;
+    case X_FMA:
+        buf_puts(b, "fmaf(");
+        put_c_lane(b, k, e->a, P_COND);
+        buf_puts(b, ", ");
+        put_c_lane(b, k, e->b, P_COND);
+        buf_puts(b, ", ");
+        put_c_lane(b, k, e->c, P_COND);
+        buf_puts(b, ")");
+        return;
+    case X_NEG:
+        if (min > P_UNARY)
+            buf_puts(b, "(");
+        buf_puts(b, "-");
+        put_c_lane(b, k, e->a, P_PRIMARY + 1);
+        if (min > P_UNARY)
+            buf_puts(b, ")");
+        return;
+    case X_MIN: case X_MAX:
+        buf_printf(b, "%s(", c_call(e->k, T_F32));
+        put_c_lane(b, k, e->a, P_COND);
+        buf_puts(b, ", ");
+        put_c_lane(b, k, e->b, P_COND);
+        buf_puts(b, ")");
+        return;
+    default: {
+        const char *op = c_binop(e->k);
+        NETC_ASSERT(op);
+        int p = prec(e);
+        if (p < min)
+            buf_puts(b, "(");
+        put_c_lane(b, k, e->a, p);
+        buf_puts(b, op);
+        put_c_lane(b, k, e->b, p + 1);
+        if (p < min)
+            buf_puts(b, ")");
+        return;
+    }
+    }
+}
+
 static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 {
+    if (e->k == X_HSUM) {
+        buf_printf(b, "netc_hsum%d(%s)", k->vlen, k->var[e->a->var].name);
+        return;
+    }
+    if (e->k == X_FMA) {
+        buf_puts(b, "fmaf(");
+        put_c_expr(b, k, e->a, P_COND);
+        buf_puts(b, ", ");
+        put_c_expr(b, k, e->b, P_COND);
+        buf_puts(b, ", ");
+        put_c_expr(b, k, e->c, P_COND);
+        buf_puts(b, ")");
+        return;
+    }
     int p = prec(e);
     bool paren = p < min;
     if (paren)
@@ -270,7 +343,7 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 
 /* ---- what a kernel uses ---- */
 
-enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8 };
+enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16 };
 
 typedef struct {
     bool batch;         /* n is read */
@@ -290,6 +363,8 @@ static void uses_expr(Uses *u, const Expr *e)
         u->helpers |= e->t == T_I32 ? H_IMIN : H_FMIN;
     if (e->k == X_MAX)
         u->helpers |= e->t == T_I32 ? H_IMAX : H_FMAX;
+    if (e->k == X_HSUM)
+        u->helpers |= H_HSUM;
     uses_expr(u, e->a);
     uses_expr(u, e->b);
     uses_expr(u, e->c);
@@ -421,6 +496,16 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
         break;
     case S_STORE:
         indent(b, depth);
+        if (s->val->t == T_V32) {
+            /* one vector store: a loop over lanes, which compilers turn
+             * back into one vector instruction */
+            buf_printf(b, "for (int netc_l = 0; netc_l < %d; netc_l++) %s[", k->vlen, k->buf[s->buf].name);
+            put_c_expr(b, k, s->idx, P_ADD);
+            buf_puts(b, s->accum ? " + netc_l] += " : " + netc_l] = ");
+            put_c_lane(b, k, s->val, P_COND);
+            buf_puts(b, ";\n");
+            break;
+        }
         buf_printf(b, "%s[", k->buf[s->buf].name);
         put_c_expr(b, k, s->idx, P_COND);
         buf_puts(b, s->accum ? "] += " : "] = ");
@@ -429,6 +514,17 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
         break;
     case S_DECL: case S_ASSIGN:
         indent(b, depth);
+        if (k->var[s->var].t == T_V32) {
+            const char *v = k->var[s->var].name;
+            if (s->k == S_DECL) {
+                buf_printf(b, "float %s[%d];\n", v, k->vlen);
+                indent(b, depth);
+            }
+            buf_printf(b, "for (int netc_l = 0; netc_l < %d; netc_l++) %s[netc_l] = ", k->vlen, v);
+            put_c_lane(b, k, s->val, P_COND);
+            buf_puts(b, ";\n");
+            break;
+        }
         if (s->k == S_DECL)
             buf_puts(b, k->var[s->var].t == T_I32 ? "int " : "float ");
         buf_printf(b, "%s = ", k->var[s->var].name);
@@ -722,8 +818,18 @@ static void gen_header(Buf *b, Arena *a, const Program *p)
 
 /* ---- the source ---- */
 
-static void put_helpers(Buf *b, unsigned h)
+static void put_helpers(Buf *b, unsigned h, int vlen)
 {
+    if (h & H_HSUM)
+        buf_printf(b, "/* the lanes of a vector added in lane order, as loop.h's hsum */\n"
+                      "static inline float netc_hsum%d(const float *v)\n"
+                      "{\n"
+                      "    float s = v[0];\n"
+                      "    for (int l = 1; l < %d; l++)\n"
+                      "        s += v[l];\n"
+                      "    return s;\n"
+                      "}\n\n", vlen, vlen);
+    h &= ~(unsigned)H_HSUM;
     if (!h)
         return;
     buf_puts(b, "/* min and max keep the loop IR's exact semantics: max(a, b) is\n"
@@ -807,6 +913,7 @@ static void gen_source(Buf *b, Arena *a, const Program *p)
 
     bool *used = kernels_called(a, p);
     unsigned helpers = 0;
+    int vlen = 0;
     for (int i = 0; i < p->nkernel; i++) {
         const Kernel *k = p->kernel[i];
         NETC_ASSERT(is_ident(k->name) && strncmp(k->name, "netc_", 5) != 0);
@@ -817,8 +924,11 @@ static void gen_source(Buf *b, Arena *a, const Program *p)
         /* printing assumes a well-formed kernel (names, types, indices) */
         NETC_ASSERT(kernel_verify(k, stderr));
         helpers |= kernel_helpers(a, k);
+        /* one vector width per program (the target's) */
+        NETC_ASSERT(!k->vlen || !vlen || k->vlen == vlen);
+        vlen = k->vlen ? k->vlen : vlen;
     }
-    put_helpers(b, helpers);
+    put_helpers(b, helpers, vlen);
     for (int i = 0; i < p->nkernel; i++)
         if (used[i])
             put_kernel(b, a, p->kernel[i]);

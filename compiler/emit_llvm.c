@@ -62,13 +62,30 @@ typedef struct {
     const Kernel *k;
     LLVMValueRef fn;
     LLVMValueRef n;                     /* the batch-size argument */
+    LLVMTypeRef t_vec;                  /* <vlen x float>, when k->vlen */
     LLVMValueRef *buf;                  /* one pointer argument per buffer */
     LLVMValueRef *var;                  /* one alloca per variable */
 } KGen;
 
 static LLVMTypeRef ltype(const Gen *g, LType t)
 {
+    NETC_ASSERT(t != T_V32);
     return t == T_I32 ? g->t_i32 : g->t_f32;
+}
+
+static LLVMTypeRef ktype(const KGen *kg, LType t)
+{
+    return t == T_V32 ? kg->t_vec : ltype(kg->g, t);
+}
+
+/* An overloaded intrinsic (llvm.fma, llvm.vector.reduce.fadd) for type t. */
+static LLVMValueRef intrinsic(Gen *g, const char *name, LLVMTypeRef t, LLVMTypeRef *fnty)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    NETC_ASSERT(id != 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, &t, 1);
+    *fnty = LLVMIntrinsicGetType(g->ctx, id, &t, 1);
+    return fn;
 }
 
 static void add_enum_attr(Gen *g, LLVMValueRef fn, LLVMAttributeIndex at, const char *name,
@@ -275,12 +292,38 @@ static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
         return LLVMConstReal(g->t_f32, (double)e->fval);
     case X_VAR:
         NETC_ASSERT(e->var >= 0 && e->var < kg->k->nvar);
-        return LLVMBuildLoad2(g->b, ltype(g, kg->k->var[e->var].t), kg->var[e->var],
+        return LLVMBuildLoad2(g->b, ktype(kg, kg->k->var[e->var].t), kg->var[e->var],
                               kg->k->var[e->var].name);
     case X_BATCH:
         return kg->n;
-    case X_LOAD:
-        return LLVMBuildLoad2(g->b, g->t_f32, elem_ptr(kg, e->buf, e->a), "");
+    case X_LOAD: {
+        /* vectors need no alignment (loop.h): align 4, like a float */
+        LLVMValueRef v = LLVMBuildLoad2(g->b, ktype(kg, e->t), elem_ptr(kg, e->buf, e->a), "");
+        if (e->t == T_V32)
+            LLVMSetAlignment(v, 4);
+        return v;
+    }
+    case X_BCAST: {
+        LLVMValueRef x = gen_expr(kg, e->a);
+        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(kg->t_vec), x,
+                                                  LLVMConstInt(g->t_i32, 0, 0), "");
+        LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(g->t_i32, (unsigned)kg->k->vlen));
+        return LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(kg->t_vec), zeros, "splat");
+    }
+    case X_FMA: {
+        LLVMTypeRef ft;
+        LLVMValueRef fn = intrinsic(g, "llvm.fma", ktype(kg, e->t), &ft);
+        LLVMValueRef args[3] = {gen_expr(kg, e->a), gen_expr(kg, e->b), gen_expr(kg, e->c)};
+        return LLVMBuildCall2(g->b, ft, fn, args, 3, "");
+    }
+    case X_HSUM: {
+        /* without reassoc the reduction is ordered: ((-0 + v0) + v1) + ...,
+         * and -0 + v0 is v0 exactly */
+        LLVMTypeRef ft;
+        LLVMValueRef fn = intrinsic(g, "llvm.vector.reduce.fadd", kg->t_vec, &ft);
+        LLVMValueRef args[2] = {LLVMConstReal(g->t_f32, -0.0), gen_expr(kg, e->a)};
+        return LLVMBuildCall2(g->b, ft, fn, args, 2, "");
+    }
     case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MOD:
         return gen_arith(kg, e);
     case X_MIN: case X_MAX:
@@ -399,9 +442,16 @@ static void gen_stmt(KGen *kg, const Stmt *s)
     case S_STORE: {
         LLVMValueRef val = gen_expr(kg, s->val);
         LLVMValueRef ptr = elem_ptr(kg, s->buf, s->idx);
-        if (s->accum) /* buf[i] = buf[i] + val, as C's += */
-            val = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->t_f32, ptr, ""), val, "");
-        LLVMBuildStore(g->b, val, ptr);
+        LLVMTypeRef t = ktype(kg, s->val->t);
+        if (s->accum) { /* buf[i] = buf[i] + val, as C's += */
+            LLVMValueRef old = LLVMBuildLoad2(g->b, t, ptr, "");
+            if (s->val->t == T_V32)
+                LLVMSetAlignment(old, 4);
+            val = LLVMBuildFAdd(g->b, old, val, "");
+        }
+        LLVMValueRef st = LLVMBuildStore(g->b, val, ptr);
+        if (s->val->t == T_V32)
+            LLVMSetAlignment(st, 4);
         return;
     }
     case S_DECL:
@@ -429,6 +479,8 @@ static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
     add_fn_attrs(g, fn);
 
     KGen kg = {.g = g, .k = k, .fn = fn};
+    if (k->vlen)
+        kg.t_vec = LLVMVectorType(g->t_f32, (unsigned)k->vlen);
     kg.n = LLVMGetParam(fn, 0);
     LLVMSetValueName2(kg.n, "n", 1);
     kg.buf = netc_alloc(sizeof *kg.buf * (size_t)(k->nbuf ? k->nbuf : 1));
@@ -444,7 +496,7 @@ static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
     for (int i = 0; i < k->nvar; i++) {
         char name[128];
         snprintf(name, sizeof name, "%s.addr", k->var[i].name);
-        kg.var[i] = LLVMBuildAlloca(g->b, ltype(g, k->var[i].t), name);
+        kg.var[i] = LLVMBuildAlloca(g->b, ktype(&kg, k->var[i].t), name);
     }
     gen_stmt(&kg, k->body);
     LLVMBuildRetVoid(g->b);
@@ -696,9 +748,9 @@ static char *capture_end(Capture *c)
 typedef struct {
     LLVMTargetMachineRef tm;
     char *triple, *cpu, *features;      /* malloc'd */
-} Target;
+} LlvmTarget;
 
-static void target_free(Target *t)
+static void target_free(LlvmTarget *t)
 {
     if (t->tm)
         LLVMDisposeTargetMachine(t->tm);
@@ -821,7 +873,7 @@ static void hint_names(Diag *d, const char *help, const char *header, const char
  * feature is "help", for which LLVM prints its lists instead of a
  * target machine -- once per process, which would leave target_help
  * nothing to read later. */
-static bool check_names(LLVMTargetRef target, const Target *t, Diag *d)
+static bool check_names(LLVMTargetRef target, const LlvmTarget *t, Diag *d)
 {
     bool ok = true;
     char *help = NULL;
@@ -854,7 +906,7 @@ static bool check_names(LLVMTargetRef target, const Target *t, Diag *d)
  *   'skylak' is not a recognized processor for this target (ignoring processor)
  *   '+avx9' is not a recognized feature for this target (ignoring feature)
  * Anything else it said is passed on. */
-static bool check_llvm_said(const char *said, LLVMTargetRef target, const Target *t, Diag *d)
+static bool check_llvm_said(const char *said, LLVMTargetRef target, const LlvmTarget *t, Diag *d)
 {
     bool ok = true;
     char *help = NULL;
@@ -890,7 +942,7 @@ static bool check_llvm_said(const char *said, LLVMTargetRef target, const Target
     return ok;
 }
 
-static bool target_make(const LlvmOptions *o, Target *t, Diag *d)
+static bool target_make(const LlvmOptions *o, LlvmTarget *t, Diag *d)
 {
     memset(t, 0, sizeof *t);
     init_llvm();
@@ -945,7 +997,7 @@ static bool target_make(const LlvmOptions *o, Target *t, Diag *d)
 /* ---- the pipeline ------------------------------------------------------ */
 
 /* Builds, verifies and optimises the module; the caller disposes ctx. */
-static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Target *t,
+static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const LlvmTarget *t,
                                   int opt_level, bool with_main, Diag *d)
 {
     Gen g = {.ctx = ctx, .cpu = t->cpu, .features = t->features};
@@ -1011,7 +1063,7 @@ static bool emit(const Program *p, const LlvmOptions *o, const char *path, bool 
     static const LlvmOptions host = {NULL, NULL, NULL, 2};
     if (!o)
         o = &host;
-    Target t;
+    LlvmTarget t;
     if (!target_make(o, &t, d))
         return false;
     LLVMContextRef ctx = LLVMContextCreate();

@@ -316,7 +316,7 @@ Expr *ex_un(Arena *a, ExprKind k, Expr *x)
     case X_NEG:
         if (x->k == X_FLT && x->t == T_F32)
             return ex_flt(a, -x->fval);
-        t = T_F32;
+        t = x->t == T_V32 ? T_V32 : T_F32;
         break;
     /* Not folded: the host's libm need not round like the target's. */
     case X_EXP: case X_LOG: case X_TANH: case X_SQRT:
@@ -339,6 +339,45 @@ Expr *ex_un(Arena *a, ExprKind k, Expr *x)
     }
     Expr *e = expr_new(a, k, t);
     e->a = x;
+    return e;
+}
+
+void kernel_vectors(Kernel *k, int vlen)
+{
+    NETC_ASSERT(vlen >= 2 && vlen <= NETC_VMAX && (vlen & (vlen - 1)) == 0);
+    NETC_ASSERT(k->vlen == 0 || k->vlen == vlen);
+    k->vlen = vlen;
+}
+
+Expr *ex_vload(Arena *a, int buf, Expr *idx)
+{
+    Expr *e = ex_load(a, buf, idx);
+    e->t = T_V32;
+    return e;
+}
+
+Expr *ex_bcast(Arena *a, Expr *x)
+{
+    NETC_ASSERT(x && x->t == T_F32);
+    Expr *e = expr_new(a, X_BCAST, T_V32);
+    e->a = x;
+    return e;
+}
+
+Expr *ex_fma(Arena *a, Expr *x, Expr *y, Expr *z)
+{
+    NETC_ASSERT(x && y && z && x->t != T_I32);
+    Expr *e = expr_new(a, X_FMA, x->t);
+    e->a = x;
+    e->b = y;
+    e->c = z;
+    return e;
+}
+
+Expr *ex_hsum(Arena *a, const Kernel *k, int var)
+{
+    Expr *e = expr_new(a, X_HSUM, T_F32);
+    e->a = ex_var(a, k, var);
     return e;
 }
 
@@ -476,6 +515,9 @@ static const char *fn_name(ExprKind k)
     case X_SQRT: return "sqrt";
     case X_I2F: return "float";
     case X_F2I: return "int";
+    case X_FMA: return "fma";
+    case X_BCAST: return "bcast";
+    case X_HSUM: return "hsum";
     default: return NULL;
     }
 }
@@ -538,7 +580,18 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         put_bufname(b, k, e->buf);
         buf_puts(b, "[");
         put_expr(b, k, e->a, 0);
+        if (e->t == T_V32)
+            buf_printf(b, " ..+%d", k->vlen);
         buf_puts(b, "]");
+        break;
+    case X_FMA:
+        buf_puts(b, "fma(");
+        put_expr(b, k, e->a, 0);
+        buf_puts(b, ", ");
+        put_expr(b, k, e->b, 0);
+        buf_puts(b, ", ");
+        put_expr(b, k, e->c, 0);
+        buf_puts(b, ")");
         break;
     case X_NEG: case X_NOT: {
         buf_puts(b, e->k == X_NEG ? "-" : "!");
@@ -580,7 +633,7 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 
 static const char *type_name(LType t)
 {
-    return t == T_I32 ? "int" : t == T_F32 ? "float" : "type?";
+    return t == T_I32 ? "int" : t == T_F32 ? "float" : t == T_V32 ? "vec" : "type?";
 }
 
 /* One line for s, without its body: "for oc in 0..6", "y[i] += v". */
@@ -591,7 +644,7 @@ static void put_stmt_head(Buf *b, const Kernel *k, const Stmt *s)
         buf_puts(b, "block");
         break;
     case S_FOR:
-        buf_puts(b, "for ");
+        buf_puts(b, s->parallel ? "parallel for " : "for ");
         put_var(b, k, s->var);
         buf_puts(b, " in ");
         put_expr(b, k, s->lo, 0);
@@ -606,6 +659,8 @@ static void put_stmt_head(Buf *b, const Kernel *k, const Stmt *s)
         put_bufname(b, k, s->buf);
         buf_puts(b, "[");
         put_expr(b, k, s->idx, 0);
+        if (s->val && s->val->t == T_V32)
+            buf_printf(b, " ..+%d", k->vlen);
         buf_puts(b, s->accum ? "] += " : "] = ");
         put_expr(b, k, s->val, 0);
         break;
@@ -668,6 +723,8 @@ void kernel_print(FILE *f, const Kernel *k)
         put_size(&b, k->buf[i].size_fixed, k->buf[i].size_per_n);
     }
     buf_puts(&b, ")");
+    if (k->vlen)
+        buf_printf(&b, " vec%d", k->vlen);
     if (k->comment)
         buf_printf(&b, "   // %s", k->comment);
     buf_puts(&b, "\n");
@@ -686,6 +743,7 @@ typedef struct {
     bool *inscope;      /* per variable */
     bool *isloop;       /* per variable: some S_FOR binds it */
     bool ok;
+    bool *outer;        /* inside a parallel loop: in scope around it */
 } Verify;
 
 static void fail(Verify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -752,8 +810,18 @@ static void check_expr(Verify *v, const Expr *e)
         fail(v, "unknown expression kind %d", (int)e->k);
         return;
     }
-    if (e->t != T_I32 && e->t != T_F32) {
+    if (e->t != T_I32 && e->t != T_F32 && e->t != T_V32) {
         fail(v, "expression of unknown type %d", (int)e->t);
+        return;
+    }
+    if (e->t == T_V32 && !v->k->vlen) {
+        fail(v, "vector expression in a kernel without vectors (vlen 0)");
+        return;
+    }
+    bool vec_ok = e->k == X_LOAD || e->k == X_VAR || e->k == X_FMA || e->k == X_BCAST ||
+                  e->k == X_NEG || (is_arith(e->k) && e->k != X_MOD);
+    if (e->t == T_V32 && !vec_ok) {
+        fail(v, "%s has no vector form", fn_name(e->k) ? fn_name(e->k) : "this expression");
         return;
     }
     /* The type every kind requires of its result. */
@@ -778,6 +846,24 @@ static void check_expr(Verify *v, const Expr *e)
         if (!buf_ok(v, e->buf))
             return;
         operand(v, e, e->a, T_I32);
+        want = e->t == T_V32 ? T_V32 : T_F32;
+        break;
+    case X_FMA:
+        operand(v, e, e->a, e->t);
+        operand(v, e, e->b, e->t);
+        operand(v, e, e->c, e->t);
+        want = e->t == T_V32 ? T_V32 : T_F32;
+        break;
+    case X_BCAST:
+        operand(v, e, e->a, T_F32);
+        want = T_V32;
+        break;
+    case X_HSUM:
+        if (!e->a || e->a->k != X_VAR) {
+            fail(v, "hsum of something other than a vector variable");
+            return;
+        }
+        operand(v, e, e->a, T_V32);
         want = T_F32;
         break;
     case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MIN: case X_MAX:
@@ -796,6 +882,8 @@ static void check_expr(Verify *v, const Expr *e)
         }
         operand(v, e, e->a, e->a->t);
         operand(v, e, e->b, e->a->t);
+        if (v->ok && e->a->t == T_V32)
+            fail(v, "comparison of vectors");
         want = T_I32;
         break;
     case X_AND: case X_OR:
@@ -807,7 +895,11 @@ static void check_expr(Verify *v, const Expr *e)
         operand(v, e, e->a, T_I32);
         want = T_I32;
         break;
-    case X_NEG: case X_EXP: case X_LOG: case X_TANH: case X_SQRT:
+    case X_NEG:
+        operand(v, e, e->a, e->t == T_V32 ? T_V32 : T_F32);
+        want = e->t == T_V32 ? T_V32 : T_F32;
+        break;
+    case X_EXP: case X_LOG: case X_TANH: case X_SQRT:
         operand(v, e, e->a, T_F32);
         want = T_F32;
         break;
@@ -874,9 +966,21 @@ static void check_stmt(Verify *v, const Stmt *s)
         check_top(v, s->hi, T_I32, "loop end");
         if (!v->ok)
             return;
+        if (s->parallel) {
+            if (v->outer) {
+                fail(v, "parallel loop inside a parallel loop");
+                return;
+            }
+            v->outer = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
+            memcpy(v->outer, v->inscope, sizeof(bool) * (size_t)k->nvar);
+        }
         v->inscope[s->var] = true;
         check_stmts(v, s->body, s->nbody);
         v->inscope[s->var] = false;
+        if (s->parallel) {
+            free(v->outer);
+            v->outer = NULL;
+        }
         break;
     case S_IF:
         check_top(v, s->cond, T_I32, "condition");
@@ -891,7 +995,11 @@ static void check_stmt(Verify *v, const Stmt *s)
             return;
         }
         check_top(v, s->idx, T_I32, "store index");
-        check_top(v, s->val, T_F32, "stored value");
+        if (!s->val) {
+            fail(v, "stored value missing");
+            return;
+        }
+        check_top(v, s->val, s->val->t == T_V32 ? T_V32 : T_F32, "stored value");
         break;
     case S_DECL: case S_ASSIGN:
         if (!var_ok(v, s->var))
@@ -906,6 +1014,11 @@ static void check_stmt(Verify *v, const Stmt *s)
         }
         if (s->k == S_ASSIGN && !v->inscope[s->var]) {
             fail(v, "'%s' assigned outside its scope", k->var[s->var].name);
+            return;
+        }
+        if (s->k == S_ASSIGN && v->outer && v->outer[s->var]) {
+            fail(v, "'%s' is assigned inside a parallel loop but declared outside it",
+                 k->var[s->var].name);
             return;
         }
         check_top(v, s->val, k->var[s->var].t, "value");
@@ -950,7 +1063,7 @@ static void mark_loops(bool *isloop, int nvar, const Stmt *s)
 
 bool kernel_verify(const Kernel *k, FILE *err)
 {
-    Verify v = {k, err, NULL, NULL, NULL, true};
+    Verify v = {k, err, NULL, NULL, NULL, true, NULL};
     if (!k->body || k->body->k != S_BLOCK) {
         fail(&v, "body is not a block");
         return false;
@@ -961,8 +1074,10 @@ bool kernel_verify(const Kernel *k, FILE *err)
                 fail(&v, "two buffers named '%s'", k->buf[i].name);
                 break;
             }
+    if (k->vlen && (k->vlen < 2 || k->vlen > NETC_VMAX || (k->vlen & (k->vlen - 1))))
+        fail(&v, "vector length %d is not a power of two from 2 to %d", k->vlen, NETC_VMAX);
     for (int i = 0; i < k->nvar && v.ok; i++) {
-        if (k->var[i].t != T_I32 && k->var[i].t != T_F32)
+        if (k->var[i].t != T_I32 && k->var[i].t != T_F32 && !(k->var[i].t == T_V32 && k->vlen))
             fail(&v, "variable '%s' has unknown type", k->var[i].name);
         for (int j = 0; j < i; j++)
             if (!strcmp(k->var[i].name, k->var[j].name)) {
@@ -979,4 +1094,48 @@ bool kernel_verify(const Kernel *k, FILE *err)
     free(v.inscope);
     free(v.isloop);
     return v.ok;
+}
+
+/* ---- what a parallel loop captures ---- */
+
+static void refs_expr(const Expr *e, bool *used)
+{
+    if (!e)
+        return;
+    if (e->k == X_VAR)
+        used[e->var] = true;
+    refs_expr(e->a, used);
+    refs_expr(e->b, used);
+    refs_expr(e->c, used);
+}
+
+static void refs_stmt(const Stmt *s, bool *used, bool *bound)
+{
+    if (s->k == S_FOR || s->k == S_DECL)
+        bound[s->var] = true;
+    if (s->k == S_ASSIGN)
+        used[s->var] = true;
+    refs_expr(s->lo, used);
+    refs_expr(s->hi, used);
+    refs_expr(s->cond, used);
+    refs_expr(s->idx, used);
+    refs_expr(s->val, used);
+    for (int i = 0; i < s->nbody; i++)
+        refs_stmt(s->body[i], used, bound);
+    for (int i = 0; i < s->nels; i++)
+        refs_stmt(s->els[i], used, bound);
+}
+
+void loop_captures(const Kernel *k, const Stmt *loop, bool *out)
+{
+    NETC_ASSERT(loop->k == S_FOR);
+    bool *bound = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
+    memset(bound, 0, sizeof(bool) * ((size_t)k->nvar + 1));
+    memset(out, 0, sizeof(bool) * (size_t)k->nvar);
+    bound[loop->var] = true;
+    for (int i = 0; i < loop->nbody; i++)
+        refs_stmt(loop->body[i], out, bound);
+    for (int i = 0; i < k->nvar; i++)
+        out[i] = out[i] && !bound[i];
+    free(bound);
 }

@@ -18,6 +18,23 @@
  *   - S_STORE writes buf[idx] = val, or buf[idx] += val when accum;
  *   - buffers of one kernel never alias (the memory plan guarantees it),
  *     so printers may mark them restrict/noalias.
+ *
+ * Vectors (T_V32, vlen lanes; the schedule picks vlen from the target):
+ *   - X_LOAD of type T_V32 reads buf[a], buf[a+1], ..., buf[a+vlen-1];
+ *     S_STORE of a T_V32 value writes (or adds into) the same lanes;
+ *     indices need no alignment;
+ *   - X_BCAST copies a float into every lane; arithmetic (X_ADD, X_SUB,
+ *     X_MUL, X_DIV, X_MIN, X_MAX, X_NEG, X_FMA) works lane by lane with the
+ *     scalar semantics of each lane;
+ *   - X_FMA(a, b, c) is a*b + c rounded once (fused), on floats or vectors;
+ *     lowering emits it only for targets with FMA;
+ *   - X_HSUM(v) adds the lanes of a vector variable in lane order:
+ *     ((v0 + v1) + v2) + ... + v(vlen-1);
+ *   - S_FOR with `parallel` runs its iterations in any order, possibly at
+ *     once on several threads: the lowering promises that no iteration
+ *     reads what another writes, so results do not depend on the order
+ *     or the thread count.  A parallel loop reads the variables in scope
+ *     around it but assigns none of them, and holds no parallel loop.
  */
 #ifndef NETC_LOOP_H
 #define NETC_LOOP_H
@@ -27,7 +44,10 @@
 
 #include "util.h"
 
-typedef enum { T_I32, T_F32 } LType;
+/* T_V32: a vector of the kernel's vlen floats (Kernel.vlen, a power of
+ * two from 2 to NETC_VMAX), one machine vector register on the target. */
+typedef enum { T_I32, T_F32, T_V32 } LType;
+#define NETC_VMAX 16
 
 typedef enum {
     X_INT,     /* ival                                 (i32)   */
@@ -46,6 +66,9 @@ typedef enum {
     X_SELECT,  /* a ? b : c, a is i32 0/1, b and c of type t */
     X_I2F,     /* (float)a                                  */
     X_F2I,     /* (int)a, truncating                        */
+    X_FMA,     /* a*b + c, one rounding     (f32 or v32)    */
+    X_BCAST,   /* every lane = a (f32)                (v32) */
+    X_HSUM,    /* lanes of vector variable a in order (f32) */
     X_COUNT
 } ExprKind;
 
@@ -69,6 +92,9 @@ typedef struct Stmt {
     int buf;              /* STORE                                         */
     Expr *idx, *val;      /* STORE: buf[idx] (+)= val; DECL/ASSIGN: val    */
     bool accum;           /* STORE: += instead of =                        */
+    bool parallel;        /* FOR: iterations run in any order, on threads  */
+    bool indep;           /* FOR: the lowering's promise that iterations are
+                             independent (what makes `parallel` legal)     */
     struct Stmt **body;   /* BLOCK, FOR, IF (then)                         */
     int nbody, capbody;
     struct Stmt **els;    /* IF (else)                                     */
@@ -99,6 +125,7 @@ typedef struct {
     LVar *var;
     int nvar, capvar;
     Stmt *body;           /* an S_BLOCK */
+    int vlen;             /* lanes of T_V32 (0: the kernel has no vectors) */
 } Kernel;
 
 /* ---- builder (loop.c); all memory comes from the arena ---- */
@@ -118,6 +145,12 @@ Expr *ex_load(Arena *a, int buf, Expr *idx);
 Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r);  /* folds constants */
 Expr *ex_un(Arena *a, ExprKind k, Expr *x);
 Expr *ex_select(Arena *a, Expr *c, Expr *t, Expr *f);
+/* Vectors of k->vlen lanes (kernel_vectors sets vlen first). */
+void kernel_vectors(Kernel *k, int vlen);
+Expr *ex_vload(Arena *a, int buf, Expr *idx);
+Expr *ex_bcast(Arena *a, Expr *x);
+Expr *ex_fma(Arena *a, Expr *x, Expr *y, Expr *z);  /* x*y + z, fused */
+Expr *ex_hsum(Arena *a, const Kernel *k, int var);
 
 Stmt *st_block(Arena *a);
 Stmt *st_for(Arena *a, int var, Expr *lo, Expr *hi);       /* body: append to it */
@@ -131,6 +164,9 @@ void st_append_else(Arena *a, Stmt *parent, Stmt *child);  /* to IF's else */
 /* Checks types, variable scoping and buffer indices; prints the first
  * problem to err and returns false. */
 bool kernel_verify(const Kernel *k, FILE *err);
+/* The variables a parallel loop's body reads from around it, in id order:
+ * out[i] true for each (out has k->nvar entries). */
+void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
 /* Readable pseudo-code, one statement per line (for --dump=loops). */
 void kernel_print(FILE *f, const Kernel *k);
 

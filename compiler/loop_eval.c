@@ -18,9 +18,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-typedef union {
+typedef struct {
     int32_t i;
     float f;
+    float v[NETC_VMAX];   /* T_V32 lanes */
 } Val;
 
 typedef struct {
@@ -37,18 +38,42 @@ static int32_t wrap(uint32_t u)
     return u <= INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) - INT32_MAX - 1;
 }
 
+static Val eval(const Eval *E, const Expr *e);
+static Val flt_bin(ExprKind k, float a, float b);
+
 static Val vi(int32_t i)
 {
-    Val v;
+    Val v = {0};
     v.i = i;
     return v;
 }
 
 static Val vf(float f)
 {
-    Val v;
+    Val v = {0};
     v.f = f;
     return v;
+}
+
+/* Lane-wise arithmetic, each lane with the scalar semantics. */
+static Val vec_op(const Eval *E, const Expr *e)
+{
+    Val r = {0};
+    Val a = eval(E, e->a);
+    Val b = e->b ? eval(E, e->b) : a;
+    Val c = e->c ? eval(E, e->c) : a;
+    for (int l = 0; l < E->k->vlen; l++) {
+        float x = a.v[l], y = b.v[l];
+        switch (e->k) {
+        case X_NEG: r.v[l] = -x; break;
+        case X_FMA: r.v[l] = fmaf(x, y, c.v[l]); break;
+        case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MIN: case X_MAX:
+            r.v[l] = flt_bin(e->k, x, y).f;
+            break;
+        default: NETC_ASSERT(!"vec_op: no vector form"); break;
+        }
+    }
+    return r;
 }
 
 static long checked_index(const Eval *E, int buf, int32_t idx)
@@ -62,7 +87,6 @@ static long checked_index(const Eval *E, int buf, int32_t idx)
     return idx;
 }
 
-static Val eval(const Eval *E, const Expr *e);
 
 static Val int_bin(ExprKind k, int32_t a, int32_t b)
 {
@@ -107,6 +131,8 @@ static Val flt_bin(ExprKind k, float a, float b)
 
 static Val eval(const Eval *E, const Expr *e)
 {
+    if (e->t == T_V32 && e->k != X_VAR && e->k != X_LOAD && e->k != X_BCAST)
+        return vec_op(E, e);
     switch (e->k) {
     case X_INT: return vi(e->ival);
     case X_FLT: return vf(e->fval);
@@ -114,8 +140,29 @@ static Val eval(const Eval *E, const Expr *e)
     case X_BATCH: return vi(E->n);
     case X_LOAD: {
         int32_t idx = eval(E, e->a).i;
+        if (e->t == T_V32) {
+            Val r = {0};
+            for (int l = 0; l < E->k->vlen; l++)
+                r.v[l] = E->bufs[e->buf][checked_index(E, e->buf, wrap((uint32_t)idx + (uint32_t)l))];
+            return r;
+        }
         return vf(E->bufs[e->buf][checked_index(E, e->buf, idx)]);
     }
+    case X_BCAST: {
+        Val r = {0};
+        float f = eval(E, e->a).f;
+        for (int l = 0; l < E->k->vlen; l++)
+            r.v[l] = f;
+        return r;
+    }
+    case X_HSUM: {
+        Val a = eval(E, e->a);
+        float acc = a.v[0];
+        for (int l = 1; l < E->k->vlen; l++)
+            acc += a.v[l];
+        return vf(acc);
+    }
+    case X_FMA: return vf(fmaf(eval(E, e->a).f, eval(E, e->b).f, eval(E, e->c).f));
     case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MOD: case X_MIN: case X_MAX:
     case X_LT: case X_LE: case X_EQ: case X_NE: {
         Val a = eval(E, e->a), b = eval(E, e->b);
@@ -163,6 +210,15 @@ static void exec(const Eval *E, const Stmt *s)
     case S_FOR: {
         /* bounds are evaluated once, before the first iteration */
         int32_t lo = eval(E, s->lo).i, hi = eval(E, s->hi).i;
+        /* A parallel loop runs backwards here: a lowering whose iterations
+         * depend on each other then disagrees with the compiled code. */
+        if (s->parallel) {
+            for (int32_t i = hi - 1; i >= lo && hi > lo; i--) {
+                E->var[s->var].i = i;
+                exec_list(E, s->body, s->nbody);
+            }
+            break;
+        }
         for (int32_t i = lo; i < hi; i++) {
             E->var[s->var].i = i;
             exec_list(E, s->body, s->nbody);
@@ -178,9 +234,16 @@ static void exec(const Eval *E, const Stmt *s)
     case S_STORE: {
         NETC_ASSERT(E->k->buf[s->buf].written);
         int32_t idx = eval(E, s->idx).i;
-        float v = eval(E, s->val).f;
+        Val v = eval(E, s->val);
+        if (s->val->t == T_V32) {
+            for (int l = 0; l < E->k->vlen; l++) {
+                float *p = &E->bufs[s->buf][checked_index(E, s->buf, wrap((uint32_t)idx + (uint32_t)l))];
+                *p = s->accum ? *p + v.v[l] : v.v[l];
+            }
+            break;
+        }
         float *p = &E->bufs[s->buf][checked_index(E, s->buf, idx)];
-        *p = s->accum ? *p + v : v;
+        *p = s->accum ? *p + v.f : v.f;
         break;
     }
     case S_DECL:

@@ -176,6 +176,22 @@ Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
     return lvar(L, v);
 }
 
+Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
+{
+    Stmt *before = *parent;
+    Expr *v = lfor(L, parent, name, lo, hi);
+    if (*parent != before)
+        (*parent)->indep = true;
+    return v;
+}
+
+Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z)
+{
+    if (L->t->fma)
+        return ex_fma(L->a, x, y, z);
+    return ex_bin(L->a, X_ADD, ex_bin(L->a, X_MUL, x, y), z);
+}
+
 int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init)
 {
     int v = kernel_var(L->a, L->k, name, t);
@@ -383,7 +399,7 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
     return s;
 }
 
-Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id)
+Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, int id)
 {
     const Node *n = graph_node(m->g, id);
     const LowerRow *r = &rows[n->op];
@@ -398,7 +414,8 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id)
     NETC_ASSERT(op_arity(n->op) < 0 || n->nin == op_arity(n->op) ||
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
-    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo};
+    NETC_ASSERT(t);
+    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
     bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;

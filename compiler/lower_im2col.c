@@ -226,7 +226,7 @@ static void lower_conv_dw_dot(Lower *L, const Im2col *c)
         b = (MatRef){col, li(L, 0), P, 1};
     }
     lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1}, (MatRef){DY, yb, P, 1}, b,
-              c->og, c->rows, P);
+              li(L, c->og), c->rows, P);
 }
 
 /* dw [O, C/g, K...] = sum over n of dy_g [Og, P] colT [P, Cg*K], the inner

@@ -18,6 +18,7 @@ typedef struct {
     const Node *n;
     Kernel *k;
     Algo algo;      /* the node's schedule */
+    const Target *t; /* the machine it is scheduled for */
 } Lower;
 
 /* ---- integer expressions (folded) ---- */
@@ -48,6 +49,12 @@ Expr *lbatch(Lower *L);
  * compile time makes no loop: *parent is unchanged and the constant is
  * returned. */
 Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
+/* lfor for a loop whose iterations are independent: none reads what
+ * another writes (Stmt.indep), so the schedule may run it in parallel. */
+Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
+/* x*y + z: fused on targets with FMA, a multiply and an add otherwise;
+ * floats or vectors. */
+Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z);
 /* A local initialised to `init`, declared in parent; returns its id. */
 int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init);
 /* Names an integer expression with a local so inner loops reuse it;
@@ -129,7 +136,7 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
  * into 16 lanes (lane s sums k = s, s+16, s+32, ... in order) that are then
  * added in lane order, so the inner loop runs over independent lanes and
  * the result is the same in both backends.  Adds a scratch buffer. */
-void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, int M, int N, int K);
+void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
  * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills

@@ -360,9 +360,17 @@ static int compile(const Options *o)
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;
     Sched *s = sched_choose(m);
-    if (dumping(o, "algo"))
+    /* The C backend compiles with -march=native unless --portable: then
+     * the code may assume only the architecture's baseline. */
+    bool portable = !strcmp(o->cmd, "build") && !strcmp(o->backend, "c") && o->portable;
+    Target tgt;
+    if (!target_describe(&tgt, o->target, portable ? "x86-64" : o->cpu, o->features, &d))
+        goto done;
+    if (dumping(o, "algo")) {
+        target_print(stdout, &tgt);
         sched_print(stdout, m, s);
-    p = program_build(m, s);
+    }
+    p = program_build_for(m, s, &tgt);
     if (dumping(o, "loops"))
         for (int i = 0; i < p->nkernel; i++)
             kernel_print(stdout, p->kernel[i]);

@@ -17,6 +17,7 @@
 #include "diag.h"
 #include "ir.h"
 #include "loop.h"
+#include "target.h"
 #include "util.h"
 
 /* How a node is computed (sched.c).  ALGO_NONE: sources, and "let the
@@ -136,6 +137,7 @@ typedef struct {
 typedef struct Program {
     const Model *m;
     const Sched *sched;
+    const Target *target;    /* what the kernels were scheduled for */
     Arena *arena;
     Entry *entry;
     int nentry;
@@ -152,7 +154,8 @@ typedef struct Program {
  * model has a loss, "train" (inputs, target -> outputs, loss; grads), or,
  * with grad_seed, "grad" (inputs, seed -> outputs, input gradients; grads).
  * Plans memory and lowers each node with lower_node. */
-Program *program_build(const Model *m, const Sched *s);
+Program *program_build(const Model *m, const Sched *s);  /* for target_reference() */
+Program *program_build_for(const Model *m, const Sched *s, const Target *t);
 void program_free(Program *p);
 void program_print_mem(FILE *f, const Program *p);
 
@@ -163,7 +166,7 @@ bool program_load_weights(Program *p, const char *path, Diag *d);
 /* lower.c: the kernel that computes node `id` under its schedule.  The
  * kernel's buffers are, in order: the node's output, then its inputs, then
  * any scratch buffers the algorithm needs (LBuf.scratch). */
-Kernel *lower_node(Arena *a, const Model *m, const Sched *s, int id);
+Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, int id);
 
 /* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after
  * printing an error (e.g. an unwritable directory). */

@@ -76,7 +76,7 @@ static void mark_needed(const Graph *g, bool *used, int id)
 static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
 {
     if (!by_node[id]) {
-        by_node[id] = lower_node(p->arena, p->m, p->sched, id);
+        by_node[id] = lower_node(p->arena, p->m, p->sched, p->target, id);
         NETC_ASSERT(by_node[id]);
         p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
         p->kernel[p->nkernel++] = by_node[id];
@@ -361,10 +361,16 @@ static char *build_meta(const Program *p)
 
 Program *program_build(const Model *m, const Sched *s)
 {
+    return program_build_for(m, s, target_reference());
+}
+
+Program *program_build_for(const Model *m, const Sched *s, const Target *t)
+{
     const Graph *g = m->g;
     Program *p = netc_alloc(sizeof *p);
     p->m = m;
     p->sched = s;
+    p->target = t;
     p->arena = arena_new();
     Arena *a = p->arena;
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # usage: golden_run.sh NETC FILE.net
-# Compares `netc check --dump=PHASES FILE.net` with FILE.<phase>.expected for
+# Compares `netc check --cpu x86-64-v3 --dump=PHASES FILE.net` (a fixed target, so
+# the dumps do not depend on the machine) with FILE.<phase>.expected for
 # every expected file beside it.  UPDATE=1 rewrites the expected files.
 set -euo pipefail
 netc=$1 net=$2
@@ -9,7 +10,7 @@ status=0
 for exp in "$base".*.expected; do
   phase=${exp#"$base".}
   phase=${phase%.expected}
-  out=$("$netc" check "--dump=$phase" "$net" | sed '/^network /,$d')
+  out=$("$netc" check --cpu x86-64-v3 "--dump=$phase" "$net" | sed '/^network /,$d')
   if [ "${UPDATE:-0}" = 1 ]; then
     printf '%s\n' "$out" > "$exp"
   elif ! diff -u "$exp" <(printf '%s\n' "$out"); then

@@ -566,7 +566,8 @@ static void check_fd(Run *r, const Program *p)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col] [--keep]\n");
+    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col]\n"
+                    "                  [--cpu NAME (default: the host)] [--keep]\n");
     return RES_FAIL;
 }
 
@@ -627,7 +628,7 @@ static uint64_t hash_str(const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *net = NULL, *refdir = NULL, *backend = "c";
+    const char *net = NULL, *refdir = NULL, *backend = "c", *cpu = NULL;
     bool keep = false;
     Algo conv_algo = ALGO_NONE; /* --algo: every convolution node runs this algorithm */
     for (int i = 1; i < argc; i++) {
@@ -637,6 +638,8 @@ int main(int argc, char **argv)
             if (!algo_parse(argv[++i], &conv_algo) || conv_algo == ALGO_GEMM)
                 return usage();
         }
+        else if (strcmp(argv[i], "--cpu") == 0 && i + 1 < argc)
+            cpu = argv[++i];
         else if (strcmp(argv[i], "--keep") == 0)
             keep = true;
         else if (argv[i][0] == '-')
@@ -664,7 +667,10 @@ int main(int argc, char **argv)
         autodiff_seeded(m, m->g->outputs[0]);
     m->conv_algo = conv_algo;
     Sched *sched = sched_choose(m);
-    Program *p = program_build(m, sched);
+    Target tgt;
+    if (!target_describe(&tgt, NULL, cpu, NULL, &d))
+        return usage();
+    Program *p = program_build_for(m, sched, &tgt);
 
     Run r = {.refdir = refdir, .m = m, .seed_idx = -1, .target_idx = -1};
     r.rng = hash_str(m->name);

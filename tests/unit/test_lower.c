@@ -146,7 +146,7 @@ static Kernel *t_kernel(T *t, int id)
     if (t->kern[id])
         return t->kern[id];
     const Node *n = t_at(t, id);
-    Kernel *k = lower_node(t->a, &t->m, t->s, id);
+    Kernel *k = lower_node(t->a, &t->m, t->s, target_reference(), id);
     assert_non_null(k);
     if (!kernel_verify(k, stderr)) {
         kernel_print(stderr, k);
@@ -1010,8 +1010,8 @@ static void test_sources_and_names(void **state)
     Node *c = t_node(t, OP_CONV, "c1", SB(2, 3, 3), 2, (int[]){x, w});
     c->p.conv = (ConvParam){.nsp = 2, .out_channels = 2, .kernel = {3, 3}, .stride = {1, 1},
                             .dilation = {1, 1}, .groups = 1};
-    assert_null(lower_node(t->a, &t->m, t->s, x));
-    assert_null(lower_node(t->a, &t->m, t->s, w));
+    assert_null(lower_node(t->a, &t->m, t->s, target_reference(), x));
+    assert_null(lower_node(t->a, &t->m, t->s, target_reference(), w));
     Kernel *k = t_kernel(t, c->id);
     assert_string_equal(k->name, "k2_conv");
     assert_string_equal(k->comment, "c1: conv([N, 1, 5, 5], [2, 1, 3, 3]) -> [N, 2, 3, 3]");
