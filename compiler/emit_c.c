@@ -393,6 +393,9 @@ typedef struct {
     const Kernel *k;
     const char **hoisted;   /* names of hoisted loop ends, unique per function */
     int nhoisted, caphoisted;
+    Buf *pre;               /* functions outlined from parallel loops, printed
+                               before the kernel */
+    int npar;               /* parallel loops outlined so far */
 } KEmit;
 
 static bool name_used(const KEmit *ke, const char *s)
@@ -442,10 +445,109 @@ static void put_c_body(KEmit *ke, Stmt *const *v, int n, int depth)
         put_c_stmt(ke, v[i], depth);
 }
 
+/* A parallel loop becomes three pieces: a body function with the kernel's
+ * restrict buffers, the loop's range and its captured variables as
+ * arguments; a task (void *ctx, int a, int b) that unpacks a context
+ * struct and runs iterations lo+a .. lo+b-1; and, in place of the loop,
+ * the context filled in and handed to netc_parallel_for.
+ *
+ *   struct k3_conv_par0 { int n; int lo; float *y; const float *x; int g; };
+ *   static void k3_conv_par0_body(int n, float *restrict y, const float *restrict x,
+ *                                 int netc_lo, int netc_hi, const int g) {...}
+ *   static void k3_conv_par0(void *netc_ctx, int netc_a, int netc_b) {...}
+ */
+static void put_c_parallel(KEmit *ke, const Stmt *s, int depth)
+{
+    Buf *b = ke->b;
+    Arena *a = ke->a;
+    const Kernel *k = ke->k;
+    const char *fn = arena_printf(a, "%s_par%d", k->name, ke->npar++);
+    bool *cap = arena_alloc(a, sizeof(bool) * ((size_t)k->nvar + 1));
+    loop_captures(k, s, cap);
+    Uses u = {false, arena_alloc(a, sizeof(bool) * ((size_t)k->nbuf + 1)), 0};
+    for (int i = 0; i < s->nbody; i++) /* the body alone: the bounds stay outside */
+        uses_stmt(&u, s->body[i]);
+
+    Buf *pb = ke->pre;
+    buf_printf(pb, "struct %s {\n    int n;\n    int lo;\n", fn);
+    for (int i = 0; i < k->nbuf; i++)
+        buf_printf(pb, "    %sfloat *%s;\n", k->buf[i].written ? "" : "const ", k->buf[i].name);
+    for (int v = 0; v < k->nvar; v++)
+        if (cap[v]) {
+            NETC_ASSERT(k->var[v].t != T_V32);
+            buf_printf(pb, "    %s %s;\n", k->var[v].t == T_I32 ? "int" : "float", k->var[v].name);
+        }
+    buf_puts(pb, "};\n\n");
+
+    buf_printf(pb, "static void %s_body(int n", fn);
+    for (int i = 0; i < k->nbuf; i++)
+        buf_printf(pb, ", %sfloat *restrict %s", k->buf[i].written ? "" : "const ", k->buf[i].name);
+    buf_puts(pb, ", int netc_lo, int netc_hi");
+    for (int v = 0; v < k->nvar; v++)
+        if (cap[v])
+            buf_printf(pb, ", const %s %s", k->var[v].t == T_I32 ? "int" : "float", k->var[v].name);
+    buf_puts(pb, ")\n{\n");
+    if (!u.batch)
+        buf_puts(pb, "    (void)n;\n");
+    for (int i = 0; i < k->nbuf; i++)
+        if (!u.buf[i])
+            buf_printf(pb, "    (void)%s;\n", k->buf[i].name);
+    const char *v = k->var[s->var].name;
+    buf_printf(pb, "    for (int %s = netc_lo; %s < netc_hi; %s++) {\n", v, v, v);
+    Buf body = {0};
+    KEmit sub = {&body, a, k, NULL, 0, 0, NULL, 0};
+    put_c_body(&sub, s->body, s->nbody, 2);
+    if (body.s)
+        buf_puts(pb, body.s);
+    buf_free(&body);
+    buf_puts(pb, "    }\n}\n\n");
+
+    buf_printf(pb, "static void %s(void *netc_ctx, int netc_a, int netc_b)\n{\n"
+                   "    const struct %s *netc_t = (const struct %s *)netc_ctx;\n"
+                   "    %s_body(netc_t->n", fn, fn, fn, fn);
+    for (int i = 0; i < k->nbuf; i++)
+        buf_printf(pb, ", netc_t->%s", k->buf[i].name);
+    buf_puts(pb, ", netc_t->lo + netc_a, netc_t->lo + netc_b");
+    for (int w = 0; w < k->nvar; w++)
+        if (cap[w])
+            buf_printf(pb, ", netc_t->%s", k->var[w].name);
+    buf_puts(pb, ");\n}\n\n");
+
+    indent(b, depth);
+    buf_puts(b, "{\n");
+    indent(b, depth + 1);
+    buf_printf(b, "struct %s netc_t;\n", fn);
+    indent(b, depth + 1);
+    buf_puts(b, "netc_t.n = n;\n");
+    for (int i = 0; i < k->nbuf; i++) {
+        indent(b, depth + 1);
+        buf_printf(b, "netc_t.%s = %s;\n", k->buf[i].name, k->buf[i].name);
+    }
+    for (int w = 0; w < k->nvar; w++)
+        if (cap[w]) {
+            indent(b, depth + 1);
+            buf_printf(b, "netc_t.%s = %s;\n", k->var[w].name, k->var[w].name);
+        }
+    indent(b, depth + 1);
+    buf_puts(b, "netc_t.lo = ");
+    put_c_expr(b, k, s->lo, P_COND);
+    buf_puts(b, ";\n");
+    indent(b, depth + 1);
+    buf_printf(b, "netc_parallel_for(%s, &netc_t, ", fn);
+    put_c_expr(b, k, s->hi, P_ADD);
+    buf_puts(b, " - netc_t.lo);\n");
+    indent(b, depth);
+    buf_puts(b, "}\n");
+}
+
 static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
 {
     Buf *b = ke->b;
     const Kernel *k = ke->k;
+    if (s->k == S_FOR && s->parallel) {
+        put_c_parallel(ke, s, depth);
+        return;
+    }
     switch (s->k) {
     case S_BLOCK:
         indent(b, depth);
@@ -534,8 +636,10 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
     }
 }
 
-static void put_kernel(Buf *b, Arena *a, const Kernel *k)
+static void put_kernel(Buf *out, Arena *a, const Kernel *k)
 {
+    Buf text = {0}, pre = {0};
+    Buf *b = &text;
     Uses u = {false, arena_alloc(a, sizeof(bool) * ((size_t)k->nbuf + 1)), 0};
     uses_stmt(&u, k->body);
     if (k->comment) {
@@ -552,9 +656,49 @@ static void put_kernel(Buf *b, Arena *a, const Kernel *k)
     for (int i = 0; i < k->nbuf; i++)
         if (!u.buf[i])
             buf_printf(b, "    (void)%s;\n", k->buf[i].name);
-    KEmit ke = {b, a, k, NULL, 0, 0};
+    KEmit ke = {b, a, k, NULL, 0, 0, &pre, 0};
     put_c_body(&ke, k->body->body, k->body->nbody, 1);
     buf_puts(b, "}\n\n");
+    if (pre.s)
+        buf_puts(out, pre.s);
+    buf_puts(out, text.s);
+    buf_free(&pre);
+    buf_free(&text);
+}
+
+static bool has_parallel(const Stmt *s)
+{
+    if (s->k == S_FOR && s->parallel)
+        return true;
+    for (int i = 0; i < s->nbody; i++)
+        if (has_parallel(s->body[i]))
+            return true;
+    for (int i = 0; i < s->nels; i++)
+        if (has_parallel(s->els[i]))
+            return true;
+    return false;
+}
+
+/* The parallel-for hook: serial until the embedder (or the runtime)
+ * installs one with NAME_set_parallel. */
+static void put_parallel_hook(Buf *b, const char *name)
+{
+    buf_printf(b, "static NetcParallelFn netc_pf;\n"
+                  "static void *netc_pool;\n\n"
+                  "void %s_set_parallel(NetcParallelFn pf, void *pool)\n"
+                  "{\n"
+                  "    netc_pf = pf;\n"
+                  "    netc_pool = pf ? pool : NULL;\n"
+                  "}\n\n"
+                  "static void netc_parallel_for(NetcTaskFn task, void *ctx, int count)\n"
+                  "{\n"
+                  "    if (count <= 0)\n"
+                  "        return;\n"
+                  "    if (netc_pf)\n"
+                  "        netc_pf(netc_pool, task, ctx, count);\n"
+                  "    else\n"
+                  "        task(ctx, 0, count);\n"
+                  "}\n\n", name);
 }
 
 static unsigned kernel_helpers(Arena *a, const Kernel *k)
@@ -756,13 +900,14 @@ static void gen_header(Buf *b, Arena *a, const Program *p)
     buf_puts(b, "; do not edit.\n");
     buf_printf(b,
         " *\n"
-        " * The network as plain C functions: no heap, no I/O, no global state.\n"
+        " * The network as plain C functions: no heap, no I/O; the only global\n"
+        " * state is the parallel-for installed by %s_set_parallel.\n"
         " * Every entry point takes the batch size n, the parameters (%s_PARAM_FLOATS\n"
         " * floats, offsets in %s_meta), a gradient array of the same layout (train\n"
         " * entries only, else NULL), a scratch arena of %s_<ENTRY>_ARENA_FLOATS(n)\n"
         " * floats, and arrays of input and output pointers.  Tensors are float32,\n"
         " * row-major, batch first.  See docs/codegen.md.\n"
-        " */\n", U, name, U);
+        " */\n", name, U, name, U);
     buf_printf(b, "#ifndef %s_H_NETC\n#define %s_H_NETC\n\n#include <stddef.h>\n\n", U, U);
     buf_puts(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     buf_printf(b, "#define %s_PARAM_FLOATS %ld\n", U, p->param_floats);
@@ -791,6 +936,20 @@ static void gen_header(Buf *b, Arena *a, const Program *p)
         buf_printf(b, "void %s_%s%s;\n", name, e->name, entry_params);
     }
 
+    buf_printf(b,
+        "\n/* Threads.  Kernels run their parallel loops through a parallel-for:\n"
+        " * pf(pool, task, ctx, count) must call task(ctx, lo, hi) on disjoint\n"
+        " * ranges covering [0, count) and return when all are done.  The default\n"
+        " * (and pf == NULL) runs task(ctx, 0, count) on the calling thread.  The\n"
+        " * runtime's pthread pool (netc_pool.h: netc_pool_run) is one such pf.\n"
+        " * Results are bit-identical whatever pf does with the ranges. */\n"
+        "#ifndef NETC_PARALLEL_TYPES_DEFINED\n"
+        "#define NETC_PARALLEL_TYPES_DEFINED\n"
+        "typedef void (*NetcTaskFn)(void *ctx, int lo, int hi);\n"
+        "typedef void (*NetcParallelFn)(void *pool, NetcTaskFn task, void *ctx, int count);\n"
+        "#endif\n"
+        "#define %s_HAS_SET_PARALLEL 1\n"
+        "void %s_set_parallel(NetcParallelFn pf, void *pool);\n", U, name);
     buf_printf(b, "\n/* The model's description for the runtime (docs/runtime.md). */\n");
     buf_printf(b, "extern const char %s_meta[];\n", name);
     if (has_weights(p)) {
@@ -929,6 +1088,17 @@ static void gen_source(Buf *b, Arena *a, const Program *p)
         vlen = k->vlen ? k->vlen : vlen;
     }
     put_helpers(b, helpers, vlen);
+    bool par = false;
+    for (int i = 0; i < p->nkernel; i++)
+        par = par || (used[i] && has_parallel(p->kernel[i]->body));
+    if (par)
+        put_parallel_hook(b, name);
+    else
+        buf_printf(b, "void %s_set_parallel(NetcParallelFn pf, void *pool)\n"
+                      "{\n"
+                      "    (void)pf;\n"
+                      "    (void)pool;\n"
+                      "}\n\n", name);
     for (int i = 0; i < p->nkernel; i++)
         if (used[i])
             put_kernel(b, a, p->kernel[i]);

@@ -55,6 +55,9 @@ typedef struct {
     LLVMTypeRef t_math;                 /* float (float) */
     LLVMValueRef math[MATH_COUNT];      /* declared on first use */
     const char *cpu, *features;         /* for function attributes */
+    LLVMValueRef pf, pool;              /* the parallel-for hook's globals */
+    LLVMValueRef par_for;               /* internal netc_parallel_for */
+    LLVMTypeRef t_task, t_pf, t_par_for; /* their function types */
 } Gen;
 
 typedef struct {
@@ -65,6 +68,8 @@ typedef struct {
     LLVMTypeRef t_vec;                  /* <vlen x float>, when k->vlen */
     LLVMValueRef *buf;                  /* one pointer argument per buffer */
     LLVMValueRef *var;                  /* one alloca per variable */
+    LLVMBasicBlockRef entry;            /* where allocas go */
+    int npar;                           /* parallel loops outlined so far */
 } KGen;
 
 static LLVMTypeRef ltype(const Gen *g, LType t)
@@ -380,13 +385,11 @@ static LLVMBasicBlockRef new_block(KGen *kg, const char *base, const char *suffi
 
 /* for (v = lo; v < hi; v++) with lo and hi evaluated once, before the
  * first iteration (loop.h). */
-static void gen_for(KGen *kg, const Stmt *s)
+static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
 {
     Gen *g = kg->g;
     const char *vn = kg->k->var[s->var].name;
     LLVMValueRef slot = kg->var[s->var];
-    LLVMValueRef lo = gen_expr(kg, s->lo);
-    LLVMValueRef hi = gen_expr(kg, s->hi);
     LLVMBuildStore(g->b, lo, slot);
     LLVMBasicBlockRef bcond = new_block(kg, vn, "cond");
     LLVMBasicBlockRef bbody = new_block(kg, vn, "body");
@@ -404,6 +407,19 @@ static void gen_for(KGen *kg, const Stmt *s)
     LLVMBuildBr(g->b, bcond);
 
     LLVMPositionBuilderAtEnd(g->b, bend);
+}
+
+static void gen_parallel(KGen *kg, const Stmt *s);
+
+static void gen_for(KGen *kg, const Stmt *s)
+{
+    if (s->parallel) {
+        gen_parallel(kg, s);
+        return;
+    }
+    LLVMValueRef lo = gen_expr(kg, s->lo);
+    LLVMValueRef hi = gen_expr(kg, s->hi);
+    gen_for_range(kg, s, lo, hi);
 }
 
 static void gen_if(KGen *kg, const Stmt *s)
@@ -463,6 +479,194 @@ static void gen_stmt(KGen *kg, const Stmt *s)
     NETC_ASSERT(!"unknown statement kind");
 }
 
+static LLVMValueRef exported(LLVMValueRef v, const char *name);
+
+/* The entry block, with one alloca per variable of the kernel. */
+static void start_body(KGen *kg)
+{
+    Gen *g = kg->g;
+    const Kernel *k = kg->k;
+    kg->entry = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, kg->entry);
+    kg->var = netc_alloc(sizeof *kg->var * (size_t)(k->nvar ? k->nvar : 1));
+    for (int i = 0; i < k->nvar; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.addr", k->var[i].name);
+        kg->var[i] = LLVMBuildAlloca(g->b, ktype(kg, k->var[i].t), name);
+    }
+}
+
+/* internal void netc_parallel_for(ptr task, ptr ctx, i32 count): the hook
+ * installed by NAME_set_parallel, or task(ctx, 0, count) without one. */
+static LLVMValueRef par_for_fn(Gen *g)
+{
+    if (g->par_for)
+        return g->par_for;
+    LLVMTypeRef pt[3] = {g->t_ptr, g->t_ptr, g->t_i32};
+    g->t_par_for = LLVMFunctionType(g->t_void, pt, 3, 0);
+    LLVMValueRef fn = g->par_for = LLVMAddFunction(g->mod, "netc_parallel_for", g->t_par_for);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_fn_attrs(g, fn);
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, fn, "run");
+    LLVMBasicBlockRef hook = LLVMAppendBasicBlockInContext(g->ctx, fn, "hook");
+    LLVMBasicBlockRef serial = LLVMAppendBasicBlockInContext(g->ctx, fn, "serial");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+    LLVMValueRef task = LLVMGetParam(fn, 0), ctx = LLVMGetParam(fn, 1), count = LLVMGetParam(fn, 2);
+    LLVMPositionBuilderAtEnd(g->b, entry);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, count, LLVMConstInt(g->t_i32, 0, 0), ""), done, run);
+    LLVMPositionBuilderAtEnd(g->b, run);
+    LLVMValueRef pf = LLVMBuildLoad2(g->b, g->t_ptr, g->pf, "pf");
+    LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, pf, ""), serial, hook);
+    LLVMPositionBuilderAtEnd(g->b, hook);
+    LLVMValueRef hargs[4] = {LLVMBuildLoad2(g->b, g->t_ptr, g->pool, "pool"), task, ctx, count};
+    LLVMBuildCall2(g->b, g->t_pf, pf, hargs, 4, "");
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, serial);
+    LLVMValueRef sargs[3] = {ctx, LLVMConstInt(g->t_i32, 0, 0), count};
+    LLVMBuildCall2(g->b, g->t_task, task, sargs, 3, "");
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMBuildRetVoid(g->b);
+    if (saved)
+        LLVMPositionBuilderAtEnd(g->b, saved);
+    return fn;
+}
+
+/* A parallel loop, as emit_c.c prints it: a body function
+ *   internal void K.parI.body(i32 n, ptr noalias b0, ..., i32 lo, i32 hi, captures...)
+ * a task that unpacks the context { i32 n, i32 lo, ptr b0, ..., captures }
+ *   internal void K.parI(ptr ctx, i32 a, i32 b)   -> body(..., lo + a, lo + b, ...)
+ * and, in place of the loop, the context filled in (an alloca of the
+ * kernel's entry block) and netc_parallel_for(task, ctx, hi - lo). */
+static void gen_parallel(KGen *kg, const Stmt *s)
+{
+    Gen *g = kg->g;
+    const Kernel *k = kg->k;
+    char name[512];
+    snprintf(name, sizeof name, "%s.par%d", k->name, kg->npar++);
+    bool *cap = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
+    loop_captures(k, s, cap);
+    int ncap = 0;
+    for (int v = 0; v < k->nvar; v++)
+        ncap += cap[v];
+
+    /* the context's type: n, lo, buffers, captures */
+    int nf = 2 + k->nbuf + ncap;
+    LLVMTypeRef *ft = netc_alloc(sizeof *ft * (size_t)nf);
+    ft[0] = ft[1] = g->t_i32;
+    for (int i = 0; i < k->nbuf; i++)
+        ft[2 + i] = g->t_ptr;
+    for (int v = 0, j = 2 + k->nbuf; v < k->nvar; v++)
+        if (cap[v]) {
+            NETC_ASSERT(k->var[v].t != T_V32);
+            ft[j++] = ltype(g, k->var[v].t);
+        }
+    LLVMTypeRef t_ctx = LLVMStructTypeInContext(g->ctx, ft, (unsigned)nf, 0);
+
+    /* the body function: n, buffers, lo, hi, captures */
+    int np = 1 + k->nbuf + 2 + ncap;
+    LLVMTypeRef *pt = netc_alloc(sizeof *pt * (size_t)np);
+    pt[0] = g->t_i32;
+    for (int i = 0; i < k->nbuf; i++)
+        pt[1 + i] = g->t_ptr;
+    pt[1 + k->nbuf] = pt[2 + k->nbuf] = g->t_i32;
+    for (int j = 0; j < ncap; j++)
+        pt[3 + k->nbuf + j] = ft[2 + k->nbuf + j];
+    LLVMTypeRef t_body = LLVMFunctionType(g->t_void, pt, (unsigned)np, 0);
+    char bname[600];
+    snprintf(bname, sizeof bname, "%s.body", name);
+    LLVMValueRef body = LLVMAddFunction(g->mod, bname, t_body);
+    LLVMSetLinkage(body, LLVMInternalLinkage);
+    add_fn_attrs(g, body);
+    for (int i = 0; i < k->nbuf; i++)
+        add_enum_attr(g, body, (LLVMAttributeIndex)(2 + i), "noalias", 0);
+
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(g->b);
+    KGen sub = {.g = g, .k = k, .fn = body, .t_vec = kg->t_vec};
+    sub.n = LLVMGetParam(body, 0);
+    sub.buf = netc_alloc(sizeof *sub.buf * (size_t)(k->nbuf ? k->nbuf : 1));
+    for (int i = 0; i < k->nbuf; i++)
+        sub.buf[i] = LLVMGetParam(body, (unsigned)(1 + i));
+    start_body(&sub);
+    for (int v = 0, j = 0; v < k->nvar; v++)
+        if (cap[v])
+            LLVMBuildStore(g->b, LLVMGetParam(body, (unsigned)(3 + k->nbuf + j++)), sub.var[v]);
+    gen_for_range(&sub, s, LLVMGetParam(body, (unsigned)(1 + k->nbuf)),
+                  LLVMGetParam(body, (unsigned)(2 + k->nbuf)));
+    LLVMBuildRetVoid(g->b);
+    free(sub.buf);
+    free(sub.var);
+
+    /* the task */
+    LLVMValueRef task = LLVMAddFunction(g->mod, name, g->t_task);
+    LLVMSetLinkage(task, LLVMInternalLinkage);
+    add_fn_attrs(g, task);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, task, "entry"));
+    LLVMValueRef ctx = LLVMGetParam(task, 0);
+    LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)np);
+    LLVMValueRef f[2];
+    for (int i = 0; i < 2; i++)
+        f[i] = LLVMBuildLoad2(g->b, g->t_i32, LLVMBuildStructGEP2(g->b, t_ctx, ctx, (unsigned)i, ""), "");
+    args[0] = f[0];
+    for (int i = 0; i < k->nbuf; i++)
+        args[1 + i] = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, t_ctx, ctx, (unsigned)(2 + i), ""),
+                                     k->buf[i].name);
+    args[1 + k->nbuf] = LLVMBuildNSWAdd(g->b, f[1], LLVMGetParam(task, 1), "");
+    args[2 + k->nbuf] = LLVMBuildNSWAdd(g->b, f[1], LLVMGetParam(task, 2), "");
+    for (int j = 0; j < ncap; j++)
+        args[3 + k->nbuf + j] = LLVMBuildLoad2(
+            g->b, ft[2 + k->nbuf + j], LLVMBuildStructGEP2(g->b, t_ctx, ctx, (unsigned)(2 + k->nbuf + j), ""), "");
+    LLVMBuildCall2(g->b, t_body, body, args, (unsigned)np, "");
+    LLVMBuildRetVoid(g->b);
+    free(args);
+
+    /* the call site */
+    LLVMValueRef pfor = par_for_fn(g);
+    LLVMPositionBuilderAtEnd(g->b, saved);
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(kg->entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, kg->entry);
+    LLVMValueRef slot = LLVMBuildAlloca(eb, t_ctx, "par.ctx");
+    LLVMDisposeBuilder(eb);
+    LLVMValueRef lo = gen_expr(kg, s->lo);
+    LLVMValueRef hi = gen_expr(kg, s->hi);
+    LLVMBuildStore(g->b, kg->n, LLVMBuildStructGEP2(g->b, t_ctx, slot, 0, ""));
+    LLVMBuildStore(g->b, lo, LLVMBuildStructGEP2(g->b, t_ctx, slot, 1, ""));
+    for (int i = 0; i < k->nbuf; i++)
+        LLVMBuildStore(g->b, kg->buf[i], LLVMBuildStructGEP2(g->b, t_ctx, slot, (unsigned)(2 + i), ""));
+    for (int v = 0, j = 0; v < k->nvar; v++)
+        if (cap[v]) {
+            LLVMValueRef x = LLVMBuildLoad2(g->b, ltype(g, k->var[v].t), kg->var[v], "");
+            LLVMBuildStore(g->b, x, LLVMBuildStructGEP2(g->b, t_ctx, slot, (unsigned)(2 + k->nbuf + j++), ""));
+        }
+    LLVMValueRef cargs[3] = {task, slot, LLVMBuildNSWSub(g->b, hi, lo, "")};
+    LLVMBuildCall2(g->b, g->t_par_for, pfor, cargs, 3, "");
+    free(cap);
+    free(ft);
+    free(pt);
+}
+
+/* void NAME_set_parallel(ptr pf, ptr pool): installs the hook. */
+static void gen_set_parallel(Gen *g, const Program *p)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s_set_parallel", p->m->name);
+    LLVMTypeRef pt[2] = {g->t_ptr, g->t_ptr};
+    LLVMValueRef fn = exported(LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, pt, 2, 0)), name);
+    add_fn_attrs(g, fn);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef pf = LLVMGetParam(fn, 0);
+    LLVMBuildStore(g->b, pf, g->pf);
+    LLVMBuildStore(g->b, LLVMBuildSelect(g->b, LLVMBuildIsNull(g->b, pf, ""), LLVMConstNull(g->t_ptr),
+                                         LLVMGetParam(fn, 1), ""), g->pool);
+    LLVMBuildRetVoid(g->b);
+}
+
 /* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
  * static function with restrict pointers. */
 static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
@@ -490,14 +694,7 @@ static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
         add_enum_attr(g, fn, (LLVMAttributeIndex)(2 + i), "noalias", 0);
     }
 
-    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(g->b, entry);
-    kg.var = netc_alloc(sizeof *kg.var * (size_t)(k->nvar ? k->nvar : 1));
-    for (int i = 0; i < k->nvar; i++) {
-        char name[128];
-        snprintf(name, sizeof name, "%s.addr", k->var[i].name);
-        kg.var[i] = LLVMBuildAlloca(g->b, ktype(&kg, k->var[i].t), name);
-    }
+    start_body(&kg);
     gen_stmt(&kg, k->body);
     LLVMBuildRetVoid(g->b);
     free(kg.buf);
@@ -644,6 +841,19 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
      * renamed by LLVM rather than captured as the math function. */
     for (int i = 0; i < MATH_COUNT; i++)
         math_fn(g, i);
+    /* The parallel-for hook: NAME_set_parallel fills two internal globals. */
+    LLVMTypeRef tt[3] = {g->t_ptr, g->t_i32, g->t_i32};
+    g->t_task = LLVMFunctionType(g->t_void, tt, 3, 0);
+    LLVMTypeRef pft[4] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i32};
+    g->t_pf = LLVMFunctionType(g->t_void, pft, 4, 0);
+    g->pf = LLVMAddGlobal(g->mod, g->t_ptr, "netc.pf");
+    g->pool = LLVMAddGlobal(g->mod, g->t_ptr, "netc.pool");
+    for (int i = 0; i < 2; i++) {
+        LLVMValueRef gv = i ? g->pool : g->pf;
+        LLVMSetLinkage(gv, LLVMInternalLinkage);
+        LLVMSetInitializer(gv, LLVMConstNull(g->t_ptr));
+    }
+    gen_set_parallel(g, p);
     /* Like the C backend, only kernels some entry calls, each checked
      * first: building assumes well-formed names, types and indices. */
     LLVMValueRef *kfn = netc_alloc(sizeof *kfn * (size_t)(p->nkernel ? p->nkernel : 1));

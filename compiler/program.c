@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop_parallel.h"
 #include "netc.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: one cache line, one AVX-512 vector */
@@ -78,6 +79,9 @@ static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
     if (!by_node[id]) {
         by_node[id] = lower_node(p->arena, p->m, p->sched, p->target, id);
         NETC_ASSERT(by_node[id]);
+        /* the loop-IR schedule passes, each followed by the verifier */
+        loop_parallelize(by_node[id], p->target);
+        NETC_ASSERT(kernel_verify(by_node[id], stderr));
         p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
         p->kernel[p->nkernel++] = by_node[id];
     }
