@@ -394,21 +394,42 @@ static void sleep_ms(int ms)
 static void idle_pool_sleeps(void **state)
 {
     (void)state;
-    NetcPool *p = netc_pool_new(4);
-    assert_non_null(p);
-    for (int rep = 0; rep < 3; rep++) {
+    /* one pool that spins before it sleeps, one with more threads than
+     * CPUs, which sleeps at once */
+    int sizes[2] = {netc_cpu_count() > 1 ? 2 : 1, netc_cpu_count() + 2};
+    for (int rep = 0; rep < 4; rep++) {
+        NetcPool *p = netc_pool_new(sizes[rep % 2]);
+        assert_non_null(p);
         run_hits(p, 1000);
         sleep_ms(10); /* past the spin: every worker and the caller asleep */
         double t0 = cpu_seconds();
         sleep_ms(100);
         double used = cpu_seconds() - t0;
-        /* Three spinning workers would use 0.3 s; sleeping ones none. */
+        /* A spinning worker would use 0.1 s; sleeping ones none. */
         if (used > 0.03)
             fail_msg("the idle pool used %.3f s of CPU in 0.1 s", used);
         /* and a sleeping pool wakes for the next call */
         run_hits(p, 7);
+        netc_pool_free(p);
     }
-    netc_pool_free(p);
+}
+
+/* Calls spaced around the spin time, so that workers and the caller go to
+ * sleep just as the other side hands over: wakeups must not be lost. */
+static void calls_at_the_spin_boundary(void **state)
+{
+    (void)state;
+    int sizes[2] = {2, netc_cpu_count() + 1};
+    for (int k = 0; k < 2; k++) {
+        NetcPool *p = netc_pool_new(sizes[k]);
+        assert_non_null(p);
+        for (int i = 0; i < 300; i++) {
+            struct timespec t = {0, (i % 9) * 12000L};
+            nanosleep(&t, NULL);
+            run_hits(p, 1 + i % 5);
+        }
+        netc_pool_free(p);
+    }
 }
 
 static void cpu_count(void **state)
@@ -435,6 +456,7 @@ int main(void)
         cmocka_unit_test(threads_started_and_joined),
         cmocka_unit_test(failures),
         cmocka_unit_test(idle_pool_sleeps),
+        cmocka_unit_test(calls_at_the_spin_boundary),
         cmocka_unit_test(cpu_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
