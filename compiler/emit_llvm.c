@@ -817,7 +817,7 @@ static LLVMValueRef gen_weights(Gen *g, const Program *p)
 }
 
 /* i32 main(i32 argc, ptr argv) { return netc_main(argc, argv, NAME_meta,
- * NAME_forward, NAME_train or null, NAME_weights or null); } */
+ * NAME_forward, NAME_train or null, NAME_weights or null, null); } */
 static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef train,
                      LLVMValueRef weights)
 {
@@ -825,14 +825,14 @@ static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef t
     LLVMValueRef fn =
         exported(LLVMAddFunction(g->mod, "main", LLVMFunctionType(g->t_i32, mt_args, 2, 0)), "main");
     add_fn_attrs(g, fn);
-    LLVMTypeRef nt_args[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
-    LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 6, 0);
+    LLVMTypeRef nt_args[7] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+    LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 7, 0);
     LLVMValueRef nm = exported(LLVMAddFunction(g->mod, "netc_main", nt), "netc_main");
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
-    LLVMValueRef args[6] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
-                            train ? train : null, weights ? weights : null};
-    LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 6, "status"));
+    LLVMValueRef args[7] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
+                            train ? train : null, weights ? weights : null, null};
+    LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 7, "status"));
 }
 
 static void gen_program(Gen *g, const Program *p, bool with_main)

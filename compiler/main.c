@@ -307,14 +307,14 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
             goto out;
         char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
                         "-o", tmpout, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
-                        NETC_PROGRAM_LDFLAGS, NULL};
+                        "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
     } else {
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
         if (!emit_llvm_obj(p, &lo, obj, true, d))
             goto out;
         char *argv[] = {(char *)o->cc, "-o", tmpout, obj, (char *)lib, "-lz", "-lm",
-                        NETC_PROGRAM_LDFLAGS, NULL};
+                        "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
     }
     if (rc != 0)

@@ -19,7 +19,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
     OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
-    OPT_COUNT
+    OPT_THREADS, OPT_COUNT
 } OptId;
 
 static const struct {
@@ -42,6 +42,7 @@ static const struct {
     [OPT_INPUT] = {"input", CMD_PREDICT, true},
     [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
     [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
+    [OPT_THREADS] = {"threads", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, true},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
@@ -60,14 +61,18 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %s train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]\n", prog);
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
-    fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA]\n", w, "");
+    fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA] [--threads N]\n", w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
+    fprintf(f, "  %*s         [--threads N]\n", w, "");
     fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
+    fprintf(f, "  %*s         [--threads N]\n", w, "");
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
     fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
           "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
           "continues from one exactly.  eval scores a checkpoint on the test set; predict\n"
-          "runs the model over a float32 .npy array; info describes the model.\n",
+          "runs the model over a float32 .npy array; info describes the model.\n"
+          "--threads N runs the model's parallel loops on N threads (default: the CPUs\n"
+          "this process may use).\n",
           f);
 }
 
@@ -144,6 +149,32 @@ static bool opt_long(Cli *c, OptId k, long min, long *out)
         return usage_fail(c, msg, v);
     }
     *out = x;
+    return true;
+}
+
+/* Beyond this, --threads is a typo, not a machine. */
+#define MAX_THREADS 1024
+
+/* --threads N, from 1 to MAX_THREADS; the usable CPUs (at most
+ * MAX_THREADS) when not given.  Its own parser, since opt_long's messages
+ * name only a lower bound. */
+static bool opt_threads(Cli *c, int *out)
+{
+    int cpus = netc_cpu_count();
+    *out = cpus < MAX_THREADS ? cpus : MAX_THREADS;
+    const char *v = c->val[OPT_THREADS];
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < 1 || x > MAX_THREADS) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--threads: expected an integer from 1 to %d, found '%%s'",
+                 MAX_THREADS);
+        return usage_fail(c, msg, v);
+    }
+    *out = (int)x;
     return true;
 }
 
@@ -271,7 +302,7 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
     return ok;
 }
 
-static void cmd_info(const RtMeta *m, const float *weights)
+static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int threads)
 {
     char shape[160];
     printf("model %s\n", m->name);
@@ -297,6 +328,10 @@ static void cmd_info(const RtMeta *m, const float *weights)
     long b = default_batch(m);
     printf("arena %ld bytes for batch 1, %ld bytes for batch %ld\n",
            (m->arena_fixed + m->arena_per_n) * 4, (m->arena_fixed + m->arena_per_n * b) * 4, b);
+    if (parallel)
+        printf("threads %d (the CPUs this process may use; --threads N to change)\n", threads);
+    else
+        printf("threads 1 (this program has no parallel loops)\n");
     if (!m->has_train) {
         printf("no training configuration\n");
         return;
@@ -338,7 +373,7 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
 }
 
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
-              const float *weights)
+              const float *weights, void (*set_parallel)(NetcParallelFn pf, void *pool))
 {
     Cli c = {0};
     const char *slash = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
@@ -352,10 +387,23 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
         return 0;
     }
     RtMeta m;
-    bool ok = parse_args(&c, argc, argv);
+    int threads = 1;
+    bool ok = parse_args(&c, argc, argv) && opt_threads(&c, &threads);
     if (ok && !rt_meta_parse(&m, meta, &c.err)) {
         fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
         return 1;
+    }
+    /* The model's parallel loops run on the pool until the command ends. */
+    NetcPool *pool = NULL;
+    if (ok && set_parallel && c.cmd != CMD_INFO) {
+        pool = netc_pool_new(threads);
+        if (pool) {
+            set_parallel(netc_pool_run, pool);
+        } else {
+            ok = rt_fail(&c.err, NULL, "cannot start %d threads: %s (try a smaller --threads)",
+                         threads, strerror(errno));
+            rt_meta_free(&m);
+        }
     }
     if (ok) {
         switch (c.cmd) {
@@ -369,10 +417,14 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
             ok = cmd_predict(&c, &m, forward, weights);
             break;
         default:
-            cmd_info(&m, weights);
+            cmd_info(&m, weights, set_parallel != NULL, threads);
             break;
         }
         rt_meta_free(&m);
+    }
+    if (pool) {
+        set_parallel(NULL, NULL);
+        netc_pool_free(pool);
     }
     fflush(stdout);
     if (ok)

@@ -44,23 +44,36 @@
 #ifndef NETC_RUNTIME_H
 #define NETC_RUNTIME_H
 
+#include "netc_pool.h"
+
 typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *arena,
                             const float *const *in, float *const *out);
 
 /* Runs the command line of a generated program:
  *   PROG train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]
  *                [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]
- *                [--limit N] [--test-limit N] [--quiet]
+ *                [--limit N] [--test-limit N] [--quiet] [--threads N]
  *   PROG eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]
+ *                [--threads N]
  *   PROG predict --weights CKPT --input X.npy --output Y.npy [--batch N]
+ *                [--threads N]
  *   PROG info
  *   PROG help
  * train may be NULL (no train section); weights may be NULL (no embedded
  * weights; otherwise `params` floats, used as the initial parameters and as
- * the default for --weights).  Returns the process exit status: 0, 1 after
- * an error ("PROG: error: FILE: WHAT" on stderr), 2 after a usage error.
- * Never calls exit(). */
+ * the default for --weights).
+ *
+ * set_parallel is the model's parallel-for hook setter (netc_pool.h), or
+ * NULL for a model without parallel loops (then every command is serial,
+ * whatever --threads says).  For train, eval and predict netc_main makes a
+ * pool of --threads N threads (default netc_cpu_count(), at most 1024),
+ * calls set_parallel(netc_pool_run, pool) before the command and
+ * set_parallel(NULL, NULL), meaning "serial again", before it frees the pool.
+ *
+ * Returns the process exit status: 0, 1 after an error ("PROG: error: FILE:
+ * WHAT" on stderr), 2 after a usage error.  Never calls exit(). */
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
-              NetcEntryFn train, const float *weights);
+              NetcEntryFn train, const float *weights,
+              void (*set_parallel)(NetcParallelFn pf, void *pool));
 
 #endif

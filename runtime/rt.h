@@ -70,6 +70,12 @@ void rt_atomic_abort(RtAtomic *a);
  * disk would); 0 disables it. */
 extern long rt_test_fail_write;
 
+/* ---- the thread pool (pool.c; the API is netc_pool.h) ------------------- */
+
+/* Test hook: when > 0, the Nth worker start from now fails (as
+ * pthread_create does with EAGAIN); 0 disables it. */
+extern long rt_test_fail_thread;
+
 /* ---- the model description (meta.c) ------------------------------------ */
 
 #define RT_MAX_RANK 8

@@ -2,7 +2,7 @@
 # usage: e2e_lenet.sh NETC BACKEND
 # Builds examples/lenet.net, trains 2 short epochs on 3000 images, checks the
 # loss falls and accuracy beats chance, then exercises save/resume, eval,
-# predict and info, and a bad checkpoint.
+# predict, info and --threads, and a bad checkpoint.
 set -euo pipefail
 netc=$1 backend=$2
 data=/usr/share/datasets/fashion-mnist
@@ -14,6 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 "$netc" build examples/lenet.net -o "$tmp/lenet" --backend "$backend"
 "$tmp/lenet" info > "$tmp/info.txt"
 grep -q "c1.weight" "$tmp/info.txt"
+# main() passes no parallel-for hook yet: info says the program is serial.
+grep -q "threads 1 (this program has no parallel loops)" "$tmp/info.txt"
 "$tmp/lenet" train --epochs 2 --limit 3000 --test-limit 1000 --save "$tmp/ck.safetensors" \
     --metrics "$tmp/m.jsonl" > "$tmp/train.txt"
 cat "$tmp/train.txt"
@@ -25,6 +27,13 @@ awk -v a="$l1" -v b="$l2" 'BEGIN { exit !(b < a) }' || { echo "FAIL: loss did no
 awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || { echo "FAIL: accuracy $acc too low"; exit 1; }
 "$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 > "$tmp/eval.txt"
 cat "$tmp/eval.txt"
+# --threads is accepted (and changes nothing yet); 0 is a usage error.
+"$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 --threads 2 > "$tmp/eval2.txt"
+cmp -s "$tmp/eval.txt" "$tmp/eval2.txt" || { echo "FAIL: eval --threads 2 differs"; exit 1; }
+st=0
+"$tmp/lenet" eval --weights "$tmp/ck.safetensors" --threads 0 2> "$tmp/err.txt" || st=$?
+[ "$st" = 2 ] && grep -q -- "--threads: expected an integer from 1 to 1024, found '0'" "$tmp/err.txt" ||
+  { echo "FAIL: --threads 0: status $st"; cat "$tmp/err.txt"; exit 1; }
 # predict: [2, 1, 28, 28] in, [2, 10] out; a wrong shape is an error naming the file.
 python3 - "$tmp/x.npy" "$tmp/bad.npy" <<'PY'
 import struct, sys

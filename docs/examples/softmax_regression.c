@@ -4,7 +4,7 @@
  *
  * The model is softmax regression on 4x4 single-channel images with three
  * classes: y = W x + b, W [3, 16] (PyTorch's Linear layout), b [3].
- * Build:  cc -Iruntime softmax_regression.c libnetcrt.a -lz -lm -o tiny
+ * Build:  cc -Iruntime softmax_regression.c libnetcrt.a -lz -lm -pthread -o tiny
  * Run:    ./tiny train --data DIR --save tiny.ckpt
  * tests/runtime/test_train.c builds this file and trains it.
  */
@@ -87,5 +87,5 @@ void tiny_train(int n, const float *params, float *grads, float *arena,
 
 int main(int argc, char **argv)
 {
-    return netc_main(argc, argv, tiny_meta, tiny_forward, tiny_train, NULL);
+    return netc_main(argc, argv, tiny_meta, tiny_forward, tiny_train, NULL, NULL);
 }

@@ -19,12 +19,12 @@ static char ckpt_a[600];
 
 static int notrain_main(int argc, char **argv)
 {
-    return netc_main(argc, argv, tiny_meta, tiny_forward, NULL, NULL);
+    return netc_main(argc, argv, tiny_meta, tiny_forward, NULL, NULL, NULL);
 }
 
 static int badmeta_main(int argc, char **argv)
 {
-    return netc_main(argc, argv, "netc 1\nname x\nend\n", tiny_forward, tiny_train, NULL);
+    return netc_main(argc, argv, "netc 1\nname x\nend\n", tiny_forward, tiny_train, NULL, NULL);
 }
 
 static void make_set(const char *images, const char *labels, long n, uint32_t seed,
@@ -339,6 +339,160 @@ static void info_and_help(void **state)
     captured_free(&c);
 }
 
+/* ---- --threads and the parallel-for hook ---- */
+
+/* What netc_main handed the model's hook setter. */
+static struct {
+    int calls;
+    NetcParallelFn first, pf;
+    void *pool;
+    int threads;
+} hook;
+
+static void record_set_parallel(NetcParallelFn pf, void *pool)
+{
+    if (!hook.calls++)
+        hook.first = pf;
+    hook.pf = pf;
+    hook.pool = pool;
+    if (pool)
+        hook.threads = netc_pool_threads(pool);
+}
+
+/* The forward entry with its batch loop run through the hook, as a
+ * generated model's parallel loops are. */
+typedef struct {
+    const float *params;
+    const float *const *in;
+    float *const *out;
+} Fwd;
+
+static void forward_range(void *ctx, int lo, int hi)
+{
+    Fwd *f = ctx;
+    const float *in[1] = {f->in[0] + lo * 16};
+    float *out[1] = {f->out[0] + lo * 3};
+    tiny_forward(hi - lo, f->params, NULL, NULL, in, out);
+}
+
+static void parallel_forward(int n, const float *params, float *grads, float *arena,
+                             const float *const *in, float *const *out)
+{
+    (void)grads;
+    (void)arena;
+    Fwd f = {params, in, out};
+    if (hook.pf)
+        hook.pf(hook.pool, forward_range, &f, n);
+    else
+        forward_range(&f, 0, n);
+}
+
+static int parallel_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, tiny_meta, parallel_forward, tiny_train, NULL,
+                     record_set_parallel);
+}
+
+static Captured run_parallel(const char *const *args)
+{
+    memset(&hook, 0, sizeof hook);
+    return run_captured(parallel_main, args);
+}
+
+static void threads(void **state)
+{
+    (void)state;
+    int cpus = netc_cpu_count() < 1024 ? netc_cpu_count() : 1024;
+    char line[128];
+
+    /* Bad values are usage errors, like the other numeric flags. */
+    static const char *bad[] = {"0", "-1", "1025", "two", "", "4x", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *args[] = {"tiny", "train", "--threads", bad[i], NULL};
+        snprintf(line, sizeof line, "--threads: expected an integer from 1 to 1024, found '%s'",
+                 bad[i]);
+        expect_failure(tiny_example_main, args, 2, line);
+    }
+    const char *on_info[] = {"tiny", "info", "--threads", "2", NULL};
+    expect_failure(tiny_example_main, on_info, 2, "does not apply to this command");
+
+    /* info tells the thread count the other commands would use. */
+    const char *info[] = {"tiny", "info", NULL};
+    Captured c = run(info);
+    expect_status(&c, 0);
+    expect_contains(c.out, "threads 1 (this program has no parallel loops)");
+    captured_free(&c);
+    c = run_parallel(info);
+    expect_status(&c, 0);
+    snprintf(line, sizeof line, "threads %d (the CPUs this process may use; --threads N", cpus);
+    expect_contains(c.out, line);
+    assert_int_equal(hook.calls, 0); /* info runs no model code */
+    captured_free(&c);
+
+    /* predict through the hook: the pool is set before the command and
+     * unset after it, and the numbers do not depend on the thread count. */
+    float x[NTEST * 16];
+    for (int i = 0; i < NTEST * 16; i++)
+        x[i] = (float)test_pix[i] / 255.0f;
+    char in[600], out1[600], outn[600];
+    snprintf(in, sizeof in, "%s/px.npy", dir);
+    snprintf(out1, sizeof out1, "%s/py1.npy", dir);
+    snprintf(outn, sizeof outn, "%s/pyn.npy", dir);
+    RtArray xa = {.rank = 4, .d = {NTEST, 1, 4, 4}, .numel = NTEST * 16, .data = x};
+    RtErr e;
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    const char *serial[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output",
+                            out1, "--threads", "1", NULL};
+    c = run_parallel(serial);
+    expect_status(&c, 0);
+    assert_int_equal(hook.calls, 2);
+    assert_int_equal(hook.threads, 1);
+    captured_free(&c);
+    const char *par[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", outn,
+                         "--threads=3", NULL};
+    c = run_parallel(par);
+    expect_status(&c, 0);
+    assert_int_equal(hook.calls, 2);
+    assert_true(hook.first == netc_pool_run);
+    assert_int_equal(hook.threads, 3);
+    assert_null(hook.pf);
+    assert_null(hook.pool);
+    captured_free(&c);
+    files_equal(out1, outn);
+
+    /* Without --threads: the usable CPUs.  eval and train take it too. */
+    const char *ev[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, NULL};
+    c = run_parallel(ev);
+    expect_status(&c, 0);
+    assert_int_equal(hook.threads, cpus);
+    captured_free(&c);
+    const char *tr[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--quiet", "--threads",
+                        "2", NULL};
+    c = run_parallel(tr);
+    expect_status(&c, 0);
+    assert_int_equal(hook.calls, 2);
+    assert_int_equal(hook.threads, 2);
+    captured_free(&c);
+
+    /* A program without the hook accepts --threads and runs serially. */
+    const char *ev2[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, "--threads", "4",
+                         NULL};
+    c = run(ev2);
+    expect_status(&c, 0);
+    captured_free(&c);
+
+    /* Threads that cannot be started are an error, not a serial run. */
+    rt_test_fail_thread = 2;
+    const char *fail[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, "--threads", "4",
+                          NULL};
+    c = run_parallel(fail);
+    rt_test_fail_thread = 0;
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: cannot start 4 threads: ");
+    assert_int_equal(hook.calls, 0);
+    captured_free(&c);
+}
+
 /* The live line (drawn when stdout is a terminal): '\r' redraws with the
  * documented fields, then a clear so the epoch line starts clean. */
 static int progress_main(int argc, char **argv)
@@ -381,6 +535,7 @@ int main(void)
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors),
         cmocka_unit_test(info_and_help),
+        cmocka_unit_test(threads),
         cmocka_unit_test(progress_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
