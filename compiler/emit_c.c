@@ -1252,9 +1252,9 @@ bool emit_c_main(const Program *p, const char *path, Diag *d)
     else
         buf_puts(&text, "NULL, ");
     if (has_weights(p))
-        buf_printf(&text, "%s_weights, NULL);\n}\n", name);
+        buf_printf(&text, "%s_weights, %s_set_parallel);\n}\n", name, name);
     else
-        buf_puts(&text, "NULL, NULL);\n}\n");
+        buf_printf(&text, "NULL, %s_set_parallel);\n}\n", name);
     Arena *a = arena_new();
     bool ok = write_files(a, 1, &path, &text, d);
     buf_free(&text);

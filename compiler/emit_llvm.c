@@ -652,7 +652,7 @@ static void gen_parallel(KGen *kg, const Stmt *s)
 }
 
 /* void NAME_set_parallel(ptr pf, ptr pool): installs the hook. */
-static void gen_set_parallel(Gen *g, const Program *p)
+static LLVMValueRef gen_set_parallel(Gen *g, const Program *p)
 {
     char name[512];
     snprintf(name, sizeof name, "%s_set_parallel", p->m->name);
@@ -665,6 +665,7 @@ static void gen_set_parallel(Gen *g, const Program *p)
     LLVMBuildStore(g->b, LLVMBuildSelect(g->b, LLVMBuildIsNull(g->b, pf, ""), LLVMConstNull(g->t_ptr),
                                          LLVMGetParam(fn, 1), ""), g->pool);
     LLVMBuildRetVoid(g->b);
+    return fn;
 }
 
 /* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
@@ -819,7 +820,7 @@ static LLVMValueRef gen_weights(Gen *g, const Program *p)
 /* i32 main(i32 argc, ptr argv) { return netc_main(argc, argv, NAME_meta,
  * NAME_forward, NAME_train or null, NAME_weights or null, null); } */
 static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef train,
-                     LLVMValueRef weights)
+                     LLVMValueRef weights, LLVMValueRef set_parallel)
 {
     LLVMTypeRef mt_args[2] = {g->t_i32, g->t_ptr};
     LLVMValueRef fn =
@@ -831,7 +832,7 @@ static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef t
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
     LLVMValueRef args[7] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
-                            train ? train : null, weights ? weights : null, null};
+                            train ? train : null, weights ? weights : null, set_parallel};
     LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 7, "status"));
 }
 
@@ -853,7 +854,7 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
         LLVMSetLinkage(gv, LLVMInternalLinkage);
         LLVMSetInitializer(gv, LLVMConstNull(g->t_ptr));
     }
-    gen_set_parallel(g, p);
+    LLVMValueRef setp = gen_set_parallel(g, p);
     /* Like the C backend, only kernels some entry calls, each checked
      * first: building assumes well-formed names, types and indices. */
     LLVMValueRef *kfn = netc_alloc(sizeof *kfn * (size_t)(p->nkernel ? p->nkernel : 1));
@@ -881,7 +882,7 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
     LLVMValueRef weights = p->weights && p->param_floats > 0 ? gen_weights(g, p) : NULL;
     if (with_main) {
         NETC_ASSERT(fwd);
-        gen_main(g, meta, fwd, train, weights);
+        gen_main(g, meta, fwd, train, weights, setp);
     }
     /* Unused math declarations would only clutter the .ll. */
     for (int i = 0; i < MATH_COUNT; i++)

@@ -21,11 +21,16 @@
 #ifndef NETC_POOL_H
 #define NETC_POOL_H
 
+/* The same two types are declared by every generated model header, under
+ * the same guard, so the two headers can be included together. */
+#ifndef NETC_PARALLEL_TYPES_DEFINED
+#define NETC_PARALLEL_TYPES_DEFINED
 /* A task runs iterations [lo, hi) of a parallel loop; ctx is the loop's captured state. */
 typedef void (*NetcTaskFn)(void *ctx, int lo, int hi);
 /* A parallel-for: runs task over [0, count) split into disjoint contiguous ranges, possibly
  * on several threads, and returns when all are done. `pool` is the implementation's state. */
 typedef void (*NetcParallelFn)(void *pool, NetcTaskFn task, void *ctx, int count);
+#endif
 
 typedef struct NetcPool NetcPool;
 

@@ -14,8 +14,15 @@ trap 'rm -rf "$tmp"' EXIT
 "$netc" build examples/lenet.net -o "$tmp/lenet" --backend "$backend"
 "$tmp/lenet" info > "$tmp/info.txt"
 grep -q "c1.weight" "$tmp/info.txt"
-# main() passes no parallel-for hook yet: info says the program is serial.
-grep -q "threads 1 (this program has no parallel loops)" "$tmp/info.txt"
+# main() hands the model a thread pool: info reports the thread count.
+grep -q "^threads [0-9]* (the CPUs this process may use" "$tmp/info.txt"
+# Every thread count gives the same bits: one short epoch on 1 and on 3 threads.
+for t in 1 3; do
+  "$tmp/lenet" train --epochs 1 --limit 640 --test-limit 200 --threads $t --quiet \
+      --metrics "$tmp/t$t.jsonl" > /dev/null
+  sed 's/"seconds":[0-9.e+-]*//; s/"images_per_s":[0-9.e+-]*//' "$tmp/t$t.jsonl" > "$tmp/t$t.txt"
+done
+cmp -s "$tmp/t1.txt" "$tmp/t3.txt" || { echo "FAIL: training differs between 1 and 3 threads"; cat "$tmp/t1.txt" "$tmp/t3.txt"; exit 1; }
 "$tmp/lenet" train --epochs 2 --limit 3000 --test-limit 1000 --save "$tmp/ck.safetensors" \
     --metrics "$tmp/m.jsonl" > "$tmp/train.txt"
 cat "$tmp/train.txt"
@@ -27,7 +34,7 @@ awk -v a="$l1" -v b="$l2" 'BEGIN { exit !(b < a) }' || { echo "FAIL: loss did no
 awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || { echo "FAIL: accuracy $acc too low"; exit 1; }
 "$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 > "$tmp/eval.txt"
 cat "$tmp/eval.txt"
-# --threads is accepted (and changes nothing yet); 0 is a usage error.
+# --threads changes no result; 0 is a usage error.
 "$tmp/lenet" eval --weights "$tmp/ck.safetensors" --test-limit 1000 --threads 2 > "$tmp/eval2.txt"
 cmp -s "$tmp/eval.txt" "$tmp/eval2.txt" || { echo "FAIL: eval --threads 2 differs"; exit 1; }
 st=0
