@@ -8,6 +8,7 @@
  * usage error (the message, then the usage text).
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,26 +119,20 @@ static bool parse_args(Cli *c, int argc, char **argv)
     return true;
 }
 
-/* Batches are passed to entries as int; far below that, a batch this large
- * is a typo, not a configuration. */
-#define MAX_BATCH (1L << 24)
-
-/* A value of at least `min` (at most MAX_BATCH for --batch), or -1 when the
- * option was not given. */
+/* A value of at least `min` (at most RT_MAX_BATCH for --batch), or -1 when
+ * the option was not given. */
 static bool opt_long(Cli *c, OptId k, long min, long *out)
 {
     *out = -1;
     const char *v = c->val[k];
     if (!v)
         return true;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < min || (k == OPT_BATCH && x > MAX_BATCH)) {
+    long x;
+    if (!rt_parse_long(v, min, k == OPT_BATCH ? RT_MAX_BATCH : LONG_MAX, &x)) {
         char msg[160];
         if (k == OPT_BATCH)
             snprintf(msg, sizeof msg, "--batch: expected an integer from 1 to %ld, found '%%s'",
-                     MAX_BATCH);
+                     RT_MAX_BATCH);
         else
             snprintf(msg, sizeof msg, "--%s: expected an integer >= %ld, found '%%s'",
                      opts[k].name, min);
@@ -329,10 +324,14 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         return false;
     o.seed = seed;
     if (c->val[OPT_LR]) {
-        char *end;
-        o.lr = strtod(c->val[OPT_LR], &end);
-        if (end == c->val[OPT_LR] || *end || !isfinite(o.lr) || o.lr <= 0)
-            return usage_fail(c, "--lr: expected a positive number, found '%s'", c->val[OPT_LR]);
+        float lr;
+        if (!rt_parse_real(c->val[OPT_LR], RT_REAL_POSITIVE, &lr)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "--lr: expected %s, found '%%s'",
+                     rt_real_rule(RT_REAL_POSITIVE));
+            return usage_fail(c, msg, c->val[OPT_LR]);
+        }
+        o.lr = lr;
     }
     return rt_cmd_train(m, forward, train, weights, &o, &c->err);
 }

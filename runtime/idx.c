@@ -94,7 +94,7 @@ bool rt_idx_read(const char *path, int ndim, RtIdx *x, RtErr *e)
         if (have < cap || cap == total)
             break;
         cap = cap > total / 2 ? total : cap * 2;
-        unsigned char *nd = realloc(x->data, (size_t)cap);
+        unsigned char *nd = rt_realloc(x->data, (size_t)cap);
         if (!nd)
             free(x->data);
         x->data = nd;

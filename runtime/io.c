@@ -34,7 +34,7 @@ bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
             break;
         }
         cap *= 2;
-        unsigned char *nb = realloc(buf, cap + 1);
+        unsigned char *nb = rt_realloc(buf, cap + 1);
         if (!nb)
             free(buf);
         buf = nb;

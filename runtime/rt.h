@@ -36,8 +36,17 @@ bool rt_fail(RtErr *e, const char *file, const char *fmt, ...) RT_PRINTF(3, 4);
 /* Prefixes an existing message: "<file>: <old message>". */
 bool rt_fail_wrap(RtErr *e, const char *file);
 
+/* Every allocation of the runtime goes through these (and zlib's through
+ * them too, see idx.c), so a test can make any one of them fail. */
 void *rt_alloc(size_t n);               /* malloc that accepts 0; NULL on failure */
 void *rt_calloc(size_t n, size_t size); /* zeroed; NULL on overflow or failure */
+void *rt_realloc(void *p, size_t n);    /* realloc that accepts 0; NULL on failure (p kept) */
+/* n bytes rounded up to a multiple of align, aligned to it; free() frees. */
+void *rt_alloc_aligned(size_t align, size_t n);
+/* Test hook: when > 0, the Nth allocation from now fails (and the hook
+ * then reads 0); 0 disables it.  After a run, a value still > 0 means the
+ * run made fewer than N allocations. */
+extern long rt_alloc_fail_at;
 char *rt_strdup(const char *s);
 char *rt_strndup(const char *s, size_t n);
 /* a * b into *out; false on size_t overflow. */
@@ -69,6 +78,26 @@ void rt_atomic_abort(RtAtomic *a);
 /* Test hook: when > 0, the Nth rt_atomic_write from now fails (as a full
  * disk would); 0 disables it. */
 extern long rt_test_fail_write;
+
+/* ---- settings (settings.c) ---------------------------------------------- */
+
+/* Batches are passed to entries as int; far below that, a batch this large
+ * is a typo, not a configuration. */
+#define RT_MAX_BATCH (1L << 24)
+
+/* A decimal integer in [min, max] (an optional '-', then digits only). */
+bool rt_parse_long(const char *s, long min, long max, long *out);
+/* A real that converts to a normal float (or 0 where allowed): finite, not
+ * negative (not even -0), no overflow to inf and no underflow to 0 or a
+ * subnormal. */
+typedef enum {
+    RT_REAL_POSITIVE,          /* > 0: learning rates */
+    RT_REAL_NONNEG,            /* >= 0: weight decay */
+    RT_REAL_FRACTION           /* in [0, 1): momentum */
+} RtReal;
+bool rt_parse_real(const char *s, RtReal kind, float *out);
+/* What rt_parse_real(kind) accepts, for messages: "expected <rule>". */
+const char *rt_real_rule(RtReal kind);
 
 /* ---- the model description (meta.c) ------------------------------------ */
 

@@ -231,7 +231,7 @@ static void put(Buf *b, const char *s, size_t n)
         return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = (b->n + n + 1) * 2;
-        char *ns = realloc(b->s, cap);
+        char *ns = rt_realloc(b->s, cap);
         if (!ns) {
             b->oom = true;
             return;

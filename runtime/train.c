@@ -25,14 +25,14 @@
 
 float *rt_arena_new(const RtMeta *m, long n, RtErr *e)
 {
-    /* fixed + per_n * n floats, rounded up to whole 64-byte lines because
-     * aligned_alloc wants a multiple of the alignment. */
+    /* fixed + per_n * n floats, in whole 64-byte lines (rt_alloc_aligned
+     * rounds up, as aligned_alloc wants a multiple of the alignment). */
     if (m->arena_per_n && n > (LONG_MAX / 8 - m->arena_fixed) / m->arena_per_n) {
         rt_fail(e, NULL, "arena for batch %ld is too large", n);
         return NULL;
     }
     size_t bytes = ((size_t)(m->arena_fixed + m->arena_per_n * n) * sizeof(float) + 63) / 64 * 64;
-    float *a = aligned_alloc(64, bytes ? bytes : 64);
+    float *a = rt_alloc_aligned(64, bytes ? bytes : 64);
     if (!a) {
         rt_fail(e, NULL, "cannot allocate the %zu-byte arena for batch %ld", bytes, n);
         return NULL;
@@ -309,7 +309,8 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     if (ok && o->metrics && !(r.metrics = fopen(o->metrics, "a")))
         ok = rt_fail(e, o->metrics, "cannot open for appending");
     bool live = !o->quiet && isatty(fileno(stdout));
-    long batches = (r.data.train.n + r.st.batch - 1) / r.st.batch;
+    /* Only after a successful setup is the batch known to be at least 1. */
+    long batches = ok ? (r.data.train.n + r.st.batch - 1) / r.st.batch : 0;
     RtScore te = {0};
     if (ok && o->resume && r.first_epoch >= r.st.epochs && !o->quiet)
         printf("the checkpoint has already trained %ld of %ld epochs; evaluating only\n",

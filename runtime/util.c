@@ -27,17 +27,38 @@ bool rt_fail_wrap(RtErr *e, const char *file)
     return rt_fail(e, file, "%s", old);
 }
 
+long rt_alloc_fail_at;
+
+/* The test hook: true for the allocation that is to fail. */
+static bool should_fail(void)
+{
+    return rt_alloc_fail_at > 0 && --rt_alloc_fail_at == 0;
+}
+
 void *rt_alloc(size_t n)
 {
-    return malloc(n ? n : 1);
+    return should_fail() ? NULL : malloc(n ? n : 1);
 }
 
 void *rt_calloc(size_t n, size_t size)
 {
     size_t total;
-    if (!rt_mul_ok(n, size, &total))
+    if (!rt_mul_ok(n, size, &total) || should_fail())
         return NULL;
     return calloc(total ? total : 1, 1);
+}
+
+void *rt_realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : realloc(p, n ? n : 1);
+}
+
+void *rt_alloc_aligned(size_t align, size_t n)
+{
+    size_t bytes = (n + align - 1) / align * align;
+    if (bytes < n || should_fail())
+        return NULL;
+    return aligned_alloc(align, bytes ? bytes : align);
 }
 
 char *rt_strndup(const char *s, size_t n)

@@ -269,7 +269,8 @@ static void errors(void **state)
     const char *big[] = {"tiny", "train", "--batch", "99999999999", NULL};
     expect_failure(tiny_example_main, big, 2, "--batch: expected an integer from 1 to 16777216");
     const char *lr[] = {"tiny", "train", "--lr=-1", NULL};
-    expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number, found '-1'");
+    expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number a float holds "
+                   "(1.2e-38 to 3.4e38), found '-1'");
     const char *wrongcmd[] = {"tiny", "info", "--weights", "x", NULL};
     expect_failure(tiny_example_main, wrongcmd, 2, "does not apply to this command");
     const char *noweights[] = {"tiny", "eval", "--data", dir, NULL};
@@ -315,6 +316,120 @@ static void errors(void **state)
     expect_failure(notrain_main, tr, 1, "model 'tiny' has no train section");
     const char *info[] = {"tiny", "info", NULL};
     expect_failure(badmeta_main, info, 1, "tiny: error: model description: no 'params' record");
+}
+
+/* Copies checkpoint src to dst with metadata `key` set to `value` (removed
+ * when value is NULL). */
+static void rewrite_meta(const char *src, const char *dst, const char *key, const char *value)
+{
+    StFile f;
+    RtErr e;
+    assert_ok(rt_st_read(&f, src, &e), e);
+    StOut t[8];
+    long shapes[8][RT_MAX_RANK];
+    assert_true(f.n <= 8);
+    for (int i = 0; i < f.n; i++) {
+        for (int k = 0; k < f.t[i].rank; k++)
+            shapes[i][k] = f.t[i].shape[k];
+        t[i] = (StOut){f.t[i].name, f.t[i].rank, shapes[i], (const float *)(f.data + f.t[i].begin)};
+    }
+    const char *kv[64];
+    int n = 0;
+    for (int i = 0; i < f.nmeta; i++) {
+        if (strcmp(f.meta_key[i], key) == 0 && !value)
+            continue;
+        kv[2 * n] = f.meta_key[i];
+        kv[2 * n + 1] = strcmp(f.meta_key[i], key) == 0 ? value : f.meta_val[i];
+        n++;
+    }
+    assert_ok(rt_st_write(dst, t, f.n, kv, n, &e), e);
+    rt_st_free(&f);
+}
+
+/* Checkpoint metadata follows the command line's rules: a bad value is an
+ * error naming the file and the field, never a crash (a batch of 0 used to
+ * divide by zero) or a run with inf or 0 as its learning rate. */
+static void resume_checks_metadata(void **state)
+{
+    (void)state;
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/meta.ckpt", dir);
+    static const struct {
+        const char *key, *value, *msg;
+    } cases[] = {
+        {"netc.batch", "0", "'netc.batch': expected an integer from 1 to 16777216, found '0'"},
+        {"netc.batch", "-0", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", "000", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", "99999999999", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", " 8", "'netc.batch': expected an integer"},
+        {"netc.lr", "inf", "'netc.lr': expected a positive number a float holds"},
+        {"netc.lr", "-0", "'netc.lr': expected a positive number"},
+        {"netc.lr", "1e-45", "'netc.lr': expected a positive number"},
+        {"netc.lr", "1e39", "'netc.lr': expected a positive number"},
+        {"netc.lr", "nan", "'netc.lr': expected a positive number"},
+        {"netc.momentum", "1e11", "'netc.momentum': expected a number in [0, 1), found '1e11'"},
+        {"netc.momentum", "1", "'netc.momentum': expected a number in [0, 1)"},
+        {"netc.weight_decay", "1e999", "'netc.weight_decay': expected 0 or a positive number"},
+        {"netc.weight_decay", "-1", "'netc.weight_decay': expected 0 or a positive number"},
+        {"netc.epochs", "-1", "'netc.epochs': expected an integer >= 0"},
+        {"netc.nesterov", "2", "'netc.nesterov': expected an integer from 0 to 1"},
+        {"netc.model", NULL, "checkpoint metadata 'netc.model' is missing"},
+        {"netc.lr", NULL, "checkpoint metadata 'netc.lr' is missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rewrite_meta(ckpt_a, bad, cases[i].key, cases[i].value);
+        const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--resume", bad,
+                              "--quiet", NULL};
+        Captured c = run(args);
+        if (c.status != 1 || !strstr(c.err, cases[i].msg) || !strstr(c.err, bad))
+            fail_msg("%s = '%s': status %d, stderr:\n%s", cases[i].key,
+                     cases[i].value ? cases[i].value : "(none)", c.status, c.err);
+        captured_free(&c);
+    }
+    /* The unchanged checkpoint resumes. */
+    rewrite_meta(ckpt_a, bad, "netc.lr", "0.05");
+    const char *ok[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--resume", bad, "--quiet",
+                        NULL};
+    Captured c = run(ok);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
+/* --lr takes only what a float holds as a positive normal number: 1e39
+ * (inf as a float) and 1e-50 (0) are refused like inf and 0. */
+static void lr_range(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"1e39", "1e-50", "1e-45", "inf", "0", "-0", "nan", "1e999", " 1",
+                                "0x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *args[] = {"tiny", "train", "--data", dir, "--lr", bad[i], NULL};
+        char want[80];
+        snprintf(want, sizeof want, "--lr: expected a positive number a float holds (1.2e-38 to "
+                 "3.4e38), found '%s'", bad[i]);
+        expect_failure(tiny_example_main, args, 2, want);
+    }
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--lr", "1e-30",
+                          "--quiet", NULL};
+    Captured c = run(args);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
+/* Setup failing for want of memory is an error, not a division by the batch
+ * size that was never set (SIGFPE). */
+static void setup_out_of_memory(void **state)
+{
+    (void)state;
+    const char *args[] = {"tiny", "train", "--data", dir, "--quiet", NULL};
+    for (long n = 1; n <= 12; n++) {
+        rt_alloc_fail_at = n;
+        Captured c = run(args);
+        rt_alloc_fail_at = 0;
+        expect_status(&c, 1);
+        expect_contains(c.err, "out of memory");
+        captured_free(&c);
+    }
 }
 
 static void info_and_help(void **state)
@@ -380,6 +495,9 @@ int main(void)
         cmocka_unit_test(resume_continues_exactly),
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors),
+        cmocka_unit_test(resume_checks_metadata),
+        cmocka_unit_test(lr_range),
+        cmocka_unit_test(setup_out_of_memory),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(progress_line),
     };
