@@ -336,6 +336,27 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
     return rt_cmd_train(m, forward, train, weights, &o, &c->err);
 }
 
+/* "PROG: error: MSG" on stderr, MSG escaped (file names and contents may
+ * hold any bytes). */
+static void print_error(const char *prog, const char *msg)
+{
+    char esc[4 * sizeof(RtErr)];
+    rt_escape(msg, esc, sizeof esc);
+    fprintf(stderr, "%s: error: %s\n", prog, esc);
+}
+
+/* Results that never reach stdout (a full disk, a closed pipe) are a
+ * failure of the run, not a success with nothing to show. */
+static bool stdout_ok(Cli *c)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return true;
+    /* An earlier write may have failed, its errno long gone. */
+    return rt_fail(&c->err, "standard output", "write failed%s%s", errno ? ": " : "",
+                   errno ? strerror(errno) : "");
+}
+
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
               const float *weights)
 {
@@ -346,14 +367,18 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
         usage(stderr, c.prog);
         return 2;
     }
+    clearerr(stdout);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout, c.prog);
-        return 0;
+        if (stdout_ok(&c))
+            return 0;
+        print_error(c.prog, c.err.msg);
+        return 1;
     }
     RtMeta m;
     bool ok = parse_args(&c, argc, argv);
     if (ok && !rt_meta_parse(&m, meta, &c.err)) {
-        fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+        print_error(c.prog, c.err.msg);
         return 1;
     }
     if (ok) {
@@ -373,10 +398,12 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
         }
         rt_meta_free(&m);
     }
-    fflush(stdout);
-    if (ok)
+    /* Whatever failed first is the error to report; a failed stdout after
+     * a successful command is one too. */
+    if (ok && stdout_ok(&c))
         return 0;
-    fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+    fflush(stdout);
+    print_error(c.prog, c.err.msg);
     if (c.usage_error) {
         usage(stderr, c.prog);
         return 2;

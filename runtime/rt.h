@@ -49,6 +49,10 @@ void *rt_alloc_aligned(size_t align, size_t n);
 extern long rt_alloc_fail_at;
 char *rt_strdup(const char *s);
 char *rt_strndup(const char *s, size_t n);
+/* in into out (cap bytes, at least 1) with every byte that is not part of
+ * valid UTF-8, and every control character, written as \xNN: file names
+ * and file contents in messages cannot garble a terminal.  Truncates. */
+void rt_escape(const char *in, char *out, size_t cap);
 /* a * b into *out; false on size_t overflow. */
 bool rt_mul_ok(size_t a, size_t b, size_t *out);
 

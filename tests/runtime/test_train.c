@@ -432,6 +432,42 @@ static void setup_out_of_memory(void **state)
     }
 }
 
+/* Results lost on a full disk are an error: stdout's flush is checked, and
+ * training still saves its checkpoint. */
+static void stdout_full(void **state)
+{
+    (void)state;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/full-stdout.ckpt", dir);
+    const char *info[] = {"tiny", "info", NULL};
+    const char *help[] = {"tiny", "help", NULL};
+    const char *train[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--save", ck, NULL};
+    const char *ev[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, NULL};
+    const char *const *runs[] = {info, help, train, ev};
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        Captured c = run_captured_to(tiny_example_main, runs[i], "/dev/full");
+        expect_status(&c, 1);
+        expect_contains(c.err, "tiny: error: standard output: write failed");
+        captured_free(&c);
+    }
+    assert_int_equal(access(ck, F_OK), 0);
+}
+
+/* Bytes that are not UTF-8 are echoed as \xNN, never raw. */
+static void messages_escape_bytes(void **state)
+{
+    (void)state;
+    char odd[600];
+    snprintf(odd, sizeof odd, "%s/caf\xc3\xa9-\xff\x1b[31m", dir);
+    const char *args[] = {"tiny", "train", "--data", odd, NULL};
+    Captured c = run(args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "/caf\xc3\xa9-\\xff\\x1b[31m: no train-images-idx3-ubyte");
+    assert_null(strchr(c.err, '\xff'));
+    assert_null(strchr(c.err, '\x1b'));
+    captured_free(&c);
+}
+
 static void info_and_help(void **state)
 {
     (void)state;
@@ -498,6 +534,8 @@ int main(void)
         cmocka_unit_test(resume_checks_metadata),
         cmocka_unit_test(lr_range),
         cmocka_unit_test(setup_out_of_memory),
+        cmocka_unit_test(stdout_full),
+        cmocka_unit_test(messages_escape_bytes),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(progress_line),
     };
