@@ -12,6 +12,7 @@
  * hyper-parameters from the checkpoint, so epoch k+1 after a resume is
  * the same computation as epoch k+1 of an uninterrupted run.
  */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -223,8 +224,10 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
         json_num(r->metrics, "seconds", secs, false);
         json_num(r->metrics, "images_per_s", ips, true);
         fprintf(r->metrics, "}\n");
+        errno = 0;
         if (fflush(r->metrics) != 0 || ferror(r->metrics))
-            return rt_fail(e, o->metrics, "cannot write the metrics");
+            return rt_fail(e, o->metrics, "cannot write the metrics of epoch %ld%s%s", epoch,
+                           errno ? ": " : "", errno ? strerror(errno) : "");
     }
     return true;
 }
@@ -307,7 +310,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     if (ok && r.data.train.n > UINT32_MAX)
         ok = rt_fail(e, dir, "too many training samples");
     if (ok && o->metrics && !(r.metrics = fopen(o->metrics, "a")))
-        ok = rt_fail(e, o->metrics, "cannot open for appending");
+        ok = rt_fail(e, o->metrics, "cannot open for appending: %s", strerror(errno));
     bool live = !o->quiet && isatty(fileno(stdout));
     /* Only after a successful setup is the batch known to be at least 1. */
     long batches = ok ? (r.data.train.n + r.st.batch - 1) / r.st.batch : 0;
@@ -329,9 +332,17 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
                          &te, e);
         rt_progress_clear(&pg);
         r.st.epoch = ep + 1;
-        ok = ok && report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0, e);
+        /* A metrics file that cannot be written stops the run, but only
+         * after this epoch's checkpoint is safe. */
+        RtErr merr;
+        bool metrics_ok = !ok || report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0,
+                                              &merr);
         if (ok && o->save)
             ok = rt_ckpt_save(o->save, m, r.params, r.velocity, &r.st, e);
+        if (ok && !metrics_ok) {
+            *e = merr;
+            ok = false;
+        }
     }
     if (ok && r.first_epoch >= r.st.epochs)
         ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,

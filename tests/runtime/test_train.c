@@ -468,6 +468,32 @@ static void messages_escape_bytes(void **state)
     captured_free(&c);
 }
 
+/* A metrics file that cannot be written stops training with the reason,
+ * after the epoch's checkpoint is saved. */
+static void metrics_failure(void **state)
+{
+    (void)state;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/metrics-fail.ckpt", dir);
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--metrics",
+                          "/dev/full", "--save", ck, "--quiet", NULL};
+    Captured c = run(args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: /dev/full: cannot write the metrics of epoch 1: No space "
+                    "left on device");
+    captured_free(&c);
+    RtMeta m;
+    RtErr e;
+    float params[51], velocity[51];
+    RtTrainState st = {0};
+    assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 1);
+    rt_meta_free(&m);
+    const char *d[] = {"tiny", "train", "--data", dir, "--metrics", dir, NULL};
+    expect_failure(tiny_example_main, d, 1, ": cannot open for appending: Is a directory");
+}
+
 static void info_and_help(void **state)
 {
     (void)state;
@@ -536,6 +562,7 @@ int main(void)
         cmocka_unit_test(setup_out_of_memory),
         cmocka_unit_test(stdout_full),
         cmocka_unit_test(messages_escape_bytes),
+        cmocka_unit_test(metrics_failure),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(progress_line),
     };
