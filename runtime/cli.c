@@ -20,7 +20,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
     OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
-    OPT_COUNT
+    OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_COUNT
 } OptId;
 
 static const struct {
@@ -43,6 +43,8 @@ static const struct {
     [OPT_INPUT] = {"input", CMD_PREDICT, true},
     [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
     [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
+    [OPT_ON_NONFINITE] = {"on-nonfinite", CMD_TRAIN, true},
+    [OPT_ALLOW_NONFINITE] = {"allow-nonfinite", CMD_PREDICT, false},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
@@ -62,8 +64,10 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
     fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA]\n", w, "");
+    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch]\n", w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
     fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
+    fprintf(f, "  %*s         [--allow-nonfinite]\n", w, "");
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
     fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
           "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
@@ -206,6 +210,21 @@ static bool predict_count(const RtArray *x, const RtTensor *in, const char *path
     return true;
 }
 
+/* NaN or inf in an input gives NaN outputs that look like results. */
+static bool finite_input(const RtArray *x, const char *path, long n, RtErr *e)
+{
+    long bad = 0, first = -1;
+    for (long i = 0; i < x->numel; i++)
+        if (!isfinite(x->data[i]) && bad++ == 0)
+            first = i;
+    if (!bad)
+        return true;
+    long per = n > 0 ? x->numel / n : 1;
+    return rt_fail(e, path, "%ld non-finite value%s (the first at index %ld, in sample %ld); "
+                   "give --allow-nonfinite to predict anyway", bad, bad == 1 ? "" : "s", first,
+                   first / (per ? per : 1));
+}
+
 static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
 {
     const char *inp = c->val[OPT_INPUT], *outp = c->val[OPT_OUTPUT];
@@ -228,6 +247,8 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
     long n = 0, in_w = m->input[0].numel, out_w = m->output[0].numel;
     bool ok = outs && load_weights(c, m, weights, params) && rt_npy_read(inp, &x, &c->err) &&
               predict_count(&x, &m->input[0], inp, &n, &c->err);
+    if (ok && !c->val[OPT_ALLOW_NONFINITE])
+        ok = finite_input(&x, inp, n, &c->err);
     if (ok && n < batch)
         batch = n > 0 ? n : 1;
     if (ok) {
@@ -323,6 +344,10 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         !opt_long(c, OPT_SEED, 0, &seed))
         return false;
     o.seed = seed;
+    const char *nf = c->val[OPT_ON_NONFINITE];
+    if (nf && strcmp(nf, "stop") != 0 && strcmp(nf, "skip-batch") != 0)
+        return usage_fail(c, "--on-nonfinite: expected 'stop' or 'skip-batch', found '%s'", nf);
+    o.skip_nonfinite = nf && strcmp(nf, "skip-batch") == 0;
     if (c->val[OPT_LR]) {
         float lr;
         if (!rt_parse_real(c->val[OPT_LR], RT_REAL_POSITIVE, &lr)) {

@@ -342,12 +342,19 @@ typedef struct {
     long long seed;            /* < 0: default */
     const char *save, *resume, *metrics;
     bool quiet;
+    bool skip_nonfinite;       /* --on-nonfinite=skip-batch (default: stop) */
 } RtTrainOpts;
 
 typedef struct {
     double loss;
     long correct, n;
+    long skipped;              /* batches skipped for a non-finite loss or gradient */
 } RtScore;
+
+/* The first parameter of m whose values in x (laid out as params[]) are
+ * not all finite, or -1.  One pass, summing squares in double (which no
+ * finite float can overflow), as cheap as a norm. */
+int rt_nonfinite_param(const RtMeta *m, const float *x);
 
 bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                   const float *weights, const RtTrainOpts *o, RtErr *e);

@@ -494,6 +494,150 @@ static void metrics_failure(void **state)
     expect_failure(tiny_example_main, d, 1, ": cannot open for appending: Is a directory");
 }
 
+/* tiny_train with one call (nan_at, counting from 1) spoilt: a NaN
+ * gradient of fc.bias, an infinite loss, or a huge finite gradient of
+ * fc.weight that a large learning rate turns into inf weights. */
+enum { SPOIL_GRAD, SPOIL_LOSS, SPOIL_HUGE };
+static int nan_calls, nan_at, nan_what;
+
+static void nan_train(int n, const float *params, float *grads, float *arena,
+                      const float *const *in, float *const *out)
+{
+    tiny_train(n, params, grads, arena, in, out);
+    if (++nan_calls != nan_at)
+        return;
+    if (nan_what == SPOIL_GRAD)
+        grads[49] = NAN;
+    else if (nan_what == SPOIL_LOSS)
+        out[1][0] = INFINITY;
+    else
+        grads[0] = 3e38f;
+}
+
+static int nan_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, tiny_meta, tiny_forward, nan_train, NULL);
+}
+
+static Captured run_spoilt(int what, int at, const char *const *args)
+{
+    nan_calls = 0;
+    nan_at = at;
+    nan_what = what;
+    return run_captured(nan_main, args);
+}
+
+/* 150 samples in batches of 8: 19 batches an epoch. */
+static void nonfinite_training(void **state)
+{
+    (void)state;
+    char ck[600], metrics[600];
+    snprintf(ck, sizeof ck, "%s/nan.ckpt", dir);
+    snprintf(metrics, sizeof metrics, "%s/nan.jsonl", dir);
+    RtMeta m;
+    RtErr e;
+    float params[51], velocity[51];
+    assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
+
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck, NULL};
+    Captured c = run_spoilt(SPOIL_GRAD, 19 + 3, args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: the gradient of 'fc.bias' is not finite at epoch 2, "
+                    "batch 3 (loss ");
+    expect_contains(c.err, "--on-nonfinite=skip-batch");
+    captured_free(&c);
+    /* The checkpoint is epoch 1's, with finite weights. */
+    RtTrainState st = {0};
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 1);
+    assert_int_equal(rt_nonfinite_param(&m, params), -1);
+
+    c = run_spoilt(SPOIL_LOSS, 5, args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "the loss is not finite (inf) at epoch 1, batch 5");
+    captured_free(&c);
+
+    /* inf weights after the last update of an epoch are never saved. */
+    size_t n0, n1;
+    unsigned char *before = read_bytes(ck, &n0);
+    const char *big[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--save", ck, "--lr",
+                         "10", "--limit", "8", NULL};
+    c = run_spoilt(SPOIL_HUGE, 1, big);
+    expect_status(&c, 1);
+    expect_contains(c.err, "parameter 'fc.weight' is not finite after epoch 1; stopping without "
+                    "saving it");
+    captured_free(&c);
+    unsigned char *after = read_bytes(ck, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(after);
+
+    /* skip-batch: the run goes on, and says how many batches it skipped. */
+    const char *skip[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck,
+                          "--on-nonfinite=skip-batch", "--metrics", metrics, NULL};
+    c = run_spoilt(SPOIL_GRAD, 19 + 3, skip);
+    expect_status(&c, 0);
+    expect_contains(c.out, "epoch 2/2  skipped 1 of 19 batches (non-finite loss or gradient)");
+    expect_contains(c.out, "skipped 1 batch with a non-finite loss or gradient");
+    assert_null(strstr(c.out, "epoch 1/2  skipped"));
+    captured_free(&c);
+    size_t n;
+    char *text = (char *)read_bytes(metrics, &n);
+    expect_contains(text, "\"skipped_batches\":0}\n");
+    expect_contains(text, "\"skipped_batches\":1}\n");
+    free(text);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 2);
+
+    const char *bad[] = {"tiny", "train", "--data", dir, "--on-nonfinite", "ignore", NULL};
+    expect_failure(tiny_example_main, bad, 2,
+                   "--on-nonfinite: expected 'stop' or 'skip-batch', found 'ignore'");
+
+    /* A learning rate that ruins the weights stops the run; resuming with
+     * it and saving over the checkpoint leaves the good one in place. */
+    const char *ruin[] = {"tiny", "train", "--data", dir, "--epochs", "4", "--resume", ck,
+                          "--save", ck, "--lr", "1e30", NULL};
+    c = run(ruin);
+    expect_status(&c, 1);
+    expect_contains(c.err, "not finite");
+    assert_null(strstr(c.out, "nan"));
+    captured_free(&c);
+    before = read_bytes(ck, &n0);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 2);
+    assert_int_equal(rt_nonfinite_param(&m, params), -1);
+    free(before);
+    rt_meta_free(&m);
+}
+
+/* predict refuses NaN or inf inputs unless told. */
+static void nonfinite_predict(void **state)
+{
+    (void)state;
+    float x[3 * 16] = {0};
+    x[17] = NAN;
+    x[40] = -INFINITY;
+    char in[600], out[600];
+    snprintf(in, sizeof in, "%s/nan-x.npy", dir);
+    snprintf(out, sizeof out, "%s/nan-y.npy", dir);
+    RtArray xa = {.rank = 4, .d = {3, 1, 4, 4}, .numel = 48, .data = x};
+    RtErr e;
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    const char *pr[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", out,
+                        NULL};
+    Captured c = run(pr);
+    expect_status(&c, 1);
+    expect_contains(c.err, "nan-x.npy: 2 non-finite values (the first at index 17, in sample 1); "
+                    "give --allow-nonfinite to predict anyway");
+    assert_int_equal(access(out, F_OK), -1);
+    captured_free(&c);
+    const char *allow[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", out,
+                           "--allow-nonfinite", NULL};
+    c = run(allow);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
 static void info_and_help(void **state)
 {
     (void)state;
@@ -563,6 +707,8 @@ int main(void)
         cmocka_unit_test(stdout_full),
         cmocka_unit_test(messages_escape_bytes),
         cmocka_unit_test(metrics_failure),
+        cmocka_unit_test(nonfinite_training),
+        cmocka_unit_test(nonfinite_predict),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(progress_line),
     };
