@@ -1,10 +1,13 @@
 /* io.c - reading whole files and replacing files atomically.
  *
- * Every file the runtime writes (checkpoints, predictions) goes through
- * RtAtomic: the bytes go to "DIR/.NAME.netc-tmp.PID", created with O_EXCL
- * in the target's directory (so rename cannot cross file systems), which is
- * flushed, fsync'ed and renamed over the target, then the directory is
- * fsync'ed.  A crash or a full disk therefore leaves either the old file or
+ * Reading: regular files only, of the size fstat reports (so every reader
+ * is bounded by the file, and a header can be checked against the size).
+ *
+ * Writing: every file the runtime writes (checkpoints, predictions) goes
+ * through RtAtomic: the bytes go to "DIR/.NAME.netc-tmp.PID", created with
+ * O_EXCL in the target's directory (so rename cannot cross file systems),
+ * which is flushed, fsync'ed and renamed over the target, then the
+ * directory is fsync'ed.  A crash or a full disk therefore leaves either the old file or
  * the complete new one, never a half-written one.  Only regular files are
  * replaced: a symbolic link, a device or a directory at the target is an
  * error.  A run killed during a save leaves its temporary; the next save
@@ -24,35 +27,62 @@
 
 long rt_test_fail_write;
 
+/* What stands at a path, for messages. */
+static const char *kind_of(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a named pipe"
+           : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+}
+
 bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a named pipe must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return rt_fail(e, path, "cannot open: %s", strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = rt_alloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        if (cap > ((size_t)-1 - 1) / 2) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        cap *= 2;
-        unsigned char *nb = rt_realloc(buf, cap + 1);
-        if (!nb)
-            free(buf);
-        buf = nb;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return rt_fail(e, path, "cannot open: %s", strerror(err));
     }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return rt_fail(e, path, "out of memory reading the file");
-    if (bad) {
+    /* Only a regular file has a size to check a header against; reading
+     * /dev/zero or a pipe would go on until memory runs out. */
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return rt_fail(e, path, "is a directory, not a file");
+        return rt_fail(e, path, "is %s, not a regular file", kind_of(st.st_mode));
+    }
+    size_t size = (size_t)st.st_size, n = 0;
+    if ((off_t)size != st.st_size || size == (size_t)-1) {
+        close(fd);
+        return rt_fail(e, path, "too large to read (%lld bytes)", (long long)st.st_size);
+    }
+    unsigned char *buf = rt_alloc(size + 1);
+    if (!buf) {
+        close(fd);
+        return rt_fail(e, path, "out of memory reading the file (%zu bytes)", size);
+    }
+    /* One byte more than the size, to see a file that grows meanwhile. */
+    int err = 0;
+    while (n < size + 1) {
+        ssize_t k = read(fd, buf + n, size + 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            err = errno;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (err || n != size) {
         free(buf);
-        return rt_fail(e, path, "read error");
+        if (err)
+            return rt_fail(e, path, "read error: %s", strerror(err));
+        return rt_fail(e, path, "changed size while being read");
     }
     buf[n] = '\0';
     *data = buf;
@@ -61,14 +91,6 @@ bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
 }
 
 #define TMP_TAG ".netc-tmp."
-
-/* What stands at a path, for messages. */
-static const char *kind_of(mode_t m)
-{
-    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
-           : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a named pipe"
-           : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
-}
 
 /* Removes DIR/.BASE.netc-tmp.PID files whose process is gone: what a run
  * killed during a save leaves.  Temporaries of live processes (another

@@ -638,6 +638,31 @@ static void nonfinite_predict(void **state)
     captured_free(&c);
 }
 
+/* Every reader is bounded by a regular file's size: a device or a pipe is
+ * refused instead of read until memory runs out, and a directory is named
+ * as one. */
+static void only_regular_files(void **state)
+{
+    (void)state;
+    char out[600], fifo[600];
+    snprintf(out, sizeof out, "%s/dev-y.npy", dir);
+    snprintf(fifo, sizeof fifo, "%s/pipe.npy", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *w[] = {"tiny", "eval", "--weights", "/dev/zero", "--data", dir, NULL};
+    expect_failure(tiny_example_main, w, 1, "/dev/zero: is a character device, not a regular file");
+    const char *wd[] = {"tiny", "eval", "--weights", dir, "--data", dir, NULL};
+    expect_failure(tiny_example_main, wd, 1, ": is a directory, not a file");
+    const char *in[] = {"tiny", "predict", "--weights", ckpt_a, "--input", "/dev/zero",
+                        "--output", out, NULL};
+    expect_failure(tiny_example_main, in, 1, "/dev/zero: is a character device");
+    const char *pipe[] = {"tiny", "predict", "--weights", ckpt_a, "--input", fifo, "--output", out,
+                          NULL};
+    expect_failure(tiny_example_main, pipe, 1, "pipe.npy: is a named pipe, not a regular file");
+    const char *r[] = {"tiny", "train", "--data", dir, "--resume", "/dev/zero", NULL};
+    expect_failure(tiny_example_main, r, 1, "/dev/zero: is a character device");
+    unlink(fifo);
+}
+
 static void info_and_help(void **state)
 {
     (void)state;
@@ -709,6 +734,7 @@ int main(void)
         cmocka_unit_test(metrics_failure),
         cmocka_unit_test(nonfinite_training),
         cmocka_unit_test(nonfinite_predict),
+        cmocka_unit_test(only_regular_files),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(progress_line),
     };
