@@ -156,8 +156,9 @@ bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e)
         a->tmp = NULL;
         return rt_fail(e, path, "out of memory");
     }
+
     remove_stale(dir, base);
-    free(dir);
+    a->dir = dir; /* for the sync after the rename, which must not allocate */
     snprintf(a->tmp, n, "%.*s.%s" TMP_TAG "%ld", (int)dirlen, path, base, (long)getpid());
     /* O_EXCL: never write through something that appeared at the name. */
     int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -166,6 +167,7 @@ bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e)
         rt_fail(e, path, "cannot create a temporary file beside it: %s", strerror(errno));
         free(a->tmp);
         a->tmp = NULL;
+        rt_atomic_abort(a);
         return false;
     }
     /* A replaced file keeps its permissions (open applied the umask). */
@@ -205,26 +207,23 @@ void rt_atomic_abort(RtAtomic *a)
         unlink(a->tmp);
         free(a->tmp);
     }
+    free(a->dir);
     a->f = NULL;
     a->tmp = NULL;
+    a->dir = NULL;
 }
 
 /* Makes the rename itself durable.  File systems that cannot sync a
  * directory say EINVAL; that is no error. */
-static bool sync_dir(const char *path, RtErr *e)
+static bool sync_dir(const RtAtomic *a, RtErr *e)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? rt_strndup(path, (size_t)(slash - path) + 1) : rt_strdup(".");
-    if (!dir)
-        return rt_fail(e, path, "out of memory");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
+    int fd = open(*a->dir ? a->dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return rt_fail(e, path, "written, but its directory cannot be opened to sync it: %s",
+        return rt_fail(e, a->path, "written, but its directory cannot be opened to sync it: %s",
                        strerror(errno));
     bool ok = fsync(fd) == 0 || errno == EINVAL;
     if (!ok)
-        rt_fail(e, path, "written, but syncing its directory failed: %s", strerror(errno));
+        rt_fail(e, a->path, "written, but syncing its directory failed: %s", strerror(errno));
     close(fd);
     return ok;
 }
@@ -259,5 +258,7 @@ bool rt_atomic_commit(RtAtomic *a, RtErr *e)
     }
     free(a->tmp);
     a->tmp = NULL;
-    return sync_dir(a->path, e);
+    bool synced = sync_dir(a, e);
+    rt_atomic_abort(a);
+    return synced;
 }

@@ -71,6 +71,7 @@ bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
 typedef struct {
     FILE *f;
     char *tmp;       /* the temporary path */
+    char *dir;       /* the target's directory ("" for the working directory) */
     const char *path;
     bool failed;     /* a write failed; commit will report it */
     int err;         /* errno of that failure */
