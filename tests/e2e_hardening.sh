@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# usage: e2e_hardening.sh NETC
+# LeNet as a user can break it: a learning rate that ruins the weights,
+# checkpoints with bad metadata or a wrong header length, saving over
+# links, devices and full disks, stdout on a full disk, truncated or padded
+# gzip data and files that never end.  Every case must exit non-zero with
+# a message naming the file (or the flag), never crash, never exit 0, and
+# never damage the last good checkpoint.
+set -uo pipefail
+netc=$1
+data=/usr/share/datasets/fashion-mnist
+if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
+  echo "SKIP: Fashion-MNIST not installed ($data)"; exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+fail() { fails=$((fails+1)); echo "FAIL: $*"; sed 's/^/    /' "$tmp/err" | head -5; }
+# expect STATUS PATTERN NAME -- command...: the status, and PATTERN on stderr.
+expect() {
+  local want=$1 pat=$2 name=$3; shift 4
+  timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then fail "$name: exit status $got, expected $want"
+  elif [ -n "$pat" ] && ! grep -qF -- "$pat" "$tmp/err"; then fail "$name: expected '$pat' on stderr"
+  else passes=$((passes+1)); fi
+}
+check() { # name, then a command that must succeed
+  local name=$1; shift
+  if "$@" >"$tmp/out" 2>"$tmp/err"; then passes=$((passes+1)); else fail "$name"; fi
+}
+
+"$netc" build examples/lenet.net -o "$tmp/lenet" --backend c || exit 1
+run=("$tmp/lenet")
+small=(--limit 256 --test-limit 64 --batch 32 --quiet)
+ck=$tmp/ck.safetensors
+check "a short run saves a checkpoint" "${run[@]}" train --epochs 1 "${small[@]}" --save "$ck"
+cp "$ck" "$tmp/good"
+
+# 4: a ruinous learning rate stops the run; the checkpoint stays good.
+expect 1 "is not finite at epoch 2" "--lr 1e6 stops" -- \
+  "${run[@]}" train --epochs 2 "${small[@]}" --resume "$ck" --save "$ck" --lr 1e6
+check "--resume X --save X keeps X" cmp "$ck" "$tmp/good"
+expect 0 "" "--on-nonfinite=skip-batch goes on" -- \
+  "${run[@]}" train --epochs 1 "${small[@]}" --lr 1e6 --on-nonfinite=skip-batch
+cp "$tmp/out" "$tmp/skip.out"
+check "and reports the skipped batches" grep -q "^skipped [0-9]* batch" "$tmp/skip.out"
+
+# 6: values a float cannot hold are refused like inf and 0.
+expect 2 "--lr: expected a positive number" "--lr 1e39" -- "${run[@]}" train --lr 1e39
+expect 2 "--lr: expected a positive number" "--lr 1e-50" -- "${run[@]}" train --lr 1e-50
+
+# 1, 5: checkpoint metadata is checked like the command line.
+meta() { # KEY VALUE OUT: the good checkpoint with one metadata value changed
+  python3 - "$tmp/good" "$3" "$1" "$2" <<'PY'
+import json, struct, sys
+src, dst, key, value = sys.argv[1:]
+b = open(src, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+if value == "-": del h["__metadata__"][key]
+else: h["__metadata__"][key] = value
+t = json.dumps(h, separators=(",", ":")).encode()
+t += b" " * (-len(t) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
+}
+for v in 0 -0 000; do
+  meta netc.batch "$v" "$tmp/b.ck"
+  expect 1 "b.ck: checkpoint metadata 'netc.batch'" "netc.batch $v" -- \
+    "${run[@]}" train --epochs 2 "${small[@]}" --resume "$tmp/b.ck"
+done
+for kv in "netc.lr inf" "netc.lr -0" "netc.lr 1e-45" "netc.momentum 1e11" \
+          "netc.weight_decay 1e999" "netc.model -" "netc.batch 999999999999"; do
+  set -- $kv
+  meta "$1" "$2" "$tmp/m.ck"
+  expect 1 "m.ck: checkpoint metadata '$1'" "$1 $2" -- \
+    "${run[@]}" train --epochs 2 "${small[@]}" --resume "$tmp/m.ck"
+done
+
+# 7: a header length one byte short is not read one byte off.
+python3 - "$tmp/good" "$tmp/short.ck" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+open(sys.argv[2], "wb").write(struct.pack("<Q", n - 1) + b[8:])
+PY
+expect 1 "short.ck: 1 data bytes after the last tensor" "header length one short" -- \
+  "${run[@]}" eval --weights "$tmp/short.ck" --test-limit 64
+
+# 2, 8: saving replaces only regular files.
+ln -s good "$tmp/link.ck"
+expect 1 "link.ck: is a symbolic link; refusing to replace it" "--save over a symlink" -- \
+  "${run[@]}" train --epochs 1 "${small[@]}" --save "$tmp/link.ck"
+check "the link is still a link" test -L "$tmp/link.ck"
+python3 - "$tmp/x.npy" <<'PY'
+import struct, sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 28, 28), }"
+h += " " * (63 - (len(h) + 10) % 64) + "\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode()
+                              + struct.pack("<1568f", *[0.5] * 1568))
+PY
+check "predict writes y.npy" "${run[@]}" predict --weights "$ck" --input "$tmp/x.npy" \
+  --output "$tmp/y.npy"
+ln -s y.npy "$tmp/ylink.npy"
+expect 1 "ylink.npy: is a symbolic link" "predict --output over a symlink" -- \
+  "${run[@]}" predict --weights "$ck" --input "$tmp/x.npy" --output "$tmp/ylink.npy"
+if mknod "$tmp/full" c 1 7 2>/dev/null; then
+  expect 1 "full: is a character device, not a regular file; refusing" "--save over a device" -- \
+    "${run[@]}" train --epochs 1 "${small[@]}" --save "$tmp/full"
+  check "the device is still a device" test -c "$tmp/full"
+fi
+echo stale > "$tmp/.ck.safetensors.netc-tmp.2147483647"
+check "a save after a crash" "${run[@]}" train --epochs 1 "${small[@]}" --save "$ck"
+check "removes the dead run's temporary" test ! -e "$tmp/.ck.safetensors.netc-tmp.2147483647"
+expect 1 "/proc/x.ck: cannot create a temporary file beside it" "--save in an unwritable directory" -- \
+  "${run[@]}" train --epochs 1 "${small[@]}" --save /proc/x.ck
+
+# 9, 10: full disks.
+expect 1 "/dev/full: cannot write the metrics of epoch 1: No space left on device" \
+  "--metrics on a full disk" -- \
+  "${run[@]}" train --epochs 1 "${small[@]}" --metrics /dev/full --save "$tmp/m1.ck"
+check "still saves the checkpoint" test -s "$tmp/m1.ck"
+expect 1 "standard output: write failed" "info >/dev/full" -- sh -c '"$0" info >/dev/full' "$tmp/lenet"
+expect 1 "standard output: write failed" "train >/dev/full" -- \
+  sh -c '"$0" train --epochs 1 --limit 256 --test-limit 64 >/dev/full' "$tmp/lenet"
+expect 1 "standard output: write failed" "eval >/dev/full" -- \
+  sh -c '"$0" eval --weights "$1" --test-limit 64 >/dev/full' "$tmp/lenet" "$ck"
+
+# 11: gzip data cut short or followed by garbage.
+mkdir "$tmp/d"
+cp "$data"/t10k-images-idx3-ubyte.gz "$tmp/d/"
+lab=$data/t10k-labels-idx1-ubyte.gz
+head -c $(($(stat -c %s "$lab") - 4)) "$lab" > "$tmp/d/t10k-labels-idx1-ubyte.gz"
+expect 1 "t10k-labels-idx1-ubyte.gz: truncated gzip data" "gzip without its trailer" -- \
+  "${run[@]}" eval --weights "$ck" --data "$tmp/d"
+{ cat "$lab"; printf 'garbage'; } > "$tmp/d/t10k-labels-idx1-ubyte.gz"
+expect 1 "t10k-labels-idx1-ubyte.gz: 7 bytes after the end of the gzip data" "gzip with garbage" -- \
+  "${run[@]}" eval --weights "$ck" --data "$tmp/d"
+
+# 12, 13: files that never end, directories.
+expect 1 "/dev/zero: is a character device, not a regular file" "--weights /dev/zero" -- \
+  "${run[@]}" eval --weights /dev/zero
+expect 1 "/dev/zero: is a character device, not a regular file" "--input /dev/zero" -- \
+  "${run[@]}" predict --weights "$ck" --input /dev/zero --output "$tmp/z.npy"
+expect 1 "$tmp: is a directory, not a file" "--weights DIR" -- "${run[@]}" eval --weights "$tmp"
+expect 1 '\xff' "a non-UTF-8 file name is escaped" -- \
+  "${run[@]}" eval --weights "$tmp/$(printf 'w\377')"
+
+# 4: predict refuses NaN inputs unless told.
+python3 - "$tmp/nan.npy" <<'PY'
+import struct, sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 28), }"
+h += " " * (63 - (len(h) + 10) % 64) + "\n"
+v = [0.0] * 784; v[5] = float("nan")
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode()
+                              + struct.pack("<784f", *v))
+PY
+expect 1 "nan.npy: 1 non-finite value (the first at index 5, in sample 0)" "predict NaN input" -- \
+  "${run[@]}" predict --weights "$ck" --input "$tmp/nan.npy" --output "$tmp/n.npy"
+expect 0 "" "predict --allow-nonfinite" -- \
+  "${run[@]}" predict --weights "$ck" --input "$tmp/nan.npy" --output "$tmp/n.npy" --allow-nonfinite
+
+echo "$passes passed, $fails failed"
+[ $fails = 0 ]
