@@ -161,5 +161,18 @@ expect 1 "nan.npy: 1 non-finite value (the first at index 5, in sample 0)" "pred
 expect 0 "" "predict --allow-nonfinite" -- \
   "${run[@]}" predict --weights "$ck" --input "$tmp/nan.npy" --output "$tmp/n.npy" --allow-nonfinite
 
+# 1: parameters that do not fit in memory are an error, not SIGFPE.  The
+# address space is limited so the allocation fails at once (not with an
+# AddressSanitizer build, whose shadow memory needs more than the limit).
+printf 'network big\ninput image: [1, 28, 28]\nimage -> flatten -> f1: dense(2000000) => y\noutput y\ntrain {\n  data fashion_mnist("%s")\n  loss softmax_cross_entropy(y)\n  optimizer sgd(lr=0.01)\n  batch 64\n  epochs 1\n  seed 1\n}\n' "$data" > "$tmp/big.net"
+if "$netc" build "$tmp/big.net" -o "$tmp/big" --backend c >"$tmp/err" 2>&1; then
+  if ! nm "$tmp/big" 2>/dev/null | grep -q __asan_init; then
+    expect 1 "out of memory for 1570000000 parameters" "dense(2000000) without the memory" -- \
+      sh -c 'ulimit -v 4000000; exec "$0" train --limit 64 --test-limit 64' "$tmp/big"
+  fi
+else
+  fail "netc build big.net"
+fi
+
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]
