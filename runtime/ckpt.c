@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,12 @@ static bool load_tensor(const StFile *f, const char *path, const char *name, con
         return rt_fail(e, path, "tensor '%s': expected shape %s, found %s", name, want, got);
     }
     memcpy(dst, f->data + t->begin, (size_t)p->t.numel * sizeof *dst);
+    /* A ruined file (NaN weights from a diverged run) is refused here,
+     * not discovered as NaN losses. */
+    for (long i = 0; i < p->t.numel; i++)
+        if (!isfinite(dst[i]))
+            return rt_fail(e, path, "tensor '%s' holds a non-finite value (%g at index %ld)",
+                           name, (double)dst[i], i);
     return true;
 }
 

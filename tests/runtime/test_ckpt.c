@@ -1,5 +1,7 @@
 /* test_ckpt.c - checkpoints: round trip of parameters, optimiser state and
  * training state; atomic replacement; every loading error. */
+#include <math.h>
+
 #include "rt_test.h"
 
 static char *dir;
@@ -109,6 +111,26 @@ static void atomic_replacement(void **state)
 
 /* Saving replaces only regular files: a symbolic link, a named pipe or a
  * directory at the target is refused and left as it was. */
+/* Non-finite weights or velocities are refused on load, naming the tensor. */
+static void refuses_nonfinite(void **state)
+{
+    (void)state;
+    float p[10] = {1}, v[10] = {2}, p2[10], v2[10];
+    RtTrainState s = sample_state(), s2;
+    RtErr e;
+    const char *path = path_in(dir, "nan.ckpt");
+    p[9] = NAN;
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_false(rt_ckpt_load(path, &meta, p2, NULL, NULL, &e));
+    expect_contains(e.msg, "nan.ckpt: tensor 'l.bias' holds a non-finite value (nan at index 1)");
+    p[9] = 0;
+    v[0] = -INFINITY;
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_ok(rt_ckpt_load(path, &meta, p2, NULL, NULL, &e), e);
+    assert_false(rt_ckpt_load(path, &meta, p2, v2, &s2, &e));
+    expect_contains(e.msg, "tensor 'optimizer.momentum.l.weight' holds a non-finite value (-inf");
+}
+
 static void refuses_what_is_not_a_file(void **state)
 {
     (void)state;
@@ -314,6 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(atomic_replacement),
+        cmocka_unit_test(refuses_nonfinite),
         cmocka_unit_test(refuses_what_is_not_a_file),
         cmocka_unit_test(temporaries),
         cmocka_unit_test(load_errors),
