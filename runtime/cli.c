@@ -365,9 +365,10 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
  * hold any bytes). */
 static void print_error(const char *prog, const char *msg)
 {
-    char esc[4 * sizeof(RtErr)];
+    char esc[4 * sizeof(RtErr)], name[256];
     rt_escape(msg, esc, sizeof esc);
-    fprintf(stderr, "%s: error: %s\n", prog, esc);
+    rt_escape(prog, name, sizeof name);
+    fprintf(stderr, "%s: error: %s\n", name, esc);
 }
 
 /* Results that never reach stdout (a full disk, a closed pipe) are a
