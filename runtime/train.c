@@ -8,6 +8,13 @@
  * against the one-hot label (mean over samples and classes, as PyTorch's
  * MSELoss), and accuracy as argmax(first output) == label.
  *
+ * Before each update the loss and every parameter's gradient are checked
+ * (rt_nonfinite_param, one pass); a non-finite one stops the run or, with
+ * --on-nonfinite=skip-batch, skips the update.  After each epoch the
+ * weights are checked, so a checkpoint never holds a non-finite value, and
+ * a metrics file that cannot be written stops the run only after the
+ * epoch's checkpoint is saved.
+ *
  * Resuming restores the parameters, velocities, the data stream and the
  * hyper-parameters from the checkpoint, so epoch k+1 after a resume is
  * the same computation as epoch k+1 of an uninterrupted run.
