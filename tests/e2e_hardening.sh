@@ -126,6 +126,50 @@ check "removes the dead run's temporary" test ! -e "$tmp/.ck.safetensors.netc-tm
 expect 1 "/proc/x.ck: cannot create a temporary file beside it" "--save in an unwritable directory" -- \
   "${run[@]}" train --epochs 1 "${small[@]}" --save /proc/x.ck
 
+# 2: a really full disk and a read-only one, on a small tmpfs in a private
+# mount namespace (where unshare and mount are allowed, as for root).  A
+# LeNet checkpoint is about 494 KB: the first fits in 700 KB, a second
+# beside it does not.
+cat > "$tmp/disk.sh" <<'SH'
+set -u
+lenet=$1 mnt=$2 limit=$3
+shift 3
+mount -t tmpfs -o size=700k netc-test "$mnt" || exit 77
+st=0
+"$lenet" train --epochs 1 $limit --save "$mnt/ck" || { echo "FAIL: first save on tmpfs"; st=1; }
+cp "$mnt/ck" "$mnt/../ck.copy"
+if "$lenet" train --epochs 2 $limit --resume "$mnt/ck" --save "$mnt/ck" 2>"$mnt/../err"; then
+  echo "FAIL: a save on a full disk succeeded"; st=1
+fi
+grep -q "ck: write failed: No space left on device" "$mnt/../err" ||
+  { echo "FAIL: full disk: wrong message"; cat "$mnt/../err"; st=1; }
+cmp -s "$mnt/ck" "$mnt/../ck.copy" || { echo "FAIL: the last good checkpoint was damaged"; st=1; }
+[ "$(ls -A "$mnt")" = ck ] || { echo "FAIL: left behind: $(ls -A "$mnt")"; st=1; }
+head -c 300k /dev/zero > "$mnt/fill" 2>/dev/null
+if "$lenet" info > "$mnt/info.txt" 2>"$mnt/../err"; then
+  echo "FAIL: info to a full disk exited 0"; st=1
+fi
+grep -q "standard output: write failed: No space left on device" "$mnt/../err" ||
+  { echo "FAIL: stdout on a full disk: wrong message"; cat "$mnt/../err"; st=1; }
+rm -f "$mnt/fill" "$mnt/info.txt"
+mount -o remount,ro "$mnt"
+if "$lenet" train --epochs 1 $limit --save "$mnt/new.ck" 2>"$mnt/../err"; then
+  echo "FAIL: a save on a read-only disk succeeded"; st=1
+fi
+grep -q "new.ck: cannot create a temporary file beside it: Read-only file system" "$mnt/../err" ||
+  { echo "FAIL: read-only disk: wrong message"; cat "$mnt/../err"; st=1; }
+exit $st
+SH
+mkdir "$tmp/mnt"
+if unshare -m true 2>/dev/null; then
+  unshare -m bash "$tmp/disk.sh" "$tmp/lenet" "$tmp/mnt" "${small[*]}" >"$tmp/err" 2>&1
+  case $? in
+    0) passes=$((passes+1)) ;;
+    77) echo "note: tmpfs not mountable; full-disk checks skipped" ;;
+    *) fail "full and read-only disks" ;;
+  esac
+fi
+
 # 9, 10: full disks.
 expect 1 "/dev/full: cannot write the metrics of epoch 1: No space left on device" \
   "--metrics on a full disk" -- \
