@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,33 +100,41 @@ static bool load_tensor(const StFile *f, const char *path, const char *name, con
         return rt_fail(e, path, "tensor '%s': expected shape %s, found %s", name, want, got);
     }
     memcpy(dst, f->data + t->begin, (size_t)p->t.numel * sizeof *dst);
+    /* A ruined file (NaN weights from a diverged run) is refused here,
+     * not discovered as NaN losses. */
+    for (long i = 0; i < p->t.numel; i++)
+        if (!isfinite(dst[i]))
+            return rt_fail(e, path, "tensor '%s' holds a non-finite value (%g at index %ld)",
+                           name, (double)dst[i], i);
     return true;
 }
 
-static bool meta_long(const StFile *f, const char *path, const char *key, long *out, RtErr *e)
+/* Metadata values follow the command line's rules (settings.c); errors
+ * name the file and the field. */
+static bool meta_long(const StFile *f, const char *path, const char *key, long min, long max,
+                      long *out, RtErr *e)
 {
     const char *v = rt_st_meta(f, key);
-    char *end;
     if (!v)
         return rt_fail(e, path, "checkpoint metadata '%s' is missing", key);
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < 0)
-        return rt_fail(e, path, "checkpoint metadata '%s': expected an integer, found '%s'", key, v);
-    *out = x;
+    if (!rt_parse_long(v, min, max, out))
+        return max == LONG_MAX
+                   ? rt_fail(e, path, "checkpoint metadata '%s': expected an integer >= %ld, "
+                             "found '%s'", key, min, v)
+                   : rt_fail(e, path, "checkpoint metadata '%s': expected an integer from %ld "
+                             "to %ld, found '%s'", key, min, max, v);
     return true;
 }
 
-static bool meta_float(const StFile *f, const char *path, const char *key, float *out, RtErr *e)
+static bool meta_real(const StFile *f, const char *path, const char *key, RtReal kind, float *out,
+                      RtErr *e)
 {
     const char *v = rt_st_meta(f, key);
-    char *end;
     if (!v)
         return rt_fail(e, path, "checkpoint metadata '%s' is missing", key);
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= 0))
-        return rt_fail(e, path, "checkpoint metadata '%s': expected a number, found '%s'", key, v);
-    *out = (float)x;
+    if (!rt_parse_real(v, kind, out))
+        return rt_fail(e, path, "checkpoint metadata '%s': expected %s, found '%s'", key,
+                       rt_real_rule(kind), v);
     return true;
 }
 
@@ -146,16 +156,19 @@ static bool load_state(const StFile *f, const char *path, RtTrainState *s, RtErr
 {
     long nest, seed;
     const char *rng = rt_st_meta(f, "netc.rng");
-    if (!meta_long(f, path, "netc.epoch", &s->epoch, e) ||
-        !meta_long(f, path, "netc.epochs", &s->epochs, e) ||
-        !meta_long(f, path, "netc.batch", &s->batch, e) ||
-        !meta_long(f, path, "netc.limit", &s->limit, e) ||
-        !meta_long(f, path, "netc.nesterov", &nest, e) ||
-        !meta_long(f, path, "netc.seed", &seed, e) ||
-        !meta_float(f, path, "netc.lr", &s->sgd.lr, e) ||
-        !meta_float(f, path, "netc.momentum", &s->sgd.momentum, e) ||
-        !meta_float(f, path, "netc.weight_decay", &s->sgd.weight_decay, e))
+    if (!meta_long(f, path, "netc.epoch", 0, LONG_MAX, &s->epoch, e) ||
+        !meta_long(f, path, "netc.epochs", 0, LONG_MAX, &s->epochs, e) ||
+        !meta_long(f, path, "netc.batch", 1, RT_MAX_BATCH, &s->batch, e) ||
+        !meta_long(f, path, "netc.limit", 0, LONG_MAX, &s->limit, e) ||
+        !meta_long(f, path, "netc.nesterov", 0, 1, &nest, e) ||
+        !meta_long(f, path, "netc.seed", 0, LONG_MAX, &seed, e) ||
+        !meta_real(f, path, "netc.lr", RT_REAL_POSITIVE, &s->sgd.lr, e) ||
+        !meta_real(f, path, "netc.momentum", RT_REAL_FRACTION, &s->sgd.momentum, e) ||
+        !meta_real(f, path, "netc.weight_decay", RT_REAL_NONNEG, &s->sgd.weight_decay, e))
         return false;
+    if (nest && s->sgd.momentum == 0)
+        return rt_fail(e, path, "checkpoint metadata 'netc.nesterov': Nesterov needs a momentum "
+                       "greater than 0 ('netc.momentum' is 0)");
     const char *sched = rt_st_meta(f, "netc.schedule");
     if (!sched)
         return rt_fail(e, path, "checkpoint metadata 'netc.schedule' is missing");
@@ -164,8 +177,6 @@ static bool load_state(const StFile *f, const char *path, RtTrainState *s, RtErr
     if (!rng || strlen(rng) != 32 || !parse_hex64(rng, &s->rng.state) ||
         !parse_hex64(rng + 16, &s->rng.inc) || !(s->rng.inc & 1))
         return rt_fail(e, path, "checkpoint metadata 'netc.rng' is missing or malformed");
-    if (s->batch < 1 || nest > 1)
-        return rt_fail(e, path, "checkpoint metadata holds an invalid batch or nesterov flag");
     s->sgd.nesterov = nest == 1;
     s->seed = (uint64_t)seed;
     return true;
@@ -195,6 +206,8 @@ bool rt_ckpt_load(const char *path, const RtMeta *m, float *params, float *veloc
             ok = rt_fail(e, path, "holds weights but no optimizer state, so training cannot "
                          "resume from it; use it with --weights, or resume from a checkpoint "
                          "written by train --save");
+        else if (!model)
+            ok = rt_fail(e, path, "checkpoint metadata 'netc.model' is missing");
         for (int i = 0; ok && i < m->nparam; i++) {
             char *name = momentum_name(m->param[i].t.name);
             ok = name ? load_tensor(&f, path, name, &m->param[i],
@@ -202,8 +215,10 @@ bool rt_ckpt_load(const char *path, const RtMeta *m, float *params, float *veloc
                       : rt_fail(e, path, "out of memory");
             free(name);
         }
-        if (ok)
-            ok = load_state(&f, path, s, e);
+        /* Into a copy, so a failed load leaves *s as it was. */
+        RtTrainState t = *s;
+        if (ok && (ok = load_state(&f, path, &t, e)))
+            *s = t;
     }
     rt_st_free(&f);
     return ok;

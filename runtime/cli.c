@@ -8,6 +8,7 @@
  * usage error (the message, then the usage text).
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
     OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
-    OPT_THREADS, OPT_COUNT
+    OPT_THREADS, OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_COUNT
 } OptId;
 
 static const struct {
@@ -43,6 +44,8 @@ static const struct {
     [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
     [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
     [OPT_THREADS] = {"threads", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, true},
+    [OPT_ON_NONFINITE] = {"on-nonfinite", CMD_TRAIN, true},
+    [OPT_ALLOW_NONFINITE] = {"allow-nonfinite", CMD_PREDICT, false},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
@@ -62,10 +65,11 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
     fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA] [--threads N]\n", w, "");
+    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch]\n", w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
     fprintf(f, "  %*s         [--threads N]\n", w, "");
     fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
-    fprintf(f, "  %*s         [--threads N]\n", w, "");
+    fprintf(f, "  %*s         [--threads N] [--allow-nonfinite]\n", w, "");
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
     fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
           "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
@@ -123,26 +127,20 @@ static bool parse_args(Cli *c, int argc, char **argv)
     return true;
 }
 
-/* Batches are passed to entries as int; far below that, a batch this large
- * is a typo, not a configuration. */
-#define MAX_BATCH (1L << 24)
-
-/* A value of at least `min` (at most MAX_BATCH for --batch), or -1 when the
- * option was not given. */
+/* A value of at least `min` (at most RT_MAX_BATCH for --batch), or -1 when
+ * the option was not given. */
 static bool opt_long(Cli *c, OptId k, long min, long *out)
 {
     *out = -1;
     const char *v = c->val[k];
     if (!v)
         return true;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < min || (k == OPT_BATCH && x > MAX_BATCH)) {
+    long x;
+    if (!rt_parse_long(v, min, k == OPT_BATCH ? RT_MAX_BATCH : LONG_MAX, &x)) {
         char msg[160];
         if (k == OPT_BATCH)
             snprintf(msg, sizeof msg, "--batch: expected an integer from 1 to %ld, found '%%s'",
-                     MAX_BATCH);
+                     RT_MAX_BATCH);
         else
             snprintf(msg, sizeof msg, "--%s: expected an integer >= %ld, found '%%s'",
                      opts[k].name, min);
@@ -242,6 +240,21 @@ static bool predict_count(const RtArray *x, const RtTensor *in, const char *path
     return true;
 }
 
+/* NaN or inf in an input gives NaN outputs that look like results. */
+static bool finite_input(const RtArray *x, const char *path, long n, RtErr *e)
+{
+    long bad = 0, first = -1;
+    for (long i = 0; i < x->numel; i++)
+        if (!isfinite(x->data[i]) && bad++ == 0)
+            first = i;
+    if (!bad)
+        return true;
+    long per = n > 0 ? x->numel / n : 1;
+    return rt_fail(e, path, "%ld non-finite value%s (the first at index %ld, in sample %ld); "
+                   "give --allow-nonfinite to predict anyway", bad, bad == 1 ? "" : "s", first,
+                   first / (per ? per : 1));
+}
+
 static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
 {
     const char *inp = c->val[OPT_INPUT], *outp = c->val[OPT_OUTPUT];
@@ -264,6 +277,8 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
     long n = 0, in_w = m->input[0].numel, out_w = m->output[0].numel;
     bool ok = outs && load_weights(c, m, weights, params) && rt_npy_read(inp, &x, &c->err) &&
               predict_count(&x, &m->input[0], inp, &n, &c->err);
+    if (ok && !c->val[OPT_ALLOW_NONFINITE])
+        ok = finite_input(&x, inp, n, &c->err);
     if (ok && n < batch)
         batch = n > 0 ? n : 1;
     if (ok) {
@@ -363,13 +378,43 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         !opt_long(c, OPT_SEED, 0, &seed))
         return false;
     o.seed = seed;
+    const char *nf = c->val[OPT_ON_NONFINITE];
+    if (nf && strcmp(nf, "stop") != 0 && strcmp(nf, "skip-batch") != 0)
+        return usage_fail(c, "--on-nonfinite: expected 'stop' or 'skip-batch', found '%s'", nf);
+    o.skip_nonfinite = nf && strcmp(nf, "skip-batch") == 0;
     if (c->val[OPT_LR]) {
-        char *end;
-        o.lr = strtod(c->val[OPT_LR], &end);
-        if (end == c->val[OPT_LR] || *end || !isfinite(o.lr) || o.lr <= 0)
-            return usage_fail(c, "--lr: expected a positive number, found '%s'", c->val[OPT_LR]);
+        float lr;
+        if (!rt_parse_real(c->val[OPT_LR], RT_REAL_POSITIVE, &lr)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "--lr: expected %s, found '%%s'",
+                     rt_real_rule(RT_REAL_POSITIVE));
+            return usage_fail(c, msg, c->val[OPT_LR]);
+        }
+        o.lr = lr;
     }
     return rt_cmd_train(m, forward, train, weights, &o, &c->err);
+}
+
+/* "PROG: error: MSG" on stderr, MSG escaped (file names and contents may
+ * hold any bytes). */
+static void print_error(const char *prog, const char *msg)
+{
+    char esc[4 * sizeof(RtErr)], name[256];
+    rt_escape(msg, esc, sizeof esc);
+    rt_escape(prog, name, sizeof name);
+    fprintf(stderr, "%s: error: %s\n", name, esc);
+}
+
+/* Results that never reach stdout (a full disk, a closed pipe) are a
+ * failure of the run, not a success with nothing to show. */
+static bool stdout_ok(Cli *c)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return true;
+    /* An earlier write may have failed, its errno long gone. */
+    return rt_fail(&c->err, "standard output", "write failed%s%s", errno ? ": " : "",
+                   errno ? strerror(errno) : "");
 }
 
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
@@ -382,15 +427,19 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
         usage(stderr, c.prog);
         return 2;
     }
+    clearerr(stdout);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout, c.prog);
-        return 0;
+        if (stdout_ok(&c))
+            return 0;
+        print_error(c.prog, c.err.msg);
+        return 1;
     }
     RtMeta m;
     int threads = 1;
     bool ok = parse_args(&c, argc, argv) && opt_threads(&c, &threads);
     if (ok && !rt_meta_parse(&m, meta, &c.err)) {
-        fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+        print_error(c.prog, c.err.msg);
         return 1;
     }
     /* The model's parallel loops run on the pool until the command ends. */
@@ -426,10 +475,12 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
         set_parallel(NULL, NULL);
         netc_pool_free(pool);
     }
-    fflush(stdout);
-    if (ok)
+    /* Whatever failed first is the error to report; a failed stdout after
+     * a successful command is one too. */
+    if (ok && stdout_ok(&c))
         return 0;
-    fprintf(stderr, "%s: error: %s\n", c.prog, c.err.msg);
+    fflush(stdout);
+    print_error(c.prog, c.err.msg);
     if (c.usage_error) {
         usage(stderr, c.prog);
         return 2;

@@ -1,13 +1,23 @@
 /* io.c - reading whole files and replacing files atomically.
  *
- * Every file the runtime writes (checkpoints, predictions) goes through
- * RtAtomic: the bytes go to "DIR/.NAME.XXXXXX" (same directory, so rename
- * cannot cross file systems), which is flushed, fsync'ed and renamed over
- * the target.  A crash or a full disk therefore leaves either the old file
- * or the complete new one, never a half-written one.
+ * Reading: regular files only, of the size fstat reports (so every reader
+ * is bounded by the file, and a header can be checked against the size).
+ *
+ * Writing: every file the runtime writes (checkpoints, predictions) goes
+ * through RtAtomic: the bytes go to "DIR/.NAME.netc-tmp.PID", created with
+ * O_EXCL in the target's directory (so rename cannot cross file systems),
+ * which is flushed, fsync'ed and renamed over the target, then the
+ * directory is fsync'ed.  A crash or a full disk therefore leaves either the old file or
+ * the complete new one, never a half-written one.  Only regular files are
+ * replaced: a symbolic link, a device or a directory at the target is an
+ * error.  A run killed during a save leaves its temporary; the next save
+ * to the same name removes temporaries whose process is gone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,40 +27,102 @@
 
 long rt_test_fail_write;
 
+/* What stands at a path, for messages. */
+static const char *kind_of(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a named pipe"
+           : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+}
+
 bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a named pipe must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return rt_fail(e, path, "cannot open: %s", strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = rt_alloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        if (cap > ((size_t)-1 - 1) / 2) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        cap *= 2;
-        unsigned char *nb = realloc(buf, cap + 1);
-        if (!nb)
-            free(buf);
-        buf = nb;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return rt_fail(e, path, "cannot open: %s", strerror(err));
     }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return rt_fail(e, path, "out of memory reading the file");
-    if (bad) {
+    /* Only a regular file has a size to check a header against; reading
+     * /dev/zero or a pipe would go on until memory runs out. */
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return rt_fail(e, path, "is a directory, not a file");
+        return rt_fail(e, path, "is %s, not a regular file", kind_of(st.st_mode));
+    }
+    size_t size = (size_t)st.st_size, n = 0;
+    if ((off_t)size != st.st_size || size == (size_t)-1) {
+        close(fd);
+        return rt_fail(e, path, "too large to read (%lld bytes)", (long long)st.st_size);
+    }
+    unsigned char *buf = rt_alloc(size + 1);
+    if (!buf) {
+        close(fd);
+        return rt_fail(e, path, "out of memory reading the file (%zu bytes)", size);
+    }
+    /* One byte more than the size, to see a file that grows meanwhile. */
+    int err = 0;
+    while (n < size + 1) {
+        ssize_t k = read(fd, buf + n, size + 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            err = errno;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (err || n != size) {
         free(buf);
-        return rt_fail(e, path, "read error");
+        if (err)
+            return rt_fail(e, path, "read error: %s", strerror(err));
+        return rt_fail(e, path, "changed size while being read");
     }
     buf[n] = '\0';
     *data = buf;
     *len = n;
     return true;
+}
+
+#define TMP_TAG ".netc-tmp."
+
+/* Removes DIR/.BASE.netc-tmp.PID files whose process is gone: what a run
+ * killed during a save leaves.  Temporaries of live processes (another
+ * run saving to the same name) stay. */
+static void remove_stale(const char *dir, const char *base)
+{
+    DIR *d = opendir(*dir ? dir : ".");
+    if (!d)
+        return;
+    size_t bl = strlen(base), tl = strlen(TMP_TAG);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (n[0] != '.' || strncmp(n + 1, base, bl) != 0 || strncmp(n + 1 + bl, TMP_TAG, tl) != 0)
+            continue;
+        const char *digits = n + 1 + bl + tl;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (*digits < '0' || *digits > '9' || *end || errno || pid <= 0 || pid > INT_MAX)
+            continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+            continue;
+        size_t len = strlen(dir) + strlen(n) + 1;
+        char *p = rt_alloc(len);
+        if (p) {
+            snprintf(p, len, "%s%s", dir, n);
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
 }
 
 bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e)
@@ -62,22 +134,45 @@ bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e)
     const char *base = path + dirlen;
     if (!*base)
         return rt_fail(e, path, "is a directory name, not a file name");
-    size_t n = strlen(path) + 16;
+    /* Only a regular file is replaced: renaming over a symbolic link would
+     * replace the link (not the file it names) and renaming over a device
+     * would turn /dev/full into a regular file. */
+    struct stat st;
+    bool exists = lstat(path, &st) == 0;
+    if (!exists && errno != ENOENT)
+        return rt_fail(e, path, "cannot write: %s", strerror(errno));
+    if (exists && S_ISLNK(st.st_mode))
+        return rt_fail(e, path, "is a symbolic link; refusing to replace it (give the path of "
+                       "the file it points to)");
+    if (exists && !S_ISREG(st.st_mode))
+        return rt_fail(e, path, "is %s, not a regular file; refusing to replace it",
+                       kind_of(st.st_mode));
+    char *dir = rt_strndup(path, dirlen);
+    size_t n = strlen(path) + strlen(TMP_TAG) + 24;
     a->tmp = rt_alloc(n);
-    if (!a->tmp)
+    if (!dir || !a->tmp) {
+        free(dir);
+        free(a->tmp);
+        a->tmp = NULL;
         return rt_fail(e, path, "out of memory");
-    snprintf(a->tmp, n, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
-    int fd = mkstemp(a->tmp);
+    }
+
+    remove_stale(dir, base);
+    a->dir = dir; /* for the sync after the rename, which must not allocate */
+    snprintf(a->tmp, n, "%.*s.%s" TMP_TAG "%ld", (int)dirlen, path, base, (long)getpid());
+    /* O_EXCL: never write through something that appeared at the name. */
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  exists ? st.st_mode & 07777 : 0666);
     if (fd < 0) {
         rt_fail(e, path, "cannot create a temporary file beside it: %s", strerror(errno));
         free(a->tmp);
         a->tmp = NULL;
+        rt_atomic_abort(a);
         return false;
     }
-    /* mkstemp makes the file 0600; give it the mode fopen would have. */
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(fd, 0666 & ~um);
+    /* A replaced file keeps its permissions (open applied the umask). */
+    if (exists)
+        fchmod(fd, st.st_mode & 07777);
     a->f = fdopen(fd, "wb");
     if (!a->f) {
         rt_fail(e, path, "cannot write the temporary file: %s", strerror(errno));
@@ -112,24 +207,25 @@ void rt_atomic_abort(RtAtomic *a)
         unlink(a->tmp);
         free(a->tmp);
     }
+    free(a->dir);
     a->f = NULL;
     a->tmp = NULL;
+    a->dir = NULL;
 }
 
-/* Makes the rename itself durable; a failure here is not worth an error
- * since the data is already safe in the file. */
-static void sync_dir(const char *path)
+/* Makes the rename itself durable.  File systems that cannot sync a
+ * directory say EINVAL; that is no error. */
+static bool sync_dir(const RtAtomic *a, RtErr *e)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? rt_strndup(path, (size_t)(slash - path) + 1) : rt_strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
+    int fd = open(*a->dir ? a->dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return rt_fail(e, a->path, "written, but its directory cannot be opened to sync it: %s",
+                       strerror(errno));
+    bool ok = fsync(fd) == 0 || errno == EINVAL;
+    if (!ok)
+        rt_fail(e, a->path, "written, but syncing its directory failed: %s", strerror(errno));
+    close(fd);
+    return ok;
 }
 
 bool rt_atomic_commit(RtAtomic *a, RtErr *e)
@@ -160,8 +256,9 @@ bool rt_atomic_commit(RtAtomic *a, RtErr *e)
         rt_atomic_abort(a);
         return false;
     }
-    sync_dir(a->path);
     free(a->tmp);
     a->tmp = NULL;
-    return true;
+    bool synced = sync_dir(a, e);
+    rt_atomic_abort(a);
+    return synced;
 }

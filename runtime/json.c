@@ -235,12 +235,12 @@ static bool parse_items(Parser *p, JsonVal *v, int depth, bool object)
             cap = cap ? cap * 2 : 8;
             if (cap > (1 << 24))
                 return fail(p, "too many items");
-            JsonVal *ni = realloc(v->item, (size_t)cap * sizeof *ni);
+            JsonVal *ni = rt_realloc(v->item, (size_t)cap * sizeof *ni);
             if (!ni)
                 return fail(p, "out of memory");
             v->item = ni;
             if (object) {
-                char **nk = realloc(v->key, (size_t)cap * sizeof *nk);
+                char **nk = rt_realloc(v->key, (size_t)cap * sizeof *nk);
                 if (!nk)
                     return fail(p, "out of memory");
                 v->key = nk;

@@ -117,7 +117,7 @@ static bool name_field(Line *l, int i, char **out)
 
 static bool add_tensor(Line *l, RtTensor **arr, int *n)
 {
-    RtTensor *na = realloc(*arr, (size_t)(*n + 1) * sizeof **arr);
+    RtTensor *na = rt_realloc(*arr, (size_t)(*n + 1) * sizeof **arr);
     if (!na)
         return bad(l, "out of memory", NULL);
     *arr = na;
@@ -132,7 +132,7 @@ static bool add_tensor(Line *l, RtTensor **arr, int *n)
 
 static bool parse_param(Line *l, RtMeta *m)
 {
-    RtParam *np = realloc(m->param, (size_t)(m->nparam + 1) * sizeof *np);
+    RtParam *np = rt_realloc(m->param, (size_t)(m->nparam + 1) * sizeof *np);
     if (!np)
         return bad(l, "out of memory", NULL);
     m->param = np;

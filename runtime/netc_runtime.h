@@ -53,10 +53,12 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
  *   PROG train   [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]
  *                [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]
  *                [--limit N] [--test-limit N] [--quiet] [--threads N]
+ *                [--schedule constant|cosine|step:EVERY:GAMMA]
+ *                [--on-nonfinite=stop|skip-batch]
  *   PROG eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]
  *                [--threads N]
  *   PROG predict --weights CKPT --input X.npy --output Y.npy [--batch N]
- *                [--threads N]
+ *                [--threads N] [--allow-nonfinite]
  *   PROG info
  *   PROG help
  * train may be NULL (no train section); weights may be NULL (no embedded
@@ -71,7 +73,8 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
  * set_parallel(NULL, NULL), meaning "serial again", before it frees the pool.
  *
  * Returns the process exit status: 0, 1 after an error ("PROG: error: FILE:
- * WHAT" on stderr), 2 after a usage error.  Never calls exit(). */
+ * WHAT" on stderr; a failed write to stdout is one), 2 after a usage error.
+ * Never calls exit(). */
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
               NetcEntryFn train, const float *weights,
               void (*set_parallel)(NetcParallelFn pf, void *pool));

@@ -36,10 +36,23 @@ bool rt_fail(RtErr *e, const char *file, const char *fmt, ...) RT_PRINTF(3, 4);
 /* Prefixes an existing message: "<file>: <old message>". */
 bool rt_fail_wrap(RtErr *e, const char *file);
 
+/* Every allocation of the runtime goes through these (and zlib's through
+ * them too, see idx.c), so a test can make any one of them fail. */
 void *rt_alloc(size_t n);               /* malloc that accepts 0; NULL on failure */
 void *rt_calloc(size_t n, size_t size); /* zeroed; NULL on overflow or failure */
+void *rt_realloc(void *p, size_t n);    /* realloc that accepts 0; NULL on failure (p kept) */
+/* n bytes rounded up to a multiple of align, aligned to it; free() frees. */
+void *rt_alloc_aligned(size_t align, size_t n);
+/* Test hook: when > 0, the Nth allocation from now fails (and the hook
+ * then reads 0); 0 disables it.  After a run, a value still > 0 means the
+ * run made fewer than N allocations. */
+extern long rt_alloc_fail_at;
 char *rt_strdup(const char *s);
 char *rt_strndup(const char *s, size_t n);
+/* in into out (cap bytes, at least 1) with every byte that is not part of
+ * valid UTF-8, and every control character, written as \xNN: file names
+ * and file contents in messages cannot garble a terminal.  Truncates. */
+void rt_escape(const char *in, char *out, size_t cap);
 /* a * b into *out; false on size_t overflow. */
 bool rt_mul_ok(size_t a, size_t b, size_t *out);
 
@@ -58,6 +71,7 @@ bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)
 typedef struct {
     FILE *f;
     char *tmp;       /* the temporary path */
+    char *dir;       /* the target's directory ("" for the working directory) */
     const char *path;
     bool failed;     /* a write failed; commit will report it */
     int err;         /* errno of that failure */
@@ -75,6 +89,26 @@ extern long rt_test_fail_write;
 /* Test hook: when > 0, the Nth worker start from now fails (as
  * pthread_create does with EAGAIN); 0 disables it. */
 extern long rt_test_fail_thread;
+
+/* ---- settings (settings.c) ---------------------------------------------- */
+
+/* Batches are passed to entries as int; far below that, a batch this large
+ * is a typo, not a configuration. */
+#define RT_MAX_BATCH (1L << 24)
+
+/* A decimal integer in [min, max] (an optional '-', then digits only). */
+bool rt_parse_long(const char *s, long min, long max, long *out);
+/* A real that converts to a normal float (or 0 where allowed): finite, not
+ * negative (not even -0), no overflow to inf and no underflow to 0 or a
+ * subnormal. */
+typedef enum {
+    RT_REAL_POSITIVE,          /* > 0: learning rates */
+    RT_REAL_NONNEG,            /* >= 0: weight decay */
+    RT_REAL_FRACTION           /* in [0, 1): momentum */
+} RtReal;
+bool rt_parse_real(const char *s, RtReal kind, float *out);
+/* What rt_parse_real(kind) accepts, for messages: "expected <rule>". */
+const char *rt_real_rule(RtReal kind);
 
 /* ---- the model description (meta.c) ------------------------------------ */
 
@@ -315,12 +349,19 @@ typedef struct {
     long long seed;            /* < 0: default */
     const char *save, *resume, *metrics;
     bool quiet;
+    bool skip_nonfinite;       /* --on-nonfinite=skip-batch (default: stop) */
 } RtTrainOpts;
 
 typedef struct {
     double loss;
     long correct, n;
+    long skipped;              /* batches skipped for a non-finite loss or gradient */
 } RtScore;
+
+/* The first parameter of m whose values in x (laid out as params[]) are
+ * not all finite, or -1.  One pass, summing squares in double (which no
+ * finite float can overflow), as cheap as a norm. */
+int rt_nonfinite_param(const RtMeta *m, const float *x);
 
 bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                   const float *weights, const RtTrainOpts *o, RtErr *e);

@@ -6,8 +6,8 @@
  * then the data; offsets are bytes from the end of the header.  The reader
  * checks everything a corrupt or foreign file could get wrong: the length
  * against the file size, the JSON (strictly, json.c), every field of every
- * entry, the dtype, that END - BEGIN matches the shape, that offsets lie
- * within the data and that no two tensors overlap.  Errors name the file and
+ * entry, the dtype, that END - BEGIN matches the shape, and that the
+ * tensors tile the data exactly (no overlap, no gap, no bytes left over).  Errors name the file and
  * the tensor.  The writer pads the header with spaces to a multiple of 8
  * bytes (so the data is aligned) and writes through RtAtomic.
  */
@@ -105,28 +105,42 @@ static bool metadata(StFile *f, const char *path, const JsonVal *v, RtErr *e)
     return true;
 }
 
-static int cmp_begin(const void *a, const void *b)
+static int cmp_offsets(const void *a, const void *b)
 {
     const StTensor *x = *(const StTensor *const *)a, *y = *(const StTensor *const *)b;
-    return (x->begin > y->begin) - (x->begin < y->begin);
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x->end > y->end) - (x->end < y->end);
 }
 
-/* Zero-sized tensors occupy no bytes and cannot overlap anything. */
-static bool check_overlap(StFile *f, const char *path, RtErr *e)
+/* As the format requires (and the reference implementation checks): the
+ * tensors, sorted by offset, tile the data section exactly, with no
+ * overlap, no gap and nothing after the last.  A header length that is off
+ * by a byte moves the data section and fails here, instead of every tensor
+ * being read a byte off. */
+static bool check_layout(StFile *f, const char *path, RtErr *e)
 {
     StTensor **by = rt_calloc((size_t)f->n + 1, sizeof *by);
     if (!by)
         return rt_fail(e, path, "out of memory");
-    int n = 0;
     for (int i = 0; i < f->n; i++)
-        if (f->t[i].end > f->t[i].begin)
-            by[n++] = &f->t[i];
-    qsort(by, (size_t)n, sizeof *by, cmp_begin);
+        by[i] = &f->t[i];
+    qsort(by, (size_t)f->n, sizeof *by, cmp_offsets);
     bool ok = true;
-    for (int i = 1; i < n && ok; i++)
-        if (by[i]->begin < by[i - 1]->end)
+    size_t pos = 0;
+    for (int i = 0; i < f->n && ok; i++) {
+        if (by[i]->begin < pos)
             ok = rt_fail(e, path, "tensors '%s' and '%s' overlap in the data", by[i - 1]->name,
                          by[i]->name);
+        else if (by[i]->begin > pos)
+            ok = rt_fail(e, path, "data bytes %zu to %zu are covered by no tensor (tensor '%s' "
+                         "starts at %zu)", pos, by[i]->begin, by[i]->name, by[i]->begin);
+        pos = by[i]->end;
+    }
+    if (ok && pos != f->data_len)
+        ok = rt_fail(e, path, "%zu data bytes after the last tensor are covered by none (the "
+                     "tensors end at byte %zu of %zu; a wrong header length?)",
+                     f->data_len - pos, pos, f->data_len);
     free(by);
     return ok;
 }
@@ -148,7 +162,12 @@ bool rt_st_read(StFile *f, const char *path, RtErr *e)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | b[i];
-    if (hlen > len - 8 || hlen > MAX_HEADER) {
+    if (hlen > MAX_HEADER) {
+        rt_fail(e, path, "not a safetensors file: header length %llu exceeds the limit of %u "
+                "bytes", (unsigned long long)hlen, MAX_HEADER);
+        goto out;
+    }
+    if (hlen > len - 8) {
         rt_fail(e, path, "not a safetensors file (or truncated): header length %llu exceeds "
                 "the file size %zu", (unsigned long long)hlen, len);
         goto out;
@@ -178,7 +197,7 @@ bool rt_st_read(StFile *f, const char *path, RtErr *e)
                                                      : !entry(f, path, root.key[i], &root.item[i], e))
             goto out;
     }
-    ok = check_overlap(f, path, e);
+    ok = check_layout(f, path, e);
 out:
     rt_json_free(&root);
     if (!ok)
@@ -231,7 +250,7 @@ static void put(Buf *b, const char *s, size_t n)
         return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = (b->n + n + 1) * 2;
-        char *ns = realloc(b->s, cap);
+        char *ns = rt_realloc(b->s, cap);
         if (!ns) {
             b->oom = true;
             return;

@@ -8,10 +8,18 @@
  * against the one-hot label (mean over samples and classes, as PyTorch's
  * MSELoss), and accuracy as argmax(first output) == label.
  *
+ * Before each update the loss and every parameter's gradient are checked
+ * (rt_nonfinite_param, one pass); a non-finite one stops the run or, with
+ * --on-nonfinite=skip-batch, skips the update.  After each epoch the
+ * weights are checked, so a checkpoint never holds a non-finite value, and
+ * a metrics file that cannot be written stops the run only after the
+ * epoch's checkpoint is saved.
+ *
  * Resuming restores the parameters, velocities, the data stream and the
  * hyper-parameters from the checkpoint, so epoch k+1 after a resume is
  * the same computation as epoch k+1 of an uninterrupted run.
  */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,14 +33,14 @@
 
 float *rt_arena_new(const RtMeta *m, long n, RtErr *e)
 {
-    /* fixed + per_n * n floats, rounded up to whole 64-byte lines because
-     * aligned_alloc wants a multiple of the alignment. */
+    /* fixed + per_n * n floats, in whole 64-byte lines (rt_alloc_aligned
+     * rounds up, as aligned_alloc wants a multiple of the alignment). */
     if (m->arena_per_n && n > (LONG_MAX / 8 - m->arena_fixed) / m->arena_per_n) {
         rt_fail(e, NULL, "arena for batch %ld is too large", n);
         return NULL;
     }
     size_t bytes = ((size_t)(m->arena_fixed + m->arena_per_n * n) * sizeof(float) + 63) / 64 * 64;
-    float *a = aligned_alloc(64, bytes ? bytes : 64);
+    float *a = rt_alloc_aligned(64, bytes ? bytes : 64);
     if (!a) {
         rt_fail(e, NULL, "cannot allocate the %zu-byte arena for batch %ld", bytes, n);
         return NULL;
@@ -147,8 +155,25 @@ static void run_free(Run *r)
         fclose(r->metrics);
 }
 
-/* One pass over the shuffled training set; fills the running score. */
-static void train_epoch(Run *r, const RtSgd *sgd, RtProgress *pg, RtScore *sc)
+int rt_nonfinite_param(const RtMeta *m, const float *x)
+{
+    for (int i = 0; i < m->nparam; i++) {
+        const float *v = x + m->param[i].offset;
+        double ss = 0;
+        for (long k = 0; k < m->param[i].t.numel; k++)
+            ss += (double)v[k] * (double)v[k];
+        if (!isfinite(ss))
+            return i;
+    }
+    return -1;
+}
+
+/* One pass over the shuffled training set; fills the running score.
+ * Every step checks the loss and every gradient before the update: a
+ * non-finite one stops the run (an error naming the parameter, the epoch
+ * and the batch) or, with skip_nonfinite, skips that batch's update. */
+static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoch, RtProgress *pg,
+                        RtScore *sc, RtErr *e)
 {
     const RtMeta *m = r->m;
     const RtSplit *s = &r->data.train;
@@ -181,16 +206,39 @@ static void train_epoch(Run *r, const RtSgd *sgd, RtProgress *pg, RtScore *sc)
          * entry that accumulates correct; it costs one pass over params. */
         memset(r->grads, 0, (size_t)m->params * sizeof *r->grads);
         r->train((int)n, r->params, r->grads, r->arena, in, out);
+        int bad = rt_nonfinite_param(m, r->grads);
+        if (bad >= 0 || !isfinite(r->loss)) {
+            if (skip_nonfinite) {
+                sc->skipped++;
+                continue;
+            }
+            if (bad >= 0)
+                return rt_fail(e, NULL, "the gradient of '%s' is not finite at epoch %ld, batch "
+                               "%ld (loss %g); stopping before the update (the learning rate may "
+                               "be too large; --on-nonfinite=skip-batch skips such batches)",
+                               m->param[bad].t.name, epoch, b + 1, (double)r->loss);
+            return rt_fail(e, NULL, "the loss is not finite (%g) at epoch %ld, batch %ld; "
+                           "stopping before the update (--on-nonfinite=skip-batch skips such "
+                           "batches)", (double)r->loss, epoch, b + 1);
+        }
         rt_sgd_step(sgd, r->params, r->grads, r->velocity, m->params);
         loss_sum += (double)r->loss * (double)n;
         for (long i = 0; i < n; i++)
             if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
                 sc->correct++;
         sc->n += n;
-        rt_progress_update(pg, b + 1, loss_sum / (double)sc->n, (double)sc->correct / (double)sc->n,
-                           sc->n);
+        rt_progress_update(pg, b + 1, sc->n ? loss_sum / (double)sc->n : 0,
+                           sc->n ? (double)sc->correct / (double)sc->n : 0, sc->n);
     }
     sc->loss = sc->n ? loss_sum / (double)sc->n : 0;
+    /* An update can overflow finite gradients into inf weights; those are
+     * never saved. */
+    int bad = rt_nonfinite_param(m, r->params);
+    if (bad >= 0)
+        return rt_fail(e, NULL, "parameter '%s' is not finite after epoch %ld; stopping without "
+                       "saving it (the learning rate may be too large)", m->param[bad].t.name,
+                       epoch);
+    return true;
 }
 
 static void json_num(FILE *f, const char *key, double v, bool last)
@@ -212,6 +260,10 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
                "%.2f%%  %.1f s  %.0f img/s  lr %.3g\n",
                epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips,
                (double)r->lr_now);
+        if (tr->skipped)
+            printf("epoch %ld/%ld  skipped %ld of %ld batches (non-finite loss or gradient)\n",
+                   epoch, r->st.epochs, tr->skipped,
+                   (r->data.train.n + r->st.batch - 1) / r->st.batch);
         fflush(stdout);
     }
     if (r->metrics) {
@@ -221,10 +273,14 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
         json_num(r->metrics, "test_loss", te->loss, false);
         json_num(r->metrics, "test_acc", te_acc, false);
         json_num(r->metrics, "seconds", secs, false);
-        json_num(r->metrics, "images_per_s", ips, true);
+        json_num(r->metrics, "images_per_s", ips, !o->skip_nonfinite);
+        if (o->skip_nonfinite)
+            json_num(r->metrics, "skipped_batches", (double)tr->skipped, true);
         fprintf(r->metrics, "}\n");
+        errno = 0;
         if (fflush(r->metrics) != 0 || ferror(r->metrics))
-            return rt_fail(e, o->metrics, "cannot write the metrics");
+            return rt_fail(e, o->metrics, "cannot write the metrics of epoch %ld%s%s", epoch,
+                           errno ? ": " : "", errno ? strerror(errno) : "");
     }
     return true;
 }
@@ -307,10 +363,12 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     if (ok && r.data.train.n > UINT32_MAX)
         ok = rt_fail(e, dir, "too many training samples");
     if (ok && o->metrics && !(r.metrics = fopen(o->metrics, "a")))
-        ok = rt_fail(e, o->metrics, "cannot open for appending");
+        ok = rt_fail(e, o->metrics, "cannot open for appending: %s", strerror(errno));
     bool live = !o->quiet && isatty(fileno(stdout));
-    long batches = (r.data.train.n + r.st.batch - 1) / r.st.batch;
+    /* Only after a successful setup is the batch known to be at least 1. */
+    long batches = ok ? (r.data.train.n + r.st.batch - 1) / r.st.batch : 0;
     RtScore te = {0};
+    long skipped = 0;
     if (ok && o->resume && r.first_epoch >= r.st.epochs && !o->quiet)
         printf("the checkpoint has already trained %ld of %ld epochs; evaluating only\n",
                r.first_epoch, r.st.epochs);
@@ -322,15 +380,24 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         RtSgd sgd = r.st.sgd;
         sgd.lr = rt_schedule_lr(&r.st.schedule, r.st.sgd.lr, ep, r.st.epochs);
         r.lr_now = sgd.lr;
-        train_epoch(&r, &sgd, &pg, &tr);
+        ok = train_epoch(&r, &sgd, o->skip_nonfinite, ep + 1, &pg, &tr, e);
+        skipped += tr.skipped;
         double t1 = rt_now();
-        ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
-                         &te, e);
+        ok = ok && rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test,
+                               r.data.classes, &te, e);
         rt_progress_clear(&pg);
         r.st.epoch = ep + 1;
-        ok = ok && report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0, e);
+        /* A metrics file that cannot be written stops the run, but only
+         * after this epoch's checkpoint is safe. */
+        RtErr merr;
+        bool metrics_ok = !ok || report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0,
+                                              &merr);
         if (ok && o->save)
             ok = rt_ckpt_save(o->save, m, r.params, r.velocity, &r.st, e);
+        if (ok && !metrics_ok) {
+            *e = merr;
+            ok = false;
+        }
     }
     if (ok && r.first_epoch >= r.st.epochs)
         ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
@@ -338,6 +405,9 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     if (ok)
         printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,
                te.correct, te.n);
+    if (skipped)
+        printf("skipped %ld batch%s with a non-finite loss or gradient\n", skipped,
+               skipped == 1 ? "" : "es");
     run_free(&r);
     return ok;
 }

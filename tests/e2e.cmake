@@ -10,3 +10,8 @@ if(NETC_LLVM)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e.lenet.llvm PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+# LeNet as a user can break it: bad checkpoints, full disks, links and
+# devices at the target, NaN, truncated gzip (tests/e2e_hardening.sh).
+add_test(NAME e2e.hardening COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_hardening.sh
+         $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.hardening PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -114,8 +114,10 @@ static inline char *slurp_fd(int fd)
     return s;
 }
 
-/* Runs fn(argc, argv) with stdout and stderr sent to temporary files. */
-static inline Captured run_captured(int (*fn)(int, char **), const char *const *args)
+/* Runs fn(argc, argv) with stdout and stderr sent to temporary files, or
+ * stdout to the file `out` (such as /dev/full) when it is not NULL. */
+static inline Captured run_captured_to(int (*fn)(int, char **), const char *const *args,
+                                       const char *out)
 {
     char *argv[64];
     int argc = 0;
@@ -132,7 +134,11 @@ static inline Captured run_captured(int (*fn)(int, char **), const char *const *
     fflush(stdout);
     fflush(stderr);
     int so = dup(1), se = dup(2);
-    dup2(fo, 1);
+    int fout = out ? open(out, O_WRONLY) : -1;
+    assert_true(!out || fout >= 0);
+    dup2(out ? fout : fo, 1);
+    if (out)
+        close(fout);
     dup2(fe, 2);
     Captured c;
     c.status = fn(argc, argv);
@@ -145,6 +151,11 @@ static inline Captured run_captured(int (*fn)(int, char **), const char *const *
     c.out = slurp_fd(fo);
     c.err = slurp_fd(fe);
     return c;
+}
+
+static inline Captured run_captured(int (*fn)(int, char **), const char *const *args)
+{
+    return run_captured_to(fn, args, NULL);
 }
 
 static inline void captured_free(Captured *c)

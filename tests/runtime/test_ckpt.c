@@ -1,5 +1,7 @@
 /* test_ckpt.c - checkpoints: round trip of parameters, optimiser state and
  * training state; atomic replacement; every loading error. */
+#include <math.h>
+
 #include "rt_test.h"
 
 static char *dir;
@@ -104,6 +106,112 @@ static void atomic_replacement(void **state)
     /* A missing directory fails before touching anything. */
     assert_false(rt_ckpt_save(path_in(d, "nodir/x.ckpt"), &meta, p, v, &s, &e));
     expect_contains(e.msg, "cannot create a temporary file");
+    tmpdir_remove(d);
+}
+
+/* Saving replaces only regular files: a symbolic link, a named pipe or a
+ * directory at the target is refused and left as it was. */
+/* Non-finite weights or velocities are refused on load, naming the tensor. */
+static void refuses_nonfinite(void **state)
+{
+    (void)state;
+    float p[10] = {1}, v[10] = {2}, p2[10], v2[10];
+    RtTrainState s = sample_state(), s2;
+    RtErr e;
+    const char *path = path_in(dir, "nan.ckpt");
+    p[9] = NAN;
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_false(rt_ckpt_load(path, &meta, p2, NULL, NULL, &e));
+    expect_contains(e.msg, "nan.ckpt: tensor 'l.bias' holds a non-finite value (nan at index 1)");
+    p[9] = 0;
+    v[0] = -INFINITY;
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_ok(rt_ckpt_load(path, &meta, p2, NULL, NULL, &e), e);
+    assert_false(rt_ckpt_load(path, &meta, p2, v2, &s2, &e));
+    expect_contains(e.msg, "tensor 'optimizer.momentum.l.weight' holds a non-finite value (-inf");
+}
+
+static void refuses_what_is_not_a_file(void **state)
+{
+    (void)state;
+    float p[10] = {1}, v[10] = {2};
+    RtTrainState s = sample_state();
+    RtErr e;
+    char *d = tmpdir_new();
+    const char *target = path_in(d, "real.ckpt"), *link = path_in(d, "link.ckpt");
+    write_bytes(target, "keep", 4);
+    assert_int_equal(symlink("real.ckpt", link), 0);
+    assert_false(rt_ckpt_save(link, &meta, p, v, &s, &e));
+    expect_contains(e.msg, link);
+    expect_contains(e.msg, "is a symbolic link; refusing to replace it");
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    size_t n;
+    unsigned char *b = read_bytes(target, &n);
+    assert_int_equal(n, 4);
+    free(b);
+    /* A dangling link too. */
+    const char *dangling = path_in(d, "dangling.ckpt");
+    assert_int_equal(symlink("nowhere", dangling), 0);
+    assert_false(rt_ckpt_save(dangling, &meta, p, v, &s, &e));
+    expect_contains(e.msg, "is a symbolic link");
+    const char *fifo = path_in(d, "fifo.ckpt");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_false(rt_ckpt_save(fifo, &meta, p, v, &s, &e));
+    expect_contains(e.msg, "is a named pipe, not a regular file; refusing to replace it");
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_false(rt_ckpt_save(".", &meta, p, v, &s, &e));
+    expect_contains(e.msg, ".: is a directory, not a regular file");
+    /* Nothing else was created. */
+    assert_int_equal(tmpdir_count(d), 4);
+    /* A directory where the temporary cannot be created names the file. */
+    assert_false(rt_ckpt_save("/proc/netc-test.ckpt", &meta, p, v, &s, &e));
+    expect_contains(e.msg, "/proc/netc-test.ckpt: cannot create a temporary file beside it");
+    tmpdir_remove(d);
+}
+
+/* The temporary is DIR/.NAME.netc-tmp.PID; one left by a process that is
+ * gone (a run killed during a save) is removed by the next save, those of
+ * live processes and other files are not.  A replaced file keeps its mode. */
+static void temporaries(void **state)
+{
+    (void)state;
+    float p[10] = {1}, v[10] = {2};
+    RtTrainState s = sample_state();
+    RtErr e;
+    char *d = tmpdir_new();
+    const char *path = path_in(d, "c.ckpt");
+    RtAtomic a;
+    assert_ok(rt_atomic_open(&a, path, &e), e);
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s/.c.ckpt.netc-tmp.%ld", d, (long)getpid());
+    assert_string_equal(a.tmp, tmp);
+    assert_int_equal(access(tmp, F_OK), 0);
+    rt_atomic_abort(&a);
+    assert_int_equal(tmpdir_count(d), 0);
+
+    const char *dead = path_in(d, ".c.ckpt.netc-tmp.2147483647");
+    const char *live = path_in(d, ".c.ckpt.netc-tmp.1");
+    const char *other = path_in(d, ".c.ckpt.netc-tmp.x1");
+    const char *other2 = path_in(d, ".d.ckpt.netc-tmp.2147483647");
+    write_bytes(dead, "stale", 5);
+    write_bytes(live, "in use", 6);
+    write_bytes(other, "x", 1);
+    write_bytes(other2, "x", 1);
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_int_equal(access(dead, F_OK), -1);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(other2, F_OK), 0);
+    assert_int_equal(tmpdir_count(d), 4);
+
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
     tmpdir_remove(d);
 }
 
@@ -228,6 +336,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(atomic_replacement),
+        cmocka_unit_test(refuses_nonfinite),
+        cmocka_unit_test(refuses_what_is_not_a_file),
+        cmocka_unit_test(temporaries),
         cmocka_unit_test(load_errors),
         cmocka_unit_test(survives_corruption),
     };

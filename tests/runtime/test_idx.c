@@ -102,6 +102,83 @@ static void malformed(void **state)
 }
 
 /* The four files of a data set: n images of rows x cols, labels i % 3. */
+/* Counts the occurrences of needle in text. */
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* gzip as the data sets ship it: a trailer missing or cut short, bytes
+ * after the stream, a corrupt CRC; and what is not a regular file. */
+static void gzip_and_files(void **state)
+{
+    (void)state;
+    unsigned char pix[5 * 4 * 4];
+    for (size_t i = 0; i < sizeof pix; i++)
+        pix[i] = (unsigned char)(i * 7);
+    long d[3] = {5, 4, 4};
+    const char *good = path_in(dir, "g.gz"), *p = path_in(dir, "bad.gz");
+    write_idx(good, 3, d, pix);
+    size_t n;
+    unsigned char *raw = read_bytes(good, &n);
+    unsigned char *buf = malloc(2 * n + 8);
+    /* The CRC-32 and length trailer is the last 8 bytes. */
+    for (size_t cut = 1; cut <= 8; cut++) {
+        write_bytes(p, raw, n - cut);
+        expect_idx_error(p, 3, "truncated gzip data");
+    }
+    memcpy(buf, raw, n);
+    memcpy(buf + n, "junk", 4);
+    write_bytes(p, buf, n + 4);
+    expect_idx_error(p, 3, "4 bytes after the end of the gzip data that are not gzip");
+    memset(buf + n, 0, 4);
+    write_bytes(p, buf, n + 4);
+    expect_idx_error(p, 3, "after the end of the gzip data");
+    memcpy(buf, raw, n);
+    buf[n - 8] ^= 1; /* the CRC */
+    write_bytes(p, buf, n);
+    RtIdx x;
+    RtErr e;
+    assert_false(rt_idx_read(p, 3, &x, &e));
+    expect_contains(e.msg, "corrupt gzip data: incorrect data check");
+    /* The path once, not again from zlib's own message. */
+    assert_int_equal(count_of(e.msg, p), 1);
+    /* Two members make one file (gzip's concatenation). */
+    const char *half = path_in(dir, "half.gz");
+    write_idx(half, 3, d, pix);
+    unsigned char *h = read_bytes(half, &n);
+    gzFile gz = gzopen(path_in(dir, "tail.gz"), "wb");
+    assert_int_equal(gzwrite(gz, pix, 1), 1);
+    gzclose(gz);
+    size_t tn;
+    unsigned char *tail = read_bytes(path_in(dir, "tail.gz"), &tn);
+    memcpy(buf, h, n);
+    memcpy(buf + n, tail, tn);
+    write_bytes(p, buf, n + tn);
+    expect_idx_error(p, 3, "unexpected data after the 80 bytes");
+    free(h);
+    free(tail);
+    free(raw);
+    free(buf);
+    /* A header announcing more than the compressed bytes can hold is
+     * refused before anything is allocated for it. */
+    long huge[3] = {60000, 28, 28};
+    gz = gzopen(p, "wb");
+    unsigned char head[16] = {0, 0, 8, 3};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 4; k++)
+            head[4 + 4 * i + k] = (unsigned char)(huge[i] >> (24 - 8 * k));
+    gzwrite(gz, head, 16);
+    gzclose(gz);
+    expect_idx_error(p, 3, "truncated: the header announces 47040000 bytes of data, more than");
+
+    expect_idx_error("/dev/zero", 3, "/dev/zero: is a character device, not a regular file");
+    expect_idx_error(dir, 3, ": is a directory, not a file");
+}
+
 static void write_set(const char *prefix, long n, long rows, long cols, int label_max)
 {
     unsigned char *pix = calloc((size_t)(n * rows * cols) + 1, 1), *lab = calloc((size_t)n + 1, 1);
@@ -166,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plain_and_gzipped),
         cmocka_unit_test(malformed),
+        cmocka_unit_test(gzip_and_files),
         cmocka_unit_test(data_set_checks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -151,6 +151,39 @@ static void malformed(void **state)
                 " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}",
              12, 0);
     expect_st_error(p, "tensors 'a' and 'b' overlap");
+    /* The tensors must tile the data: no gap, nothing left over. */
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+                " \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}",
+             12, 0);
+    expect_st_error(p, "data bytes 4 to 8 are covered by no tensor (tensor 'b' starts at 8)");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8, 0);
+    expect_st_error(p, "data bytes 0 to 4 are covered by no tensor");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 5, 0);
+    expect_st_error(p, "1 data bytes after the last tensor are covered by none");
+    write_st(p, "{}", 0, 100000001);
+    expect_st_error(p, "header length 100000001 exceeds the limit of 100000000 bytes");
+    /* Zero-sized tensors take no bytes, wherever they sort. */
+    write_st(p, "{\"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
+                " \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
+             4, 0);
+    StFile zf;
+    RtErr ze;
+    assert_ok(rt_st_read(&zf, p, &ze), ze);
+    rt_st_free(&zf);
+    /* A header length one byte short moves the data section by one byte. */
+    {
+        float a[2] = {1, 2};
+        long sa[1] = {2};
+        StOut t[1] = {{"a", 1, sa, a}};
+        RtErr e;
+        assert_ok(rt_st_write(p, t, 1, NULL, 0, &e), e);
+        size_t n;
+        unsigned char *raw = read_bytes(p, &n);
+        raw[0]--;
+        write_bytes(p, raw, n);
+        free(raw);
+        expect_st_error(p, "1 data bytes after the last tensor are covered by none");
+    }
     write_st(p, "{\"a\": {\"dtype\": \"F33\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8, 0);
     expect_st_error(p, "tensor 'a': unknown dtype 'F33'");
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", 8, 0);

@@ -269,7 +269,8 @@ static void errors(void **state)
     const char *big[] = {"tiny", "train", "--batch", "99999999999", NULL};
     expect_failure(tiny_example_main, big, 2, "--batch: expected an integer from 1 to 16777216");
     const char *lr[] = {"tiny", "train", "--lr=-1", NULL};
-    expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number, found '-1'");
+    expect_failure(tiny_example_main, lr, 2, "--lr: expected a positive number a float holds "
+                   "(1.2e-38 to 3.4e38), found '-1'");
     const char *wrongcmd[] = {"tiny", "info", "--weights", "x", NULL};
     expect_failure(tiny_example_main, wrongcmd, 2, "does not apply to this command");
     const char *noweights[] = {"tiny", "eval", "--data", dir, NULL};
@@ -315,6 +316,350 @@ static void errors(void **state)
     expect_failure(notrain_main, tr, 1, "model 'tiny' has no train section");
     const char *info[] = {"tiny", "info", NULL};
     expect_failure(badmeta_main, info, 1, "tiny: error: model description: no 'params' record");
+}
+
+/* Copies checkpoint src to dst with metadata `key` set to `value` (removed
+ * when value is NULL). */
+static void rewrite_meta(const char *src, const char *dst, const char *key, const char *value)
+{
+    StFile f;
+    RtErr e;
+    assert_ok(rt_st_read(&f, src, &e), e);
+    StOut t[8];
+    long shapes[8][RT_MAX_RANK];
+    assert_true(f.n <= 8);
+    for (int i = 0; i < f.n; i++) {
+        for (int k = 0; k < f.t[i].rank; k++)
+            shapes[i][k] = f.t[i].shape[k];
+        t[i] = (StOut){f.t[i].name, f.t[i].rank, shapes[i], (const float *)(f.data + f.t[i].begin)};
+    }
+    const char *kv[64];
+    int n = 0;
+    for (int i = 0; i < f.nmeta; i++) {
+        if (strcmp(f.meta_key[i], key) == 0 && !value)
+            continue;
+        kv[2 * n] = f.meta_key[i];
+        kv[2 * n + 1] = strcmp(f.meta_key[i], key) == 0 ? value : f.meta_val[i];
+        n++;
+    }
+    assert_ok(rt_st_write(dst, t, f.n, kv, n, &e), e);
+    rt_st_free(&f);
+}
+
+/* Checkpoint metadata follows the command line's rules: a bad value is an
+ * error naming the file and the field, never a crash (a batch of 0 used to
+ * divide by zero) or a run with inf or 0 as its learning rate. */
+static void resume_checks_metadata(void **state)
+{
+    (void)state;
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/meta.ckpt", dir);
+    static const struct {
+        const char *key, *value, *msg;
+    } cases[] = {
+        {"netc.batch", "0", "'netc.batch': expected an integer from 1 to 16777216, found '0'"},
+        {"netc.batch", "-0", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", "000", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", "99999999999", "'netc.batch': expected an integer from 1 to 16777216"},
+        {"netc.batch", " 8", "'netc.batch': expected an integer"},
+        {"netc.lr", "inf", "'netc.lr': expected a positive number a float holds"},
+        {"netc.lr", "-0", "'netc.lr': expected a positive number"},
+        {"netc.lr", "1e-45", "'netc.lr': expected a positive number"},
+        {"netc.lr", "1e39", "'netc.lr': expected a positive number"},
+        {"netc.lr", "nan", "'netc.lr': expected a positive number"},
+        {"netc.momentum", "1e11", "'netc.momentum': expected a number in [0, 1), found '1e11'"},
+        {"netc.momentum", "1", "'netc.momentum': expected a number in [0, 1)"},
+        {"netc.weight_decay", "1e999", "'netc.weight_decay': expected 0 or a positive number"},
+        {"netc.weight_decay", "-1", "'netc.weight_decay': expected 0 or a positive number"},
+        {"netc.epochs", "-1", "'netc.epochs': expected an integer >= 0"},
+        {"netc.nesterov", "2", "'netc.nesterov': expected an integer from 0 to 1"},
+        {"netc.model", NULL, "checkpoint metadata 'netc.model' is missing"},
+        {"netc.lr", NULL, "checkpoint metadata 'netc.lr' is missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rewrite_meta(ckpt_a, bad, cases[i].key, cases[i].value);
+        const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--resume", bad,
+                              "--quiet", NULL};
+        Captured c = run(args);
+        if (c.status != 1 || !strstr(c.err, cases[i].msg) || !strstr(c.err, bad))
+            fail_msg("%s = '%s': status %d, stderr:\n%s", cases[i].key,
+                     cases[i].value ? cases[i].value : "(none)", c.status, c.err);
+        captured_free(&c);
+    }
+    /* The unchanged checkpoint resumes. */
+    rewrite_meta(ckpt_a, bad, "netc.lr", "0.05");
+    const char *ok[] = {"tiny", "train", "--data", dir, "--epochs", "5", "--resume", bad, "--quiet",
+                        NULL};
+    Captured c = run(ok);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
+/* --lr takes only what a float holds as a positive normal number: 1e39
+ * (inf as a float) and 1e-50 (0) are refused like inf and 0. */
+static void lr_range(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"1e39", "1e-50", "1e-45", "inf", "0", "-0", "nan", "1e999", " 1",
+                                "0x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *args[] = {"tiny", "train", "--data", dir, "--lr", bad[i], NULL};
+        char want[80];
+        snprintf(want, sizeof want, "--lr: expected a positive number a float holds (1.2e-38 to "
+                 "3.4e38), found '%s'", bad[i]);
+        expect_failure(tiny_example_main, args, 2, want);
+    }
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--lr", "1e-30",
+                          "--quiet", NULL};
+    Captured c = run(args);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
+/* Setup failing for want of memory is an error, not a division by the batch
+ * size that was never set (SIGFPE). */
+static void setup_out_of_memory(void **state)
+{
+    (void)state;
+    const char *args[] = {"tiny", "train", "--data", dir, "--quiet", NULL};
+    for (long n = 1; n <= 12; n++) {
+        rt_alloc_fail_at = n;
+        Captured c = run(args);
+        rt_alloc_fail_at = 0;
+        expect_status(&c, 1);
+        expect_contains(c.err, "out of memory");
+        captured_free(&c);
+    }
+}
+
+/* Results lost on a full disk are an error: stdout's flush is checked, and
+ * training still saves its checkpoint. */
+static void stdout_full(void **state)
+{
+    (void)state;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/full-stdout.ckpt", dir);
+    const char *info[] = {"tiny", "info", NULL};
+    const char *help[] = {"tiny", "help", NULL};
+    const char *train[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--save", ck, NULL};
+    const char *ev[] = {"tiny", "eval", "--weights", ckpt_a, "--data", dir, NULL};
+    const char *const *runs[] = {info, help, train, ev};
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        Captured c = run_captured_to(tiny_example_main, runs[i], "/dev/full");
+        expect_status(&c, 1);
+        expect_contains(c.err, "tiny: error: standard output: write failed");
+        captured_free(&c);
+    }
+    assert_int_equal(access(ck, F_OK), 0);
+}
+
+/* Bytes that are not UTF-8 are echoed as \xNN, never raw. */
+static void messages_escape_bytes(void **state)
+{
+    (void)state;
+    char odd[600];
+    snprintf(odd, sizeof odd, "%s/caf\xc3\xa9-\xff\x1b[31m", dir);
+    const char *args[] = {"tiny", "train", "--data", odd, NULL};
+    Captured c = run(args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "/caf\xc3\xa9-\\xff\\x1b[31m: no train-images-idx3-ubyte");
+    assert_null(strchr(c.err, '\xff'));
+    assert_null(strchr(c.err, '\x1b'));
+    captured_free(&c);
+}
+
+/* A metrics file that cannot be written stops training with the reason,
+ * after the epoch's checkpoint is saved. */
+static void metrics_failure(void **state)
+{
+    (void)state;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/metrics-fail.ckpt", dir);
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--metrics",
+                          "/dev/full", "--save", ck, "--quiet", NULL};
+    Captured c = run(args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: /dev/full: cannot write the metrics of epoch 1: No space "
+                    "left on device");
+    captured_free(&c);
+    RtMeta m;
+    RtErr e;
+    float params[51], velocity[51];
+    RtTrainState st = {0};
+    assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 1);
+    rt_meta_free(&m);
+    const char *d[] = {"tiny", "train", "--data", dir, "--metrics", dir, NULL};
+    expect_failure(tiny_example_main, d, 1, ": cannot open for appending: Is a directory");
+}
+
+/* tiny_train with one call (nan_at, counting from 1) spoilt: a NaN
+ * gradient of fc.bias, an infinite loss, or a huge finite gradient of
+ * fc.weight that a large learning rate turns into inf weights. */
+enum { SPOIL_GRAD, SPOIL_LOSS, SPOIL_HUGE };
+static int nan_calls, nan_at, nan_what;
+
+static void nan_train(int n, const float *params, float *grads, float *arena,
+                      const float *const *in, float *const *out)
+{
+    tiny_train(n, params, grads, arena, in, out);
+    if (++nan_calls != nan_at)
+        return;
+    if (nan_what == SPOIL_GRAD)
+        grads[49] = NAN;
+    else if (nan_what == SPOIL_LOSS)
+        out[1][0] = INFINITY;
+    else
+        grads[0] = 3e38f;
+}
+
+static int nan_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, tiny_meta, tiny_forward, nan_train, NULL, NULL);
+}
+
+static Captured run_spoilt(int what, int at, const char *const *args)
+{
+    nan_calls = 0;
+    nan_at = at;
+    nan_what = what;
+    return run_captured(nan_main, args);
+}
+
+/* 150 samples in batches of 8: 19 batches an epoch. */
+static void nonfinite_training(void **state)
+{
+    (void)state;
+    char ck[600], metrics[600];
+    snprintf(ck, sizeof ck, "%s/nan.ckpt", dir);
+    snprintf(metrics, sizeof metrics, "%s/nan.jsonl", dir);
+    RtMeta m;
+    RtErr e;
+    float params[51], velocity[51];
+    assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
+
+    const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck, NULL};
+    Captured c = run_spoilt(SPOIL_GRAD, 19 + 3, args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "tiny: error: the gradient of 'fc.bias' is not finite at epoch 2, "
+                    "batch 3 (loss ");
+    expect_contains(c.err, "--on-nonfinite=skip-batch");
+    captured_free(&c);
+    /* The checkpoint is epoch 1's, with finite weights. */
+    RtTrainState st = {0};
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 1);
+    assert_int_equal(rt_nonfinite_param(&m, params), -1);
+
+    c = run_spoilt(SPOIL_LOSS, 5, args);
+    expect_status(&c, 1);
+    expect_contains(c.err, "the loss is not finite (inf) at epoch 1, batch 5");
+    captured_free(&c);
+
+    /* inf weights after the last update of an epoch are never saved. */
+    size_t n0, n1;
+    unsigned char *before = read_bytes(ck, &n0);
+    const char *big[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--save", ck, "--lr",
+                         "10", "--limit", "8", NULL};
+    c = run_spoilt(SPOIL_HUGE, 1, big);
+    expect_status(&c, 1);
+    expect_contains(c.err, "parameter 'fc.weight' is not finite after epoch 1; stopping without "
+                    "saving it");
+    captured_free(&c);
+    unsigned char *after = read_bytes(ck, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(after);
+    free(before);
+
+    /* skip-batch: the run goes on, and says how many batches it skipped. */
+    const char *skip[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck,
+                          "--on-nonfinite=skip-batch", "--metrics", metrics, NULL};
+    c = run_spoilt(SPOIL_GRAD, 19 + 3, skip);
+    expect_status(&c, 0);
+    expect_contains(c.out, "epoch 2/2  skipped 1 of 19 batches (non-finite loss or gradient)");
+    expect_contains(c.out, "skipped 1 batch with a non-finite loss or gradient");
+    assert_null(strstr(c.out, "epoch 1/2  skipped"));
+    captured_free(&c);
+    size_t n;
+    char *text = (char *)read_bytes(metrics, &n);
+    expect_contains(text, "\"skipped_batches\":0}\n");
+    expect_contains(text, "\"skipped_batches\":1}\n");
+    free(text);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 2);
+
+    const char *bad[] = {"tiny", "train", "--data", dir, "--on-nonfinite", "ignore", NULL};
+    expect_failure(tiny_example_main, bad, 2,
+                   "--on-nonfinite: expected 'stop' or 'skip-batch', found 'ignore'");
+
+    /* A learning rate that ruins the weights stops the run; resuming with
+     * it and saving over the checkpoint leaves the good one in place. */
+    const char *ruin[] = {"tiny", "train", "--data", dir, "--epochs", "4", "--resume", ck,
+                          "--save", ck, "--lr", "1e30", NULL};
+    c = run(ruin);
+    expect_status(&c, 1);
+    expect_contains(c.err, "not finite");
+    assert_null(strstr(c.out, "nan"));
+    captured_free(&c);
+    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_int_equal(st.epoch, 2);
+    assert_int_equal(rt_nonfinite_param(&m, params), -1);
+    rt_meta_free(&m);
+}
+
+/* predict refuses NaN or inf inputs unless told. */
+static void nonfinite_predict(void **state)
+{
+    (void)state;
+    float x[3 * 16] = {0};
+    x[17] = NAN;
+    x[40] = -INFINITY;
+    char in[600], out[600];
+    snprintf(in, sizeof in, "%s/nan-x.npy", dir);
+    snprintf(out, sizeof out, "%s/nan-y.npy", dir);
+    RtArray xa = {.rank = 4, .d = {3, 1, 4, 4}, .numel = 48, .data = x};
+    RtErr e;
+    assert_ok(rt_npy_write(in, &xa, &e), e);
+    const char *pr[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", out,
+                        NULL};
+    Captured c = run(pr);
+    expect_status(&c, 1);
+    expect_contains(c.err, "nan-x.npy: 2 non-finite values (the first at index 17, in sample 1); "
+                    "give --allow-nonfinite to predict anyway");
+    assert_int_equal(access(out, F_OK), -1);
+    captured_free(&c);
+    const char *allow[] = {"tiny", "predict", "--weights", ckpt_a, "--input", in, "--output", out,
+                           "--allow-nonfinite", NULL};
+    c = run(allow);
+    expect_status(&c, 0);
+    captured_free(&c);
+}
+
+/* Every reader is bounded by a regular file's size: a device or a pipe is
+ * refused instead of read until memory runs out, and a directory is named
+ * as one. */
+static void only_regular_files(void **state)
+{
+    (void)state;
+    char out[600], fifo[600];
+    snprintf(out, sizeof out, "%s/dev-y.npy", dir);
+    snprintf(fifo, sizeof fifo, "%s/pipe.npy", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *w[] = {"tiny", "eval", "--weights", "/dev/zero", "--data", dir, NULL};
+    expect_failure(tiny_example_main, w, 1, "/dev/zero: is a character device, not a regular file");
+    const char *wd[] = {"tiny", "eval", "--weights", dir, "--data", dir, NULL};
+    expect_failure(tiny_example_main, wd, 1, ": is a directory, not a file");
+    const char *in[] = {"tiny", "predict", "--weights", ckpt_a, "--input", "/dev/zero",
+                        "--output", out, NULL};
+    expect_failure(tiny_example_main, in, 1, "/dev/zero: is a character device");
+    const char *pipe[] = {"tiny", "predict", "--weights", ckpt_a, "--input", fifo, "--output", out,
+                          NULL};
+    expect_failure(tiny_example_main, pipe, 1, "pipe.npy: is a named pipe, not a regular file");
+    const char *r[] = {"tiny", "train", "--data", dir, "--resume", "/dev/zero", NULL};
+    expect_failure(tiny_example_main, r, 1, "/dev/zero: is a character device");
+    unlink(fifo);
 }
 
 static void info_and_help(void **state)
@@ -534,6 +879,15 @@ int main(void)
         cmocka_unit_test(resume_continues_exactly),
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors),
+        cmocka_unit_test(resume_checks_metadata),
+        cmocka_unit_test(lr_range),
+        cmocka_unit_test(setup_out_of_memory),
+        cmocka_unit_test(stdout_full),
+        cmocka_unit_test(messages_escape_bytes),
+        cmocka_unit_test(metrics_failure),
+        cmocka_unit_test(nonfinite_training),
+        cmocka_unit_test(nonfinite_predict),
+        cmocka_unit_test(only_regular_files),
         cmocka_unit_test(info_and_help),
         cmocka_unit_test(threads),
         cmocka_unit_test(progress_line),
