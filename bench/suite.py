@@ -352,7 +352,7 @@ def cmd_report(args):
                        ("llvm", "netc's LLVM"), ("torch", "PyTorch"), ("blas", "BLAS"),
                        ("peak_check", "peak loop"), ("mode", "run"), ("load_before", "load average before"),
                        ("load_after", "load average after")):
-        md.append("| %s | %s |" % (label, one(key)))
+        md.append("| %s | %s |" % (label, one(key).replace("|", "\\|")))
     md += ["", "Throughputs are GFLOP/s from the median repetition (FLOP conventions in "
            "bench/README.md). netc = the LLVM backend, netc C = the C backend (`-O3 "
            "-march=native`). 1T = one thread. \"best (T)\": the better thread count; "
