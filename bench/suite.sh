@@ -37,6 +37,7 @@ else
   reps=7 seconds=0.2 peak_args="--seconds 0.5 --reps 5" epochs=2 limit=0
 fi
 python=/usr/bin/python3     # Debian's python3-torch; the default python3 may lack it
+cc=${CC:-cc}                # compiles peak.c, layer_main.c and the C backend's output
 out=bench/results
 work=$build/suite
 raw=$out/latest.txt
@@ -99,7 +100,7 @@ flags=$(grep -m1 -o -w -E 'avx2|avx512f|avx512_fp16|avx512_bf16|amx_tile' /proc/
   echo "meta cpu $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   echo "meta cores $(nproc) online, $(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core"
   echo "meta flags ${flags:-none of avx2/avx512}"
-  echo "meta cc $(cc --version | head -1)"
+  echo "meta cc $("$cc" --version | head -1)"
   echo "meta llvm $(ldd "$netc" | grep -o 'libLLVM[^ ]*' | head -1 || echo 'none (C backend only)')"
   echo "meta torch $(sed -n 's/^torch_version=//p' <<<"$torch_info") ($python), OMP_WAIT_POLICY=PASSIVE"
   echo "meta blas $blas"
@@ -110,7 +111,7 @@ sed 's/^meta //' "$raw"
 
 # ---- peak ----
 echo "== peak (bench/peak.c)"
-cc -std=gnu11 -O2 -march=native -pthread bench/peak.c -o "$work/peak"
+"$cc" -std=gnu11 -O2 -march=native -pthread bench/peak.c -o "$work/peak"
 nfma=$(objdump -d --no-show-raw-insn "$work/peak" | awk '/<fma_kernel>:/,/ret/' | grep -c vfmadd || true)
 echo "meta peak_check fma_kernel has $nfma vfmadd instructions" >>"$raw"
 [ "$nfma" -gt 0 ] || echo "suite: warning: bench/peak.c's loop is not FMA on this compiler" >&2
@@ -120,7 +121,7 @@ echo "meta peak_check fma_kernel has $nfma vfmadd instructions" >>"$raw"
 # ---- layers and LeNet inference, interleaved with PyTorch ----
 echo "== layers (netc backends: $backends)"
 "$python" bench/suite.py layers --netc "$netc" --netcrt "$build/libnetcrt.a" --work "$work" \
-    ${rows:+--rows "$rows"} --reps "$reps" --seconds "$seconds" --backends "$backends" >>"$raw"
+    ${rows:+--rows "$rows"} --reps "$reps" --seconds "$seconds" --backends "$backends" --cc "$cc" >>"$raw"
 
 # ---- LeNet training ----
 if [ -z "$rows" ] || grep -qE -- "$rows" <<<"lenet_train"; then
