@@ -92,6 +92,10 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--metrics", help="write per-epoch JSON lines to this file")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="train on the first N images only (0: all), like netc's --limit")
+    ap.add_argument("--test-limit", type=int, default=0,
+                    help="evaluate on the first N test images only (0: all)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -99,6 +103,10 @@ def main():
     order_rng = np.random.default_rng(args.seed)
     train_x, train_y = load(args.data, "train")
     test_x, test_y = load(args.data, "t10k")
+    if args.limit > 0:
+        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
+    if args.test_limit > 0:
+        test_x, test_y = test_x[:args.test_limit], test_y[:args.test_limit]
 
     net = LeNet()
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
