@@ -40,9 +40,9 @@ PY
 }
 if exe=$(build_driver lenet_conv2 2>"$tmp/build.err"); then
   passes=$((passes+1))
-  check "driver: forward line" grep -q "^netc model=lenet_conv2 mode=forward batch=2 threads=1 threading=serial iters=[0-9]* sec_per_iter=" \
+  check "driver: forward line" grep -q "^netc model=lenet_conv2 mode=forward batch=2 threads=1 threading=pool iters=[0-9]* sec_per_iter=" \
     <("$exe" --mode forward --batch 2 --seconds 0.001)
-  check "driver: train at 2 threads says serial without NAME_set_parallel" grep -q "mode=train batch=3 threads=2 threading=serial" \
+  check "driver: train at 2 threads runs on the pool through NAME_set_parallel" grep -q "mode=train batch=3 threads=2 threading=pool" \
     <("$exe" --mode train --batch 3 --threads 2 --seconds 0.001)
   check "driver: --reps prints one line each" test "$("$exe" --reps 3 --seconds 0.001 | wc -l)" = 3
   printf 'run forward 1 1\nrun nonsense 1 1\nrun train 2 1\nquit\n' | "$exe" --serve --seconds 0.001 >"$tmp/serve"
