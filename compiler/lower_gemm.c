@@ -41,10 +41,17 @@
 
 enum { MR_MAX = 16, NV_MAX = 4 };
 
-static Expr *mat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
+Expr *lmat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
 {
+    if (m->panel) {
+        Expr *pan = lmul(L, ldiv(L, c, li(L, m->panel)), li(L, m->prows * m->panel));
+        Expr *in = ex_bin(L->a, X_MOD, c, li(L, m->panel));
+        return ladd(L, m->base, ladd(L, pan, lmad(L, r, m->panel, in)));
+    }
     return ladd(L, m->base, ladd(L, lmul(L, r, li(L, m->rs)), lmul(L, c, li(L, m->cs))));
 }
+
+#define mat_at lmat_at
 
 /* Vector lanes of the target: V >= 2 uses T_V32, otherwise floats. */
 static int lanes(Lower *L)
@@ -134,11 +141,18 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
     gemm_block(L, q, C, A, B, m, 1, j0, nv, V, K, acc);
 }
 
+int lgemm_panel(Lower *L, int N)
+{
+    int V = L->t->vlen;
+    return V >= 2 ? (N >= 2 * V ? 2 : 1) * V : 0;
+}
+
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc)
 {
-    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1);
+    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1 && !C.panel && !A.panel);
     int V = lanes(L);
     int nv = N >= 2 * V ? 2 : 1, NR = nv * V;
+    NETC_ASSERT(!B.panel || B.panel == NR);
     if (N / NR > 0) {
         Stmt *q = p;
         Expr *jt = lfor_indep(L, &q, "jt", li(L, 0), li(L, N / NR));
@@ -263,7 +277,7 @@ void lower_dense(Lower *L)
     Expr *u = lfor(L, &q, "u", li(L, 0), li(L, U));
     lstore(L, q, Y, lmad(L, nb, U, u), L->n->nin == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
 
-    lgemm_dot(L, p, (MatRef){Y, li(L, 0), U, 1}, (MatRef){X, li(L, 0), I, 1}, (MatRef){W, li(L, 0), I, 1},
+    lgemm_dot(L, p, (MatRef){Y, li(L, 0), U, 1, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0}, (MatRef){W, li(L, 0), I, 1, 0, 0},
               lbatch(L), U, I);
 }
 
@@ -274,8 +288,8 @@ void lower_dense_dx(Lower *L)
     int I, U;
     dense_sizes(L, L->n->id, lin(L, 0)->id, &I, &U);
     NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
-    lgemm(L, L->k->body, (MatRef){DX, li(L, 0), I, 1}, (MatRef){DY, li(L, 0), U, 1},
-          (MatRef){W, li(L, 0), I, 1}, lbatch(L), I, li(L, U), false);
+    lgemm(L, L->k->body, (MatRef){DX, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), U, 1, 0, 0},
+          (MatRef){W, li(L, 0), I, 1, 0, 0}, lbatch(L), I, li(L, U), false);
 }
 
 /* dw [U, I] = dy^T [U, N] x [N, I]: the reduction over the batch is GEMM's k */
@@ -288,6 +302,6 @@ void lower_dense_dw(Lower *L)
     Stmt *p = L->k->body;
     lzero(L, p, DW, li(L, 0), li(L, U * I));
     /* k runs over the batch, which may be empty: zero, then accumulate */
-    lgemm(L, p, (MatRef){DW, li(L, 0), I, 1}, (MatRef){DY, li(L, 0), 1, U}, (MatRef){X, li(L, 0), I, 1},
+    lgemm(L, p, (MatRef){DW, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), 1, U, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0},
           li(L, U), I, lbatch(L), true);
 }

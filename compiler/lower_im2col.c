@@ -67,22 +67,31 @@ static Expr *group_base(Lower *L, const Im2col *c, Expr *nb, Expr *g, int per_gr
 static void unfold_zero(Lower *L, Stmt *p, const Im2col *c, int col)
 {
     if (col >= 0 && !geom_unpadded(&c->G))
-        lzero(L, p, col, li(L, 0), li(L, c->rows * c->G.out_sz));
+        lzero(L, p, col, li(L, 0), li(L, (int)L->k->buf[col].size_fixed));
 }
 
-/* col [rows, P] (colT [P, rows] when transposed) of the group whose input
- * planes start at xb: every tap's value where it lands inside the input. */
-static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed)
+/* col [rows, P] (colT [P, rows] when transposed; lgemm's panel layout of
+ * [rows, P] with panel > 0) of the group whose input planes start at xb:
+ * every tap's value where it lands inside the input.  Rows are written by
+ * different iterations of the ic loop: independent. */
+static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed, int panel)
 {
     const Geom *G = &c->G;
     Stmt *q = p;
-    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c->cg));
+    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
     Expr *tap[3];
     Expr *toff = tap_loops(L, &q, G, tap);
     Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
     Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
-    Inner in = tap_nest(L, q, G, tap, transposed ? li(L, 0) : lmul(L, row, li(L, G->out_sz)), xc);
-    Expr *ci = transposed ? lmad(L, in.yi, c->rows, row) : in.yi;
+    bool flat = !transposed && !panel;
+    Inner in = tap_nest(L, q, G, tap, flat ? lmul(L, row, li(L, G->out_sz)) : li(L, 0), xc);
+    Expr *ci = in.yi;
+    if (transposed)
+        ci = lmad(L, in.yi, c->rows, row);
+    else if (panel) {
+        MatRef m = {col, li(L, 0), 0, 1, panel, c->rows};
+        ci = lmat_at(L, &m, row, in.yi);
+    }
     lstore(L, in.body, col, ci, lload(L, x, in.xi), false);
 }
 
@@ -96,14 +105,19 @@ void lower_conv_im2col(Lower *L)
     const Geom *G = &c.G;
     enum { Y, X, W, B };
     int P = G->out_sz;
-    int col = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c.rows * P, 0);
+    /* col in the GEMM's panel layout, so its k steps read consecutive memory */
+    int panel = lgemm_panel(L, P);
+    if (panel >= P) /* one panel: the plain layout already is one */
+        panel = 0;
+    long cols = panel ? (long)(P + panel - 1) / panel * panel : P;
+    int col = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c.rows * cols, 0);
 
     Stmt *p = L->k->body;
     unfold_zero(L, p, &c, col);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     /* y[nb] [O, P] = b */
     Stmt *q = p;
-    Expr *oc = lfor(L, &q, "oc", li(L, 0), li(L, G->n_out));
+    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, G->n_out));
     Expr *i = lfor(L, &q, "i", li(L, 0), li(L, P));
     lstore(L, q, Y, ladd(L, lmul(L, lmad(L, nb, G->n_out, oc), li(L, P)), i),
            n->nin == 3 ? lload(L, B, oc) : lf(L, 0.0f), false);
@@ -112,13 +126,13 @@ void lower_conv_im2col(Lower *L)
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
-    MatRef bm = {X, xb, G->in_sz, 1};
+    MatRef bm = {X, xb, G->in_sz, 1, 0, 0};
     if (!c.pointwise) {
-        unfold(L, q, &c, col, X, xb, false);
-        bm = (MatRef){col, li(L, 0), P, 1};
+        unfold(L, q, &c, col, X, xb, false, panel);
+        bm = (MatRef){col, li(L, 0), P, 1, panel, c.rows};
     }
     /* y_g [Og, P] += w_g [Og, rows] col [rows, P] */
-    lgemm(L, q, (MatRef){Y, yb, P, 1}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, bm,
+    lgemm(L, q, (MatRef){Y, yb, P, 1, 0, 0}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0}, bm,
           li(L, c.og), P, li(L, c.rows), true);
 }
 
@@ -144,15 +158,15 @@ void lower_conv_dx_im2col(Lower *L)
     Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
     /* A [rows, Og] = w_g^T: A[r, o] = w[(g*Og + o)*rows + r] */
-    MatRef wt = {W, lmul(L, g, li(L, c.og * c.rows)), 1, c.rows};
-    MatRef dy = {DY, yb, P, 1};
+    MatRef wt = {W, lmul(L, g, li(L, c.og * c.rows)), 1, c.rows, 0, 0};
+    MatRef dy = {DY, yb, P, 1, 0, 0};
     if (c.pointwise) {
         /* dx_g [Cg, P] += w_g^T dy_g */
-        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
+        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1, 0, 0}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
         return;
     }
     /* dcol [rows, P] = w_g^T dy_g */
-    lgemm(L, q, (MatRef){dcol, li(L, 0), P, 1}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
+    lgemm(L, q, (MatRef){dcol, li(L, 0), P, 1, 0, 0}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
     /* col2im: every dcol entry back to the input position its tap read */
     Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, c.cg));
     Expr *tap[3];
@@ -182,10 +196,10 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
-    MatRef a = {X, xb, G->in_sz, 1};
+    MatRef a = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, q, c, col, X, xb, false);
-        a = (MatRef){col, li(L, 0), P, 1};
+        unfold(L, q, c, col, X, xb, false, 0);
+        a = (MatRef){col, li(L, 0), P, 1, 0, 0};
     }
     /* dyt [P, Og] = dy_g^T */
     Stmt *t = q;
@@ -193,8 +207,8 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     Expr *o = lfor(L, &t, "o", li(L, 0), li(L, c->og));
     lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, yb, lmad(L, o, P, pix))), false);
     /* dwt_g [rows, Og] += col [rows, P] dyt [P, Og] */
-    lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1}, a,
-          (MatRef){dyt, li(L, 0), c->og, 1}, li(L, c->rows), c->og, li(L, P), true);
+    lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1, 0, 0}, a,
+          (MatRef){dyt, li(L, 0), c->og, 1, 0, 0}, li(L, c->rows), c->og, li(L, P), true);
 
     /* dw [g*Og + o, r] = dwt [g, r, o] */
     q = p;
@@ -220,12 +234,12 @@ static void lower_conv_dw_dot(Lower *L, const Im2col *c)
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, p, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
     Expr *yb = lbind(L, p, "yb", group_base(L, c, nb, g, c->og, P));
-    MatRef b = {X, xb, G->in_sz, 1};
+    MatRef b = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, p, c, col, X, xb, false);
-        b = (MatRef){col, li(L, 0), P, 1};
+        unfold(L, p, c, col, X, xb, false, 0);
+        b = (MatRef){col, li(L, 0), P, 1, 0, 0};
     }
-    lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1}, (MatRef){DY, yb, P, 1}, b,
+    lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0}, b,
               li(L, c->og), c->rows, P);
 }
 
@@ -259,7 +273,7 @@ void lower_conv_dw_im2col(Lower *L)
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, p, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
     Expr *yb = lbind(L, p, "yb", group_base(L, &c, nb, g, c.og, P));
-    unfold(L, p, &c, colt, X, xb, true);
-    lgemm(L, p, (MatRef){DW, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1}, (MatRef){DY, yb, P, 1},
-          (MatRef){colt, li(L, 0), c.rows, 1}, li(L, c.og), c.rows, li(L, P), true);
+    unfold(L, p, &c, colt, X, xb, true, 0);
+    lgemm(L, p, (MatRef){DW, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0},
+          (MatRef){colt, li(L, 0), c.rows, 1, 0, 0}, li(L, c.og), c.rows, li(L, P), true);
 }

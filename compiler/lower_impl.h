@@ -117,12 +117,23 @@ void check_weight(const Geom *G, const Node *w);
 /* ---- GEMM (lower_gemm.c) ---- */
 /* lgemm's column tile: a C row of exactly this many columns is one tile. */
 #define GEMM_JT 16
-/* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]. */
+/* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]; or,
+ * with panel > 0 (the packed layout lgemm reads fastest), buf[base +
+ * (c / panel)*prows*panel + r*panel + c % panel]: column panels of `panel`
+ * columns, each stored row after row, so a k step of the micro-kernel reads
+ * consecutive memory. */
 typedef struct {
     int buf;
     Expr *base;
     int rs, cs;
+    int panel, prows;
 } MatRef;
+/* The panel width lgemm's micro-kernel uses for a product with N columns
+ * (0 when the target has no vectors): a B in that panel layout is read
+ * contiguously. */
+int lgemm_panel(Lower *L, int N);
+/* Index of element (r, c) of m (either layout). */
+Expr *lmat_at(Lower *L, const MatRef *m, Expr *r, Expr *c);
 /* C [M, N] += A [M, K] B [K, N] (acc), or C = A B (!acc: the k = 0 step
  * stores, so C needs no zeroing; K must be a constant >= 1), appended to p.  C and B have contiguous
  * rows (cs == 1); A is read one scalar at a time, so any strides do.  The
