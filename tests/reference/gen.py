@@ -79,6 +79,9 @@ def conv(cin, cout, k, **kw):
 CASES = [
     Case("conv_basic", (3, 7, 7),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 4, 3))),
+    # 32 output channels over 12x12 pixels: the unfold in the GEMM's panel layout
+    Case("conv_wide", (2, 12, 12),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 32, 3, padding=1))),
     Case("conv_stride2", (3, 7, 7),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 4, 3, stride=2))),
     # pad=[top, bottom, left, right] = [0, 1, 2, 1]; F.pad takes (left, right, top, bottom)
