@@ -32,6 +32,17 @@ char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* String -> int map (open addressing, arena-backed).  Keys are not
+ * copied: they must live as long as the map. */
+typedef struct {
+    const char **key;
+    int *val;
+    int cap, n;
+} StrMap;
+
+int strmap_get(const StrMap *m, const char *key); /* -1 when absent */
+void strmap_put(Arena *a, StrMap *m, const char *key, int val);
+
 /* Growable byte buffer for building text. */
 typedef struct {
     char *s;

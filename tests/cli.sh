@@ -76,5 +76,21 @@ expect_fail "build with a failing linker" "failed" "$netc" build examples/lenet.
 check "the old program survives" grep -q "previous program" "$tmp/prog"
 check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
 
+# Size: the front end, verifier and memory plan are linear, so a chain at
+# the documented limit of 100,000 layers checks in about a second; one
+# more layer is a located error.  (No timing is asserted: CTest's timeout
+# catches a quadratic regression, which takes minutes here.)
+chain() { # layers, file
+  { printf 'network big\ninput x: [8]\nx'; for ((i = 0; i < $1; i++)); do printf ' -> relu'; done
+    printf ' => y\noutput y\n'; } > "$2"
+}
+chain 100000 "$tmp/chain.net"
+check "a 100,000-layer chain checks" "$netc" check "$tmp/chain.net"
+chain 100001 "$tmp/chain1.net"
+expect_fail "100,001 layers are too many" "chain1.net:3:[0-9]*: error: the network expands to more than 100000 layers" \
+  "$netc" check "$tmp/chain1.net"
+printf 'network big\ninput x: [8]\nblock d() { in -> dense(8) * 1000 => out }\nx -> d * 20 => y\noutput y\n' > "$tmp/dense.net"
+check "20,000 repeated dense layers check" "$netc" check "$tmp/dense.net"
+
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]
