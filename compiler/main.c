@@ -52,14 +52,53 @@ static void usage(FILE *f)
           "options:\n"
           "  -o PATH              output directory or program\n"
           "  --backend c|llvm     build: code generator (default: llvm when built with it)\n"
-          "  --weights W.safetensors  emit-c: embed trained weights as NAME_weights\n"
+          "  --weights W.safetensors  embed trained weights as NAME_weights (all but check)\n"
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
+}
+
+/* The phases --dump can print, in pipeline order; "all" prints them all.
+ * A new phase is a row here and a dumping() call in compile(). */
+static const char *const dump_phases[] = {"ast", "ir", "grad", "algo", "loops", "mem"};
+enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
+
+static bool is_dump_phase(const char *s, size_t len)
+{
+    if (len == 3 && strncmp(s, "all", 3) == 0)
+        return true;
+    for (int i = 0; i < NDUMP_PHASES; i++)
+        if (strlen(dump_phases[i]) == len && strncmp(s, dump_phases[i], len) == 0)
+            return true;
+    return false;
+}
+
+/* Every comma-separated name in `list` is a phase; otherwise says which
+ * is not, with the valid ones and the closest. */
+static bool check_dump_phases(const char *list)
+{
+    for (const char *s = list;;) {
+        size_t len = strcspn(s, ",");
+        if (!is_dump_phase(s, len)) {
+            char word[64];
+            snprintf(word, sizeof word, "%.*s", (int)len, s);
+            fprintf(stderr, "netc: error: unknown dump phase '%s' (expected ", word);
+            for (int i = 0; i < NDUMP_PHASES; i++)
+                fprintf(stderr, "%s%s", dump_phases[i], i + 1 < NDUMP_PHASES ? ", " : " or all)");
+            const char *close = len ? diag_suggest(word, dump_phases, NDUMP_PHASES) : NULL;
+            if (close)
+                fprintf(stderr, "; did you mean '%s'?", close);
+            fputc('\n', stderr);
+            return false;
+        }
+        if (!s[len])
+            return true;
+        s += len + 1;
+    }
 }
 
 static bool dumping(const Options *o, const char *phase)
@@ -119,6 +158,8 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (strcmp(a, "--portable") == 0) {
             o->portable = true;
         } else if (strncmp(a, "--dump=", 7) == 0) {
+            if (!check_dump_phases(a + 7))
+                return 2;
             o->dump = a + 7;
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
@@ -165,6 +206,10 @@ static int parse_args(int argc, char **argv, Options *o)
     if (strcmp(o->cmd, "check") != 0 && !o->output) {
         fprintf(stderr, "netc: error: '%s' needs an output: -o %s\n", o->cmd,
                 strcmp(o->cmd, "build") == 0 ? "PROG" : "DIR");
+        return 2;
+    }
+    if (o->weights && strcmp(o->cmd, "check") == 0) {
+        fprintf(stderr, "netc: error: --weights embeds a checkpoint in generated code; 'check' generates none\n");
         return 2;
     }
     if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
@@ -341,6 +386,34 @@ static bool ensure_dir(const char *dir, Diag *d)
 
 /* ---- the pipeline ---- */
 
+/* The command's output: the layer table, or the generated code. */
+static bool write_output(const Options *o, Program *p, Diag *d)
+{
+    const Model *m = p->m;
+    bool ok = true;
+    if (strcmp(o->cmd, "check") == 0) {
+        print_layer_table(m, p);
+    } else if (strcmp(o->cmd, "emit-c") == 0) {
+        ok = ensure_dir(o->output, d) && emit_c(p, o->output, d);
+    } else if (strcmp(o->cmd, "build") == 0) {
+        ok = build_program(p, o, d);
+    } else {
+        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
+        char path[4096];
+        ok = ensure_dir(o->output, d);
+        if (ok && strcmp(o->cmd, "emit-llvm") == 0) {
+            snprintf(path, sizeof path, "%s/%s.ll", o->output, m->name);
+            ok = emit_llvm_ir(p, &lo, path, d);
+        } else if (ok) {
+            snprintf(path, sizeof path, "%s/%s.o", o->output, m->name);
+            ok = emit_llvm_obj(p, &lo, path, false, d);
+            snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
+            ok = ok && emit_c_header(p, path, d);
+        }
+    }
+    return ok;
+}
+
 static int compile(const Options *o)
 {
     Diag d;
@@ -369,29 +442,8 @@ static int compile(const Options *o)
     if (dumping(o, "mem"))
         program_print_mem(stdout, p);
 
-    bool ok = true;
-    if (strcmp(o->cmd, "check") == 0) {
-        print_layer_table(m, p);
-    } else if (strcmp(o->cmd, "emit-c") == 0) {
-        if (o->weights)
-            ok = program_load_weights(p, o->weights, &d);
-        ok = ok && ensure_dir(o->output, &d) && emit_c(p, o->output, &d);
-    } else if (strcmp(o->cmd, "build") == 0) {
-        ok = build_program(p, o, &d);
-    } else {
-        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
-        char path[4096];
-        ok = ensure_dir(o->output, &d);
-        if (ok && strcmp(o->cmd, "emit-llvm") == 0) {
-            snprintf(path, sizeof path, "%s/%s.ll", o->output, m->name);
-            ok = emit_llvm_ir(p, &lo, path, &d);
-        } else if (ok) {
-            snprintf(path, sizeof path, "%s/%s.o", o->output, m->name);
-            ok = emit_llvm_obj(p, &lo, path, false, &d);
-            snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
-            ok = ok && emit_c_header(p, path, &d);
-        }
-    }
+    /* Every command that generates code embeds the weights it is given. */
+    bool ok = (!o->weights || program_load_weights(p, o->weights, &d)) && write_output(o, p, &d);
     status = ok && d.nerror == 0 ? 0 : 1;
 done:
     if (d.nerror)

@@ -31,6 +31,10 @@ check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples
 expect_fail "unknown algorithm" "unknown algorithm 'winograd'" "$netc" check examples/lenet.net --algo=winograd
 check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \
   <("$netc" check examples/lenet.net --algo=direct --dump=algo)
+expect_fail "unknown dump phase" "unknown dump phase 'lops' (expected ast, ir, .*); did you mean 'loops'" \
+  "$netc" check examples/lenet.net --dump=ir,lops
+expect_fail "empty dump phase" "unknown dump phase ''" "$netc" check examples/lenet.net --dump=
+check "--dump=all" grep -q "^params:" <("$netc" check examples/lenet.net --dump=all)
 check "--algo=auto lets the schedule choose" grep -q 'conv "c2": im2col' \
   <("$netc" check examples/lenet.net --algo=auto --dump=algo)
 
@@ -69,6 +73,25 @@ check "emit-c --weights" "$netc" emit-c "$tmp/w.net" -o "$tmp/w" --weights "$tmp
 check "weights are embedded" grep -q "w_weights" "$tmp/w/w.h"
 expect_fail "weights with the wrong shape" "d.weight" "$netc" emit-c "$tmp/w.net" -o "$tmp/w2" --weights "$tmp/bad.safetensors"
 expect_fail "weights file missing" "nope.safetensors" "$netc" emit-c "$tmp/w.net" -o "$tmp/w3" --weights "$tmp/nope.safetensors"
+# build --weights embeds them too: the program predicts without a checkpoint.
+/usr/bin/env python3 - "$tmp/x.npy" <<'PY' || exit 1
+import struct, sys
+h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }"
+h += b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + struct.pack("<3f", 1, 1, 1))
+PY
+for backend in c llvm; do
+  [ $backend = llvm ] && ! "$netc" emit-llvm "$tmp/w.net" -o "$tmp/probe" >/dev/null 2>&1 && continue
+  check "build --weights ($backend)" "$netc" build "$tmp/w.net" -o "$tmp/wprog-$backend" --backend $backend \
+    --weights "$tmp/w.safetensors"
+  check "the built program has the weights ($backend)" "$tmp/wprog-$backend" predict --input "$tmp/x.npy" \
+    --output "$tmp/y-$backend.npy"
+  check "and uses them ($backend)" /usr/bin/env python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read()
+assert struct.unpack('<2f', d[-8:]) == (6.5, 14.5), struct.unpack('<2f', d[-8:])" "$tmp/y-$backend.npy"
+done
+expect_fail "build --weights with the wrong shape" "d.weight" "$netc" build "$tmp/w.net" -o "$tmp/wprog2" \
+  --weights "$tmp/bad.safetensors"
+expect_fail "check --weights" "'check' generates none" "$netc" check "$tmp/w.net" --weights "$tmp/w.safetensors"
 
 # A failed build leaves an existing program untouched and no temporary file.
 echo "previous program" > "$tmp/prog"
