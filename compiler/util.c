@@ -7,7 +7,7 @@
 #include <string.h>
 
 long netc_alloc_fail_at = 0;
-static long alloc_count = 0;
+long netc_alloc_count = 0;
 
 _Noreturn void netc_assert_fail(const char *expr, const char *file, int line)
 {
@@ -26,7 +26,7 @@ static void *check(void *p, size_t n)
 
 static bool should_fail(void)
 {
-    return netc_alloc_fail_at > 0 && ++alloc_count == netc_alloc_fail_at;
+    return ++netc_alloc_count == netc_alloc_fail_at;
 }
 
 void *netc_alloc(size_t n)

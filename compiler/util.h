@@ -18,8 +18,10 @@
 _Noreturn void netc_assert_fail(const char *expr, const char *file, int line);
 
 /* malloc/realloc that report exhaustion and exit with status 3.  Tests may
- * set netc_alloc_fail_at to N to make the Nth allocation fail (0: never). */
+ * set netc_alloc_fail_at to N to make the Nth allocation fail (0: never);
+ * netc_alloc_count counts the allocations made so far. */
 extern long netc_alloc_fail_at;
+extern long netc_alloc_count;
 void *netc_alloc(size_t n);
 void *netc_realloc(void *p, size_t n);
 char *netc_strdup(const char *s);
