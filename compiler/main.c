@@ -5,6 +5,7 @@
  * Each phase's result can be printed with --dump=ast,ir,grad,algo,loops,mem.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,23 @@ static void usage(FILE *f)
           f);
 }
 
+/* A command-line mistake, as "netc: error: ..." with the bytes of the
+ * user's arguments escaped like any other message (diag.c). */
+static void arg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void arg_error(const char *fmt, ...)
+{
+    Buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    Diag d;
+    diag_init(&d, stderr);
+    diag_plain(&d, "%s", b.s);
+    diag_free(&d);
+    buf_free(&b);
+}
+
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
 static const char *const dump_phases[] = {"ast", "ir", "grad", "algo", "loops", "mem"};
@@ -86,13 +104,15 @@ static bool check_dump_phases(const char *list)
         if (!is_dump_phase(s, len)) {
             char word[64];
             snprintf(word, sizeof word, "%.*s", (int)len, s);
-            fprintf(stderr, "netc: error: unknown dump phase '%s' (expected ", word);
+            Buf b = {0};
             for (int i = 0; i < NDUMP_PHASES; i++)
-                fprintf(stderr, "%s%s", dump_phases[i], i + 1 < NDUMP_PHASES ? ", " : " or all)");
+                buf_printf(&b, "%s%s", dump_phases[i], i + 1 < NDUMP_PHASES ? ", " : " or all");
             const char *close = len ? diag_suggest(word, dump_phases, NDUMP_PHASES) : NULL;
             if (close)
-                fprintf(stderr, "; did you mean '%s'?", close);
-            fputc('\n', stderr);
+                arg_error("unknown dump phase '%s' (expected %s); did you mean '%s'?", word, b.s, close);
+            else
+                arg_error("unknown dump phase '%s' (expected %s)", word, b.s);
+            buf_free(&b);
             return false;
         }
         if (!s[len])
@@ -129,7 +149,7 @@ static int parse_args(int argc, char **argv, Options *o)
 #define TAKE(field)                                                            \
     do {                                                                       \
         if (!val) {                                                            \
-            fprintf(stderr, "netc: error: option '%s' needs a value\n", a);   \
+            arg_error("option '%s' needs a value", a);                        \
             return 2;                                                          \
         }                                                                      \
         o->field = val;                                                        \
@@ -163,14 +183,13 @@ static int parse_args(int argc, char **argv, Options *o)
             o->dump = a + 7;
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
-                fprintf(stderr, "netc: error: unknown algorithm '%s' (expected auto, direct or im2col)\n",
-                        a + 7);
+                arg_error("unknown algorithm '%s' (expected auto, direct or im2col)", a + 7);
                 return 2;
             }
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "netc: error: unknown option '%s'\n", a);
+            arg_error("unknown option '%s'", a);
             usage(stderr);
             return 2;
         } else if (!o->cmd) {
@@ -178,7 +197,7 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (!o->input) {
             o->input = a;
         } else {
-            fprintf(stderr, "netc: error: unexpected argument '%s'\n", a);
+            arg_error("unexpected argument '%s'", a);
             return 2;
         }
 #undef TAKE
@@ -193,27 +212,27 @@ static int parse_args(int argc, char **argv, Options *o)
         known |= strcmp(o->cmd, cmds[i]) == 0;
     if (!known) {
         const char *s = diag_suggest(o->cmd, cmds, (int)(sizeof cmds / sizeof cmds[0]));
-        fprintf(stderr, "netc: error: unknown command '%s'", o->cmd);
         if (s)
-            fprintf(stderr, "; did you mean '%s'?", s);
-        fputc('\n', stderr);
+            arg_error("unknown command '%s'; did you mean '%s'?", o->cmd, s);
+        else
+            arg_error("unknown command '%s'", o->cmd);
         return 2;
     }
     if (!o->input) {
-        fprintf(stderr, "netc: error: '%s' needs a model file (netc %s model.net)\n", o->cmd, o->cmd);
+        arg_error("'%s' needs a model file (netc %s model.net)", o->cmd, o->cmd);
         return 2;
     }
     if (strcmp(o->cmd, "check") != 0 && !o->output) {
-        fprintf(stderr, "netc: error: '%s' needs an output: -o %s\n", o->cmd,
+        arg_error("'%s' needs an output: -o %s", o->cmd,
                 strcmp(o->cmd, "build") == 0 ? "PROG" : "DIR");
         return 2;
     }
     if (o->weights && strcmp(o->cmd, "check") == 0) {
-        fprintf(stderr, "netc: error: --weights embeds a checkpoint in generated code; 'check' generates none\n");
+        arg_error("--weights embeds a checkpoint in generated code; 'check' generates none");
         return 2;
     }
     if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
-        fprintf(stderr, "netc: error: unknown backend '%s' (expected 'c' or 'llvm')\n", o->backend);
+        arg_error("unknown backend '%s' (expected 'c' or 'llvm')", o->backend);
         return 2;
     }
     return 0;

@@ -25,6 +25,7 @@ expect_fail "unknown command" "did you mean 'check'" "$netc" chek examples/lenet
 expect_fail "missing model" "needs a model file" "$netc" check
 expect_fail "missing output" "needs an output" "$netc" emit-c examples/lenet.net
 expect_fail "unknown option" "unknown option '--bogus'" "$netc" check examples/lenet.net --bogus
+expect_fail "bytes of arguments are escaped" 'unknown option .--\\xff\\x1b.$' "$netc" check examples/lenet.net $'--\xff\x1b'
 expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
