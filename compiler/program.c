@@ -37,41 +37,101 @@ typedef struct {
 
 /* One pool of the arena being planned.  Blocks are placed in execution
  * order (their `first` never decreases), so a block that has died before
- * the current one starts can never overlap a later one either: `live`
- * holds only the blocks still alive, sorted by offset, which keeps the
- * plan linear in the graph for chains (and O(live) per block in general). */
+ * the current one starts can never overlap a later one either.  The pool
+ * keeps only the live blocks, sorted by offset (they are disjoint), drops
+ * each one when its lifetime ends (a list per end time), and remembers how
+ * many of them are packed from offset 0 without a gap (`packed`), which
+ * first fit can skip: a training graph's activations stay alive until the
+ * backward pass, and rescanning them for every block was quadratic. */
 typedef struct {
     Block *block;
     int n;
     int *live;         /* indices into block[], by increasing offset */
     int nlive;
+    int packed;        /* live[0..packed) are contiguous from offset 0 */
+    int *dies;         /* per position: the first block whose last it is */
+    int *next_dying;   /* per block: the next with the same last */
+    int now;           /* blocks ending before `now` have been dropped */
 } Pool;
+
+static Pool pool_new(int nblocks, int npos)
+{
+    Pool pl = {netc_alloc(sizeof(Block) * (size_t)nblocks), 0,
+               netc_alloc(sizeof(int) * (size_t)nblocks), 0, 0,
+               netc_alloc(sizeof(int) * (size_t)(npos + 1)),
+               netc_alloc(sizeof(int) * (size_t)nblocks), 0};
+    for (int t = 0; t <= npos; t++)
+        pl.dies[t] = -1;
+    return pl;
+}
+
+static void pool_free(Pool *pl)
+{
+    free(pl->block);
+    free(pl->live);
+    free(pl->dies);
+    free(pl->next_dying);
+}
+
+static long block_end(const Pool *pl, int i)
+{
+    return pl->block[pl->live[i]].off + pl->block[pl->live[i]].size;
+}
+
+static void drop(Pool *pl, int bi)
+{
+    long off = pl->block[bi].off;
+    int lo = 0, hi = pl->nlive; /* the first live block at or above off */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (pl->block[pl->live[mid]].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (pl->live[lo] != bi) /* empty blocks may share an offset */
+        lo++;
+    memmove(pl->live + lo, pl->live + lo + 1, sizeof(int) * (size_t)(pl->nlive - lo - 1));
+    pl->nlive--;
+    if (lo < pl->packed)
+        pl->packed = lo;
+}
 
 /* First fit: places `b` at the lowest offset where it overlaps no live
  * block; returns its index. */
 static int place(Pool *pl, Block b)
 {
-    int k = 0;
-    for (int i = 0; i < pl->nlive; i++)
-        if (pl->block[pl->live[i]].last >= b.first)
-            pl->live[k++] = pl->live[i];
-    pl->nlive = k;
+    for (; pl->now < b.first; pl->now++)
+        for (int i = pl->dies[pl->now]; i >= 0; i = pl->next_dying[i])
+            drop(pl, i);
     long off = 0;
     int at = 0;
-    for (; at < pl->nlive; at++) {
-        const Block *q = &pl->block[pl->live[at]];
-        if (q->off >= off + b.size)
-            break; /* the gap before q fits */
-        if (q->off + q->size > off)
-            off = q->off + q->size;
+    if (b.size > 0) {
+        /* No gap among the packed blocks: start after them. */
+        at = pl->packed;
+        off = at ? block_end(pl, at - 1) : 0;
+        for (; at < pl->nlive; at++) {
+            const Block *q = &pl->block[pl->live[at]];
+            if (q->off >= off + b.size)
+                break; /* the gap before q fits */
+            if (at == pl->packed && q->off == off)
+                pl->packed++;
+            if (q->off + q->size > off)
+                off = q->off + q->size;
+        }
     }
     /* live[] stays sorted: every block before `at` ends at or below off. */
     b.off = off;
-    pl->block[pl->n] = b;
+    int bi = pl->n++;
+    pl->block[bi] = b;
     memmove(pl->live + at + 1, pl->live + at, sizeof(int) * (size_t)(pl->nlive - at));
-    pl->live[at] = pl->n;
+    pl->live[at] = bi;
     pl->nlive++;
-    return pl->n++;
+    if (at < pl->packed)
+        pl->packed = at;
+    pl->next_dying[bi] = pl->dies[b.last];
+    pl->dies[b.last] = bi;
+    return bi;
 }
 
 typedef struct {
@@ -220,10 +280,7 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     /* First-fit placement in two pools: fixed-size and per-sample.  A
      * scratch buffer lives during its kernel's call alone. */
     int cap = nn + nscratch + 1;
-    Pool pool[2];
-    for (int w = 0; w < 2; w++)
-        pool[w] = (Pool){netc_alloc(sizeof(Block) * (size_t)cap), 0,
-                         netc_alloc(sizeof(int) * (size_t)cap), 0};
+    Pool pool[2] = {pool_new(cap, t), pool_new(cap, t)};
     long top[2] = {0, 0}, naive[2] = {0, 0};
     int *which = netc_alloc(sizeof(int) * (size_t)nn);
     int *scratch_block = netc_alloc(sizeof(int) * ((size_t)nscratch + 1));
@@ -304,10 +361,8 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
         add_call(&e, p->param[i].node, zero_kernel(p, graph_node(g, p->param[i].node)), args);
     }
 
-    for (int w = 0; w < 2; w++) {
-        free(pool[w].block);
-        free(pool[w].live);
-    }
+    pool_free(&pool[0]);
+    pool_free(&pool[1]);
     free(which);
     free(kern);
     free(scratch_block);

@@ -115,6 +115,12 @@ expect_fail "100,001 layers are too many" "chain1.net:3:[0-9]*: error: the netwo
   "$netc" check "$tmp/chain1.net"
 printf 'network big\ninput x: [8]\nblock d() { in -> dense(8) * 1000 => out }\nx -> d * 20 => y\noutput y\n' > "$tmp/dense.net"
 check "20,000 repeated dense layers check" "$netc" check "$tmp/dense.net"
+# Training keeps every activation alive until the backward pass: the
+# memory plan must not rescan them for each of the 200,000 values.
+printf 'network big\ninput x: [8]\nblock b() { in -> dense(8) -> tanh * 9 => out }
+x -> b * 9999 -> dense(2) => y\noutput y
+train { loss softmax_cross_entropy(y) optimizer sgd(lr=0.1) batch 2 epochs 1 }\n' > "$tmp/train.net"
+check "a 99,991-layer training chain checks" "$netc" check "$tmp/train.net"
 
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]
