@@ -38,50 +38,6 @@ enum {
     MAX_REPEAT = 10000,
 };
 
-/* ---- string -> int map ---- */
-
-static unsigned long str_hash(const char *s)
-{
-    unsigned long h = 5381;
-    while (*s)
-        h = h * 33 + (unsigned char)*s++;
-    return h;
-}
-
-int strmap_get(const StrMap *m, const char *key)
-{
-    if (!m->cap)
-        return -1;
-    for (unsigned long i = str_hash(key) & (unsigned long)(m->cap - 1);; i = (i + 1) & (unsigned long)(m->cap - 1)) {
-        if (!m->key[i])
-            return -1;
-        if (!strcmp(m->key[i], key))
-            return m->val[i];
-    }
-}
-
-void strmap_put(Arena *a, StrMap *m, const char *key, int val)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        StrMap bigger = {0};
-        bigger.cap = m->cap ? 2 * m->cap : 16;
-        bigger.key = arena_alloc(a, sizeof(char *) * (size_t)bigger.cap);
-        bigger.val = arena_alloc(a, sizeof(int) * (size_t)bigger.cap);
-        for (int i = 0; i < m->cap; i++)
-            if (m->key[i])
-                strmap_put(a, &bigger, m->key[i], m->val[i]);
-        *m = bigger;
-    }
-    unsigned long i = str_hash(key) & (unsigned long)(m->cap - 1);
-    while (m->key[i] && strcmp(m->key[i], key))
-        i = (i + 1) & (unsigned long)(m->cap - 1);
-    if (!m->key[i]) {
-        m->key[i] = key;
-        m->n++;
-    }
-    m->val[i] = val;
-}
-
 /* ---- errors ---- */
 
 bool elab_stop(const Elab *E)

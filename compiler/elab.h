@@ -15,17 +15,6 @@
  * before (name and train from the AST here). */
 bool elab_model(Model *m, const AstFile *ast, Diag *d);
 
-/* ---- string -> int map (open addressing, arena-backed) ---- */
-
-typedef struct {
-    const char **key;
-    int *val;
-    int cap, n;
-} StrMap;
-
-int strmap_get(const StrMap *m, const char *key); /* -1 when absent */
-void strmap_put(Arena *a, StrMap *m, const char *key, int val);
-
 /* ---- evaluated attribute values ---- */
 
 typedef enum { VAL_INT, VAL_FLOAT, VAL_NAME, VAL_STRING, VAL_LIST, VAL_CALL } ValueKind;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ast.h"
 #include "elab.h"
@@ -33,11 +34,15 @@ static const char *bad_utf8(const char *s)
     return NULL;
 }
 
+/* The line and column of `at`, counted as the scanner does: lines end at
+ * LF, CRLF or a lone CR; UTF-8 continuation bytes take no column. */
 static SrcLoc loc_of(const char *file, const char *text, const char *at)
 {
     SrcLoc l = {file, 1, 1};
     for (const char *p = text; p < at; p++) {
-        if (*p == '\n') {
+        if (*p == '\n' || *p == '\r') {
+            if (*p == '\r' && p + 1 < at && p[1] == '\n')
+                p++;
             l.line++;
             l.col = 1;
         } else if (((unsigned char)*p & 0xC0) != 0x80) {
@@ -95,6 +100,12 @@ Model *frontend_load_dump(const char *path, Diag *d, FILE *dump_ast)
         diag_plain(d, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        diag_plain(d, "'%s' is a directory, not a network description", path);
+        fclose(f);
+        return NULL;
+    }
     char *text = NULL;
     size_t len = 0, cap = 0;
     bool too_big = false;
@@ -125,8 +136,11 @@ Model *frontend_load_dump(const char *path, Diag *d, FILE *dump_ast)
         return NULL;
     }
     text[len] = 0;
-    if (strlen(text) != len) {
-        diag_plain(d, "'%s' is not a text file (it contains a NUL byte)", path);
+    size_t nul = strlen(text);
+    if (nul != len) {
+        /* The text up to the NUL is what the message can quote. */
+        diag_add_source(d, path, text);
+        diag_error(d, loc_of(path, text, text + nul), 1, "the file is not text (a NUL byte)");
         free(text);
         return NULL;
     }

@@ -224,7 +224,7 @@ void graph_print(FILE *f, const Graph *g)
 
 /* ---- verifier ---- */
 
-bool graph_verify(const Graph *g, FILE *err)
+static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
 {
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
@@ -259,12 +259,12 @@ bool graph_verify(const Graph *g, FILE *err)
                 return false;
             }
         }
-        for (int j = 0; j < i; j++) {
-            if (strcmp(g->node[j]->name, n->name) == 0) {
-                fprintf(err, "verify: %%%d and %%%d are both named '%s'\n", j, i, n->name);
-                return false;
-            }
+        int dup = strmap_get(seen, n->name);
+        if (dup >= 0) {
+            fprintf(err, "verify: %%%d and %%%d are both named '%s'\n", dup, i, n->name);
+            return false;
         }
+        strmap_put(a, seen, n->name, i);
         /* Re-infer the shape of user-level ops and compare. */
         if (op_flags(n->op) & (OPF_LAYER | OPF_LOSS)) {
             Node copy = *n;
@@ -293,4 +293,13 @@ bool graph_verify(const Graph *g, FILE *err)
         }
     }
     return true;
+}
+
+bool graph_verify(const Graph *g, FILE *err)
+{
+    Arena *names = arena_new(); /* node names seen so far, for duplicates */
+    StrMap seen = {0};
+    bool ok = verify_nodes(g, err, names, &seen);
+    arena_free(names);
+    return ok;
 }

@@ -5,6 +5,7 @@
  * Each phase's result can be printed with --dump=ast,ir,grad,algo,loops,mem.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +53,72 @@ static void usage(FILE *f)
           "options:\n"
           "  -o PATH              output directory or program\n"
           "  --backend c|llvm     build: code generator (default: llvm when built with it)\n"
-          "  --weights W.safetensors  emit-c: embed trained weights as NAME_weights\n"
+          "  --weights W.safetensors  embed trained weights as NAME_weights (all but check)\n"
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
+}
+
+/* A command-line mistake, as "netc: error: ..." with the bytes of the
+ * user's arguments escaped like any other message (diag.c). */
+static void arg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void arg_error(const char *fmt, ...)
+{
+    Buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    Diag d;
+    diag_init(&d, stderr);
+    diag_plain(&d, "%s", b.s);
+    diag_free(&d);
+    buf_free(&b);
+}
+
+/* The phases --dump can print, in pipeline order; "all" prints them all.
+ * A new phase is a row here and a dumping() call in compile(). */
+static const char *const dump_phases[] = {"ast", "ir", "grad", "algo", "loops", "mem"};
+enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
+
+static bool is_dump_phase(const char *s, size_t len)
+{
+    if (len == 3 && strncmp(s, "all", 3) == 0)
+        return true;
+    for (int i = 0; i < NDUMP_PHASES; i++)
+        if (strlen(dump_phases[i]) == len && strncmp(s, dump_phases[i], len) == 0)
+            return true;
+    return false;
+}
+
+/* Every comma-separated name in `list` is a phase; otherwise says which
+ * is not, with the valid ones and the closest. */
+static bool check_dump_phases(const char *list)
+{
+    for (const char *s = list;;) {
+        size_t len = strcspn(s, ",");
+        if (!is_dump_phase(s, len)) {
+            char word[64];
+            snprintf(word, sizeof word, "%.*s", (int)len, s);
+            Buf b = {0};
+            for (int i = 0; i < NDUMP_PHASES; i++)
+                buf_printf(&b, "%s%s", dump_phases[i], i + 1 < NDUMP_PHASES ? ", " : " or all");
+            const char *close = len ? diag_suggest(word, dump_phases, NDUMP_PHASES) : NULL;
+            if (close)
+                arg_error("unknown dump phase '%s' (expected %s); did you mean '%s'?", word, b.s, close);
+            else
+                arg_error("unknown dump phase '%s' (expected %s)", word, b.s);
+            buf_free(&b);
+            return false;
+        }
+        if (!s[len])
+            return true;
+        s += len + 1;
+    }
 }
 
 static bool dumping(const Options *o, const char *phase)
@@ -90,7 +149,7 @@ static int parse_args(int argc, char **argv, Options *o)
 #define TAKE(field)                                                            \
     do {                                                                       \
         if (!val) {                                                            \
-            fprintf(stderr, "netc: error: option '%s' needs a value\n", a);   \
+            arg_error("option '%s' needs a value", a);                        \
             return 2;                                                          \
         }                                                                      \
         o->field = val;                                                        \
@@ -119,17 +178,18 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (strcmp(a, "--portable") == 0) {
             o->portable = true;
         } else if (strncmp(a, "--dump=", 7) == 0) {
+            if (!check_dump_phases(a + 7))
+                return 2;
             o->dump = a + 7;
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
-                fprintf(stderr, "netc: error: unknown algorithm '%s' (expected auto, direct or im2col)\n",
-                        a + 7);
+                arg_error("unknown algorithm '%s' (expected auto, direct or im2col)", a + 7);
                 return 2;
             }
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "netc: error: unknown option '%s'\n", a);
+            arg_error("unknown option '%s'", a);
             usage(stderr);
             return 2;
         } else if (!o->cmd) {
@@ -137,7 +197,7 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (!o->input) {
             o->input = a;
         } else {
-            fprintf(stderr, "netc: error: unexpected argument '%s'\n", a);
+            arg_error("unexpected argument '%s'", a);
             return 2;
         }
 #undef TAKE
@@ -152,23 +212,27 @@ static int parse_args(int argc, char **argv, Options *o)
         known |= strcmp(o->cmd, cmds[i]) == 0;
     if (!known) {
         const char *s = diag_suggest(o->cmd, cmds, (int)(sizeof cmds / sizeof cmds[0]));
-        fprintf(stderr, "netc: error: unknown command '%s'", o->cmd);
         if (s)
-            fprintf(stderr, "; did you mean '%s'?", s);
-        fputc('\n', stderr);
+            arg_error("unknown command '%s'; did you mean '%s'?", o->cmd, s);
+        else
+            arg_error("unknown command '%s'", o->cmd);
         return 2;
     }
     if (!o->input) {
-        fprintf(stderr, "netc: error: '%s' needs a model file (netc %s model.net)\n", o->cmd, o->cmd);
+        arg_error("'%s' needs a model file (netc %s model.net)", o->cmd, o->cmd);
         return 2;
     }
     if (strcmp(o->cmd, "check") != 0 && !o->output) {
-        fprintf(stderr, "netc: error: '%s' needs an output: -o %s\n", o->cmd,
+        arg_error("'%s' needs an output: -o %s", o->cmd,
                 strcmp(o->cmd, "build") == 0 ? "PROG" : "DIR");
         return 2;
     }
+    if (o->weights && strcmp(o->cmd, "check") == 0) {
+        arg_error("--weights embeds a checkpoint in generated code; 'check' generates none");
+        return 2;
+    }
     if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
-        fprintf(stderr, "netc: error: unknown backend '%s' (expected 'c' or 'llvm')\n", o->backend);
+        arg_error("unknown backend '%s' (expected 'c' or 'llvm')", o->backend);
         return 2;
     }
     return 0;
@@ -341,6 +405,34 @@ static bool ensure_dir(const char *dir, Diag *d)
 
 /* ---- the pipeline ---- */
 
+/* The command's output: the layer table, or the generated code. */
+static bool write_output(const Options *o, Program *p, Diag *d)
+{
+    const Model *m = p->m;
+    bool ok = true;
+    if (strcmp(o->cmd, "check") == 0) {
+        print_layer_table(m, p);
+    } else if (strcmp(o->cmd, "emit-c") == 0) {
+        ok = ensure_dir(o->output, d) && emit_c(p, o->output, d);
+    } else if (strcmp(o->cmd, "build") == 0) {
+        ok = build_program(p, o, d);
+    } else {
+        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
+        char path[4096];
+        ok = ensure_dir(o->output, d);
+        if (ok && strcmp(o->cmd, "emit-llvm") == 0) {
+            snprintf(path, sizeof path, "%s/%s.ll", o->output, m->name);
+            ok = emit_llvm_ir(p, &lo, path, d);
+        } else if (ok) {
+            snprintf(path, sizeof path, "%s/%s.o", o->output, m->name);
+            ok = emit_llvm_obj(p, &lo, path, false, d);
+            snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
+            ok = ok && emit_c_header(p, path, d);
+        }
+    }
+    return ok;
+}
+
 static int compile(const Options *o)
 {
     Diag d;
@@ -377,29 +469,8 @@ static int compile(const Options *o)
     if (dumping(o, "mem"))
         program_print_mem(stdout, p);
 
-    bool ok = true;
-    if (strcmp(o->cmd, "check") == 0) {
-        print_layer_table(m, p);
-    } else if (strcmp(o->cmd, "emit-c") == 0) {
-        if (o->weights)
-            ok = program_load_weights(p, o->weights, &d);
-        ok = ok && ensure_dir(o->output, &d) && emit_c(p, o->output, &d);
-    } else if (strcmp(o->cmd, "build") == 0) {
-        ok = build_program(p, o, &d);
-    } else {
-        LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
-        char path[4096];
-        ok = ensure_dir(o->output, &d);
-        if (ok && strcmp(o->cmd, "emit-llvm") == 0) {
-            snprintf(path, sizeof path, "%s/%s.ll", o->output, m->name);
-            ok = emit_llvm_ir(p, &lo, path, &d);
-        } else if (ok) {
-            snprintf(path, sizeof path, "%s/%s.o", o->output, m->name);
-            ok = emit_llvm_obj(p, &lo, path, false, &d);
-            snprintf(path, sizeof path, "%s/%s.h", o->output, m->name);
-            ok = ok && emit_c_header(p, path, &d);
-        }
-    }
+    /* Every command that generates code embeds the weights it is given. */
+    bool ok = (!o->weights || program_load_weights(p, o->weights, &d)) && write_output(o, p, &d);
     status = ok && d.nerror == 0 ? 0 : 1;
 done:
     if (d.nerror)

@@ -36,24 +36,103 @@ typedef struct {
     int first, last; /* positions in the execution order, inclusive */
 } Block;
 
-/* First fit: the lowest offset where `b` overlaps no live block. */
-static long place(const Block *placed, int nplaced, const Block *b)
+/* One pool of the arena being planned.  Blocks are placed in execution
+ * order (their `first` never decreases), so a block that has died before
+ * the current one starts can never overlap a later one either.  The pool
+ * keeps only the live blocks, sorted by offset (they are disjoint), drops
+ * each one when its lifetime ends (a list per end time), and remembers how
+ * many of them are packed from offset 0 without a gap (`packed`), which
+ * first fit can skip: a training graph's activations stay alive until the
+ * backward pass, and rescanning them for every block was quadratic. */
+typedef struct {
+    Block *block;
+    int n;
+    int *live;         /* indices into block[], by increasing offset */
+    int nlive;
+    int packed;        /* live[0..packed) are contiguous from offset 0 */
+    int *dies;         /* per position: the first block whose last it is */
+    int *next_dying;   /* per block: the next with the same last */
+    int now;           /* blocks ending before `now` have been dropped */
+} Pool;
+
+static Pool pool_new(int nblocks, int npos)
 {
-    long off = 0;
-    for (;;) {
-        bool moved = false;
-        for (int i = 0; i < nplaced; i++) {
-            const Block *q = &placed[i];
-            if (q->last < b->first || b->last < q->first)
-                continue; /* lifetimes disjoint */
-            if (q->off < off + b->size && off < q->off + q->size) {
-                off = q->off + q->size;
-                moved = true;
-            }
-        }
-        if (!moved)
-            return off;
+    Pool pl = {netc_alloc(sizeof(Block) * (size_t)nblocks), 0,
+               netc_alloc(sizeof(int) * (size_t)nblocks), 0, 0,
+               netc_alloc(sizeof(int) * (size_t)(npos + 1)),
+               netc_alloc(sizeof(int) * (size_t)nblocks), 0};
+    for (int t = 0; t <= npos; t++)
+        pl.dies[t] = -1;
+    return pl;
+}
+
+static void pool_free(Pool *pl)
+{
+    free(pl->block);
+    free(pl->live);
+    free(pl->dies);
+    free(pl->next_dying);
+}
+
+static long block_end(const Pool *pl, int i)
+{
+    return pl->block[pl->live[i]].off + pl->block[pl->live[i]].size;
+}
+
+static void drop(Pool *pl, int bi)
+{
+    long off = pl->block[bi].off;
+    int lo = 0, hi = pl->nlive; /* the first live block at or above off */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (pl->block[pl->live[mid]].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    while (pl->live[lo] != bi) /* empty blocks may share an offset */
+        lo++;
+    memmove(pl->live + lo, pl->live + lo + 1, sizeof(int) * (size_t)(pl->nlive - lo - 1));
+    pl->nlive--;
+    if (lo < pl->packed)
+        pl->packed = lo;
+}
+
+/* First fit: places `b` at the lowest offset where it overlaps no live
+ * block; returns its index. */
+static int place(Pool *pl, Block b)
+{
+    for (; pl->now < b.first; pl->now++)
+        for (int i = pl->dies[pl->now]; i >= 0; i = pl->next_dying[i])
+            drop(pl, i);
+    long off = 0;
+    int at = 0;
+    if (b.size > 0) {
+        /* No gap among the packed blocks: start after them. */
+        at = pl->packed;
+        off = at ? block_end(pl, at - 1) : 0;
+        for (; at < pl->nlive; at++) {
+            const Block *q = &pl->block[pl->live[at]];
+            if (q->off >= off + b.size)
+                break; /* the gap before q fits */
+            if (at == pl->packed && q->off == off)
+                pl->packed++;
+            if (q->off + q->size > off)
+                off = q->off + q->size;
+        }
+    }
+    /* live[] stays sorted: every block before `at` ends at or below off. */
+    b.off = off;
+    int bi = pl->n++;
+    pl->block[bi] = b;
+    memmove(pl->live + at + 1, pl->live + at, sizeof(int) * (size_t)(pl->nlive - at));
+    pl->live[at] = bi;
+    pl->nlive++;
+    if (at < pl->packed)
+        pl->packed = at;
+    pl->next_dying[bi] = pl->dies[b.last];
+    pl->dies[b.last] = bi;
+    return bi;
 }
 
 typedef struct {
@@ -64,14 +143,32 @@ typedef struct {
     bool *has_loc;
 } Builder;
 
-static void mark_needed(const Graph *g, bool *used, int id)
+/* Marks everything the marked nodes read.  Inputs have smaller ids, so
+ * one backward sweep reaches them all (no recursion: chains are deep). */
+static void mark_inputs(const Graph *g, bool *used)
 {
-    if (used[id])
-        return;
-    used[id] = true;
-    const Node *n = graph_node(g, id);
-    for (int j = 0; j < n->nin; j++)
-        mark_needed(g, used, n->in[j]);
+    for (int i = g->nnode - 1; i >= 0; i--) {
+        if (!used[i])
+            continue;
+        const Node *n = graph_node(g, i);
+        for (int j = 0; j < n->nin; j++)
+            used[n->in[j]] = true;
+    }
+}
+
+/* Appends to an array grown by doubling: its capacity is implicit, the
+ * next power of two at or above n. */
+static void *grow(void *arr, int n, size_t elem)
+{
+    if (n == 0 || (n & (n - 1)) == 0)
+        arr = netc_realloc(arr, elem * (size_t)(n ? 2 * n : 1));
+    return arr;
+}
+
+static void add_kernel(Program *p, Kernel *k)
+{
+    p->kernel = grow(p->kernel, p->nkernel, sizeof(Kernel *));
+    p->kernel[p->nkernel++] = k;
 }
 
 static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
@@ -82,8 +179,7 @@ static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
         /* the loop-IR schedule passes, each followed by the verifier */
         loop_parallelize(by_node[id], p->target);
         NETC_ASSERT(kernel_verify(by_node[id], stderr));
-        p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
-        p->kernel[p->nkernel++] = by_node[id];
+        add_kernel(p, by_node[id]);
     }
     return by_node[id];
 }
@@ -101,18 +197,14 @@ static Kernel *zero_kernel(Program *p, const Node *param)
     Stmt *loop = st_for(a, i, ex_int(a, 0), ex_int(a, (int)count));
     st_append(a, loop, st_store(a, b, ex_var(a, k, i), ex_flt(a, 0.0f), false));
     st_append(a, k->body, loop);
-    p->kernel = netc_realloc(p->kernel, sizeof(Kernel *) * (size_t)(p->nkernel + 1));
-    p->kernel[p->nkernel++] = k;
+    add_kernel(p, k);
     return k;
 }
 
-static void add_call(Arena *a, Entry *e, int node, Kernel *k, Loc *args)
+/* e->call has room for every call (build_entry counts them first). */
+static void add_call(Entry *e, int node, Kernel *k, Loc *args)
 {
-    Call *c = arena_alloc(a, sizeof(Call) * (size_t)(e->ncall + 1));
-    if (e->ncall)
-        memcpy(c, e->call, sizeof(Call) * (size_t)e->ncall);
-    c[e->ncall++] = (Call){node, k, args};
-    e->call = c;
+    e->call[e->ncall++] = (Call){node, k, args};
 }
 
 static bool is_user_input(const Model *m, const Node *n)
@@ -134,18 +226,18 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     memcpy(e.in, in, sizeof(int) * (size_t)nin);
     memcpy(e.out, out, sizeof(int) * (size_t)nout);
 
-    bool *used = calloc((size_t)nn, sizeof(bool));
-    Loc *loc = calloc((size_t)nn, sizeof(Loc));
-    bool *placed = calloc((size_t)nn, sizeof(bool));
-    int *pos = calloc((size_t)nn, sizeof(int));
-    int *last = calloc((size_t)nn, sizeof(int));
-    NETC_ASSERT(used && loc && placed && pos && last);
+    bool *used = netc_alloc(sizeof(bool) * (size_t)nn);
+    Loc *loc = netc_alloc(sizeof(Loc) * (size_t)nn);
+    bool *placed = netc_alloc(sizeof(bool) * (size_t)nn);
+    int *pos = netc_alloc(sizeof(int) * (size_t)nn);
+    int *last = netc_alloc(sizeof(int) * (size_t)nn);
 
     for (int i = 0; i < nout; i++)
-        mark_needed(g, used, out[i]);
+        used[out[i]] = true;
     for (int i = 0; grads && i < p->nparam; i++)
         if (grads[i] >= 0)
-            mark_needed(g, used, grads[i]);
+            used[grads[i]] = true;
+    mark_inputs(g, used);
 
     /* Locations fixed by the interface. */
     for (int i = 0; i < nin; i++) {
@@ -179,7 +271,7 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     }
 
     /* Kernels are lowered first: their scratch buffers are planned too. */
-    Kernel **kern = calloc((size_t)nn + 1, sizeof(Kernel *));
+    Kernel **kern = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     int nscratch = 0;
     for (int i = 0; i < nn; i++) {
         if (!used[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
@@ -192,12 +284,11 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     /* First-fit placement in two pools: fixed-size and per-sample.  A
      * scratch buffer lives during its kernel's call alone. */
     int cap = nn + nscratch + 1;
-    Block *pool[2] = {calloc((size_t)cap, sizeof(Block)), calloc((size_t)cap, sizeof(Block))};
-    int npool[2] = {0, 0};
+    Pool pool[2] = {pool_new(cap, t), pool_new(cap, t)};
     long top[2] = {0, 0}, naive[2] = {0, 0};
-    int *which = calloc((size_t)nn, sizeof(int));
-    int *scratch_block = calloc((size_t)nscratch + 1, sizeof(int));
-    int *scratch_pool = calloc((size_t)nscratch + 1, sizeof(int));
+    int *which = netc_alloc(sizeof(int) * (size_t)nn);
+    int *scratch_block = netc_alloc(sizeof(int) * ((size_t)nscratch + 1));
+    int *scratch_pool = netc_alloc(sizeof(int) * ((size_t)nscratch + 1));
     int ns = 0;
     for (int i = 0; i < nn; i++) {
         if (!used[i])
@@ -205,34 +296,32 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
         const Node *n = graph_node(g, i);
         if (!placed[i]) {
             int w = n->shape.batched;
-            Block b = {0, align_up(shape_numel(&n->shape)), pos[i], last[i]};
-            b.off = place(pool[w], npool[w], &b);
-            pool[w][npool[w]++] = b;
-            which[i] = npool[w] - 1;
-            if (b.off + b.size > top[w])
-                top[w] = b.off + b.size;
-            naive[w] += b.size;
+            int bi = place(&pool[w], (Block){0, align_up(shape_numel(&n->shape)), pos[i], last[i]});
+            const Block *b = &pool[w].block[bi];
+            which[i] = bi;
+            if (b->off + b->size > top[w])
+                top[w] = b->off + b->size;
+            naive[w] += b->size;
         }
         for (int k = 0; kern[i] && k < kern[i]->nbuf; k++) {
             const LBuf *lb = &kern[i]->buf[k];
             if (!lb->scratch)
                 continue;
             int w = lb->size_per_n > 0;
-            Block b = {0, align_up(w ? lb->size_per_n : lb->size_fixed), pos[i], pos[i]};
-            b.off = place(pool[w], npool[w], &b);
-            pool[w][npool[w]++] = b;
-            scratch_block[ns] = npool[w] - 1;
+            int bi = place(&pool[w], (Block){0, align_up(w ? lb->size_per_n : lb->size_fixed), pos[i], pos[i]});
+            const Block *b = &pool[w].block[bi];
+            scratch_block[ns] = bi;
             scratch_pool[ns++] = w;
-            if (b.off + b.size > top[w])
-                top[w] = b.off + b.size;
-            naive[w] += b.size;
+            if (b->off + b->size > top[w])
+                top[w] = b->off + b->size;
+            naive[w] += b->size;
         }
     }
     for (int i = 0; i < nn; i++) {
         if (!used[i] || placed[i])
             continue;
         const Node *n = graph_node(g, i);
-        const Block *b = &pool[n->shape.batched][which[i]];
+        const Block *b = &pool[n->shape.batched].block[which[i]];
         loc[i] = n->shape.batched ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = b->off}
                                   : (Loc){.k = LOC_ARENA, .off_fixed = b->off};
     }
@@ -241,7 +330,14 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     e.naive_fixed = naive[0];
     e.naive_per_n = naive[1];
 
-    /* Calls in execution order: output, inputs (lower.c's order), scratch. */
+    /* Calls in execution order: output, inputs (lower.c's order), scratch;
+     * then a zeroing call per parameter gradient the loss does not reach. */
+    int ncall = 0;
+    for (int i = 0; i < nn; i++)
+        ncall += kern[i] != NULL;
+    for (int i = 0; grads && i < p->nparam; i++)
+        ncall += grads[i] < 0;
+    e.call = arena_alloc(a, sizeof(Call) * (size_t)(ncall + 1));
     ns = 0;
     for (int i = 0; i < nn; i++) {
         const Node *n = graph_node(g, i);
@@ -255,22 +351,22 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
         for (int b = n->nin + 1; b < k->nbuf; b++) {
             NETC_ASSERT(k->buf[b].scratch);
             int w = scratch_pool[ns];
-            const Block *blk = &pool[w][scratch_block[ns++]];
+            const Block *blk = &pool[w].block[scratch_block[ns++]];
             args[b] = w ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = blk->off}
                         : (Loc){.k = LOC_ARENA, .off_fixed = blk->off};
         }
-        add_call(a, &e, i, k, args);
+        add_call(&e, i, k, args);
     }
     for (int i = 0; grads && i < p->nparam; i++) {
         if (grads[i] >= 0)
             continue;
         Loc *args = arena_alloc(a, sizeof(Loc));
         args[0] = (Loc){.k = LOC_GRAD, .off_fixed = p->param[i].offset};
-        add_call(a, &e, p->param[i].node, zero_kernel(p, graph_node(g, p->param[i].node)), args);
+        add_call(&e, p->param[i].node, zero_kernel(p, graph_node(g, p->param[i].node)), args);
     }
 
-    free(pool[0]);
-    free(pool[1]);
+    pool_free(&pool[0]);
+    pool_free(&pool[1]);
     free(which);
     free(kern);
     free(scratch_block);
@@ -382,18 +478,17 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
         const Node *n = g->node[i];
         if (n->op != OP_PARAM)
             continue;
-        p->param = netc_realloc(p->param, sizeof(ParamSlot) * (size_t)(p->nparam + 1));
+        p->param = grow(p->param, p->nparam, sizeof(ParamSlot));
         long count = shape_numel(&n->shape);
         p->param[p->nparam++] = (ParamSlot){i, p->param_floats, count};
         p->param_floats += count;
     }
 
     int nn = g->nnode;
-    Kernel **by_node = calloc((size_t)nn + 1, sizeof(Kernel *));
-    int *in = calloc((size_t)nn + 2, sizeof(int));
-    int *out = calloc((size_t)nn + 2, sizeof(int));
-    int *grads = calloc((size_t)p->nparam + 1, sizeof(int));
-    NETC_ASSERT(by_node && in && out && grads);
+    Kernel **by_node = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
+    int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
+    int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
+    int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
     int nin = 0;
     for (int i = 0; i < nn; i++)
         if (is_user_input(m, g->node[i]))

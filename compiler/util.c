@@ -7,7 +7,7 @@
 #include <string.h>
 
 long netc_alloc_fail_at = 0;
-static long alloc_count = 0;
+long netc_alloc_count = 0;
 
 _Noreturn void netc_assert_fail(const char *expr, const char *file, int line)
 {
@@ -26,7 +26,7 @@ static void *check(void *p, size_t n)
 
 static bool should_fail(void)
 {
-    return netc_alloc_fail_at > 0 && ++alloc_count == netc_alloc_fail_at;
+    return ++netc_alloc_count == netc_alloc_fail_at;
 }
 
 void *netc_alloc(size_t n)
@@ -106,6 +106,55 @@ char *arena_printf(Arena *a, const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return s;
+}
+
+/* ---- string -> int map: open addressing, linear probing ---- */
+
+/* FNV-1a, then a multiply-shift mix: names differ mostly in their last
+ * digits ("dense9", "dense10"), which alone would fill runs of
+ * neighbouring slots and make linear probing slow. */
+static unsigned long str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211u;
+    h ^= h >> 32;
+    h *= 0x9E3779B97F4A7C15u;
+    return (unsigned long)(h ^ (h >> 29));
+}
+
+int strmap_get(const StrMap *m, const char *key)
+{
+    if (!m->cap)
+        return -1;
+    for (unsigned long i = str_hash(key) & (unsigned long)(m->cap - 1);; i = (i + 1) & (unsigned long)(m->cap - 1)) {
+        if (!m->key[i])
+            return -1;
+        if (!strcmp(m->key[i], key))
+            return m->val[i];
+    }
+}
+
+void strmap_put(Arena *a, StrMap *m, const char *key, int val)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        StrMap bigger = {0};
+        bigger.cap = m->cap ? 2 * m->cap : 16;
+        bigger.key = arena_alloc(a, sizeof(char *) * (size_t)bigger.cap);
+        bigger.val = arena_alloc(a, sizeof(int) * (size_t)bigger.cap);
+        for (int i = 0; i < m->cap; i++)
+            if (m->key[i])
+                strmap_put(a, &bigger, m->key[i], m->val[i]);
+        *m = bigger;
+    }
+    unsigned long i = str_hash(key) & (unsigned long)(m->cap - 1);
+    while (m->key[i] && strcmp(m->key[i], key))
+        i = (i + 1) & (unsigned long)(m->cap - 1);
+    if (!m->key[i]) {
+        m->key[i] = key;
+        m->n++;
+    }
+    m->val[i] = val;
 }
 
 /* ---- text buffers ---- */

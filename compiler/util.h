@@ -18,8 +18,10 @@
 _Noreturn void netc_assert_fail(const char *expr, const char *file, int line);
 
 /* malloc/realloc that report exhaustion and exit with status 3.  Tests may
- * set netc_alloc_fail_at to N to make the Nth allocation fail (0: never). */
+ * set netc_alloc_fail_at to N to make the Nth allocation fail (0: never);
+ * netc_alloc_count counts the allocations made so far. */
 extern long netc_alloc_fail_at;
+extern long netc_alloc_count;
 void *netc_alloc(size_t n);
 void *netc_realloc(void *p, size_t n);
 char *netc_strdup(const char *s);
@@ -31,6 +33,17 @@ void *arena_alloc(Arena *a, size_t n);      /* zeroed, 16-byte aligned */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* String -> int map (open addressing, arena-backed).  Keys are not
+ * copied: they must live as long as the map. */
+typedef struct {
+    const char **key;
+    int *val;
+    int cap, n;
+} StrMap;
+
+int strmap_get(const StrMap *m, const char *key); /* -1 when absent */
+void strmap_put(Arena *a, StrMap *m, const char *key, int val);
 
 /* Growable byte buffer for building text. */
 typedef struct {

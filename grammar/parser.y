@@ -45,11 +45,16 @@ int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner);
 }
 
 %code {
+#include <stdlib.h>
 #include <string.h>
 
 /* From the scanner (lexer.h is generated after this file). */
 struct ParseCtx *yyget_extra(yyscan_t scanner);
 #define CTX (yyget_extra(scanner))
+/* The parser's stacks, when they outgrow their start, come from netc_alloc
+ * like every other allocation (tests fail the Nth one). */
+#define YYMALLOC netc_alloc
+#define YYFREE free
 static void yyerror(const YYLTYPE *loc, yyscan_t scanner, const char *msg);
 }
 

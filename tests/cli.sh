@@ -25,12 +25,17 @@ expect_fail "unknown command" "did you mean 'check'" "$netc" chek examples/lenet
 expect_fail "missing model" "needs a model file" "$netc" check
 expect_fail "missing output" "needs an output" "$netc" emit-c examples/lenet.net
 expect_fail "unknown option" "unknown option '--bogus'" "$netc" check examples/lenet.net --bogus
+expect_fail "bytes of arguments are escaped" 'unknown option .--\\xff\\x1b.$' "$netc" check examples/lenet.net $'--\xff\x1b'
 expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
 expect_fail "unknown algorithm" "unknown algorithm 'winograd'" "$netc" check examples/lenet.net --algo=winograd
 check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \
   <("$netc" check examples/lenet.net --algo=direct --dump=algo)
+expect_fail "unknown dump phase" "unknown dump phase 'lops' (expected ast, ir, .*); did you mean 'loops'" \
+  "$netc" check examples/lenet.net --dump=ir,lops
+expect_fail "empty dump phase" "unknown dump phase ''" "$netc" check examples/lenet.net --dump=
+check "--dump=all" grep -q "^params:" <("$netc" check examples/lenet.net --dump=all)
 check "--algo=auto lets the schedule choose" grep -q 'conv "c2": im2col' \
   <("$netc" check examples/lenet.net --algo=auto --dump=algo)
 
@@ -69,12 +74,53 @@ check "emit-c --weights" "$netc" emit-c "$tmp/w.net" -o "$tmp/w" --weights "$tmp
 check "weights are embedded" grep -q "w_weights" "$tmp/w/w.h"
 expect_fail "weights with the wrong shape" "d.weight" "$netc" emit-c "$tmp/w.net" -o "$tmp/w2" --weights "$tmp/bad.safetensors"
 expect_fail "weights file missing" "nope.safetensors" "$netc" emit-c "$tmp/w.net" -o "$tmp/w3" --weights "$tmp/nope.safetensors"
+# build --weights embeds them too: the program predicts without a checkpoint.
+/usr/bin/env python3 - "$tmp/x.npy" <<'PY' || exit 1
+import struct, sys
+h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }"
+h += b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + struct.pack("<3f", 1, 1, 1))
+PY
+for backend in c llvm; do
+  [ $backend = llvm ] && ! "$netc" emit-llvm "$tmp/w.net" -o "$tmp/probe" >/dev/null 2>&1 && continue
+  check "build --weights ($backend)" "$netc" build "$tmp/w.net" -o "$tmp/wprog-$backend" --backend $backend \
+    --weights "$tmp/w.safetensors"
+  check "the built program has the weights ($backend)" "$tmp/wprog-$backend" predict --input "$tmp/x.npy" \
+    --output "$tmp/y-$backend.npy"
+  check "and uses them ($backend)" /usr/bin/env python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read()
+assert struct.unpack('<2f', d[-8:]) == (6.5, 14.5), struct.unpack('<2f', d[-8:])" "$tmp/y-$backend.npy"
+done
+expect_fail "build --weights with the wrong shape" "d.weight" "$netc" build "$tmp/w.net" -o "$tmp/wprog2" \
+  --weights "$tmp/bad.safetensors"
+expect_fail "check --weights" "'check' generates none" "$netc" check "$tmp/w.net" --weights "$tmp/w.safetensors"
 
 # A failed build leaves an existing program untouched and no temporary file.
 echo "previous program" > "$tmp/prog"
 expect_fail "build with a failing linker" "failed" "$netc" build examples/lenet.net -o "$tmp/prog" --backend c --cc false
 check "the old program survives" grep -q "previous program" "$tmp/prog"
 check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
+
+# Size: the front end, verifier and memory plan are linear, so a chain at
+# the documented limit of 100,000 layers checks in about a second; one
+# more layer is a located error.  (No timing is asserted: CTest's timeout
+# catches a quadratic regression, which takes minutes here.)
+chain() { # layers, file
+  { printf 'network big\ninput x: [8]\nx'; for ((i = 0; i < $1; i++)); do printf ' -> relu'; done
+    printf ' => y\noutput y\n'; } > "$2"
+}
+chain 100000 "$tmp/chain.net"
+check "a 100,000-layer chain checks" "$netc" check "$tmp/chain.net"
+chain 100001 "$tmp/chain1.net"
+expect_fail "100,001 layers are too many" "chain1.net:3:[0-9]*: error: the network expands to more than 100000 layers" \
+  "$netc" check "$tmp/chain1.net"
+printf 'network big\ninput x: [8]\nblock d() { in -> dense(8) * 1000 => out }\nx -> d * 20 => y\noutput y\n' > "$tmp/dense.net"
+check "20,000 repeated dense layers check" "$netc" check "$tmp/dense.net"
+# Training keeps every activation alive until the backward pass: the
+# memory plan must not rescan them for each of the 200,000 values.
+printf 'network big\ninput x: [8]\nblock b() { in -> dense(8) -> tanh * 9 => out }
+x -> b * 9999 -> dense(2) => y\noutput y
+train { loss softmax_cross_entropy(y) optimizer sgd(lr=0.1) batch 2 epochs 1 }\n' > "$tmp/train.net"
+check "a 99,991-layer training chain checks" "$netc" check "$tmp/train.net"
 
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]

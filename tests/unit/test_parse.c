@@ -599,11 +599,94 @@ static void test_load_file_errors(void **state)
     assert_null(frontend_load_string("bin.net", "network x\n\xff\xfe", &d));
     fclose(mem);
     assert_non_null(strstr(out, "cannot open 'tests/unit/no-such-file.net'"));
-    assert_non_null(strstr(out, "cannot read 'tests/unit'"));
+    assert_non_null(strstr(out, "'tests/unit' is a directory"));
     assert_non_null(strstr(out, "bin.net:2:1: error: the file is not UTF-8 text (byte 0xff)"));
+    /* The bad byte is escaped in the quoted line, not echoed raw. */
+    assert_non_null(strstr(out, "    \\xff\\xfe\n    ^\n"));
     assert_int_equal(d.nerror, 3);
     diag_free(&d);
     free(out);
+}
+
+/* Loads a file written with these bytes; returns what the Diag printed. */
+static char *load_bytes(const char *path, const char *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out, &len);
+    Diag d;
+    diag_init(&d, mem);
+    Model *m = frontend_load(path, &d);
+    model_free(m);
+    diag_free(&d);
+    fclose(mem);
+    remove(path);
+    return out;
+}
+
+static void test_line_endings_and_bytes(void **state)
+{
+    (void)state;
+    /* CR, LF and CRLF all end lines, for line:col and for the quote. */
+    static const char cr[] = "# old Mac\rnetwork a\rinput x: [3]\rx -> rel => y\routput y\r";
+    char *out = load_bytes("/tmp/netc-test-cr.net", cr, sizeof cr - 1);
+    assert_non_null(strstr(out, "netc-test-cr.net:4:6: error: unknown layer 'rel'\n    x -> rel => y\n         ^~~\n"));
+    free(out);
+    static const char crlf[] = "network a\r\ninput x: [3]\r\nx -> rel => y\r\noutput y\r\n";
+    out = load_bytes("/tmp/netc-test-crlf.net", crlf, sizeof crlf - 1);
+    assert_non_null(strstr(out, "netc-test-crlf.net:3:6: error: unknown layer 'rel'\n    x -> rel => y\n"));
+    free(out);
+    static const char mixed[] = "network a\rinput x: [3]\r\n\nx -> \"a\rb\" => y\n";
+    out = load_bytes("/tmp/netc-test-mixed.net", mixed, sizeof mixed - 1);
+    assert_non_null(strstr(out, "netc-test-mixed.net:4:6: error: unterminated string"));
+    free(out);
+    /* A NUL byte is located. */
+    static const char nul[] = "network a\ninput x: [3]\nx -> re\0lu => y\n";
+    out = load_bytes("/tmp/netc-test-nul.net", nul, sizeof nul - 1);
+    assert_non_null(strstr(out, "netc-test-nul.net:3:8: error: the file is not text (a NUL byte)\n    x -> re\n"));
+    free(out);
+    /* Control characters in the quote and non-UTF-8 bytes in names are
+     * escaped. */
+    Load r = load_src("network a\ninput x: [3]\nx -> relu\x01 => y\n");
+    assert_non_null(strstr(r.out, "t.net:3:10: error: invalid character (byte 0x01)\n    x -> relu\\x01 => y\n"
+                                  "             ^\n"));
+    load_free(&r);
+    char *out2 = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out2, &len);
+    Diag d;
+    diag_init(&d, mem);
+    assert_null(frontend_load("/tmp/no-such-\xff\x1b[31m.net", &d));
+    diag_free(&d);
+    fclose(mem);
+    assert_non_null(strstr(out2, "cannot open '/tmp/no-such-\\xff\\x1b[31m.net'"));
+    free(out2);
+}
+
+/* A very long line is quoted as a window around the caret. */
+static void test_long_line_quote(void **state)
+{
+    (void)state;
+    Buf b = {0};
+    buf_puts(&b, "network a\ninput x: [3]\nx");
+    for (int i = 0; i < 1000; i++)
+        buf_puts(&b, " -> relu");
+    buf_puts(&b, " -> rel -> relu => y\n");
+    Load r = load_src(b.s);
+    assert_non_null(strstr(r.out, "t.net:3:8006: error: unknown layer 'rel'\n    ...> relu -> relu"));
+    const char *quote = strchr(r.out, '\n') + 1;
+    const char *caret = strchr(quote, '\n') + 1;
+    assert_true(strchr(quote, '\n') - quote < 160);
+    /* The caret sits under 'rel' in the window. */
+    const char *rel = strstr(quote, "rel ->");
+    assert_non_null(rel);
+    assert_int_equal(strchr(caret, '^') - caret, rel - quote);
+    load_free(&r);
+    buf_free(&b);
 }
 
 static void test_misc_errors(void **state)
@@ -771,6 +854,8 @@ int main(void)
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_line_endings_and_bytes),
+        cmocka_unit_test(test_long_line_quote),
         cmocka_unit_test(test_misc_errors),
         cmocka_unit_test(test_ast_print),
         cmocka_unit_test(test_docs_examples),
