@@ -270,6 +270,53 @@ static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
     }
 }
 
+/* A vector expression in the GNU vector-extension form (NETC_VEXT). */
+static void put_c_vexpr(Buf *b, const Kernel *k, const Expr *e)
+{
+    int w = k->vlen;
+    switch (e->k) {
+    case X_LOAD:
+        buf_printf(b, "netc_vload%d(%s + ", w, k->buf[e->buf].name);
+        put_c_expr(b, k, e->a, P_ADD);
+        buf_puts(b, ")");
+        return;
+    case X_VAR:
+        buf_puts(b, k->var[e->var].name);
+        return;
+    case X_BCAST:
+        buf_printf(b, "netc_vbcast%d(", w);
+        put_c_expr(b, k, e->a, P_COND);
+        buf_puts(b, ")");
+        return;
+    case X_NEG:
+        buf_puts(b, "(-");
+        put_c_vexpr(b, k, e->a);
+        buf_puts(b, ")");
+        return;
+    case X_FMA: case X_MIN: case X_MAX:
+        buf_printf(b, "netc_v%s%d(", e->k == X_FMA ? "fma" : e->k == X_MIN ? "min" : "max", w);
+        put_c_vexpr(b, k, e->a);
+        buf_puts(b, ", ");
+        put_c_vexpr(b, k, e->b);
+        if (e->k == X_FMA) {
+            buf_puts(b, ", ");
+            put_c_vexpr(b, k, e->c);
+        }
+        buf_puts(b, ")");
+        return;
+    default: {
+        const char *op = c_binop(e->k);
+        NETC_ASSERT(op);
+        buf_puts(b, "(");
+        put_c_vexpr(b, k, e->a);
+        buf_puts(b, op);
+        put_c_vexpr(b, k, e->b);
+        buf_puts(b, ")");
+        return;
+    }
+    }
+}
+
 static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 {
     if (e->k == X_HSUM) {
@@ -599,13 +646,28 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
     case S_STORE:
         indent(b, depth);
         if (s->val->t == T_V32) {
-            /* one vector store: a loop over lanes, which compilers turn
-             * back into one vector instruction */
+            /* GNU vector extensions where the compiler has them; else one
+             * loop over lanes, which compilers turn back into one vector
+             * instruction */
+            const char *bn = k->buf[s->buf].name;
+            buf_puts(b, "#if NETC_VEXT\n");
+            indent(b, depth);
+            buf_printf(b, "netc_vstore%d(%s + ", k->vlen, bn);
+            put_c_expr(b, k, s->idx, P_ADD);
+            buf_puts(b, ", ");
+            if (s->accum) {
+                buf_printf(b, "netc_vload%d(%s + ", k->vlen, bn);
+                put_c_expr(b, k, s->idx, P_ADD);
+                buf_puts(b, ") + ");
+            }
+            put_c_vexpr(b, k, s->val);
+            buf_puts(b, ");\n#else\n");
+            indent(b, depth);
             buf_printf(b, "for (int netc_l = 0; netc_l < %d; netc_l++) %s[", k->vlen, k->buf[s->buf].name);
             put_c_expr(b, k, s->idx, P_ADD);
             buf_puts(b, s->accum ? " + netc_l] += " : " + netc_l] = ");
             put_c_lane(b, k, s->val, P_COND);
-            buf_puts(b, ";\n");
+            buf_puts(b, ";\n#endif\n");
             break;
         }
         buf_printf(b, "%s[", k->buf[s->buf].name);
@@ -618,13 +680,19 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
         indent(b, depth);
         if (k->var[s->var].t == T_V32) {
             const char *v = k->var[s->var].name;
+            buf_puts(b, "#if NETC_VEXT\n");
+            indent(b, depth);
+            buf_printf(b, "%s%s = ", s->k == S_DECL ? arena_printf(ke->a, "netc_v%d ", k->vlen) : "", v);
+            put_c_vexpr(b, k, s->val);
+            buf_puts(b, ";\n#else\n");
+            indent(b, depth);
             if (s->k == S_DECL) {
                 buf_printf(b, "float %s[%d];\n", v, k->vlen);
                 indent(b, depth);
             }
             buf_printf(b, "for (int netc_l = 0; netc_l < %d; netc_l++) %s[netc_l] = ", k->vlen, v);
             put_c_lane(b, k, s->val, P_COND);
-            buf_puts(b, ";\n");
+            buf_puts(b, ";\n#endif\n");
             break;
         }
         if (s->k == S_DECL)
@@ -979,15 +1047,43 @@ static void gen_header(Buf *b, Arena *a, const Program *p)
 
 static void put_helpers(Buf *b, unsigned h, int vlen)
 {
-    if (h & H_HSUM)
-        buf_printf(b, "/* the lanes of a vector added in lane order, as loop.h's hsum */\n"
+    if (vlen) {
+        int w = vlen;
+        buf_printf(b, "/* Vectors of %d floats: GNU C's vector extension where the compiler\n"
+                      " * has it (gcc, clang) and the target's vector unit is enabled, else\n"
+                      " * arrays and loops over lanes; both compute\n"
+                      " * the same bits.  -DNETC_PORTABLE_VECTORS forces the arrays. */\n"
+                      "#if defined(__GNUC__) && !defined(NETC_PORTABLE_VECTORS) && (%s)\n"
+                      "#define NETC_VEXT 1\n"
+                      "typedef float netc_v%d __attribute__((vector_size(%d)));\n", w,
+                   w >= 16 ? "defined(__AVX512F__)" : w == 8 ? "defined(__AVX__)"
+                                                      : "defined(__SSE2__) || defined(__ARM_NEON)",
+                   w, 4 * w);
+        buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vload%d(const float *p)\n"
+                      "{\n    netc_v%d v;\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n", w, w, w);
+        buf_printf(b, "static inline __attribute__((unused)) void netc_vstore%d(float *p, netc_v%d v)\n"
+                      "{\n    __builtin_memcpy(p, &v, sizeof v);\n}\n", w, w);
+        buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vbcast%d(float s)\n{\n    netc_v%d v;\n"
+                      "    for (int l = 0; l < %d; l++)\n        v[l] = s;\n    return v;\n}\n", w, w, w, w);
+        buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vfma%d(netc_v%d a, netc_v%d b, netc_v%d c)\n{\n"
+                      "    netc_v%d r;\n    for (int l = 0; l < %d; l++)\n        r[l] = fmaf(a[l], b[l], c[l]);\n"
+                      "    return r;\n}\n", w, w, w, w, w, w, w);
+        for (int mx = 0; mx < 2; mx++)
+            buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_v%s%d(netc_v%d a, netc_v%d b)\n{\n"
+                          "    netc_v%d r;\n    for (int l = 0; l < %d; l++)\n        r[l] = a[l] %s b[l] ? a[l] : b[l];\n"
+                          "    return r;\n}\n", w, mx ? "max" : "min", w, w, w, w, w, mx ? ">" : "<");
+        buf_printf(b, "static inline __attribute__((unused)) float netc_hsum%d(netc_v%d v)\n{\n    float s = v[0];\n"
+                      "    for (int l = 1; l < %d; l++)\n        s += v[l];\n    return s;\n}\n", w, w, w);
+        buf_printf(b, "#else\n#define NETC_VEXT 0\n"
+                      "/* the lanes of a vector added in lane order, as loop.h's hsum */\n"
                       "static inline float netc_hsum%d(const float *v)\n"
                       "{\n"
                       "    float s = v[0];\n"
                       "    for (int l = 1; l < %d; l++)\n"
                       "        s += v[l];\n"
                       "    return s;\n"
-                      "}\n\n", vlen, vlen);
+                      "}\n#endif\n\n", w, w);
+    }
     h &= ~(unsigned)H_HSUM;
     if (!h)
         return;

@@ -163,8 +163,11 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
         gemm_cols(L, p, &C, &A, &B, M, li(L, j), (N - j) / V, V, K, acc);
         j += (N - j) / V * V;
     }
-    for (; j < N; j++) /* the last N % V columns, as floats */
-        gemm_cols(L, p, &C, &A, &B, M, li(L, j), 1, 1, K, acc);
+    if (j < N) { /* the last N % V columns, as floats, one at a time */
+        Stmt *q = p;
+        Expr *jj = lfor_indep(L, &q, "j", li(L, j), li(L, N));
+        gemm_cols(L, q, &C, &A, &B, M, jj, 1, 1, K, acc);
+    }
 }
 
 /* ---- the dot form ---- */

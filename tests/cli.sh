@@ -48,6 +48,11 @@ for ex in examples/*.net; do
     command -v $cc >/dev/null || continue
     check "$cc compiles $name strictly" $cc -std=c99 -Wall -Wextra -Wpedantic -Werror -c \
       "$tmp/a-$name/"*.c -o "$tmp/$name-$cc.o"
+    # with the host's vector unit on, the vector-extension form is compiled
+    if [ "$name" = lenet ]; then
+      check "$cc compiles $name strictly with -march=native" $cc -std=c99 -O1 -march=native \
+        -Wall -Wextra -Wpedantic -Werror -c "$tmp/a-$name/"*.c -o "$tmp/$name-$cc-native.o"
+    fi
   done
   # The inference path uses no heap and no stdio.
   if nm "$tmp/$name-gcc.o" 2>/dev/null | grep -E ' U (malloc|calloc|free|printf|fprintf|fopen|puts)$'; then
