@@ -403,7 +403,7 @@ def cmd_report(args):
         if tbest and n1:
             # netc's programs are single-threaded today: their 2-thread rows
             # rerun the same code, so netc's number is its 1-thread run.
-            md += ["", "netc (LLVM, a single-threaded program) %.0f images/s at 1 thread against "
+            md += ["", "netc (LLVM) %.0f images/s at 1 thread against "
                    "PyTorch's best %.0f (%s thread(s)): %s."
                    % (float(n1["images_per_s"]), float(tbest["images_per_s"]), tbest["threads"],
                       ratio(float(n1["images_per_s"]), float(tbest["images_per_s"])))]
