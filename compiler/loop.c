@@ -584,15 +584,6 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
             buf_printf(b, " ..+%d", k->vlen);
         buf_puts(b, "]");
         break;
-    case X_FMA:
-        buf_puts(b, "fma(");
-        put_expr(b, k, e->a, 0);
-        buf_puts(b, ", ");
-        put_expr(b, k, e->b, 0);
-        buf_puts(b, ", ");
-        put_expr(b, k, e->c, 0);
-        buf_puts(b, ")");
-        break;
     case X_NEG: case X_NOT: {
         buf_puts(b, e->k == X_NEG ? "-" : "!");
         /* "-(-x)", never "--x" */
@@ -600,8 +591,8 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         put_expr(b, k, e->a, wrap ? P_PRIMARY + 1 : P_UNARY);
         break;
     }
-    case X_SELECT:
-        buf_puts(b, "select(");
+    case X_SELECT: case X_FMA:
+        buf_puts(b, e->k == X_FMA ? "fma(" : "select(");
         put_expr(b, k, e->a, 0);
         buf_puts(b, ", ");
         put_expr(b, k, e->b, 0);
