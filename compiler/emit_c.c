@@ -216,6 +216,19 @@ static const char *c_call(ExprKind k, LType t)
  * and a broadcast is its scalar. */
 static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min);
 
+/* fmaf(a, b, c) with each operand printed by `put` (scalar or lane). */
+static void put_c_fma(Buf *b, const Kernel *k, const Expr *e,
+                      void (*put)(Buf *, const Kernel *, const Expr *, int))
+{
+    buf_puts(b, "fmaf(");
+    put(b, k, e->a, P_COND);
+    buf_puts(b, ", ");
+    put(b, k, e->b, P_COND);
+    buf_puts(b, ", ");
+    put(b, k, e->c, P_COND);
+    buf_puts(b, ")");
+}
+
 static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
 {
     switch (e->k) {
@@ -231,13 +244,7 @@ static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
         put_c_expr(b, k, e->a, min);
         return;
     case X_FMA:
-        buf_puts(b, "fmaf(");
-        put_c_lane(b, k, e->a, P_COND);
-        buf_puts(b, ", ");
-        put_c_lane(b, k, e->b, P_COND);
-        buf_puts(b, ", ");
-        put_c_lane(b, k, e->c, P_COND);
-        buf_puts(b, ")");
+        put_c_fma(b, k, e, put_c_lane);
         return;
     case X_NEG:
         if (min > P_UNARY)
@@ -324,13 +331,7 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         return;
     }
     if (e->k == X_FMA) {
-        buf_puts(b, "fmaf(");
-        put_c_expr(b, k, e->a, P_COND);
-        buf_puts(b, ", ");
-        put_c_expr(b, k, e->b, P_COND);
-        buf_puts(b, ", ");
-        put_c_expr(b, k, e->c, P_COND);
-        buf_puts(b, ")");
+        put_c_fma(b, k, e, put_c_expr);
         return;
     }
     int p = prec(e);

@@ -51,7 +51,6 @@ Expr *lmat_at(Lower *L, const MatRef *m, Expr *r, Expr *c)
     return ladd(L, m->base, ladd(L, lmul(L, r, li(L, m->rs)), lmul(L, c, li(L, m->cs))));
 }
 
-#define mat_at lmat_at
 
 /* Vector lanes of the target: V >= 2 uses T_V32, otherwise floats. */
 static int lanes(Lower *L)
@@ -93,7 +92,7 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
 {
     int accv[MR_MAX][NV_MAX];
     NETC_ASSERT(rows >= 1 && rows <= MR_MAX && nv >= 1 && nv <= NV_MAX);
-    Expr *cb = lbind(L, p, "cb", mat_at(L, C, m0, j0));
+    Expr *cb = lbind(L, p, "cb", lmat_at(L, C, m0, j0));
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
             Expr *ci = ladd(L, cb, li(L, r * C->rs + v * V));
@@ -101,12 +100,12 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
         }
     Stmt *q = p;
     Expr *k = lfor(L, &q, "k", li(L, 0), K);
-    Expr *bb = lbind(L, q, "bb", mat_at(L, B, k, j0));
+    Expr *bb = lbind(L, q, "bb", lmat_at(L, B, k, j0));
     int bv[NV_MAX];
     for (int v = 0; v < nv; v++)
         bv[v] = ldecl(L, q, "bv", vtype(V), vload(L, V, B->buf, ladd(L, bb, li(L, v * V))));
     for (int r = 0; r < rows; r++) {
-        Expr *a = vsplat(L, V, lload(L, A->buf, mat_at(L, A, ladd(L, m0, li(L, r)), k)));
+        Expr *a = vsplat(L, V, lload(L, A->buf, lmat_at(L, A, ladd(L, m0, li(L, r)), k)));
         for (int v = 0; v < nv; v++)
             lassign(L, q, accv[r][v], lfma(L, a, lvar(L, bv[v]), lvar(L, accv[r][v])));
     }
@@ -179,8 +178,8 @@ static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
     enum { DB = 4 };
     int accv[DB][DB];
     NETC_ASSERT(rows >= 1 && rows <= DB && cols >= 1 && cols <= DB);
-    Expr *ab = lbind(L, p, "ab", mat_at(L, A, m0, li(L, 0)));
-    Expr *bb = lbind(L, p, "bb", mat_at(L, B, n0, li(L, 0)));
+    Expr *ab = lbind(L, p, "ab", lmat_at(L, A, m0, li(L, 0)));
+    Expr *bb = lbind(L, p, "bb", lmat_at(L, B, n0, li(L, 0)));
     if (K / V > 0) {
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
@@ -209,15 +208,8 @@ static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
                 Expr *y = lload(L, B->buf, ladd(L, ladd(L, bb, li(L, c * B->rs)), k));
                 lassign(L, q, s, lfma(L, x, y, lvar(L, s)));
             }
-            lstore(L, p, C->buf, mat_at(L, C, ladd(L, m0, li(L, r)), ladd(L, n0, li(L, c))), lvar(L, s), true);
+            lstore(L, p, C->buf, lmat_at(L, C, ladd(L, m0, li(L, r)), ladd(L, n0, li(L, c))), lvar(L, s), true);
         }
-}
-
-/* Rows [m0, m0 + rows) of C against every column block. */
-static void dot_rows(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                     int rows, Expr *n0, int cols, int V, int K)
-{
-    dot_block(L, p, C, A, B, m0, rows, n0, cols, V, K);
 }
 
 /* Column blocks outside, row blocks inside: a block of B's rows (cols x K
@@ -242,17 +234,17 @@ void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, 
             if (mc / rb > 0) {
                 Stmt *r = q;
                 Expr *mb = lfor_indep(L, &r, "mb", li(L, 0), li(L, mc / rb));
-                dot_rows(L, r, &C, &A, &B, lmul(L, mb, li(L, rb)), rb, n0, cols, V, K);
+                dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, rb)), rb, n0, cols, V, K);
             }
             if (mc % rb)
-                dot_rows(L, q, &C, &A, &B, li(L, mc / rb * rb), mc % rb, n0, cols, V, K);
+                dot_block(L, q, &C, &A, &B, li(L, mc / rb * rb), mc % rb, n0, cols, V, K);
         } else {
             Stmt *r = q;
             Expr *mb = lfor_indep(L, &r, "mb", li(L, 0), ldiv(L, M, li(L, DB)));
-            dot_rows(L, r, &C, &A, &B, lmul(L, mb, li(L, DB)), DB, n0, cols, V, K);
+            dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, DB)), DB, n0, cols, V, K);
             r = q;
             Expr *m = lfor_indep(L, &r, "m", lmul(L, ldiv(L, M, li(L, DB)), li(L, DB)), M);
-            dot_rows(L, r, &C, &A, &B, m, 1, n0, cols, V, K);
+            dot_block(L, r, &C, &A, &B, m, 1, n0, cols, V, K);
         }
     }
 }

@@ -36,6 +36,9 @@
 /* conv_dw takes the dot form from this many output pixels (the lane sums
  * then cost at most one pass of 16 chunks). */
 #define DW_DOT_MIN_P 256
+/* conv_dw takes the transposed form when the output channels per group
+ * are a multiple of this (the GEMM's inner dimension is then Og). */
+#define DW_T_OG 16
 
 typedef struct {
     Geom G;
@@ -261,7 +264,7 @@ void lower_conv_dw_im2col(Lower *L)
     const Geom *G = &c.G;
     enum { DW, X, DY };
     int P = G->out_sz;
-    if (c.og % GEMM_JT == 0) {
+    if (c.og % DW_T_OG == 0) {
         lower_conv_dw_t(L, &c);
         return;
     }

@@ -115,8 +115,6 @@ Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3]);
 void check_weight(const Geom *G, const Node *w);
 
 /* ---- GEMM (lower_gemm.c) ---- */
-/* lgemm's column tile: a C row of exactly this many columns is one tile. */
-#define GEMM_JT 16
 /* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]; or,
  * with panel > 0 (the packed layout lgemm reads fastest), buf[base +
  * (c / panel)*prows*panel + r*panel + c % panel]: column panels of `panel`
