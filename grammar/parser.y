@@ -1,7 +1,7 @@
 /* parser.y - the grammar of .net files.
  *
  * A pure, located parser.  Every action is one call into the AST builder
- * (compiler/ast.c); nothing here checks meaning (unknown layers, attribute
+ * (compiler/front/ast.c); nothing here checks meaning (unknown layers, attribute
  * types, undefined names are elab.c's job), so the grammar reads as the
  * language reference.  Newlines are not tokens: a statement ends where the
  * next token cannot continue it, and the scanner's CALL token (a '(' glued

@@ -1,4 +1,4 @@
-# LLVM backend tests (compiler/emit_llvm.c).
+# LLVM backend tests (compiler/backend/emit_llvm.c).
 #
 # unit.test_emit_llvm compares the LLVM backend with the C backend on a
 # hand-built program, and checks .ll output, determinism, cross-target
