@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "emit_c.h"
 #include "emit_llvm.h"
 #include "netc.h"
+#include "timing.h"
 
 #define NETC_VERSION "0.1.0"
 
@@ -58,6 +60,7 @@ static void usage(FILE *f)
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem, all (comma-separated)\n"
+          "  --time               print where the compile time went (wall and CPU per phase) on stderr\n"
           "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
@@ -177,6 +180,8 @@ static int parse_args(int argc, char **argv, Options *o)
             TAKE(features);
         } else if (strcmp(a, "--portable") == 0) {
             o->portable = true;
+        } else if (strcmp(a, "--time") == 0) {
+            timing_enable(true);
         } else if (strncmp(a, "--dump=", 7) == 0) {
             if (!check_dump_phases(a + 7))
                 return 2;
@@ -316,6 +321,15 @@ static void runtime_paths(const char **lib, const char **inc, char *buf1, char *
     }
 }
 
+static double children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+/* Runs argv; its CPU time counts in the open timing phase. */
 static int run(char *const *argv)
 {
     pid_t pid = fork();
@@ -327,8 +341,10 @@ static int run(char *const *argv)
         _exit(127);
     }
     int status;
+    double cpu0 = children_cpu();
     if (waitpid(pid, &status, 0) < 0)
         return -1;
+    timing_add_child_cpu(children_cpu() - cpu0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -340,7 +356,22 @@ static void remove_tree(const char *dir, const char *name)
         snprintf(path, sizeof path, "%s/%s%s", dir, name, ext[i]);
         unlink(path);
     }
+    for (int i = 0; i < EMIT_LLVM_MAX_PARTS; i++) {
+        snprintf(path, sizeof path, "%s/%s.%d.o", dir, name, i);
+        unlink(path);
+    }
     rmdir(dir);
+}
+
+/* `build` through LLVM splits the program into this many objects, built on
+ * as many threads as the machine has CPUs (fixed, so that the program is
+ * the same whatever machine builds it). */
+enum { BUILD_PARTS = 4 };
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > EMIT_LLVM_MAX_PARTS ? EMIT_LLVM_MAX_PARTS : (int)n;
 }
 
 static bool build_program(const Program *p, const Options *o, Diag *d)
@@ -352,10 +383,9 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
         return false;
     }
     const char *name = p->m->name;
-    char csrc[4200], mainsrc[4200], obj[4200], libbuf[4200], incbuf[4200], incflag[4300];
+    char csrc[4200], mainsrc[4200], libbuf[4200], incbuf[4200], incflag[4300];
     snprintf(csrc, sizeof csrc, "%s/%s.c", dir, name);
     snprintf(mainsrc, sizeof mainsrc, "%s/%s_main.c", dir, name);
-    snprintf(obj, sizeof obj, "%s/%s.o", dir, name);
     const char *lib, *inc;
     runtime_paths(&lib, &inc, libbuf, incbuf, sizeof libbuf);
     snprintf(incflag, sizeof incflag, "-I%s", inc);
@@ -367,19 +397,39 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
     bool ok = false;
     int rc = -1;
     if (strcmp(o->backend, "c") == 0) {
-        if (!emit_c(p, dir, d) || !emit_c_main(p, mainsrc, d))
+        timing_begin("emit C");
+        bool emitted = emit_c(p, dir, d) && emit_c_main(p, mainsrc, d);
+        timing_end();
+        if (!emitted)
             goto out;
+        timing_begin("cc: compile and link");
         char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
                         "-o", tmpout, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
                         "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
         rc = run(argv);
+        timing_end();
     } else {
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
-        if (!emit_llvm_obj(p, &lo, obj, true, d))
+        char prefix[4200], objs[EMIT_LLVM_MAX_PARTS][4300];
+        snprintf(prefix, sizeof prefix, "%s/%s", dir, name);
+        int nobj = emit_llvm_parts(p, &lo, prefix, BUILD_PARTS, online_cpus(), true, d);
+        if (nobj == 0)
             goto out;
-        char *argv[] = {(char *)o->cc, "-o", tmpout, obj, (char *)lib, "-lz", "-lm",
-                        "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
+        char *argv[EMIT_LLVM_MAX_PARTS + 16];
+        int na = 0;
+        argv[na++] = (char *)o->cc;
+        argv[na++] = "-o";
+        argv[na++] = tmpout;
+        for (int i = 0; i < nobj; i++) {
+            snprintf(objs[i], sizeof objs[i], "%s.%d.o", prefix, i);
+            argv[na++] = objs[i];
+        }
+        char *tail[] = {(char *)lib, "-lz", "-lm", "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
+        for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+            argv[na++] = tail[i];
+        timing_begin("link");
         rc = run(argv);
+        timing_end();
     }
     if (rc != 0)
         diag_plain(d, "'%s' failed (exit status %d) while building '%s'", o->cc, rc, o->output);
@@ -440,18 +490,24 @@ static int compile(const Options *o)
     int status = 1;
     Program *p = NULL;
 
+    timing_begin("front end");
     Model *m = frontend_load_dump(o->input, &d, dumping(o, "ast") ? stdout : NULL);
+    timing_end();
     if (!m)
         goto done;
     if (dumping(o, "ir"))
         graph_print(stdout, m->g);
+    timing_begin("autodiff");
     if (m->g->loss >= 0)
         autodiff(m, m->g->loss, -1);
+    timing_end();
     if (dumping(o, "grad"))
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;
+    timing_begin("schedule");
     Sched *s = sched_choose(m);
+    timing_end();
     /* The C backend compiles with -march=native unless --portable: then
      * the code may assume only the architecture's baseline. */
     bool portable = !strcmp(o->cmd, "build") && !strcmp(o->backend, "c") && o->portable;
@@ -462,7 +518,9 @@ static int compile(const Options *o)
         target_print(stdout, &tgt);
         sched_print(stdout, m, s);
     }
+    timing_begin("lower and plan memory");
     p = program_build_for(m, s, &tgt);
+    timing_end();
     if (dumping(o, "loops"))
         for (int i = 0; i < p->nkernel; i++)
             kernel_print(stdout, p->kernel[i]);
@@ -473,6 +531,7 @@ static int compile(const Options *o)
     bool ok = (!o->weights || program_load_weights(p, o->weights, &d)) && write_output(o, p, &d);
     status = ok && d.nerror == 0 ? 0 : 1;
 done:
+    timing_report(stderr);
     if (d.nerror)
         fprintf(stderr, "%d error%s\n", d.nerror, d.nerror == 1 ? "" : "s");
     program_free(p);

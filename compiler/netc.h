@@ -157,6 +157,8 @@ typedef struct Program {
 Program *program_build(const Model *m, const Sched *s);  /* for target_reference() */
 Program *program_build_for(const Model *m, const Sched *s, const Target *t);
 void program_free(Program *p);
+/* used[i]: some entry calls p->kernel[i] (malloc'd, p->nkernel entries). */
+bool *program_kernels_used(const Program *p);
 void program_print_mem(FILE *f, const Program *p);
 
 /* weights.c: reads a safetensors file whose tensors are named and shaped

@@ -105,6 +105,17 @@ expect_fail "build with a failing linker" "failed" "$netc" build examples/lenet.
 check "the old program survives" grep -q "previous program" "$tmp/prog"
 check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
 
+# build --time says where the compile time went.  An LLVM build is split
+# into objects built on threads; the program is the same every time.
+if "$netc" emit-llvm "$tmp/w.net" -o "$tmp/probe" >/dev/null 2>&1; then
+  check "build --time reports the phases" grep -q "llvm: build, optimise, code generation" \
+    <("$netc" build examples/lenet.net -o "$tmp/lenet1" --time 2>&1)
+  check "build lenet again" "$netc" build examples/lenet.net -o "$tmp/lenet2"
+  check "an LLVM build is deterministic" cmp "$tmp/lenet1" "$tmp/lenet2"
+fi
+check "build --time reports the C compiler" grep -q "cc: compile and link" \
+  <("$netc" build "$tmp/w.net" -o "$tmp/wtime" --backend c --time 2>&1)
+
 # Size: the front end, verifier and memory plan are linear, so a chain at
 # the documented limit of 100,000 layers checks in about a second; one
 # more layer is a located error.  (No timing is asserted: CTest's timeout

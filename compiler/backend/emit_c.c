@@ -1135,22 +1135,6 @@ static void put_weights(Buf *b, const Program *p, const char *U)
     buf_puts(b, "};\n\n");
 }
 
-/* Kernels some call uses, in the program's order; every called kernel must
- * be in p->kernel. */
-static bool *kernels_called(Arena *a, const Program *p)
-{
-    bool *used = arena_alloc(a, sizeof(bool) * ((size_t)p->nkernel + 1));
-    for (int i = 0; i < p->nentry; i++)
-        for (int c = 0; c < p->entry[i].ncall; c++) {
-            int j = 0;
-            while (j < p->nkernel && p->kernel[j] != p->entry[i].call[c].kernel)
-                j++;
-            NETC_ASSERT(j < p->nkernel);
-            used[j] = true;
-        }
-    return used;
-}
-
 static void gen_source(Buf *b, Arena *a, const Program *p)
 {
     const char *name = p->m->name, *U = upper(a, name);
@@ -1167,7 +1151,7 @@ static void gen_source(Buf *b, Arena *a, const Program *p)
     buf_printf(b, "#include <math.h>\n#include <stddef.h>\n\n#include \"%s.h\"\n\n", name);
     buf_puts(b, "#if defined(__clang__)\n#pragma STDC FP_CONTRACT OFF\n#endif\n\n");
 
-    bool *used = kernels_called(a, p);
+    bool *used = program_kernels_used(p);
     unsigned helpers = 0;
     int vlen = 0;
     for (int i = 0; i < p->nkernel; i++) {
@@ -1205,6 +1189,7 @@ static void gen_source(Buf *b, Arena *a, const Program *p)
         put_entry(b, p, &p->entry[i]);
         buf_puts(b, i + 1 < p->nentry ? "\n" : "");
     }
+    free(used);
 }
 
 /* ---- files ---- */

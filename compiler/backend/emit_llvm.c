@@ -28,6 +28,7 @@
  * errors too.
  */
 #include "emit_llvm.h"
+#include "timing.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -36,6 +37,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,11 @@ typedef struct {
     LLVMValueRef pf, pool;              /* the parallel-for hook's globals */
     LLVMValueRef par_for;               /* internal netc_parallel_for */
     LLVMTypeRef t_task, t_pf, t_par_for; /* their function types */
+    /* Split code generation (emit_llvm_parts): part `part` of `nparts`
+     * defines the kernels i with owner[i] == part; part 0 also the entries,
+     * meta, weights and main, and declares the other parts' kernels. */
+    int part, nparts;
+    const int *owner;
 } Gen;
 
 typedef struct {
@@ -668,9 +675,29 @@ static LLVMValueRef gen_set_parallel(Gen *g, const Program *p)
     return fn;
 }
 
-/* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
- * static function with restrict pointers. */
-static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
+/* A symbol private to the program: internal in one module; hidden and
+ * named after the model when the program is split over several objects,
+ * so that the parts link with each other and with nothing else. */
+static LLVMValueRef private_symbol(Gen *g, LLVMValueRef v)
+{
+    if (g->nparts <= 1) {
+        LLVMSetLinkage(v, LLVMInternalLinkage);
+        return v;
+    }
+    LLVMSetLinkage(v, LLVMExternalLinkage);
+    LLVMSetVisibility(v, LLVMHiddenVisibility);
+    return v;
+}
+
+static void private_name(const Gen *g, const Program *p, const char *name, char *out, size_t cap)
+{
+    if (g->nparts <= 1)
+        snprintf(out, cap, "%s", name);
+    else
+        snprintf(out, cap, "%s.%s", p->m->name, name);
+}
+
+static LLVMTypeRef kernel_type(Gen *g, const Kernel *k)
 {
     int np = 1 + k->nbuf;
     LLVMTypeRef *pt = netc_alloc(sizeof *pt * (size_t)np);
@@ -679,8 +706,27 @@ static LLVMValueRef gen_kernel(Gen *g, const Kernel *k)
         pt[1 + i] = g->t_ptr;
     LLVMTypeRef ft = LLVMFunctionType(g->t_void, pt, (unsigned)np, 0);
     free(pt);
-    LLVMValueRef fn = LLVMAddFunction(g->mod, k->name, ft);
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    return ft;
+}
+
+/* A kernel another part defines. */
+static LLVMValueRef declare_kernel(Gen *g, const Program *p, const Kernel *k)
+{
+    char name[512];
+    private_name(g, p, k->name, name, sizeof name);
+    return private_symbol(g, exported(LLVMAddFunction(g->mod, name, kernel_type(g, k)), name));
+}
+
+/* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
+ * static function with restrict pointers. */
+static LLVMValueRef gen_kernel(Gen *g, const Program *p, const Kernel *k)
+{
+    char name[512];
+    private_name(g, p, k->name, name, sizeof name);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, kernel_type(g, k));
+    if (g->nparts > 1)
+        exported(fn, name);
+    private_symbol(g, fn);
     add_fn_attrs(g, fn);
 
     KGen kg = {.g = g, .k = k, .fn = fn};
@@ -768,12 +814,9 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     for (int c = 0; c < en->ncall; c++) {
         const Call *call = &en->call[c];
-        int ki = -1;
-        for (int i = 0; i < p->nkernel; i++)
-            if (p->kernel[i] == call->kernel)
-                ki = i;
-        NETC_ASSERT(ki >= 0);
         const Kernel *k = call->kernel;
+        int ki = k->index;
+        NETC_ASSERT(ki < p->nkernel && kfn[ki]);
         LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)(1 + k->nbuf));
         args[0] = LLVMGetParam(fn, 0);
         for (int b = 0; b < k->nbuf; b++)
@@ -836,6 +879,14 @@ static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef t
     LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 7, "status"));
 }
 
+/* Unused math declarations would only clutter the .ll. */
+static void drop_unused_math(Gen *g)
+{
+    for (int i = 0; i < MATH_COUNT; i++)
+        if (!LLVMGetFirstUse(g->math[i]))
+            LLVMDeleteFunction(g->math[i]);
+}
+
 static void gen_program(Gen *g, const Program *p, bool with_main)
 {
     /* libm first, so that a kernel that happens to be called "expf" is
@@ -847,28 +898,40 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
     g->t_task = LLVMFunctionType(g->t_void, tt, 3, 0);
     LLVMTypeRef pft[4] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i32};
     g->t_pf = LLVMFunctionType(g->t_void, pft, 4, 0);
-    g->pf = LLVMAddGlobal(g->mod, g->t_ptr, "netc.pf");
-    g->pool = LLVMAddGlobal(g->mod, g->t_ptr, "netc.pool");
     for (int i = 0; i < 2; i++) {
-        LLVMValueRef gv = i ? g->pool : g->pf;
-        LLVMSetLinkage(gv, LLVMInternalLinkage);
-        LLVMSetInitializer(gv, LLVMConstNull(g->t_ptr));
+        char name[512];
+        private_name(g, p, i ? "netc.pool" : "netc.pf", name, sizeof name);
+        LLVMValueRef gv = LLVMAddGlobal(g->mod, g->t_ptr, name);
+        if (g->nparts > 1)
+            exported(gv, name);
+        private_symbol(g, gv);
+        if (g->part == 0)
+            LLVMSetInitializer(gv, LLVMConstNull(g->t_ptr));
+        *(i ? &g->pool : &g->pf) = gv;
     }
-    LLVMValueRef setp = gen_set_parallel(g, p);
     /* Like the C backend, only kernels some entry calls, each checked
      * first: building assumes well-formed names, types and indices. */
     LLVMValueRef *kfn = netc_alloc(sizeof *kfn * (size_t)(p->nkernel ? p->nkernel : 1));
+    bool *used = program_kernels_used(p);
     for (int i = 0; i < p->nkernel; i++) {
         kfn[i] = NULL;
-        bool used = false;
-        for (int e = 0; e < p->nentry && !used; e++)
-            for (int c = 0; c < p->entry[e].ncall && !used; c++)
-                used = p->entry[e].call[c].kernel == p->kernel[i];
-        if (used) {
+        int owner = g->owner ? g->owner[i] : 0;
+        if (!used[i] || (owner != g->part && g->part != 0))
+            continue;
+        if (owner == g->part) {
             NETC_ASSERT(kernel_verify(p->kernel[i], stderr));
-            kfn[i] = gen_kernel(g, p->kernel[i]);
+            kfn[i] = gen_kernel(g, p, p->kernel[i]);
+        } else {
+            kfn[i] = declare_kernel(g, p, p->kernel[i]);
         }
     }
+    free(used);
+    if (g->part != 0) {
+        free(kfn);
+        drop_unused_math(g);
+        return;
+    }
+    LLVMValueRef setp = gen_set_parallel(g, p);
     LLVMValueRef fwd = NULL, train = NULL;
     for (int i = 0; i < p->nentry; i++) {
         LLVMValueRef fn = gen_entry(g, p, &p->entry[i], kfn);
@@ -884,10 +947,7 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
         NETC_ASSERT(fwd);
         gen_main(g, meta, fwd, train, weights, setp);
     }
-    /* Unused math declarations would only clutter the .ll. */
-    for (int i = 0; i < MATH_COUNT; i++)
-        if (!LLVMGetFirstUse(g->math[i]))
-            LLVMDeleteFunction(g->math[i]);
+    drop_unused_math(g);
 }
 
 /* ---- target machine ---------------------------------------------------- */
@@ -1207,11 +1267,21 @@ static bool target_make(const LlvmOptions *o, LlvmTarget *t, Diag *d)
 
 /* ---- the pipeline ------------------------------------------------------ */
 
-/* Builds, verifies and optimises the module; the caller disposes ctx. */
+/* Which part of a split program a module holds (whole: {0, 1, NULL}). */
+typedef struct {
+    int part, nparts;
+    const int *owner;  /* per kernel: the part that defines it */
+} Split;
+
+/* Builds, verifies and optimises the module (part sp of the program); the
+ * caller disposes ctx.  Phases are timed when the build is not split over
+ * threads (the phase timer belongs to the driver's thread). */
 static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const LlvmTarget *t,
-                                  int opt_level, bool with_main, Diag *d)
+                                  int opt_level, bool with_main, Split sp, Diag *d)
 {
-    Gen g = {.ctx = ctx, .cpu = t->cpu, .features = t->features};
+    Gen g = {.ctx = ctx, .cpu = t->cpu, .features = t->features, .part = sp.part,
+             .nparts = sp.nparts, .owner = sp.owner};
+    bool timed = sp.nparts == 1;
     g.mod = LLVMModuleCreateWithNameInContext(p->m->name, ctx);
     /* The base name only, as in the C backend's header comment: an object
      * should not depend on where the model file was. */
@@ -1234,6 +1304,8 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Ll
     g.t_f32 = LLVMFloatTypeInContext(ctx);
     g.t_ptr = LLVMPointerTypeInContext(ctx, 0);
     g.t_math = LLVMFunctionType(g.t_f32, &g.t_f32, 1, 0);
+    if (timed)
+        timing_begin("llvm: build IR");
     gen_program(&g, p, with_main);
     LLVMDisposeBuilder(g.b);
 
@@ -1243,9 +1315,13 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Ll
                    msg ? msg : "");
         LLVMDisposeMessage(msg);
         LLVMDisposeModule(g.mod);
+        if (timed)
+            timing_end();
         return NULL;
     }
     LLVMDisposeMessage(msg);
+    if (timed)
+        timing_end();
 
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level);
@@ -1256,7 +1332,11 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const Program *p, const Ll
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopInterleaving(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 1);
+    if (timed)
+        timing_begin("llvm: optimise");
     LLVMErrorRef perr = LLVMRunPasses(g.mod, pipeline, t->tm, po);
+    if (timed)
+        timing_end();
     LLVMDisposePassBuilderOptions(po);
     if (perr) {
         char *pm = LLVMGetErrorMessage(perr);
@@ -1278,12 +1358,14 @@ static bool emit(const Program *p, const LlvmOptions *o, const char *path, bool 
     if (!target_make(o, &t, d))
         return false;
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = build_module(ctx, p, &t, o->opt_level, with_main, d);
+    LLVMModuleRef mod = build_module(ctx, p, &t, o->opt_level, with_main, (Split){0, 1, NULL}, d);
     bool ok = mod != NULL;
     if (ok) {
         char *err = NULL;
+        timing_begin(obj ? "llvm: code generation" : "llvm: print IR");
         LLVMBool failed = obj ? LLVMTargetMachineEmitToFile(t.tm, mod, path, LLVMObjectFile, &err)
                               : LLVMPrintModuleToFile(mod, path, &err);
+        timing_end();
         if (failed) {
             diag_plain(d, "cannot write '%s': %s", path, err ? err : "unknown error");
             ok = false;
@@ -1294,6 +1376,162 @@ static bool emit(const Program *p, const LlvmOptions *o, const char *path, bool 
     LLVMContextDispose(ctx);
     target_free(&t);
     return ok;
+}
+
+/* ---- split code generation ------------------------------------------- */
+
+/* A kernel's size in loop-IR statements: what its optimisation and code
+ * generation cost grows with. */
+static long stmt_weight(const Stmt *s)
+{
+    long w = 1;
+    for (int i = 0; i < s->nbody; i++)
+        w += stmt_weight(s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        w += stmt_weight(s->els[i]);
+    return w;
+}
+
+/* Deals the called kernels out to nparts parts, heaviest first, each to the
+ * lightest part so far (ties: the lowest part); part 0 starts with the
+ * weight of the entries it also holds.  Depends on the program only, so a
+ * build is the same on every machine.  Returns the number of parts. */
+static int split_kernels(const Program *p, int max_parts, int *owner)
+{
+    bool *used = program_kernels_used(p);
+    int n = 0;
+    long *w = netc_alloc(sizeof(long) * ((size_t)p->nkernel + 1));
+    int *order = netc_alloc(sizeof(int) * ((size_t)p->nkernel + 1));
+    for (int i = 0; i < p->nkernel; i++) {
+        owner[i] = 0;
+        if (used[i]) {
+            w[i] = stmt_weight(p->kernel[i]->body);
+            order[n++] = i;
+        }
+    }
+    int nparts = n < max_parts ? (n ? n : 1) : max_parts;
+    /* insertion sort by weight, heaviest first, stable by index */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && w[order[j]] > w[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    long load[EMIT_LLVM_MAX_PARTS] = {0};
+    for (int e = 0; e < p->nentry; e++)
+        load[0] += p->entry[e].ncall;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int q = 1; q < nparts; q++)
+            if (load[q] < load[best])
+                best = q;
+        owner[order[i]] = best;
+        load[best] += w[order[i]];
+    }
+    free(used);
+    free(w);
+    free(order);
+    return nparts;
+}
+
+typedef struct {
+    const Program *p;
+    const LlvmTarget *t;     /* the validated target; each job makes its own machine */
+    int opt_level;
+    bool with_main;
+    Split sp;
+    char path[4096];
+    Diag d;                  /* this part's errors, merged by the caller */
+} PartJob;
+
+static void run_part(PartJob *j)
+{
+    LlvmTarget t = {NULL, j->t->triple, j->t->cpu, j->t->features};
+    LLVMTargetRef target = LLVMGetTargetMachineTarget(j->t->tm);
+    static const LLVMCodeGenOptLevel cg[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                              LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
+    t.tm = LLVMCreateTargetMachine(target, t.triple, t.cpu, t.features, cg[j->opt_level],
+                                   LLVMRelocPIC, LLVMCodeModelDefault);
+    if (!t.tm) {
+        diag_plain(&j->d, "LLVM cannot create a target machine for '%s'", t.triple);
+        return;
+    }
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = build_module(ctx, j->p, &t, j->opt_level, j->with_main && j->sp.part == 0,
+                                     j->sp, &j->d);
+    if (mod) {
+        char *err = NULL;
+        if (LLVMTargetMachineEmitToFile(t.tm, mod, j->path, LLVMObjectFile, &err))
+            diag_plain(&j->d, "cannot write '%s': %s", j->path, err ? err : "unknown error");
+        LLVMDisposeMessage(err);
+        LLVMDisposeModule(mod);
+    }
+    LLVMContextDispose(ctx);
+    LLVMDisposeTargetMachine(t.tm);
+}
+
+typedef struct {
+    PartJob *job;
+    int njob, first, stride;
+} PartWorker;
+
+static void *part_worker(void *arg)
+{
+    PartWorker *w = arg;
+    for (int i = w->first; i < w->njob; i += w->stride)
+        run_part(&w->job[i]);
+    return NULL;
+}
+
+int emit_llvm_parts(const Program *p, const LlvmOptions *o, const char *prefix, int max_parts,
+                    int threads, bool with_main, Diag *d)
+{
+    LlvmTarget t;
+    if (!target_make(o, &t, d))
+        return 0;
+    if (max_parts < 1)
+        max_parts = 1;
+    if (max_parts > EMIT_LLVM_MAX_PARTS)
+        max_parts = EMIT_LLVM_MAX_PARTS;
+    int *owner = netc_alloc(sizeof(int) * ((size_t)p->nkernel + 1));
+    int nparts = split_kernels(p, max_parts, owner);
+    PartJob *job = netc_alloc(sizeof *job * (size_t)nparts);
+    for (int i = 0; i < nparts; i++) {
+        job[i] = (PartJob){p, &t, o->opt_level, with_main, {i, nparts, owner}, {0}, {0}};
+        snprintf(job[i].path, sizeof job[i].path, "%s.%d.o", prefix, i);
+        diag_init(&job[i].d, d->out);
+    }
+    if (threads > nparts)
+        threads = nparts;
+    if (threads < 1 || !LLVMIsMultithreaded())
+        threads = 1;
+    timing_begin("llvm: build, optimise, code generation (split)");
+    PartWorker w[EMIT_LLVM_MAX_PARTS];
+    pthread_t tid[EMIT_LLVM_MAX_PARTS];
+    int started = 0;
+    for (int i = 0; i < threads; i++) {
+        w[i] = (PartWorker){job, nparts, i, threads};
+        if (i > 0 && pthread_create(&tid[i], NULL, part_worker, &w[i]) == 0)
+            started |= 1 << i;
+    }
+    /* this thread takes worker 0, and any worker whose thread did not start */
+    for (int i = 0; i < threads; i++)
+        if (i == 0 || !(started & (1 << i)))
+            part_worker(&w[i]);
+    for (int i = 1; i < threads; i++)
+        if (started & (1 << i))
+            pthread_join(tid[i], NULL);
+    timing_end();
+    int errors = 0;
+    for (int i = 0; i < nparts; i++) {
+        errors += job[i].d.nerror;
+        diag_free(&job[i].d);
+    }
+    d->nerror += errors;
+    free(job);
+    free(owner);
+    target_free(&t);
+    return errors ? 0 : nparts;
 }
 
 bool emit_llvm_available(void)

@@ -41,5 +41,14 @@ bool emit_llvm_ir(const Program *p, const LlvmOptions *o, const char *path_ll, D
  * int main(argc, argv) handing the model to netc_main. */
 bool emit_llvm_obj(const Program *p, const LlvmOptions *o, const char *path_o,
                    bool with_main, Diag *d);
+/* The same program as up to max_parts objects PREFIX.0.o, PREFIX.1.o, ...,
+ * built on up to `threads` threads: part 0 holds the entry points (and main
+ * with with_main), the kernels are dealt out by size.  Which kernel goes to
+ * which part depends on the program alone, never on the thread count.  The
+ * parts must be linked together.  Returns the number of parts written, 0
+ * after reporting an error. */
+enum { EMIT_LLVM_MAX_PARTS = 8 };
+int emit_llvm_parts(const Program *p, const LlvmOptions *o, const char *prefix, int max_parts,
+                    int threads, bool with_main, Diag *d);
 
 #endif

@@ -36,3 +36,10 @@ bool emit_llvm_obj(const Program *p, const LlvmOptions *o, const char *path_o, b
     (void)p, (void)o, (void)path_o, (void)with_main;
     return unavailable(d);
 }
+
+int emit_llvm_parts(const Program *p, const LlvmOptions *o, const char *prefix, int max_parts,
+                    int threads, bool with_main, Diag *d)
+{
+    (void)p, (void)o, (void)prefix, (void)max_parts, (void)threads, (void)with_main;
+    return unavailable(d) ? 1 : 0;
+}

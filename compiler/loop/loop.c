@@ -718,6 +718,8 @@ void kernel_print(FILE *f, const Kernel *k)
         buf_printf(&b, " vec%d", k->vlen);
     if (k->comment)
         buf_printf(&b, "   // %s", k->comment);
+    if (k->nshared)
+        buf_printf(&b, " (+%d identical)", k->nshared);
     buf_puts(&b, "\n");
     if (k->body)
         put_stmt(&b, k, k->body, 1);

@@ -40,6 +40,7 @@
 #define NETC_LOOP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util.h"
@@ -126,6 +127,8 @@ typedef struct {
     int nvar, capvar;
     Stmt *body;           /* an S_BLOCK */
     int vlen;             /* lanes of T_V32 (0: the kernel has no vectors) */
+    int nshared;          /* further nodes that call this kernel (loop_share.c) */
+    int index;            /* position in its program's kernel list (program.c) */
 } Kernel;
 
 /* ---- builder (loop.c); all memory comes from the arena ---- */
@@ -169,5 +172,16 @@ bool kernel_verify(const Kernel *k, FILE *err);
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
 /* Readable pseudo-code, one statement per line (for --dump=loops). */
 void kernel_print(FILE *f, const Kernel *k);
+
+/* ---- kernel sharing (loop_share.c) ---- */
+typedef struct {
+    Kernel **slot;
+    uint64_t *hash;
+    size_t cap, n;
+} KernelTable;
+/* An earlier kernel of the table identical to k (its nshared counts one
+ * more caller), or k itself, now in the table. */
+Kernel *kernel_share(KernelTable *t, Kernel *k);
+void kernel_table_free(KernelTable *t);
 
 #endif

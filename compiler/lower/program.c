@@ -168,20 +168,42 @@ static void *grow(void *arr, int n, size_t elem)
 static void add_kernel(Program *p, Kernel *k)
 {
     p->kernel = grow(p->kernel, p->nkernel, sizeof(Kernel *));
+    k->index = p->nkernel;
     p->kernel[p->nkernel++] = k;
 }
 
-static Kernel *kernel_for(Program *p, Kernel **by_node, int id)
+bool *program_kernels_used(const Program *p)
 {
-    if (!by_node[id]) {
-        by_node[id] = lower_node(p->arena, p->m, p->sched, p->target, id);
-        NETC_ASSERT(by_node[id]);
+    bool *used = netc_alloc(sizeof(bool) * ((size_t)p->nkernel + 1));
+    for (int i = 0; i < p->nentry; i++)
+        for (int c = 0; c < p->entry[i].ncall; c++) {
+            const Kernel *k = p->entry[i].call[c].kernel;
+            NETC_ASSERT(k->index < p->nkernel && p->kernel[k->index] == k);
+            used[k->index] = true;
+        }
+    return used;
+}
+
+/* The kernels of the program being built: each node's, and one table of
+ * the distinct ones (identical kernels are shared, see loop_share.c). */
+typedef struct {
+    Kernel **by_node;
+    KernelTable distinct;
+} Kernels;
+
+static Kernel *kernel_for(Program *p, Kernels *ks, int id)
+{
+    if (!ks->by_node[id]) {
+        Kernel *k = lower_node(p->arena, p->m, p->sched, p->target, id);
+        NETC_ASSERT(k);
         /* the loop-IR schedule passes, each followed by the verifier */
-        loop_parallelize(by_node[id], p->target);
-        NETC_ASSERT(kernel_verify(by_node[id], stderr));
-        add_kernel(p, by_node[id]);
+        loop_parallelize(k, p->target);
+        NETC_ASSERT(kernel_verify(k, stderr));
+        ks->by_node[id] = kernel_share(&ks->distinct, k);
+        if (ks->by_node[id] == k)
+            add_kernel(p, k);
     }
-    return by_node[id];
+    return ks->by_node[id];
 }
 
 /* A kernel that zeroes one buffer: the gradient of a parameter that does
@@ -214,7 +236,7 @@ static bool is_user_input(const Model *m, const Node *n)
 
 /* Builds one entry: in/out lists are node ids; grads[i] is the gradient
  * node of param slot i (or -1) when the entry writes grads. */
-static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin, const int *in,
+static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, const int *in,
                          int nout, const int *out, const int *grads)
 {
     const Graph *g = p->m->g;
@@ -276,7 +298,7 @@ static Entry build_entry(Program *p, Kernel **by_node, const char *name, int nin
     for (int i = 0; i < nn; i++) {
         if (!used[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
             continue;
-        kern[i] = kernel_for(p, by_node, i);
+        kern[i] = kernel_for(p, ks, i);
         for (int b = 0; b < kern[i]->nbuf; b++)
             nscratch += kern[i]->buf[b].scratch;
     }
@@ -485,7 +507,7 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
     }
 
     int nn = g->nnode;
-    Kernel **by_node = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1)), {0}};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -498,13 +520,13 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
 
     p->entry = arena_alloc(a, sizeof(Entry) * 3);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
-    p->entry[p->nentry++] = build_entry(p, by_node, "forward", nin, in, g->noutput, out, NULL);
+    p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL);
 
     if (g->loss >= 0 && m->grad_of && m->grad_seed < 0) {
         in[nin] = g->target;
         out[g->noutput] = g->loss;
         p->entry[p->nentry++] =
-            build_entry(p, by_node, "train", nin + 1, in, g->noutput + 1, out, grads);
+            build_entry(p, &ks, "train", nin + 1, in, g->noutput + 1, out, grads);
     }
     if (m->grad_seed >= 0) {
         in[nin] = m->grad_seed;
@@ -513,9 +535,10 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
             NETC_ASSERT(m->grad_of[in[i]] >= 0);
             out[nout++] = m->grad_of[in[i]];
         }
-        p->entry[p->nentry++] = build_entry(p, by_node, "grad", nin + 1, in, nout, out, grads);
+        p->entry[p->nentry++] = build_entry(p, &ks, "grad", nin + 1, in, nout, out, grads);
     }
-    free(by_node);
+    free(ks.by_node);
+    kernel_table_free(&ks.distinct);
     free(in);
     free(out);
     free(grads);

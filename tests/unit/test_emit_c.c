@@ -301,6 +301,8 @@ static void toy_build(Toy *t, bool with_weights, const char *meta)
     p->kernel[2] = km;
     p->kernel[3] = kg;
     p->kernel[4] = unused;
+    for (int i = 0; i < 5; i++)
+        p->kernel[i]->index = i;
     p->nentry = 2;
     p->entry = arena_alloc(a, sizeof(Entry) * 2);
 
@@ -842,6 +844,7 @@ static void test_docs_example(void **state)
     p.arena = a;
     p.nkernel = 1;
     p.kernel = &k;
+    k->index = 0;
     p.nentry = 1;
     Entry e = {0};
     e.name = "forward";

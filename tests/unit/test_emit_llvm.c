@@ -203,8 +203,10 @@ static Program *build_program(void)
     p->kernel[0] = kernel_dense(a);
     p->kernel[1] = kernel_all(a);
     p->kernel[2] = kernel_grad(a);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
+        p->kernel[i]->index = i;
         assert_true(kernel_verify(p->kernel[i], stderr));
+    }
 
     /* h lives in the arena after an 8-float gap and a per-sample gap, so a
      * wrong per-n offset shows up as a difference. */

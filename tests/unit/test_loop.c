@@ -454,6 +454,57 @@ static void test_print_expressions(void **state)
     arena_free(a);
 }
 
+/* ---- kernel sharing ---- */
+
+/* y[i] = x[i] * c over `size` elements, names chosen by the caller. */
+static Kernel *scale_kernel(Arena *a, const char *name, const char *xname, long size, float c)
+{
+    Kernel *k = kernel_new(a, name, name);
+    int y = kernel_buf(a, k, "y", true, 0, size);
+    int x = kernel_buf(a, k, xname, false, 0, size);
+    int i = kernel_var(a, k, "i", T_I32);
+    Expr *n = ex_bin(a, X_MUL, ex_batch(a), ex_int(a, (int)size));
+    Stmt *loop = st_for(a, i, ex_int(a, 0), n);
+    loop->indep = true;
+    st_append(a, loop, st_store(a, y, ex_var(a, k, i),
+                                ex_bin(a, X_MUL, ex_load(a, x, ex_var(a, k, i)), ex_flt(a, c)), false));
+    st_append(a, k->body, loop);
+    return k;
+}
+
+static void test_share(void **state)
+{
+    (void)state;
+    Arena *a = arena_new();
+    KernelTable t = {0};
+    Kernel *first = scale_kernel(a, "k1", "x", 8, 2.0f);
+    assert_ptr_equal(kernel_share(&t, first), first);
+    /* names do not matter */
+    assert_ptr_equal(kernel_share(&t, scale_kernel(a, "k2", "dy", 8, 2.0f)), first);
+    assert_int_equal(first->nshared, 1);
+    /* a constant, a size or a schedule mark does */
+    Kernel *other_c = scale_kernel(a, "k3", "x", 8, 3.0f);
+    assert_ptr_equal(kernel_share(&t, other_c), other_c);
+    Kernel *other_n = scale_kernel(a, "k4", "x", 9, 2.0f);
+    assert_ptr_equal(kernel_share(&t, other_n), other_n);
+    Kernel *par = scale_kernel(a, "k5", "x", 8, 2.0f);
+    par->body->body[0]->parallel = true;
+    assert_ptr_equal(kernel_share(&t, par), par);
+    /* many distinct kernels: the table grows and still finds each */
+    Kernel *many[200];
+    for (int i = 0; i < 200; i++) {
+        many[i] = scale_kernel(a, "km", "x", 16 + i, 1.0f);
+        assert_ptr_equal(kernel_share(&t, many[i]), many[i]);
+    }
+    for (int i = 0; i < 200; i++)
+        assert_ptr_equal(kernel_share(&t, scale_kernel(a, "kn", "z", 16 + i, 1.0f)), many[i]);
+    char *text = print_kernel(first);
+    assert_non_null(strstr(text, "(+1 identical)"));
+    free(text);
+    kernel_table_free(&t);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_verify_message),
         cmocka_unit_test(test_print_golden),
         cmocka_unit_test(test_print_expressions),
+        cmocka_unit_test(test_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
