@@ -39,6 +39,7 @@ typedef struct {
     Algo conv_algo;         /* --algo: ALGO_NONE lets the schedule choose */
     const char *target, *cpu, *features;
     int opt_level;
+    bool no_fuse;           /* --no-fuse: every activation its own kernel */
 } Options;
 
 static void usage(FILE *f)
@@ -59,7 +60,8 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, grad, algo, loops, mem, all (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, grad, fuse, algo, loops, mem, all (comma-separated)\n"
+          "  --no-fuse            keep every activation its own kernel (no epilogue fusion)\n"
           "  --time               print where the compile time went (wall and CPU per phase) on stderr\n"
           "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
@@ -85,7 +87,7 @@ static void arg_error(const char *fmt, ...)
 
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
-static const char *const dump_phases[] = {"ast", "ir", "grad", "algo", "loops", "mem"};
+static const char *const dump_phases[] = {"ast", "ir", "grad", "fuse", "algo", "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -180,6 +182,8 @@ static int parse_args(int argc, char **argv, Options *o)
             TAKE(features);
         } else if (strcmp(a, "--portable") == 0) {
             o->portable = true;
+        } else if (strcmp(a, "--no-fuse") == 0) {
+            o->no_fuse = true;
         } else if (strcmp(a, "--time") == 0) {
             timing_enable(true);
         } else if (strncmp(a, "--dump=", 7) == 0) {
@@ -273,7 +277,10 @@ static void print_layer_table(const Model *m, const Program *p)
         FILE *sf = fmemopen(shape, sizeof shape, "w");
         shape_print(sf, &n->shape);
         fclose(sf);
-        printf("%-24s %-10s %-20s %10ld %12ld\n", n->name, op_name(n->op), shape, params, macs);
+        printf("%-24s %-10s %-20s %10ld %12ld", n->name, op_name(n->op), shape, params, macs);
+        if (n->fused_into >= 0)
+            printf("  fused into %s", g->node[n->fused_into]->name);
+        putchar('\n');
     }
     printf("total: %ld parameters (%ld bytes), %ld MACs per sample\n", total_params, total_params * 4,
            total_macs);
@@ -502,6 +509,13 @@ static int compile(const Options *o)
         autodiff(m, m->g->loss, -1);
     timing_end();
     if (dumping(o, "grad"))
+        graph_print(stdout, m->g);
+    NETC_ASSERT(graph_verify(m->g, stderr));
+    timing_begin("fuse");
+    if (!o->no_fuse)
+        fuse_epilogues(m);
+    timing_end();
+    if (dumping(o, "fuse"))
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;

@@ -97,6 +97,11 @@ typedef struct {
 
 /* sched.c: one Sched per node, indexed by node id. */
 Sched *sched_choose(const Model *m);
+
+/* graph/fuse.c: activations fused into the conv or dense layer before them
+ * (see the file); returns how many.  fuse_activation: the ops it fuses. */
+int fuse_epilogues(Model *m);
+bool fuse_activation(Op op);
 void sched_print(FILE *f, const Model *m, const Sched *s);
 
 /* ---- program: entry points, memory plan, kernels ---- */

@@ -23,6 +23,12 @@ for t in 1 3; do
   sed 's/"seconds":[0-9.e+-]*//; s/"images_per_s":[0-9.e+-]*//' "$tmp/t$t.jsonl" > "$tmp/t$t.txt"
 done
 cmp -s "$tmp/t1.txt" "$tmp/t3.txt" || { echo "FAIL: training differs between 1 and 3 threads"; cat "$tmp/t1.txt" "$tmp/t3.txt"; exit 1; }
+# Fusing the activations into the layers before them changes no bit.
+"$netc" build examples/lenet.net -o "$tmp/lenet-nofuse" --backend "$backend" --no-fuse
+"$tmp/lenet-nofuse" train --epochs 1 --limit 640 --test-limit 200 --threads 1 --quiet \
+    --metrics "$tmp/nofuse.jsonl" > /dev/null
+sed 's/"seconds":[0-9.e+-]*//; s/"images_per_s":[0-9.e+-]*//' "$tmp/nofuse.jsonl" > "$tmp/nofuse.txt"
+cmp -s "$tmp/t1.txt" "$tmp/nofuse.txt" || { echo "FAIL: --no-fuse trains differently"; cat "$tmp/t1.txt" "$tmp/nofuse.txt"; exit 1; }
 "$tmp/lenet" train --epochs 2 --limit 3000 --test-limit 1000 --save "$tmp/ck.safetensors" \
     --metrics "$tmp/m.jsonl" > "$tmp/train.txt"
 cat "$tmp/train.txt"

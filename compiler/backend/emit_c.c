@@ -391,7 +391,9 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 
 /* ---- what a kernel uses ---- */
 
-enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16 };
+/* H_VFMIN/H_VFMAX: float min/max inside vector expressions, which need the
+ * scalar helper only in the lane-loop form (!NETC_VEXT). */
+enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16, H_VFMIN = 32, H_VFMAX = 64 };
 
 typedef struct {
     bool batch;         /* n is read */
@@ -408,9 +410,9 @@ static void uses_expr(Uses *u, const Expr *e)
     if (e->k == X_LOAD)
         u->buf[e->buf] = true;
     if (e->k == X_MIN)
-        u->helpers |= e->t == T_I32 ? H_IMIN : H_FMIN;
+        u->helpers |= e->t == T_I32 ? H_IMIN : e->t == T_V32 ? H_VFMIN : H_FMIN;
     if (e->k == X_MAX)
-        u->helpers |= e->t == T_I32 ? H_IMAX : H_FMAX;
+        u->helpers |= e->t == T_I32 ? H_IMAX : e->t == T_V32 ? H_VFMAX : H_FMAX;
     if (e->k == X_HSUM)
         u->helpers |= H_HSUM;
     uses_expr(u, e->a);
@@ -1095,10 +1097,21 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
         buf_puts(b, "static inline int netc_imin(int a, int b) { return a < b ? a : b; }\n");
     if (h & H_IMAX)
         buf_puts(b, "static inline int netc_imax(int a, int b) { return a > b ? a : b; }\n");
-    if (h & H_FMIN)
-        buf_puts(b, "static inline float netc_fmin(float a, float b) { return a < b ? a : b; }\n");
-    if (h & H_FMAX)
-        buf_puts(b, "static inline float netc_fmax(float a, float b) { return a > b ? a : b; }\n");
+    /* used only by vector lanes: only the lane-loop form needs them */
+    unsigned lanes_only = (h & H_VFMIN && !(h & H_FMIN) ? H_FMIN : 0) |
+                          (h & H_VFMAX && !(h & H_FMAX) ? H_FMAX : 0);
+    h |= (h & H_VFMIN ? H_FMIN : 0) | (h & H_VFMAX ? H_FMAX : 0);
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned want = pass == 0 ? h & ~lanes_only : lanes_only;
+        if (pass == 1 && lanes_only)
+            buf_puts(b, "#if !NETC_VEXT\n");
+        if (want & H_FMIN)
+            buf_puts(b, "static inline float netc_fmin(float a, float b) { return a < b ? a : b; }\n");
+        if (want & H_FMAX)
+            buf_puts(b, "static inline float netc_fmax(float a, float b) { return a > b ? a : b; }\n");
+    }
+    if (lanes_only)
+        buf_puts(b, "#endif\n");
     buf_puts(b, "\n");
 }
 

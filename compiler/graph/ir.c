@@ -115,6 +115,7 @@ Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const in
     n->name = arena_strdup(g->arena, name);
     n->loc = loc;
     n->nin = nin;
+    n->epi = n->fused_into = -1;
     n->in = arena_alloc(g->arena, sizeof(int) * (size_t)(nin ? nin : 1));
     for (int i = 0; i < nin; i++) {
         NETC_ASSERT(in[i] >= 0 && in[i] < g->nnode);
@@ -208,6 +209,10 @@ void graph_print(FILE *f, const Graph *g)
         fprintf(f, ") \"%s\" ", n->name);
         shape_print(f, &n->shape);
         print_params(f, n);
+        if (n->epi >= 0)
+            fprintf(f, " epilogue %s %%%d", op_name(g->node[n->epi]->op), n->epi);
+        if (n->fused_into >= 0)
+            fprintf(f, " fused into %%%d", n->fused_into);
         if (n->loc.file)
             fprintf(f, " @%d:%d", n->loc.line, n->loc.col);
         fputc('\n', f);
@@ -259,6 +264,28 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
                 return false;
             }
         }
+        /* fusion: epi and fused_into name each other, the activation reads
+         * the producer and comes after it, with the same shape */
+        if (n->epi >= 0) {
+            const Node *e = n->epi < g->nnode ? g->node[n->epi] : NULL;
+            if (!e || n->epi <= i || e->fused_into != i || e->nin != 1 || e->in[0] != i ||
+                !(op_flags(e->op) & OPF_ELEMENTWISE) || !shape_eq(&e->shape, &n->shape)) {
+                fprintf(err, "verify: %%%d %s: epilogue %%%d is not an activation fused into it\n", i,
+                        op_name(n->op), n->epi);
+                return false;
+            }
+        }
+        if (n->fused_into >= 0 && (n->fused_into >= i || g->node[n->fused_into]->epi != i)) {
+            fprintf(err, "verify: %%%d %s: fused into %%%d, which does not say so\n", i, op_name(n->op),
+                    n->fused_into);
+            return false;
+        }
+        for (int j = 0; j < n->nin; j++)
+            if (g->node[n->in[j]]->fused_into >= 0) {
+                fprintf(err, "verify: %%%d %s reads %%%d, an activation fused away\n", i,
+                        op_name(n->op), n->in[j]);
+                return false;
+            }
         int dup = strmap_get(seen, n->name);
         if (dup >= 0) {
             fprintf(err, "verify: %%%d and %%%d are both named '%s'\n", dup, i, n->name);

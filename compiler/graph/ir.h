@@ -110,6 +110,11 @@ typedef struct Node {
     int nin;
     int *in;            /* value (node) ids */
     Shape shape;
+    /* Fusion (graph/fuse.c): on a conv or dense node, the activation whose
+     * value its kernel stores (the epilogue), and on that activation the
+     * node it was fused into; -1 when unfused.  A fused activation has no
+     * readers and no kernel of its own. */
+    int epi, fused_into;
     union {
         ConvParam conv;     /* CONV, CONV_DX, CONV_DW                    */
         PoolParam pool;     /* MAXPOOL, AVGPOOL and their _DX            */

@@ -394,6 +394,8 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
     }
     buf_puts(&b, ") -> ");
     put_shape(&b, &n->shape);
+    if (n->epi >= 0)
+        buf_printf(&b, ", then %s (fused)", op_name(graph_node(g, n->epi)->op));
     char *s = arena_strdup(a, b.s);
     buf_free(&b);
     return s;
@@ -415,7 +417,8 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
     NETC_ASSERT(t);
-    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t};
+    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t,
+               .epi = n->epi >= 0 ? graph_node(m->g, n->epi) : NULL};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
     bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
@@ -425,5 +428,7 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
         lbuf(&L, name, n->in[i], false);
     }
     (algo == ALGO_IM2COL ? r->im2col : r->fn)(&L);
+    if (L.epi && !L.epi_done)
+        lepilogue_pass(&L);
     return L.k;
 }

@@ -88,7 +88,7 @@ static int gemm_mr(Lower *L, int nv)
 
 /* rows x nv vectors of C from (m0, j0): the micro-kernel. */
 static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                       int rows, Expr *j0, int nv, int V, Expr *K, bool acc)
+                       int rows, Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
 {
     int accv[MR_MAX][NV_MAX];
     NETC_ASSERT(rows >= 1 && rows <= MR_MAX && nv >= 1 && nv <= NV_MAX);
@@ -110,14 +110,17 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
             lassign(L, q, accv[r][v], lfma(L, a, lvar(L, bv[v]), lvar(L, accv[r][v])));
     }
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v < nv; v++)
-            lstore(L, p, C->buf, ladd(L, cb, li(L, r * C->rs + v * V)), lvar(L, accv[r][v]), false);
+        for (int v = 0; v < nv; v++) {
+            Expr *c = lvar(L, accv[r][v]);
+            lstore(L, p, C->buf, ladd(L, cb, li(L, r * C->rs + v * V)), epi ? lact(L, epi, c) : c,
+                   false);
+        }
 }
 
 /* Columns [j0, j0 + nv*V) of every row of C: blocks of MR rows, then the
  * rows left over (M % MR when M is a constant, else one at a time). */
 static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
-                      Expr *j0, int nv, int V, Expr *K, bool acc)
+                      Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
 {
     int MR = gemm_mr(L, nv), mc;
     if (lconst(M, &mc)) {
@@ -126,18 +129,18 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
         if (mc / MR > 0) {
             Stmt *q = p;
             Expr *mb = lfor_indep(L, &q, "mb", li(L, 0), li(L, mc / MR));
-            gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc);
+            gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc, epi);
         }
         if (mc % MR)
-            gemm_block(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, nv, V, K, acc);
+            gemm_block(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, nv, V, K, acc, epi);
         return;
     }
     Stmt *q = p;
     Expr *mb = lfor_indep(L, &q, "mb", li(L, 0), ldiv(L, M, li(L, MR)));
-    gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc);
+    gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc, epi);
     q = p;
     Expr *m = lfor_indep(L, &q, "m", lmul(L, ldiv(L, M, li(L, MR)), li(L, MR)), M);
-    gemm_block(L, q, C, A, B, m, 1, j0, nv, V, K, acc);
+    gemm_block(L, q, C, A, B, m, 1, j0, nv, V, K, acc, epi);
 }
 
 int lgemm_panel(Lower *L, int N)
@@ -148,6 +151,12 @@ int lgemm_panel(Lower *L, int N)
 
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc)
 {
+    lgemm_epi(L, p, C, A, B, M, N, K, acc, NULL);
+}
+
+void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc,
+               const Node *epi)
+{
     NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1 && !C.panel && !A.panel);
     int V = lanes(L);
     int nv = N >= 2 * V ? 2 : 1, NR = nv * V;
@@ -155,17 +164,17 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
     if (N / NR > 0) {
         Stmt *q = p;
         Expr *jt = lfor_indep(L, &q, "jt", li(L, 0), li(L, N / NR));
-        gemm_cols(L, q, &C, &A, &B, M, lmul(L, jt, li(L, NR)), nv, V, K, acc);
+        gemm_cols(L, q, &C, &A, &B, M, lmul(L, jt, li(L, NR)), nv, V, K, acc, epi);
     }
     int j = N / NR * NR;
     if ((N - j) / V > 0) { /* one more vector's width */
-        gemm_cols(L, p, &C, &A, &B, M, li(L, j), (N - j) / V, V, K, acc);
+        gemm_cols(L, p, &C, &A, &B, M, li(L, j), (N - j) / V, V, K, acc, epi);
         j += (N - j) / V * V;
     }
     if (j < N) { /* the last N % V columns, as floats, one at a time */
         Stmt *q = p;
         Expr *jj = lfor_indep(L, &q, "j", li(L, j), li(L, N));
-        gemm_cols(L, q, &C, &A, &B, M, jj, 1, 1, K, acc);
+        gemm_cols(L, q, &C, &A, &B, M, jj, 1, 1, K, acc, epi);
     }
 }
 
@@ -173,7 +182,7 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
 
 /* rows x cols outputs C[m0 + r, n0 + c] += sum_k A[m0 + r, k] B[n0 + c, k]. */
 static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                      int rows, Expr *n0, int cols, int V, int K)
+                      int rows, Expr *n0, int cols, int V, int K, const Node *epi)
 {
     enum { DB = 4 };
     int accv[DB][DB];
@@ -208,13 +217,23 @@ static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
                 Expr *y = lload(L, B->buf, ladd(L, ladd(L, bb, li(L, c * B->rs)), k));
                 lassign(L, q, s, lfma(L, x, y, lvar(L, s)));
             }
-            lstore(L, p, C->buf, lmat_at(L, C, ladd(L, m0, li(L, r)), ladd(L, n0, li(L, c))), lvar(L, s), true);
+            Expr *ci = lmat_at(L, C, ladd(L, m0, li(L, r)), ladd(L, n0, li(L, c)));
+            if (epi)
+                lstore(L, p, C->buf, ci, lact(L, epi, fadd(L, lload(L, C->buf, ci), lvar(L, s))), false);
+            else
+                lstore(L, p, C->buf, ci, lvar(L, s), true);
         }
 }
 
 /* Column blocks outside, row blocks inside: a block of B's rows (cols x K
  * floats) stays in cache while every row of A passes over it. */
 void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K)
+{
+    lgemm_dot_epi(L, p, C, A, B, M, N, K, NULL);
+}
+
+void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K,
+                   const Node *epi)
 {
     NETC_ASSERT(A.cs == 1 && B.cs == 1 && N >= 1 && K >= 1);
     int V = lanes(L);
@@ -234,17 +253,17 @@ void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, 
             if (mc / rb > 0) {
                 Stmt *r = q;
                 Expr *mb = lfor_indep(L, &r, "mb", li(L, 0), li(L, mc / rb));
-                dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, rb)), rb, n0, cols, V, K);
+                dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, rb)), rb, n0, cols, V, K, epi);
             }
             if (mc % rb)
-                dot_block(L, q, &C, &A, &B, li(L, mc / rb * rb), mc % rb, n0, cols, V, K);
+                dot_block(L, q, &C, &A, &B, li(L, mc / rb * rb), mc % rb, n0, cols, V, K, epi);
         } else {
             Stmt *r = q;
             Expr *mb = lfor_indep(L, &r, "mb", li(L, 0), ldiv(L, M, li(L, DB)));
-            dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, DB)), DB, n0, cols, V, K);
+            dot_block(L, r, &C, &A, &B, lmul(L, mb, li(L, DB)), DB, n0, cols, V, K, epi);
             r = q;
             Expr *m = lfor_indep(L, &r, "m", lmul(L, ldiv(L, M, li(L, DB)), li(L, DB)), M);
-            dot_block(L, r, &C, &A, &B, m, 1, n0, cols, V, K);
+            dot_block(L, r, &C, &A, &B, m, 1, n0, cols, V, K, epi);
         }
     }
 }
@@ -272,8 +291,10 @@ void lower_dense(Lower *L)
     Expr *u = lfor(L, &q, "u", li(L, 0), li(L, U));
     lstore(L, q, Y, lmad(L, nb, U, u), L->n->nin == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
 
-    lgemm_dot(L, p, (MatRef){Y, li(L, 0), U, 1, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0}, (MatRef){W, li(L, 0), I, 1, 0, 0},
-              lbatch(L), U, I);
+    /* a fused activation is applied as each output is stored (scalars) */
+    lgemm_dot_epi(L, p, (MatRef){Y, li(L, 0), U, 1, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0},
+                  (MatRef){W, li(L, 0), I, 1, 0, 0}, lbatch(L), U, I, L->epi);
+    L->epi_done = true;
 }
 
 /* dx [N, I] = dy [N, U] w [U, I] */

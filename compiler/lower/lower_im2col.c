@@ -139,9 +139,13 @@ void lower_conv_im2col(Lower *L)
         unfold(L, q, &c, col, X, xb, false, panel);
         bm = (MatRef){col, li(L, 0), P, 1, panel, c.rows};
     }
-    /* y_g [Og, P] += w_g [Og, rows] col [rows, P] */
-    lgemm(L, q, (MatRef){Y, yb, P, 1, 0, 0}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0}, bm,
-          li(L, c.og), P, li(L, c.rows), true);
+    /* y_g [Og, P] += w_g [Og, rows] col [rows, P]: each output is stored
+     * once, so a fused activation with a vector form is applied in
+     * registers as the micro-kernel stores */
+    const Node *epi = L->epi && lact_vector(L->epi->op) ? L->epi : NULL;
+    lgemm_epi(L, q, (MatRef){Y, yb, P, 1, 0, 0}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0},
+              bm, li(L, c.og), P, li(L, c.rows), true, epi);
+    L->epi_done = epi != NULL;
 }
 
 /* dx [N, C, D, H, W] = conv_transpose(dy [N, O, OD, OH, OW], w [O, C/g, K...]) */

@@ -19,6 +19,9 @@ typedef struct {
     Kernel *k;
     Algo algo;      /* the node's schedule */
     const Target *t; /* the machine it is scheduled for */
+    const Node *epi; /* the activation fused into this node (graph/fuse.c), or NULL */
+    bool epi_done;   /* the lowering applied epi at its final stores; else
+                        lower_node applies it in a pass over the output */
 } Lower;
 
 /* ---- integer expressions (folded) ---- */
@@ -114,6 +117,16 @@ Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3]);
 /* Asserts w [O, C/g, K...] matches the geometry. */
 void check_weight(const Geom *G, const Node *w);
 
+/* ---- activations (lower_misc.c) ---- */
+/* act(x) for an element-wise activation node, x a float or a vector; NULL
+ * when x is a vector and the activation has no vector form in the loop IR
+ * (lact_vector says which have one). */
+Expr *lact(Lower *L, const Node *act, Expr *x);
+bool lact_vector(Op op);
+/* y = act(y) over the kernel's whole output: the epilogue of a lowering
+ * that could not apply it at its stores. */
+void lepilogue_pass(Lower *L);
+
 /* ---- GEMM (lower_gemm.c) ---- */
 /* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]; or,
  * with panel > 0 (the packed layout lgemm reads fastest), buf[base +
@@ -140,12 +153,19 @@ Expr *lmat_at(Lower *L, const MatRef *m, Expr *r, Expr *c);
  * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K
  * may depend on the batch size; N is a constant. */
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc);
+/* lgemm whose stores of C apply the activation epi (lact; NULL: none):
+ * only where each element of C is stored once, with its final value. */
+void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc,
+               const Node *epi);
 /* C [M, N] += A [M, K] B [N, K]^T for long K and few outputs: A and B have
  * contiguous rows (cs == 1).  Each output's sum over k is split, in the IR,
  * into 16 lanes (lane s sums k = s, s+16, s+32, ... in order) that are then
  * added in lane order, so the inner loop runs over independent lanes and
  * the result is the same in both backends.  Adds a scratch buffer. */
 void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K);
+/* lgemm_dot storing epi(C + A Bt) (epi: any activation, applied to floats). */
+void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K,
+                   const Node *epi);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
  * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills

@@ -98,6 +98,77 @@ static void drop(Pool *pl, int bi)
         pl->packed = lo;
 }
 
+/* Greedy by size, the second opinion on a pool first fit has placed:
+ * blocks from the largest down, each at the lowest offset clear of every
+ * block already placed that is alive at the same time.  First fit in
+ * execution order fragments when a long-lived value is placed after
+ * short-lived ones (a training graph's activations); this order does not
+ * depend on it.  Quadratic, so only for pools of at most PACK_MAX blocks.
+ * Rewrites the offsets and returns the new top when it is lower. */
+enum { PACK_MAX = 4096 };
+
+typedef struct {
+    long key;  /* size (to place), or offset (placed neighbours) */
+    int idx;
+} Keyed;
+
+/* key descending, then index: a total order, so qsort's result is unique */
+static int key_desc(const void *pa, const void *pb)
+{
+    const Keyed *x = pa, *y = pb;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+static int key_asc(const void *pa, const void *pb)
+{
+    return -key_desc(pa, pb);
+}
+
+static long pack_by_size(Pool *pl, long top)
+{
+    int n = pl->n;
+    if (n == 0 || n > PACK_MAX)
+        return top;
+    Keyed *order = netc_alloc(sizeof(Keyed) * (size_t)n);
+    Keyed *near = netc_alloc(sizeof(Keyed) * (size_t)n); /* placed, alive together */
+    long *off = netc_alloc(sizeof(long) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        order[i] = (Keyed){pl->block[i].size, i};
+    qsort(order, (size_t)n, sizeof *order, key_desc);
+    long new_top = 0;
+    for (int i = 0; i < n; i++) {
+        const Block *b = &pl->block[order[i].idx];
+        int nn = 0;
+        for (int j = 0; j < i; j++) {
+            const Block *q = &pl->block[order[j].idx];
+            if (q->size > 0 && q->first <= b->last && b->first <= q->last)
+                near[nn++] = (Keyed){off[order[j].idx], order[j].idx};
+        }
+        qsort(near, (size_t)nn, sizeof *near, key_asc);
+        long at = 0; /* the first gap between placed neighbours that fits */
+        for (int x = 0; x < nn && b->size > 0; x++) {
+            if (near[x].key >= at + b->size)
+                break;
+            long end = near[x].key + pl->block[near[x].idx].size;
+            at = end > at ? end : at;
+        }
+        off[order[i].idx] = at;
+        if (at + b->size > new_top)
+            new_top = at + b->size;
+    }
+    if (new_top < top) {
+        for (int i = 0; i < n; i++)
+            pl->block[i].off = off[i];
+        top = new_top;
+    }
+    free(order);
+    free(near);
+    free(off);
+    return top;
+}
+
 /* First fit: places `b` at the lowest offset where it overlaps no live
  * block; returns its index. */
 static int place(Pool *pl, Block b)
@@ -339,6 +410,8 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
             naive[w] += b->size;
         }
     }
+    for (int w = 0; w < 2; w++)
+        top[w] = pack_by_size(&pool[w], top[w]);
     for (int i = 0; i < nn; i++) {
         if (!used[i] || placed[i])
             continue;
