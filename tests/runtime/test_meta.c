@@ -128,7 +128,8 @@ static void errors(void **state)
     expect_meta_error(edit(19, "train optimizer adam 0.1 0 0 0"), "unknown optimizer 'adam'");
     expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0 2"), "NESTEROV must be 0 or 1");
     expect_meta_error(edit(19, "train optimizer sgd x 0.9 0 0"), "expected a number, found 'x'");
-    expect_meta_error(edit(18, "train target class 1 10"), "a class target has rank 0");
+    expect_meta_error(edit(18, "train target onehot 2 10 10"), "a onehot target has rank 1");
+    expect_meta_error(edit(17, "train loss mse none"), "unknown reduction (mean or sum)");
     expect_meta_error(edit(23, "train data cifar /x"), "unknown data kind 'cifar'");
     expect_meta_error(edit(7, "param c1.weight 0 151 4 6 1 5 5 he_uniform 0 0 25 150"),
                       "COUNT is not the product");
