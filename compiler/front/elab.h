@@ -132,6 +132,7 @@ typedef struct {
     LossParam param;           /* the loss's attributes */
     const Value *weight;       /* weight= or pos_weight= as written (its length is
                                   checked against the classes), or NULL */
+    const Value *target;       /* target=NAME: a declared input, or NULL */
     InitSpec init;             /* the default initialiser */
 } TrainPlan;
 

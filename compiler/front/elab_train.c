@@ -90,7 +90,13 @@ static bool read_loss_attrs(Elab *E, TrainPlan *plan, const Schema *s, const Val
         double x;
         float *w;
         int n;
-        if (a->kind == ATTR_REDUCTION) {
+        if (a->kind == ATTR_VALUE) {
+            if (v->kind != VAL_NAME)
+                ok = elab_error(E, v->loc, v->len, "%s: target expects the name of an input, got %s",
+                                s->name, value_describe(E, v));
+            else
+                plan->target = v;
+        } else if (a->kind == ATTR_REDUCTION) {
             ok &= value_reduction(E, s->name, a, v, &l->reduction);
         } else if (!strcmp(a->name, "ignore_index")) {
             ok &= l->has_ignore = value_int(E, s->name, a, v, &l->ignore_index);

@@ -228,6 +228,10 @@ CASES = [
     Case("loss_nll_seg", (3, 4, 5),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 3, 1)),
          loss_fn=nll(weight=[2.0, 0.5, 1.25], ignore_index=1), target=class_target()),
+    # the target declared as an input of the .net file (target=mask)
+    Case("loss_nll_target", (2, 3, 4),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 1)),
+         loss_fn=nll(ignore_index=0, reduction="sum"), target=class_target()),
     Case("loss_nll_sum", (6,),
          lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 4)),
          loss_fn=nll(reduction="sum"), target=class_target()),
