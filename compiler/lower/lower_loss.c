@@ -115,7 +115,8 @@ typedef struct {
 static void class_dims(const Lower *L, int *C, int *S)
 {
     const Shape *p = &lin(L, 0)->shape;
-    NETC_ASSERT(p->batched && p->rank >= 1 && lnumel(L, lin(L, 1)->id) * p->d[0] == lnumel(L, lin(L, 0)->id));
+    NETC_ASSERT(p->batched && p->rank >= 1 &&
+                lnumel(L, lin(L, 1)->id) * p->d[0] == lnumel(L, lin(L, 0)->id));
     *C = p->d[0];
     *S = lnumel(L, lin(L, 1)->id);
 }
@@ -130,17 +131,20 @@ static void position(Lower *L, Stmt **p, Pos *P, bool xent)
     Expr *nb = lfor(L, p, "nb", li(L, 0), lbatch(L));
     Expr *s = lfor(L, p, "s", li(L, 0), li(L, S));
     P->base = lbind(L, *p, "base", lmad(L, nb, C * S, s));
-    Expr *raw = lvar(L, ldecl(L, *p, "tc", T_I32, ex_un(L->a, X_F2I, lload(L, TARGET, lmad(L, nb, S, s)))));
+    Expr *cls = ex_un(L->a, X_F2I, lload(L, TARGET, lmad(L, nb, S, s)));
+    Expr *raw = lvar(L, ldecl(L, *p, "tc", T_I32, cls));
     P->t = lvar(L, ldecl(L, *p, "t", T_I32, lmin(L, lmax(L, raw, li(L, 0)), li(L, C - 1))));
     P->valid = lp->has_ignore ? ex_bin(L->a, X_NE, raw, li(L, lp->ignore_index)) : NULL;
-    P->w = lp->weight ? lvar(L, ldecl(L, *p, "w", T_F32, table_at(L, lp->weight, C, P->t))) : lf(L, 1.0f);
+    P->w = lp->weight ? lvar(L, ldecl(L, *p, "w", T_F32, table_at(L, lp->weight, C, P->t)))
+                      : lf(L, 1.0f);
     if (!xent)
         return;
     P->m = lvar(L, chan_max(L, *p, PRED, P->base, C, S));
     int sum = ldecl(L, *p, "sum", T_F32, lf(L, 0.0f));
     Stmt *q = *p;
     Expr *c = lfor(L, &q, "c", li(L, 0), li(L, C));
-    lassign(L, q, sum, fadd(L, lvar(L, sum), ex_un(L->a, X_EXP, fsub(L, lload(L, PRED, lmad(L, c, S, P->base)), P->m))));
+    Expr *x = lload(L, PRED, lmad(L, c, S, P->base));
+    lassign(L, q, sum, fadd(L, lvar(L, sum), ex_un(L->a, X_EXP, fsub(L, x, P->m))));
     P->lse = lvar(L, ldecl(L, *p, "lse", T_F32, fadd(L, P->m, ex_un(L->a, X_LOG, lvar(L, sum)))));
 }
 
@@ -240,12 +244,13 @@ static void class_grad(Lower *L, Stmt *p, Expr *c, Expr *w, void *ctx)
     if (L->n->op == OP_NLL_DX) {
         g = ex_un(L->a, X_NEG, wmul(L, P->w, hot));
     } else {
-        Expr *pc = lvar(L, ldecl(L, p, "p", T_F32, ex_un(L->a, X_EXP, fsub(L, lload(L, PRED, idx), P->lse))));
+        Expr *sm = ex_un(L->a, X_EXP, fsub(L, lload(L, PRED, idx), P->lse));
+        Expr *pc = lvar(L, ldecl(L, p, "p", T_F32, sm));
         g = wmul(L, P->w, fsub(L, pc, hot));
         float e = lp->label_smoothing;
         if (e != 0) {
-            Expr *sm = fsub(L, fmul(L, lf(L, weight_sum(lp->weight, P->C)), pc), w);
-            g = fadd(L, fmul(L, lf(L, 1.0f - e), g), fmul(L, lf(L, e / (float)P->C), sm));
+            Expr *smooth = fsub(L, fmul(L, lf(L, weight_sum(lp->weight, P->C)), pc), w);
+            g = fadd(L, fmul(L, lf(L, 1.0f - e), g), fmul(L, lf(L, e / (float)P->C), smooth));
         }
     }
     lstore(L, p, OUT, idx, wmul(L, k->coef, g), false);
@@ -277,10 +282,12 @@ static void elem(Lower *L, Stmt *p, Expr *x, Expr *y, Expr *pw, Expr **loss, Exp
     if (op == OP_BCE_LOGITS || op == OP_BCE_LOGITS_DX) {
         /* (1 - y) x + lw softplus(-x), lw = 1 + (pw - 1) y, softplus(-x) =
          * log(1 + exp(-|x|)) + max(-x, 0); d/dx = (1 - y) - lw sigmoid(-x) */
-        Expr *lw = lvar(L, ldecl(L, p, "lw", T_F32, fadd(L, lf(L, 1.0f), fmul(L, fsub(L, pw, lf(L, 1.0f)), y))));
-        Expr *omy = fsub(L, lf(L, 1.0f), y);
+        Expr *one = lf(L, 1.0f);
+        Expr *lw = lvar(L, ldecl(L, p, "lw", T_F32, fadd(L, one, fmul(L, fsub(L, pw, one), y))));
+        Expr *omy = fsub(L, one, y);
         if (loss) {
-            Expr *sp = fadd(L, ex_un(L->a, X_LOG, fadd(L, lf(L, 1.0f), ex_un(L->a, X_EXP, ex_un(L->a, X_NEG, fabs_of(L, x))))),
+            Expr *tail = ex_un(L->a, X_EXP, ex_un(L->a, X_NEG, fabs_of(L, x)));
+            Expr *sp = fadd(L, ex_un(L->a, X_LOG, fadd(L, one, tail)),
                             ex_bin(L->a, X_MAX, ex_un(L->a, X_NEG, x), lf(L, 0.0f)));
             *loss = fadd(L, fmul(L, omy, x), fmul(L, lw, sp));
         }
