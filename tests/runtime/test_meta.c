@@ -109,6 +109,31 @@ static void expect_meta_error(const char *text, const char *needle)
     expect_contains(e.msg, needle);
 }
 
+/* Every loss by name, an optional reduction, per-position class targets. */
+static void losses(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    char text[4096];
+    snprintf(text, sizeof text, "%s", edit(17, "train loss nll sum"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.loss, RT_LOSS_NLL);
+    assert_true(m.loss_sum);
+    rt_meta_free(&m);
+    snprintf(text, sizeof text, "%s", edit(17, "train loss smooth_l1 mean"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.loss, RT_LOSS_SMOOTH_L1);
+    assert_false(m.loss_sum);
+    assert_string_equal(rt_loss_name(m.loss), "smooth_l1");
+    rt_meta_free(&m);
+    snprintf(text, sizeof text, "%s", edit(18, "train target class 2 28 28"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.target_kind, RT_TARGET_CLASS);
+    assert_int_equal(m.target.rank, 2);
+    rt_meta_free(&m);
+}
+
 static void errors(void **state)
 {
     (void)state;
@@ -158,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_lenet),
         cmocka_unit_test(minimal_without_train),
+        cmocka_unit_test(losses),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
