@@ -99,7 +99,8 @@ static bool read_loss_attrs(Elab *E, TrainPlan *plan, const Schema *s, const Val
         } else if (a->kind == ATTR_REDUCTION) {
             ok &= value_reduction(E, s->name, a, v, &l->reduction);
         } else if (!strcmp(a->name, "ignore_index")) {
-            ok &= l->has_ignore = value_int(E, s->name, a, v, &l->ignore_index);
+            l->has_ignore = value_int(E, s->name, a, v, &l->ignore_index);
+            ok &= l->has_ignore;
         } else if (a->kind == ATTR_FLOATS) {
             if (!value_floats(E, s->name, a, v, &w, &n)) {
                 ok = false;
