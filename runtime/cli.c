@@ -192,7 +192,8 @@ static long default_batch(const RtMeta *m)
     return m->has_train ? m->batch : 64;
 }
 
-static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
+static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
+                     const float *weights)
 {
     long batch, test_limit;
     if (!opt_long(c, OPT_BATCH, 1, &batch) || !opt_long(c, OPT_TEST_LIMIT, 1, &test_limit))
@@ -211,7 +212,7 @@ static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *
     bool ok = load_weights(c, m, weights, params) &&
               rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0, &c->err) &&
               (arena = rt_arena_new(m, batch, &c->err)) &&
-              rt_evaluate(m, forward, params, arena, batch, &d.test, d.classes, &sc, &c->err);
+              rt_evaluate(m, forward, train, params, arena, batch, &d.test, d.classes, &sc, &c->err);
     if (ok)
         printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)\n", sc.loss,
                sc.n ? 100.0 * (double)sc.correct / (double)sc.n : 0, sc.correct, sc.n);
@@ -352,8 +353,8 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
         return;
     }
     rt_shape_str(shape, sizeof shape, m->target.d, m->target.rank, true);
-    printf("train   loss %s, target %s %s\n", rt_loss_name(m->loss), rt_target_name(m->target_kind),
-           shape);
+    printf("train   loss %s%s, target %s %s\n", rt_loss_name(m->loss), m->loss_sum ? " (sum)" : "",
+           rt_target_name(m->target_kind), shape);
     printf("        sgd lr %g momentum %g weight_decay %g%s\n", (double)m->sgd.lr,
            (double)m->sgd.momentum, (double)m->sgd.weight_decay, m->sgd.nesterov ? " nesterov" : "");
     char sched[64];
@@ -460,7 +461,7 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
             ok = cmd_train(&c, &m, forward, train, weights);
             break;
         case CMD_EVAL:
-            ok = cmd_eval(&c, &m, forward, weights);
+            ok = cmd_eval(&c, &m, forward, train, weights);
             break;
         case CMD_PREDICT:
             ok = cmd_predict(&c, &m, forward, weights);

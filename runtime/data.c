@@ -95,6 +95,9 @@ bool rt_data_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, 
         return rt_fail(e, NULL, "the model has %d inputs; IDX data feeds exactly one", m->ninput);
     if (m->has_train && m->target_kind == RT_TARGET_TENSOR)
         return rt_fail(e, NULL, "the model's target is a tensor; IDX data provides class labels");
+    if (m->has_train && m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
+        return rt_fail(e, NULL, "the model's target is a class index per position (rank %d); IDX "
+                       "data provides one class label per image", m->target.rank);
     d->classes = rt_model_classes(m);
     if (d->classes < 1 || d->classes > 256)
         return rt_fail(e, NULL, "the model predicts %d values; IDX labels need 1 to 256 classes",

@@ -24,9 +24,13 @@ const char *rt_init_name(RtInit k)
     return init_names[k];
 }
 
+static const char *const loss_names[] = {"softmax_cross_entropy", "mse", "nll", "bce_with_logits",
+                                          "l1", "smooth_l1"};
+_Static_assert(sizeof loss_names / sizeof *loss_names == RT_LOSS_COUNT, "one name per RtLoss");
+
 const char *rt_loss_name(RtLoss k)
 {
-    return k == RT_LOSS_MSE ? "mse" : "softmax_cross_entropy";
+    return loss_names[k];
 }
 
 const char *rt_target_name(RtTargetKind k)
@@ -205,13 +209,19 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
     case SEEN_LOSS:
         if (l->n < 3)
             return bad(l, "missing loss kind", NULL);
-        if (strcmp(l->f[2], "softmax_cross_entropy") == 0)
-            m->loss = RT_LOSS_SOFTMAX_XENT;
-        else if (strcmp(l->f[2], "mse") == 0)
-            m->loss = RT_LOSS_MSE;
-        else
+    {
+        int k = 0;
+        while (k < RT_LOSS_COUNT && strcmp(l->f[2], loss_names[k]) != 0)
+            k++;
+        if (k == RT_LOSS_COUNT)
             return bad(l, "unknown loss", l->f[2]);
-        return no_more(l, 3);
+        m->loss = (RtLoss)k;
+        /* an optional reduction; mean when absent */
+        if (l->n > 3 && strcmp(l->f[3], "sum") != 0 && strcmp(l->f[3], "mean") != 0)
+            return bad(l, "unknown reduction (mean or sum)", l->f[3]);
+        m->loss_sum = l->n > 3 && strcmp(l->f[3], "sum") == 0;
+        return no_more(l, l->n > 3 ? 4 : 3);
+    }
     case SEEN_TARGET:
         if (l->n < 3)
             return bad(l, "missing target kind", NULL);
@@ -225,8 +235,8 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
             return bad(l, "unknown target kind", l->f[2]);
         if (!get_shape(l, 3, &m->target, &next) || !no_more(l, next))
             return false;
-        if (m->target_kind == RT_TARGET_CLASS && m->target.rank != 0)
-            return bad(l, "a class target has rank 0", NULL);
+        if (m->target_kind == RT_TARGET_ONEHOT && m->target.rank != 1)
+            return bad(l, "a onehot target has rank 1", NULL);
         return true;
     case SEEN_OPT: {
         if (l->n < 3 || strcmp(l->f[2], "sgd") != 0)

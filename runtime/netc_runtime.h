@@ -30,9 +30,13 @@
  *   param NAME OFFSET COUNT RANK D1 .. DR INIT A B FAN_IN FAN_OUT
  *        INIT: zero he_normal he_uniform xavier_normal xavier_uniform
  *              uniform (A, B = low, high) normal (A, B = mean, std)
- *   train loss KIND                          softmax_cross_entropy | mse
- *   train target KIND RANK D1 .. DR          class (labels as float indices,
- *                                            rank 0) | onehot | tensor
+ *   train loss KIND [REDUCTION]              softmax_cross_entropy | mse | nll |
+ *                                            bce_with_logits | l1 | smooth_l1;
+ *                                            REDUCTION mean (default) | sum
+ *   train target KIND RANK D1 .. DR          class (class indices as floats, one
+ *                                            per position: rank 0 for [C] scores,
+ *                                            [H, W] for [C, H, W]) | onehot (rank 1,
+ *                                            a label's one-hot row) | tensor
  *   train optimizer sgd LR MOMENTUM WEIGHT_DECAY NESTEROV(0|1)
  *   train batch B
  *   train epochs E

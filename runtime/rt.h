@@ -134,7 +134,10 @@ typedef struct {
     long fan_in, fan_out;
 } RtParam;
 
-typedef enum { RT_LOSS_SOFTMAX_XENT, RT_LOSS_MSE } RtLoss;
+/* The losses, in the order of their names in meta.c; the runtime only
+ * names them (the train entry computes the loss). */
+typedef enum { RT_LOSS_SOFTMAX_XENT, RT_LOSS_MSE, RT_LOSS_NLL, RT_LOSS_BCE_LOGITS, RT_LOSS_L1,
+               RT_LOSS_SMOOTH_L1, RT_LOSS_COUNT } RtLoss;
 typedef enum { RT_TARGET_CLASS, RT_TARGET_ONEHOT, RT_TARGET_TENSOR } RtTargetKind;
 
 typedef struct {
@@ -164,6 +167,7 @@ typedef struct {
     /* the train records; has_train is false when there are none */
     bool has_train;
     RtLoss loss;
+    bool loss_sum;             /* reduction sum: the entry's loss adds over the batch */
     RtTargetKind target_kind;
     RtTensor target;           /* per-sample target shape */
     RtSgd sgd;
@@ -365,9 +369,12 @@ int rt_nonfinite_param(const RtMeta *m, const float *x);
 
 bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                   const float *weights, const RtTrainOpts *o, RtErr *e);
-/* Runs forward over a split in batches and scores it against the labels. */
-bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, float *arena,
-                 long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e);
+/* Runs a split in batches and scores it against the labels: accuracy from
+ * the first output; the loss from the train entry (the model's own loss,
+ * gradients into scratch memory) or, for a model without one (train NULL
+ * or no train records), the softmax cross-entropy of the first output. */
+bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
+                 float *arena, long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e);
 /* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */
 float *rt_arena_new(const RtMeta *m, long n, RtErr *e);
 void rt_arena_free(float *a);

@@ -3,10 +3,11 @@
  * One epoch: shuffle the sample order with the data stream of the seed,
  * gather each batch (the last, partial one included) as floats, call the
  * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply SGD,
- * then run the forward entry over the test set and score it here, in
- * double: softmax cross-entropy from the logits, or mean squared error
- * against the one-hot label (mean over samples and classes, as PyTorch's
- * MSELoss), and accuracy as argmax(first output) == label.
+ * then score the test set: the loss through the train entry (the model's
+ * own loss, whatever it is; its gradients go to scratch memory and are
+ * dropped), and accuracy as argmax(first output) == label.  Both the train
+ * and the test loss are means per sample (a batch's mean loss weighted by
+ * its size; with reduction sum, the sums divided by the sample count).
  *
  * Before each update the loss and every parameter's gradient are checked
  * (rt_nonfinite_param, one pass); a non-finite one stops the run or, with
@@ -73,54 +74,101 @@ static void gather_x(float *x, const RtSplit *s, const uint32_t *idx, long first
     }
 }
 
-bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, const float *params, float *arena,
-                 long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e)
+/* The batch's targets from its labels, as the meta's target record says
+ * (docs/runtime.md): the class index as a float, or the label's one-hot
+ * row of `classes` floats. */
+static void gather_target(const RtMeta *m, float *t, const RtSplit *s, const uint32_t *idx,
+                          long first, long n, int classes)
+{
+    for (long i = 0; i < n; i++) {
+        int label = s->y[idx ? idx[first + i] : first + i];
+        if (m->target_kind == RT_TARGET_CLASS) {
+            t[i] = (float)label;
+        } else {
+            for (int k = 0; k < classes; k++)
+                t[i * classes + k] = k == label ? 1.0f : 0.0f;
+        }
+    }
+}
+
+/* Floats of one sample's target. */
+static size_t target_width(const RtMeta *m, int classes)
+{
+    return m->target_kind == RT_TARGET_CLASS ? 1 : (size_t)classes;
+}
+
+/* A batch's loss as a sum over its n samples: a mean times n, or the sum
+ * itself (reduction sum); divided by the sample count, the reported loss
+ * is then the mean per sample either way. */
+static double batch_loss_sum(const RtMeta *m, double loss, long n)
+{
+    return m->loss_sum ? loss : loss * (double)n;
+}
+
+/* softmax cross-entropy of one sample's scores against its label, for a
+ * model with no loss of its own */
+static double xent_of(const float *y, long width, int label)
+{
+    double mx = y[0], sum = 0;
+    for (long k = 1; k < width; k++)
+        mx = y[k] > mx ? y[k] : mx;
+    for (long k = 0; k < width; k++)
+        sum += exp((double)y[k] - mx);
+    return mx + log(sum) - (double)y[label];
+}
+
+bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
+                 float *arena, long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e)
 {
     memset(out, 0, sizeof *out);
+    bool own = train && m->has_train && m->noutput <= MAX_OUTPUTS;
     long nb = batch < s->n ? batch : s->n;
+    size_t nb1 = (size_t)(nb ? nb : 1);
     long width = m->output[0].numel;
     if (width < classes)
         return rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
                        classes);
-    float *x = rt_calloc((size_t)(nb ? nb : 1), (size_t)s->pixels * sizeof *x);
-    float **y = rt_calloc((size_t)m->noutput, sizeof *y);
-    bool ok = x && y;
+    float *x = rt_calloc(nb1, (size_t)s->pixels * sizeof *x);
+    float **y = rt_calloc((size_t)m->noutput + 1, sizeof *y);
+    float *target = own ? rt_calloc(nb1, target_width(m, classes) * sizeof(float)) : NULL;
+    float *grads = own ? rt_calloc((size_t)m->params + 1, sizeof(float)) : NULL;
+    float loss = 0;
+    bool ok = x && y && (!own || (target && grads));
     for (int i = 0; ok && i < m->noutput; i++)
-        ok = (y[i] = rt_calloc((size_t)(nb ? nb : 1), (size_t)m->output[i].numel * sizeof(float)));
-    double loss = 0;
+        ok = (y[i] = rt_calloc(nb1, (size_t)m->output[i].numel * sizeof(float))) != NULL;
+    double loss_sum = 0;
     for (long first = 0; ok && first < s->n; first += batch) {
         long n = s->n - first < batch ? s->n - first : batch;
         gather_x(x, s, NULL, first, n);
-        const float *in[1] = {x};
-        forward((int)n, params, NULL, arena, in, y);
+        if (own) {
+            gather_target(m, target, s, NULL, first, n, classes);
+            const float *in[2] = {x, target};
+            float *outs[MAX_OUTPUTS + 1];
+            memcpy(outs, y, sizeof(float *) * (size_t)m->noutput);
+            outs[m->noutput] = &loss;
+            train((int)n, params, grads, arena, in, outs);
+            loss_sum += batch_loss_sum(m, loss, n);
+        } else {
+            const float *in[1] = {x};
+            forward((int)n, params, NULL, arena, in, y);
+        }
         for (long i = 0; i < n; i++) {
             const float *yi = y[0] + i * width;
             int label = s->y[first + i];
             if (argmax(yi, width) == label)
                 out->correct++;
-            if (m->has_train && m->loss == RT_LOSS_MSE) {
-                double sq = 0;
-                for (long k = 0; k < width; k++) {
-                    double d = (double)yi[k] - (k == label ? 1.0 : 0.0);
-                    sq += d * d;
-                }
-                loss += sq / (double)width;
-            } else {
-                double mx = yi[0], sum = 0;
-                for (long k = 1; k < width; k++)
-                    mx = yi[k] > mx ? yi[k] : mx;
-                for (long k = 0; k < width; k++)
-                    sum += exp((double)yi[k] - mx);
-                loss += mx + log(sum) - (double)yi[label];
-            }
+            if (!own)
+                loss_sum += xent_of(yi, width, label);
         }
     }
     out->n = s->n;
-    out->loss = s->n ? loss / (double)s->n : 0;
+    out->loss = s->n ? loss_sum / (double)s->n : 0;
     for (int i = 0; y && i < m->noutput; i++)
         free(y[i]);
     free(y);
     free(x);
+    free(target);
+    free(grads);
     return ok ? true : rt_fail(e, NULL, "out of memory for a batch of %ld", nb);
 }
 
@@ -193,15 +241,7 @@ static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoc
     for (long first = 0; first < s->n; first += batch, b++) {
         long n = s->n - first < batch ? s->n - first : batch;
         gather_x(r->x, s, r->order, first, n);
-        for (long i = 0; i < n; i++) {
-            int label = s->y[r->order[first + i]];
-            if (m->target_kind == RT_TARGET_CLASS) {
-                r->target[i] = (float)label;
-            } else {
-                for (int k = 0; k < classes; k++)
-                    r->target[i * classes + k] = k == label ? 1.0f : 0.0f;
-            }
-        }
+        gather_target(m, r->target, s, r->order, first, n, classes);
         /* Entries write every gradient, but zeroing first also makes an
          * entry that accumulates correct; it costs one pass over params. */
         memset(r->grads, 0, (size_t)m->params * sizeof *r->grads);
@@ -222,7 +262,7 @@ static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoc
                            "batches)", (double)r->loss, epoch, b + 1);
         }
         rt_sgd_step(sgd, r->params, r->grads, r->velocity, m->params);
-        loss_sum += (double)r->loss * (double)n;
+        loss_sum += batch_loss_sum(m, r->loss, n);
         for (long i = 0; i < n; i++)
             if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
                 sc->correct++;
@@ -330,7 +370,7 @@ static bool alloc_batch(Run *r, RtErr *e)
 {
     const RtMeta *m = r->m;
     size_t b = (size_t)r->st.batch;
-    size_t tw = m->target_kind == RT_TARGET_CLASS ? 1 : (size_t)r->data.classes;
+    size_t tw = target_width(m, r->data.classes);
     r->x = rt_calloc(b, (size_t)m->input[0].numel * sizeof(float));
     r->target = rt_calloc(b, tw * sizeof(float));
     r->y = rt_calloc((size_t)m->noutput, sizeof *r->y);
@@ -383,7 +423,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         ok = train_epoch(&r, &sgd, o->skip_nonfinite, ep + 1, &pg, &tr, e);
         skipped += tr.skipped;
         double t1 = rt_now();
-        ok = ok && rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test,
+        ok = ok && rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data.test,
                                r.data.classes, &te, e);
         rt_progress_clear(&pg);
         r.st.epoch = ep + 1;
@@ -400,7 +440,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         }
     }
     if (ok && r.first_epoch >= r.st.epochs)
-        ok = rt_evaluate(m, forward, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
+        ok = rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
                          &te, e);
     if (ok)
         printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,

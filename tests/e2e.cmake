@@ -15,3 +15,7 @@ endif()
 add_test(NAME e2e.hardening COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_hardening.sh
          $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e.hardening PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+# losses (issue 8): training with other losses through the runtime
+add_test(NAME e2e.losses COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_losses.sh
+         $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.losses PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -903,6 +903,14 @@ bool elab_model(Model *m, const AstFile *ast, Diag *d)
             else
                 X.slot[s].used = true;
         }
+        const Value *t = X.plan.target;
+        if (t) {
+            int s = strmap_get(&X.top->names, t->s);
+            if (s < 0)
+                undefined(&X, X.top, t->s, t->loc, t->len);
+            else
+                X.slot[s].used = true;
+        }
         check_unused(&X);
     }
     if (!elab_stop(&X.E)) {

@@ -96,6 +96,9 @@ bool value_int(Elab *E, const char *what, const AttrSpec *a, const Value *v, int
 bool value_float(Elab *E, const char *what, const AttrSpec *a, const Value *v, double *out);
 bool value_bool(Elab *E, const char *what, const AttrSpec *a, const Value *v, bool *out);
 bool value_string(Elab *E, const char *what, const AttrSpec *a, const Value *v, const char **out);
+/* A list of numbers (or one number, *n = 1) into an array in the model's arena. */
+bool value_floats(Elab *E, const char *what, const AttrSpec *a, const Value *v, float **out, int *n);
+bool value_reduction(Elab *E, const char *what, const AttrSpec *a, const Value *v, Reduction *out);
 
 typedef struct {
     InitKind kind;
@@ -126,6 +129,10 @@ typedef struct {
     const char *loss_name;     /* the value it scores */
     SrcLoc loss_name_loc;
     int loss_name_len;
+    LossParam param;           /* the loss's attributes */
+    const Value *weight;       /* weight= or pos_weight= as written (its length is
+                                  checked against the classes), or NULL */
+    const Value *target;       /* target=NAME: a declared input, or NULL */
     InitSpec init;             /* the default initialiser */
 } TrainPlan;
 

@@ -378,6 +378,88 @@ static void emit_outputs(Elaborator *X)
     }
 }
 
+/* weight= has one value per class, pos_weight= one per channel (or one
+ * for all); said at the list, with the count the prediction needs. */
+static bool loss_weights_fit(Elab *E, TrainPlan *p, const Node *pred)
+{
+    LossParam *l = &p->param;
+    const Shape *s = &pred->shape;
+    if (!p->weight || !s->batched || s->rank < 1)
+        return true; /* shape_infer says what is wrong with the prediction */
+    int want = s->d[0];
+    if (l->pos_weight && l->npos_weight == 1 && want > 1) {
+        float *w = arena_alloc(E->m->arena, sizeof(float) * (size_t)want);
+        for (int i = 0; i < want; i++)
+            w[i] = l->pos_weight[0];
+        l->pos_weight = w;
+        l->npos_weight = want;
+    }
+    int have = l->weight ? l->nweight : l->npos_weight;
+    if (have == want)
+        return true;
+    bool cls = loss_takes_class(p->loss->op);
+    Buf dims = {0};
+    for (int i = 0; i < s->rank; i++)
+        buf_printf(&dims, "%s%d", i ? ", " : "", s->d[i]);
+    elab_error(E, p->weight->loc, p->weight->len, "%s: %s has %d value%s, but %s [%s] has %d %s%s",
+               p->loss->name, cls ? "weight" : "pos_weight", have, have == 1 ? "" : "s", p->loss_name,
+               dims.s, want, cls ? "class" : "channel", want == 1 ? "" : cls ? "es" : "s");
+    buf_free(&dims);
+    elab_hint(E, "give one number per %s (the first axis), %d in all", cls ? "class" : "channel", want);
+    return false;
+}
+
+static const char *dims_of(Elab *E, const Shape *s)
+{
+    Buf b = {0};
+    buf_puts(&b, "[");
+    for (int i = 0; i < s->rank; i++)
+        buf_printf(&b, "%s%d", i ? ", " : "", s->d[i]);
+    buf_puts(&b, "]");
+    const char *r = arena_strdup(E->a, b.s);
+    buf_free(&b);
+    return r;
+}
+
+/* target=NAME: an input of its own (not read by the network) whose shape
+ * is the loss's target contract; NULL after saying why not. */
+static Node *declared_target(Elaborator *X, const Node *pred)
+{
+    Elab *E = &X->E;
+    TrainPlan *p = &X->plan;
+    const Value *v = p->target;
+    int s = strmap_get(&X->top->names, v->s), pi, px;
+    elab_slot_resolve(X, s, &pi, &px);
+    if (pi >= 0 || px < 0) {
+        if (pi >= 0)
+            elab_error(E, v->loc, v->len, "%s: target '%s' is a layer's result; the target must be an "
+                       "input", p->loss->name, v->s);
+        return NULL;
+    }
+    const Input *in = &X->input[px];
+    if (X->slot[s].consumed || X->slot[in->slot].consumed) {
+        elab_error(E, v->loc, v->len, "%s: target '%s' is also read by the network", p->loss->name,
+                   v->s);
+        elab_hint(E, "a target must be an input of its own; declare another with the same shape");
+        return NULL;
+    }
+    if (in->node < 0)
+        return NULL;
+    Node *t = graph_node(E->m->g, in->node);
+    Shape want = loss_target_shape(p->loss->op, &pred->shape);
+    if (!shape_eq(&t->shape, &want)) {
+        bool cls = loss_takes_class(p->loss->op);
+        elab_error(E, v->loc, v->len, "%s: target '%s' has shape %s, but %s %s needs %s", p->loss->name,
+                   v->s, dims_of(E, &t->shape), p->loss_name, dims_of(E, &pred->shape),
+                   dims_of(E, &want));
+        elab_hint(E, cls ? "the target of a class loss holds one class index per position: the "
+                           "scores' shape without the class axis"
+                         : "the target has the prediction's shape");
+        return NULL;
+    }
+    return t;
+}
+
 static void emit_loss(Elaborator *X)
 {
     Elab *E = &X->E;
@@ -390,16 +472,23 @@ static void emit_loss(Elaborator *X)
     if (pred < 0)
         return;
     const Node *pn = graph_node(g, pred);
-    Node *t = add_node(X, OP_INPUT, "target", p->loss_loc, p->loss_len, 0, NULL);
+    if (!loss_weights_fit(E, p, pn))
+        return;
+    Node *t;
+    if (p->target) {
+        t = declared_target(X, pn);
+    } else {
+        t = add_node(X, OP_INPUT, "target", p->loss_loc, p->loss_len, 0, NULL);
+        if (t)
+            t->shape = loss_target_shape(p->loss->op, &pn->shape);
+    }
     if (!t)
         return;
-    t->shape.batched = true;
-    if (p->loss->op == OP_MSE)
-        t->shape = pn->shape;
     int in[2] = {pred, t->id};
     Node *l = add_node(X, p->loss->op, "loss", p->loss_loc, p->loss_len, 2, in);
     if (!l)
         return;
+    l->p.loss = p->param;
     elab_flush(E);
     if (!shape_infer(g, l, E->d))
         return;
@@ -428,6 +517,6 @@ void elab_emit(Elaborator *X)
     emit_all(X);
     X->E.scope = NULL; /* what follows is at the top level */
     emit_outputs(X);
-    if (X->plan.loss_name && strmap_get(&X->top->names, X->plan.loss_name) >= 0)
+    if (X->plan.loss && strmap_get(&X->top->names, X->plan.loss_name) >= 0)
         emit_loss(X);
 }

@@ -72,6 +72,65 @@ static void read_data(Elab *E, TrainConfig *t, const Value *v)
     t->data_path = path ? arena_strdup(E->m->arena, path) : NULL;
 }
 
+/* The attributes after the scored value, by name (each loss has its own
+ * subset, so the schema row decides which exist).  Returns false after an
+ * error. */
+static bool read_loss_attrs(Elab *E, TrainPlan *plan, const Schema *s, const Value **arg)
+{
+    LossParam *l = &plan->param;
+    memset(l, 0, sizeof *l);
+    l->beta = 1.0f;
+    bool ok = true;
+    for (int i = 1; i < s->nattr; i++) {
+        const AttrSpec *a = &s->attr[i];
+        const Value *v = arg[i];
+        /* `none`, the documented default of optional ones, leaves them unset */
+        if (!v || (v->kind == VAL_NAME && !strcmp(v->s, "none") && a->def && !strcmp(a->def, "none")))
+            continue;
+        double x;
+        float *w;
+        int n;
+        if (a->kind == ATTR_VALUE) {
+            if (v->kind != VAL_NAME)
+                ok = elab_error(E, v->loc, v->len, "%s: target expects the name of an input, got %s",
+                                s->name, value_describe(E, v));
+            else
+                plan->target = v;
+        } else if (a->kind == ATTR_REDUCTION) {
+            ok &= value_reduction(E, s->name, a, v, &l->reduction);
+        } else if (!strcmp(a->name, "ignore_index")) {
+            l->has_ignore = value_int(E, s->name, a, v, &l->ignore_index);
+            ok &= l->has_ignore;
+        } else if (a->kind == ATTR_FLOATS) {
+            if (!value_floats(E, s->name, a, v, &w, &n)) {
+                ok = false;
+                continue;
+            }
+            plan->weight = v;
+            if (!strcmp(a->name, "weight")) {
+                l->weight = w;
+                l->nweight = n;
+            } else {
+                l->pos_weight = w;
+                l->npos_weight = n;
+            }
+        } else if (!value_float(E, s->name, a, v, &x)) {
+            ok = false;
+        } else if (!strcmp(a->name, "label_smoothing")) {
+            if (!(x >= 0 && x <= 1))
+                ok = elab_error(E, v->loc, v->len, "%s: label_smoothing must be in [0, 1], got %g",
+                                s->name, x);
+            l->label_smoothing = (float)x;
+        } else {
+            NETC_ASSERT(!strcmp(a->name, "beta"));
+            if (!(x >= 0))
+                ok = elab_error(E, v->loc, v->len, "%s: beta must be at least 0, got %g", s->name, x);
+            l->beta = (float)x;
+        }
+    }
+    return ok;
+}
+
 static void read_loss(Elab *E, TrainPlan *plan, const Value *v)
 {
     int n;
@@ -99,12 +158,15 @@ static void read_loss(Elab *E, TrainPlan *plan, const Value *v)
                    value_describe(E, arg[0]));
         return;
     }
-    plan->loss = s;
+    /* The scored value is named even when an attribute is wrong, so it
+     * does not also read as unused. */
     plan->loss_loc = v->loc;
     plan->loss_len = v->len;
     plan->loss_name = arg[0]->s;
     plan->loss_name_loc = arg[0]->loc;
     plan->loss_name_len = arg[0]->len;
+    if (read_loss_attrs(E, plan, s, arg))
+        plan->loss = s;
 }
 
 static void read_optimizer(Elab *E, TrainConfig *t, const Value *v)

@@ -297,7 +297,8 @@ static bool kind_error(Elab *E, const char *what, const AttrSpec *a, const Value
     bool word = false;
     for (size_t i = 0; v->kind == VAL_NAME && i < sizeof words / sizeof words[0]; i++)
         word |= !strcmp(v->s, words[i]);
-    if (v->kind == VAL_NAME && !word && a->kind != ATTR_BOOL && a->kind != ATTR_INIT)
+    if (v->kind == VAL_NAME && !word && a->kind != ATTR_BOOL && a->kind != ATTR_INIT &&
+        a->kind != ATTR_REDUCTION)
         elab_hint(E, "a name in an attribute must be a parameter of the enclosing block");
     return false;
 }
@@ -344,6 +345,41 @@ bool value_string(Elab *E, const char *what, const AttrSpec *a, const Value *v, 
         return kind_error(E, what, a, v, "a string");
     *out = v->s;
     return true;
+}
+
+bool value_floats(Elab *E, const char *what, const AttrSpec *a, const Value *v, float **out, int *n)
+{
+    if (is_number(v)) {
+        *out = arena_alloc(E->m->arena, sizeof(float));
+        (*out)[0] = (float)as_double(v);
+        *n = 1;
+        return true;
+    }
+    if (v->kind != VAL_LIST || v->n == 0)
+        return kind_error(E, what, a, v, "a list of numbers");
+    float *x = arena_alloc(E->m->arena, sizeof(float) * (size_t)v->n);
+    bool ok = true;
+    for (int i = 0; i < v->n; i++) {
+        if (!is_number(&v->item[i]))
+            ok = kind_error(E, what, a, &v->item[i], "numbers in its list");
+        else
+            x[i] = (float)as_double(&v->item[i]);
+    }
+    *out = x;
+    *n = v->n;
+    return ok;
+}
+
+bool value_reduction(Elab *E, const char *what, const AttrSpec *a, const Value *v, Reduction *out)
+{
+    if (v->kind == VAL_NAME && (!strcmp(v->s, "mean") || !strcmp(v->s, "sum"))) {
+        *out = !strcmp(v->s, "sum") ? RED_SUM : RED_MEAN;
+        return true;
+    }
+    kind_error(E, what, a, v, "mean or sum");
+    if (v->kind == VAL_NAME && !strcmp(v->s, "none"))
+        elab_hint(E, "netc losses are scalars: use mean or sum");
+    return false;
 }
 
 bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out)

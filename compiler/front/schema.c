@@ -8,6 +8,7 @@
  */
 #include "schema.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,13 +98,49 @@ static const Schema data[] = {
     }, INIT_DEFAULT, "any dataset in the MNIST IDX layout"},
 };
 
+#define REDUCTION_DOC "mean (over the batch and every position) or sum"
+#define TARGET_ATTR \
+    {"target", ATTR_VALUE, "none", 0, "an input declared with the target's shape; none: netc adds one named target"}
+
 static const Schema losses[] = {
-    {"softmax_cross_entropy", OP_SOFTMAX_XENT, 1, 0, 0, 1, {
-        {"value", ATTR_VALUE, NULL, 0, "logits [classes]; the target is a class index"},
-    }, INIT_DEFAULT, "softmax then cross-entropy, mean over the batch"},
-    {"mse", OP_MSE, 1, 0, 0, 1, {
+    {"softmax_cross_entropy", OP_SOFTMAX_XENT, 1, 0, 0, 6, {
+        {"value", ATTR_VALUE, NULL, 0, "logits [C] or [C, positions...]; the target is a class index per position"},
+        {"weight", ATTR_FLOATS, "none", 0, "a weight per class; mean divides by the weights of the counted targets"},
+        {"ignore_index", ATTR_INT, "none", INT_MIN, "targets of this class count for nothing"},
+        {"label_smoothing", ATTR_FLOAT, "0", 0, "in [0, 1]: the target is (1-e) one-hot + e/C"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "softmax over classes then cross-entropy"},
+    {"mse", OP_MSE, 1, 0, 0, 3, {
         {"value", ATTR_VALUE, NULL, 0, "prediction; the target has its shape"},
-    }, INIT_DEFAULT, "mean squared error, mean over the batch"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "squared error (pred - target)^2"},
+    /* losses (issue 8) */
+    {"nll", OP_NLL, 1, 0, 0, 5, {
+        {"value", ATTR_VALUE, NULL, 0, "log-probabilities [C] or [C, positions...]; the target is a class index"},
+        {"weight", ATTR_FLOATS, "none", 0, "a weight per class; mean divides by the weights of the counted targets"},
+        {"ignore_index", ATTR_INT, "none", INT_MIN, "targets of this class count for nothing"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "negative log-likelihood -value[target]"},
+    {"bce_with_logits", OP_BCE_LOGITS, 1, 0, 0, 4, {
+        {"value", ATTR_VALUE, NULL, 0, "logits; the target (probabilities in [0, 1]) has its shape"},
+        {"pos_weight", ATTR_FLOATS, "none", 0, "a weight of positive targets per channel"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "sigmoid then binary cross-entropy"},
+    {"l1", OP_L1, 1, 0, 0, 3, {
+        {"value", ATTR_VALUE, NULL, 0, "prediction; the target has its shape"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "absolute error |pred - target|"},
+    {"smooth_l1", OP_SMOOTH_L1, 1, 0, 0, 4, {
+        {"value", ATTR_VALUE, NULL, 0, "prediction; the target has its shape"},
+        {"beta", ATTR_FLOAT, "1", 0, "at least 0: squared below beta, absolute above (0 is l1)"},
+        {"reduction", ATTR_REDUCTION, "mean", 0, REDUCTION_DOC},
+        TARGET_ATTR,
+    }, INIT_DEFAULT, "Huber-like error: 0.5 d^2 / beta below beta, |d| - beta/2 above"},
 };
 
 static const Schema schedules[] = {

@@ -22,6 +22,8 @@ typedef enum {
     ATTR_FLOAT,  /* a number                                                */
     ATTR_STRING, /* "text"                                                  */
     ATTR_VALUE,  /* the name of a value in the network (losses)             */
+    ATTR_FLOATS, /* a list of numbers, or one number for every entry        */
+    ATTR_REDUCTION, /* mean or sum (losses)                                 */
     /* train keys only */
     ATTR_DATA,   /* fashion_mnist("dir"), mnist("dir"), idx("dir")          */
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */

@@ -60,6 +60,20 @@ static int total_grad(Ad *ad, int v)
     return emit(ad, OP_ADD, n, "gsum", v, ad->ncontrib[v], ad->contrib[v]);
 }
 
+/* The gradient op of a loss: (pred, target) -> dpred for dloss = 1. */
+static Op loss_grad_op(Op op)
+{
+    switch (op) {
+    case OP_SOFTMAX_XENT: return OP_SOFTMAX_XENT_DX;
+    case OP_MSE: return OP_MSE_DX;
+    case OP_NLL: return OP_NLL_DX;
+    case OP_BCE_LOGITS: return OP_BCE_LOGITS_DX;
+    case OP_L1: return OP_L1_DX;
+    case OP_SMOOTH_L1: return OP_SMOOTH_L1_DX;
+    default: NETC_ASSERT(!"loss_grad_op: not a loss"); return OP_COUNT;
+    }
+}
+
 /* The rule for one forward node with output gradient gy. */
 static void rule(Ad *ad, const Node *n, int gy)
 {
@@ -122,10 +136,14 @@ static void rule(Ad *ad, const Node *n, int gy)
         break;
     case OP_SOFTMAX_XENT:
     case OP_MSE:
-        /* Losses are terminal: their rule ignores gy (dloss = 1). */
+    case OP_NLL:
+    case OP_BCE_LOGITS:
+    case OP_L1:
+    case OP_SMOOTH_L1:
+        /* Losses are terminal: their rule ignores gy (dloss = 1).  The
+         * gradient node copies the LossParam (emit copies n->p). */
         NETC_ASSERT(gy < 0);
-        contribute(ad, x[0], emit(ad, n->op == OP_MSE ? OP_MSE_DX : OP_SOFTMAX_XENT_DX, n, "dx",
-                                  x[0], 2, x));
+        contribute(ad, x[0], emit(ad, loss_grad_op(n->op), n, "dx", x[0], 2, x));
         break;
     default:
         NETC_ASSERT(!"autodiff: op has no gradient rule");

@@ -155,6 +155,31 @@ static void print_pads(FILE *f, const int *lo, const int *hi, int n)
         fprintf(f, "%s%d+%d", i ? "x" : "", lo[i], hi[i]);
 }
 
+static void print_floats(FILE *f, const char *key, const float *v, int n)
+{
+    fprintf(f, " %s=[", key);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%g", i ? ", " : "", (double)v[i]);
+    fputc(']', f);
+}
+
+/* Only what differs from the defaults, so plain losses print as before. */
+static void print_loss(FILE *f, const LossParam *l, bool smooth_l1)
+{
+    if (l->reduction == RED_SUM)
+        fputs(" reduction=sum", f);
+    if (l->weight)
+        print_floats(f, "weight", l->weight, l->nweight);
+    if (l->pos_weight)
+        print_floats(f, "pos_weight", l->pos_weight, l->npos_weight);
+    if (l->has_ignore)
+        fprintf(f, " ignore_index=%d", l->ignore_index);
+    if (l->label_smoothing != 0)
+        fprintf(f, " label_smoothing=%g", (double)l->label_smoothing);
+    if (smooth_l1)
+        fprintf(f, " beta=%g", (double)l->beta);
+}
+
 static void print_params(FILE *f, const Node *n)
 {
     switch (n->op) {
@@ -193,6 +218,20 @@ static void print_params(FILE *f, const Node *n)
         break;
     case OP_SLICE:
         fprintf(f, " begin=%d", n->p.slice.begin);
+        break;
+    case OP_SOFTMAX_XENT:
+    case OP_MSE:
+    case OP_NLL:
+    case OP_BCE_LOGITS:
+    case OP_L1:
+    case OP_SMOOTH_L1:
+    case OP_SOFTMAX_XENT_DX:
+    case OP_MSE_DX:
+    case OP_NLL_DX:
+    case OP_BCE_LOGITS_DX:
+    case OP_L1_DX:
+    case OP_SMOOTH_L1_DX:
+        print_loss(f, &n->p.loss, n->op == OP_SMOOTH_L1 || n->op == OP_SMOOTH_L1_DX);
         break;
     default:
         break;

@@ -102,6 +102,20 @@ typedef struct {
     int nd;                         /* ConvParam/PoolParam of the forward op */
 } GradRef;
 
+/* losses: a zeroed LossParam is the default of every loss but beta */
+typedef enum { RED_MEAN, RED_SUM } Reduction;
+
+typedef struct {
+    Reduction reduction;
+    const float *weight;            /* class weights (xent, nll), or NULL: all 1 */
+    const float *pos_weight;        /* bce_with_logits: per channel, or NULL: all 1 */
+    int nweight, npos_weight;       /* both equal the classes / channels d[0] */
+    bool has_ignore;                /* targets equal to ignore_index count for nothing */
+    int ignore_index;
+    float label_smoothing;          /* xent: in [0, 1] */
+    float beta;                     /* smooth_l1: > 0 (0 is l1) */
+} LossParam;
+
 typedef struct Node {
     int id;
     Op op;
@@ -121,6 +135,7 @@ typedef struct Node {
         DenseParam dense;   /* DENSE                                     */
         ParamParam param;   /* PARAM                                     */
         SliceParam slice;   /* SLICE                                     */
+        LossParam loss;     /* every OPF_LOSS op and its _DX             */
     } p;
 } Node;
 
@@ -150,6 +165,13 @@ bool graph_verify(const Graph *g, FILE *err);
  * reports through `d` (at n->loc) and returns false. */
 struct Diag;
 bool shape_infer(Graph *g, Node *n, struct Diag *d);
+
+/* The target contract of a loss (shape.c): class losses (softmax
+ * cross-entropy, nll) score pred [C, S...] against one class index per
+ * position, a batched [S...] of floats holding integers; every other loss
+ * takes a float target of the prediction's shape. */
+bool loss_takes_class(Op op);
+Shape loss_target_shape(Op op, const Shape *pred);
 
 /* MACs of one sample through node n (for the layer table). */
 long node_macs(const Graph *g, const Node *n);

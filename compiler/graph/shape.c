@@ -311,23 +311,51 @@ static bool infer_join(Ctx *c)
     return true;
 }
 
+bool loss_takes_class(Op op)
+{
+    return op == OP_SOFTMAX_XENT || op == OP_NLL;
+}
+
+Shape loss_target_shape(Op op, const Shape *pred)
+{
+    Shape t = *pred;
+    t.batched = true;
+    if (loss_takes_class(op) && t.rank >= 1) {
+        for (int i = 1; i < t.rank; i++)
+            t.d[i - 1] = t.d[i];
+        t.rank--;
+    }
+    return t;
+}
+
+/* Class losses: pred [C, S...] scored against one class index per
+ * position [S...]; the others: a target of the prediction's shape. */
 static bool infer_loss(Ctx *c)
 {
     Node *n = c->n;
     if (n->nin != 2)
         return fail(c, "needs a prediction and a target");
     const Shape *p = in_shape(c, 0), *t = in_shape(c, 1);
-    if (n->op == OP_SOFTMAX_XENT) {
-        if (!p->batched || p->rank != 1) {
-            fail(c, "expects logits of rank 1 ([classes]), got %s", dims(p).s);
-            if (p->rank > 1)
-                diag_hint(c->d, "end the network with `flatten` and `dense(classes)`");
-            return false;
-        }
-        if (!t->batched || t->rank != 0)
-            return fail(c, "the target must be one class index per sample, got %s", dims(t).s);
-    } else if (!shape_eq(p, t)) {
-        return fail(c, "the prediction has shape %s, the target %s", dims(p).s, dims(t).s);
+    const LossParam *l = &n->p.loss;
+    if (!p->batched)
+        return fail(c, "the prediction %s is not a batched value", dims(p).s);
+    Shape want = loss_target_shape(n->op, p);
+    if (loss_takes_class(n->op)) {
+        if (p->rank < 1)
+            return fail(c, "expects scores with a class axis ([C] or [C, positions...]), got %s",
+                        dims(p).s);
+        if (l->weight && l->nweight != p->d[0])
+            return fail(c, "has %d class weights for the %d classes of %s", l->nweight, p->d[0],
+                        dims(p).s);
+        if (!shape_eq(t, &want))
+            return fail(c, "the target has shape %s; the scores %s need one class index per "
+                        "position, %s", dims(t).s, dims(p).s, dims(&want).s);
+    } else {
+        if (l->pos_weight && l->npos_weight != (p->rank ? p->d[0] : 1))
+            return fail(c, "has %d positive weights for the %d channels of %s", l->npos_weight,
+                        p->rank ? p->d[0] : 1, dims(p).s);
+        if (!shape_eq(t, &want))
+            return fail(c, "the prediction has shape %s, the target %s", dims(p).s, dims(t).s);
     }
     n->shape = (Shape){.rank = 0, .batched = false};
     return true;
@@ -357,7 +385,11 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_CONCAT:
     case OP_ADD: return infer_join(&c);
     case OP_SOFTMAX_XENT:
-    case OP_MSE: return infer_loss(&c);
+    case OP_MSE:
+    case OP_NLL:
+    case OP_BCE_LOGITS:
+    case OP_L1:
+    case OP_SMOOTH_L1: return infer_loss(&c);
     default: return fail(&c, "has no shape rule");
     }
 }

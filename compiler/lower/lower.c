@@ -347,8 +347,8 @@ static const LowerRow rows[] = {
     [OP_SOFTMAX] = {lower_softmax, "y", {"x"}},
     [OP_CONCAT] = {lower_concat, "y", {"x"}},
     [OP_ADD] = {lower_add, "y", {"x"}},
-    [OP_SOFTMAX_XENT] = {lower_xent, "loss", {"logits", "target"}},
-    [OP_MSE] = {lower_mse, "loss", {"pred", "target"}},
+    [OP_SOFTMAX_XENT] = {lower_class_loss, "loss", {"logits", "target"}},
+    [OP_MSE] = {lower_elem_loss, "loss", {"pred", "target"}},
     [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col},
     [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}, lower_conv_dw_im2col},
     [OP_BIAS_GRAD] = {lower_bias_grad, "db", {"dy"}},
@@ -362,8 +362,17 @@ static const LowerRow rows[] = {
     [OP_SIGMOID_DX] = {lower_unary_dx, "dx", {"y", "dy"}},
     [OP_SOFTMAX_DX] = {lower_softmax_dx, "dx", {"y", "dy"}},
     [OP_SLICE] = {lower_slice, "y", {"x"}},
-    [OP_SOFTMAX_XENT_DX] = {lower_xent_dx, "dlogits", {"logits", "target"}},
-    [OP_MSE_DX] = {lower_mse_dx, "dpred", {"pred", "target"}},
+    [OP_SOFTMAX_XENT_DX] = {lower_class_loss_dx, "dlogits", {"logits", "target"}},
+    [OP_MSE_DX] = {lower_elem_loss_dx, "dpred", {"pred", "target"}},
+    /* losses (issue 8) */
+    [OP_NLL] = {lower_class_loss, "loss", {"logprobs", "target"}},
+    [OP_BCE_LOGITS] = {lower_elem_loss, "loss", {"logits", "target"}},
+    [OP_L1] = {lower_elem_loss, "loss", {"pred", "target"}},
+    [OP_SMOOTH_L1] = {lower_elem_loss, "loss", {"pred", "target"}},
+    [OP_NLL_DX] = {lower_class_loss_dx, "dlogprobs", {"logprobs", "target"}},
+    [OP_BCE_LOGITS_DX] = {lower_elem_loss_dx, "dlogits", {"logits", "target"}},
+    [OP_L1_DX] = {lower_elem_loss_dx, "dpred", {"pred", "target"}},
+    [OP_SMOOTH_L1_DX] = {lower_elem_loss_dx, "dpred", {"pred", "target"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 

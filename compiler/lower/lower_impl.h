@@ -177,6 +177,12 @@ LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
 LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
-LowerFn lower_xent, lower_xent_dx, lower_mse, lower_mse_dx;
+/* lower_loss.c: softmax_cross_entropy and nll; mse, l1, smooth_l1 and
+ * bce_with_logits */
+LowerFn lower_class_loss, lower_class_loss_dx, lower_elem_loss, lower_elem_loss_dx;
+
+/* lower_misc.c: a local holding the maximum of buf[base + c*stride] over
+ * c in [0, C), declared in p; returns its id. */
+int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride);
 
 #endif

@@ -1,9 +1,8 @@
-/* lower_misc.c - elementwise ops, softmax, concat/slice and the losses,
- * with their gradients (dense layers are in lower_gemm.c).
+/* lower_misc.c - elementwise ops, softmax and concat/slice, with their
+ * gradients (dense layers are in lower_gemm.c, losses in lower_loss.c).
  *
  * Elementwise kernels are one flat loop over every element of the batch
- * (n * numel), which the C compiler vectorises.  Reductions over the batch
- * (the losses) accumulate in a float local and store once.
+ * (n * numel), which the C compiler vectorises.
  */
 #include "lower_impl.h"
 
@@ -140,7 +139,7 @@ static void chan_split(const Lower *L, int id, int *C, int *S)
 }
 
 /* The running maximum of buf[base + c*stride] over c in [0, C). */
-static int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride)
+int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride)
 {
     int m = ldecl(L, p, "m", T_F32, lload(L, buf, base));
     Stmt *q = p;
@@ -235,93 +234,4 @@ void lower_slice(Lower *L)
     Expr *i = lfor(L, &p, "i", li(L, 0), li(L, C * S));
     Expr *xi = ladd(L, lmad(L, nb, Cx * S, li(L, begin * S)), i);
     lstore(L, p, Y, lmad(L, nb, C * S, i), lload(L, X, xi), false);
-}
-
-/* ---- losses ---- */
-
-/* For one sample's logits at lb: m = max, s = sum exp(l - m), t = target
- * class.  The class is clamped into [0, K) so a bad label cannot make the
- * generated code read out of bounds. */
-static void xent_sample(Lower *L, Stmt *p, Expr *nb, Expr *lb, int K, Expr **m, Expr **s, Expr **t)
-{
-    enum { LOGITS = 1, TARGET = 2 };
-    *m = lvar(L, chan_max(L, p, LOGITS, lb, K, 1));
-    int sum = ldecl(L, p, "s", T_F32, lf(L, 0.0f));
-    Stmt *q = p;
-    Expr *k = lfor(L, &q, "k", li(L, 0), li(L, K));
-    lassign(L, q, sum,
-            fadd(L, lvar(L, sum), ex_un(L->a, X_EXP, fsub(L, lload(L, LOGITS, ladd(L, lb, k)), *m))));
-    *s = lvar(L, sum);
-    Expr *cls = ex_un(L->a, X_F2I, lload(L, TARGET, nb));
-    *t = lvar(L, ldecl(L, p, "t", T_I32, lmin(L, lmax(L, cls, li(L, 0)), li(L, K - 1))));
-}
-
-static int xent_classes(const Lower *L)
-{
-    NETC_ASSERT(lnumel(L, lin(L, 1)->id) == 1);
-    return lnumel(L, lin(L, 0)->id);
-}
-
-/* loss = mean over n of logsumexp(logits[n]) - logits[n, target[n]] */
-void lower_xent(Lower *L)
-{
-    enum { LOSS, LOGITS };
-    int K = xent_classes(L);
-    Stmt *p = L->k->body;
-    int total = ldecl(L, p, "total", T_F32, lf(L, 0.0f));
-    Stmt *q = p;
-    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
-    Expr *lb = lbind(L, q, "lb", lmul(L, nb, li(L, K)));
-    Expr *m, *s, *t;
-    xent_sample(L, q, nb, lb, K, &m, &s, &t);
-    Expr *term = fsub(L, fadd(L, ex_un(L->a, X_LOG, s), m), lload(L, LOGITS, ladd(L, lb, t)));
-    lassign(L, q, total, fadd(L, lvar(L, total), term));
-    lstore(L, p, LOSS, li(L, 0), fdiv(L, lvar(L, total), ex_un(L->a, X_I2F, lbatch(L))), false);
-}
-
-/* dlogits [N, K] = (softmax(logits) - onehot(target)) / n */
-void lower_xent_dx(Lower *L)
-{
-    enum { DL, LOGITS };
-    int K = xent_classes(L);
-    Stmt *p = L->k->body;
-    Expr *fn = lvar(L, ldecl(L, p, "fn", T_F32, ex_un(L->a, X_I2F, lbatch(L))));
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *lb = lbind(L, p, "lb", lmul(L, nb, li(L, K)));
-    Expr *m, *s, *t;
-    xent_sample(L, p, nb, lb, K, &m, &s, &t);
-    Expr *k = lfor(L, &p, "k", li(L, 0), li(L, K));
-    Expr *sm = fdiv(L, ex_un(L->a, X_EXP, fsub(L, lload(L, LOGITS, ladd(L, lb, k)), m)), s);
-    Expr *hot = ex_select(L->a, ex_bin(L->a, X_EQ, k, t), lf(L, 1.0f), lf(L, 0.0f));
-    lstore(L, p, DL, ladd(L, lb, k), fdiv(L, fsub(L, sm, hot), fn), false);
-}
-
-/* loss = mean over all n*numel elements of (pred - target)^2 */
-void lower_mse(Lower *L)
-{
-    enum { LOSS, PRED, TARGET };
-    const Node *pred = lin(L, 0);
-    NETC_ASSERT(lnumel(L, lin(L, 1)->id) == lnumel(L, pred->id));
-    Stmt *p = L->k->body;
-    int total = ldecl(L, p, "total", T_F32, lf(L, 0.0f));
-    Stmt *q = p;
-    Expr *i = lfor(L, &q, "i", li(L, 0), total_of(L, pred->id));
-    Expr *d = lvar(L, ldecl(L, q, "d", T_F32, fsub(L, lload(L, PRED, i), lload(L, TARGET, i))));
-    lassign(L, q, total, fadd(L, lvar(L, total), fmul(L, d, d)));
-    Expr *count = ex_un(L->a, X_I2F, total_of(L, pred->id));
-    lstore(L, p, LOSS, li(L, 0), fdiv(L, lvar(L, total), count), false);
-}
-
-/* dpred = 2 (pred - target) / (n*numel) */
-void lower_mse_dx(Lower *L)
-{
-    enum { DP, PRED, TARGET };
-    check_same(L, lin(L, 0)->id);
-    check_same(L, lin(L, 1)->id);
-    Stmt *p = L->k->body;
-    Expr *count = ex_un(L->a, X_I2F, total_of(L, L->n->id));
-    Expr *scale = lvar(L, ldecl(L, p, "scale", T_F32, fdiv(L, lf(L, 2.0f), count)));
-    Expr *i;
-    p = flat_loop(L, &i);
-    lstore(L, p, DP, i, fmul(L, scale, fsub(L, lload(L, PRED, i), lload(L, TARGET, i))), false);
 }

@@ -496,6 +496,16 @@ static const char *meta_init(InitKind k)
     }
 }
 
+/* What the runtime feeds as the target (docs/runtime.md): class indices
+ * for class losses; for the others a tensor, which for a [classes]
+ * prediction a class label can stand for as its one-hot row. */
+static const char *target_kind(Op loss, const Shape *target)
+{
+    if (loss_takes_class(loss))
+        return "class";
+    return target->rank == 1 ? "onehot" : "tensor";
+}
+
 static char *build_meta(const Program *p)
 {
     const Model *m = p->m;
@@ -535,8 +545,9 @@ static char *build_meta(const Program *p)
         const TrainConfig *t = &m->train;
         const Node *loss = graph_node(g, g->loss);
         const Node *target = graph_node(g, g->target);
-        buf_printf(&b, "train loss %s\n", op_name(loss->op));
-        buf_printf(&b, "train target %s", loss->op == OP_MSE ? "onehot" : "class");
+        buf_printf(&b, "train loss %s%s\n", op_name(loss->op),
+                   loss->p.loss.reduction == RED_SUM ? " sum" : "");
+        buf_printf(&b, "train target %s", target_kind(loss->op, &target->shape));
         meta_shape(&b, &target->shape);
         buf_printf(&b, "\ntrain optimizer sgd %.9g %.9g %.9g %d\n", (double)t->lr, (double)t->momentum,
                    (double)t->weight_decay, t->nesterov ? 1 : 0);

@@ -56,13 +56,16 @@ class Net(nn.Module):
 
 
 class Case:
-    def __init__(self, name, shape, build, loss=None, data="normal", classes=None):
+    def __init__(self, name, shape, build, loss=None, data="normal", classes=None,
+                 loss_fn=None, target=None):
         self.name = name
         self.shape = shape        # per-sample shape of input x
         self.build = build        # () -> Net
         self.loss = loss          # None, "softmax_cross_entropy" or "mse"
         self.data = data          # "normal" or "spaced" (see draw_input)
         self.classes = classes    # loss cases: number of classes
+        self.loss_fn = loss_fn    # (y, target) -> loss; overrides `loss`
+        self.target = target      # with loss_fn: (y, gen) -> target (see LOSS_TARGETS)
 
 
 def same_pad(size, k, s, d=1):
@@ -74,6 +77,54 @@ def same_pad(size, k, s, d=1):
 
 def conv(cin, cout, k, **kw):
     return nn.Conv2d(cin, cout, k, **kw)
+
+
+# Losses (issue 8): each case's loss as torch.nn.functional computes it, and
+# its target.  Class weights and pos_weight are created in y's dtype so the
+# float64 reference stays float64.
+
+def xent(**kw):
+    w = kw.pop("weight", None)
+    return lambda y, t: F.cross_entropy(
+        y, t.long(), weight=None if w is None else torch.tensor(w, dtype=y.dtype), **kw)
+
+
+def nll(**kw):
+    w = kw.pop("weight", None)
+    return lambda y, t: F.nll_loss(
+        y, t.long(), weight=None if w is None else torch.tensor(w, dtype=y.dtype), **kw)
+
+
+def bce(pos_weight=None, **kw):
+    def f(y, t):
+        pw = None
+        if pos_weight is not None:
+            # one per channel: [C] for [N, C] logits, [C, 1, ...] for [N, C, ...]
+            pw = torch.tensor(pos_weight, dtype=y.dtype).reshape((-1,) + (1,) * (y.dim() - 2))
+        return F.binary_cross_entropy_with_logits(y, t, pos_weight=pw, **kw)
+    return f
+
+
+def class_target(ignore=None, every=None):
+    """Class indices of y's shape without the class axis, as floats; with
+    ignore, every `every`-th position (offset by the seed) holds it."""
+    def draw(y, gen):
+        shape = (y.shape[0],) + tuple(y.shape[2:])
+        t = torch.randint(0, y.shape[1], shape, generator=gen)
+        if ignore is not None:
+            flat = t.view(-1)
+            start = int(torch.randint(0, every, (1,), generator=gen))
+            flat[start::every] = ignore
+        return t.float()
+    return draw
+
+
+def prob_target(y, gen):
+    return torch.rand(y.shape, generator=gen)
+
+
+def normal_target(y, gen):
+    return torch.randn(y.shape, generator=gen)
 
 
 CASES = [
@@ -158,6 +209,53 @@ CASES = [
              F.max_pool2d(F.relu(m.c(x)), 2), 1)))),
              c=conv(1, 2, 3), d=nn.Linear(8, 6), e=nn.Linear(6, 5)),
          loss="softmax_cross_entropy", classes=5),
+    # losses (issue 8): class weights, ignore_index, label smoothing and
+    # reductions, on [C] and per-position [C, H, W] / [C, L] scores
+    Case("loss_xent_weight", (6,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5)),
+         loss_fn=xent(weight=[0.5, 2.0, 1.0, 3.0, 0.25]), target=class_target()),
+    Case("loss_xent_smooth_sum", (6,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5)),
+         loss_fn=xent(label_smoothing=0.2, reduction="sum"), target=class_target()),
+    Case("loss_xent_seg", (3, 5, 3),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 4, 1)),
+         loss_fn=xent(weight=[1.0, 0.5, 2.0, 1.5], ignore_index=-100, label_smoothing=0.1),
+         target=class_target(ignore=-100, every=4)),
+    Case("loss_xent_seg1d_sum", (3, 7),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(3, 3, 3, padding=1)),
+         loss_fn=xent(ignore_index=2, label_smoothing=0.3, reduction="sum"),
+         target=class_target()),
+    Case("loss_nll_seg", (3, 4, 5),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 3, 1)),
+         loss_fn=nll(weight=[2.0, 0.5, 1.25], ignore_index=1), target=class_target()),
+    # the target declared as an input of the .net file (target=mask)
+    Case("loss_nll_target", (2, 3, 4),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 1)),
+         loss_fn=nll(ignore_index=0, reduction="sum"), target=class_target()),
+    Case("loss_nll_sum", (6,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 4)),
+         loss_fn=nll(reduction="sum"), target=class_target()),
+    Case("loss_bce", (6,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 4)),
+         loss_fn=bce(pos_weight=[1.0, 3.0, 0.5, 2.0]), target=prob_target),
+    Case("loss_bce_seg_sum", (2, 4, 3),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 1)),
+         loss_fn=bce(pos_weight=[2.0, 0.5, 1.5], reduction="sum"), target=prob_target),
+    Case("loss_bce_plain", (2, 5),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 3)),
+         loss_fn=bce(), target=prob_target),
+    Case("loss_mse_sum", (2, 3, 3),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 1)),
+         loss_fn=lambda y, t: F.mse_loss(y, t, reduction="sum"), target=normal_target),
+    Case("loss_l1", (2, 4, 3),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 1)),
+         loss_fn=lambda y, t: F.l1_loss(y, t), target=normal_target),
+    Case("loss_smooth_l1", (6,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5)),
+         loss_fn=lambda y, t: F.smooth_l1_loss(y, t, beta=0.5), target=normal_target),
+    Case("loss_smooth_l1_sum", (2, 5),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 1)),
+         loss_fn=lambda y, t: F.smooth_l1_loss(y, t, reduction="sum"), target=normal_target),
 ]
 
 
@@ -185,6 +283,8 @@ def draw_target(case, gen):
 def objective(case, net, x, seed, target):
     """The scalar whose gradient the harness checks: the loss, or sum(y * seed)."""
     y = net(x)
+    if case.loss_fn:
+        return y, case.loss_fn(y, target)
     if case.loss == "softmax_cross_entropy":
         return y, F.cross_entropy(y, target.long())
     if case.loss == "mse":
@@ -235,7 +335,11 @@ def make_case(case):
         net = case.build()
         # biases drawn like weights, never the zeros that would hide a bias bug
         x = draw_input(case, gen)
-        if case.loss:
+        if case.loss_fn:
+            with torch.no_grad():
+                target = case.target(net(x), gen)
+            seed = torch.ones(1)
+        elif case.loss:
             target = draw_target(case, gen)
             seed = torch.ones(1)
         else:
@@ -268,7 +372,7 @@ def write_case(case):
     for name, p in net.named_parameters():
         save(d, name, p)
     save(d, "seed", seed)
-    if case.loss:
+    if case.loss or case.loss_fn:
         save(d, "out", obj.reshape(1))
         save(d, "pred", y)
         save(d, "target", target)

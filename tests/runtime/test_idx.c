@@ -236,6 +236,16 @@ static void data_set_checks(void **state)
     write_idx(path_in(dir, "t10k-labels-idx1-ubyte"), 1, dl, lab);
     expect_load_error(&m, "4 labels for 5 images");
     rt_meta_free(&m);
+
+    /* One label per image cannot be a class index per position. */
+    static const char *seg_meta =
+        "netc 1\nname m\nparams 0\narena 0 0\ninput x 3 1 4 4\noutput y 3 3 4 4\n"
+        "train loss softmax_cross_entropy\ntrain target class 2 4 4\n"
+        "train optimizer sgd 0.1 0 0 0\ntrain batch 4\ntrain epochs 1\ntrain seed 1\nend\n";
+    assert_ok(rt_meta_parse(&m, seg_meta, &e), e);
+    expect_load_error(&m, "the model's target is a class index per position (rank 2); IDX data "
+                      "provides one class label per image");
+    rt_meta_free(&m);
 }
 
 int main(void)

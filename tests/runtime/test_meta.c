@@ -109,6 +109,31 @@ static void expect_meta_error(const char *text, const char *needle)
     expect_contains(e.msg, needle);
 }
 
+/* Every loss by name, an optional reduction, per-position class targets. */
+static void losses(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    char text[4096];
+    snprintf(text, sizeof text, "%s", edit(17, "train loss nll sum"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.loss, RT_LOSS_NLL);
+    assert_true(m.loss_sum);
+    rt_meta_free(&m);
+    snprintf(text, sizeof text, "%s", edit(17, "train loss smooth_l1 mean"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.loss, RT_LOSS_SMOOTH_L1);
+    assert_false(m.loss_sum);
+    assert_string_equal(rt_loss_name(m.loss), "smooth_l1");
+    rt_meta_free(&m);
+    snprintf(text, sizeof text, "%s", edit(18, "train target class 2 28 28"));
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.target_kind, RT_TARGET_CLASS);
+    assert_int_equal(m.target.rank, 2);
+    rt_meta_free(&m);
+}
+
 static void errors(void **state)
 {
     (void)state;
@@ -128,7 +153,8 @@ static void errors(void **state)
     expect_meta_error(edit(19, "train optimizer adam 0.1 0 0 0"), "unknown optimizer 'adam'");
     expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0 2"), "NESTEROV must be 0 or 1");
     expect_meta_error(edit(19, "train optimizer sgd x 0.9 0 0"), "expected a number, found 'x'");
-    expect_meta_error(edit(18, "train target class 1 10"), "a class target has rank 0");
+    expect_meta_error(edit(18, "train target onehot 2 10 10"), "a onehot target has rank 1");
+    expect_meta_error(edit(17, "train loss mse none"), "unknown reduction (mean or sum)");
     expect_meta_error(edit(23, "train data cifar /x"), "unknown data kind 'cifar'");
     expect_meta_error(edit(7, "param c1.weight 0 151 4 6 1 5 5 he_uniform 0 0 25 150"),
                       "COUNT is not the product");
@@ -157,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_lenet),
         cmocka_unit_test(minimal_without_train),
+        cmocka_unit_test(losses),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -999,6 +999,78 @@ static void test_mse(void **state)
     t_free(t);
 }
 
+/* Per-position softmax cross-entropy, [N, 3, 2] against [N, 2], with class
+ * weights, ignore_index and label smoothing, in the interpreter:
+ * sum v*l / sum v*w[t], l = (1-e) w[t] (lse - x_t) + e/C sum_c w_c (lse - x_c). */
+static void test_xent_per_position(void **state)
+{
+    (void)state;
+    enum { N = 2, C = 3, S = 2 };
+    static const float w[C] = {0.5f, 2.0f, 1.5f};
+    T *t = t_new(N);
+    int x = t_input(t, "logits", SB(C, S));
+    int tg = t_input(t, "target", SB(S));
+    Node *l = t_node(t, OP_SOFTMAX_XENT, "loss", scalar_u, 2, (int[]){x, tg});
+    Node *d = t_node(t, OP_SOFTMAX_XENT_DX, "loss.dx", SB(C, S), 2, (int[]){x, tg});
+    LossParam lp = {.weight = w, .nweight = C, .has_ignore = true, .ignore_index = -1,
+                    .label_smoothing = 0.2f};
+    l->p.loss = d->p.loss = lp;
+    t_rand(t, x);
+    static const float labels[N * S] = {2, -1, 0, 1}; /* one ignored position */
+    memcpy(t_val(t, tg), labels, sizeof labels);
+    t_run(t, l->id);
+    const float *xv = t_val(t, x);
+    double num = 0, den = 0;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < S; p++) {
+            int c0 = (int)labels[n * S + p];
+            if (c0 < 0)
+                continue;
+            double z = 0;
+            for (int c = 0; c < C; c++)
+                z += exp(xv[(n * C + c) * S + p]);
+            double lse = log(z), smooth = 0;
+            for (int c = 0; c < C; c++)
+                smooth += w[c] * (lse - xv[(n * C + c) * S + p]);
+            num += 0.8 * w[c0] * (lse - xv[(n * C + c0) * S + p]) + 0.2 / C * smooth;
+            den += w[c0];
+        }
+    double want = num / den;
+    check_value(t, l->id, &want);
+    t_run(t, d->id);
+    check_fd(t, l->id, x, -1, d->id, 1e-2f, 1e-3, 1e-2);
+    t_free(t);
+}
+
+/* bce_with_logits with a pos_weight per channel, reduction sum; the
+ * gradient by finite differences. */
+static void test_bce_pos_weight(void **state)
+{
+    (void)state;
+    static const float pw[2] = {3.0f, 0.5f};
+    T *t = t_new(2);
+    Shape s = SB(2, 3);
+    int x = t_input(t, "logits", s), tg = t_input(t, "target", s);
+    Node *l = t_node(t, OP_BCE_LOGITS, "loss", scalar_u, 2, (int[]){x, tg});
+    Node *d = t_node(t, OP_BCE_LOGITS_DX, "loss.dx", s, 2, (int[]){x, tg});
+    LossParam lp = {.reduction = RED_SUM, .pos_weight = pw, .npos_weight = 2};
+    l->p.loss = d->p.loss = lp;
+    t_rand(t, x);
+    float *y = t_val(t, tg);
+    for (int i = 0; i < 12; i++)
+        y[i] = (float)(i % 5) / 4.0f;
+    t_run(t, l->id);
+    double want = 0;
+    for (int i = 0; i < 12; i++) {
+        double xi = t_val(t, x)[i], yi = y[i], p = pw[(i / 3) % 2];
+        want += -(p * yi * log(1 / (1 + exp(-xi))) + (1 - yi) * log(1 - 1 / (1 + exp(-xi))));
+    }
+    check_value(t, l->id, &want);
+    t_run(t, d->id);
+    check_fd(t, l->id, x, -1, d->id, 1e-2f, 1e-3, 1e-2);
+    t_free(t);
+}
+
 /* ---- the dispatch itself ---- */
 
 static void test_sources_and_names(void **state)
@@ -1103,6 +1175,8 @@ int main(void)
         cmocka_unit_test(test_concat_slice),
         cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_mse),
+        cmocka_unit_test(test_xent_per_position),
+        cmocka_unit_test(test_bce_pos_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

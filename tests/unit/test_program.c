@@ -190,6 +190,38 @@ static void test_program_meta(void **state)
     model_free(m);
 }
 
+/* The meta's loss and target records follow the target contract: a class
+ * index per position, a one-hot row for a [K] float target, else a tensor;
+ * a declared target= input is the target, not a model input. */
+static void test_program_meta_losses(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *loss, *input, *want;
+    } cases[] = {
+        {"nll(y, reduction=sum)", "", "\ntrain loss nll sum\ntrain target class 2 4 5\n"},
+        {"bce_with_logits(y, target=t)", "input t: [3, 4, 5]\n",
+         "\ntrain loss bce_with_logits\ntrain target tensor 3 3 4 5\n"},
+        {"l1(f)", "", "\ntrain loss l1\ntrain target onehot 1 6\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[512];
+        snprintf(src, sizeof src,
+                 "network s\ninput x: [2, 4, 5]\n%sx -> conv(3, kernel=1) => y\n"
+                 "x -> flatten -> dense(6) => f\noutput y, f\ntrain {\n  loss %s\n}\n",
+                 cases[i].input, cases[i].loss);
+        Model *m = load(src);
+        autodiff(m, m->g->loss, -1);
+        Program *p = program_build(m, sched_choose(m));
+        if (!strstr(p->meta, cases[i].want))
+            fprintf(stderr, "wanted %s in:\n%s", cases[i].want, p->meta);
+        assert_non_null(strstr(p->meta, cases[i].want));
+        assert_null(strstr(p->meta, "\ninput t "));
+        program_free(p);
+        model_free(m);
+    }
+}
+
 /* The grad entry (used by the op tests) returns input gradients. */
 static void test_program_grad_entry(void **state)
 {
@@ -214,7 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_autodiff_params),   cmocka_unit_test(test_autodiff_fanout),
         cmocka_unit_test(test_program_plan),      cmocka_unit_test(test_program_meta),
-        cmocka_unit_test(test_program_grad_entry),
+        cmocka_unit_test(test_program_grad_entry), cmocka_unit_test(test_program_meta_losses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

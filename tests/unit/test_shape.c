@@ -272,7 +272,23 @@ static void test_elementwise_and_losses(void **state)
     assert_null(infer(g, l, &ok));
     dims_are(&l->shape, false, 0, NULL);
     expect_error(g, graph_add(g, OP_SOFTMAX_XENT, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, t}),
-                 "softmax_cross_entropy loss: expects logits of rank 1 ([classes]), got [3, 4, 4]");
+                 "softmax_cross_entropy loss: the target has shape []; the scores [3, 4, 4] need one "
+                 "class index per position, [4, 4]");
+    /* a class index per position: [3, 4, 4] scored against [4, 4] */
+    int tp = add_src(g, OP_INPUT, "tp", true, 2, (int[]){4, 4});
+    l = graph_add(g, OP_NLL, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, tp});
+    assert_null(infer(g, l, &ok));
+    dims_are(&l->shape, false, 0, NULL);
+    Shape want = loss_target_shape(OP_NLL, &graph_node(g, x)->shape);
+    assert_true(shape_eq(&want, &graph_node(g, tp)->shape));
+    l = graph_add(g, OP_NLL, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, tp});
+    l->p.loss.weight = (const float[]){1, 2};
+    l->p.loss.nweight = 2;
+    expect_error(g, l, "nll loss: has 2 class weights for the 3 classes of [3, 4, 4]");
+    l = graph_add(g, OP_BCE_LOGITS, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, x});
+    assert_null(infer(g, l, &ok));
+    expect_error(g, graph_add(g, OP_L1, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, tp}),
+                 "l1 loss: the prediction has shape [3, 4, 4], the target [4, 4]");
     l = graph_add(g, OP_MSE, "loss", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, x});
     assert_null(infer(g, l, &ok));
     dims_are(&l->shape, false, 0, NULL);
