@@ -372,7 +372,11 @@ static void resume_checks_metadata(void **state)
         {"netc.weight_decay", "1e999", "'netc.weight_decay': expected 0 or a positive number"},
         {"netc.weight_decay", "-1", "'netc.weight_decay': expected 0 or a positive number"},
         {"netc.epochs", "-1", "'netc.epochs': expected an integer >= 0"},
-        {"netc.nesterov", "2", "'netc.nesterov': expected an integer from 0 to 1"},
+        {"netc.nesterov", "2", "'netc.nesterov': expected 0 or 1, found '2'"},
+        {"netc.dampening", "1", "'netc.dampening': expected a number in [0, 1)"},
+        {"netc.optimizer", "adamax", "'netc.optimizer': unknown optimizer 'adamax'"},
+        {"netc.step", NULL, "checkpoint metadata 'netc.step' is missing"},
+        {"netc.step", "-3", "'netc.step': expected an integer >= 0"},
         {"netc.model", NULL, "checkpoint metadata 'netc.model' is missing"},
         {"netc.lr", NULL, "checkpoint metadata 'netc.lr' is missing"},
     };
@@ -484,10 +488,10 @@ static void metrics_failure(void **state)
     captured_free(&c);
     RtMeta m;
     RtErr e;
-    float params[51], velocity[51];
+    float params[51], opt_state[51 * RT_OPT_SLOTS];
     RtTrainState st = {0};
     assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 1);
     rt_meta_free(&m);
     const char *d[] = {"tiny", "train", "--data", dir, "--metrics", dir, NULL};
@@ -536,7 +540,7 @@ static void nonfinite_training(void **state)
     snprintf(metrics, sizeof metrics, "%s/nan.jsonl", dir);
     RtMeta m;
     RtErr e;
-    float params[51], velocity[51];
+    float params[51], opt_state[51 * RT_OPT_SLOTS];
     assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
 
     const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck, NULL};
@@ -548,7 +552,7 @@ static void nonfinite_training(void **state)
     captured_free(&c);
     /* The checkpoint is epoch 1's, with finite weights. */
     RtTrainState st = {0};
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 1);
     assert_int_equal(rt_nonfinite_param(&m, params), -1);
 
@@ -587,7 +591,7 @@ static void nonfinite_training(void **state)
     expect_contains(text, "\"skipped_batches\":0}\n");
     expect_contains(text, "\"skipped_batches\":1}\n");
     free(text);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 2);
 
     const char *bad[] = {"tiny", "train", "--data", dir, "--on-nonfinite", "ignore", NULL};
@@ -603,7 +607,7 @@ static void nonfinite_training(void **state)
     expect_contains(c.err, "not finite");
     assert_null(strstr(c.out, "nan"));
     captured_free(&c);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 2);
     assert_int_equal(rt_nonfinite_param(&m, params), -1);
     rt_meta_free(&m);
@@ -674,7 +678,7 @@ static void info_and_help(void **state)
     expect_contains(c.out, "fc.weight  [3,16]");
     expect_contains(c.out, "total 51 parameters, 204 bytes");
     expect_contains(c.out, "arena 12 bytes for batch 1, 96 bytes for batch 8");
-    expect_contains(c.out, "sgd lr 0.1 momentum 0.9 weight_decay 0.0001");
+    expect_contains(c.out, "sgd lr 0.1 momentum 0.9 dampening 0 weight_decay 0.0001 nesterov false");
     captured_free(&c);
     const char *help[] = {"./build/tiny", "--help", NULL};
     c = run(help);
