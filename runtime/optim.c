@@ -26,7 +26,8 @@
  *             amsgrad: w = max(w, v), else w = v;
  *             p = p - (lr / (1 - beta1^t)) m / (sqrt w / sqrt(1 - beta2^t) + eps)
  * Each loop is unit-stride with no branch inside: the configuration picks
- * the loop, outside it, so compilers vectorise them.
+ * the loop, outside it, so compilers vectorise them (GCC and Clang do at
+ * -O2/-O3 given -fno-math-errno, which CMakeLists.txt sets for this file).
  *
  *   rt_optim_step(&adam, 0.001f, 1, p, g, slot, n)   (slot: exp_avg, exp_avg_sq)
  */
