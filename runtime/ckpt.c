@@ -190,8 +190,7 @@ static bool load_optim(const StFile *f, const char *path, RtOptim *o, RtErr *e)
         if (!v)
             return rt_fail(e, path, "checkpoint metadata '%s' is missing", key);
         if (!rt_optim_set(o, fields[i], v, &fe))
-            return rt_fail(e, path, "checkpoint metadata '%s': %s", key,
-                           fe.msg + strlen(fields[i]) + 2);
+            return rt_fail(e, path, "checkpoint metadata '%s': %s", key, fe.msg);
     }
     RtErr ce;
     if (!rt_optim_check(o, &ce))

@@ -191,14 +191,17 @@ static bool parse_optimizer(Line *l, RtMeta *m)
     const char *const *names;
     int nf = rt_optim_fields(o.kind, &names);
     RtErr fe;
+    char what[1100];
     bool positional = o.kind == RT_OPT_SGD && l->n > 3 && !strchr(l->f[3], '=');
     if (positional) {
         static const char *const old[] = {"lr", "momentum", "weight_decay", "nesterov"};
         if (l->n != 7)
             return bad(l, "expected 'train optimizer sgd LR MOMENTUM WEIGHT_DECAY NESTEROV'", NULL);
         for (int i = 0; i < 4; i++)
-            if (!rt_optim_set(&o, old[i], l->f[3 + i], &fe))
-                return bad(l, fe.msg, NULL);
+            if (!rt_optim_set(&o, old[i], l->f[3 + i], &fe)) {
+                snprintf(what, sizeof what, "%s: %s", old[i], fe.msg);
+                return bad(l, what, NULL);
+            }
     } else {
         unsigned set = 0;
         for (int i = 3; i < l->n; i++) {
@@ -211,8 +214,10 @@ static bool parse_optimizer(Line *l, RtMeta *m)
                 k++;
             if (k < nf && (set & 1u << k))
                 return bad(l, "optimizer setting given twice:", l->f[i]);
-            if (!rt_optim_set(&o, l->f[i], eq + 1, &fe))
-                return bad(l, fe.msg, NULL);
+            if (!rt_optim_set(&o, l->f[i], eq + 1, &fe)) {
+                snprintf(what, sizeof what, "%s: %s", l->f[i], fe.msg);
+                return bad(l, what, NULL);
+            }
             set |= 1u << k;
         }
         for (int k = 0; k < nf; k++)

@@ -133,15 +133,14 @@ bool rt_optim_set(RtOptim *o, const char *field, const char *text, RtErr *e)
     char *at = (char *)o + f->off;
     if (f->rule == FIELD_BOOL) {
         if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
-            return rt_fail(e, NULL, "%s: expected 0 or 1, found '%s'", field, text);
+            return rt_fail(e, NULL, "expected 0 or 1, found '%s'", text);
         *(bool *)at = text[0] == '1';
         return true;
     }
     /* The float rules (what the element loops can use), the double value. */
     float check;
     if (!rt_parse_real(text, (RtReal)f->rule, &check))
-        return rt_fail(e, NULL, "%s: expected %s, found '%s'", field, rt_real_rule((RtReal)f->rule),
-                       text);
+        return rt_fail(e, NULL, "expected %s, found '%s'", rt_real_rule((RtReal)f->rule), text);
     *(double *)at = strtod(text, NULL);
     return true;
 }

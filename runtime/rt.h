@@ -238,8 +238,8 @@ bool rt_optim_kind(const char *name, RtOptKind *k);
 /* The hyper-parameters kind k reads, in record order; returns how many. */
 int rt_optim_fields(RtOptKind k, const char *const **names);
 /* Sets one hyper-parameter from text ("0.9"; booleans "0" or "1");
- * false with a message ("expected ..., found ...") when the text breaks
- * its rule or kind k has no such field. */
+ * false with a message when kind o->kind has no such field or the text
+ * breaks its rule ("expected ..., found '...'": callers name the field). */
 bool rt_optim_set(RtOptim *o, const char *field, const char *text, RtErr *e);
 /* The value as text a later rt_optim_set reads back exactly (%.17g at
  * most). */
