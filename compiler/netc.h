@@ -41,7 +41,8 @@ typedef struct {
 typedef struct {
     const char *param;       /* "c1.weight"                            */
     bool frozen;
-    float lr_mult;           /* 1 when frozen                          */
+    bool scaled;             /* lr_mult names it                       */
+    float lr_mult;           /* 1 unless scaled                        */
 } ParamTrain;
 
 typedef struct {

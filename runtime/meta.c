@@ -248,8 +248,8 @@ static bool parse_param_opt(Line *l, RtMeta *m, bool freeze)
         p->frozen = true;
         return true;
     }
-    if (!rt_parse_real(l->f[3], RT_REAL_POSITIVE, &p->lr_mult) || p->lr_mult == 1.0f)
-        return bad(l, "expected a positive LR multiplier other than 1, found", l->f[3]);
+    if (!rt_parse_real(l->f[3], RT_REAL_POSITIVE, &p->lr_mult))
+        return bad(l, "expected a positive LR multiplier, found", l->f[3]);
     return true;
 }
 

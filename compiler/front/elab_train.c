@@ -433,7 +433,7 @@ static ParamTrain *param_entry(TrainConfig *t, const char *param)
     for (int i = 0; i < t->nparam_opt; i++)
         if (!strcmp(t->param_opt[i].param, param))
             return &t->param_opt[i];
-    t->param_opt[t->nparam_opt] = (ParamTrain){param, false, 1.0f};
+    t->param_opt[t->nparam_opt] = (ParamTrain){param, false, false, 1.0f};
     return &t->param_opt[t->nparam_opt++];
 }
 
@@ -472,12 +472,13 @@ static void apply_list(Elab *E, const char *key, const Value *list)
                 continue;
             }
             const Value *f = &it->item[0];
-            if (p->frozen || p->lr_mult != 1.0f) {
+            if (p->frozen || p->scaled) {
                 elab_error(E, it->loc, it->len, "lr_mult: '%s' %s", n->name,
                            p->frozen ? "is frozen, so it has no learning rate to scale"
                                      : "already has a factor");
                 break;
             }
+            p->scaled = true;
             p->lr_mult = (float)(f->kind == VAL_INT ? (double)f->i : f->f);
         }
         if (!matched)

@@ -419,7 +419,7 @@ static void meta_optimizer(Buf *b, const TrainConfig *t)
         const ParamTrain *p = &t->param_opt[i];
         if (p->frozen)
             buf_printf(b, "train freeze %s\n", p->param);
-        else
+        else if (p->lr_mult != 1.0f)
             buf_printf(b, "train lr_mult %s %.9g\n", p->param, (double)p->lr_mult);
     }
 }

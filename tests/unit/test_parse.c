@@ -768,6 +768,8 @@ static void test_optimizers(void **state)
     fails("network o\ninput x: [3]\nx -> a: dense(2) => y\n"
           "train { loss mse(y)  freeze [a]  lr_mult [a(2)] }\n",
           "lr_mult: 'a.weight' is frozen, so it has no learning rate to scale");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  lr_mult [a(1), a(2)] }\n",
+          "lr_mult: 'a.weight' already has a factor");
     fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  freeze [b] }\n",
           "freeze: no layer 'b' with parameters");
     fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  lr_mult [a] }\n",
