@@ -15,3 +15,8 @@ endif()
 add_test(NAME e2e.hardening COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_hardening.sh
          $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e.hardening PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+# Every optimiser built from a .net file, trained, resumed exactly
+# (tests/e2e_optim.sh).
+add_test(NAME e2e.optim COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_optim.sh
+         $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.optim PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
