@@ -29,8 +29,21 @@ typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_IM2COL, ALGO_GEMM, ALGO_COUNT } Algo
 
 /* ---- training configuration (the `train { }` section) ---- */
 
-typedef enum { OPT_SGD, OPT_COUNT } OptKind;
 typedef enum { SCHED_CONSTANT, SCHED_COSINE, SCHED_STEP } SchedKind;
+
+#define NETC_MAX_OPT_SETTINGS 8
+typedef struct {
+    const char *name;        /* "lr", "beta1", ...                     */
+    double value;
+} OptSetting;
+
+/* A parameter the train section's freeze or lr_mult names. */
+typedef struct {
+    const char *param;       /* "c1.weight"                            */
+    bool frozen;
+    bool scaled;             /* lr_mult names it                       */
+    float lr_mult;           /* 1 unless scaled                        */
+} ParamTrain;
 
 typedef struct {
     bool present;            /* the file has a train section          */
@@ -38,9 +51,14 @@ typedef struct {
     const char *data_kind;   /* "fashion_mnist", "mnist" or "idx"     */
     const char *data_path;   /* directory with the IDX files          */
     int loss_node;           /* the loss node in the graph             */
-    OptKind optimizer;
-    float lr, momentum, weight_decay;
-    bool nesterov;
+    const char *optimizer;   /* "sgd", "adam", ... (schema.c's table)  */
+    OptSetting opt[NETC_MAX_OPT_SETTINGS]; /* every setting of it, in
+                                schema order, defaults filled; booleans 0|1 */
+    int nopt;
+    float clip_norm;         /* > 0: clip gradients to this global norm */
+    int warmup;              /* epochs of linear learning-rate warm-up  */
+    ParamTrain *param_opt;   /* parameters frozen or with an lr_mult    */
+    int nparam_opt;
     SchedKind schedule;      /* learning rate per epoch                */
     int sched_every;         /* step: epochs between decays            */
     float sched_gamma;       /* step: decay factor                     */

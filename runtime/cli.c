@@ -355,8 +355,20 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
     rt_shape_str(shape, sizeof shape, m->target.d, m->target.rank, true);
     printf("train   loss %s%s, target %s %s\n", rt_loss_name(m->loss), m->loss_sum ? " (sum)" : "",
            rt_target_name(m->target_kind), shape);
-    printf("        sgd lr %g momentum %g weight_decay %g%s\n", (double)m->sgd.lr,
-           (double)m->sgd.momentum, (double)m->sgd.weight_decay, m->sgd.nesterov ? " nesterov" : "");
+    char opt[256];
+    rt_optim_str(&m->opt, opt, sizeof opt);
+    printf("        %s\n", opt);
+    if (m->clip_norm > 0)
+        printf("        clip_norm %g\n", (double)m->clip_norm);
+    if (m->warmup > 0)
+        printf("        warmup %ld epoch%s\n", m->warmup, m->warmup == 1 ? "" : "s");
+    for (int i = 0; i < m->nparam; i++) {
+        const RtParam *p = &m->param[i];
+        if (p->frozen)
+            printf("        freeze %s\n", p->t.name);
+        else if (p->lr_mult != 1.0f)
+            printf("        lr_mult %s %g\n", p->t.name, (double)p->lr_mult);
+    }
     char sched[64];
     rt_schedule_str(&m->schedule, sched, sizeof sched);
     printf("        schedule %s\n", sched);

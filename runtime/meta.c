@@ -142,6 +142,7 @@ static bool parse_param(Line *l, RtMeta *m)
     m->param = np;
     RtParam *p = &np[m->nparam];
     memset(p, 0, sizeof *p);
+    p->lr_mult = 1.0f;
     if (!name_field(l, 1, &p->t.name))
         return false;
     m->nparam++;
@@ -180,8 +181,81 @@ static bool parse_param(Line *l, RtMeta *m)
 enum {
     SEEN_NAME = 1 << 0, SEEN_PARAMS = 1 << 1, SEEN_ARENA = 1 << 2, SEEN_LOSS = 1 << 3,
     SEEN_TARGET = 1 << 4, SEEN_OPT = 1 << 5, SEEN_BATCH = 1 << 6, SEEN_EPOCHS = 1 << 7,
-    SEEN_SEED = 1 << 8, SEEN_DATA = 1 << 9, SEEN_SCHEDULE = 1 << 10,
+    SEEN_SEED = 1 << 8, SEEN_DATA = 1 << 9, SEEN_SCHEDULE = 1 << 10, SEEN_CLIP = 1 << 11,
+    SEEN_WARMUP = 1 << 12, SEEN_PARAM_OPT = 1 << 13, /* lr_mult and freeze: once per param */
 };
+
+/* train optimizer KIND NAME=VALUE ... (every field of KIND, in any order),
+ * or the first format, sgd LR MOMENTUM WEIGHT_DECAY NESTEROV (dampening 0). */
+static bool parse_optimizer(Line *l, RtMeta *m)
+{
+    RtOptim o = {0};
+    if (l->n < 3 || !rt_optim_kind(l->f[2], &o.kind))
+        return bad(l, "unknown optimizer", l->n < 3 ? "" : l->f[2]);
+    const char *const *names;
+    int nf = rt_optim_fields(o.kind, &names);
+    RtErr fe;
+    char what[1100];
+    bool positional = o.kind == RT_OPT_SGD && l->n > 3 && !strchr(l->f[3], '=');
+    if (positional) {
+        static const char *const old[] = {"lr", "momentum", "weight_decay", "nesterov"};
+        if (l->n != 7)
+            return bad(l, "expected 'train optimizer sgd LR MOMENTUM WEIGHT_DECAY NESTEROV'", NULL);
+        for (int i = 0; i < 4; i++)
+            if (!rt_optim_set(&o, old[i], l->f[3 + i], &fe)) {
+                snprintf(what, sizeof what, "%s: %s", old[i], fe.msg);
+                return bad(l, what, NULL);
+            }
+    } else {
+        unsigned set = 0;
+        for (int i = 3; i < l->n; i++) {
+            char *eq = strchr(l->f[i], '=');
+            if (!eq)
+                return bad(l, "expected NAME=VALUE, found", l->f[i]);
+            *eq = '\0';
+            int k = 0;
+            while (k < nf && strcmp(names[k], l->f[i]) != 0)
+                k++;
+            if (k < nf && (set & 1u << k))
+                return bad(l, "optimizer setting given twice:", l->f[i]);
+            if (!rt_optim_set(&o, l->f[i], eq + 1, &fe)) {
+                snprintf(what, sizeof what, "%s: %s", l->f[i], fe.msg);
+                return bad(l, what, NULL);
+            }
+            set |= 1u << k;
+        }
+        for (int k = 0; k < nf; k++)
+            if (!(set & 1u << k))
+                return bad(l, "missing optimizer setting", names[k]);
+    }
+    if (!rt_optim_check(&o, &fe))
+        return bad(l, fe.msg, NULL);
+    m->opt = o;
+    return true;
+}
+
+/* train lr_mult PARAM X | train freeze PARAM: after the param records. */
+static bool parse_param_opt(Line *l, RtMeta *m, bool freeze)
+{
+    if (l->n != (freeze ? 3 : 4))
+        return bad(l, freeze ? "expected 'train freeze PARAM'" : "expected 'train lr_mult PARAM X'",
+                   NULL);
+    RtParam *p = NULL;
+    for (int i = 0; i < m->nparam; i++)
+        if (strcmp(m->param[i].t.name, l->f[2]) == 0)
+            p = &m->param[i];
+    if (!p)
+        return bad(l, "no param record before this line names", l->f[2]);
+    if (p->frozen || p->lr_mult != 1.0f)
+        return bad(l, "a second lr_mult or freeze record for", l->f[2]);
+    if (freeze) {
+        p->frozen = true;
+        return true;
+    }
+    if (!rt_parse_real(l->f[3], RT_REAL_POSITIVE, &p->lr_mult))
+        return bad(l, "expected a positive LR multiplier, found", l->f[3]);
+    return true;
+}
 
 static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
 {
@@ -191,7 +265,8 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
     static const struct { const char *name; unsigned bit; } rec[] = {
         {"loss", SEEN_LOSS}, {"target", SEEN_TARGET}, {"optimizer", SEEN_OPT},
         {"batch", SEEN_BATCH}, {"epochs", SEEN_EPOCHS}, {"seed", SEEN_SEED}, {"data", SEEN_DATA},
-        {"schedule", SEEN_SCHEDULE},
+        {"schedule", SEEN_SCHEDULE}, {"clip_norm", SEEN_CLIP}, {"warmup", SEEN_WARMUP},
+        {"lr_mult", SEEN_PARAM_OPT}, {"freeze", SEEN_PARAM_OPT},
     };
     unsigned bit = 0;
     for (size_t i = 0; i < sizeof rec / sizeof *rec; i++)
@@ -199,7 +274,7 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
             bit = rec[i].bit;
     if (!bit)
         return bad(l, "unknown train record", r);
-    if (*seen & bit)
+    if ((*seen & bit) && bit != SEEN_PARAM_OPT)
         return bad(l, "duplicate train record", r);
     *seen |= bit;
     m->has_train = true;
@@ -238,22 +313,18 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
         if (m->target_kind == RT_TARGET_ONEHOT && m->target.rank != 1)
             return bad(l, "a onehot target has rank 1", NULL);
         return true;
-    case SEEN_OPT: {
-        if (l->n < 3 || strcmp(l->f[2], "sgd") != 0)
-            return bad(l, "unknown optimizer", l->n < 3 ? "" : l->f[2]);
-        double lr, mom, wd;
-        long nest;
-        if (!get_double(l, 3, &lr) || !get_double(l, 4, &mom) || !get_double(l, 5, &wd) ||
-            !get_long(l, 6, 0, &nest) || !no_more(l, 7))
-            return false;
-        if (nest > 1)
-            return bad(l, "NESTEROV must be 0 or 1, found", l->f[6]);
-        if (lr <= 0 || mom < 0 || wd < 0)
-            return bad(l, "the learning rate must be positive, momentum and weight decay >= 0",
-                       NULL);
-        m->sgd = (RtSgd){(float)lr, (float)mom, (float)wd, nest == 1};
+    case SEEN_OPT:
+        return parse_optimizer(l, m);
+    case SEEN_PARAM_OPT:
+        return parse_param_opt(l, m, strcmp(r, "freeze") == 0);
+    case SEEN_CLIP:
+        if (l->n != 3 || !rt_parse_real(l->f[2], RT_REAL_POSITIVE, &m->clip_norm))
+            return bad(l, "expected 'train clip_norm X' with X > 0", NULL);
         return true;
-    }
+    case SEEN_WARMUP:
+        if (!get_long(l, 2, 0, &m->warmup) || !no_more(l, 3))
+            return false;
+        return true;
     case SEEN_BATCH:
         if (!get_long(l, 2, 1, &v) || !no_more(l, 3))
             return false;

@@ -37,7 +37,19 @@
  *                                            per position: rank 0 for [C] scores,
  *                                            [H, W] for [C, H, W]) | onehot (rank 1,
  *                                            a label's one-hot row) | tensor
- *   train optimizer sgd LR MOMENTUM WEIGHT_DECAY NESTEROV(0|1)
+ *   train optimizer KIND NAME=VALUE ...      sgd | adagrad | rmsprop | adadelta |
+ *                                            adam | adamw, with every setting
+ *                                            of KIND (torch.optim's names,
+ *                                            beta1 beta2 for betas; booleans
+ *                                            0|1), e.g. adam lr=0.001
+ *                                            beta1=0.9 beta2=0.999 eps=1e-08
+ *                                            weight_decay=0 amsgrad=0; or the
+ *                                            first format, sgd LR MOMENTUM
+ *                                            WEIGHT_DECAY NESTEROV(0|1)
+ *   train clip_norm X                        optional: clip to global norm X
+ *   train warmup E                           optional: E epochs of linear warm-up
+ *   train lr_mult PARAM X                    optional, after PARAM's record:
+ *   train freeze PARAM                       its rate times X / never updated
  *   train batch B
  *   train epochs E
  *   train seed S

@@ -132,6 +132,8 @@ typedef struct {
     RtInit init;
     double a, b;               /* uniform: low, high; normal: mean, std */
     long fan_in, fan_out;
+    float lr_mult;             /* the learning rate's factor (1 unless set) */
+    bool frozen;               /* never updated, left out of clipping */
 } RtParam;
 
 /* The losses, in the order of their names in meta.c; the runtime only
@@ -140,10 +142,31 @@ typedef enum { RT_LOSS_SOFTMAX_XENT, RT_LOSS_MSE, RT_LOSS_NLL, RT_LOSS_BCE_LOGIT
                RT_LOSS_SMOOTH_L1, RT_LOSS_COUNT } RtLoss;
 typedef enum { RT_TARGET_CLASS, RT_TARGET_ONEHOT, RT_TARGET_TENSOR } RtTargetKind;
 
+/* The optimisers of torch.optim, with its hyper-parameter names (Adam's
+ * betas are beta1 and beta2).  Every kind reads lr and weight_decay; the
+ * other fields belong to the kinds named beside them (optim.c's table
+ * says which, in the order of the meta and checkpoint records). */
+typedef enum {
+    RT_OPT_SGD, RT_OPT_ADAGRAD, RT_OPT_RMSPROP, RT_OPT_ADADELTA, RT_OPT_ADAM, RT_OPT_ADAMW,
+    RT_OPT_COUNT
+} RtOptKind;
+
 typedef struct {
-    float lr, momentum, weight_decay;
-    bool nesterov;
-} RtSgd;
+    RtOptKind kind;
+    /* doubles, as torch's Python floats are: 1 - beta2 is computed from
+     * 0.999, not from 0.999 rounded to float */
+    double lr, weight_decay;
+    double momentum;           /* sgd, rmsprop */
+    double dampening;          /* sgd */
+    bool nesterov;             /* sgd */
+    double lr_decay, initial_accumulator_value; /* adagrad */
+    double alpha;              /* rmsprop */
+    bool centered;             /* rmsprop */
+    double rho;                /* adadelta */
+    double beta1, beta2;       /* adam, adamw */
+    bool amsgrad;              /* adam, adamw */
+    double eps;                /* all but sgd */
+} RtOptim;
 
 /* Learning-rate schedules, stepped once per epoch (as PyTorch's
  * CosineAnnealingLR / StepLR are when called after each epoch). */
@@ -170,7 +193,9 @@ typedef struct {
     bool loss_sum;             /* reduction sum: the entry's loss adds over the batch */
     RtTargetKind target_kind;
     RtTensor target;           /* per-sample target shape */
-    RtSgd sgd;
+    RtOptim opt;
+    float clip_norm;           /* > 0: clip gradients to this global norm */
+    long warmup;               /* epochs of linear learning-rate warm-up */
     RtSchedule schedule;       /* constant when there is no schedule record */
     long batch, epochs;
     uint64_t seed;
@@ -208,14 +233,49 @@ enum { RT_STREAM_INIT = 1, RT_STREAM_DATA = 2 };
 /* Fills params[] from each param's INIT record, in meta order. */
 void rt_init_params(const RtMeta *m, float *params, uint64_t seed);
 
-/* One SGD step over n floats, as PyTorch defines it (dampening 0):
- *   g = grad + wd * p;  v = momentum * v + g;
- *   p -= lr * v            (or, nesterov, p -= lr * (g + momentum * v)) */
-void rt_sgd_step(const RtSgd *o, float *p, const float *grad, float *v, long n);
+/* Optimisers (optim.c).  Every kind keeps up to RT_OPT_SLOTS buffers per
+ * parameter float ("state"), laid out as RT_OPT_SLOTS arrays of
+ * m->params floats: slot k of float i is state[k * m->params + i]. */
+#define RT_OPT_SLOTS 3
+const char *rt_optim_name(RtOptKind k);
+bool rt_optim_kind(const char *name, RtOptKind *k);
+/* The hyper-parameters kind k reads, in record order; returns how many. */
+int rt_optim_fields(RtOptKind k, const char *const **names);
+/* Sets one hyper-parameter from text ("0.9"; booleans "0" or "1");
+ * false with a message when kind o->kind has no such field or the text
+ * breaks its rule ("expected ..., found '...'": callers name the field). */
+bool rt_optim_set(RtOptim *o, const char *field, const char *text, RtErr *e);
+/* The value as text a later rt_optim_set reads back exactly (%.17g at
+ * most). */
+void rt_optim_get(const RtOptim *o, const char *field, char *buf, size_t cap);
+/* "adam lr 0.001 beta1 0.9 ... amsgrad false", for people (info). */
+void rt_optim_str(const RtOptim *o, char *buf, size_t cap);
+/* The rules between fields: nesterov needs momentum > 0 and dampening 0. */
+bool rt_optim_check(const RtOptim *o, RtErr *e);
+/* The name of state slot k ("exp_avg", ...), or NULL when o uses none. */
+const char *rt_optim_slot(const RtOptim *o, int k);
+/* Fills the state of a fresh run (zeros; adagrad: its initial value). */
+void rt_optim_init_state(const RtOptim *o, float *state, long params);
+/* One step over n floats: p and its gradient g, slot[k] the k-th state
+ * buffer of the same floats (NULL where unused); step is the number of
+ * this step, from 1; lr the rate for these floats. */
+void rt_optim_step(const RtOptim *o, double lr, long step, float *p, const float *g,
+                   float *const slot[RT_OPT_SLOTS], long n);
+/* torch.nn.utils.clip_grad_norm_ over the parameters that are not frozen:
+ * when their global L2 norm exceeds max_norm, every such gradient is
+ * scaled by max_norm / (norm + 1e-6).  Returns the norm. */
+float rt_clip_grad_norm(const RtMeta *m, float *grads, float max_norm);
+/* One update of every parameter that is not frozen: clipping (when
+ * m->clip_norm > 0) then rt_optim_step at lr * lr_mult. */
+void rt_optim_update(const RtMeta *m, const RtOptim *o, double lr, long step, float *params,
+                     float *grads, float *state);
+/* The warm-up factor of step `step` (from 1) when warm-up lasts `steps`
+ * steps: step / steps, then 1. */
+double rt_warmup_factor(long step, long steps);
 /* The learning rate of epoch `epoch` (0-based) of `epochs`:
  * constant: base; cosine: base * (1 + cos(pi * epoch / epochs)) / 2;
  * step: base * gamma^floor(epoch / every). */
-float rt_schedule_lr(const RtSchedule *s, float base, long epoch, long epochs);
+double rt_schedule_lr(const RtSchedule *s, double base, long epoch, long epochs);
 /* "constant", "cosine" or "step:EVERY:GAMMA" (the --schedule syntax, also
  * used in checkpoints). */
 bool rt_schedule_parse(const char *text, RtSchedule *s, RtErr *e);
@@ -330,17 +390,20 @@ typedef struct {
     long epoch;                /* epochs completed */
     long epochs;               /* epochs asked for */
     RtRng rng;                 /* the data stream after `epoch` epochs */
-    RtSgd sgd;                 /* sgd.lr is the base rate of the schedule */
+    RtOptim opt;               /* opt.lr is the base rate of the schedule */
+    long step;                 /* optimiser steps taken (warm-up, bias corrections) */
     RtSchedule schedule;
     long batch, limit;
     uint64_t seed;
 } RtTrainState;
 
-bool rt_ckpt_save(const char *path, const RtMeta *m, const float *params, const float *velocity,
+/* state: RT_OPT_SLOTS * m->params floats, as rt_optim_step keeps them. */
+bool rt_ckpt_save(const char *path, const RtMeta *m, const float *params, const float *state,
                   const RtTrainState *s, RtErr *e);
-/* Loads parameters into params.  With velocity and s non-NULL (resume) the
- * file must be a checkpoint and the optimiser state is loaded too. */
-bool rt_ckpt_load(const char *path, const RtMeta *m, float *params, float *velocity,
+/* Loads parameters into params.  With state and s non-NULL (resume) the
+ * file must be a checkpoint and the optimiser state is loaded too (and
+ * s->opt says which optimiser: the checkpoint's). */
+bool rt_ckpt_load(const char *path, const RtMeta *m, float *params, float *state,
                   RtTrainState *s, RtErr *e);
 
 /* ---- training and evaluation (train.c, progress.c) ---------------------- */

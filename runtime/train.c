@@ -2,9 +2,11 @@
  *
  * One epoch: shuffle the sample order with the data stream of the seed,
  * gather each batch (the last, partial one included) as floats, call the
- * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply SGD,
- * then score the test set: the loss through the train entry (the model's
- * own loss, whatever it is; its gradients go to scratch memory and are
+ * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply the
+ * optimiser (rt_optim_update: clipping, per-parameter rates, frozen
+ * parameters; the epoch's scheduled rate times the warm-up factor), then
+ * score the test set: the loss through the train entry (the model's own
+ * loss, whatever it is; its gradients go to scratch memory and are
  * dropped), and accuracy as argmax(first output) == label.  Both the train
  * and the test loss are means per sample (a batch's mean loss weighted by
  * its size; with reduction sum, the sums divided by the sample count).
@@ -16,9 +18,10 @@
  * a metrics file that cannot be written stops the run only after the
  * epoch's checkpoint is saved.
  *
- * Resuming restores the parameters, velocities, the data stream and the
- * hyper-parameters from the checkpoint, so epoch k+1 after a resume is
- * the same computation as epoch k+1 of an uninterrupted run.
+ * Resuming restores the parameters, the optimiser's state and step count,
+ * the data stream and the hyper-parameters from the checkpoint, so epoch
+ * k+1 after a resume is the same computation as epoch k+1 of an
+ * uninterrupted run.
  */
 #include <errno.h>
 #include <limits.h>
@@ -176,21 +179,22 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
 typedef struct {
     const RtMeta *m;
     NetcEntryFn forward, train;
-    float *params, *grads, *velocity, *arena;
+    float *params, *grads, *state, *arena; /* state: RT_OPT_SLOTS * params floats */
     float *x, *target, **y, loss;
     uint32_t *order;
     RtData data;
     RtTrainState st;
     FILE *metrics;
     long first_epoch;
-    float lr_now;              /* this epoch's learning rate */
+    double lr_now;             /* this epoch's learning rate (before warm-up) */
+    long warmup_steps;         /* the warm-up's length in steps */
 } Run;
 
 static void run_free(Run *r)
 {
     free(r->params);
     free(r->grads);
-    free(r->velocity);
+    free(r->state);
     rt_arena_free(r->arena);
     free(r->x);
     free(r->target);
@@ -220,8 +224,8 @@ int rt_nonfinite_param(const RtMeta *m, const float *x)
  * Every step checks the loss and every gradient before the update: a
  * non-finite one stops the run (an error naming the parameter, the epoch
  * and the batch) or, with skip_nonfinite, skips that batch's update. */
-static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoch, RtProgress *pg,
-                        RtScore *sc, RtErr *e)
+static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg, RtScore *sc,
+                        RtErr *e)
 {
     const RtMeta *m = r->m;
     const RtSplit *s = &r->data.train;
@@ -261,7 +265,9 @@ static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoc
                            "stopping before the update (--on-nonfinite=skip-batch skips such "
                            "batches)", (double)r->loss, epoch, b + 1);
         }
-        rt_sgd_step(sgd, r->params, r->grads, r->velocity, m->params);
+        r->st.step++;
+        double lr = r->lr_now * rt_warmup_factor(r->st.step, r->warmup_steps);
+        rt_optim_update(m, &r->st.opt, lr, r->st.step, r->params, r->grads, r->state);
         loss_sum += batch_loss_sum(m, r->loss, n);
         for (long i = 0; i < n; i++)
             if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
@@ -299,7 +305,7 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
         printf("epoch %ld/%ld  train_loss %.4f  train_acc %.2f%%  test_loss %.4f  test_acc "
                "%.2f%%  %.1f s  %.0f img/s  lr %.3g\n",
                epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips,
-               (double)r->lr_now);
+               r->lr_now);
         if (tr->skipped)
             printf("epoch %ld/%ld  skipped %ld of %ld batches (non-finite loss or gradient)\n",
                    epoch, r->st.epochs, tr->skipped,
@@ -333,14 +339,14 @@ static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
     size_t np = (size_t)m->params;
     r->params = rt_calloc(np + 1, sizeof(float));
     r->grads = rt_calloc(np + 1, sizeof(float));
-    r->velocity = rt_calloc(np + 1, sizeof(float));
-    if (!r->params || !r->grads || !r->velocity)
+    r->state = rt_calloc(np * RT_OPT_SLOTS + 1, sizeof(float));
+    if (!r->params || !r->grads || !r->state)
         return rt_fail(e, NULL, "out of memory for %zu parameters", np);
     RtTrainState *st = &r->st;
-    *st = (RtTrainState){.epochs = m->epochs, .sgd = m->sgd, .schedule = m->schedule,
+    *st = (RtTrainState){.epochs = m->epochs, .opt = m->opt, .schedule = m->schedule,
                          .batch = m->batch, .seed = m->seed};
     if (o->resume) {
-        if (!rt_ckpt_load(o->resume, m, r->params, r->velocity, st, e))
+        if (!rt_ckpt_load(o->resume, m, r->params, r->state, st, e))
             return false;
     } else {
         if (o->seed >= 0)
@@ -349,6 +355,7 @@ static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
             memcpy(r->params, weights, np * sizeof(float));
         else
             rt_init_params(m, r->params, st->seed);
+        rt_optim_init_state(&st->opt, r->state, m->params);
         rt_rng_seed(&st->rng, st->seed, RT_STREAM_DATA);
     }
     /* Flags win over the checkpoint, which wins over the meta. */
@@ -357,7 +364,7 @@ static bool setup(Run *r, const float *weights, const RtTrainOpts *o, RtErr *e)
     if (o->batch > 0)
         st->batch = o->batch;
     if (o->lr > 0)
-        st->sgd.lr = (float)o->lr;
+        st->opt.lr = o->lr;
     if (o->schedule && !rt_schedule_parse(o->schedule, &st->schedule, e))
         return false;
     if (o->limit >= 0)
@@ -407,6 +414,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     bool live = !o->quiet && isatty(fileno(stdout));
     /* Only after a successful setup is the batch known to be at least 1. */
     long batches = ok ? (r.data.train.n + r.st.batch - 1) / r.st.batch : 0;
+    r.warmup_steps = m->warmup * batches;
     RtScore te = {0};
     long skipped = 0;
     if (ok && o->resume && r.first_epoch >= r.st.epochs && !o->quiet)
@@ -417,10 +425,8 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         RtScore tr;
         rt_progress_start(&pg, ep + 1, r.st.epochs, batches, live);
         double t0 = rt_now();
-        RtSgd sgd = r.st.sgd;
-        sgd.lr = rt_schedule_lr(&r.st.schedule, r.st.sgd.lr, ep, r.st.epochs);
-        r.lr_now = sgd.lr;
-        ok = train_epoch(&r, &sgd, o->skip_nonfinite, ep + 1, &pg, &tr, e);
+        r.lr_now = rt_schedule_lr(&r.st.schedule, r.st.opt.lr, ep, r.st.epochs);
+        ok = train_epoch(&r, o->skip_nonfinite, ep + 1, &pg, &tr, e);
         skipped += tr.skipped;
         double t1 = rt_now();
         ok = ok && rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data.test,
@@ -433,7 +439,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         bool metrics_ok = !ok || report_epoch(&r, o, ep + 1, &tr, &te, rt_now() - t0, t1 - t0,
                                               &merr);
         if (ok && o->save)
-            ok = rt_ckpt_save(o->save, m, r.params, r.velocity, &r.st, e);
+            ok = rt_ckpt_save(o->save, m, r.params, r.state, &r.st, e);
         if (ok && !metrics_ok) {
             *e = merr;
             ok = false;

@@ -19,3 +19,8 @@ set_tests_properties(e2e.hardening PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 add_test(NAME e2e.losses COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_losses.sh
          $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e.losses PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+# Every optimiser built from a .net file, trained, resumed exactly
+# (tests/e2e_optim.sh).
+add_test(NAME e2e.optim COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_optim.sh
+         $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.optim PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)

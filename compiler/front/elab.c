@@ -915,6 +915,7 @@ bool elab_model(Model *m, const AstFile *ast, Diag *d)
     }
     if (!elab_stop(&X.E)) {
         elab_emit(&X);
+        train_params(&X.E, &X.plan);
     }
     elab_flush(&X.E);
     bool ok = d->nerror == X.E.nerror0;

@@ -134,10 +134,15 @@ typedef struct {
                                   checked against the classes), or NULL */
     const Value *target;       /* target=NAME: a declared input, or NULL */
     InitSpec init;             /* the default initialiser */
+    Value freeze, lr_mult;     /* the lists, checked; VAL_LIST when given */
 } TrainPlan;
 
 /* Reads the train section (NULL: none) into m->train and plan. */
 void train_read(Elab *E, const AstStmt *train, TrainPlan *plan);
+/* Once the graph exists: matches plan's freeze and lr_mult names against
+ * the parameters (a name selects the parameters of that layer or block
+ * instance) into m->train.param_opt; located errors otherwise. */
+void train_params(Elab *E, const TrainPlan *plan);
 
 /* ---- the elaborator's state (elab.c expands, elab_emit.c builds the graph) ---- */
 

@@ -4,13 +4,18 @@
  * Needs: the schema rows of train keys, data sources, losses, optimizers
  * and initialisers.  Provides: m->train with every default filled (also
  * when there is no train section) and a TrainPlan naming the loss and the
- * value it scores; elab.c adds the loss node once the graph exists.
+ * value it scores; elab.c adds the loss node once the graph exists, and
+ * train_params then matches freeze and lr_mult to the parameters.
  *
  *   train { loss mse(y)  optimizer sgd(lr=0.1)  batch 32 }
- *   -> lr 0.1, momentum 0, batch 32, epochs 10, seed 1, loss mse of y
+ *   -> sgd lr 0.1, momentum 0, ..., batch 32, epochs 10, seed 1, loss mse of y
+ *   train { loss mse(y)  optimizer adam  freeze [c1]  lr_mult [f(0.1)] }
+ *   -> adam lr 0.001, beta1 0.9, ...; c1.weight, c1.bias frozen; f.* at 0.1 lr
  */
 #include "elab.h"
 
+#include <float.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The schema documents a default path quoted: "\"/usr/...\"". */
@@ -169,6 +174,70 @@ static void read_loss(Elab *E, TrainPlan *plan, const Value *v)
         plan->loss = s;
 }
 
+/* What each optimizer setting may hold, by name (the kinds are the
+ * schema's); the runtime checks the same rules (runtime/optim.c). */
+typedef enum { RULE_POSITIVE, RULE_NONNEG, RULE_FRACTION } Rule;
+
+static Rule setting_rule(const char *name)
+{
+    static const char *const positive[] = {"lr", "eps"};
+    static const char *const fraction[] = {"momentum", "dampening", "alpha", "rho", "beta1", "beta2"};
+    for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
+        if (!strcmp(name, positive[i]))
+            return RULE_POSITIVE;
+    for (size_t i = 0; i < sizeof fraction / sizeof *fraction; i++)
+        if (!strcmp(name, fraction[i]))
+            return RULE_FRACTION;
+    return RULE_NONNEG;
+}
+
+/* x within its rule and, as the optimiser works in float, a float's range. */
+static bool setting_ok(Elab *E, const char *opt, const char *name, const Value *v, double x)
+{
+    switch (setting_rule(name)) {
+    case RULE_POSITIVE:
+        if (!(x > 0))
+            return elab_error(E, v->loc, v->len, "%s: %s must be greater than 0, got %g", opt, name, x);
+        break;
+    case RULE_FRACTION:
+        if (!(x >= 0 && x < 1))
+            return elab_error(E, v->loc, v->len, "%s: %s must be in [0, 1), got %g", opt, name, x);
+        break;
+    case RULE_NONNEG:
+        if (!(x >= 0))
+            return elab_error(E, v->loc, v->len, "%s: %s must be at least 0, got %g", opt, name, x);
+        break;
+    }
+    if (x > FLT_MAX || (x != 0 && x < FLT_MIN))
+        return elab_error(E, v->loc, v->len, "%s: %s = %g is outside the range of a float "
+                          "(1.2e-38 to 3.4e38)", opt, name, x);
+    return true;
+}
+
+static double setting_default(const AttrSpec *a)
+{
+    if (a->kind == ATTR_BOOL)
+        return !strcmp(a->def, "true");
+    return strtod(a->def, NULL);
+}
+
+/* Optimizers torch has and netc does not: named as such, not "unknown". */
+static bool unsupported_optimizer(Elab *E, const Value *v)
+{
+    static const char *const later[] = {"adamax", "nadam", "radam", "sparse_adam", "lbfgs", "asgd",
+                                        "rprop"};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+        if (!strcmp(v->s, later[i])) {
+            elab_error(E, v->loc, v->len, "optimizer '%s' is not supported", v->s);
+            elab_hint(E, "netc trains with sgd, adagrad, rmsprop, adadelta, adam and adamw");
+            return true;
+        }
+    }
+    return false;
+}
+
+/* `optimizer adam(lr=0.001, amsgrad=true)`: every setting of the schema
+ * row, given or defaulted, into t->opt. */
 static void read_optimizer(Elab *E, TrainConfig *t, const Value *v)
 {
     int n;
@@ -180,41 +249,106 @@ static void read_optimizer(Elab *E, TrainConfig *t, const Value *v)
     }
     const Schema *s = schema_lookup(rows, n, v->s);
     if (!s) {
-        static const char *const later[] = {"adam", "adamw", "rmsprop", "adagrad", "adadelta"};
-        for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
-            if (!strcmp(v->s, later[i])) {
-                elab_error(E, v->loc, v->len, "optimizer '%s' is not supported", v->s);
-                elab_hint(E, "netc trains with sgd (with momentum, nesterov and weight_decay)");
-                return;
-            }
-        }
+        if (unsupported_optimizer(E, v))
+            return;
         elab_error(E, v->loc, v->len, "unknown optimizer '%s'", v->s);
         suggest(E, v->s, rows, n, "optimizers");
         return;
     }
+    /* torch's betas=(b1, b2) is two settings here */
+    for (int i = 0; v->kind == VAL_CALL && i < v->n; i++) {
+        const Value *it = &v->item[i];
+        if (it->name && !strcmp(it->name, "betas") && schema_attr_index(s, "beta1") >= 0) {
+            elab_error(E, it->name_loc, it->name_len, "%s takes beta1 and beta2, not betas", s->name);
+            elab_hint(E, "write %s(beta1=0.9, beta2=0.999)", s->name);
+            return;
+        }
+    }
     const Value *arg[SCHEMA_MAX_ATTR] = {0};
     if (v->kind == VAL_CALL && !value_bind(E, s, s->name, v->item, v->n, v->loc, v->len, arg))
         return;
-    double lr = t->lr, momentum = t->momentum, wd = t->weight_decay;
-    bool nesterov = t->nesterov;
+    NETC_ASSERT(s->nattr <= NETC_MAX_OPT_SETTINGS);
+    OptSetting opt[NETC_MAX_OPT_SETTINGS];
     int before = E->d->nerror;
-    /* Attribute order in the schema: lr, momentum, weight_decay, nesterov. */
-    if (arg[0] && value_float(E, "sgd", &s->attr[0], arg[0], &lr) && !(lr > 0))
-        elab_error(E, arg[0]->loc, arg[0]->len, "sgd: lr must be greater than 0, got %g", lr);
-    if (arg[1] && value_float(E, "sgd", &s->attr[1], arg[1], &momentum) && !(momentum >= 0 && momentum < 1))
-        elab_error(E, arg[1]->loc, arg[1]->len, "sgd: momentum must be in [0, 1), got %g", momentum);
-    if (arg[2] && value_float(E, "sgd", &s->attr[2], arg[2], &wd) && !(wd >= 0))
-        elab_error(E, arg[2]->loc, arg[2]->len, "sgd: weight_decay must be at least 0, got %g", wd);
-    if (arg[3] && value_bool(E, "sgd", &s->attr[3], arg[3], &nesterov) && nesterov && momentum == 0)
-        elab_error(E, arg[3]->loc, arg[3]->len, "sgd: nesterov needs momentum greater than 0");
-    bool ok = E->d->nerror == before;
-    if (!ok)
+    for (int i = 0; i < s->nattr; i++) {
+        const AttrSpec *a = &s->attr[i];
+        opt[i] = (OptSetting){a->name, setting_default(a)};
+        if (!arg[i])
+            continue;
+        if (a->kind == ATTR_BOOL) {
+            bool b;
+            if (value_bool(E, s->name, a, arg[i], &b))
+                opt[i].value = b;
+        } else if (value_float(E, s->name, a, arg[i], &opt[i].value)) {
+            setting_ok(E, s->name, a->name, arg[i], opt[i].value);
+        }
+    }
+    int nest = schema_attr_index(s, "nesterov");
+    if (nest >= 0 && arg[nest] && opt[nest].value != 0) {
+        if (!(opt[schema_attr_index(s, "momentum")].value > 0))
+            elab_error(E, arg[nest]->loc, arg[nest]->len, "%s: nesterov needs momentum greater than 0",
+                       s->name);
+        else if (opt[schema_attr_index(s, "dampening")].value != 0)
+            elab_error(E, arg[nest]->loc, arg[nest]->len, "%s: nesterov needs dampening 0", s->name);
+    }
+    if (E->d->nerror != before)
         return;
-    t->optimizer = OPT_SGD;
-    t->lr = (float)lr;
-    t->momentum = (float)momentum;
-    t->weight_decay = (float)wd;
-    t->nesterov = nesterov;
+    t->optimizer = s->name;
+    t->nopt = s->nattr;
+    memcpy(t->opt, opt, sizeof opt);
+}
+
+/* `clip_norm 1.0` */
+static void read_clip_norm(Elab *E, TrainConfig *t, const AttrSpec *a, const Value *v)
+{
+    double x;
+    if (!value_float(E, "train", a, v, &x))
+        return;
+    if (!(x > 0) || x > FLT_MAX || x < FLT_MIN) {
+        elab_error(E, v->loc, v->len, "clip_norm must be a positive number a float holds, got %g", x);
+        return;
+    }
+    t->clip_norm = (float)x;
+}
+
+/* `freeze [c1, block1]` and `lr_mult [c1(0.1), f3(10)]`: checked here,
+ * matched against the parameters by train_params once the graph exists. */
+static void read_layer_list(Elab *E, TrainPlan *plan, const AttrSpec *a, const Value *v)
+{
+    bool mults = a->kind == ATTR_LR_MULTS;
+    const char *want = mults ? "a list of layer(factor), e.g. [c1(0.1), f3(10)]"
+                             : "a list of layer names, e.g. [c1, c2]";
+    if (v->kind != VAL_LIST) {
+        elab_error(E, v->loc, v->len, "%s expects %s, got %s", a->name, want, value_describe(E, v));
+        return;
+    }
+    int before = E->d->nerror;
+    for (int i = 0; i < v->n; i++) {
+        const Value *it = &v->item[i];
+        if (it->kind != (mults ? VAL_CALL : VAL_NAME)) {
+            elab_error(E, it->loc, it->len, "%s expects %s, got %s", a->name, want,
+                       value_describe(E, it));
+            continue;
+        }
+        if (!mults)
+            continue;
+        double x = 0;
+        const Value *f = it->n == 1 && !it->item[0].name ? &it->item[0] : NULL;
+        if (!f || (f->kind != VAL_INT && f->kind != VAL_FLOAT)) {
+            elab_error(E, it->loc, it->len, "lr_mult: '%s' needs one factor, e.g. %s(0.1)", it->s, it->s);
+            continue;
+        }
+        x = f->kind == VAL_INT ? (double)f->i : f->f;
+        if (!(x > 0) || x > FLT_MAX || x < FLT_MIN)
+            elab_error(E, f->loc, f->len, "lr_mult: the factor of '%s' must be a positive number a "
+                       "float holds, got %g", it->s, x);
+    }
+    if (E->d->nerror != before)
+        return;
+    if (mults)
+        plan->lr_mult = *v;
+    else
+        plan->freeze = *v;
 }
 
 /* `schedule cosine`, `schedule step(every=3, gamma=0.1)` */
@@ -267,8 +401,12 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
     int ndata;
     t->data_path = default_path(E, &schema_data(&ndata)[0]);
     t->loss_node = -1;
-    t->optimizer = OPT_SGD;
-    t->lr = 0.01f;
+    int nopt;
+    const Schema *sgd = &schema_optimizers(&nopt)[0];
+    t->optimizer = sgd->name;
+    t->nopt = sgd->nattr;
+    for (int i = 0; i < sgd->nattr; i++)
+        t->opt[i] = (OptSetting){sgd->attr[i].name, setting_default(&sgd->attr[i])};
     t->batch = 64;
     t->epochs = 10;
     t->seed = 1;
@@ -293,8 +431,8 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
             if (s)
                 elab_hint(E, "did you mean '%s'?", s);
             else
-                elab_hint(E, "the settings are data, loss, optimizer, batch, epochs, seed, init and "
-                             "schedule");
+                elab_hint(E, "the settings are data, loss, optimizer, batch, epochs, seed, init, "
+                             "schedule, clip_norm, warmup, freeze and lr_mult");
             continue;
         }
         if (seen[k]) {
@@ -314,6 +452,9 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
         case ATTR_LOSS: read_loss(E, plan, &v); break;
         case ATTR_OPTIM: read_optimizer(E, t, &v); break;
         case ATTR_SCHEDULE: read_schedule(E, t, &v); break;
+        case ATTR_FLOAT: read_clip_norm(E, t, a, &v); break;
+        case ATTR_LAYERS:
+        case ATTR_LR_MULTS: read_layer_list(E, plan, a, &v); break;
         case ATTR_INIT:
             if (value_init(E, "train", &v, &init)) {
                 plan->init = init;
@@ -327,6 +468,8 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
                 t->batch = x;
             else if (!strcmp(a->name, "epochs"))
                 t->epochs = x;
+            else if (!strcmp(a->name, "warmup"))
+                t->warmup = x;
             else
                 t->seed = (unsigned long)x;
             break;
@@ -338,4 +481,82 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
         elab_error(E, train->loc, train->len, "the train section has no loss");
         elab_hint(E, "add one, e.g. `loss softmax_cross_entropy(logits)`");
     }
+}
+
+/* "c1.weight" belongs to layer "c1" and to any block instance it is in. */
+static bool selects(const char *sel, const char *param)
+{
+    size_t n = strlen(sel);
+    return !strncmp(sel, param, n) && param[n] == '.';
+}
+
+static ParamTrain *param_entry(TrainConfig *t, const char *param)
+{
+    for (int i = 0; i < t->nparam_opt; i++)
+        if (!strcmp(t->param_opt[i].param, param))
+            return &t->param_opt[i];
+    t->param_opt[t->nparam_opt] = (ParamTrain){param, false, false, 1.0f};
+    return &t->param_opt[t->nparam_opt++];
+}
+
+/* "no layer 'c9' has parameters", with the nearest layer that has. */
+static void no_such_layer(Elab *E, const char *key, const Value *it, const Graph *g)
+{
+    elab_error(E, it->loc, it->len, "%s: no layer '%s' with parameters", key, it->s);
+    const char *c[64];
+    int n = 0;
+    for (int i = 0; i < g->nnode && n < 64; i++)
+        if (g->node[i]->op == OP_PARAM) {
+            const char *name = g->node[i]->name, *dot = strrchr(name, '.');
+            c[n++] = dot ? arena_printf(E->a, "%.*s", (int)(dot - name), name) : name;
+        }
+    const char *s = diag_suggest(it->s, c, n);
+    if (s)
+        elab_hint(E, "did you mean '%s'?", s);
+}
+
+static void apply_list(Elab *E, const char *key, const Value *list)
+{
+    TrainConfig *t = &E->m->train;
+    const Graph *g = E->m->g;
+    bool mults = !strcmp(key, "lr_mult");
+    for (int i = 0; list->kind == VAL_LIST && i < list->n; i++) {
+        const Value *it = &list->item[i];
+        int matched = 0;
+        for (int k = 0; k < g->nnode; k++) {
+            const Node *n = g->node[k];
+            if (n->op != OP_PARAM || !selects(it->s, n->name))
+                continue;
+            matched++;
+            ParamTrain *p = param_entry(t, n->name);
+            if (!mults) {
+                p->frozen = true;
+                continue;
+            }
+            const Value *f = &it->item[0];
+            if (p->frozen || p->scaled) {
+                elab_error(E, it->loc, it->len, "lr_mult: '%s' %s", n->name,
+                           p->frozen ? "is frozen, so it has no learning rate to scale"
+                                     : "already has a factor");
+                break;
+            }
+            p->scaled = true;
+            p->lr_mult = (float)(f->kind == VAL_INT ? (double)f->i : f->f);
+        }
+        if (!matched)
+            no_such_layer(E, key, it, g);
+    }
+}
+
+void train_params(Elab *E, const TrainPlan *plan)
+{
+    TrainConfig *t = &E->m->train;
+    const Graph *g = E->m->g;
+    int nparam = 0;
+    for (int i = 0; i < g->nnode; i++)
+        nparam += g->node[i]->op == OP_PARAM;
+    t->param_opt = arena_alloc(E->m->arena, sizeof *t->param_opt * (size_t)(nparam + 1));
+    t->nparam_opt = 0;
+    apply_list(E, "freeze", &plan->freeze);
+    apply_list(E, "lr_mult", &plan->lr_mult);
 }

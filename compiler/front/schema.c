@@ -60,12 +60,51 @@ enum {
 _Static_assert(sizeof layers / sizeof layers[0] == NLAYER, "schema: a layer of ops.def has no row");
 
 static const Schema optimizers[] = {
-    {"sgd", OP_COUNT, 1, 0, 0, 4, {
+    {"sgd", OP_COUNT, 1, 0, 0, 5, {
         {"lr", ATTR_FLOAT, "0.01", 0, "learning rate, > 0"},
         {"momentum", ATTR_FLOAT, "0", 0, "in [0, 1)"},
         {"weight_decay", ATTR_FLOAT, "0", 0, "L2 penalty, >= 0"},
-        {"nesterov", ATTR_BOOL, "false", 0, "Nesterov momentum (needs momentum > 0)"},
+        {"nesterov", ATTR_BOOL, "false", 0, "Nesterov momentum (needs momentum > 0, dampening 0)"},
+        {"dampening", ATTR_FLOAT, "0", 0, "in [0, 1): the gradient enters the momentum times 1 - dampening"},
     }, INIT_DEFAULT, "stochastic gradient descent with momentum"},
+    /* optimisers */
+    {"adagrad", OP_COUNT, 1, 0, 0, 5, {
+        {"lr", ATTR_FLOAT, "0.01", 0, "learning rate, > 0"},
+        {"lr_decay", ATTR_FLOAT, "0", 0, "the rate of step t is lr / (1 + (t - 1) lr_decay), >= 0"},
+        {"weight_decay", ATTR_FLOAT, "0", 0, "L2 penalty, >= 0"},
+        {"initial_accumulator_value", ATTR_FLOAT, "0", 0, "the sum of squares at the start, >= 0"},
+        {"eps", ATTR_FLOAT, "1e-10", 0, "added to the root of the sum, > 0"},
+    }, INIT_DEFAULT, "AdaGrad: per-weight rates from the sum of squared gradients"},
+    {"rmsprop", OP_COUNT, 1, 0, 0, 6, {
+        {"lr", ATTR_FLOAT, "0.01", 0, "learning rate, > 0"},
+        {"alpha", ATTR_FLOAT, "0.99", 0, "smoothing of the squared gradient, in [0, 1)"},
+        {"eps", ATTR_FLOAT, "1e-08", 0, "added to the root, > 0"},
+        {"weight_decay", ATTR_FLOAT, "0", 0, "L2 penalty, >= 0"},
+        {"momentum", ATTR_FLOAT, "0", 0, "in [0, 1)"},
+        {"centered", ATTR_BOOL, "false", 0, "divide by the variance estimate instead"},
+    }, INIT_DEFAULT, "RMSProp: the gradient over a running root mean square"},
+    {"adadelta", OP_COUNT, 1, 0, 0, 4, {
+        {"lr", ATTR_FLOAT, "1.0", 0, "scales the step, > 0"},
+        {"rho", ATTR_FLOAT, "0.9", 0, "smoothing of the averages, in [0, 1)"},
+        {"eps", ATTR_FLOAT, "1e-06", 0, "added inside both roots, > 0"},
+        {"weight_decay", ATTR_FLOAT, "0", 0, "L2 penalty, >= 0"},
+    }, INIT_DEFAULT, "AdaDelta: steps scaled by the ratio of running roots"},
+    {"adam", OP_COUNT, 1, 0, 0, 6, {
+        {"lr", ATTR_FLOAT, "0.001", 0, "learning rate, > 0"},
+        {"beta1", ATTR_FLOAT, "0.9", 0, "smoothing of the gradient, in [0, 1)"},
+        {"beta2", ATTR_FLOAT, "0.999", 0, "smoothing of the squared gradient, in [0, 1)"},
+        {"eps", ATTR_FLOAT, "1e-08", 0, "added to the root, > 0"},
+        {"weight_decay", ATTR_FLOAT, "0", 0, "L2 penalty added to the gradient, >= 0"},
+        {"amsgrad", ATTR_BOOL, "false", 0, "divide by the largest second moment so far"},
+    }, INIT_DEFAULT, "Adam"},
+    {"adamw", OP_COUNT, 1, 0, 0, 6, {
+        {"lr", ATTR_FLOAT, "0.001", 0, "learning rate, > 0"},
+        {"beta1", ATTR_FLOAT, "0.9", 0, "smoothing of the gradient, in [0, 1)"},
+        {"beta2", ATTR_FLOAT, "0.999", 0, "smoothing of the squared gradient, in [0, 1)"},
+        {"eps", ATTR_FLOAT, "1e-08", 0, "added to the root, > 0"},
+        {"weight_decay", ATTR_FLOAT, "0.01", 0, "decoupled decay: p = p (1 - lr weight_decay), >= 0"},
+        {"amsgrad", ATTR_BOOL, "false", 0, "divide by the largest second moment so far"},
+    }, INIT_DEFAULT, "Adam with decoupled weight decay"},
 };
 
 static const Schema inits[] = {
@@ -154,7 +193,7 @@ static const Schema schedules[] = {
 };
 
 static const Schema train = {
-    "train", OP_COUNT, 0, 0, 0, 8, {
+    "train", OP_COUNT, 0, 0, 0, 12, {
         {"data", ATTR_DATA, "fashion_mnist", 0, "the dataset"},
         {"loss", ATTR_LOSS, NULL, 0, "the loss and the value it scores"},
         {"optimizer", ATTR_OPTIM, "sgd", 0, "the optimiser and its settings"},
@@ -163,6 +202,11 @@ static const Schema train = {
         {"seed", ATTR_INT, "1", 0, "seed of the weight initialisation and shuffling"},
         {"init", ATTR_INIT, "he_uniform", 0, "default weight initialiser"},
         {"schedule", ATTR_SCHEDULE, "constant", 0, "learning-rate schedule, stepped per epoch"},
+        /* optimisers */
+        {"clip_norm", ATTR_FLOAT, "none", 0, "clip the gradients to this global L2 norm, > 0"},
+        {"warmup", ATTR_INT, "0", 0, "epochs of linear learning-rate warm-up, stepped per batch"},
+        {"freeze", ATTR_LAYERS, "[]", 0, "layers whose parameters are never updated"},
+        {"lr_mult", ATTR_LR_MULTS, "[]", 0, "per-layer factors of the learning rate"},
     }, INIT_DEFAULT, "training configuration",
 };
 

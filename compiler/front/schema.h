@@ -29,6 +29,8 @@ typedef enum {
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
     ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
     ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
+    ATTR_LAYERS, /* a list of layer (or block instance) names: [c1, c2]    */
+    ATTR_LR_MULTS, /* a list of NAME(factor): [c1(0.1), f3(10)]             */
 } AttrKind;
 
 typedef struct {

@@ -483,6 +483,42 @@ static void meta_shape(Buf *b, const Shape *s)
         buf_printf(b, " %d", s->d[i]);
 }
 
+/* The shortest of %.15g, %.16g, %.17g that reads back as x: the runtime
+ * keeps optimizer settings as doubles, as torch does. */
+static void meta_double(Buf *b, double x)
+{
+    char s[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(s, sizeof s, "%.*g", digits, x);
+        if (strtod(s, NULL) == x)
+            break;
+    }
+    buf_puts(b, s);
+}
+
+/* train optimizer NAME k=v ..., then clipping, warm-up and the parameters
+ * that are frozen or have an lr_mult. */
+static void meta_optimizer(Buf *b, const TrainConfig *t)
+{
+    buf_printf(b, "train optimizer %s", t->optimizer);
+    for (int i = 0; i < t->nopt; i++) {
+        buf_printf(b, " %s=", t->opt[i].name);
+        meta_double(b, t->opt[i].value);
+    }
+    buf_puts(b, "\n");
+    if (t->clip_norm > 0)
+        buf_printf(b, "train clip_norm %.9g\n", (double)t->clip_norm);
+    if (t->warmup > 0)
+        buf_printf(b, "train warmup %d\n", t->warmup);
+    for (int i = 0; i < t->nparam_opt; i++) {
+        const ParamTrain *p = &t->param_opt[i];
+        if (p->frozen)
+            buf_printf(b, "train freeze %s\n", p->param);
+        else if (p->lr_mult != 1.0f)
+            buf_printf(b, "train lr_mult %s %.9g\n", p->param, (double)p->lr_mult);
+    }
+}
+
 static const char *meta_init(InitKind k)
 {
     switch (k) {
@@ -549,8 +585,8 @@ static char *build_meta(const Program *p)
                    loss->p.loss.reduction == RED_SUM ? " sum" : "");
         buf_printf(&b, "train target %s", target_kind(loss->op, &target->shape));
         meta_shape(&b, &target->shape);
-        buf_printf(&b, "\ntrain optimizer sgd %.9g %.9g %.9g %d\n", (double)t->lr, (double)t->momentum,
-                   (double)t->weight_decay, t->nesterov ? 1 : 0);
+        buf_puts(&b, "\n");
+        meta_optimizer(&b, t);
         if (t->schedule == SCHED_COSINE)
             buf_puts(&b, "train schedule cosine\n");
         else if (t->schedule == SCHED_STEP)

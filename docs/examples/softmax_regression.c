@@ -26,7 +26,7 @@ const char tiny_meta[] =
     "param fc.bias 48 3 1 3 zero 0 0 16 3\n"
     "train loss softmax_cross_entropy\n"
     "train target class 0\n"
-    "train optimizer sgd 0.1 0.9 0.0001 0\n"
+    "train optimizer sgd lr=0.1 momentum=0.9 dampening=0 weight_decay=0.0001 nesterov=0\n"
     "train batch 8\n"
     "train epochs 4\n"
     "train seed 1\n"

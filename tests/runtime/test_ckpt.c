@@ -34,7 +34,8 @@ static int teardown(void **state)
 static RtTrainState sample_state(void)
 {
     RtTrainState s = {.epoch = 2, .epochs = 3, .batch = 4, .limit = 100, .seed = 5,
-                      .sgd = {0.1f, 0.9f, 0.0001f, true}};
+                      .opt = {.kind = RT_OPT_SGD, .lr = 0.1, .momentum = 0.9,
+                              .weight_decay = 0.0001, .nesterov = true}};
     rt_rng_seed(&s.rng, 5, RT_STREAM_DATA);
     rt_rng_next(&s.rng);
     return s;
@@ -43,11 +44,13 @@ static RtTrainState sample_state(void)
 static void round_trip(void **state)
 {
     (void)state;
-    float p[10], v[10], p2[10], v2[10];
+    /* v: the optimiser state, RT_OPT_SLOTS * 10 floats; SGD keeps the first 10 */
+    float p[10], v[30] = {0}, p2[10], v2[30];
     for (int i = 0; i < 10; i++) {
         p[i] = (float)i / 3.0f;
         v[i] = -(float)i / 7.0f;
     }
+    memset(v2, 0xff, sizeof v2);
     RtTrainState s = sample_state(), s2;
     RtErr e;
     const char *path = path_in(dir, "a.ckpt");
@@ -61,8 +64,9 @@ static void round_trip(void **state)
     assert_int_equal(s2.limit, 100);
     assert_true(s2.seed == 5);
     assert_true(s2.rng.state == s.rng.state && s2.rng.inc == s.rng.inc);
-    assert_true(s2.sgd.lr == 0.1f && s2.sgd.momentum == 0.9f && s2.sgd.weight_decay == 0.0001f);
-    assert_true(s2.sgd.nesterov);
+    assert_int_equal(s2.opt.kind, RT_OPT_SGD);
+    assert_true(s2.opt.lr == 0.1 && s2.opt.momentum == 0.9 && s2.opt.weight_decay == 0.0001);
+    assert_true(s2.opt.nesterov && s2.opt.dampening == 0);
     /* The file is plain safetensors with the documented names. */
     StFile f;
     assert_ok(rt_st_read(&f, path, &e), e);
@@ -79,7 +83,7 @@ static void round_trip(void **state)
 static void atomic_replacement(void **state)
 {
     (void)state;
-    float p[10] = {1}, v[10] = {2}, q[10] = {3};
+    float p[10] = {1}, v[30] = {2}, q[10] = {3};
     RtTrainState s = sample_state();
     RtErr e;
     char *d = tmpdir_new();
@@ -115,7 +119,7 @@ static void atomic_replacement(void **state)
 static void refuses_nonfinite(void **state)
 {
     (void)state;
-    float p[10] = {1}, v[10] = {2}, p2[10], v2[10];
+    float p[10] = {1}, v[30] = {2}, p2[10], v2[30];
     RtTrainState s = sample_state(), s2;
     RtErr e;
     const char *path = path_in(dir, "nan.ckpt");
@@ -134,7 +138,7 @@ static void refuses_nonfinite(void **state)
 static void refuses_what_is_not_a_file(void **state)
 {
     (void)state;
-    float p[10] = {1}, v[10] = {2};
+    float p[10] = {1}, v[30] = {2};
     RtTrainState s = sample_state();
     RtErr e;
     char *d = tmpdir_new();
@@ -178,7 +182,7 @@ static void refuses_what_is_not_a_file(void **state)
 static void temporaries(void **state)
 {
     (void)state;
-    float p[10] = {1}, v[10] = {2};
+    float p[10] = {1}, v[30] = {2};
     RtTrainState s = sample_state();
     RtErr e;
     char *d = tmpdir_new();
@@ -225,7 +229,7 @@ static void write_tensors(const char *path, const StOut *t, int n, const char *c
 
 static void expect_load_error(const char *path, bool resume, const char *needle)
 {
-    float p[10], v[10];
+    float p[10], v[30];
     RtTrainState s;
     RtErr e;
     if (rt_ckpt_load(path, &meta, p, resume ? v : NULL, resume ? &s : NULL, &e))
@@ -276,22 +280,25 @@ static void load_errors(void **state)
     expect_load_error(path, false, "tensor 'l.bias': expected dtype F32, found F16");
 
     /* A checkpoint whose optimiser state is incomplete or corrupt. */
-    float v[10] = {0};
+    float v[30] = {0};
     RtTrainState s = sample_state();
     assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
     StFile f;
     assert_ok(rt_st_read(&f, path, &e), e);
-    const char *kv[2 * 16];
+    const char *kv[2 * 32], *kv_all[2 * 32];
     int nkv = 0;
-    for (int i = 0; i < f.nmeta; i++)
+    for (int i = 0; i < f.nmeta; i++) {
+        kv_all[2 * i] = f.meta_key[i];
+        kv_all[2 * i + 1] = f.meta_val[i];
         if (strcmp(f.meta_key[i], "netc.rng") != 0) {
             kv[2 * nkv] = f.meta_key[i];
             kv[2 * nkv + 1] = f.meta_val[i];
             nkv++;
         }
+    }
     write_tensors(path_in(dir, "norng.ckpt"), good, 2, kv, nkv);
     StOut with_mom[3] = {good[0], good[1], {"optimizer.momentum.l.weight", 2, w, zero}};
-    write_tensors(path_in(dir, "nomom.ckpt"), with_mom, 3, kv, nkv);
+    write_tensors(path_in(dir, "nomom.ckpt"), with_mom, 3, kv_all, f.nmeta);
     expect_load_error(path_in(dir, "nomom.ckpt"), true,
                       "tensor 'optimizer.momentum.l.bias' is missing");
     StOut all[4] = {good[0], good[1], with_mom[2], {"optimizer.momentum.l.bias", 1, b, zero}};
@@ -300,12 +307,81 @@ static void load_errors(void **state)
     rt_st_free(&f); /* kv points into it */
 }
 
+/* Adam's buffers and step count round-trip, under torch's state names. */
+static void adam_state(void **state)
+{
+    (void)state;
+    float p[10] = {0}, v[30], v2[30];
+    for (int i = 0; i < 30; i++)
+        v[i] = (float)i / 10.0f;
+    RtTrainState s = sample_state(), s2;
+    s.opt = (RtOptim){.kind = RT_OPT_ADAM, .lr = 0.001, .beta1 = 0.9, .beta2 = 0.999,
+                      .eps = 1e-8, .amsgrad = true};
+    s.step = 17;
+    RtErr e;
+    const char *path = path_in(dir, "adam.ckpt");
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_ok(rt_ckpt_load(path, &meta, p, v2, &s2, &e), e);
+    assert_memory_equal(v, v2, sizeof v);
+    assert_int_equal(s2.opt.kind, RT_OPT_ADAM);
+    assert_int_equal(s2.step, 17);
+    assert_true(s2.opt.beta2 == 0.999 && s2.opt.eps == 1e-8 && s2.opt.amsgrad);
+    StFile f;
+    assert_ok(rt_st_read(&f, path, &e), e);
+    assert_non_null(rt_st_find(&f, "optimizer.exp_avg.l.weight"));
+    assert_non_null(rt_st_find(&f, "optimizer.max_exp_avg_sq.l.bias"));
+    assert_string_equal(rt_st_meta(&f, "netc.optimizer"), "adam");
+    assert_string_equal(rt_st_meta(&f, "netc.beta2"), "0.999");
+    rt_st_free(&f);
+    /* Without amsgrad the third buffer is neither written nor read. */
+    s.opt.amsgrad = false;
+    assert_ok(rt_ckpt_save(path, &meta, p, v, &s, &e), e);
+    assert_ok(rt_st_read(&f, path, &e), e);
+    assert_null(rt_st_find(&f, "optimizer.max_exp_avg_sq.l.bias"));
+    rt_st_free(&f);
+    assert_ok(rt_ckpt_load(path, &meta, p, v2, &s2, &e), e);
+    assert_memory_equal(v, v2, 20 * sizeof *v);
+}
+
+/* A checkpoint of the first format (SGD, no netc.optimizer, no step count)
+ * still resumes, as SGD with dampening 0. */
+static void first_format(void **state)
+{
+    (void)state;
+    static const float zero[16];
+    static const float mom[16] = {0.5f, 0.25f};
+    long w[2] = {2, 4}, b[1] = {2};
+    StOut t[4] = {{"l.weight", 2, w, zero}, {"l.bias", 1, b, zero},
+                  {"optimizer.momentum.l.weight", 2, w, mom},
+                  {"optimizer.momentum.l.bias", 1, b, zero}};
+    const char *kv[] = {
+        "format", "pt", "netc.model", "small", "netc.kind", "checkpoint", "netc.epoch", "2",
+        "netc.epochs", "3", "netc.rng", "00000000000000050000000000000003", "netc.lr", "0.1",
+        "netc.momentum", "0.9", "netc.weight_decay", "0", "netc.nesterov", "0",
+        "netc.batch", "4", "netc.limit", "0", "netc.seed", "5", "netc.schedule", "constant",
+    };
+    const char *path = path_in(dir, "old.ckpt");
+    write_tensors(path, t, 4, kv, (int)(sizeof kv / sizeof *kv / 2));
+    float p[10], v[30];
+    RtTrainState s = {0};
+    RtErr e;
+    assert_ok(rt_ckpt_load(path, &meta, p, v, &s, &e), e);
+    assert_int_equal(s.opt.kind, RT_OPT_SGD);
+    assert_true(s.opt.lr == 0.1 && s.opt.momentum == 0.9 && s.opt.dampening == 0);
+    assert_int_equal(s.epoch, 2);
+    assert_true(s.step > 0);
+    assert_true(v[0] == 0.5f && v[1] == 0.25f);
+    /* ...and one that lacks a field says which, naming the file. */
+    write_tensors(path, t, 4, kv, (int)(sizeof kv / sizeof *kv / 2) - 7);
+    expect_load_error(path, true, "old.ckpt: checkpoint metadata 'netc.batch' is missing");
+}
+
 /* Every truncation of a checkpoint fails cleanly, and damaging any header
  * byte never crashes the loader (run under the sanitizers in CI). */
 static void survives_corruption(void **state)
 {
     (void)state;
-    float p[10] = {0}, v[10] = {0}, q[10], w[10];
+    float p[10] = {0}, v[30] = {0}, q[10], w[30];
     RtTrainState s = sample_state(), s2;
     RtErr e;
     const char *good = path_in(dir, "good.ckpt"), *bad = path_in(dir, "damaged.ckpt");
@@ -341,6 +417,8 @@ int main(void)
         cmocka_unit_test(temporaries),
         cmocka_unit_test(load_errors),
         cmocka_unit_test(survives_corruption),
+        cmocka_unit_test(adam_state),
+        cmocka_unit_test(first_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

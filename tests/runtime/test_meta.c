@@ -56,8 +56,12 @@ static void parses_lenet(void **state)
     assert_int_equal(m.loss, RT_LOSS_SOFTMAX_XENT);
     assert_int_equal(m.target_kind, RT_TARGET_CLASS);
     assert_int_equal(m.target.rank, 0);
-    assert_true(m.sgd.lr == 0.01f && m.sgd.momentum == 0.9f && m.sgd.weight_decay == 0.0005f);
-    assert_true(m.sgd.nesterov);
+    /* the first optimizer format: sgd LR MOMENTUM WEIGHT_DECAY NESTEROV */
+    assert_int_equal(m.opt.kind, RT_OPT_SGD);
+    assert_true(m.opt.lr == 0.01 && m.opt.momentum == 0.9 && m.opt.weight_decay == 0.0005);
+    assert_true(m.opt.nesterov && m.opt.dampening == 0);
+    assert_true(m.clip_norm == 0 && m.warmup == 0);
+    assert_true(rt_meta_param(&m, "f1.bias")->lr_mult == 1.0f);
     assert_int_equal(m.batch, 64);
     assert_int_equal(m.epochs, 10);
     assert_true(m.seed == UINT64_MAX);
@@ -134,6 +138,39 @@ static void losses(void **state)
     rt_meta_free(&m);
 }
 
+/* The key=value optimizer format, clipping, warm-up and per-parameter
+ * records. */
+static void optimizer_records(void **state)
+{
+    (void)state;
+    char text[4096];
+    const char *lines = "train optimizer adamw lr=0.001 beta1=0.9 beta2=0.999 eps=1e-08 "
+                        "weight_decay=0.01 amsgrad=1\ntrain clip_norm 2.5\ntrain warmup 3\n"
+                        "train lr_mult c2.weight 0.1\ntrain freeze c1.weight\n"
+                        "train freeze c1.bias\n";
+    const char *at = strstr(lenet, "train optimizer");
+    const char *after = strchr(at, '\n') + 1;
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - lenet), lenet, lines, after);
+    RtMeta m;
+    RtErr e;
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_int_equal(m.opt.kind, RT_OPT_ADAMW);
+    assert_true(m.opt.lr == 0.001 && m.opt.beta2 == 0.999 && m.opt.eps == 1e-8);
+    assert_true(m.opt.weight_decay == 0.01 && m.opt.amsgrad);
+    assert_true(m.clip_norm == 2.5f);
+    assert_int_equal(m.warmup, 3);
+    assert_true(rt_meta_param(&m, "c2.weight")->lr_mult == 0.1f);
+    assert_true(rt_meta_param(&m, "c1.weight")->frozen && rt_meta_param(&m, "c1.bias")->frozen);
+    assert_false(rt_meta_param(&m, "c2.bias")->frozen);
+    rt_meta_free(&m);
+    snprintf(text, sizeof text, "%.*s%strain freeze c1.weight\n%s", (int)(at - lenet), lenet,
+             lines, after);
+    expect_meta_error(text, "a second lr_mult or freeze record for 'c1.weight'");
+    snprintf(text, sizeof text, "%.*s%strain clip_norm 1\n%s", (int)(at - lenet), lenet, lines,
+             after);
+    expect_meta_error(text, "duplicate train record 'clip_norm'");
+}
+
 static void errors(void **state)
 {
     (void)state;
@@ -150,9 +187,27 @@ static void errors(void **state)
     expect_meta_error(edit(20, "train batch  64"), "line 20: fields must be separated by one space");
     expect_meta_error(edit(21, "train shuffle 1"), "unknown train record 'shuffle'");
     expect_meta_error(edit(17, "train loss hinge"), "unknown loss 'hinge'");
-    expect_meta_error(edit(19, "train optimizer adam 0.1 0 0 0"), "unknown optimizer 'adam'");
-    expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0 2"), "NESTEROV must be 0 or 1");
-    expect_meta_error(edit(19, "train optimizer sgd x 0.9 0 0"), "expected a number, found 'x'");
+    expect_meta_error(edit(19, "train optimizer adamax lr=0.1"), "unknown optimizer 'adamax'");
+    expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0 2"),
+                      "nesterov: expected 0 or 1, found '2'");
+    expect_meta_error(edit(19, "train optimizer sgd x 0.9 0 0"), "lr: expected a positive number");
+    expect_meta_error(edit(19, "train optimizer sgd 0.1 0.9 0"), "expected 'train optimizer sgd LR");
+    expect_meta_error(edit(19, "train optimizer adam lr=0.1 beta1=0.9 beta2=0.999 eps=1e-8 "
+                               "weight_decay=0"), "missing optimizer setting 'amsgrad'");
+    expect_meta_error(edit(19, "train optimizer adam lr=0.1 beta1=0.9 beta2=1 eps=1e-8 "
+                               "weight_decay=0 amsgrad=0"), "beta2: expected a number in [0, 1)");
+    expect_meta_error(edit(19, "train optimizer adam lr=0.1 lr=0.2"),
+                      "optimizer setting given twice: 'lr'");
+    expect_meta_error(edit(19, "train optimizer adam lr=0.1 momentum=0.9"),
+                      "optimizer adam has no setting 'momentum'");
+    expect_meta_error(edit(19, "train optimizer adam 0.1"), "expected NAME=VALUE, found '0.1'");
+    expect_meta_error(edit(19, "train optimizer sgd lr=0.1 momentum=0 dampening=0 weight_decay=0 "
+                               "nesterov=1"), "nesterov needs a momentum greater than 0");
+    expect_meta_error(edit(21, "train clip_norm 0"), "expected 'train clip_norm X' with X > 0");
+    expect_meta_error(edit(21, "train warmup -1"), "expected an integer, found '-1'");
+    expect_meta_error(edit(21, "train freeze c9.weight"),
+                      "no param record before this line names 'c9.weight'");
+    expect_meta_error(edit(21, "train lr_mult c1.weight 0"), "expected a positive LR multiplier");
     expect_meta_error(edit(18, "train target onehot 2 10 10"), "a onehot target has rank 1");
     expect_meta_error(edit(17, "train loss mse none"), "unknown reduction (mean or sum)");
     expect_meta_error(edit(23, "train data cifar /x"), "unknown data kind 'cifar'");
@@ -184,6 +239,7 @@ int main(void)
         cmocka_unit_test(parses_lenet),
         cmocka_unit_test(minimal_without_train),
         cmocka_unit_test(losses),
+        cmocka_unit_test(optimizer_records),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -172,6 +172,77 @@ static void resume_continues_exactly(void **state)
     captured_free(&c4);
 }
 
+/* The tiny model with its optimizer record replaced (plus any records
+ * after it), for the runs below. */
+static char opt_meta[2048];
+
+static int opt_main(int argc, char **argv)
+{
+    return netc_main(argc, argv, opt_meta, tiny_forward, tiny_train, NULL, NULL);
+}
+
+static void set_optimizer(const char *records)
+{
+    const char *at = strstr(tiny_meta, "train optimizer");
+    snprintf(opt_meta, sizeof opt_meta, "%.*s%s%s", (int)(at - tiny_meta), tiny_meta, records,
+             strchr(at, '\n') + 1);
+}
+
+/* Every optimiser's state (moments, the step count of the bias
+ * corrections, warm-up) survives a checkpoint: 4 epochs straight and 2 +
+ * resume + 2 give the same bytes. */
+static void resume_every_optimizer(void **state)
+{
+    (void)state;
+    static const char *const records[] = {
+        "train optimizer adam lr=0.01 beta1=0.9 beta2=0.999 eps=1e-08 weight_decay=0.001 "
+        "amsgrad=1\ntrain warmup 1\n",
+        "train optimizer rmsprop lr=0.001 alpha=0.99 eps=1e-08 weight_decay=0 momentum=0.5 "
+        "centered=1\ntrain clip_norm 0.5\n",
+        "train optimizer adamw lr=0.01 beta1=0.9 beta2=0.999 eps=1e-08 weight_decay=0.01 "
+        "amsgrad=0\ntrain lr_mult fc.bias 10\n",
+        "train optimizer adadelta lr=1 rho=0.9 eps=1e-06 weight_decay=0\n",
+        "train optimizer sgd lr=0.05 momentum=0.9 dampening=0.1 weight_decay=0 nesterov=0\n",
+        "train optimizer adagrad lr=0.05 lr_decay=0.01 weight_decay=0 "
+        "initial_accumulator_value=0.1 eps=1e-10\ntrain freeze fc.bias\n",
+    };
+    char full[600], part[600];
+    snprintf(full, sizeof full, "%s/opt_full.ckpt", dir);
+    snprintf(part, sizeof part, "%s/opt_part.ckpt", dir);
+    for (size_t i = 0; i < sizeof records / sizeof *records; i++) {
+        set_optimizer(records[i]);
+        const char *a[] = {"tiny", "train", "--data", dir, "--epochs", "4", "--limit", "60",
+                           "--save", full, "--quiet", NULL};
+        const char *b[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--limit", "60",
+                           "--save", part, "--quiet", NULL};
+        const char *r[] = {"tiny", "train", "--data", dir, "--epochs", "4", "--resume", part,
+                           "--save", part, "--quiet", NULL};
+        Captured c1 = run_captured(opt_main, a), c2 = run_captured(opt_main, b),
+                 c3 = run_captured(opt_main, r);
+        if (c1.status || c2.status || c3.status)
+            fail_msg("%s: status %d %d %d\n%s%s%s", records[i], c1.status, c2.status, c3.status,
+                     c1.err, c2.err, c3.err);
+        files_equal(full, part);
+        assert_string_equal(c1.out, c3.out);
+        captured_free(&c1);
+        captured_free(&c2);
+        captured_free(&c3);
+    }
+    /* Frozen parameters keep their initial values through training (the
+     * last run's). */
+    RtMeta m;
+    RtErr e;
+    assert_ok(rt_meta_parse(&m, opt_meta, &e), e);
+    float p[51], st[51 * RT_OPT_SLOTS];
+    RtTrainState ts = {0};
+    assert_ok(rt_ckpt_load(full, &m, p, st, &ts, &e), e);
+    assert_int_equal(ts.opt.kind, RT_OPT_ADAGRAD);
+    assert_true(ts.step == 4 * 8); /* 60 samples in batches of 8 */
+    for (int k = 48; k < 51; k++)
+        assert_true(p[k] == 0.0f); /* fc.bias starts at zero */
+    rt_meta_free(&m);
+}
+
 static void eval_and_predict(void **state)
 {
     (void)state;
@@ -372,7 +443,11 @@ static void resume_checks_metadata(void **state)
         {"netc.weight_decay", "1e999", "'netc.weight_decay': expected 0 or a positive number"},
         {"netc.weight_decay", "-1", "'netc.weight_decay': expected 0 or a positive number"},
         {"netc.epochs", "-1", "'netc.epochs': expected an integer >= 0"},
-        {"netc.nesterov", "2", "'netc.nesterov': expected an integer from 0 to 1"},
+        {"netc.nesterov", "2", "'netc.nesterov': expected 0 or 1, found '2'"},
+        {"netc.dampening", "1", "'netc.dampening': expected a number in [0, 1)"},
+        {"netc.optimizer", "adamax", "'netc.optimizer': unknown optimizer 'adamax'"},
+        {"netc.step", NULL, "checkpoint metadata 'netc.step' is missing"},
+        {"netc.step", "-3", "'netc.step': expected an integer >= 0"},
         {"netc.model", NULL, "checkpoint metadata 'netc.model' is missing"},
         {"netc.lr", NULL, "checkpoint metadata 'netc.lr' is missing"},
     };
@@ -484,10 +559,10 @@ static void metrics_failure(void **state)
     captured_free(&c);
     RtMeta m;
     RtErr e;
-    float params[51], velocity[51];
+    float params[51], opt_state[51 * RT_OPT_SLOTS];
     RtTrainState st = {0};
     assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 1);
     rt_meta_free(&m);
     const char *d[] = {"tiny", "train", "--data", dir, "--metrics", dir, NULL};
@@ -539,7 +614,7 @@ static void nonfinite_training(void **state)
     snprintf(metrics, sizeof metrics, "%s/nan.jsonl", dir);
     RtMeta m;
     RtErr e;
-    float params[51], velocity[51];
+    float params[51], opt_state[51 * RT_OPT_SLOTS];
     assert_ok(rt_meta_parse(&m, tiny_meta, &e), e);
 
     const char *args[] = {"tiny", "train", "--data", dir, "--epochs", "2", "--save", ck, NULL};
@@ -551,7 +626,7 @@ static void nonfinite_training(void **state)
     captured_free(&c);
     /* The checkpoint is epoch 1's, with finite weights. */
     RtTrainState st = {0};
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 1);
     assert_int_equal(rt_nonfinite_param(&m, params), -1);
 
@@ -590,7 +665,7 @@ static void nonfinite_training(void **state)
     expect_contains(text, "\"skipped_batches\":0}\n");
     expect_contains(text, "\"skipped_batches\":1}\n");
     free(text);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 2);
 
     const char *bad[] = {"tiny", "train", "--data", dir, "--on-nonfinite", "ignore", NULL};
@@ -606,7 +681,7 @@ static void nonfinite_training(void **state)
     expect_contains(c.err, "not finite");
     assert_null(strstr(c.out, "nan"));
     captured_free(&c);
-    assert_ok(rt_ckpt_load(ck, &m, params, velocity, &st, &e), e);
+    assert_ok(rt_ckpt_load(ck, &m, params, opt_state, &st, &e), e);
     assert_int_equal(st.epoch, 2);
     assert_int_equal(rt_nonfinite_param(&m, params), -1);
     rt_meta_free(&m);
@@ -677,7 +752,7 @@ static void info_and_help(void **state)
     expect_contains(c.out, "fc.weight  [3,16]");
     expect_contains(c.out, "total 51 parameters, 204 bytes");
     expect_contains(c.out, "arena 12 bytes for batch 1, 96 bytes for batch 8");
-    expect_contains(c.out, "sgd lr 0.1 momentum 0.9 weight_decay 0.0001");
+    expect_contains(c.out, "sgd lr 0.1 momentum 0.9 dampening 0 weight_decay 0.0001 nesterov false");
     captured_free(&c);
     const char *help[] = {"./build/tiny", "--help", NULL};
     c = run(help);
@@ -880,6 +955,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(trains_and_learns),
         cmocka_unit_test(resume_continues_exactly),
+        cmocka_unit_test(resume_every_optimizer),
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors),
         cmocka_unit_test(resume_checks_metadata),

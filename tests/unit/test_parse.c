@@ -67,6 +67,16 @@ static void fails(const char *src, const char *substr)
     load_free(&r);
 }
 
+/* An optimizer setting of the train configuration, by name. */
+static double setting(const TrainConfig *t, const char *name)
+{
+    for (int i = 0; i < t->nopt; i++)
+        if (!strcmp(t->opt[i].name, name))
+            return t->opt[i].value;
+    fail_msg("no optimizer setting '%s'", name);
+    return 0;
+}
+
 static const Node *node(const Model *m, const char *name)
 {
     int id = graph_find(m->g, name);
@@ -179,11 +189,13 @@ static void test_lenet(void **state)
     assert_true(tc->present);
     assert_string_equal(tc->data_kind, "fashion_mnist");
     assert_string_equal(tc->data_path, "/usr/share/datasets/fashion-mnist");
-    assert_int_equal(tc->optimizer, OPT_SGD);
-    assert_true(tc->lr == 0.01f);
-    assert_true(tc->momentum == 0.9f);
-    assert_true(tc->weight_decay == 0);
-    assert_false(tc->nesterov);
+    assert_string_equal(tc->optimizer, "sgd");
+    assert_true(setting(tc, "lr") == 0.01);
+    assert_true(setting(tc, "momentum") == 0.9);
+    assert_true(setting(tc, "weight_decay") == 0);
+    assert_true(setting(tc, "nesterov") == 0);
+    assert_true(setting(tc, "dampening") == 0);
+    assert_true(tc->clip_norm == 0 && tc->warmup == 0 && tc->nparam_opt == 0);
     assert_int_equal(tc->batch, 64);
     assert_int_equal(tc->epochs, 10);
     assert_int_equal(tc->seed, 1);
@@ -443,9 +455,9 @@ static void test_inits(void **state)
     assert_int_equal(node(m, "b")->nin, 2);
     assert_int_equal(c->p.param.init, INIT_XAVIER_NORMAL);
     assert_int_equal(m->train.default_init, INIT_XAVIER_NORMAL);
-    assert_true(m->train.lr == 0.5f);
-    assert_true(m->train.nesterov);
-    assert_true(m->train.weight_decay == 0.001f);
+    assert_true(setting(&m->train, "lr") == 0.5);
+    assert_true(setting(&m->train, "nesterov") == 1);
+    assert_true(setting(&m->train, "weight_decay") == 0.001);
     /* the train section's default is used when no init= is given, with its bounds */
     model_free(m);
     m = ok("network i\ninput x: [3]\nx -> a: dense(4) => y\n"
@@ -712,6 +724,62 @@ static void test_misc_errors(void **state)
     fails("network a\ninput x: [3]\nx -> relu => out\noutput y\n", "undefined name 'y'");
 }
 
+/* Every optimizer with its defaults; clipping, warm-up, freeze and
+ * lr_mult reach the train configuration per parameter. */
+static void test_optimizers(void **state)
+{
+    (void)state;
+    Model *m = ok("network o\ninput x: [3]\nblock blk { in -> d: dense(3) => out }\n"
+                  "x -> a: dense(4) -> b1: blk -> c: dense(2) => y\n"
+                  "train { loss mse(y)  optimizer adam(beta2=0.99, amsgrad=true)  clip_norm 1.5\n"
+                  "  warmup 2  freeze [a]  lr_mult [b1(0.5), c(10)] }\n");
+    const TrainConfig *t = &m->train;
+    assert_string_equal(t->optimizer, "adam");
+    assert_int_equal(t->nopt, 6);
+    assert_true(setting(t, "lr") == 0.001 && setting(t, "beta1") == 0.9);
+    assert_true(setting(t, "beta2") == 0.99 && setting(t, "eps") == 1e-8);
+    assert_true(setting(t, "amsgrad") == 1 && setting(t, "weight_decay") == 0);
+    assert_true(t->clip_norm == 1.5f);
+    assert_int_equal(t->warmup, 2);
+    assert_int_equal(t->nparam_opt, 6);
+    for (int i = 0; i < t->nparam_opt; i++) {
+        const ParamTrain *p = &t->param_opt[i];
+        if (!strncmp(p->param, "a.", 2))
+            assert_true(p->frozen);
+        else
+            assert_true(!p->frozen && p->lr_mult == (p->param[0] == 'c' ? 10.0f : 0.5f));
+    }
+    model_free(m);
+    static const struct { const char *name, *def[2]; } defaults[] = {
+        {"adagrad", {"lr", "eps"}}, {"rmsprop", {"alpha", "eps"}}, {"adadelta", {"lr", "rho"}},
+        {"adamw", {"weight_decay", "beta2"}},
+    };
+    static const double want[][2] = {{0.01, 1e-10}, {0.99, 1e-8}, {1.0, 0.9}, {0.01, 0.999}};
+    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++) {
+        char src[256];
+        snprintf(src, sizeof src, "network o\ninput x: [3]\nx -> dense(2) => y\n"
+                 "train { loss mse(y)  optimizer %s }\n", defaults[i].name);
+        m = ok(src);
+        assert_string_equal(m->train.optimizer, defaults[i].name);
+        assert_true(setting(&m->train, defaults[i].def[0]) == want[i][0]);
+        assert_true(setting(&m->train, defaults[i].def[1]) == want[i][1]);
+        model_free(m);
+    }
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\n"
+          "train { loss mse(y)  freeze [a]  lr_mult [a(2)] }\n",
+          "lr_mult: 'a.weight' is frozen, so it has no learning rate to scale");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  lr_mult [a(1), a(2)] }\n",
+          "lr_mult: 'a.weight' already has a factor");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  freeze [b] }\n",
+          "freeze: no layer 'b' with parameters");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  lr_mult [a] }\n",
+          "lr_mult expects a list of layer(factor)");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\ntrain { loss mse(y)  clip_norm 0 }\n",
+          "clip_norm must be a positive number");
+    fails("network o\ninput x: [3]\nx -> a: dense(2) => y\n"
+          "train { loss mse(y)  optimizer adam(lr=1e-50) }\n", "adam: lr = 1e-50 is outside the range of a float");
+}
+
 /* ---- the syntax tree printer (--dump=ast) ---- */
 
 static void test_ast_print(void **state)
@@ -847,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_pool_params),
         cmocka_unit_test(test_attribute_arithmetic),
         cmocka_unit_test(test_inits),
+        cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_conv_params),
         cmocka_unit_test(test_several_errors),
         cmocka_unit_test(test_several_syntax_errors),

@@ -222,6 +222,33 @@ static void test_program_meta_losses(void **state)
     }
 }
 
+/* The optimizer record carries every setting, exactly; clipping, warm-up,
+ * freeze and lr_mult follow it, one record per parameter. */
+static void test_program_meta_optimizer(void **state)
+{
+    (void)state;
+    Model *m = load("network o\ninput x: [3]\nx -> a: dense(4) -> b: dense(2) => y\n"
+                    "train { loss mse(y)  optimizer rmsprop(lr=0.001, centered=true)  clip_norm 2\n"
+                    "  warmup 3  freeze [a]  lr_mult [b(0.5)] }\n");
+    autodiff(m, m->g->loss, -1);
+    Program *p = program_build(m, sched_choose(m));
+    assert_non_null(strstr(p->meta, "\ntrain optimizer rmsprop lr=0.001 alpha=0.99 eps=1e-08 "
+                                    "weight_decay=0 momentum=0 centered=1\n"
+                                    "train clip_norm 2\ntrain warmup 3\n"));
+    assert_non_null(strstr(p->meta, "\ntrain freeze a.weight\ntrain freeze a.bias\n"));
+    assert_non_null(strstr(p->meta, "\ntrain lr_mult b.weight 0.5\ntrain lr_mult b.bias 0.5\n"));
+    program_free(p);
+    model_free(m);
+    m = load(lenet_src);
+    autodiff(m, m->g->loss, -1);
+    p = program_build(m, sched_choose(m));
+    assert_non_null(strstr(p->meta, "\ntrain optimizer sgd lr="));
+    assert_null(strstr(p->meta, "clip_norm"));
+    assert_null(strstr(p->meta, "freeze"));
+    program_free(p);
+    model_free(m);
+}
+
 /* The grad entry (used by the op tests) returns input gradients. */
 static void test_program_grad_entry(void **state)
 {
@@ -244,6 +271,7 @@ static void test_program_grad_entry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_program_meta_optimizer),
         cmocka_unit_test(test_autodiff_params),   cmocka_unit_test(test_autodiff_fanout),
         cmocka_unit_test(test_program_plan),      cmocka_unit_test(test_program_meta),
         cmocka_unit_test(test_program_grad_entry), cmocka_unit_test(test_program_meta_losses),
