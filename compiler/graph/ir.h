@@ -102,6 +102,15 @@ typedef struct {
     int nd;                         /* ConvParam/PoolParam of the forward op */
 } GradRef;
 
+/* Activations and element-wise arithmetic. */
+typedef struct {
+    Op fwd;                         /* ACT_DX: the activation differentiated */
+    float a, b;                     /* leaky_relu slope; elu alpha; softplus beta,
+                                       threshold; clip min, max; bcast_dx: a = scale */
+    int axis;                       /* softmax, log_softmax: non-batch axis, 0 = channels */
+    bool per_channel;               /* prelu: one slope per channel */
+} ActParam;
+
 typedef struct Node {
     int id;
     Op op;
@@ -116,6 +125,7 @@ typedef struct Node {
         DenseParam dense;   /* DENSE                                     */
         ParamParam param;   /* PARAM                                     */
         SliceParam slice;   /* SLICE                                     */
+        ActParam act;       /* activations, SOFTMAX, SUB, MUL, their gradients */
     } p;
 } Node;
 
@@ -145,6 +155,11 @@ bool graph_verify(const Graph *g, FILE *err);
  * reports through `d` (at n->loc) and returns false. */
 struct Diag;
 bool shape_infer(Graph *g, Node *n, struct Diag *d);
+
+/* PyTorch broadcasting of two per-sample shapes (aligned at the last axis,
+ * sizes agree or one is 1).  False when they do not broadcast; *bad_axis
+ * then names the axis counted from the end (-1 is the last). */
+bool shape_broadcast(const Shape *a, const Shape *b, Shape *out, int *bad_axis);
 
 /* MACs of one sample through node n (for the layer table). */
 long node_macs(const Graph *g, const Node *n);

@@ -346,7 +346,7 @@ static const LowerRow rows[] = {
     [OP_SIGMOID] = {lower_unary, "y", {"x"}},
     [OP_SOFTMAX] = {lower_softmax, "y", {"x"}},
     [OP_CONCAT] = {lower_concat, "y", {"x"}},
-    [OP_ADD] = {lower_add, "y", {"x"}},
+    [OP_ADD] = {lower_arith, "y", {"x"}},
     [OP_SOFTMAX_XENT] = {lower_xent, "loss", {"logits", "target"}},
     [OP_MSE] = {lower_mse, "loss", {"pred", "target"}},
     [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col},
@@ -364,6 +364,24 @@ static const LowerRow rows[] = {
     [OP_SLICE] = {lower_slice, "y", {"x"}},
     [OP_SOFTMAX_XENT_DX] = {lower_xent_dx, "dlogits", {"logits", "target"}},
     [OP_MSE_DX] = {lower_mse_dx, "dpred", {"pred", "target"}},
+    /* activations and element-wise arithmetic (lower_act.c) */
+    [OP_LEAKY_RELU] = {lower_act, "y", {"x"}},
+    [OP_PRELU] = {lower_prelu, "y", {"x", "w"}},
+    [OP_ELU] = {lower_act, "y", {"x"}},
+    [OP_SELU] = {lower_act, "y", {"x"}},
+    [OP_SOFTPLUS] = {lower_act, "y", {"x"}},
+    [OP_HARD_SIGMOID] = {lower_act, "y", {"x"}},
+    [OP_HARD_SWISH] = {lower_act, "y", {"x"}},
+    [OP_RELU6] = {lower_act, "y", {"x"}},
+    [OP_CLIP] = {lower_act, "y", {"x"}},
+    [OP_LOG_SOFTMAX] = {lower_log_softmax, "y", {"x"}},
+    [OP_ACT_DX] = {lower_act_dx, "dx", {"x", "dy"}},
+    [OP_PRELU_DX] = {lower_prelu_dx, "dx", {"x", "w", "dy"}},
+    [OP_PRELU_DW] = {lower_prelu_dw, "dw", {"x", "dy"}},
+    [OP_LOG_SOFTMAX_DX] = {lower_log_softmax_dx, "dx", {"y", "dy"}},
+    [OP_SUB] = {lower_arith, "y", {"a", "b"}},
+    [OP_MUL] = {lower_arith, "y", {"a", "b"}},
+    [OP_BCAST_DX] = {lower_bcast_dx, "dx", {"dy", "other"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
@@ -418,7 +436,7 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
     Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
-    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
+    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE && n->op != OP_BCAST_DX;
     for (int i = 0; i < n->nin; i++) {
         const char *name = variadic ? arena_printf(a, "%s%d", r->in[0], i) : r->in[i];
         NETC_ASSERT(name);
