@@ -280,7 +280,9 @@ static bool read_axis(Elaborator *X, const Inst *I, const Shape *x, int *axis)
     if (x->rank < 1 || *axis < -x->rank || *axis >= x->rank) {
         elab_error(&X->E, v->loc, v->len, "%s: axis %d is out of range for a value of rank %d", I->what,
                    *axis, x->rank);
-        if (x->rank >= 1)
+        if (x->rank == 1)
+            elab_hint(&X->E, "this value has one axis: 0 (or -1)");
+        else if (x->rank > 1)
             elab_hint(&X->E, "the axes of this value are 0 to %d, or -%d to -1 from the end", x->rank - 1,
                       x->rank);
         return false;

@@ -99,15 +99,15 @@ void axis_split(const Lower *L, int id, int axis, int *outer, int *C, int *S)
 
 /* ---- activations ---- */
 
-/* negative side of elu and selu: (exp(x) - 1) * alpha*scale */
-static Expr *elu_neg(Lower *L, Expr *x, float alpha, float scale)
-{
-    return fmul(L, fsub(L, fexp(L, x), lf(L, 1.0f)), lf(L, alpha * scale));
-}
-
 static Expr *scaled(Lower *L, Expr *x, float scale)
 {
     return scale == 1.0f ? x : fmul(L, x, lf(L, scale));
+}
+
+/* negative side of elu and selu: (exp(x) - 1) * alpha*scale */
+static Expr *elu_neg(Lower *L, Expr *x, float alpha, float scale)
+{
+    return scaled(L, fsub(L, fexp(L, x), lf(L, 1.0f)), alpha * scale);
 }
 
 /* y = f(x) for the activations of one input and no parameter */
@@ -175,7 +175,7 @@ void lower_act_dx(Lower *L)
         float alpha = selu ? SELU_ALPHA : a->a, scale = selu ? SELU_SCALE : 1.0f;
         dy = flocal(L, p, "g", dy);
         dx = sel(L, lt(L, zero, x), scaled(L, dy, scale),
-                 fmul(L, fmul(L, dy, lf(L, alpha * scale)), fexp(L, x)));
+                 fmul(L, scaled(L, dy, alpha * scale), fexp(L, x)));
         break;
     }
     case OP_SOFTPLUS: {
@@ -377,17 +377,19 @@ static void runs_of(Lower *L, const Shape *y, const int *ids, int nv, Runs *R)
     }
 }
 
-/* Value v's index at run indices i[0..nd) in sample nb. */
+/* Value v's index at run indices i[0..nd) in sample nb: nb*numel plus
+ * i[k]*stride over the runs it spans, outermost first. */
 static Expr *run_index(Lower *L, const Runs *R, int v, Expr *nb, Expr *const *i)
 {
-    Expr *idx = lmul(L, nb, li(L, R->numel[v]));
-    int stride = 1;
+    int stride[NETC_MAX_RANK], s = 1;
     for (int k = R->nd - 1; k >= 0; k--) {
-        if (!R->full[v][k])
-            continue;
-        idx = ladd(L, idx, lmul(L, i[k], li(L, stride)));
-        stride *= R->dim[k];
+        stride[k] = R->full[v][k] ? s : 0;
+        s *= R->full[v][k] ? R->dim[k] : 1;
     }
+    NETC_ASSERT(s == R->numel[v]);
+    Expr *idx = lmul(L, nb, li(L, R->numel[v]));
+    for (int k = 0; k < R->nd; k++)
+        idx = ladd(L, idx, lmul(L, i[k], li(L, stride[k])));
     return idx;
 }
 
