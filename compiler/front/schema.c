@@ -64,7 +64,7 @@ static const Schema layers[] = {
     {"selu", OP_SELU, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "scale * elu(x, alpha) with the self-normalising constants"},
     {"softplus", OP_SOFTPLUS, 2, 1, 1, 2, {
         {"beta", ATTR_FLOAT, "1", 0, "sharpness, > 0"},
-        {"threshold", ATTR_FLOAT, "20", 0, "above beta*x > threshold the result is x"},
+        {"threshold", ATTR_FLOAT, "20", 0, "where beta*x > threshold the result is x"},
     }, INIT_DEFAULT, "log(1 + exp(beta*x)) / beta"},
     {"hard_sigmoid", OP_HARD_SIGMOID, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "min(max(x/6 + 1/2, 0), 1)"},
     {"hard_swish", OP_HARD_SWISH, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "x * hard_sigmoid(x)"},
