@@ -174,6 +174,8 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=prelu(3)), data="spaced"),
     Case("act_prelu_one", (4, 5, 3),
          lambda: Net(lambda m, x: m.c(x), c=prelu(1)), data="spaced"),
+    Case("act_prelu_features", (6,),
+         lambda: Net(lambda m, x: m.c(m.d(x)), d=nn.Linear(6, 5), c=prelu(5))),
     Case("act_elu", (3, 5, 4),
          lambda: Net(lambda m, x: F.elu(x, alpha=0.7)), data="spaced"),
     Case("act_selu", (2, 5, 3),
@@ -205,6 +207,10 @@ CASES = [
                      c=conv(3, 3, 1), e=nn.Linear(60, 4))),
     Case("arith_mul_same", (2, 5, 3),
          lambda: Net(lambda m, x: m.c(x) * x, c=conv(2, 2, 1))),
+    Case("arith_add_both", (3, 5, 4),
+         lambda: Net(lambda m, x: F.avg_pool2d(x, (5, 1)) + m.c(x), c=conv(3, 1, (1, 4)))),
+    Case("arith_mul_both", (3, 5, 4),
+         lambda: Net(lambda m, x: m.c(x) * F.avg_pool2d(x, (5, 1)), c=conv(3, 1, (1, 4)))),
 ]
 
 
