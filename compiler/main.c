@@ -245,7 +245,7 @@ static void print_layer_table(const Model *m, const Program *p)
     const Graph *g = m->g;
     long total_params = 0, total_macs = 0;
     printf("network %s\n", m->name);
-    printf("%-24s %-10s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
+    printf("%-24s %-12s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
         if (n->op == OP_PARAM || i == g->target || (op_flags(n->op) & OPF_LOSS) ||
@@ -268,7 +268,7 @@ static void print_layer_table(const Model *m, const Program *p)
         FILE *sf = fmemopen(shape, sizeof shape, "w");
         shape_print(sf, &n->shape);
         fclose(sf);
-        printf("%-24s %-10s %-20s %10ld %12ld\n", n->name, op_name(n->op), shape, params, macs);
+        printf("%-24s %-12s %-20s %10ld %12ld\n", n->name, op_name(n->op), shape, params, macs);
     }
     printf("total: %ld parameters (%ld bytes), %ld MACs per sample\n", total_params, total_params * 4,
            total_macs);
