@@ -254,7 +254,7 @@ static void print_layer_table(const Model *m, const Program *p)
     const Graph *g = m->g;
     long total_params = 0, total_macs = 0;
     printf("network %s\n", m->name);
-    printf("%-24s %-10s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
+    printf("%-24s %-12s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
         if (n->op == OP_PARAM || i == g->target || (op_flags(n->op) & OPF_LOSS) ||
@@ -277,7 +277,7 @@ static void print_layer_table(const Model *m, const Program *p)
         FILE *sf = fmemopen(shape, sizeof shape, "w");
         shape_print(sf, &n->shape);
         fclose(sf);
-        printf("%-24s %-10s %-20s %10ld %12ld", n->name, op_name(n->op), shape, params, macs);
+        printf("%-24s %-12s %-20s %10ld %12ld", n->name, op_name(n->op), shape, params, macs);
         if (n->fused_into >= 0)
             printf("  fused into %s", g->node[n->fused_into]->name);
         putchar('\n');

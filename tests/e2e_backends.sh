@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# usage: e2e_backends.sh NETC
-# Builds examples/lenet.net through the LLVM backend and through the C
+# usage: e2e_backends.sh NETC [MODEL.net]
+# Builds MODEL (default examples/lenet.net) through the LLVM backend and through the C
 # backend, trains both for one short epoch with the same seed, and compares
 # the losses.  Both backends compute the same IEEE operations in the same
 # order and call the same libm (docs/llvm.md), so the losses are expected to
@@ -10,6 +10,8 @@
 # size.
 set -euo pipefail
 netc=$1
+model=${2:-examples/lenet.net}
+name=$(basename "$model" .net)
 data=/usr/share/datasets/fashion-mnist
 if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
   echo "SKIP: Fashion-MNIST not installed ($data)"; exit 77
@@ -19,12 +21,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 for backend in llvm c; do
   start=$(date +%s.%N)
-  "$netc" build examples/lenet.net -o "$tmp/lenet-$backend" --backend "$backend"
+  "$netc" build "$model" -o "$tmp/$name-$backend" --backend "$backend"
   end=$(date +%s.%N)
-  size=$(stat -c %s "$tmp/lenet-$backend")
+  size=$(stat -c %s "$tmp/$name-$backend")
   awk -v b="$backend" -v s="$start" -v e="$end" -v z="$size" \
     'BEGIN { printf "%-4s build %.2f s, binary %d bytes\n", b, e - s, z }'
-  "$tmp/lenet-$backend" train --epochs 1 --limit 512 --test-limit 256 --quiet \
+  "$tmp/$name-$backend" train --epochs 1 --limit 512 --test-limit 256 --quiet \
       --metrics "$tmp/m-$backend.jsonl"
 done
 
@@ -42,5 +44,5 @@ for key in train_loss test_loss test_acc; do
     echo "FAIL $key: llvm $a, c $b differ by more than 1e-4 relative"; status=1
   fi
 done
-[ $status -eq 0 ] && echo "PASS e2e.lenet.backends"
+[ $status -eq 0 ] && echo "PASS e2e.$name.backends"
 exit $status

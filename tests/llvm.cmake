@@ -29,4 +29,10 @@ if(NETC_LLVM)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_backends.sh $<TARGET_FILE:netc>
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e.lenet.backends PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+  # The activations and broadcasting arithmetic, their threads included.
+  add_test(NAME e2e.gated.backends
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_backends.sh $<TARGET_FILE:netc>
+                   examples/gated.net
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e.gated.backends PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()

@@ -355,8 +355,13 @@ static int add_layer(Elaborator *X, Scope *sc, const AstLayer *L, const Schema *
                         sch->min_in, nin);
         elab_hint(E, "give it a tuple: (a, b) -> %s", sch->name);
     } else if (sch->max_in >= 0 && nin > sch->max_in) {
-        ok = elab_error(E, L->loc, L->len, "%s takes one input, got a tuple of %d", sch->name, nin);
-        elab_hint(E, "only concat and add take several inputs");
+        if (sch->max_in == 1) {
+            ok = elab_error(E, L->loc, L->len, "%s takes one input, got a tuple of %d", sch->name, nin);
+            elab_hint(E, "only concat, add, sub and mul take several inputs");
+        } else {
+            ok = elab_error(E, L->loc, L->len, "%s takes %d inputs, got a tuple of %d", sch->name,
+                            sch->max_in, nin);
+        }
     }
     ok &= value_bind_ast(E, sch, I->what, L->args, &sc->env, L->loc, L->len, I->attr);
     if (ok)

@@ -80,7 +80,10 @@ static Value default_of(Elaborator *X, const Inst *I, const char *name)
     v.len = I->len;
     const AttrSpec *a = &I->schema->attr[schema_attr_index(I->schema, name)];
     NETC_ASSERT(a->def);
-    if (a->def[0] >= '0' && a->def[0] <= '9') {
+    if (a->def[0] >= '0' && a->def[0] <= '9' && strchr(a->def, '.')) {
+        v.kind = VAL_FLOAT;
+        v.f = strtod(a->def, NULL);
+    } else if (a->def[0] >= '0' && a->def[0] <= '9') {
         v.kind = VAL_INT;
         v.i = atoi(a->def);
     } else {
@@ -255,6 +258,85 @@ static bool add_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, 
     return true;
 }
 
+/* ---- activations and element-wise arithmetic ---- */
+
+static bool read_float(Elaborator *X, const Inst *I, const char *name, float *out)
+{
+    Value t;
+    double d;
+    if (!value_float(&X->E, I->what, spec_of(I, name), attr_or_default(X, I, name, &t), &d))
+        return false;
+    *out = (float)d;
+    return true;
+}
+
+/* axis in [-rank, rank) of the per-sample shape, stored as 0..rank-1. */
+static bool read_axis(Elaborator *X, const Inst *I, const Shape *x, int *axis)
+{
+    Value t;
+    const Value *v = attr_or_default(X, I, "axis", &t);
+    if (!read_int(X, I, "axis", axis))
+        return false;
+    if (x->rank < 1 || *axis < -x->rank || *axis >= x->rank) {
+        elab_error(&X->E, v->loc, v->len, "%s: axis %d is out of range for a value of rank %d", I->what,
+                   *axis, x->rank);
+        if (x->rank == 1)
+            elab_hint(&X->E, "this value has one axis: 0 (or -1)");
+        else if (x->rank > 1)
+            elab_hint(&X->E, "the axes of this value are 0 to %d, or -%d to -1 from the end", x->rank - 1,
+                      x->rank);
+        return false;
+    }
+    if (*axis < 0)
+        *axis += x->rank;
+    return true;
+}
+
+static bool act_param(Elaborator *X, const Inst *I, const Shape *x, ActParam *p)
+{
+    memset(p, 0, sizeof *p);
+    switch (I->op) {
+    case OP_LEAKY_RELU: return read_float(X, I, "slope", &p->a);
+    case OP_ELU: return read_float(X, I, "alpha", &p->a);
+    case OP_PRELU: return read_bool(X, I, "per_channel", &p->per_channel);
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: return read_axis(X, I, x, &p->axis);
+    case OP_SOFTPLUS:
+        if (!read_float(X, I, "beta", &p->a) || !read_float(X, I, "threshold", &p->b))
+            return false;
+        if (!(p->a > 0))
+            return elab_error(&X->E, attr_of(I, "beta")->loc, attr_of(I, "beta")->len,
+                              "%s: beta must be greater than 0, got %g", I->what, (double)p->a);
+        return true;
+    case OP_CLIP:
+        if (!read_float(X, I, "min", &p->a) || !read_float(X, I, "max", &p->b))
+            return false;
+        if (!(p->a <= p->b)) {
+            elab_error(&X->E, attr_of(I, "max")->loc, attr_of(I, "max")->len,
+                       "%s: max %g is below min %g", I->what, (double)p->b, (double)p->a);
+            elab_hint(&X->E, "give the bounds in order: clip(min, max)");
+            return false;
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+/* prelu's slope: [C] per channel (the first axis), else [1]; 0.25 to start,
+ * like torch.nn.PReLU (a normal initialiser with std 0 is that constant). */
+static bool add_prelu_weight(Elaborator *X, const Inst *I, const Node *x, const ActParam *p, int *in,
+                             int *nin)
+{
+    Shape w = {.rank = 1, .d = {p->per_channel && x->shape.rank >= 1 ? x->shape.d[0] : 1}};
+    InitSpec init = {INIT_NORMAL, 0.25f, 0.0f};
+    Node *wn = add_param(X, I, "weight", &w, &init, 1, 1);
+    if (!wn)
+        return false;
+    in[(*nin)++] = wn->id;
+    return true;
+}
+
 static void emit_inst(Elaborator *X, int id)
 {
     Elab *E = &X->E;
@@ -295,6 +377,17 @@ static void emit_inst(Elaborator *X, int id)
     case OP_DENSE:
         ok = read_int(X, I, "units", &tmpl.p.dense.units) && read_bool(X, I, "bias", &tmpl.p.dense.bias) &&
              add_params(X, I, x, &tmpl, in, &nin);
+        break;
+    case OP_PRELU:
+        ok = act_param(X, I, &x->shape, &tmpl.p.act) && add_prelu_weight(X, I, x, &tmpl.p.act, in, &nin);
+        break;
+    case OP_LEAKY_RELU:
+    case OP_ELU:
+    case OP_SOFTPLUS:
+    case OP_CLIP:
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX:
+        ok = act_param(X, I, &x->shape, &tmpl.p.act);
         break;
     default:
         break;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define INIT_DOC "the weight initialiser; biases start at zero"
+#define AXIS_DOC "the axis of the per-sample shape (0 = channels); negative counts from the last"
 
 static const Schema layers[] = {
     {"conv", OP_CONV, 2, 1, 1, 8, {
@@ -45,9 +46,39 @@ static const Schema layers[] = {
     {"relu", OP_RELU, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "max(x, 0)"},
     {"tanh", OP_TANH, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "hyperbolic tangent"},
     {"sigmoid", OP_SIGMOID, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "1 / (1 + exp(-x))"},
-    {"softmax", OP_SOFTMAX, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "softmax over channels"},
+    {"softmax", OP_SOFTMAX, 1, 1, 1, 1, {
+        {"axis", ATTR_INT, "0", INT_MIN, AXIS_DOC},
+    }, INIT_DEFAULT, "softmax along one axis (the channels by default)"},
     {"concat", OP_CONCAT, 0, 2, -1, 0, {{0}}, INIT_DEFAULT, "join 2+ inputs along channels"},
-    {"add", OP_ADD, 0, 2, -1, 0, {{0}}, INIT_DEFAULT, "element-wise sum of 2+ inputs of one shape"},
+    {"add", OP_ADD, 0, 2, -1, 0, {{0}}, INIT_DEFAULT, "element-wise sum of 2+ inputs (broadcasting)"},
+    /* activations */
+    {"leaky_relu", OP_LEAKY_RELU, 1, 1, 1, 1, {
+        {"slope", ATTR_FLOAT, "0.01", 0, "the slope for x <= 0"},
+    }, INIT_DEFAULT, "x for x > 0, slope*x otherwise"},
+    {"prelu", OP_PRELU, 1, 1, 1, 1, {
+        {"per_channel", ATTR_BOOL, "false", 0, "one learned slope per channel instead of one for all"},
+    }, INIT_DEFAULT, "leaky_relu with a learned slope `weight`, starting at 0.25"},
+    {"elu", OP_ELU, 1, 1, 1, 1, {
+        {"alpha", ATTR_FLOAT, "1", 0, "the scale of the negative side"},
+    }, INIT_DEFAULT, "x for x > 0, alpha*(exp(x) - 1) otherwise"},
+    {"selu", OP_SELU, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "scale * elu(x, alpha) with the self-normalising constants"},
+    {"softplus", OP_SOFTPLUS, 2, 1, 1, 2, {
+        {"beta", ATTR_FLOAT, "1", 0, "sharpness, > 0"},
+        {"threshold", ATTR_FLOAT, "20", 0, "where beta*x > threshold the result is x"},
+    }, INIT_DEFAULT, "log(1 + exp(beta*x)) / beta"},
+    {"hard_sigmoid", OP_HARD_SIGMOID, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "min(max(x/6 + 1/2, 0), 1)"},
+    {"hard_swish", OP_HARD_SWISH, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "x * hard_sigmoid(x)"},
+    {"relu6", OP_RELU6, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "min(max(x, 0), 6)"},
+    {"clip", OP_CLIP, 2, 1, 1, 2, {
+        {"min", ATTR_FLOAT, NULL, 0, "the lower bound"},
+        {"max", ATTR_FLOAT, NULL, 0, "the upper bound, >= min"},
+    }, INIT_DEFAULT, "min(max(x, min), max)"},
+    {"log_softmax", OP_LOG_SOFTMAX, 1, 1, 1, 1, {
+        {"axis", ATTR_INT, "0", INT_MIN, AXIS_DOC},
+    }, INIT_DEFAULT, "log of softmax along one axis, computed stably"},
+    /* element-wise arithmetic */
+    {"sub", OP_SUB, 0, 2, 2, 0, {{0}}, INIT_DEFAULT, "element-wise difference a - b (broadcasting)"},
+    {"mul", OP_MUL, 0, 2, 2, 0, {{0}}, INIT_DEFAULT, "element-wise product (broadcasting)"},
 };
 
 /* Every OPF_LAYER row of ops.def, counted at compile time. */

@@ -74,6 +74,23 @@ static Op loss_grad_op(Op op)
     }
 }
 
+/* add, sub, mul: the gradient of input j, summed over the axes along which
+ * it was broadcast (bcast_dx); an input of the output's shape takes gy itself
+ * for add (and for sub's first input). */
+static int arith_rule(Ad *ad, const Node *n, int j, int gy)
+{
+    const Node *x = graph_node(ad->g, n->in[j]);
+    bool same = shape_eq(&x->shape, &n->shape);
+    float scale = n->op == OP_SUB && j == 1 ? -1.0f : 1.0f;
+    if (n->op != OP_MUL && same && scale > 0)
+        return gy;
+    int in[2] = {gy, n->op == OP_MUL ? n->in[1 - j] : -1};
+    const char *suffix = arena_printf(ad->g->arena, "dx%d", j);
+    int dx = emit(ad, OP_BCAST_DX, n, suffix, n->in[j], n->op == OP_MUL ? 2 : 1, in);
+    graph_node(ad->g, dx)->p.act.a = scale;
+    return dx;
+}
+
 /* The rule for one forward node with output gradient gy. */
 static void rule(Ad *ad, const Node *n, int gy)
 {
@@ -131,8 +148,33 @@ static void rule(Ad *ad, const Node *n, int gy)
         break;
     }
     case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
         for (int j = 0; j < n->nin; j++)
-            contribute(ad, x[j], gy);
+            if (ad->need[x[j]])
+                contribute(ad, x[j], arith_rule(ad, n, j, gy));
+        break;
+    case OP_LEAKY_RELU:
+    case OP_ELU:
+    case OP_SELU:
+    case OP_SOFTPLUS:
+    case OP_HARD_SIGMOID:
+    case OP_HARD_SWISH:
+    case OP_RELU6:
+    case OP_CLIP: {
+        int dx = emit(ad, OP_ACT_DX, n, "dx", x[0], 2, (int[]){x[0], gy});
+        graph_node(ad->g, dx)->p.act.fwd = n->op;
+        contribute(ad, x[0], dx);
+        break;
+    }
+    case OP_PRELU:
+        if (ad->need[x[0]])
+            contribute(ad, x[0], emit(ad, OP_PRELU_DX, n, "dx", x[0], 3, (int[]){x[0], x[1], gy}));
+        if (ad->need[x[1]])
+            contribute(ad, x[1], emit(ad, OP_PRELU_DW, n, "dw", x[1], 2, (int[]){x[0], gy}));
+        break;
+    case OP_LOG_SOFTMAX:
+        contribute(ad, x[0], emit(ad, OP_LOG_SOFTMAX_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
         break;
     case OP_SOFTMAX_XENT:
     case OP_MSE:

@@ -233,6 +233,28 @@ static void print_params(FILE *f, const Node *n)
     case OP_SMOOTH_L1_DX:
         print_loss(f, &n->p.loss, n->op == OP_SMOOTH_L1 || n->op == OP_SMOOTH_L1_DX);
         break;
+    /* activations and element-wise arithmetic */
+    case OP_LEAKY_RELU: fprintf(f, " slope=%g", (double)n->p.act.a); break;
+    case OP_ELU: fprintf(f, " alpha=%g", (double)n->p.act.a); break;
+    case OP_SOFTPLUS:
+        fprintf(f, " beta=%g threshold=%g", (double)n->p.act.a, (double)n->p.act.b);
+        break;
+    case OP_CLIP: fprintf(f, " min=%g max=%g", (double)n->p.act.a, (double)n->p.act.b); break;
+    case OP_PRELU:
+    case OP_PRELU_DX:
+    case OP_PRELU_DW:
+        if (n->p.act.per_channel)
+            fputs(" per_channel", f);
+        break;
+    case OP_SOFTMAX:
+    case OP_SOFTMAX_DX:
+    case OP_LOG_SOFTMAX:
+    case OP_LOG_SOFTMAX_DX:
+        if (n->p.act.axis) /* the channels (0) go without saying */
+            fprintf(f, " axis=%d", n->p.act.axis);
+        break;
+    case OP_ACT_DX: fprintf(f, " of=%s", op_name(n->p.act.fwd)); break;
+    case OP_BCAST_DX: fprintf(f, " scale=%g", (double)n->p.act.a); break;
     default:
         break;
     }

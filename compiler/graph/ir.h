@@ -116,6 +116,15 @@ typedef struct {
     float beta;                     /* smooth_l1: > 0 (0 is l1) */
 } LossParam;
 
+/* Activations and element-wise arithmetic. */
+typedef struct {
+    Op fwd;                         /* ACT_DX: the activation differentiated */
+    float a, b;                     /* leaky_relu slope; elu alpha; softplus beta,
+                                       threshold; clip min, max; bcast_dx: a = scale */
+    int axis;                       /* softmax, log_softmax: non-batch axis, 0 = channels */
+    bool per_channel;               /* prelu: one slope per channel */
+} ActParam;
+
 typedef struct Node {
     int id;
     Op op;
@@ -136,6 +145,7 @@ typedef struct Node {
         ParamParam param;   /* PARAM                                     */
         SliceParam slice;   /* SLICE                                     */
         LossParam loss;     /* every OPF_LOSS op and its _DX             */
+        ActParam act;       /* activations, SOFTMAX, SUB, MUL, their gradients */
     } p;
 } Node;
 
@@ -172,6 +182,11 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d);
  * takes a float target of the prediction's shape. */
 bool loss_takes_class(Op op);
 Shape loss_target_shape(Op op, const Shape *pred);
+
+/* PyTorch broadcasting of two per-sample shapes (aligned at the last axis,
+ * sizes agree or one is 1).  False when they do not broadcast; *bad_axis
+ * then names the axis counted from the end (-1 is the last). */
+bool shape_broadcast(const Shape *a, const Shape *b, Shape *out, int *bad_axis);
 
 /* MACs of one sample through node n (for the layer table). */
 long node_macs(const Graph *g, const Node *n);

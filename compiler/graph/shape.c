@@ -288,11 +288,6 @@ static bool infer_join(Ctx *c)
     long channels = a->d[0];
     for (int k = 1; k < n->nin; k++) {
         const Shape *b = in_shape(c, k);
-        if (n->op == OP_ADD) {
-            if (!shape_eq(a, b))
-                return fail(c, "input %d has shape %s, input 1 has %s", k + 1, dims(b).s, dims(a).s);
-            continue;
-        }
         if (b->rank != a->rank || !b->batched)
             return fail(c, "input %d has shape %s, input 1 has %s; they must have the same rank", k + 1,
                         dims(b).s, dims(a).s);
@@ -310,6 +305,82 @@ static bool infer_join(Ctx *c)
     n->shape = y;
     return true;
 }
+
+/* ---- activations and element-wise arithmetic ---- */
+
+static bool infer_prelu(Ctx *c)
+{
+    Node *n = c->n;
+    const Shape *x = in_shape(c, 0);
+    if (!infer_same(c, 1))
+        return false;
+    if (n->nin != 2)
+        return fail(c, "has %d inputs; expected the input and the weight", n->nin);
+    Shape w = {.rank = 1, .d = {n->p.act.per_channel ? x->d[0] : 1}};
+    return expect_param(c, 1, &w, "weight");
+}
+
+static bool infer_axis(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    if (!infer_same(c, 1))
+        return false;
+    int axis = c->n->p.act.axis;
+    if (axis < 0 || axis >= x->rank)
+        return fail(c, "axis %d is out of range for %s", axis, dims(x).s);
+    return true;
+}
+
+/* Broadcasting as in PyTorch, over the per-sample shapes: they are aligned
+ * at their last axes, the shorter one padded with 1s in front; along each
+ * axis the sizes must agree or one of them be 1, and the result takes the
+ * larger.  [4, 6, 6] with [4, 1, 1] gives [4, 6, 6]; [4, 6, 6] with [6]
+ * broadcasts along the last axis. */
+bool shape_broadcast(const Shape *a, const Shape *b, Shape *out, int *bad_axis)
+{
+    Shape y = {.rank = a->rank > b->rank ? a->rank : b->rank, .batched = a->batched};
+    for (int k = 1; k <= y.rank; k++) {
+        int da = k <= a->rank ? a->d[a->rank - k] : 1;
+        int db = k <= b->rank ? b->d[b->rank - k] : 1;
+        if (da != db && da != 1 && db != 1) {
+            *bad_axis = -k;
+            return false;
+        }
+        y.d[y.rank - k] = da > db ? da : db;
+    }
+    *out = y;
+    return true;
+}
+
+static bool infer_bcast(Ctx *c)
+{
+    Node *n = c->n;
+    if (n->nin < 2)
+        return fail(c, "needs at least 2 inputs, got %d", n->nin);
+    Shape y = *in_shape(c, 0);
+    for (int k = 0; k < n->nin; k++) {
+        const Shape *b = in_shape(c, k);
+        if (!b->batched)
+            return fail(c, "input %d is not a batched value", k + 1);
+        int axis;
+        if (shape_broadcast(&y, b, &y, &axis))
+            continue;
+        if (k == 1)
+            fail(c, "input 2 has shape %s, input 1 has %s", dims(b).s, dims(&y).s);
+        else
+            fail(c, "input %d has shape %s, the inputs before it broadcast to %s", k + 1, dims(b).s,
+                 dims(&y).s);
+        diag_hint(c->d, "the shapes do not broadcast at axis %d (from the end): shapes align at "
+                  "their last axes and each size must agree or be 1, so a per-channel value is "
+                  "[C, 1, 1]", axis);
+        return false;
+    }
+    if (!check_numel(c, &y))
+        return false;
+    n->shape = y;
+    return true;
+}
+
 
 bool loss_takes_class(Op op)
 {
@@ -381,9 +452,21 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_RELU:
     case OP_TANH:
     case OP_SIGMOID: return infer_same(&c, 0);
-    case OP_SOFTMAX: return infer_same(&c, 1);
-    case OP_CONCAT:
-    case OP_ADD: return infer_join(&c);
+    case OP_CONCAT: return infer_join(&c);
+    case OP_LEAKY_RELU:
+    case OP_ELU:
+    case OP_SELU:
+    case OP_SOFTPLUS:
+    case OP_HARD_SIGMOID:
+    case OP_HARD_SWISH:
+    case OP_RELU6:
+    case OP_CLIP: return infer_same(&c, 0);
+    case OP_PRELU: return infer_prelu(&c);
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: return infer_axis(&c);
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL: return infer_bcast(&c);
     case OP_SOFTMAX_XENT:
     case OP_MSE:
     case OP_NLL:

@@ -8,8 +8,8 @@
  * This file holds the dispatch table (one row per op: the lowering and
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
- * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c and
- * lower_misc.c.  A scheduled kernel may add scratch buffers after its
+ * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
+ * lower_misc.c and lower_act.c (activations, broadcasting arithmetic).  A scheduled kernel may add scratch buffers after its
  * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
@@ -346,7 +346,7 @@ static const LowerRow rows[] = {
     [OP_SIGMOID] = {lower_unary, "y", {"x"}},
     [OP_SOFTMAX] = {lower_softmax, "y", {"x"}},
     [OP_CONCAT] = {lower_concat, "y", {"x"}},
-    [OP_ADD] = {lower_add, "y", {"x"}},
+    [OP_ADD] = {lower_arith, "y", {"x"}},
     [OP_SOFTMAX_XENT] = {lower_class_loss, "loss", {"logits", "target"}},
     [OP_MSE] = {lower_elem_loss, "loss", {"pred", "target"}},
     [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col},
@@ -373,6 +373,24 @@ static const LowerRow rows[] = {
     [OP_BCE_LOGITS_DX] = {lower_elem_loss_dx, "dlogits", {"logits", "target"}},
     [OP_L1_DX] = {lower_elem_loss_dx, "dpred", {"pred", "target"}},
     [OP_SMOOTH_L1_DX] = {lower_elem_loss_dx, "dpred", {"pred", "target"}},
+    /* activations and element-wise arithmetic (lower_act.c) */
+    [OP_LEAKY_RELU] = {lower_act, "y", {"x"}},
+    [OP_PRELU] = {lower_prelu, "y", {"x", "w"}},
+    [OP_ELU] = {lower_act, "y", {"x"}},
+    [OP_SELU] = {lower_act, "y", {"x"}},
+    [OP_SOFTPLUS] = {lower_act, "y", {"x"}},
+    [OP_HARD_SIGMOID] = {lower_act, "y", {"x"}},
+    [OP_HARD_SWISH] = {lower_act, "y", {"x"}},
+    [OP_RELU6] = {lower_act, "y", {"x"}},
+    [OP_CLIP] = {lower_act, "y", {"x"}},
+    [OP_LOG_SOFTMAX] = {lower_log_softmax, "y", {"x"}},
+    [OP_ACT_DX] = {lower_act_dx, "dx", {"x", "dy"}},
+    [OP_PRELU_DX] = {lower_prelu_dx, "dx", {"x", "w", "dy"}},
+    [OP_PRELU_DW] = {lower_prelu_dw, "dw", {"x", "dy"}},
+    [OP_LOG_SOFTMAX_DX] = {lower_log_softmax_dx, "dx", {"y", "dy"}},
+    [OP_SUB] = {lower_arith, "y", {"a", "b"}},
+    [OP_MUL] = {lower_arith, "y", {"a", "b"}},
+    [OP_BCAST_DX] = {lower_bcast_dx, "dx", {"dy", "other"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
@@ -430,7 +448,7 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
                .epi = n->epi >= 0 ? graph_node(m->g, n->epi) : NULL};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
-    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
+    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE && n->op != OP_BCAST_DX;
     for (int i = 0; i < n->nin; i++) {
         const char *name = variadic ? arena_printf(a, "%s%d", r->in[0], i) : r->in[i];
         NETC_ASSERT(name);

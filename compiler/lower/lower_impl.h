@@ -181,8 +181,16 @@ LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
  * bce_with_logits */
 LowerFn lower_class_loss, lower_class_loss_dx, lower_elem_loss, lower_elem_loss_dx;
 
-/* lower_misc.c: a local holding the maximum of buf[base + c*stride] over
- * c in [0, C), declared in p; returns its id. */
+/* activations and element-wise arithmetic (lower_act.c) */
+LowerFn lower_act, lower_act_dx, lower_prelu, lower_prelu_dx, lower_prelu_dw;
+LowerFn lower_log_softmax, lower_log_softmax_dx, lower_arith, lower_bcast_dx;
+
+/* A batched value seen along `axis` of its per-sample shape as
+ * [N*outer, C, S]: outer = the dims before the axis, C = its size, S = the
+ * dims after it (lower_act.c). */
+void axis_split(const Lower *L, int id, int axis, int *outer, int *C, int *S);
+/* The running maximum of buf[base + c*stride] over c in [0, C), as a local
+ * declared in p (lower_misc.c). */
 int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride);
 
 #endif

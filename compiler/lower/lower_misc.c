@@ -149,15 +149,16 @@ int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride)
     return m;
 }
 
-/* y [N, C, S] = exp(x - max_c x) / sum_c exp(x - max_c x), per (n, s) */
+/* y [N*O, C, S] = exp(x - max_c x) / sum_c exp(x - max_c x), per (n, s),
+ * C along the node's axis (O = 1 for the channels) */
 void lower_softmax(Lower *L)
 {
     enum { Y, X };
-    int C, S;
-    chan_split(L, L->n->id, &C, &S);
+    int O, C, S;
+    axis_split(L, L->n->id, L->n->p.act.axis, &O, &C, &S);
     check_same(L, lin(L, 0)->id);
     Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lmul(L, lbatch(L), li(L, O)));
     Expr *s = lfor(L, &p, "s", li(L, 0), li(L, S));
     Expr *base = lbind(L, p, "base", lmad(L, nb, C * S, s));
     Expr *m = lvar(L, chan_max(L, p, X, base, C, S));
@@ -178,12 +179,12 @@ void lower_softmax(Lower *L)
 void lower_softmax_dx(Lower *L)
 {
     enum { DX, Y, DY };
-    int C, S;
-    chan_split(L, L->n->id, &C, &S);
+    int O, C, S;
+    axis_split(L, L->n->id, L->n->p.act.axis, &O, &C, &S);
     check_same(L, lin(L, 0)->id);
     check_same(L, lin(L, 1)->id);
     Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lmul(L, lbatch(L), li(L, O)));
     Expr *s = lfor(L, &p, "s", li(L, 0), li(L, S));
     Expr *base = lbind(L, p, "base", lmad(L, nb, C * S, s));
     int dot = ldecl(L, p, "dot", T_F32, lf(L, 0.0f));

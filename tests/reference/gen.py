@@ -62,7 +62,7 @@ class Case:
         self.shape = shape        # per-sample shape of input x
         self.build = build        # () -> Net
         self.loss = loss          # None, "softmax_cross_entropy" or "mse"
-        self.data = data          # "normal" or "spaced" (see draw_input)
+        self.data = data          # "normal", "spaced" or "wide" (see draw_input)
         self.classes = classes    # loss cases: number of classes
         self.loss_fn = loss_fn    # (y, target) -> loss; overrides `loss`
         self.target = target      # with loss_fn: (y, gen) -> target (see LOSS_TARGETS)
@@ -125,6 +125,15 @@ def prob_target(y, gen):
 
 def normal_target(y, gen):
     return torch.randn(y.shape, generator=gen)
+
+
+def prelu(n):
+    """nn.PReLU with slopes drawn in [0.1, 0.5), not the constant 0.25 that
+    would hide a per-channel indexing bug."""
+    p = nn.PReLU(n)
+    with torch.no_grad():
+        p.weight.copy_(0.1 + 0.4 * torch.rand(n))
+    return p
 
 
 CASES = [
@@ -256,6 +265,50 @@ CASES = [
     Case("loss_smooth_l1_sum", (2, 5),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 1)),
          loss_fn=lambda y, t: F.smooth_l1_loss(y, t, reduction="sum"), target=normal_target),
+    # activations
+    Case("act_leaky_relu", (3, 5, 5),
+         lambda: Net(lambda m, x: F.leaky_relu(x, 0.2)), data="spaced"),
+    Case("act_prelu_channels", (3, 5, 5),
+         lambda: Net(lambda m, x: m.c(x), c=prelu(3)), data="spaced"),
+    Case("act_prelu_one", (4, 5, 3),
+         lambda: Net(lambda m, x: m.c(x), c=prelu(1)), data="spaced"),
+    Case("act_prelu_features", (6,),
+         lambda: Net(lambda m, x: m.c(m.d(x)), d=nn.Linear(6, 5), c=prelu(5))),
+    Case("act_elu", (3, 5, 4),
+         lambda: Net(lambda m, x: F.elu(x, alpha=0.7)), data="spaced"),
+    Case("act_selu", (2, 5, 3),
+         lambda: Net(lambda m, x: F.selu(x)), data="spaced"),
+    Case("act_softplus", (3, 5, 5),
+         lambda: Net(lambda m, x: F.softplus(x, beta=2, threshold=3))),
+    Case("act_hard_sigmoid", (3, 5, 5),
+         lambda: Net(lambda m, x: F.hardsigmoid(x)), data="wide"),
+    Case("act_hard_swish", (3, 5, 5),
+         lambda: Net(lambda m, x: F.hardswish(x)), data="wide"),
+    Case("act_relu6", (3, 5, 5),
+         lambda: Net(lambda m, x: F.relu6(x)), data="wide"),
+    Case("act_clip", (3, 5, 5),
+         lambda: Net(lambda m, x: torch.clamp(x, -1.5, 2)), data="wide"),
+    Case("act_log_softmax", (3, 5, 5),
+         lambda: Net(lambda m, x: F.log_softmax(m.c(x), dim=1), c=conv(3, 4, 3))),
+    Case("act_log_softmax_last", (2, 3, 5),
+         lambda: Net(lambda m, x: F.log_softmax(m.c(x), dim=-1), c=conv(2, 3, 1))),
+    Case("act_softmax_axis1", (3, 4, 5),
+         lambda: Net(lambda m, x: torch.softmax(m.c(x), dim=2), c=conv(3, 2, 1))),
+    # element-wise arithmetic with broadcasting
+    Case("arith_mul_channel", (3, 5, 4),
+         lambda: Net(lambda m, x: m.c(x) * F.avg_pool2d(x, (5, 4)), c=conv(3, 3, 1))),
+    Case("arith_sub_channel", (3, 5, 4),
+         lambda: Net(lambda m, x: F.avg_pool2d(x, (5, 4)) - m.c(x), c=conv(3, 3, 1))),
+    Case("arith_add_last", (3, 5, 4),
+         # netc broadcasts per sample: [N, 4] is [N, 1, 1, 4] here
+         lambda: Net(lambda m, x: m.c(x) + m.e(torch.flatten(x, 1))[:, None, None, :] + x,
+                     c=conv(3, 3, 1), e=nn.Linear(60, 4))),
+    Case("arith_mul_same", (2, 5, 3),
+         lambda: Net(lambda m, x: m.c(x) * x, c=conv(2, 2, 1))),
+    Case("arith_add_both", (3, 5, 4),
+         lambda: Net(lambda m, x: F.avg_pool2d(x, (5, 1)) + m.c(x), c=conv(3, 1, (1, 4)))),
+    Case("arith_mul_both", (3, 5, 4),
+         lambda: Net(lambda m, x: m.c(x) * F.avg_pool2d(x, (5, 1)), c=conv(3, 1, (1, 4)))),
 ]
 
 
@@ -267,9 +320,13 @@ def draw_input(case, gen):
     # random positions.  Any two values differ by at least 0.025 and none is
     # within 0.05 of 0, so a +-FD_EPS step never reorders a max-pool window
     # or crosses relu's kink.
+    # "wide": magnitudes 0.07, 0.12, ..., which stay at least 0.02 from the
+    # kinks of hard_sigmoid, hard_swish, relu6 and clip at 0, 1.5, 2, 3 and 6.
     n = int(np.prod(shape))
     perm = torch.randperm(n, generator=gen).double()
     sign = torch.randint(0, 2, (n,), generator=gen).double() * 2 - 1
+    if case.data == "wide":
+        return ((0.07 + 0.05 * perm) * sign).reshape(shape).float()
     return ((0.05 + 0.025 * perm) * sign).reshape(shape).float()
 
 

@@ -860,6 +860,91 @@ static void test_add_copy(void **state)
     t_free(t);
 }
 
+/* ---- broadcasting arithmetic (lower_act.c) ---- */
+
+/* The loops of a kernel from the outside in, following first children. */
+static int loop_chain(const Kernel *k, const Stmt **loops, int max)
+{
+    int n = 0;
+    for (const Stmt *s = k->body; s && n < max;) {
+        const Stmt *next = NULL;
+        for (int i = 0; i < s->nbody && !next; i++)
+            if (s->body[i]->k == S_FOR)
+                next = s->body[i];
+        if (next)
+            loops[n++] = next;
+        s = next;
+    }
+    return n;
+}
+
+static void test_broadcast(void **state)
+{
+    (void)state;
+    T *t = t_new(2);
+    Shape s = SB(3, 2, 5), c = SB(3, 1, 1);
+    int x = t_input(t, "x", s), m = t_input(t, "m", c);
+    int y = t_node(t, OP_MUL, "y", s, 2, (int[]){x, m})->id;
+    int dy = t_input(t, "y.grad", s);
+    Node *dm = t_node(t, OP_BCAST_DX, "y.dx1", c, 2, (int[]){dy, x});
+    dm->p.act.a = 1.0f;
+    Node *dn = t_node(t, OP_BCAST_DX, "y.dneg", c, 1, &dy);
+    dn->p.act.a = -1.0f;
+    t_rand(t, x);
+    t_rand(t, m);
+    t_rand(t, dy);
+    t_run(t, y);
+    t_run(t, dm->id);
+    t_run(t, dn->id);
+    const float *xv = t_val(t, x), *mv = t_val(t, m), *gv = t_val(t, dy);
+    double want[60], wm[6], wn[6];
+    for (int i = 0; i < 60; i++)
+        want[i] = (double)xv[i] * mv[i / 10];
+    for (int j = 0; j < 6; j++) {
+        wm[j] = wn[j] = 0;
+        for (int i = 0; i < 10; i++) {
+            wm[j] += (double)gv[j * 10 + i] * xv[j * 10 + i];
+            wn[j] -= gv[j * 10 + i];
+        }
+    }
+    check_value(t, y, want);
+    check_value(t, dm->id, wm);
+    check_value(t, dn->id, wn);
+    /* nb, channels, pixels: every loop of the product independent, the
+     * innermost over contiguous pixels; the gradient's sum over the pixels
+     * is serial */
+    const Stmt *l[8];
+    assert_int_equal(loop_chain(t_kernel(t, y), l, 8), 3);
+    assert_true(l[0]->indep && l[1]->indep && l[2]->indep);
+    assert_int_equal(loop_chain(t_kernel(t, dm->id), l, 8), 3);
+    assert_true(l[0]->indep && l[1]->indep && !l[2]->indep);
+    t_free(t);
+}
+
+static void test_act_flat_loop(void **state)
+{
+    (void)state;
+    static const Op ops[] = {OP_LEAKY_RELU, OP_ELU, OP_SELU, OP_SOFTPLUS, OP_HARD_SIGMOID,
+                             OP_HARD_SWISH, OP_RELU6, OP_CLIP};
+    for (size_t j = 0; j < sizeof ops / sizeof ops[0]; j++) {
+        T *t = t_new(2);
+        Shape s = SB(3, 5);
+        int x = t_input(t, "x", s);
+        Node *n = t_node(t, ops[j], "act", s, 1, &x);
+        n->p.act.a = 0.5f;
+        n->p.act.b = 2.0f;
+        Node *d = t_node(t, OP_ACT_DX, "act.dx", s, 2, (int[]){x, x});
+        d->p.act = n->p.act;
+        d->p.act.fwd = ops[j];
+        for (int k = 0; k < 2; k++) {
+            const Stmt *l[4];
+            assert_int_equal(loop_chain(t_kernel(t, k ? d->id : n->id), l, 4), 1);
+            assert_true(l[0]->indep);
+        }
+        t_free(t);
+    }
+}
+
 /* ---- softmax ---- */
 
 static void run_softmax(Shape s)
@@ -1171,6 +1256,8 @@ int main(void)
         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_add_copy),
+        cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_act_flat_loop),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_concat_slice),
         cmocka_unit_test(test_softmax_xent),

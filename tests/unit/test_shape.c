@@ -303,6 +303,61 @@ static void test_elementwise_and_losses(void **state)
     arena_free(a);
 }
 
+/* activations and element-wise arithmetic: PyTorch broadcasting per sample */
+static void test_broadcast(void **state)
+{
+    (void)state;
+    Shape y;
+    int axis = 0;
+    Shape chw = {.rank = 3, .d = {4, 6, 5}, .batched = true};
+    Shape c11 = {.rank = 3, .d = {4, 1, 1}, .batched = true};
+    Shape w = {.rank = 1, .d = {5}, .batched = true};
+    Shape c1w = {.rank = 3, .d = {4, 1, 5}, .batched = true};
+    Shape h1 = {.rank = 2, .d = {6, 1}, .batched = true};
+    Shape c = {.rank = 1, .d = {4}, .batched = true};
+    assert_true(shape_broadcast(&chw, &c11, &y, &axis));
+    dims_are(&y, true, 3, (int[]){4, 6, 5});
+    assert_true(shape_broadcast(&w, &chw, &y, &axis));
+    dims_are(&y, true, 3, (int[]){4, 6, 5});
+    assert_true(shape_broadcast(&c1w, &h1, &y, &axis));
+    dims_are(&y, true, 3, (int[]){4, 6, 5});
+    assert_false(shape_broadcast(&chw, &c, &y, &axis));
+    assert_int_equal(axis, -1);
+
+    Arena *a;
+    Graph *g = g_new(&a);
+    int x = add_src(g, OP_INPUT, "x", true, 3, chw.d);
+    int m = add_src(g, OP_INPUT, "m", true, 3, c11.d);
+    int f = add_src(g, OP_INPUT, "f", true, 1, c.d);
+    bool ok;
+    Op ops[] = {OP_ADD, OP_SUB, OP_MUL};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        Node *n = graph_add(g, ops[i], "e", (SrcLoc){"h.net", 1, 1}, 2, (int[]){m, x});
+        assert_null(infer(g, n, &ok));
+        dims_are(&n->shape, true, 3, (int[]){4, 6, 5});
+    }
+    expect_error(g, graph_add(g, OP_MUL, "e", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, f}),
+                 "mul e: input 2 has shape [4], input 1 has [4, 6, 5]");
+    expect_error(g, graph_add(g, OP_ADD, "e", (SrcLoc){"h.net", 1, 1}, 3, (int[]){m, x, f}),
+                 "add e: input 3 has shape [4], the inputs before it broadcast to [4, 6, 5]");
+
+    Node *s = graph_add(g, OP_LOG_SOFTMAX, "s", (SrcLoc){"h.net", 1, 1}, 1, &x);
+    s->p.act.axis = 2;
+    assert_null(infer(g, s, &ok));
+    dims_are(&s->shape, true, 3, (int[]){4, 6, 5});
+    Node *bad = graph_add(g, OP_SOFTMAX, "s", (SrcLoc){"h.net", 1, 1}, 1, &x);
+    bad->p.act.axis = 3;
+    expect_error(g, bad, "softmax s: axis 3 is out of range for [4, 6, 5]");
+
+    int pw = add_src(g, OP_PARAM, "p.weight", false, 1, (int[]){4});
+    Node *p = graph_add(g, OP_PRELU, "p", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, pw});
+    p->p.act.per_channel = true;
+    assert_null(infer(g, p, &ok));
+    p = graph_add(g, OP_PRELU, "p", (SrcLoc){"h.net", 1, 1}, 2, (int[]){x, pw});
+    expect_error(g, p, "prelu p: the weight has shape [4], expected [1]");
+    arena_free(a);
+}
+
 /* ---- through the front end ---- */
 
 static Model *load(const char *src)
@@ -410,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_dense_flatten),
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_elementwise_and_losses),
+        cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_macs_lenet),
         cmocka_unit_test(test_macs_grouped),
         cmocka_unit_test(test_messages_in_source),
