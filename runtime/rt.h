@@ -123,7 +123,7 @@ typedef struct {
 
 typedef enum {
     RT_INIT_ZERO, RT_INIT_HE_NORMAL, RT_INIT_HE_UNIFORM, RT_INIT_XAVIER_NORMAL,
-    RT_INIT_XAVIER_UNIFORM, RT_INIT_UNIFORM, RT_INIT_NORMAL, RT_INIT_COUNT
+    RT_INIT_XAVIER_UNIFORM, RT_INIT_UNIFORM, RT_INIT_NORMAL, RT_INIT_ONE, RT_INIT_COUNT
 } RtInit;
 
 typedef struct {
@@ -132,6 +132,8 @@ typedef struct {
     RtInit init;
     double a, b;               /* uniform: low, high; normal: mean, std */
     long fan_in, fan_out;
+    bool state;                /* a "state" record: not trained; a training
+                                  step leaves its next value in grads[] */
 } RtParam;
 
 typedef enum { RT_LOSS_SOFTMAX_XENT, RT_LOSS_MSE } RtLoss;

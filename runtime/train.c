@@ -168,6 +168,21 @@ int rt_nonfinite_param(const RtMeta *m, const float *x)
     return -1;
 }
 
+/* The update after a step: SGD for each trained parameter; a state
+ * (running statistics, step counters) takes the next value the entry left
+ * in grads[] and never meets the optimiser. */
+static void take_step(const RtMeta *m, const RtSgd *sgd, float *params, const float *grads,
+                      float *velocity)
+{
+    for (int i = 0; i < m->nparam; i++) {
+        const RtParam *p = &m->param[i];
+        if (p->state)
+            memcpy(params + p->offset, grads + p->offset, (size_t)p->t.numel * sizeof *params);
+        else
+            rt_sgd_step(sgd, params + p->offset, grads + p->offset, velocity + p->offset, p->t.numel);
+    }
+}
+
 /* One pass over the shuffled training set; fills the running score.
  * Every step checks the loss and every gradient before the update: a
  * non-finite one stops the run (an error naming the parameter, the epoch
@@ -221,7 +236,7 @@ static bool train_epoch(Run *r, const RtSgd *sgd, bool skip_nonfinite, long epoc
                            "stopping before the update (--on-nonfinite=skip-batch skips such "
                            "batches)", (double)r->loss, epoch, b + 1);
         }
-        rt_sgd_step(sgd, r->params, r->grads, r->velocity, m->params);
+        take_step(m, sgd, r->params, r->grads, r->velocity);
         loss_sum += (double)r->loss * (double)n;
         for (long i = 0; i < n; i++)
             if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])

@@ -333,6 +333,36 @@ static bool infer_loss(Ctx *c)
     return true;
 }
 
+/* ---- normalisation and regularisation ---- */
+
+/* batchnorm: [C, ...] with 1 to 3 spatial axes; weight, bias, running
+ * mean and variance are [C]. */
+static bool infer_batchnorm(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    if (!spatial_input(c, x))
+        return false;
+    const NormParam *q = &c->n->p.norm;
+    int want = 1 + 2 * q->affine + 2 * q->track;
+    if (c->n->nin != want)
+        return fail(c, "has %d inputs, expected %d", c->n->nin, want);
+    Shape ch = {.rank = 1, .d = {x->d[0]}};
+    static const char *const roles[] = {"weight", "bias", "running mean", "running variance"};
+    for (int k = 1; k < want; k++)
+        if (!expect_param(c, k, &ch, roles[q->affine ? k - 1 : k + 1]))
+            return false;
+    c->n->shape = *x;
+    return true;
+}
+
+static bool infer_dropout(Ctx *c)
+{
+    const Shape *step = in_shape(c, 1);
+    if (c->n->nin != 2 || step->batched || step->rank != 0)
+        return fail(c, "expects a value and its step counter");
+    return infer_same(c, c->n->op == OP_DROPOUT2D ? 2 : 0);
+}
+
 bool shape_infer(Graph *g, Node *n, struct Diag *d)
 {
     unsigned f = op_flags(n->op);
@@ -358,6 +388,11 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_ADD: return infer_join(&c);
     case OP_SOFTMAX_XENT:
     case OP_MSE: return infer_loss(&c);
+    /* normalisation and regularisation */
+    case OP_BATCHNORM: return infer_batchnorm(&c);
+    case OP_LRN: return infer_same(&c, 2);
+    case OP_DROPOUT:
+    case OP_DROPOUT2D: return infer_dropout(&c);
     default: return fail(&c, "has no shape rule");
     }
 }

@@ -364,6 +364,18 @@ static const LowerRow rows[] = {
     [OP_SLICE] = {lower_slice, "y", {"x"}},
     [OP_SOFTMAX_XENT_DX] = {lower_xent_dx, "dlogits", {"logits", "target"}},
     [OP_MSE_DX] = {lower_mse_dx, "dpred", {"pred", "target"}},
+    /* normalisation and regularisation (lower_norm.c); batchnorm's
+     * parameter inputs are named by their role */
+    [OP_BATCHNORM] = {lower_batchnorm, "y", {"x"}},
+    [OP_LRN] = {lower_lrn, "y", {"x"}},
+    [OP_DROPOUT] = {lower_dropout, "y", {"x", "step"}},
+    [OP_DROPOUT2D] = {lower_dropout, "y", {"x", "step"}},
+    [OP_BATCHNORM_DX] = {lower_batchnorm_dx, "dx", {"x", "dy", "w"}},
+    [OP_BATCHNORM_DW] = {lower_batchnorm_dw, "dw", {"x", "dy"}},
+    [OP_RUNNING_STAT] = {lower_running_stat, "next", {"x", "state"}},
+    [OP_STEP_COUNT] = {lower_step_count, "next", {"count"}},
+    [OP_LRN_DX] = {lower_lrn_dx, "dx", {"x", "dy"}},
+    [OP_DROPOUT_DX] = {lower_dropout_dx, "dx", {"dy", "step"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
@@ -401,6 +413,29 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
 
 Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, int id)
 {
+    return lower_node_mode(a, m, s, t, id, false);
+}
+
+/* An input's buffer name: the row's, else (parameters past the row's
+ * names) the parameter's role. */
+static const char *input_name(Arena *a, const LowerRow *r, const Graph *g, const Node *n, int i)
+{
+    bool variadic = op_arity(n->op) < 0 && !(op_flags(n->op) & OPF_HAS_PARAMS);
+    if (variadic)
+        return arena_printf(a, "%s%d", r->in[0], i);
+    int named = 0;
+    while (named < 3 && r->in[named])
+        named++;
+    if (i < named)
+        return r->in[i];
+    const Node *in = graph_node(g, n->in[i]);
+    NETC_ASSERT(in->op == OP_PARAM);
+    return in->p.param.role;
+}
+
+Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
+                        bool training)
+{
     const Node *n = graph_node(m->g, id);
     const LowerRow *r = &rows[n->op];
     if (!r->fn) {
@@ -415,15 +450,13 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
     NETC_ASSERT(t);
-    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t};
-    L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
+    training &= (op_flags(n->op) & OPF_MODE) != 0;
+    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t, .training = training};
+    L.k = kernel_new(a, arena_printf(a, "k%d_%s%s", id, op_name(n->op), training ? "_train" : ""),
+                     comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
-    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE;
-    for (int i = 0; i < n->nin; i++) {
-        const char *name = variadic ? arena_printf(a, "%s%d", r->in[0], i) : r->in[i];
-        NETC_ASSERT(name);
-        lbuf(&L, name, n->in[i], false);
-    }
+    for (int i = 0; i < n->nin; i++)
+        lbuf(&L, input_name(a, r, m->g, n, i), n->in[i], false);
     (algo == ALGO_IM2COL ? r->im2col : r->fn)(&L);
     return L.k;
 }

@@ -19,6 +19,7 @@ typedef struct {
     Kernel *k;
     Algo algo;      /* the node's schedule */
     const Target *t; /* the machine it is scheduled for */
+    bool training;   /* an OPF_MODE op lowered for a training entry */
 } Lower;
 
 /* ---- integer expressions (folded) ---- */
@@ -158,5 +159,8 @@ LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
 LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
 LowerFn lower_xent, lower_xent_dx, lower_mse, lower_mse_dx;
+/* normalisation and regularisation (lower_norm.c) */
+LowerFn lower_batchnorm, lower_batchnorm_dx, lower_batchnorm_dw, lower_running_stat;
+LowerFn lower_step_count, lower_lrn, lower_lrn_dx, lower_dropout, lower_dropout_dx;
 
 #endif
