@@ -350,6 +350,46 @@ CASES += [
 ]
 
 
+def netc_hash(a, b):
+    """netc's X_HASH (loop_hash in compiler/loop/loop.h), in [0, 2^24)."""
+    def mix(x):
+        x &= 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) & 0xFFFFFFFF
+        x ^= x >> 15
+        x = (x * 0x846CA68B) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+    return mix(mix(a) ^ (b & 0xFFFFFFFF)) >> 8
+
+
+def netc_dropout(name, p, step, shape, channels, seed=1):
+    """netc's dropout in training: the layer's key mixes the train seed with
+    its name (FNV-1a); unit u (an element, or channel nb*C + c) is kept when
+    hash(hash(key, step), u) >= p * 2^24, and scaled by 1/(1-p)."""
+    h = (2166136261 ^ seed ^ (seed >> 32)) & 0xFFFFFFFF
+    for ch in name.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    k2 = netc_hash(h & 0x7FFFFFFF, step)
+    cut = int(np.ceil(float(np.float32(p)) * 2.0 ** 24))
+    full = (BATCH,) + shape
+    units = BATCH * shape[0] if channels else int(np.prod(full))
+    keep = np.array([netc_hash(k2, u) >= cut for u in range(units)], dtype=np.float64)
+    if channels:
+        keep = np.repeat(keep, int(np.prod(shape[1:])))
+    mask = torch.tensor(keep.reshape(full) / (1.0 - float(np.float32(p))))
+    return lambda m, x: x * mask.to(x.dtype)
+
+
+# dropout with p > 0 through both backends: the mask drawn by netc's hash,
+# reimplemented above, and the gradient mask * scale * dy
+CASES += [
+    Case("dropout_p03", (3, 4, 4), lambda: Net(netc_dropout("c", 0.3, 9, (3, 4, 4), False)),
+         state={"c.step": (9, 10)}),
+    Case("dropout2d_p05", (4, 3, 5), lambda: Net(netc_dropout("c", 0.5, 2, (4, 3, 5), True)),
+         state={"c.step": (2, 3)}),
+]
+
+
 def main():
     torch.set_num_threads(1)
     names = [c.name for c in CASES]
