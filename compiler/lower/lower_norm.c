@@ -63,14 +63,17 @@ typedef struct {
     Expr *mean, *var; /* biased variance */
 } Stats;
 
-/* The batch statistics of channel c of buffer x, computed in p. */
-static Stats batch_stats(Lower *L, Stmt *p, int x, Expr *c, int C, int S)
+/* The batch statistics of channel c of buffer x, computed in p (the
+ * variance only when want_var). */
+static Stats batch_stats(Lower *L, Stmt *p, int x, Expr *c, int C, int S, bool want_var)
 {
     int sum = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
     Stmt *q = p;
     Expr *i = chan_elems(L, &q, c, C, S);
     lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, x, i)));
     Expr *mean = lvar(L, ldecl(L, p, "mean", T_F32, fdiv(L, lvar(L, sum), chan_count(L, S))));
+    if (!want_var)
+        return (Stats){mean, NULL};
     int sq = ldecl(L, p, "sq", T_F32, lf(L, 0.0f));
     q = p;
     i = chan_elems(L, &q, c, C, S);
@@ -102,7 +105,7 @@ void lower_batchnorm(Lower *L)
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
     Stats st;
     if (L->training || !q->track)
-        st = batch_stats(L, p, X, c, C, S);
+        st = batch_stats(L, p, X, c, C, S, true);
     else
         st = (Stats){lload(L, RM, c), lload(L, RV, c)};
     Expr *inv = inv_std(L, p, st.var);
@@ -123,7 +126,7 @@ void lower_batchnorm_dx(Lower *L)
     chan_geom(L, L->n->id, &C, &S);
     Stmt *p = L->k->body;
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
-    Stats st = batch_stats(L, p, X, c, C, S);
+    Stats st = batch_stats(L, p, X, c, C, S, true);
     Expr *inv = inv_std(L, p, st.var);
     int sdy = ldecl(L, p, "sdy", T_F32, lf(L, 0.0f));
     int sdyx = ldecl(L, p, "sdyx", T_F32, lf(L, 0.0f));
@@ -151,7 +154,7 @@ void lower_batchnorm_dw(Lower *L)
     chan_geom(L, lin(L, 0)->id, &C, &S);
     Stmt *p = L->k->body;
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
-    Stats st = batch_stats(L, p, X, c, C, S);
+    Stats st = batch_stats(L, p, X, c, C, S, true);
     Expr *inv = inv_std(L, p, st.var);
     int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
     Stmt *r = p;
@@ -171,7 +174,7 @@ void lower_running_stat(Lower *L)
     chan_geom(L, lin(L, 0)->id, &C, &S);
     Stmt *p = L->k->body;
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
-    Stats st = batch_stats(L, p, X, c, C, S);
+    Stats st = batch_stats(L, p, X, c, C, S, q->stat);
     Expr *stat = st.mean;
     if (q->stat) {
         Expr *m = chan_count(L, S);
