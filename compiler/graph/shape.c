@@ -412,6 +412,10 @@ long node_macs(const Graph *g, const Node *n)
         const Shape *x = &graph_node(g, n->in[0])->shape;
         return (long)x->d[0] * n->p.dense.units;
     }
+    /* normalisation: a multiply-add per element (batch norm's scale and
+     * shift), one per window tap (lrn's sum of squares) */
+    case OP_BATCHNORM: return shape_numel(&n->shape);
+    case OP_LRN: return shape_numel(&n->shape) * n->p.lrn.size;
     default:
         return 0;
     }
