@@ -8,8 +8,8 @@
  * This file holds the dispatch table (one row per op: the lowering and
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
- * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c and
- * lower_misc.c.  A scheduled kernel may add scratch buffers after its
+ * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
+ * lower_misc.c and lower_norm.c.  A scheduled kernel may add scratch buffers after its
  * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
@@ -420,12 +420,13 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
  * names) the parameter's role. */
 static const char *input_name(Arena *a, const LowerRow *r, const Graph *g, const Node *n, int i)
 {
-    bool variadic = op_arity(n->op) < 0 && !(op_flags(n->op) & OPF_HAS_PARAMS);
-    if (variadic)
-        return arena_printf(a, "%s%d", r->in[0], i);
     int named = 0;
     while (named < 3 && r->in[named])
         named++;
+    /* concat, add: one name, numbered */
+    bool variadic = op_arity(n->op) < 0 && !(op_flags(n->op) & OPF_HAS_PARAMS) && named == 1;
+    if (variadic)
+        return arena_printf(a, "%s%d", r->in[0], i);
     if (i < named)
         return r->in[i];
     const Node *in = graph_node(g, n->in[i]);

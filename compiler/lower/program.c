@@ -9,6 +9,11 @@
  *   train    in = user inputs, target    out = outputs, loss     grads = dL/dparams
  *   grad     in = user inputs, seed      out = outputs, dL/dinputs  grads = dL/dparams
  *
+ * forward is the inference entry; train and grad are training entries:
+ * OPF_MODE ops (batch norm, dropout) get their training kernels there, and
+ * grads[] receives, at each state tensor's offset, its next value
+ * (Model.next_of) instead of a gradient.
+ *
  * Memory: parameters and their gradients live in the caller's params[] and
  * grads[] arrays; entry inputs and outputs in the caller's buffers; every
  * other value in the arena.  The arena is planned over the entry's
