@@ -303,13 +303,10 @@ static void drop_apply(Lower *L, int out, int in, int step)
 void lower_dropout(Lower *L)
 {
     enum { Y, X, STEP };
-    if (L->training) {
+    if (L->training)
         drop_apply(L, Y, X, STEP);
-        return;
-    }
-    Stmt *p = L->k->body;
-    Expr *i = lfor_indep(L, &p, "i", li(L, 0), lmul(L, lbatch(L), li(L, lnumel(L, L->n->id))));
-    lstore(L, p, Y, i, lload(L, X, i), false);
+    else
+        lower_copy(L); /* y = x, its buffers first */
 }
 
 /* dx = mask * scale * dy, the forward's mask */
