@@ -50,7 +50,8 @@ static const Schema layers[] = {
     /* normalisation and regularisation */
     {"batchnorm", OP_BATCHNORM, 0, 1, 1, 4, {
         {"eps", ATTR_FLOAT, "1e-5", 0, "added to the variance, > 0"},
-        {"momentum", ATTR_FLOAT, "0.1", 0, "weight of the batch statistics in the running ones, in [0, 1]"},
+        {"momentum", ATTR_FLOAT, "0.1", 0,
+         "weight of the batch statistics in the running ones, in [0, 1]"},
         {"affine", ATTR_BOOL, "true", 0, "learn a weight and a bias per channel"},
         {"track_running_stats", ATTR_BOOL, "true", 0,
          "keep running statistics for inference (else inference uses the batch's)"},

@@ -9,8 +9,8 @@
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
  * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
- * lower_misc.c and lower_norm.c.  A scheduled kernel may add scratch buffers after its
- * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
+ * lower_misc.c and lower_norm.c.  A scheduled kernel may add scratch
+ * buffers after its inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
  *     =>

@@ -134,14 +134,15 @@ void lower_batchnorm_dx(Lower *L)
     Expr *i = chan_elems(L, &r, c, C, S);
     Expr *dy = lvar(L, ldecl(L, r, "g", T_F32, lload(L, DY, i)));
     lassign(L, r, sdy, fadd(L, lvar(L, sdy), dy));
-    lassign(L, r, sdyx, fadd(L, lvar(L, sdyx), fmul(L, dy, fmul(L, fsub(L, lload(L, X, i), st.mean), inv))));
+    Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
+    lassign(L, r, sdyx, fadd(L, lvar(L, sdyx), fmul(L, dy, xhat)));
     Expr *m = chan_count(L, S);
     Expr *mdy = lvar(L, ldecl(L, p, "mdy", T_F32, fdiv(L, lvar(L, sdy), m)));
     Expr *mdyx = lvar(L, ldecl(L, p, "mdyx", T_F32, fdiv(L, lvar(L, sdyx), m)));
     Expr *scale = affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, W, c), inv))) : inv;
     r = p;
     i = chan_elems(L, &r, c, C, S);
-    Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
+    xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
     Expr *g = fsub(L, fsub(L, lload(L, DY, i), mdy), fmul(L, xhat, mdyx));
     lstore(L, r, DX, i, fmul(L, scale, g), false);
 }
@@ -296,7 +297,8 @@ static void drop_apply(Lower *L, int out, int in, int step)
         keep = ex_bin(L->a, X_LE, cut, ex_bin(L->a, X_HASH, key, i));
     }
     float scale = (float)(1.0 / (1.0 - (double)q->p));
-    lstore(L, p, out, i, ex_select(L->a, keep, fmul(L, lload(L, in, i), lf(L, scale)), lf(L, 0.0f)), false);
+    Expr *kept = fmul(L, lload(L, in, i), lf(L, scale));
+    lstore(L, p, out, i, ex_select(L->a, keep, kept, lf(L, 0.0f)), false);
 }
 
 /* training: the mask; inference: the identity */

@@ -75,7 +75,8 @@ static void fill(float *v, int n, float base)
 }
 
 static const char *const DROPOUT = "network d\ninput x: [4, 10]\nx -> c: dropout(0.3) => y\noutput y\n";
-static const char *const DROPOUT2D = "network d\ninput x: [4, 10]\nx -> c: dropout2d(0.5) => y\noutput y\n";
+static const char *const DROPOUT2D =
+    "network d\ninput x: [4, 10]\nx -> c: dropout2d(0.5) => y\noutput y\n";
 
 /* The kept-or-not of unit u at `step`, as the kernels must compute it. */
 static bool kept(const Node *n, float step, int u)
@@ -157,7 +158,8 @@ static void test_state_updates(void **state)
         const Node *n = g->node[i];
         if (n->op != OP_PARAM)
             continue;
-        assert_int_equal(n->p.param.state, strcmp(n->p.param.role, "weight") && strcmp(n->p.param.role, "bias"));
+        bool trained = !strcmp(n->p.param.role, "weight") || !strcmp(n->p.param.role, "bias");
+        assert_int_equal(n->p.param.state, !trained);
         if (!n->p.param.state)
             continue;
         nstate++;
