@@ -252,7 +252,7 @@ static int parse_args(int argc, char **argv, Options *o)
 static void print_layer_table(const Model *m, const Program *p)
 {
     const Graph *g = m->g;
-    long total_params = 0, total_macs = 0;
+    long total_params = 0, total_macs = 0, total_state = 0;
     printf("network %s\n", m->name);
     printf("%-24s %-12s %-20s %10s %12s\n", "layer", "op", "output", "params", "MACs");
     for (int i = 0; i < g->nnode; i++) {
@@ -267,7 +267,7 @@ static void print_layer_table(const Model *m, const Program *p)
         long params = 0;
         for (int j = 0; j < n->nin; j++) {
             const Node *in = graph_node(g, n->in[j]);
-            if (in->op == OP_PARAM)
+            if (in->op == OP_PARAM && !in->p.param.state)
                 params += shape_numel(&in->shape);
         }
         long macs = node_macs(g, n);
@@ -282,8 +282,14 @@ static void print_layer_table(const Model *m, const Program *p)
             printf("  fused into %s", g->node[n->fused_into]->name);
         putchar('\n');
     }
+    for (int i = 0; i < g->nnode; i++)
+        if (g->node[i]->op == OP_PARAM && g->node[i]->p.param.state)
+            total_state += shape_numel(&g->node[i]->shape);
     printf("total: %ld parameters (%ld bytes), %ld MACs per sample\n", total_params, total_params * 4,
            total_macs);
+    if (total_state)
+        printf("state: %ld floats (%ld bytes) not trained: running statistics, step counters\n",
+               total_state, total_state * 4);
     for (int i = 0; i < p->nentry; i++) {
         const Entry *e = &p->entry[i];
         printf("%s arena: %ld + %ld*n floats (%ld bytes at n=1)\n", e->name, e->arena_fixed,

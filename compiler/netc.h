@@ -75,6 +75,9 @@ typedef struct Model {
     TrainConfig train;
     int *grad_of;            /* autodiff: node id -> its gradient node, or -1 */
     int ngrad_of;
+    /* state_updates: state PARAM node id -> the node computing its value
+     * after a training step, or -1 (NULL before autodiff). */
+    int *next_of;
     /* Set by tests (and `netc emit-c --entry grad`) to request a "grad"
      * entry: the gradient of value grad_value given incoming gradient
      * grad_seed (an INPUT node); -1 when unused. */
@@ -98,6 +101,10 @@ void model_free(Model *m);
  * gradient is 1; otherwise seed is an INPUT node of of's shape holding the
  * incoming gradient. */
 void autodiff(Model *m, int of, int seed);
+/* state.c (called by autodiff): appends, for every state PARAM (running
+ * statistics, step counters), the node computing its value after one
+ * training step, and fills m->next_of. */
+void state_updates(Model *m);
 /* Adds an INPUT node "<name>.grad" shaped like node `of`, records
  * grad_value/grad_seed and runs autodiff(m, of, seed). */
 void autodiff_seeded(Model *m, int of);
@@ -192,6 +199,11 @@ bool program_load_weights(Program *p, const char *path, Diag *d);
  * kernel's buffers are, in order: the node's output, then its inputs, then
  * any scratch buffers the algorithm needs (LBuf.scratch). */
 Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, int id);
+/* The same for an entry that trains (train, grad: batch statistics, dropout
+ * masks) or not (forward: running statistics, dropout is the identity).
+ * Only OPF_MODE ops differ; lower_node is lower_node_mode(..., false). */
+Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
+                        bool training);
 
 /* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after
  * printing an error (e.g. an unwritable directory). */

@@ -337,7 +337,8 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
     for (int i = 0; i < m->nparam; i++) {
         const RtParam *p = &m->param[i];
         rt_shape_str(shape, sizeof shape, p->t.d, p->t.rank, false);
-        printf("%-*s  %-16s %10ld  %s\n", wn, p->t.name, shape, p->t.numel, rt_init_name(p->init));
+        printf("%-*s  %-16s %10ld  %s%s\n", wn, p->t.name, shape, p->t.numel, rt_init_name(p->init),
+               p->state ? " (state, not trained)" : "");
     }
     printf("total %ld parameters, %ld bytes%s\n\n", m->params, m->params * 4,
            weights ? " (weights built in)" : "");

@@ -9,6 +9,7 @@
  *   uniform         U(A, B)
  *   normal          N(A, B)
  *   zero            0 (draws nothing)
+ *   one             1 (draws nothing)
  * A uniform draw is low + (high - low) * u with u in [0, 1), computed in
  * double and rounded to float once.
  */
@@ -30,6 +31,10 @@ void rt_init_params(const RtMeta *m, float *params, uint64_t seed)
         bool normal = false;
         switch (p->init) {
         case RT_INIT_ZERO:
+            continue;
+        case RT_INIT_ONE:
+            for (long k = 0; k < p->t.numel; k++)
+                w[k] = 1.0f;
             continue;
         case RT_INIT_HE_UNIFORM:
             hi = sqrt(6.0 / (double)p->fan_in);

@@ -16,6 +16,7 @@
 
 static const char *const init_names[] = {
     "zero", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "uniform", "normal",
+    "one",
 };
 _Static_assert(sizeof init_names / sizeof *init_names == RT_INIT_COUNT, "one name per RtInit");
 
@@ -134,7 +135,7 @@ static bool add_tensor(Line *l, RtTensor **arr, int *n)
     return get_shape(l, 2, t, &next) && no_more(l, next);
 }
 
-static bool parse_param(Line *l, RtMeta *m)
+static bool parse_param(Line *l, RtMeta *m, bool state)
 {
     RtParam *np = rt_realloc(m->param, (size_t)(m->nparam + 1) * sizeof *np);
     if (!np)
@@ -143,6 +144,7 @@ static bool parse_param(Line *l, RtMeta *m)
     RtParam *p = &np[m->nparam];
     memset(p, 0, sizeof *p);
     p->lr_mult = 1.0f;
+    p->state = state;
     if (!name_field(l, 1, &p->t.name))
         return false;
     m->nparam++;
@@ -383,8 +385,8 @@ static bool parse_line(Line *l, RtMeta *m, unsigned *seen)
         return add_tensor(l, &m->input, &m->ninput);
     if (strcmp(r, "output") == 0)
         return add_tensor(l, &m->output, &m->noutput);
-    if (strcmp(r, "param") == 0)
-        return parse_param(l, m);
+    if (strcmp(r, "param") == 0 || strcmp(r, "state") == 0)
+        return parse_param(l, m, r[0] == 's');
     unsigned bit = strcmp(r, "name") == 0     ? SEEN_NAME
                    : strcmp(r, "params") == 0 ? SEEN_PARAMS
                    : strcmp(r, "arena") == 0  ? SEEN_ARENA

@@ -13,7 +13,8 @@
  * Entry-point convention (both backends):
  *   n       batch size of this call
  *   params  all parameters, one flat float array (offsets in the meta)
- *   grads   same layout as params; written by train entries (NULL otherwise)
+ *   grads   same layout as params; written by train entries (NULL otherwise):
+ *           gradients of params, next values of state tensors
  *   arena   working memory of at least fixed + per_n * n floats ("arena" line)
  *   in      the entry's inputs  (forward: {x};  train: {x, target})
  *   out     the entry's outputs (forward: {y};  train: {y, loss[1]})
@@ -28,7 +29,12 @@
  *   input NAME RANK D1 .. DR                 per-sample shape, in in[] order
  *   output NAME RANK D1 .. DR                forward outputs, in out[] order
  *   param NAME OFFSET COUNT RANK D1 .. DR INIT A B FAN_IN FAN_OUT
- *        INIT: zero he_normal he_uniform xavier_normal xavier_uniform
+ *   state NAME OFFSET COUNT RANK D1 .. DR INIT A B FAN_IN FAN_OUT
+ *        a state tensor (running statistics, step counters): in params[]
+ *        and checkpoints like a param, not trained; train entries write its
+ *        next value into grads[] at OFFSET, which the runtime copies into
+ *        params[] after the step
+ *        INIT: zero one he_normal he_uniform xavier_normal xavier_uniform
  *              uniform (A, B = low, high) normal (A, B = mean, std)
  *   train loss KIND [REDUCTION]              softmax_cross_entropy | mse | nll |
  *                                            bce_with_logits | l1 | smooth_l1;

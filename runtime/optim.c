@@ -404,7 +404,7 @@ float rt_clip_grad_norm(const RtMeta *m, float *grads, float max_norm)
     for (int i = 0; i < m->nparam; i++) {
         const RtParam *p = &m->param[i];
         const float *g = grads + p->offset;
-        if (p->frozen)
+        if (p->frozen || p->state)
             continue;
         for (long k = 0; k < p->t.numel; k++)
             ss += (double)g[k] * (double)g[k];
@@ -416,7 +416,7 @@ float rt_clip_grad_norm(const RtMeta *m, float *grads, float max_norm)
     for (int i = 0; i < m->nparam; i++) {
         const RtParam *p = &m->param[i];
         float *g = grads + p->offset;
-        if (p->frozen)
+        if (p->frozen || p->state)
             continue;
         for (long k = 0; k < p->t.numel; k++)
             g[k] = g[k] * coef;
@@ -431,6 +431,12 @@ void rt_optim_update(const RtMeta *m, const RtOptim *o, double lr, long step, fl
         rt_clip_grad_norm(m, grads, m->clip_norm);
     for (int i = 0; i < m->nparam; i++) {
         const RtParam *p = &m->param[i];
+        /* a state tensor (running statistics, a step counter) takes the
+         * next value the train entry left in grads[]; it is not trained */
+        if (p->state) {
+            memcpy(params + p->offset, grads + p->offset, (size_t)p->t.numel * sizeof *params);
+            continue;
+        }
         if (p->frozen)
             continue;
         float *slot[RT_OPT_SLOTS];

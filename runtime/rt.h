@@ -123,7 +123,7 @@ typedef struct {
 
 typedef enum {
     RT_INIT_ZERO, RT_INIT_HE_NORMAL, RT_INIT_HE_UNIFORM, RT_INIT_XAVIER_NORMAL,
-    RT_INIT_XAVIER_UNIFORM, RT_INIT_UNIFORM, RT_INIT_NORMAL, RT_INIT_COUNT
+    RT_INIT_XAVIER_UNIFORM, RT_INIT_UNIFORM, RT_INIT_NORMAL, RT_INIT_ONE, RT_INIT_COUNT
 } RtInit;
 
 typedef struct {
@@ -134,6 +134,8 @@ typedef struct {
     long fan_in, fan_out;
     float lr_mult;             /* the learning rate's factor (1 unless set) */
     bool frozen;               /* never updated, left out of clipping */
+    bool state;                /* a "state" record: not trained; a training
+                                  step leaves its next value in grads[] */
 } RtParam;
 
 /* The losses, in the order of their names in meta.c; the runtime only

@@ -257,9 +257,10 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
                 continue;
             }
             if (bad >= 0)
-                return rt_fail(e, NULL, "the gradient of '%s' is not finite at epoch %ld, batch "
+                return rt_fail(e, NULL, "the %s of '%s' is not finite at epoch %ld, batch "
                                "%ld (loss %g); stopping before the update (the learning rate may "
                                "be too large; --on-nonfinite=skip-batch skips such batches)",
+                               m->param[bad].state ? "next value" : "gradient",
                                m->param[bad].t.name, epoch, b + 1, (double)r->loss);
             return rt_fail(e, NULL, "the loss is not finite (%g) at epoch %ld, batch %ld; "
                            "stopping before the update (--on-nonfinite=skip-batch skips such "

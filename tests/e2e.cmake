@@ -24,3 +24,13 @@ set_tests_properties(e2e.losses PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 add_test(NAME e2e.optim COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_optim.sh
          $<TARGET_FILE:netc> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e.optim PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+# Batch norm and dropout in a program: state tensors per step, in
+# checkpoints, on any thread count and across a resume (tests/e2e_norm.sh).
+foreach(backend c llvm)
+  if(backend STREQUAL "c" OR NETC_LLVM)
+    add_test(NAME e2e.norm.${backend}
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_norm.sh $<TARGET_FILE:netc> ${backend}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(e2e.norm.${backend} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endif()
+endforeach()

@@ -14,7 +14,13 @@
  *      entry once with batch n = 2 and compares every output and every
  *      gradient with PyTorch's;
  *   4. checks the gradients again by central finite differences on up to
- *      FD_SAMPLES elements of every input and every parameter.
+ *      FD_SAMPLES elements of every input and every parameter;
+ *   5. when REFDIR has infer.out.npy, runs the "forward" entry (inference:
+ *      running statistics, no dropout) on x and compares its output.
+ * State tensors (batch norm's running statistics, dropout's step counter)
+ * are loaded like parameters from <name>.npy; the value the training entry
+ * leaves in grads[] at their offset is compared with next.<name>.npy, the
+ * state after PyTorch's step, and they have no finite differences.
  * It prints one summary line and exits 0 (pass), 1 (fail) or 77 (skip, for
  * a backend this build lacks), which tests/ops.cmake declares to CTest.
  *
@@ -501,13 +507,20 @@ static void check_outputs(Run *r)
     }
 }
 
+static bool is_state(const Run *r, const ParamSlot *sl)
+{
+    return graph_node(r->m->g, sl->node)->p.param.state;
+}
+
 static void check_param_grads(Run *r, const Program *p)
 {
     for (int s = 0; s < p->nparam; s++) {
         const ParamSlot *sl = &p->param[s];
         char file[300], what[300];
-        snprintf(file, sizeof file, "grad.%s", node_name(r->m, sl->node));
-        snprintf(what, sizeof what, "gradient of %s", node_name(r->m, sl->node));
+        bool state = is_state(r, sl);
+        snprintf(file, sizeof file, "%s.%s", state ? "next" : "grad", node_name(r->m, sl->node));
+        snprintf(what, sizeof what, "%s of %s", state ? "next value" : "gradient",
+                 node_name(r->m, sl->node));
         Npy ref;
         if (ref_load(r, file, sl->count, &ref))
             check_close(r, what, r->grads + sl->offset, &ref);
@@ -557,9 +570,47 @@ static void check_fd(Run *r, const Program *p)
     }
     for (int s = 0; s < p->nparam; s++) {
         const ParamSlot *sl = &p->param[s];
-        fd_check(r, node_name(r->m, sl->node), r->params + sl->offset, sl->count,
-                 r->grads + sl->offset);
+        if (!is_state(r, sl))
+            fd_check(r, node_name(r->m, sl->node), r->params + sl->offset, sl->count,
+                     r->grads + sl->offset);
     }
+}
+
+/* The forward entry (inference) on x against infer.out.npy, when the case
+ * has one. */
+static void check_inference(Run *r, const Program *p, void *so)
+{
+    char path[PATH_CAP], sym[512];
+    snprintf(path, sizeof path, "%s/infer.out.npy", r->refdir);
+    if (access(path, F_OK) != 0)
+        return;
+    const Entry *f = &p->entry[0];
+    snprintf(sym, sizeof sym, "%s_%s", r->m->name, f->name);
+    void *fnp = dlsym(so, sym);
+    if (!fnp || f->nin != 1 || f->nout < 1) {
+        fail(r, "no single-input forward entry %s", sym);
+        return;
+    }
+    NetcEntryFn fn;
+    memcpy(&fn, &fnp, sizeof fn);
+    long narena = f->arena_fixed + f->arena_per_n * BATCH;
+    float *arena = malloc((size_t)(narena > 0 ? narena : 1) * sizeof(float));
+    long ylen = value_floats(r->m, f->out[0]);
+    float *y = malloc((size_t)ylen * sizeof(float));
+    fill_nan(arena, narena);
+    fill_nan(y, ylen);
+    Npy x, ref;
+    if (ref_load(r, "x", value_floats(r->m, f->in[0]), &x)) {
+        const float *in[1] = {x.v};
+        float *out[1] = {y};
+        fn(BATCH, r->params, NULL, arena, in, out);
+        if (ref_load(r, "infer.out", ylen, &ref))
+            check_close(r, "inference output", y, &ref);
+        free(ref.v);
+    }
+    free(x.v);
+    free(arena);
+    free(y);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -665,6 +716,9 @@ int main(int argc, char **argv)
         autodiff(m, m->g->loss, -1);
     else
         autodiff_seeded(m, m->g->outputs[0]);
+    /* as netc builds it: activations fused into the layers before them */
+    fuse_epilogues(m);
+    NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = conv_algo;
     Sched *sched = sched_choose(m);
     Target tgt;
@@ -726,6 +780,7 @@ int main(int argc, char **argv)
         check_param_grads(&r, p);
         check_grads_written(&r);
         check_fd(&r, p);
+        check_inference(&r, p, so);
     }
 
     printf("%s %s [%s]: %s entry; %d tensors vs PyTorch (worst %.3f of tolerance); "

@@ -207,6 +207,7 @@ static const char *c_call(ExprKind k, LType t)
     case X_LOG: return "logf";
     case X_TANH: return "tanhf";
     case X_SQRT: return "sqrtf";
+    case X_HASH: return "netc_hash";
     default: return NULL;
     }
 }
@@ -377,7 +378,7 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
             NETC_ASSERT(fn);
             buf_printf(b, "%s(", fn);
             put_c_expr(b, k, e->a, P_COND);
-            if (e->k == X_MIN || e->k == X_MAX) {
+            if (e->k == X_MIN || e->k == X_MAX || e->k == X_HASH) {
                 buf_puts(b, ", ");
                 put_c_expr(b, k, e->b, P_COND);
             }
@@ -393,7 +394,8 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 
 /* H_VFMIN/H_VFMAX: float min/max inside vector expressions, which need the
  * scalar helper only in the lane-loop form (!NETC_VEXT). */
-enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16, H_VFMIN = 32, H_VFMAX = 64 };
+enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16, H_VFMIN = 32, H_VFMAX = 64,
+       H_HASH = 128 };
 
 typedef struct {
     bool batch;         /* n is read */
@@ -415,6 +417,8 @@ static void uses_expr(Uses *u, const Expr *e)
         u->helpers |= e->t == T_I32 ? H_IMAX : e->t == T_V32 ? H_VFMAX : H_FMAX;
     if (e->k == X_HSUM)
         u->helpers |= H_HSUM;
+    if (e->k == X_HASH)
+        u->helpers |= H_HASH;
     uses_expr(u, e->a);
     uses_expr(u, e->b);
     uses_expr(u, e->c);
@@ -1088,6 +1092,18 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
                       "}\n#endif\n\n", w, w);
     }
     h &= ~(unsigned)H_HSUM;
+    if (h & H_HASH)
+        buf_puts(b, "/* the loop IR's X_HASH (loop_hash in netc's loop.h), on 32-bit unsigned\n"
+                    " * arithmetic that wraps: a counter-based hash, in [0, 2^24) */\n"
+                    "static inline unsigned long netc_hash_mix(unsigned long x)\n{\n"
+                    "    x &= 0xffffffffUL;\n"
+                    "    x ^= x >> 16;\n    x = (x * 0x7feb352dUL) & 0xffffffffUL;\n"
+                    "    x ^= x >> 15;\n    x = (x * 0x846ca68bUL) & 0xffffffffUL;\n"
+                    "    return x ^ (x >> 16);\n}\n"
+                    "static inline int netc_hash(int a, int b)\n{\n"
+                    "    unsigned long m = netc_hash_mix((unsigned long)(unsigned)a);\n"
+                    "    return (int)(netc_hash_mix(m ^ (unsigned long)(unsigned)b) >> 8);\n}\n\n");
+    h &= ~(unsigned)H_HASH;
     if (!h)
         return;
     buf_puts(b, "/* min and max keep the loop IR's exact semantics: max(a, b) is\n"

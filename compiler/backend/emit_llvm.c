@@ -292,6 +292,19 @@ static LLVMValueRef gen_arith(KGen *kg, const Expr *e)
     return NULL;
 }
 
+/* loop_hash's mixing step, on i32 with wrapping (no nsw) arithmetic */
+static LLVMValueRef gen_hash_mix(Gen *g, LLVMValueRef x)
+{
+    static const unsigned long long mul[2] = {0x7feb352du, 0x846ca68bu};
+    static const unsigned shift[3] = {16, 15, 16};
+    for (int i = 0; i < 3; i++) {
+        x = LLVMBuildXor(g->b, x, LLVMBuildLShr(g->b, x, LLVMConstInt(g->t_i32, shift[i], 0), ""), "");
+        if (i < 2)
+            x = LLVMBuildMul(g->b, x, LLVMConstInt(g->t_i32, mul[i], 0), "");
+    }
+    return x;
+}
+
 static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
 {
     Gen *g = kg->g;
@@ -335,6 +348,11 @@ static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
         LLVMValueRef fn = intrinsic(g, "llvm.vector.reduce.fadd", kg->t_vec, &ft);
         LLVMValueRef args[2] = {LLVMConstReal(g->t_f32, -0.0), gen_expr(kg, e->a)};
         return LLVMBuildCall2(g->b, ft, fn, args, 2, "");
+    }
+    case X_HASH: {
+        LLVMValueRef m = gen_hash_mix(g, gen_expr(kg, e->a));
+        LLVMValueRef h = gen_hash_mix(g, LLVMBuildXor(g->b, m, gen_expr(kg, e->b), ""));
+        return LLVMBuildLShr(g->b, h, LLVMConstInt(g->t_i32, 8, 0), "hash");
     }
     case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MOD:
         return gen_arith(kg, e);

@@ -17,6 +17,8 @@
 #include "elab.h"
 
 #include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +82,7 @@ static Value default_of(Elaborator *X, const Inst *I, const char *name)
     v.len = I->len;
     const AttrSpec *a = &I->schema->attr[schema_attr_index(I->schema, name)];
     NETC_ASSERT(a->def);
-    if (a->def[0] >= '0' && a->def[0] <= '9' && strchr(a->def, '.')) {
+    if (a->def[0] >= '0' && a->def[0] <= '9' && strpbrk(a->def, ".e")) {
         v.kind = VAL_FLOAT;
         v.f = strtod(a->def, NULL);
     } else if (a->def[0] >= '0' && a->def[0] <= '9') {
@@ -337,6 +339,109 @@ static bool add_prelu_weight(Elaborator *X, const Inst *I, const Node *x, const 
     return true;
 }
 
+/* ---- normalisation and regularisation ---- */
+
+/* A float attribute (or its default) in [lo, hi], the bounds open where
+ * lo_open / hi_open say; an error at the value otherwise. */
+static bool read_float_in(Elaborator *X, const Inst *I, const char *name, double lo, bool lo_open,
+                          double hi, bool hi_open, float *out)
+{
+    Value t;
+    const Value *v = attr_or_default(X, I, name, &t);
+    double f;
+    if (!value_float(&X->E, I->what, spec_of(I, name), v, &f))
+        return false;
+    if (f < lo || (lo_open && f == lo) || f > hi || (hi_open && f == hi)) {
+        if (hi == HUGE_VAL)
+            return elab_error(&X->E, v->loc, v->len, "%s: %s must be %s %g, got %g", I->what, name,
+                              lo_open ? ">" : ">=", lo, f);
+        return elab_error(&X->E, v->loc, v->len, "%s: %s must be in %s%g, %g%s, got %g", I->what, name,
+                          lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]", f);
+    }
+    *out = (float)f;
+    return true;
+}
+
+/* A state PARAM of the layer (running statistics, a step counter). */
+static Node *add_state(Elaborator *X, const Inst *I, const char *role, const Shape *shape, InitKind init)
+{
+    InitSpec spec = {init, 0, 0};
+    Node *n = add_param(X, I, role, shape, &spec, 0, 0);
+    if (n)
+        n->p.param.state = true;
+    return n;
+}
+
+/* batchnorm: attributes, then weight and bias (affine) and running_mean,
+ * running_var (track) as inputs, and num_batches_tracked, read only by
+ * its own update (state.c).  The owner of num_batches_tracked is set by
+ * the caller with the others'. */
+static bool batchnorm_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, int *in, int *nin,
+                             int *extra)
+{
+    NormParam *q = &tmpl->p.norm;
+    bool ok = read_float_in(X, I, "eps", 0, true, HUGE_VAL, false, &q->eps);
+    ok &= read_float_in(X, I, "momentum", 0, false, 1, false, &q->momentum);
+    ok &= read_bool(X, I, "affine", &q->affine) && read_bool(X, I, "track_running_stats", &q->track);
+    if (!ok)
+        return false;
+    Shape c = {.rank = 1, .d = {x->shape.d[0]}};
+    InitSpec one = {INIT_ONE, 0, 0}, zero = {INIT_ZERO, 0, 0};
+    const Node *w = NULL, *b = NULL, *rm = NULL, *rv = NULL, *nbt = NULL;
+    if (q->affine) {
+        w = add_param(X, I, "weight", &c, &one, c.d[0], c.d[0]);
+        b = w ? add_param(X, I, "bias", &c, &zero, c.d[0], c.d[0]) : NULL;
+        if (!b)
+            return false;
+        in[(*nin)++] = w->id;
+        in[(*nin)++] = b->id;
+    }
+    if (q->track) {
+        rm = add_state(X, I, "running_mean", &c, INIT_ZERO);
+        rv = rm ? add_state(X, I, "running_var", &c, INIT_ONE) : NULL;
+        nbt = rv ? add_state(X, I, "num_batches_tracked", &(Shape){.rank = 0}, INIT_ZERO) : NULL;
+        if (!nbt)
+            return false;
+        in[(*nin)++] = rm->id;
+        in[(*nin)++] = rv->id;
+        *extra = nbt->id;
+    }
+    return true;
+}
+
+/* The dropout mask's key: the train seed mixed with the layer's name, so
+ * layers draw different masks and a seed gives the same ones every run. */
+static unsigned dropout_key(unsigned long seed, const char *name)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)seed ^ (uint32_t)(seed >> 32);
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 16777619u;
+    return h;
+}
+
+static bool dropout_params(Elaborator *X, const Inst *I, Node *tmpl, int *in, int *nin)
+{
+    DropoutParam *q = &tmpl->p.drop;
+    if (!read_float_in(X, I, "p", 0, false, 1, true, &q->p))
+        return false;
+    q->channels = I->op == OP_DROPOUT2D;
+    q->key = dropout_key(X->E.m->train.seed, I->name);
+    Node *step = add_state(X, I, "step", &(Shape){.rank = 0}, INIT_ZERO);
+    if (!step)
+        return false;
+    in[(*nin)++] = step->id;
+    return true;
+}
+
+static bool lrn_params(Elaborator *X, const Inst *I, Node *tmpl)
+{
+    LrnParam *q = &tmpl->p.lrn;
+    bool ok = read_int(X, I, "size", &q->size);
+    ok &= read_float_in(X, I, "alpha", -HUGE_VAL, false, HUGE_VAL, false, &q->alpha);
+    ok &= read_float_in(X, I, "beta", -HUGE_VAL, false, HUGE_VAL, false, &q->beta);
+    ok &= read_float_in(X, I, "k", 0, true, HUGE_VAL, false, &q->k);
+    return ok;
+}
 static void emit_inst(Elaborator *X, int id)
 {
     Elab *E = &X->E;
@@ -344,7 +449,8 @@ static void emit_inst(Elaborator *X, int id)
     if (I->bad || elab_stop(E))
         return;
     E->scope = I->scope;
-    int *in = arena_alloc(E->a, sizeof(int) * (size_t)(I->nin + 2));
+    int *in = arena_alloc(E->a, sizeof(int) * (size_t)(I->nin + 4));
+    int extra = -1; /* a state PARAM the layer owns but does not read */
     for (int k = 0; k < I->nin; k++) {
         int pi, px;
         elab_slot_resolve(X, I->in[k], &pi, &px);
@@ -389,6 +495,19 @@ static void emit_inst(Elaborator *X, int id)
     case OP_LOG_SOFTMAX:
         ok = act_param(X, I, &x->shape, &tmpl.p.act);
         break;
+    /* normalisation and regularisation; a rank batchnorm does not take is
+     * reported by shape.c */
+    case OP_BATCHNORM:
+        if (spatial)
+            ok = batchnorm_params(X, I, x, &tmpl, in, &nin, &extra);
+        break;
+    case OP_LRN:
+        ok = lrn_params(X, I, &tmpl);
+        break;
+    case OP_DROPOUT:
+    case OP_DROPOUT2D:
+        ok = dropout_params(X, I, &tmpl, in, &nin);
+        break;
     default:
         break;
     }
@@ -404,6 +523,8 @@ static void emit_inst(Elaborator *X, int id)
     n->p = tmpl.p;
     for (int k = I->nin; k < nin; k++)
         graph_node(g, in[k])->p.param.owner = n->id;
+    if (extra >= 0)
+        graph_node(g, extra)->p.param.owner = n->id;
     int before = E->d->nerror;
     elab_flush(E);
     if (!shape_infer(g, n, E->d)) {

@@ -62,6 +62,7 @@ static Model *load_string(const char *file, const char *text, Diag *d, FILE *dum
     m->name = "network";
     m->g = graph_new(arena);
     m->grad_of = NULL;
+    m->next_of = NULL;
     m->grad_value = m->grad_seed = -1;
 
     diag_add_source(d, m->file, text);

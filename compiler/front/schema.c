@@ -79,6 +79,27 @@ static const Schema layers[] = {
     /* element-wise arithmetic */
     {"sub", OP_SUB, 0, 2, 2, 0, {{0}}, INIT_DEFAULT, "element-wise difference a - b (broadcasting)"},
     {"mul", OP_MUL, 0, 2, 2, 0, {{0}}, INIT_DEFAULT, "element-wise product (broadcasting)"},
+    /* normalisation and regularisation */
+    {"batchnorm", OP_BATCHNORM, 0, 1, 1, 4, {
+        {"eps", ATTR_FLOAT, "1e-5", 0, "added to the variance, > 0"},
+        {"momentum", ATTR_FLOAT, "0.1", 0,
+         "weight of the batch statistics in the running ones, in [0, 1]"},
+        {"affine", ATTR_BOOL, "true", 0, "learn a weight and a bias per channel"},
+        {"track_running_stats", ATTR_BOOL, "true", 0,
+         "keep running statistics for inference (else inference uses the batch's)"},
+    }, INIT_DEFAULT, "batch normalisation over N and the spatial axes, per channel"},
+    {"lrn", OP_LRN, 1, 1, 1, 4, {
+        {"size", ATTR_INT, NULL, 1, "channels in the window"},
+        {"alpha", ATTR_FLOAT, "1e-4", 0, "scale of the sum of squares"},
+        {"beta", ATTR_FLOAT, "0.75", 0, "exponent"},
+        {"k", ATTR_FLOAT, "1.0", 0, "additive constant, > 0"},
+    }, INIT_DEFAULT, "local response normalisation across channels"},
+    {"dropout", OP_DROPOUT, 1, 1, 1, 1, {
+        {"p", ATTR_FLOAT, "0.5", 0, "probability of zeroing an element, in [0, 1)"},
+    }, INIT_DEFAULT, "zeroes elements in training, scales the rest by 1/(1-p)"},
+    {"dropout2d", OP_DROPOUT2D, 1, 1, 1, 1, {
+        {"p", ATTR_FLOAT, "0.5", 0, "probability of zeroing a channel, in [0, 1)"},
+    }, INIT_DEFAULT, "zeroes whole channels in training, scales the rest by 1/(1-p)"},
 };
 
 /* Every OPF_LAYER row of ops.def, counted at compile time. */

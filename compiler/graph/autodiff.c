@@ -187,6 +187,26 @@ static void rule(Ad *ad, const Node *n, int gy)
         NETC_ASSERT(gy < 0);
         contribute(ad, x[0], emit(ad, loss_grad_op(n->op), n, "dx", x[0], 2, x));
         break;
+    /* normalisation and regularisation: batch norm's gradient is the
+     * training-mode one (batch statistics); running statistics get none */
+    case OP_BATCHNORM: {
+        bool affine = n->p.norm.affine;
+        if (ad->need[x[0]])
+            contribute(ad, x[0], emit(ad, OP_BATCHNORM_DX, n, "dx", x[0], affine ? 3 : 2,
+                                      (int[]){x[0], gy, affine ? x[1] : -1}));
+        if (affine && ad->need[x[1]])
+            contribute(ad, x[1], emit(ad, OP_BATCHNORM_DW, n, "dw", x[1], 2, (int[]){x[0], gy}));
+        if (affine && ad->need[x[2]])
+            contribute(ad, x[2], emit(ad, OP_BIAS_GRAD, n, "db", x[2], 1, &gy));
+        break;
+    }
+    case OP_LRN:
+        contribute(ad, x[0], emit(ad, OP_LRN_DX, n, "dx", x[0], 2, (int[]){x[0], gy}));
+        break;
+    case OP_DROPOUT:
+    case OP_DROPOUT2D:
+        contribute(ad, x[0], emit(ad, OP_DROPOUT_DX, n, "dx", x[0], 2, (int[]){gy, x[1]}));
+        break;
     default:
         NETC_ASSERT(!"autodiff: op has no gradient rule");
     }
@@ -247,6 +267,9 @@ void autodiff(Model *m, int of, int seed)
     m->grad_of = arena_alloc(a, sizeof(int) * (size_t)g->nnode);
     for (int i = 0; i < g->nnode; i++)
         m->grad_of[i] = i < ad.nfwd ? final[i] : -1;
+    /* The entries that take gradients are the training ones: they also
+     * advance the state. */
+    state_updates(m);
 }
 
 void autodiff_seeded(Model *m, int of)

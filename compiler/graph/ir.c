@@ -44,6 +44,7 @@ Op op_lookup(const char *name)
 
 static const char *const init_names[] = {
     "default", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "uniform", "normal", "zero",
+    "one",
 };
 _Static_assert(sizeof init_names / sizeof init_names[0] == INIT_COUNT, "init_names out of sync");
 
@@ -215,6 +216,8 @@ static void print_params(FILE *f, const Node *n)
                 n->p.param.fan_out);
         if (n->p.param.init == INIT_UNIFORM || n->p.param.init == INIT_NORMAL)
             fprintf(f, "(%g, %g)", (double)n->p.param.init_a, (double)n->p.param.init_b);
+        if (n->p.param.state)
+            fputs(" state", f);
         break;
     case OP_SLICE:
         fprintf(f, " begin=%d", n->p.slice.begin);
@@ -255,6 +258,29 @@ static void print_params(FILE *f, const Node *n)
         break;
     case OP_ACT_DX: fprintf(f, " of=%s", op_name(n->p.act.fwd)); break;
     case OP_BCAST_DX: fprintf(f, " scale=%g", (double)n->p.act.a); break;
+    /* normalisation and regularisation */
+    case OP_BATCHNORM:
+    case OP_BATCHNORM_DX:
+    case OP_BATCHNORM_DW:
+    case OP_RUNNING_STAT: {
+        const NormParam *q = &n->p.norm;
+        fprintf(f, " eps=%g momentum=%g%s%s", (double)q->eps, (double)q->momentum,
+                q->affine ? " affine" : "", q->track ? " track" : "");
+        if (n->op == OP_RUNNING_STAT)
+            fputs(q->stat ? " var" : " mean", f);
+        break;
+    }
+    case OP_LRN:
+    case OP_LRN_DX:
+        fprintf(f, " size=%d alpha=%g beta=%g k=%g", n->p.lrn.size, (double)n->p.lrn.alpha,
+                (double)n->p.lrn.beta, (double)n->p.lrn.k);
+        break;
+    case OP_DROPOUT:
+    case OP_DROPOUT2D:
+    case OP_DROPOUT_DX:
+        fprintf(f, " p=%g%s key=%u", (double)n->p.drop.p, n->p.drop.channels ? " channels" : "",
+                n->p.drop.key);
+        break;
     default:
         break;
     }

@@ -32,6 +32,8 @@ enum {
     OPF_HAS_PARAMS = 1 << 2,  /* owns weight (and bias) PARAM inputs      */
     OPF_ELEMENTWISE = 1 << 3, /* output[i] depends only on inputs[i]      */
     OPF_LOSS = 1 << 4,        /* (pred, target) -> unbatched scalar       */
+    OPF_MODE = 1 << 5,        /* lowered differently in training and in
+                                 inference (batch norm, dropout)          */
 };
 
 const char *op_name(Op op);
@@ -57,7 +59,7 @@ void shape_print(FILE *f, const Shape *s);
 
 typedef enum { INIT_DEFAULT, INIT_HE_NORMAL, INIT_HE_UNIFORM, INIT_XAVIER_NORMAL,
                INIT_XAVIER_UNIFORM, INIT_UNIFORM, INIT_NORMAL, INIT_ZERO,
-               INIT_COUNT } InitKind;
+               INIT_ONE, INIT_COUNT } InitKind;
 const char *init_name(InitKind k);
 
 typedef struct {
@@ -91,7 +93,13 @@ typedef struct {
     float init_a, init_b;           /* uniform: [a, b]; normal: mean a, std b */
     int fan_in, fan_out;
     int owner;                      /* node id of the layer that owns it */
-    const char *role;               /* "weight" or "bias" */
+    const char *role;               /* "weight", "bias", "running_mean", ... */
+    /* Persistent state, not trained (batch norm's running statistics, a
+     * dropout step counter): it lives in params[] like a parameter and is
+     * saved with it, but the optimiser never touches it.  A training step
+     * writes the state's next value into grads[] at its offset
+     * (Model.next_of), which the runtime copies into params[]. */
+    bool state;
 } ParamParam;
 
 typedef struct {
@@ -125,6 +133,24 @@ typedef struct {
     bool per_channel;               /* prelu: one slope per channel */
 } ActParam;
 
+typedef struct {
+    float eps, momentum;            /* momentum: weight of the batch statistic */
+    bool affine;                    /* has weight and bias inputs */
+    bool track;                     /* has running_mean, running_var inputs */
+    int stat;                       /* RUNNING_STAT: 0 mean, 1 variance */
+} NormParam;
+
+typedef struct {
+    int size;                       /* channels in the window */
+    float alpha, beta, k;
+} LrnParam;
+
+typedef struct {
+    float p;                        /* probability of dropping */
+    bool channels;                  /* dropout2d: whole channels */
+    unsigned key;                   /* the train seed mixed with the layer's name */
+} DropoutParam;
+
 typedef struct Node {
     int id;
     Op op;
@@ -146,6 +172,9 @@ typedef struct Node {
         SliceParam slice;   /* SLICE                                     */
         LossParam loss;     /* every OPF_LOSS op and its _DX             */
         ActParam act;       /* activations, SOFTMAX, SUB, MUL, their gradients */
+        NormParam norm;     /* BATCHNORM, BATCHNORM_DX/_DW, RUNNING_STAT */
+        LrnParam lrn;       /* LRN, LRN_DX                               */
+        DropoutParam drop;  /* DROPOUT, DROPOUT2D, DROPOUT_DX            */
     } p;
 } Node;
 

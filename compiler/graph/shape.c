@@ -432,6 +432,36 @@ static bool infer_loss(Ctx *c)
     return true;
 }
 
+/* ---- normalisation and regularisation ---- */
+
+/* batchnorm: [C, ...] with 1 to 3 spatial axes; weight, bias, running
+ * mean and variance are [C]. */
+static bool infer_batchnorm(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    if (!spatial_input(c, x))
+        return false;
+    const NormParam *q = &c->n->p.norm;
+    int want = 1 + 2 * q->affine + 2 * q->track;
+    if (c->n->nin != want)
+        return fail(c, "has %d inputs, expected %d", c->n->nin, want);
+    Shape ch = {.rank = 1, .d = {x->d[0]}};
+    static const char *const roles[] = {"weight", "bias", "running mean", "running variance"};
+    for (int k = 1; k < want; k++)
+        if (!expect_param(c, k, &ch, roles[q->affine ? k - 1 : k + 1]))
+            return false;
+    c->n->shape = *x;
+    return true;
+}
+
+static bool infer_dropout(Ctx *c)
+{
+    const Shape *step = in_shape(c, 1);
+    if (c->n->nin != 2 || step->batched || step->rank != 0)
+        return fail(c, "expects a value and its step counter");
+    return infer_same(c, c->n->op == OP_DROPOUT2D ? 2 : 0);
+}
+
 bool shape_infer(Graph *g, Node *n, struct Diag *d)
 {
     unsigned f = op_flags(n->op);
@@ -473,6 +503,11 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_BCE_LOGITS:
     case OP_L1:
     case OP_SMOOTH_L1: return infer_loss(&c);
+    /* normalisation and regularisation */
+    case OP_BATCHNORM: return infer_batchnorm(&c);
+    case OP_LRN: return infer_same(&c, 2);
+    case OP_DROPOUT:
+    case OP_DROPOUT2D: return infer_dropout(&c);
     default: return fail(&c, "has no shape rule");
     }
 }
@@ -492,6 +527,10 @@ long node_macs(const Graph *g, const Node *n)
         const Shape *x = &graph_node(g, n->in[0])->shape;
         return (long)x->d[0] * n->p.dense.units;
     }
+    /* normalisation: a multiply-add per element (batch norm's scale and
+     * shift), one per window tap (lrn's sum of squares) */
+    case OP_BATCHNORM: return shape_numel(&n->shape);
+    case OP_LRN: return shape_numel(&n->shape) * n->p.lrn.size;
     default:
         return 0;
     }

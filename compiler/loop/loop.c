@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,10 +240,25 @@ static bool fold_flt(ExprKind k, float x, float y, Expr *out)
     return true;
 }
 
+static uint32_t hash_mix(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+int loop_hash(int a, int b)
+{
+    return (int)(hash_mix(hash_mix((uint32_t)a) ^ (uint32_t)b) >> 8);
+}
+
 Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r)
 {
     NETC_ASSERT(l && r);
-    NETC_ASSERT(is_arith(k) || is_cmp(k) || is_logic(k));
+    NETC_ASSERT(is_arith(k) || is_cmp(k) || is_logic(k) || k == X_HASH);
     bool ints = l->t == T_I32 && r->t == T_I32;
     if (ints && l->k == X_INT && r->k == X_INT) {
         long long v;
@@ -518,6 +534,7 @@ static const char *fn_name(ExprKind k)
     case X_FMA: return "fma";
     case X_BCAST: return "bcast";
     case X_HSUM: return "hsum";
+    case X_HASH: return "hash";
     default: return NULL;
     }
 }
@@ -608,7 +625,7 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         } else if (fn) {
             buf_printf(b, "%s(", fn);
             put_expr(b, k, e->a, 0);
-            if (e->k == X_MIN || e->k == X_MAX) {
+            if (e->k == X_MIN || e->k == X_MAX || e->k == X_HASH) {
                 buf_puts(b, ", ");
                 put_expr(b, k, e->b, 0);
             }
@@ -850,6 +867,11 @@ static void check_expr(Verify *v, const Expr *e)
     case X_BCAST:
         operand(v, e, e->a, T_F32);
         want = T_V32;
+        break;
+    case X_HASH:
+        operand(v, e, e->a, T_I32);
+        operand(v, e, e->b, T_I32);
+        want = T_I32;
         break;
     case X_HSUM:
         if (!e->a || e->a->k != X_VAR) {

@@ -13,6 +13,9 @@
  *   - floats are IEEE single precision; no fast-math reassociation is
  *     licensed by the IR; X_EXP/X_LOG/X_TANH/X_SQRT call libm's
  *     expf/logf/tanhf/sqrtf in both backends;
+ *   - X_HASH(a, b) is loop_hash below, bit for bit, on every printer: a
+ *     counter-based hash (no state), so dropout masks are a function of
+ *     (key, step, element) whatever the thread count;
  *   - S_FOR runs var = lo, lo+1, ..., hi-1 (nothing when lo >= hi);
  *     bounds are evaluated once, before the first iteration;
  *   - S_STORE writes buf[idx] = val, or buf[idx] += val when accum;
@@ -70,6 +73,7 @@ typedef enum {
     X_FMA,     /* a*b + c, one rounding     (f32 or v32)    */
     X_BCAST,   /* every lane = a (f32)                (v32) */
     X_HSUM,    /* lanes of vector variable a in order (f32) */
+    X_HASH,    /* loop_hash(a, b) of two i32, in [0, 2^24)  (i32) */
     X_COUNT
 } ExprKind;
 
@@ -130,6 +134,12 @@ typedef struct {
     int nshared;          /* further nodes that call this kernel (loop_share.c) */
     int index;            /* position in its program's kernel list (program.c) */
 } Kernel;
+
+/* X_HASH: with m(x) = x ^ x>>16; x *= 0x7feb352d; x ^= x>>15;
+ * x *= 0x846ca68b; x ^= x>>16 on uint32 (wrapping), the value
+ * m(m(a) ^ b) >> 8, so that chaining loop_hash(loop_hash(k, s), i) hashes
+ * three integers. */
+int loop_hash(int a, int b);
 
 /* ---- builder (loop.c); all memory comes from the arena ---- */
 Kernel *kernel_new(Arena *a, const char *name, const char *comment);

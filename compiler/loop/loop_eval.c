@@ -163,6 +163,7 @@ static Val eval(const Eval *E, const Expr *e)
         return vf(acc);
     }
     case X_FMA: return vf(fmaf(eval(E, e->a).f, eval(E, e->b).f, eval(E, e->c).f));
+    case X_HASH: return vi(loop_hash(eval(E, e->a).i, eval(E, e->b).i));
     case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MOD: case X_MIN: case X_MAX:
     case X_LT: case X_LE: case X_EQ: case X_NE: {
         Val a = eval(E, e->a), b = eval(E, e->b);

@@ -9,8 +9,9 @@
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
  * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
- * lower_misc.c and lower_act.c (activations, broadcasting arithmetic).  A scheduled kernel may add scratch buffers after its
- * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
+ * lower_misc.c, lower_loss.c, lower_act.c (activations, broadcasting
+ * arithmetic) and lower_norm.c.  A scheduled kernel may add scratch buffers
+ * after its inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
  *     =>
@@ -391,6 +392,18 @@ static const LowerRow rows[] = {
     [OP_SUB] = {lower_arith, "y", {"a", "b"}},
     [OP_MUL] = {lower_arith, "y", {"a", "b"}},
     [OP_BCAST_DX] = {lower_bcast_dx, "dx", {"dy", "other"}},
+    /* normalisation and regularisation (lower_norm.c); batchnorm's
+     * parameter inputs are named by their role */
+    [OP_BATCHNORM] = {lower_batchnorm, "y", {"x"}},
+    [OP_LRN] = {lower_lrn, "y", {"x"}},
+    [OP_DROPOUT] = {lower_dropout, "y", {"x", "step"}},
+    [OP_DROPOUT2D] = {lower_dropout, "y", {"x", "step"}},
+    [OP_BATCHNORM_DX] = {lower_batchnorm_dx, "dx", {"x", "dy", "w"}},
+    [OP_BATCHNORM_DW] = {lower_batchnorm_dw, "dw", {"x", "dy"}},
+    [OP_RUNNING_STAT] = {lower_running_stat, "next", {"x", "state"}},
+    [OP_STEP_COUNT] = {lower_step_count, "next", {"count"}},
+    [OP_LRN_DX] = {lower_lrn_dx, "dx", {"x", "dy"}},
+    [OP_DROPOUT_DX] = {lower_dropout_dx, "dx", {"dy", "step"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
@@ -430,6 +443,30 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
 
 Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, int id)
 {
+    return lower_node_mode(a, m, s, t, id, false);
+}
+
+/* An input's buffer name: the row's, else (parameters past the row's
+ * names) the parameter's role. */
+static const char *input_name(Arena *a, const LowerRow *r, const Graph *g, const Node *n, int i)
+{
+    int named = 0;
+    while (named < 3 && r->in[named])
+        named++;
+    /* concat, add: one name, numbered */
+    bool variadic = op_arity(n->op) < 0 && !(op_flags(n->op) & OPF_HAS_PARAMS) && named == 1;
+    if (variadic)
+        return arena_printf(a, "%s%d", r->in[0], i);
+    if (i < named)
+        return r->in[i];
+    const Node *in = graph_node(g, n->in[i]);
+    NETC_ASSERT(in->op == OP_PARAM);
+    return in->p.param.role;
+}
+
+Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
+                        bool training)
+{
     const Node *n = graph_node(m->g, id);
     const LowerRow *r = &rows[n->op];
     if (!r->fn) {
@@ -444,16 +481,14 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
     NETC_ASSERT(t);
-    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t,
+    training &= (op_flags(n->op) & OPF_MODE) != 0;
+    Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t, .training = training,
                .epi = n->epi >= 0 ? graph_node(m->g, n->epi) : NULL};
-    L.k = kernel_new(a, arena_printf(a, "k%d_%s", id, op_name(n->op)), comment_of(a, m->g, n));
+    L.k = kernel_new(a, arena_printf(a, "k%d_%s%s", id, op_name(n->op), training ? "_train" : ""),
+                     comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
-    bool variadic = op_arity(n->op) < 0 && n->op != OP_CONV && n->op != OP_DENSE && n->op != OP_BCAST_DX;
-    for (int i = 0; i < n->nin; i++) {
-        const char *name = variadic ? arena_printf(a, "%s%d", r->in[0], i) : r->in[i];
-        NETC_ASSERT(name);
-        lbuf(&L, name, n->in[i], false);
-    }
+    for (int i = 0; i < n->nin; i++)
+        lbuf(&L, input_name(a, r, m->g, n, i), n->in[i], false);
     (algo == ALGO_IM2COL ? r->im2col : r->fn)(&L);
     if (L.epi && !L.epi_done)
         lepilogue_pass(&L);

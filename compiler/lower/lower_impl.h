@@ -22,6 +22,7 @@ typedef struct {
     const Node *epi; /* the activation fused into this node (graph/fuse.c), or NULL */
     bool epi_done;   /* the lowering applied epi at its final stores; else
                         lower_node applies it in a pass over the output */
+    bool training;   /* an OPF_MODE op lowered for a training entry */
 } Lower;
 
 /* ---- integer expressions (folded) ---- */
@@ -192,5 +193,9 @@ void axis_split(const Lower *L, int id, int axis, int *outer, int *C, int *S);
 /* The running maximum of buf[base + c*stride] over c in [0, C), as a local
  * declared in p (lower_misc.c). */
 int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride);
+
+/* normalisation and regularisation (lower_norm.c) */
+LowerFn lower_batchnorm, lower_batchnorm_dx, lower_batchnorm_dw, lower_running_stat;
+LowerFn lower_step_count, lower_lrn, lower_lrn_dx, lower_dropout, lower_dropout_dx;
 
 #endif

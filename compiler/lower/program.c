@@ -9,6 +9,11 @@
  *   train    in = user inputs, target    out = outputs, loss     grads = dL/dparams
  *   grad     in = user inputs, seed      out = outputs, dL/dinputs  grads = dL/dparams
  *
+ * forward is the inference entry; train and grad are training entries:
+ * OPF_MODE ops (batch norm, dropout) get their training kernels there, and
+ * grads[] receives, at each state tensor's offset, its next value
+ * (Model.next_of) instead of a gradient.
+ *
  * Memory: parameters and their gradients live in the caller's params[] and
  * grads[] arrays; entry inputs and outputs in the caller's buffers; every
  * other value in the arena.  The arena is planned over the entry's
@@ -256,25 +261,30 @@ bool *program_kernels_used(const Program *p)
 }
 
 /* The kernels of the program being built: each node's, and one table of
- * the distinct ones (identical kernels are shared, see loop_share.c). */
+ * the distinct ones (identical kernels are shared, see loop_share.c).
+ * by_node has two halves: kernels of inference entries, then those of
+ * training entries; an op that computes the same in both (not OPF_MODE)
+ * has one kernel, kept in the first half. */
 typedef struct {
     Kernel **by_node;
     KernelTable distinct;
 } Kernels;
 
-static Kernel *kernel_for(Program *p, Kernels *ks, int id)
+static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
 {
-    if (!ks->by_node[id]) {
-        Kernel *k = lower_node(p->arena, p->m, p->sched, p->target, id);
+    training &= (op_flags(graph_node(p->m->g, id)->op) & OPF_MODE) != 0;
+    Kernel **slot = &ks->by_node[id + (training ? p->m->g->nnode : 0)];
+    if (!*slot) {
+        Kernel *k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
         NETC_ASSERT(k);
         /* the loop-IR schedule passes, each followed by the verifier */
         loop_parallelize(k, p->target);
         NETC_ASSERT(kernel_verify(k, stderr));
-        ks->by_node[id] = kernel_share(&ks->distinct, k);
-        if (ks->by_node[id] == k)
+        *slot = kernel_share(&ks->distinct, k);
+        if (*slot == k)
             add_kernel(p, k);
     }
-    return ks->by_node[id];
+    return *slot;
 }
 
 /* A kernel that zeroes one buffer: the gradient of a parameter that does
@@ -306,10 +316,12 @@ static bool is_user_input(const Model *m, const Node *n)
 }
 
 /* Builds one entry: in/out lists are node ids; grads[i] is the gradient
- * node of param slot i (or -1) when the entry writes grads. */
+ * node of param slot i (or, for a state, its next value; or -1) when the
+ * entry writes grads, which is when it trains. */
 static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, const int *in,
                          int nout, const int *out, const int *grads)
 {
+    bool training = grads != NULL;
     const Graph *g = p->m->g;
     Arena *a = p->arena;
     int nn = g->nnode;
@@ -369,7 +381,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     for (int i = 0; i < nn; i++) {
         if (!used[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
             continue;
-        kern[i] = kernel_for(p, ks, i);
+        kern[i] = kernel_for(p, ks, i, training);
         for (int b = 0; b < kern[i]->nbuf; b++)
             nscratch += kern[i]->buf[b].scratch;
     }
@@ -523,6 +535,7 @@ static const char *meta_init(InitKind k)
 {
     switch (k) {
     case INIT_ZERO: return "zero";
+    case INIT_ONE: return "one";
     case INIT_HE_NORMAL: return "he_normal";
     case INIT_XAVIER_NORMAL: return "xavier_normal";
     case INIT_XAVIER_UNIFORM: return "xavier_uniform";
@@ -572,7 +585,8 @@ static char *build_meta(const Program *p)
     for (int i = 0; i < p->nparam; i++) {
         const Node *n = graph_node(g, p->param[i].node);
         const ParamParam *pp = &n->p.param;
-        buf_printf(&b, "param %s %ld %ld", n->name, p->param[i].offset, p->param[i].count);
+        buf_printf(&b, "%s %s %ld %ld", pp->state ? "state" : "param", n->name, p->param[i].offset,
+                   p->param[i].count);
         meta_shape(&b, &n->shape);
         buf_printf(&b, " %s %.9g %.9g %d %d\n", meta_init(pp->init), (double)pp->init_a,
                    (double)pp->init_b, pp->fan_in, pp->fan_out);
@@ -627,7 +641,7 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
     }
 
     int nn = g->nnode;
-    Kernels ks = {netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1)), {0}};
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -635,8 +649,11 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
     for (int i = 0; i < nn; i++)
         if (is_user_input(m, g->node[i]))
             in[nin++] = i;
-    for (int i = 0; i < p->nparam; i++)
-        grads[i] = m->grad_of ? m->grad_of[p->param[i].node] : -1;
+    for (int i = 0; i < p->nparam; i++) {
+        int node = p->param[i].node;
+        bool state = graph_node(g, node)->p.param.state;
+        grads[i] = state ? (m->next_of ? m->next_of[node] : -1) : m->grad_of ? m->grad_of[node] : -1;
+    }
 
     p->entry = arena_alloc(a, sizeof(Entry) * 3);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);

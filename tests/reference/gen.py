@@ -57,7 +57,7 @@ class Net(nn.Module):
 
 class Case:
     def __init__(self, name, shape, build, loss=None, data="normal", classes=None,
-                 loss_fn=None, target=None):
+                 loss_fn=None, target=None, infer=False, state=None):
         self.name = name
         self.shape = shape        # per-sample shape of input x
         self.build = build        # () -> Net
@@ -66,6 +66,8 @@ class Case:
         self.classes = classes    # loss cases: number of classes
         self.loss_fn = loss_fn    # (y, target) -> loss; overrides `loss`
         self.target = target      # with loss_fn: (y, gen) -> target (see LOSS_TARGETS)
+        self.infer = infer        # also write infer.out: the output in eval mode
+        self.state = state or {}  # netc state tensors PyTorch lacks: name -> (value, next)
 
 
 def same_pad(size, k, s, d=1):
@@ -312,6 +314,22 @@ CASES = [
 ]
 
 
+def randomize_norm(net, gen):
+    """Batch norm layers start from weight 1, bias 0, running mean 0 and
+    variance 1; draw them instead, so no term of the formula hides."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                c = m.num_features
+                if m.affine:
+                    m.weight.copy_(0.5 + torch.rand(c, generator=gen))
+                    m.bias.copy_(0.5 * torch.randn(c, generator=gen))
+                if m.track_running_stats:
+                    m.running_mean.copy_(0.5 * torch.randn(c, generator=gen))
+                    m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
+                    m.num_batches_tracked.fill_(3)
+
+
 def draw_input(case, gen):
     shape = (BATCH,) + case.shape
     if case.data == "normal":
@@ -390,6 +408,7 @@ def make_case(case):
         torch.manual_seed(base + attempt)
         gen = torch.Generator().manual_seed(base + attempt)
         net = case.build()
+        randomize_norm(net, gen)
         # biases drawn like weights, never the zeros that would hide a bias bug
         x = draw_input(case, gen)
         if case.loss_fn:
@@ -403,7 +422,10 @@ def make_case(case):
             target = torch.zeros(1)
             with torch.no_grad():
                 seed = torch.randn(net(x).shape, generator=gen)
+        # training-mode forwards update running statistics: keep the drawn ones
+        state = copy.deepcopy(net.state_dict())
         bad = fd_problems(case, net, x, seed, target)
+        net.load_state_dict(state)
         if not bad:
             return net, x, seed, target
         print("  %s: seed %d: %d finite differences near a kink, redrawing"
@@ -417,6 +439,15 @@ def write_case(case):
     if os.path.isdir(d):
         shutil.rmtree(d)
     os.makedirs(d)
+
+    for name, b in net.named_buffers():
+        save(d, name, b.float())
+    for name, (value, after) in case.state.items():
+        save(d, name, torch.tensor([float(value)]))
+        save(d, "next." + name, torch.tensor([float(after)]))
+    if case.infer:
+        with torch.no_grad():
+            save(d, "infer.out", _clone(net).double().eval()(x.double()))
 
     # reference values in float64 from the float32 data
     net64 = _clone(net).double()
@@ -438,9 +469,85 @@ def write_case(case):
     save(d, "grad.x", grads[0])
     for (name, _), g in zip(params, grads[1:]):
         save(d, "grad." + name, g)
+    # the state after the step (training-mode forward: batch statistics)
+    for name, b in net64.named_buffers():
+        save(d, "next." + name, b.float())
     size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
     print("%-18s out %-16s params %-24s %6d bytes"
           % (case.name, list(y.shape), ",".join(n for n, _ in params) or "-", size))
+
+
+def bn(layer):
+    return Net(lambda m, x: m.c(x), c=layer)
+
+
+def lrn(size, **kw):
+    return Net(lambda m, x: m.c(x), c=nn.LocalResponseNorm(size, **kw))
+
+
+# normalisation and regularisation: batch norm in training mode (batch
+# statistics; the running ones updated with momentum) and, with infer=True,
+# in eval mode from the drawn running statistics; dropout at p = 0 (the
+# masks of p > 0 are netc's own, tested in tests/unit/test_norm.c)
+CASES += [
+    Case("bn2d", (3, 5, 5), lambda: bn(nn.BatchNorm2d(3)), infer=True),
+    Case("bn1d", (3, 7), lambda: bn(nn.BatchNorm1d(3)), infer=True),
+    Case("bn3d", (2, 3, 4, 4), lambda: bn(nn.BatchNorm3d(2, eps=1e-3, momentum=0.3)), infer=True),
+    Case("bn_noaffine", (3, 5, 5), lambda: bn(nn.BatchNorm2d(3, affine=False)), infer=True),
+    Case("bn_notrack", (3, 4, 4), lambda: bn(nn.BatchNorm2d(3, track_running_stats=False)),
+         infer=True),
+    Case("bn_conv_loss", (2, 6, 6),
+         lambda: Net(lambda m, x: m.d(torch.flatten(F.relu(m.b(m.c(x))), 1)),
+                     c=conv(2, 3, 3), b=nn.BatchNorm2d(3), d=nn.Linear(48, 4)),
+         loss="softmax_cross_entropy", classes=4, infer=True),
+    Case("lrn5", (7, 3, 3), lambda: lrn(5, alpha=0.5, beta=0.75, k=2.0)),
+    Case("lrn4_1d", (6, 5), lambda: lrn(4, alpha=1.0, beta=0.6, k=1.5)),
+    Case("lrn_default", (5, 4, 4), lambda: lrn(3)),
+    Case("dropout_p0", (3, 4, 4), lambda: Net(lambda m, x: F.dropout(x, 0.0, training=True)),
+         infer=True, state={"c.step": (4, 5)}),
+    Case("dropout2d_p0", (3, 4, 4), lambda: Net(lambda m, x: F.dropout2d(x, 0.0, training=True)),
+         infer=True, state={"c.step": (0, 1)}),
+]
+
+
+def netc_hash(a, b):
+    """netc's X_HASH (loop_hash in compiler/loop/loop.h), in [0, 2^24)."""
+    def mix(x):
+        x &= 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) & 0xFFFFFFFF
+        x ^= x >> 15
+        x = (x * 0x846CA68B) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+    return mix(mix(a) ^ (b & 0xFFFFFFFF)) >> 8
+
+
+def netc_dropout(name, p, step, shape, channels, seed=1):
+    """netc's dropout in training: the layer's key mixes the train seed with
+    its name (FNV-1a); unit u (an element, or channel nb*C + c) is kept when
+    hash(hash(key, step), u) >= p * 2^24, and scaled by 1/(1-p)."""
+    h = (2166136261 ^ seed ^ (seed >> 32)) & 0xFFFFFFFF
+    for ch in name.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    k2 = netc_hash(h & 0x7FFFFFFF, step)
+    cut = int(np.ceil(float(np.float32(p)) * 2.0 ** 24))
+    full = (BATCH,) + shape
+    units = BATCH * shape[0] if channels else int(np.prod(full))
+    keep = np.array([netc_hash(k2, u) >= cut for u in range(units)], dtype=np.float64)
+    if channels:
+        keep = np.repeat(keep, int(np.prod(shape[1:])))
+    mask = torch.tensor(keep.reshape(full) / (1.0 - float(np.float32(p))))
+    return lambda m, x: x * mask.to(x.dtype)
+
+
+# dropout with p > 0 through both backends: the mask drawn by netc's hash,
+# reimplemented above, and the gradient mask * scale * dy
+CASES += [
+    Case("dropout_p03", (3, 4, 4), lambda: Net(netc_dropout("c", 0.3, 9, (3, 4, 4), False)),
+         state={"c.step": (9, 10)}),
+    Case("dropout2d_p05", (4, 3, 5), lambda: Net(netc_dropout("c", 0.5, 2, (4, 3, 5), True)),
+         state={"c.step": (2, 3)}),
+]
 
 
 def main():

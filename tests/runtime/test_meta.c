@@ -82,6 +82,31 @@ static void minimal_without_train(void **state)
     rt_meta_free(&m);
 }
 
+/* State tensors: `state` records, parsed like params and flagged; the
+ * `one` initialiser fills ones. */
+static void state_records(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    assert_ok(rt_meta_parse(&m, "netc 1\nname b\nparams 9\narena 0 0\ninput x 2 4 5\n"
+                                "output y 2 4 5\n"
+                                "param bn.weight 0 4 1 4 one 0 0 4 4\n"
+                                "state bn.running_var 4 4 1 4 one 0 0 0 0\n"
+                                "state bn.num_batches_tracked 8 1 0 zero 0 0 0 0\nend", &e), e);
+    assert_int_equal(m.nparam, 3);
+    assert_false(rt_meta_param(&m, "bn.weight")->state);
+    assert_true(rt_meta_param(&m, "bn.running_var")->state);
+    assert_true(rt_meta_param(&m, "bn.num_batches_tracked")->state);
+    assert_int_equal(rt_meta_param(&m, "bn.running_var")->init, RT_INIT_ONE);
+    float p[9];
+    rt_init_params(&m, p, 1);
+    for (int i = 0; i < 8; i++)
+        assert_true(p[i] == 1.0f);
+    assert_true(p[8] == 0.0f);
+    rt_meta_free(&m);
+}
+
 /* lenet with line `line` (1-based) replaced by `with` ("" deletes it). */
 static char *edit(int line, const char *with)
 {
@@ -240,6 +265,7 @@ int main(void)
         cmocka_unit_test(minimal_without_train),
         cmocka_unit_test(losses),
         cmocka_unit_test(optimizer_records),
+        cmocka_unit_test(state_records),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,6 +120,9 @@ static Kernel *kernel_all(Arena *a)
                                        ex_bin(a, X_MAX, Q, ex_int(a, 1))),
                       ex_bin(a, X_DIV, T, ex_int(a, 5)));
     st_append(a, li, st_store(a, y, I, ex_un(a, X_I2F, im), true));
+    /* y[i] += float(hash(t, i) % 1000): the counter-based hash, bit for bit */
+    st_append(a, li, st_store(a, y, I, ex_un(a, X_I2F, ex_bin(a, X_MOD, ex_bin(a, X_HASH, T, I),
+                                                              ex_int(a, 1000))), true));
     /* y[i] += 0 < i ? h[i - 1] : -0.0 -- the load must not run at i == 0,
      * where it would read before the buffer (C's ?: evaluates one side). */
     Expr *prev = ex_select(a, ex_bin(a, X_LT, ex_int(a, 0), I),

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
+#include "loop_eval.h"
 
 /* ---- helpers ---- */
 
@@ -318,6 +319,10 @@ static void test_verify_rejects(void **state)
          "store index has type float");
     CASE(st_append(a, r.forb, st_store(a, r.s, ex_int(a, 0), ex_load(a, r.x, ex_flt(a, 1.0f)), false)),
          "has type float, expected int");
+    /* hash of a float */
+    CASE(st_append(a, r.forb, st_store(a, r.s, ex_bin(a, X_HASH, ex_int(a, 0), ex_flt(a, 1.0f)),
+                                       ex_flt(a, 0.0f), false)),
+         "has type float, expected int");
     /* read-only buffer */
     CASE(st_append(a, r.forb, st_store(a, r.x, ex_int(a, 0), ex_flt(a, 1.0f), false)),
          "store to read-only buffer 'x'");
@@ -505,6 +510,33 @@ static void test_share(void **state)
     arena_free(a);
 }
 
+/* X_HASH: printed as hash(a, b), interpreted as loop_hash */
+static void test_hash_expr(void **state)
+{
+    (void)state;
+    Arena *a = arena_new();
+    Kernel *k = kernel_new(a, "k1_hash", NULL);
+    int y = kernel_buf(a, k, "y", true, 0, 4);
+    int i = kernel_var(a, k, "i", T_I32);
+    Expr *vi = ex_var(a, k, i);
+    Stmt *f = st_for(a, i, ex_int(a, 0), ex_bin(a, X_MUL, ex_batch(a), ex_int(a, 4)));
+    st_append(a, k->body, f);
+    Expr *h = ex_bin(a, X_HASH, ex_bin(a, X_HASH, ex_int(a, 77), ex_int(a, 3)), vi);
+    assert_int_equal(h->t, T_I32);
+    st_append(a, f, st_store(a, y, vi, ex_un(a, X_I2F, h), false));
+    expect_accept(k);
+    char *s = print_kernel(k);
+    assert_string_equal(s, "kernel k1_hash(n; y[w] 4*n)\n"
+                           "  for i in 0..n*4\n"
+                           "    y[i] = float(hash(hash(77, 3), i))\n");
+    free(s);
+    float out[8];
+    kernel_eval(k, 2, (float *[]){out});
+    for (int j = 0; j < 8; j++)
+        assert_true(out[j] == (float)loop_hash(loop_hash(77, 3), j));
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_print_golden),
         cmocka_unit_test(test_print_expressions),
         cmocka_unit_test(test_share),
+        cmocka_unit_test(test_hash_expr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

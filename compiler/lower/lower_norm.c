@@ -1,0 +1,319 @@
+/* lower_norm.c - batch norm, local response norm and dropout, with their
+ * gradients and the state updates of a training step.
+ *
+ * Needs: a node of the normalisation family and its schedule (always
+ * direct).  Provides: its kernel (see lower.c for the buffer order).
+ *
+ * Values are [N, C, S] with S the product of the spatial axes.  Batch-norm
+ * statistics are per channel over N*S elements, summed in one fixed order
+ * (batch, then position) in a loop per channel; the channel loops are
+ * independent, so the parallel schedule splits channels and the sums are
+ * bit-identical for every thread count.  The variance is two-pass (mean
+ * first, then the mean squared deviation), biased for normalising and
+ * scaled by M/(M-1) for the running estimate, as PyTorch does.  Training
+ * kernels recompute the statistics from x instead of saving them: every
+ * kernel keeps one output and the gradients see exactly the forward's
+ * values.
+ *
+ *   %7 = batchnorm(%0, %2, %3, %4, %5) "bn" [N, 4, 5, 5]
+ *     => (training)
+ *   kernel k7_batchnorm_train(n, y, x, weight, bias, running_mean, running_var):
+ *     parallel for c in [0, 4):
+ *       sum = 0; for nb, s: sum += x[(nb*4 + c)*25 + s]
+ *       mean = sum / float(n*25); sq = 0; for nb, s: sq += (x - mean)^2
+ *       inv = 1 / sqrt(sq / float(n*25) + eps)
+ *       for nb, s: y[...] = (x[...] - mean) * (weight[c] * inv) + bias[c]
+ *
+ * Dropout draws no random numbers: an element is kept when
+ * hash(hash(key, step), index) >= p * 2^24 (X_HASH, loop.h), with the
+ * layer's key, the step counter from params[] and the element's index in
+ * the batch (dropout2d: the channel's), so the gradient recomputes the same
+ * mask and a resumed run draws the masks the uninterrupted one would.
+ */
+#include <math.h>
+
+#include "lower_impl.h"
+
+/* Channels and positions per channel of value `id`: [C, S]. */
+static void chan_geom(const Lower *L, int id, int *C, int *S)
+{
+    const Shape *s = &graph_node(L->g, id)->shape;
+    NETC_ASSERT(s->batched && s->rank >= 1);
+    *C = s->d[0];
+    *S = lnumel(L, id) / *C;
+}
+
+/* for nb in [0, n), s in [0, S) appended to *p; returns the index of
+ * element (nb, c, s). */
+static Expr *chan_elems(Lower *L, Stmt **p, Expr *c, int C, int S)
+{
+    Expr *nb = lfor(L, p, "nb", li(L, 0), lbatch(L));
+    Expr *base = lbind(L, *p, "base", lmul(L, lmad(L, nb, C, c), li(L, S)));
+    Expr *s = lfor(L, p, "s", li(L, 0), li(L, S));
+    return ladd(L, base, s);
+}
+
+/* Elements per channel across the batch, as a float: n*S. */
+static Expr *chan_count(Lower *L, int S)
+{
+    return ex_un(L->a, X_I2F, lmul(L, lbatch(L), li(L, S)));
+}
+
+typedef struct {
+    Expr *mean, *var; /* biased variance */
+} Stats;
+
+/* The batch statistics of channel c of buffer x, computed in p (the
+ * variance only when want_var). */
+static Stats batch_stats(Lower *L, Stmt *p, int x, Expr *c, int C, int S, bool want_var)
+{
+    int sum = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
+    Stmt *q = p;
+    Expr *i = chan_elems(L, &q, c, C, S);
+    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, x, i)));
+    Expr *mean = lvar(L, ldecl(L, p, "mean", T_F32, fdiv(L, lvar(L, sum), chan_count(L, S))));
+    if (!want_var)
+        return (Stats){mean, NULL};
+    int sq = ldecl(L, p, "sq", T_F32, lf(L, 0.0f));
+    q = p;
+    i = chan_elems(L, &q, c, C, S);
+    Expr *d = lvar(L, ldecl(L, q, "d", T_F32, fsub(L, lload(L, x, i), mean)));
+    lassign(L, q, sq, fadd(L, lvar(L, sq), fmul(L, d, d)));
+    Expr *var = lvar(L, ldecl(L, p, "var", T_F32, fdiv(L, lvar(L, sq), chan_count(L, S))));
+    return (Stats){mean, var};
+}
+
+/* 1 / sqrt(var + eps) */
+static Expr *inv_std(Lower *L, Stmt *p, Expr *var)
+{
+    Expr *sd = ex_un(L->a, X_SQRT, fadd(L, var, lf(L, L->n->p.norm.eps)));
+    return lvar(L, ldecl(L, p, "inv", T_F32, fdiv(L, lf(L, 1.0f), sd)));
+}
+
+/* ---- batch norm ---- */
+
+/* y = (x - mean) * (w * inv) + b per channel: batch statistics when
+ * training (or without running statistics), the running ones otherwise. */
+void lower_batchnorm(Lower *L)
+{
+    const NormParam *q = &L->n->p.norm;
+    enum { Y, X, W };
+    int B = W + 1, RM = q->affine ? W + 2 : W, RV = RM + 1;
+    int C, S;
+    chan_geom(L, L->n->id, &C, &S);
+    Stmt *p = L->k->body;
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Stats st;
+    if (L->training || !q->track)
+        st = batch_stats(L, p, X, c, C, S, true);
+    else
+        st = (Stats){lload(L, RM, c), lload(L, RV, c)};
+    Expr *inv = inv_std(L, p, st.var);
+    Expr *scale = q->affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, W, c), inv))) : inv;
+    Stmt *r = p;
+    Expr *i = chan_elems(L, &r, c, C, S);
+    Expr *y = fmul(L, fsub(L, lload(L, X, i), st.mean), scale);
+    lstore(L, r, Y, i, q->affine ? fadd(L, y, lload(L, B, c)) : y, false);
+}
+
+/* Per channel, with xhat = (x - mean) * inv and M = n*S:
+ *   dx = (w * inv) * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M) */
+void lower_batchnorm_dx(Lower *L)
+{
+    enum { DX, X, DY, W };
+    bool affine = L->n->nin == 3;
+    int C, S;
+    chan_geom(L, L->n->id, &C, &S);
+    Stmt *p = L->k->body;
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Stats st = batch_stats(L, p, X, c, C, S, true);
+    Expr *inv = inv_std(L, p, st.var);
+    int sdy = ldecl(L, p, "sdy", T_F32, lf(L, 0.0f));
+    int sdyx = ldecl(L, p, "sdyx", T_F32, lf(L, 0.0f));
+    Stmt *r = p;
+    Expr *i = chan_elems(L, &r, c, C, S);
+    Expr *dy = lvar(L, ldecl(L, r, "g", T_F32, lload(L, DY, i)));
+    lassign(L, r, sdy, fadd(L, lvar(L, sdy), dy));
+    Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
+    lassign(L, r, sdyx, fadd(L, lvar(L, sdyx), fmul(L, dy, xhat)));
+    Expr *m = chan_count(L, S);
+    Expr *mdy = lvar(L, ldecl(L, p, "mdy", T_F32, fdiv(L, lvar(L, sdy), m)));
+    Expr *mdyx = lvar(L, ldecl(L, p, "mdyx", T_F32, fdiv(L, lvar(L, sdyx), m)));
+    Expr *scale = affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, W, c), inv))) : inv;
+    r = p;
+    i = chan_elems(L, &r, c, C, S);
+    xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
+    Expr *g = fsub(L, fsub(L, lload(L, DY, i), mdy), fmul(L, xhat, mdyx));
+    lstore(L, r, DX, i, fmul(L, scale, g), false);
+}
+
+/* dw[c] = sum(dy * xhat) */
+void lower_batchnorm_dw(Lower *L)
+{
+    enum { DW, X, DY };
+    int C, S;
+    chan_geom(L, lin(L, 0)->id, &C, &S);
+    Stmt *p = L->k->body;
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Stats st = batch_stats(L, p, X, c, C, S, true);
+    Expr *inv = inv_std(L, p, st.var);
+    int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
+    Stmt *r = p;
+    Expr *i = chan_elems(L, &r, c, C, S);
+    Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
+    lassign(L, r, acc, fadd(L, lvar(L, acc), fmul(L, lload(L, DY, i), xhat)));
+    lstore(L, p, DW, c, lvar(L, acc), false);
+}
+
+/* next = (1 - momentum) * state + momentum * stat, the stat being the
+ * batch mean or the unbiased batch variance var * M/(M-1). */
+void lower_running_stat(Lower *L)
+{
+    const NormParam *q = &L->n->p.norm;
+    enum { NEXT, X, STATE };
+    int C, S;
+    chan_geom(L, lin(L, 0)->id, &C, &S);
+    Stmt *p = L->k->body;
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Stats st = batch_stats(L, p, X, c, C, S, q->stat);
+    Expr *stat = st.mean;
+    if (q->stat) {
+        Expr *m = chan_count(L, S);
+        stat = fdiv(L, fmul(L, st.var, m), fsub(L, m, lf(L, 1.0f)));
+    }
+    Expr *old = fmul(L, lf(L, 1.0f - q->momentum), lload(L, STATE, c));
+    lstore(L, p, NEXT, c, fadd(L, fmul(L, lf(L, q->momentum), stat), old), false);
+}
+
+/* next = count + 1 (num_batches_tracked, dropout steps) */
+void lower_step_count(Lower *L)
+{
+    enum { NEXT, COUNT };
+    lstore(L, L->k->body, NEXT, li(L, 0), fadd(L, lload(L, COUNT, li(L, 0)), lf(L, 1.0f)), false);
+}
+
+/* ---- local response normalisation ---- */
+
+/* d^e as exp(e * log(d)); d > 0 */
+static Expr *lpow(Lower *L, Expr *d, float e)
+{
+    return ex_un(L->a, X_EXP, fmul(L, lf(L, e), ex_un(L->a, X_LOG, d)));
+}
+
+/* d = k + alpha/size * sum of x^2 over channels [c - size/2, c + (size-1)/2]
+ * of the element at base + c*S, declared in p. */
+static Expr *lrn_denom(Lower *L, Stmt *p, int x, Expr *base, Expr *c, int C, int S)
+{
+    const LrnParam *q = &L->n->p.lrn;
+    int sum = ldecl(L, p, "sq", T_F32, lf(L, 0.0f));
+    Stmt *r = p;
+    Expr *lo = lmax(L, lsub(L, c, li(L, q->size / 2)), li(L, 0));
+    Expr *hi = lmin(L, ladd(L, c, li(L, (q->size - 1) / 2 + 1)), li(L, C));
+    Expr *j = lfor(L, &r, "j", lo, hi);
+    Expr *v = lvar(L, ldecl(L, r, "v", T_F32, lload(L, x, lmad(L, j, S, base))));
+    lassign(L, r, sum, fadd(L, lvar(L, sum), fmul(L, v, v)));
+    Expr *d = fadd(L, lf(L, q->k), fmul(L, lf(L, q->alpha / (float)q->size), lvar(L, sum)));
+    return lvar(L, ldecl(L, p, "d", T_F32, d));
+}
+
+/* y = x / d^beta, per (n, position), across channels */
+void lower_lrn(Lower *L)
+{
+    enum { Y, X };
+    int C, S;
+    chan_geom(L, L->n->id, &C, &S);
+    Stmt *p = L->k->body;
+    Expr *nb = lfor_indep(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *s = lfor_indep(L, &p, "s", li(L, 0), li(L, S));
+    Expr *base = lbind(L, p, "base", lmad(L, nb, C * S, s));
+    Expr *c = lfor(L, &p, "c", li(L, 0), li(L, C));
+    Expr *d = lrn_denom(L, p, X, base, c, C, S);
+    Expr *i = lmad(L, c, S, base);
+    lstore(L, p, Y, i, fmul(L, lload(L, X, i), lpow(L, d, -L->n->p.lrn.beta)), false);
+}
+
+/* With t_c = dy_c * x_c * d_c^(-beta-1) (in scratch t):
+ *   dx_i = dy_i * d_i^-beta - (2 alpha beta / size) * x_i * sum of t_c over the
+ *          channels c whose window holds i: [i - (size-1)/2, i + size/2] */
+void lower_lrn_dx(Lower *L)
+{
+    const LrnParam *q = &L->n->p.lrn;
+    enum { DX, X, DY };
+    int C, S;
+    chan_geom(L, L->n->id, &C, &S);
+    int T = kernel_scratch(L->a, L->k, "t", 0, lnumel(L, L->n->id));
+    Stmt *p = L->k->body;
+    Expr *nb = lfor_indep(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *s = lfor_indep(L, &p, "s", li(L, 0), li(L, S));
+    Expr *base = lbind(L, p, "base", lmad(L, nb, C * S, s));
+    Stmt *r = p;
+    Expr *c = lfor(L, &r, "c", li(L, 0), li(L, C));
+    Expr *d = lrn_denom(L, r, X, base, c, C, S);
+    Expr *i = lbind(L, r, "i", lmad(L, c, S, base));
+    Expr *pw = lvar(L, ldecl(L, r, "pw", T_F32, lpow(L, d, -q->beta)));
+    Expr *dy = lvar(L, ldecl(L, r, "g", T_F32, lload(L, DY, i)));
+    lstore(L, r, T, i, fdiv(L, fmul(L, fmul(L, dy, lload(L, X, i)), pw), d), false);
+    lstore(L, r, DX, i, fmul(L, dy, pw), false);
+    r = p;
+    c = lfor(L, &r, "c", li(L, 0), li(L, C));
+    int acc = ldecl(L, r, "acc", T_F32, lf(L, 0.0f));
+    Stmt *w = r;
+    Expr *lo = lmax(L, lsub(L, c, li(L, (q->size - 1) / 2)), li(L, 0));
+    Expr *hi = lmin(L, ladd(L, c, li(L, q->size / 2 + 1)), li(L, C));
+    Expr *j = lfor(L, &w, "j", lo, hi);
+    lassign(L, w, acc, fadd(L, lvar(L, acc), lload(L, T, lmad(L, j, S, base))));
+    i = lmad(L, c, S, base);
+    float coef = 2.0f * q->alpha * q->beta / (float)q->size;
+    lstore(L, r, DX, i, fmul(L, fmul(L, lf(L, -coef), lload(L, X, i)), lvar(L, acc)), true);
+}
+
+/* ---- dropout ---- */
+
+/* out = keep ? in * 1/(1-p) : 0 over every element of the batch, where
+ * unit u (an element, or for dropout2d a channel nb*C + c) is kept when
+ * hash(hash(key, step), u) >= p * 2^24. */
+static void drop_apply(Lower *L, int out, int in, int step)
+{
+    const DropoutParam *q = &L->n->p.drop;
+    int C, S;
+    chan_geom(L, L->n->id, &C, &S);
+    if (!q->channels) {
+        S *= C;
+        C = 1;
+    }
+    Stmt *p = L->k->body;
+    Expr *key = lbind(L, p, "key",
+                      ex_bin(L->a, X_HASH, li(L, (int)(q->key & 0x7fffffffu)),
+                             ex_un(L->a, X_F2I, lload(L, step, li(L, 0)))));
+    Expr *cut = li(L, (int)ceil((double)q->p * 16777216.0));
+    Expr *unit, *i, *keep;
+    if (q->channels) {
+        unit = lfor_indep(L, &p, "u", li(L, 0), lmul(L, lbatch(L), li(L, C)));
+        keep = lbind(L, p, "keep", ex_bin(L->a, X_LE, cut, ex_bin(L->a, X_HASH, key, unit)));
+        Expr *base = lbind(L, p, "base", lmul(L, unit, li(L, S)));
+        i = ladd(L, base, lfor(L, &p, "s", li(L, 0), li(L, S)));
+    } else {
+        i = lfor_indep(L, &p, "i", li(L, 0), lmul(L, lbatch(L), li(L, S)));
+        keep = ex_bin(L->a, X_LE, cut, ex_bin(L->a, X_HASH, key, i));
+    }
+    float scale = (float)(1.0 / (1.0 - (double)q->p));
+    Expr *kept = fmul(L, lload(L, in, i), lf(L, scale));
+    lstore(L, p, out, i, ex_select(L->a, keep, kept, lf(L, 0.0f)), false);
+}
+
+/* training: the mask; inference: the identity */
+void lower_dropout(Lower *L)
+{
+    enum { Y, X, STEP };
+    if (L->training)
+        drop_apply(L, Y, X, STEP);
+    else
+        lower_copy(L); /* y = x, its buffers first */
+}
+
+/* dx = mask * scale * dy, the forward's mask */
+void lower_dropout_dx(Lower *L)
+{
+    enum { DX, DY, STEP };
+    drop_apply(L, DX, DY, STEP);
+}
