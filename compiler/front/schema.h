@@ -27,6 +27,9 @@ typedef enum {
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
     ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
     ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
+    /* pooling and data movement */
+    ATTR_WORD,   /* one bare word of a fixed set, listed in the doc: reflect */
+    ATTR_DIMS,   /* a list of integers >= 1, one of which may be -1         */
 } AttrKind;
 
 typedef struct {

@@ -158,5 +158,9 @@ LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
 LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
 LowerFn lower_xent, lower_xent_dx, lower_mse, lower_mse_dx;
+/* pooling and data movement (lower_pool.c, lower_move.c) */
+LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;
+LowerFn lower_pad, lower_pad_dx, lower_upsample, lower_upsample_dx;
+LowerFn lower_permute, lower_slice_dx;
 
 #endif
