@@ -306,14 +306,15 @@ void lower_permute(Lower *L)
     enum { Y, X };
     Stmt *p = L->k->body;
     Expr *nb = lfor_indep(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *yoff = lmul(L, nb, li(L, numel)), *xoff = yoff;
+    Expr *base = lbind(L, p, "b", lmul(L, nb, li(L, numel)));
+    Expr *yoff = li(L, 0), *xoff = base;
     for (int i = 0; i < pp->rank; i++) {
         int from = pp->perm[i];
         Expr *v = lfor_indep(L, &p, arena_printf(L->a, "v%d", i), li(L, 0), li(L, pp->dims[from]));
         yoff = lmad(L, yoff, pp->dims[from], v);
         xoff = ladd(L, xoff, lmul(L, v, li(L, stride[from])));
     }
-    lstore(L, p, Y, yoff, lload(L, X, xoff), false);
+    lstore(L, p, Y, ladd(L, base, yoff), lload(L, X, xoff), false);
 }
 
 /* ---- concat and slice along an axis ---- */
