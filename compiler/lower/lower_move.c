@@ -3,9 +3,9 @@
  * and slice along any axis, with their gradients.
  *
  * Needs: shape-checked nodes (shape.c fills PermParam's view).  Provides
- * the kernels of those ops; reshape and flatten are lower_copy
- * (lower_misc.c), a copy kernel, since the memory plan does not alias
- * buffers.
+ * the kernels of those ops.  Reshape and flatten are views (program.c
+ * gives them their input's memory), lowered by lower_copy (lower_misc.c)
+ * only where an entry's interface needs their own buffer.
  *
  * Spatial ops are lowered as 3D over planes nc = n*C + c, like pooling
  * (lower_pool.c): a 1D or 2D input has leading axes of size 1.  Every
