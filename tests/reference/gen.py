@@ -221,6 +221,19 @@ CASES = [
          lambda: Net(lambda m, x: torch.cat([x[:, :, 1:4], x[:, :, 0:2]], dim=2))),
     Case("reshape_conv", (2, 6, 5),
          lambda: Net(lambda m, x: m.c(x.reshape(BATCH, 3, 4, 5)), c=conv(3, 2, 3))),
+    Case("concat_width", (3, 5, 6),
+         lambda: Net(lambda m, x: torch.cat([m.c(x), m.d(x)], dim=3),
+                     c=conv(3, 2, (1, 3)), d=conv(3, 2, 1))),
+    Case("upsample_nearest1d", (3, 5),
+         lambda: Net(lambda m, x: F.interpolate(x, size=8, mode="nearest"))),
+    Case("pad_replicate3d", (2, 3, 4, 3),
+         lambda: Net(lambda m, x: F.pad(x, (1, 1, 0, 2, 1, 0), mode="replicate"))),
+    Case("maxpool1d_dil_ceil", (3, 12),
+         lambda: Net(lambda m, x: F.max_pool1d(x, 3, stride=2, dilation=2, padding=1, ceil_mode=True)),
+         data="spaced"),
+    Case("avgpool3d_ceil", (2, 5, 4, 5),
+         lambda: Net(lambda m, x: F.avg_pool3d(x, (2, 3, 2), stride=2, padding=(1, 1, 0), ceil_mode=True,
+                                               count_include_pad=False))),
 ]
 
 
