@@ -8,6 +8,13 @@
  * Shapes in messages are per sample, as the user writes them in `input`.
  * Output size per spatial axis (floor mode, for conv and pooling alike):
  *   o = (i + pad_lo + pad_hi - dilation*(k-1) - 1) / stride + 1
+ * Pools may round up instead (ceil_mode, PyTorch's rule) and take any
+ * padding that leaves every window an input element (ONNX allows any
+ * padding; PyTorch at most kernel/2).  The data-movement ops (pad,
+ * upsample, the shuffles, slice, reshape, concat along an axis) have
+ * their rules at the end; for the shuffles shape_infer also fills the
+ * node's PermParam (the view and permutation the lowering and gradient
+ * use), and for global pools its PoolParam (one window, the whole input).
  * Gradient ops are shaped by autodiff; shape_infer leaves them alone.
  */
 #include <limits.h>

@@ -8,8 +8,8 @@
  * This file holds the dispatch table (one row per op: the lowering and
  * its buffer names), the shared expression helpers of lower_impl.h and the
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
- * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c and
- * lower_misc.c.  A scheduled kernel may add scratch buffers after its
+ * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
+ * lower_move.c (pad, upsample, shuffles, concat, slice) and lower_misc.c.  A scheduled kernel may add scratch buffers after its
  * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]

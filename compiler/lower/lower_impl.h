@@ -148,7 +148,7 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
 void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
- * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills
+ * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_move.c, lower_misc.c); each fills
  * L->k, whose output buffer is already 0 ---- */
 typedef void LowerFn(Lower *L);
 LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad;
@@ -156,7 +156,7 @@ LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
-LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
+LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice; /* concat, slice: lower_move.c */
 LowerFn lower_xent, lower_xent_dx, lower_mse, lower_mse_dx;
 /* pooling and data movement (lower_pool.c, lower_move.c) */
 LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;

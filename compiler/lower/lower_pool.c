@@ -1,4 +1,13 @@
-/* lower_pool.c - max and average pooling and their gradients.
+/* lower_pool.c - max, average, global and adaptive average pooling and
+ * their gradients.
+ *
+ * Global pools are the pools below with one window over the whole input
+ * (shape.c fills their PoolParam).  On a dilated axis of a max pool the
+ * window range is in tap indices t (input coordinate start + t*d) instead
+ * of input coordinates; ceil_mode needs nothing here, since the clipped
+ * ranges already handle a last window that overhangs the padding.
+ * Adaptive average pooling (at the end) averages bins whose edges depend
+ * on the output index only.
  *
  * Pools are lowered as 3D (see Geom in lower_impl.h) over planes nc =
  * n*C + c.  For each output pixel the window's in-bounds part
