@@ -246,7 +246,7 @@ void lower_maxpool(Lower *L)
     geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
     enum { Y, X };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     if (windows_tile(&G)) {
@@ -269,7 +269,7 @@ void lower_maxpool_dx(Lower *L)
     NETC_ASSERT(shape_eq(&lin(L, 0)->shape, &L->n->shape));
     enum { DX, X, DY };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     if (windows_tile(&G)) {
@@ -306,7 +306,7 @@ void lower_avgpool(Lower *L)
     geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
     enum { Y, X };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     OutPixel px = out_loops(L, p, &G, yb);
@@ -325,7 +325,7 @@ void lower_avgpool_dx(Lower *L)
     geom_pool(&G, &L->n->p.pool, &L->n->shape, &lin(L, 0)->shape);
     enum { DX, DY };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     lzero(L, p, DX, xb, li(L, G.in_sz));
