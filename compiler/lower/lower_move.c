@@ -17,7 +17,7 @@
  *   pad [N, 2, 3, 3] -> [N, 2, 5, 5], mode=reflect pad=1:
  *     for nc in [0, n*2) indep
  *       for oh in [0, 5) indep
- *         int jh = 2 - abs(2 - abs(oh - 1))      (as max(v, -v))
+ *         int jh = 2 - |2 - |oh - 1||       (|v| as max(v, 0 - v))
  *         for ow in [0, 5) indep
  *           y[nc*25 + oh*5 + ow] = x[nc*9 + jh*3 + jw]
  */
@@ -88,7 +88,9 @@ static Expr *pad_source(Lower *L, Stmt *p, PadMode mode, Expr *o, int lo, int n,
     if (mode == PAD_REFLECT) {
         /* shape.c keeps pad < n: one reflection at each edge suffices */
         Expr *last = li(L, n - 1);
-        return lbind(L, p, name, lsub(L, last, iabs(L, lsub(L, last, iabs(L, j)))));
+        Expr *low = lbind(L, p, "d", iabs(L, lbind(L, p, "d", j)));        /* mirrored at 0 */
+        Expr *high = lbind(L, p, "e", lsub(L, last, low));                 /* < 0 past n-1  */
+        return lbind(L, p, name, lsub(L, last, iabs(L, high)));
     }
     Expr *clamped = lbind(L, p, name, lmin(L, lmax(L, j, li(L, 0)), li(L, n - 1)));
     if (inside)
@@ -190,7 +192,8 @@ static Lerp lerp_axis(Lower *L, Stmt *p, Expr *o, float scale, bool align, int i
     if (align) {
         src = fmul(L, lf(L, scale), of);
     } else {
-        Expr *s = fsub(L, fmul(L, lf(L, scale), fadd(L, of, lf(L, 0.5f))), lf(L, 0.5f));
+        Expr *c = fsub(L, fmul(L, lf(L, scale), fadd(L, of, lf(L, 0.5f))), lf(L, 0.5f));
+        Expr *s = lvar(L, ldecl(L, p, arena_printf(L->a, "c%s", tag), T_F32, c));
         src = ex_select(L->a, ex_bin(L->a, X_LT, s, lf(L, 0.0f)), lf(L, 0.0f), s);
     }
     Lerp r;
