@@ -240,7 +240,7 @@ static bool pad_param(Elaborator *X, const Inst *I, const Shape *x, PadParam *p)
 
 static bool upsample_param(Elaborator *X, const Inst *I, const Shape *x, UpsampleParam *p)
 {
-    static const char *const modes[] = {"nearest", "bilinear"};
+    static const char *const modes[] = {"nearest", "linear", "bilinear", "trilinear"};
     int nsp = x->rank - 1, mode = 0;
     p->nsp = nsp;
     p->by_size = attr_of(I, "size") != NULL;
@@ -248,12 +248,13 @@ static bool upsample_param(Elaborator *X, const Inst *I, const Shape *x, Upsampl
         const Value *v = attr_of(I, "size");
         return elab_error(&X->E, v->loc, v->len, "%s: give scale or size, not both", I->what);
     }
-    bool ok = read_word(X, I, "mode", modes, 2, &mode) && read_bool(X, I, "align_corners", &p->align_corners);
+    bool ok = read_word(X, I, "mode", modes, 4, &mode) && read_bool(X, I, "align_corners", &p->align_corners);
     ok = ok && (p->by_size ? read_axes(X, I, "size", nsp, p->size) : read_axes(X, I, "scale", nsp, p->scale));
-    p->bilinear = mode == 1;
-    if (ok && p->align_corners && !p->bilinear) {
+    p->linear = mode;
+    if (ok && p->align_corners && !p->linear) {
         const Value *v = attr_of(I, "align_corners");
-        return elab_error(&X->E, v->loc, v->len, "%s: align_corners applies to mode=bilinear only", I->what);
+        return elab_error(&X->E, v->loc, v->len, "%s: align_corners applies to the linear modes only",
+                          I->what);
     }
     return ok;
 }

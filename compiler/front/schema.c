@@ -74,8 +74,8 @@ static const Schema layers[] = {
     {"upsample", OP_UPSAMPLE, 1, 1, 1, 4, {
         {"scale", ATTR_AXES, "1", 1, "integer factor, one for all axes or a list per axis"},
         {"size", ATTR_AXES, "none", 1, "output size instead of scale"},
-        {"mode", ATTR_WORD, "nearest", 0, "nearest or bilinear (2D)"},
-        {"align_corners", ATTR_BOOL, "false", 0, "bilinear: corner pixels align"},
+        {"mode", ATTR_WORD, "nearest", 0, "nearest, or linear, bilinear, trilinear for 1D, 2D, 3D"},
+        {"align_corners", ATTR_BOOL, "false", 0, "linear modes: corner pixels align"},
     }, INIT_DEFAULT, "resize as torch.nn.functional.interpolate"},
     {"pixel_shuffle", OP_PIXEL_SHUFFLE, 1, 1, 1, 1, {
         {"r", ATTR_INT, NULL, 1, "block size"},

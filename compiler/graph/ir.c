@@ -180,6 +180,7 @@ static void print_pool_extras(FILE *f, const PoolParam *p)
 static void print_move_params(FILE *f, const Node *n)
 {
     static const char *const pad_modes[] = {"constant", "reflect", "replicate"};
+    static const char *const up_modes[] = {"nearest", "linear", "bilinear", "trilinear"};
     switch (n->op) {
     case OP_CONCAT:
         print_axis(f, n->p.concat.axis);
@@ -201,7 +202,7 @@ static void print_move_params(FILE *f, const Node *n)
         break;
     case OP_UPSAMPLE:
     case OP_UPSAMPLE_DX:
-        fprintf(f, " mode=%s%s", n->p.up.bilinear ? "bilinear" : "nearest",
+        fprintf(f, " mode=%s%s", up_modes[n->p.up.linear],
                 n->p.up.align_corners ? " align_corners" : "");
         if (n->p.up.by_size)
             print_ints(f, "size", n->p.up.size, n->p.up.nsp);

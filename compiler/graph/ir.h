@@ -125,8 +125,9 @@ typedef struct {
 
 typedef struct {
     int nsp;
-    bool bilinear;                  /* else nearest                         */
-    bool align_corners;             /* bilinear only                        */
+    int linear;                     /* 0: nearest; 1, 2, 3: linear, bilinear,
+                                       trilinear (as many as spatial axes) */
+    bool align_corners;             /* linear modes only                    */
     bool by_size;                   /* size= given, else scale=             */
     int scale[NETC_MAX_SPATIAL];    /* integer factor per axis (scale=)     */
     int size[NETC_MAX_SPATIAL];     /* output size per axis (size=)         */

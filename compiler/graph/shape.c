@@ -473,9 +473,11 @@ static bool infer_upsample(Ctx *c)
     if (p->nsp != nsp)
         return fail(c, "its %s is for %d spatial axes, the input %s has %d", p->by_size ? "size" : "scale",
                     p->nsp, dims(x).s, nsp);
-    if (p->bilinear && nsp != 2) {
-        fail(c, "bilinear mode needs a [C, H, W] input, got %s", dims(x).s);
-        diag_hint(c->d, "mode=nearest works in 1D, 2D and 3D");
+    static const char *const modes[] = {"", "linear", "bilinear", "trilinear"};
+    static const char *const forms[] = {"", "[C, L]", "[C, H, W]", "[C, D, H, W]"};
+    if (p->linear && p->linear != nsp) {
+        fail(c, "mode=%s is for %s inputs, got %s", modes[p->linear], forms[p->linear], dims(x).s);
+        diag_hint(c->d, "mode=%s interpolates a %s input", modes[nsp], forms[nsp]);
         return false;
     }
     Shape y = *x;

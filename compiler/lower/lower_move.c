@@ -213,53 +213,55 @@ typedef struct {
     Stmt *body;
     Expr *yi;
     int ntap;
-    Expr *xi[4], *w[4];
+    Expr *xi[8], *w[8];
 } Taps;
 
-/* Loops over the output pixels of plane (xb, yb), appended to p. */
+/* Loops over the output pixels of plane (xb, yb), appended to p: one tap
+ * (nearest), or the 2^nsp corners of the input cell around the source
+ * position, weighted by the product of the axes' weights (linear modes). */
 static Taps upsample_taps(Lower *L, Stmt *p, const Planes *P, Expr *xb, Expr *yb, bool indep)
 {
     const UpsampleParam *u = &L->n->p.up;
     static const char *const oname[3] = {"od", "oh", "ow"}, *const jname[3] = {"jd", "jh", "jw"};
-    float sc[3];
-    for (int a = 0; a < 3; a++)
-        sc[a] = up_scale(u, a, u->nsp, P->in[a], P->out[a]);
+    static const char *const tag[3] = {"d", "h", "w"};
     LowerFor *loop = indep ? lfor_indep : lfor;
     Taps t = {0};
-    if (!u->bilinear) {
-        Expr *yoff = li(L, 0), *xoff = li(L, 0);
-        for (int a = 0; a < 3; a++) {
-            Expr *o = loop(L, &p, oname[a], li(L, 0), li(L, P->out[a]));
-            Expr *j = P->out[a] == P->in[a] ? o : nearest_source(L, p, o, sc[a], P->in[a], jname[a]);
-            yoff = lmad(L, yoff, P->out[a], o);
-            xoff = lmad(L, xoff, P->in[a], j);
+    Lerp ax[3];
+    Expr *yoff = li(L, 0);
+    for (int a = 0; a < 3; a++) {
+        float sc = up_scale(u, a, u->nsp, P->in[a], P->out[a]);
+        Expr *o = loop(L, &p, oname[a], li(L, 0), li(L, P->out[a]));
+        yoff = lmad(L, yoff, P->out[a], o);
+        if (a < 3 - u->nsp) {
+            ax[a] = (Lerp){o, o, NULL, NULL}; /* a leading axis of size 1 */
+        } else if (u->linear) {
+            ax[a] = lerp_axis(L, p, o, sc, u->align_corners, P->in[a], tag[a]);
+        } else {
+            Expr *j = P->out[a] == P->in[a] ? o : nearest_source(L, p, o, sc, P->in[a], jname[a]);
+            ax[a] = (Lerp){j, j, NULL, NULL};
         }
-        t.body = p;
-        t.yi = ladd(L, yb, yoff);
-        t.ntap = 1;
-        t.xi[0] = ladd(L, xb, xoff);
-        return t;
     }
-    NETC_ASSERT(u->nsp == 2 && P->in[0] == 1);
-    Expr *oh = loop(L, &p, "oh", li(L, 0), li(L, P->out[1]));
-    Lerp h = lerp_axis(L, p, oh, sc[1], u->align_corners, P->in[1], "h");
-    Expr *r0 = lbind(L, p, "r0", ladd(L, xb, lmul(L, h.i0, li(L, P->in[2]))));
-    Expr *r1 = lbind(L, p, "r1", ladd(L, xb, lmul(L, h.i1, li(L, P->in[2]))));
-    Expr *ow = loop(L, &p, "ow", li(L, 0), li(L, P->out[2]));
-    Lerp w = lerp_axis(L, p, ow, sc[2], u->align_corners, P->in[2], "w");
     t.body = p;
-    t.yi = ladd(L, yb, lmad(L, oh, P->out[2], ow));
-    t.ntap = 4;
-    Expr *rows[2] = {r0, r1}, *cols[2] = {w.i0, w.i1}, *wr[2] = {h.w0, h.w1}, *wc[2] = {w.w0, w.w1};
-    for (int k = 0; k < 4; k++) {
-        t.xi[k] = ladd(L, rows[k / 2], cols[k % 2]);
-        t.w[k] = fmul(L, wr[k / 2], wc[k % 2]);
+    t.yi = ladd(L, yb, yoff);
+    t.ntap = u->linear ? 1 << u->nsp : 1;
+    for (int k = 0; k < t.ntap; k++) {
+        /* bit (2 - a) of k: the high neighbour along axis a */
+        Expr *xoff = li(L, 0), *w = NULL;
+        for (int a = 0; a < 3; a++) {
+            bool high = (k >> (2 - a)) & 1;
+            xoff = lmad(L, xoff, P->in[a], high ? ax[a].i1 : ax[a].i0);
+            Expr *wa = high ? ax[a].w1 : ax[a].w0;
+            if (wa)
+                w = w ? fmul(L, w, wa) : wa;
+        }
+        t.xi[k] = ladd(L, xb, xoff);
+        t.w[k] = w;
     }
     return t;
 }
 
-/* y [N, C, O...] = x [N, C, I...] resized: the nearest input, or
- * h0*(w0*x00 + w1*x01) + h1*(w0*x10 + w1*x11) summed tap by tap */
+/* y [N, C, O...] = x [N, C, I...] resized: the nearest input, or the sum
+ * over the cell's corners of weight * x (2D: h0*w0*x00 + h0*w1*x01 + ...) */
 void lower_upsample(Lower *L)
 {
     Planes P = planes_of(&lin(L, 0)->shape, &L->n->shape);

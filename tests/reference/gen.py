@@ -234,6 +234,10 @@ CASES = [
     Case("avgpool3d_ceil", (2, 5, 4, 5),
          lambda: Net(lambda m, x: F.avg_pool3d(x, (2, 3, 2), stride=2, padding=(1, 1, 0), ceil_mode=True,
                                                count_include_pad=False))),
+    Case("upsample_linear1d", (3, 5),
+         lambda: Net(lambda m, x: F.interpolate(x, size=9, mode="linear", align_corners=True))),
+    Case("upsample_trilinear", (2, 3, 2, 4),
+         lambda: Net(lambda m, x: F.interpolate(x, size=(5, 4, 7), mode="trilinear", align_corners=False))),
 ]
 
 

@@ -451,7 +451,7 @@ static void test_data_movement(void **state)
     n->p.pad.hi[1] = 5;
     expect_error(g, n, "pad m: reflect pad 5 on axis W must be less than its size 5");
     n = one(g, OP_UPSAMPLE, x);
-    n->p.up = (UpsampleParam){2, true, false, false, {2, 3}, {0}};
+    n->p.up = (UpsampleParam){2, 2, false, false, {2, 3}, {0}}; /* bilinear */
     assert_null(infer(g, n, &ok));
     dims_are(&n->shape, true, 3, (int[]){8, 6, 15});
     n = one(g, OP_CHANNEL_SHUFFLE, x);
