@@ -167,9 +167,126 @@ static bool pool_param(Elaborator *X, const Inst *I, const Shape *x, PoolParam *
     if (I->op == OP_AVGPOOL)
         ok &= read_bool(X, I, "count_include_pad", &p->count_include_pad);
     static const int ones[NETC_MAX_SPATIAL] = {1, 1, 1};
+    memcpy(p->dilation, ones, sizeof p->dilation);
+    if (I->op == OP_MAXPOOL)
+        ok &= read_axes(X, I, "dilation", nsp, p->dilation);
+    ok &= read_bool(X, I, "ceil_mode", &p->ceil_mode);
     if (ok)
-        ok = read_pad(X, I, nsp, &x->d[1], p->kernel, p->stride, ones, p->pad_lo, p->pad_hi);
+        ok = read_pad(X, I, nsp, &x->d[1], p->kernel, p->stride, p->dilation, p->pad_lo, p->pad_hi);
     return ok;
+}
+
+/* ---- pooling and data movement ---- */
+
+/* An ATTR_WORD: *out is the index of the value among words[0..n). */
+static bool read_word(Elaborator *X, const Inst *I, const char *name, const char *const *words, int n,
+                      int *out)
+{
+    Value t;
+    const Value *v = attr_or_default(X, I, name, &t);
+    for (int i = 0; v->kind == VAL_NAME && i < n; i++) {
+        if (!strcmp(v->s, words[i])) {
+            *out = i;
+            return true;
+        }
+    }
+    char list[128] = "";
+    for (int i = 0, k = 0; i < n; i++)
+        k += snprintf(list + k, sizeof list - (size_t)k, "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
+                      words[i]);
+    elab_error(&X->E, v->loc, v->len, "%s: %s expects %s, got %s", I->what, name, list,
+               value_describe(&X->E, v));
+    const char *sug = v->kind == VAL_NAME || v->kind == VAL_STRING ? diag_suggest(v->s, words, n) : NULL;
+    if (sug)
+        elab_hint(&X->E, "did you mean '%s'?", sug);
+    return false;
+}
+
+/* An ATTR_DIMS list: reshape's shape. */
+static bool read_dims(Elaborator *X, const Inst *I, ReshapeParam *p)
+{
+    const Value *v = attr_of(I, "shape");
+    if (v->kind != VAL_LIST || v->n < 1 || v->n > NETC_MAX_RANK)
+        return elab_error(&X->E, v->loc, v->len, "%s: shape expects a list of 1 to %d integers, got %s",
+                          I->what, NETC_MAX_RANK, value_describe(&X->E, v));
+    int free_axes = 0;
+    p->rank = v->n;
+    for (int i = 0; i < v->n; i++) {
+        const Value *d = &v->item[i];
+        if (d->kind != VAL_INT || d->i == 0 || d->i < -1 || d->i > INT_MAX)
+            return elab_error(&X->E, d->loc, d->len, "%s: shape entries must be integers >= 1 or -1, got %s",
+                              I->what, value_describe(&X->E, d));
+        free_axes += d->i == -1;
+        p->d[i] = (int)d->i;
+    }
+    if (free_axes > 1)
+        return elab_error(&X->E, v->loc, v->len, "%s: shape has %d entries of -1; at most one is inferred",
+                          I->what, free_axes);
+    return true;
+}
+
+static bool pad_param(Elaborator *X, const Inst *I, const Shape *x, PadParam *p)
+{
+    static const char *const modes[] = {"constant", "reflect", "replicate"};
+    const Value *v = attr_of(I, "pad");
+    if (v->kind == VAL_NAME)
+        return elab_error(&X->E, v->loc, v->len, "%s: pad expects a number or a list, got name '%s'", I->what,
+                          v->s);
+    int mode = 0;
+    double value = 0;
+    Value t;
+    bool ok = read_word(X, I, "mode", modes, 3, &mode) &&
+              value_float(&X->E, I->what, spec_of(I, "value"), attr_or_default(X, I, "value", &t), &value);
+    p->nsp = x->rank - 1;
+    p->mode = (PadMode)mode;
+    p->value = (float)value;
+    return ok && value_pad(&X->E, I->what, spec_of(I, "pad"), v, p->nsp, NULL, NULL, NULL, NULL, p->lo, p->hi);
+}
+
+static bool upsample_param(Elaborator *X, const Inst *I, const Shape *x, UpsampleParam *p)
+{
+    static const char *const modes[] = {"nearest", "linear", "bilinear", "trilinear"};
+    int nsp = x->rank - 1, mode = 0;
+    p->nsp = nsp;
+    p->by_size = attr_of(I, "size") != NULL;
+    if (p->by_size && attr_of(I, "scale")) {
+        const Value *v = attr_of(I, "size");
+        return elab_error(&X->E, v->loc, v->len, "%s: give scale or size, not both", I->what);
+    }
+    bool ok = read_word(X, I, "mode", modes, 4, &mode) && read_bool(X, I, "align_corners", &p->align_corners);
+    ok = ok && (p->by_size ? read_axes(X, I, "size", nsp, p->size) : read_axes(X, I, "scale", nsp, p->scale));
+    p->linear = mode;
+    if (ok && p->align_corners && !p->linear) {
+        const Value *v = attr_of(I, "align_corners");
+        return elab_error(&X->E, v->loc, v->len, "%s: align_corners applies to the linear modes only",
+                          I->what);
+    }
+    return ok;
+}
+
+/* The attributes of the pooling and data-movement layers into tmpl. */
+static bool move_param(Elaborator *X, const Inst *I, const Shape *x, bool spatial, Node *tmpl)
+{
+    switch (I->op) {
+    case OP_ADAPTIVE_AVGPOOL:
+        if (!spatial)
+            return true;
+        tmpl->p.pool.nsp = x->rank - 1;
+        return read_axes(X, I, "size", x->rank - 1, tmpl->p.pool.size);
+    case OP_PAD: return !spatial || pad_param(X, I, x, &tmpl->p.pad);
+    case OP_UPSAMPLE: return !spatial || upsample_param(X, I, x, &tmpl->p.up);
+    case OP_PIXEL_SHUFFLE:
+    case OP_PIXEL_UNSHUFFLE:
+    case OP_DEPTH_TO_SPACE:
+    case OP_SPACE_TO_DEPTH: return read_int(X, I, "r", &tmpl->p.perm.factor);
+    case OP_CHANNEL_SHUFFLE: return read_int(X, I, "groups", &tmpl->p.perm.factor);
+    case OP_CONCAT: return read_int(X, I, "axis", &tmpl->p.concat.axis);
+    case OP_SLICE:
+        return read_int(X, I, "axis", &tmpl->p.slice.axis) && read_int(X, I, "begin", &tmpl->p.slice.begin) &&
+               read_int(X, I, "end", &tmpl->p.slice.end);
+    case OP_RESHAPE: return read_dims(X, I, &tmpl->p.reshape);
+    default: return true;
+    }
 }
 
 static bool init_of(Elaborator *X, const Inst *I, InitSpec *init)
@@ -509,6 +626,7 @@ static void emit_inst(Elaborator *X, int id)
         ok = dropout_params(X, I, &tmpl, in, &nin);
         break;
     default:
+        ok = move_param(X, I, &x->shape, spatial, &tmpl);
         break;
     }
     if (!ok) {

@@ -26,17 +26,20 @@ static const Schema layers[] = {
         {"bias", ATTR_BOOL, "true", 0, "add a learned bias per output channel"},
         {"init", ATTR_INIT, "<train default>", 0, INIT_DOC},
     }, INIT_DEFAULT, "convolution (1D, 2D or 3D from the input's rank)"},
-    {"maxpool", OP_MAXPOOL, 1, 1, 1, 3, {
+    {"maxpool", OP_MAXPOOL, 1, 1, 1, 5, {
         {"kernel", ATTR_AXES, NULL, 1, "window size"},
         {"stride", ATTR_AXES, "kernel", 1, "step between windows"},
-        {"pad", ATTR_PAD, "0", 0, "implicit padding (never chosen as the maximum); at most kernel/2"},
-    }, INIT_DEFAULT, "max pooling (floor mode)"},
-    {"avgpool", OP_AVGPOOL, 1, 1, 1, 4, {
+        {"pad", ATTR_PAD, "0", 0, "implicit padding (never chosen as the maximum); every window must overlap the input"},
+        {"dilation", ATTR_AXES, "1", 1, "spacing between window taps"},
+        {"ceil_mode", ATTR_BOOL, "false", 0, "round the output size up (a last partial window)"},
+    }, INIT_DEFAULT, "max pooling"},
+    {"avgpool", OP_AVGPOOL, 1, 1, 1, 5, {
         {"kernel", ATTR_AXES, NULL, 1, "window size"},
         {"stride", ATTR_AXES, "kernel", 1, "step between windows"},
-        {"pad", ATTR_PAD, "0", 0, "zero padding; at most kernel/2"},
+        {"pad", ATTR_PAD, "0", 0, "zero padding; every window must overlap the input"},
         {"count_include_pad", ATTR_BOOL, "true", 0, "divide by the whole window, padding included"},
-    }, INIT_DEFAULT, "average pooling (floor mode)"},
+        {"ceil_mode", ATTR_BOOL, "false", 0, "round the output size up (a last partial window)"},
+    }, INIT_DEFAULT, "average pooling"},
     {"dense", OP_DENSE, 1, 1, 1, 3, {
         {"units", ATTR_INT, NULL, 1, "output features"},
         {"bias", ATTR_BOOL, "true", 0, "add a learned bias per unit"},
@@ -49,7 +52,9 @@ static const Schema layers[] = {
     {"softmax", OP_SOFTMAX, 1, 1, 1, 1, {
         {"axis", ATTR_INT, "0", INT_MIN, AXIS_DOC},
     }, INIT_DEFAULT, "softmax along one axis (the channels by default)"},
-    {"concat", OP_CONCAT, 0, 2, -1, 0, {{0}}, INIT_DEFAULT, "join 2+ inputs along channels"},
+    {"concat", OP_CONCAT, 0, 2, -1, 1, {
+        {"axis", ATTR_INT, "0", 0, "the non-batch axis joined; 0 is channels"},
+    }, INIT_DEFAULT, "join 2+ inputs along an axis"},
     {"add", OP_ADD, 0, 2, -1, 0, {{0}}, INIT_DEFAULT, "element-wise sum of 2+ inputs (broadcasting)"},
     /* activations */
     {"leaky_relu", OP_LEAKY_RELU, 1, 1, 1, 1, {
@@ -100,6 +105,46 @@ static const Schema layers[] = {
     {"dropout2d", OP_DROPOUT2D, 1, 1, 1, 1, {
         {"p", ATTR_FLOAT, "0.5", 0, "probability of zeroing a channel, in [0, 1)"},
     }, INIT_DEFAULT, "zeroes whole channels in training, scales the rest by 1/(1-p)"},
+    /* pooling and data movement */
+    {"reshape", OP_RESHAPE, 1, 1, 1, 1, {
+        {"shape", ATTR_DIMS, NULL, 0, "the new per-sample shape; one entry may be -1"},
+    }, INIT_DEFAULT, "the same elements in a new shape"},
+    {"slice", OP_SLICE, 3, 1, 1, 3, {
+        {"axis", ATTR_INT, NULL, 0, "the non-batch axis; 0 is channels"},
+        {"begin", ATTR_INT, NULL, 0, "first index kept"},
+        {"end", ATTR_INT, NULL, 1, "one past the last index kept"},
+    }, INIT_DEFAULT, "the indices [begin, end) of one axis"},
+    {"global_avgpool", OP_GLOBAL_AVGPOOL, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "mean over all spatial positions"},
+    {"global_maxpool", OP_GLOBAL_MAXPOOL, 0, 1, 1, 0, {{0}}, INIT_DEFAULT, "maximum over all spatial positions"},
+    {"adaptive_avgpool", OP_ADAPTIVE_AVGPOOL, 1, 1, 1, 1, {
+        {"size", ATTR_AXES, NULL, 1, "output size, one for all axes or a list per axis"},
+    }, INIT_DEFAULT, "average pooling to a fixed output size"},
+    {"pad", OP_PAD, 1, 1, 1, 3, {
+        {"pad", ATTR_PAD, NULL, 0, "per axis or per side, like conv's pad"},
+        {"mode", ATTR_WORD, "constant", 0, "constant, reflect or replicate"},
+        {"value", ATTR_FLOAT, "0", 0, "the fill of constant mode"},
+    }, INIT_DEFAULT, "explicit padding of the spatial axes"},
+    {"upsample", OP_UPSAMPLE, 1, 1, 1, 4, {
+        {"scale", ATTR_AXES, "1", 1, "integer factor, one for all axes or a list per axis"},
+        {"size", ATTR_AXES, "none", 1, "output size instead of scale"},
+        {"mode", ATTR_WORD, "nearest", 0, "nearest, or linear, bilinear, trilinear for 1D, 2D, 3D"},
+        {"align_corners", ATTR_BOOL, "false", 0, "linear modes: corner pixels align"},
+    }, INIT_DEFAULT, "resize as torch.nn.functional.interpolate"},
+    {"pixel_shuffle", OP_PIXEL_SHUFFLE, 1, 1, 1, 1, {
+        {"r", ATTR_INT, NULL, 1, "block size"},
+    }, INIT_DEFAULT, "[C*r*r, H, W] -> [C, H*r, W*r] (PyTorch's order)"},
+    {"pixel_unshuffle", OP_PIXEL_UNSHUFFLE, 1, 1, 1, 1, {
+        {"r", ATTR_INT, NULL, 1, "block size"},
+    }, INIT_DEFAULT, "[C, H*r, W*r] -> [C*r*r, H, W] (PyTorch's order)"},
+    {"depth_to_space", OP_DEPTH_TO_SPACE, 1, 1, 1, 1, {
+        {"r", ATTR_INT, NULL, 1, "block size"},
+    }, INIT_DEFAULT, "[r*r*C, H, W] -> [C, H*r, W*r] (ONNX's DCR order)"},
+    {"space_to_depth", OP_SPACE_TO_DEPTH, 1, 1, 1, 1, {
+        {"r", ATTR_INT, NULL, 1, "block size"},
+    }, INIT_DEFAULT, "[C, H*r, W*r] -> [r*r*C, H, W] (ONNX's order)"},
+    {"channel_shuffle", OP_CHANNEL_SHUFFLE, 1, 1, 1, 1, {
+        {"groups", ATTR_INT, NULL, 1, "channel groups; must divide the channels"},
+    }, INIT_DEFAULT, "interleave the channels of groups (ShuffleNet)"},
 };
 
 /* Every OPF_LAYER row of ops.def, counted at compile time. */

@@ -31,6 +31,9 @@ typedef enum {
     ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
     ATTR_LAYERS, /* a list of layer (or block instance) names: [c1, c2]    */
     ATTR_LR_MULTS, /* a list of NAME(factor): [c1(0.1), f3(10)]             */
+    /* pooling and data movement */
+    ATTR_WORD,   /* one bare word of a fixed set, listed in the doc: reflect */
+    ATTR_DIMS,   /* a list of integers >= 1, one of which may be -1         */
 } AttrKind;
 
 typedef struct {

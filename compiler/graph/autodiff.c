@@ -91,6 +91,29 @@ static int arith_rule(Ad *ad, const Node *n, int j, int gy)
     return dx;
 }
 
+/* gy reshaped back to the shape of n's input (flatten, reshape). */
+static int reshape_back(Ad *ad, const Node *n, int gy)
+{
+    int dx = emit(ad, OP_RESHAPE, n, "dx", n->in[0], 1, &gy);
+    Node *r = graph_node(ad->g, dx);
+    r->p.reshape.rank = r->shape.rank;
+    memcpy(r->p.reshape.d, r->shape.d, sizeof r->p.reshape.d);
+    return dx;
+}
+
+/* A shuffle's gradient: the inverse permutation of the output's view. */
+static int permute_back(Ad *ad, const Node *n, int gy)
+{
+    int dx = emit(ad, OP_PERMUTE, n, "dx", n->in[0], 1, &gy);
+    const PermParam *f = &n->p.perm;
+    PermParam *b = &graph_node(ad->g, dx)->p.perm;
+    for (int i = 0; i < f->rank; i++) {
+        b->dims[i] = f->dims[f->perm[i]];
+        b->perm[f->perm[i]] = i;
+    }
+    return dx;
+}
+
 /* The rule for one forward node with output gradient gy. */
 static void rule(Ad *ad, const Node *n, int gy)
 {
@@ -119,7 +142,7 @@ static void rule(Ad *ad, const Node *n, int gy)
         contribute(ad, x[0], emit(ad, OP_AVGPOOL_DX, n, "dx", x[0], 1, &gy));
         break;
     case OP_FLATTEN:
-        contribute(ad, x[0], emit(ad, OP_RESHAPE, n, "dx", x[0], 1, &gy));
+        contribute(ad, x[0], reshape_back(ad, n, gy));
         break;
     case OP_RELU:
         contribute(ad, x[0], emit(ad, OP_RELU_DX, n, "dx", x[0], 2, (int[]){n->id, gy}));
@@ -140,10 +163,11 @@ static void rule(Ad *ad, const Node *n, int gy)
             if (ad->need[x[j]]) {
                 const char *suffix = arena_printf(ad->g->arena, "dx%d", j);
                 int s = emit(ad, OP_SLICE, n, suffix, x[j], 1, &gy);
-                graph_node(ad->g, s)->p.slice.begin = begin;
+                int axis = n->p.concat.axis;
+                graph_node(ad->g, s)->p.slice = (SliceParam){begin, axis, begin + in->shape.d[axis]};
                 contribute(ad, x[j], s);
             }
-            begin += in->shape.d[0];
+            begin += in->shape.d[n->p.concat.axis];
         }
         break;
     }
@@ -206,6 +230,35 @@ static void rule(Ad *ad, const Node *n, int gy)
     case OP_DROPOUT:
     case OP_DROPOUT2D:
         contribute(ad, x[0], emit(ad, OP_DROPOUT_DX, n, "dx", x[0], 2, (int[]){gy, x[1]}));
+        break;
+    /* pooling and data movement */
+    case OP_GLOBAL_MAXPOOL:
+        contribute(ad, x[0], emit(ad, OP_MAXPOOL_DX, n, "dx", x[0], 2, (int[]){x[0], gy}));
+        break;
+    case OP_GLOBAL_AVGPOOL:
+        contribute(ad, x[0], emit(ad, OP_AVGPOOL_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_ADAPTIVE_AVGPOOL:
+        contribute(ad, x[0], emit(ad, OP_ADAPTIVE_AVGPOOL_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_PAD:
+        contribute(ad, x[0], emit(ad, OP_PAD_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_UPSAMPLE:
+        contribute(ad, x[0], emit(ad, OP_UPSAMPLE_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_PIXEL_SHUFFLE:
+    case OP_PIXEL_UNSHUFFLE:
+    case OP_DEPTH_TO_SPACE:
+    case OP_SPACE_TO_DEPTH:
+    case OP_CHANNEL_SHUFFLE:
+        contribute(ad, x[0], permute_back(ad, n, gy));
+        break;
+    case OP_SLICE:
+        contribute(ad, x[0], emit(ad, OP_SLICE_DX, n, "dx", x[0], 1, &gy));
+        break;
+    case OP_RESHAPE:
+        contribute(ad, x[0], reshape_back(ad, n, gy));
         break;
     default:
         NETC_ASSERT(!"autodiff: op has no gradient rule");

@@ -181,6 +181,77 @@ static void print_loss(FILE *f, const LossParam *l, bool smooth_l1)
         fprintf(f, " beta=%g", (double)l->beta);
 }
 
+/* ---- pooling and data movement ---- */
+
+static void print_axis(FILE *f, int axis)
+{
+    if (axis)
+        fprintf(f, " axis=%d", axis);
+}
+
+/* dilation and ceil_mode, when not the defaults */
+static void print_pool_extras(FILE *f, const PoolParam *p)
+{
+    bool dilated = false;
+    for (int i = 0; i < p->nsp; i++)
+        dilated |= pool_dilation(p, i) != 1;
+    if (dilated) {
+        fputs(" dilation=", f);
+        for (int i = 0; i < p->nsp; i++)
+            fprintf(f, "%s%d", i ? "x" : "", pool_dilation(p, i));
+    }
+    if (p->ceil_mode)
+        fputs(" ceil_mode", f);
+}
+
+static void print_move_params(FILE *f, const Node *n)
+{
+    static const char *const pad_modes[] = {"constant", "reflect", "replicate"};
+    static const char *const up_modes[] = {"nearest", "linear", "bilinear", "trilinear"};
+    switch (n->op) {
+    case OP_CONCAT:
+        print_axis(f, n->p.concat.axis);
+        break;
+    case OP_SLICE_DX:
+        fprintf(f, " begin=%d", n->p.slice.begin);
+        print_axis(f, n->p.slice.axis);
+        break;
+    case OP_ADAPTIVE_AVGPOOL:
+    case OP_ADAPTIVE_AVGPOOL_DX:
+        print_ints(f, "size", n->p.pool.size, n->p.pool.nsp);
+        break;
+    case OP_PAD:
+    case OP_PAD_DX:
+        print_pads(f, n->p.pad.lo, n->p.pad.hi, n->p.pad.nsp);
+        fprintf(f, " mode=%s", pad_modes[n->p.pad.mode]);
+        if (n->p.pad.mode == PAD_CONSTANT)
+            fprintf(f, " value=%g", (double)n->p.pad.value);
+        break;
+    case OP_UPSAMPLE:
+    case OP_UPSAMPLE_DX:
+        fprintf(f, " mode=%s%s", up_modes[n->p.up.linear],
+                n->p.up.align_corners ? " align_corners" : "");
+        if (n->p.up.by_size)
+            print_ints(f, "size", n->p.up.size, n->p.up.nsp);
+        else
+            print_ints(f, "scale", n->p.up.scale, n->p.up.nsp);
+        break;
+    case OP_PIXEL_SHUFFLE:
+    case OP_PIXEL_UNSHUFFLE:
+    case OP_DEPTH_TO_SPACE:
+    case OP_SPACE_TO_DEPTH:
+    case OP_CHANNEL_SHUFFLE:
+    case OP_PERMUTE:
+        if (n->op != OP_PERMUTE)
+            fprintf(f, " %s=%d", n->op == OP_CHANNEL_SHUFFLE ? "groups" : "r", n->p.perm.factor);
+        print_ints(f, "view", n->p.perm.dims, n->p.perm.rank);
+        print_ints(f, "perm", n->p.perm.perm, n->p.perm.rank);
+        break;
+    default:
+        break;
+    }
+}
+
 static void print_params(FILE *f, const Node *n)
 {
     switch (n->op) {
@@ -206,6 +277,7 @@ static void print_params(FILE *f, const Node *n)
         print_pads(f, p->pad_lo, p->pad_hi, p->nsp);
         if ((n->op == OP_AVGPOOL || n->op == OP_AVGPOOL_DX) && !p->count_include_pad)
             fputs(" exclude_pad", f);
+        print_pool_extras(f, p);
         break;
     }
     case OP_DENSE:
@@ -221,6 +293,7 @@ static void print_params(FILE *f, const Node *n)
         break;
     case OP_SLICE:
         fprintf(f, " begin=%d", n->p.slice.begin);
+        print_axis(f, n->p.slice.axis);
         break;
     case OP_SOFTMAX_XENT:
     case OP_MSE:
@@ -282,6 +355,7 @@ static void print_params(FILE *f, const Node *n)
                 n->p.drop.key);
         break;
     default:
+        print_move_params(f, n);
         break;
     }
 }

@@ -81,7 +81,11 @@ typedef struct {
     int pad_lo[NETC_MAX_SPATIAL];
     int pad_hi[NETC_MAX_SPATIAL];
     bool count_include_pad;         /* avgpool: divide by k*k even at borders */
+    int dilation[NETC_MAX_SPATIAL]; /* maxpool; 0 (zero-initialised) means 1 */
+    bool ceil_mode;                 /* output size rounds up (see shape.c)   */
+    int size[NETC_MAX_SPATIAL];     /* adaptive_avgpool: the output size     */
 } PoolParam;
+int pool_dilation(const PoolParam *p, int axis); /* dilation[axis], 1 when unset */
 
 typedef struct {
     int units;
@@ -103,8 +107,52 @@ typedef struct {
 } ParamParam;
 
 typedef struct {
-    int begin;                      /* first channel */
+    int begin;                      /* first index along axis              */
+    int axis;                       /* non-batch axis; 0 is channels       */
+    int end;                        /* one past the last (0: begin + the node's size) */
 } SliceParam;
+
+typedef struct {
+    int axis;                       /* non-batch axis joined; 0 is channels */
+} ConcatParam;
+
+typedef struct {
+    int rank;                       /* the shape asked for; one d may be -1 */
+    int d[NETC_MAX_RANK];
+} ReshapeParam;
+
+typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_REPLICATE } PadMode;
+
+typedef struct {
+    int nsp;
+    PadMode mode;
+    float value;                    /* constant mode                        */
+    int lo[NETC_MAX_SPATIAL];       /* per spatial axis, top / front / left */
+    int hi[NETC_MAX_SPATIAL];
+} PadParam;
+
+typedef struct {
+    int nsp;
+    int linear;                     /* 0: nearest; 1, 2, 3: linear, bilinear,
+                                       trilinear (as many as spatial axes) */
+    bool align_corners;             /* linear modes only                    */
+    bool by_size;                   /* size= given, else scale=             */
+    int scale[NETC_MAX_SPATIAL];    /* integer factor per axis (scale=)     */
+    int size[NETC_MAX_SPATIAL];     /* output size per axis (size=)         */
+} UpsampleParam;
+
+/* pixel_shuffle and friends are a transpose of a reshaped view: the input
+ * seen as dims[0..rank) is read in the order perm (output view axis i is
+ * input view axis perm[i]).  shape.c fills rank, dims and perm from the
+ * op, `factor` and the input shape; PERMUTE (their gradient) carries the
+ * inverse. */
+#define NETC_MAX_VIEW 8
+typedef struct {
+    int factor;                     /* r (block size) or channel groups     */
+    int rank;
+    int dims[NETC_MAX_VIEW];
+    int perm[NETC_MAX_VIEW];
+} PermParam;
 
 typedef struct {
     int nd;                         /* ConvParam/PoolParam of the forward op */
@@ -175,6 +223,11 @@ typedef struct Node {
         NormParam norm;     /* BATCHNORM, BATCHNORM_DX/_DW, RUNNING_STAT */
         LrnParam lrn;       /* LRN, LRN_DX                               */
         DropoutParam drop;  /* DROPOUT, DROPOUT2D, DROPOUT_DX            */
+        ConcatParam concat; /* CONCAT                                    */
+        ReshapeParam reshape; /* RESHAPE                                 */
+        PadParam pad;       /* PAD, PAD_DX                               */
+        UpsampleParam up;   /* UPSAMPLE, UPSAMPLE_DX                     */
+        PermParam perm;     /* PIXEL_SHUFFLE, ..., CHANNEL_SHUFFLE, PERMUTE */
     } p;
 } Node;
 

@@ -8,6 +8,13 @@
  * Shapes in messages are per sample, as the user writes them in `input`.
  * Output size per spatial axis (floor mode, for conv and pooling alike):
  *   o = (i + pad_lo + pad_hi - dilation*(k-1) - 1) / stride + 1
+ * Pools may round up instead (ceil_mode, PyTorch's rule) and take any
+ * padding that leaves every window an input element (ONNX allows any
+ * padding; PyTorch at most kernel/2).  The data-movement ops (pad,
+ * upsample, the shuffles, slice, reshape, concat along an axis) have
+ * their rules at the end; for the shuffles shape_infer also fills the
+ * node's PermParam (the view and permutation the lowering and gradient
+ * use), and for global pools its PoolParam (one window, the whole input).
  * Gradient ops are shaped by autodiff; shape_infer leaves them alone.
  */
 #include <limits.h>
@@ -190,6 +197,48 @@ static bool infer_conv(Ctx *c)
     return true;
 }
 
+/* ---- pooling and data movement ---- */
+
+int pool_dilation(const PoolParam *p, int axis)
+{
+    return p->dilation[axis] > 0 ? p->dilation[axis] : 1;
+}
+
+/* ceil_mode's output size along one axis, as PyTorch: the window count
+ * rounded up, less a last window that would start in the high padding. */
+static int ceil_windows(int in, int k, int s, int d, int lo, int hi)
+{
+    long span = (long)in + lo + hi - ((long)d * (k - 1) + 1);
+    long o = (span + s - 1) / s + 1;
+    if ((o - 1) * s >= (long)in + lo)
+        o--;
+    return (int)o;
+}
+
+/* Every window along axis i must hold an input element: padding alone has
+ * no maximum (netc allows any padding, as ONNX does, rather than PyTorch's
+ * at most kernel/2, but no window may lie wholly in it). */
+static bool windows_overlap(Ctx *c, const Shape *x, int i, int out, int d)
+{
+    const PoolParam *p = &c->n->p.pool;
+    int in = x->d[1 + i];
+    for (int o = 0; o < out; o++) {
+        long start = (long)o * p->stride[i] - p->pad_lo[i];
+        if (start >= 0 && start < in)
+            continue; /* the first tap is inside */
+        bool hit = false;
+        for (int t = 0; t < p->kernel[i] && !hit; t++)
+            hit = start + (long)t * d >= 0 && start + (long)t * d < in;
+        if (!hit) {
+            fail(c, "window %d of spatial axis %d lies entirely in the padding (pad %d+%d, input %d)", o,
+                 i + 1, p->pad_lo[i], p->pad_hi[i], in);
+            diag_hint(c->d, "use less padding or a larger kernel");
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool infer_pool(Ctx *c)
 {
     Node *n = c->n;
@@ -200,19 +249,20 @@ static bool infer_pool(Ctx *c)
     int nsp = x->rank - 1;
     if (p->nsp != nsp)
         return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
-    for (int i = 0; i < nsp; i++) {
-        int worst = p->pad_lo[i] > p->pad_hi[i] ? p->pad_lo[i] : p->pad_hi[i];
-        if (worst > p->kernel[i] / 2) {
-            fail(c, "pad %d is more than half the kernel %d", worst, p->kernel[i]);
-            diag_hint(c->d, "pooling padding must be at most kernel/2 (as in PyTorch)");
-            return false;
-        }
-    }
-    static const int ones[3] = {1, 1, 1};
+    int dil[NETC_MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++)
+        dil[i] = pool_dilation(p, i);
     Shape y = {.rank = x->rank, .batched = true};
     y.d[0] = x->d[0];
-    if (!windows(c, x, nsp, p->kernel, p->stride, ones, p->pad_lo, p->pad_hi, &y.d[1]))
+    if (!windows(c, x, nsp, p->kernel, p->stride, dil, p->pad_lo, p->pad_hi, &y.d[1]))
         return false;
+    for (int i = 0; i < nsp; i++) {
+        if (p->ceil_mode)
+            y.d[1 + i] = ceil_windows(x->d[1 + i], p->kernel[i], p->stride[i], dil[i], p->pad_lo[i],
+                                      p->pad_hi[i]);
+        if (!windows_overlap(c, x, i, y.d[1 + i], dil[i]))
+            return false;
+    }
     n->shape = y;
     return true;
 }
@@ -285,21 +335,29 @@ static bool infer_join(Ctx *c)
     if (!a->batched || a->rank < 1)
         return fail(c, "input 1 is not a batched value");
     Shape y = *a;
-    long channels = a->d[0];
+    int axis = n->op == OP_CONCAT ? n->p.concat.axis : 0;
+    if (axis < 0 || axis >= a->rank)
+        return fail(c, "axis %d is not an axis of the input %s (0 to %d)", axis, dims(a).s, a->rank - 1);
+    long channels = a->d[axis];
     for (int k = 1; k < n->nin; k++) {
         const Shape *b = in_shape(c, k);
         if (b->rank != a->rank || !b->batched)
             return fail(c, "input %d has shape %s, input 1 has %s; they must have the same rank", k + 1,
                         dims(b).s, dims(a).s);
-        for (int i = 1; i < a->rank; i++)
-            if (a->d[i] != b->d[i])
+        for (int i = axis == 0 ? 1 : 0; i < a->rank; i++) {
+            if (i == axis || a->d[i] == b->d[i])
+                continue;
+            if (axis == 0)
                 return fail(c, "input %d has spatial size %s, input 1 has %s", k + 1, spatial(b).s,
                             spatial(a).s);
-        channels += b->d[0];
+            return fail(c, "input %d has shape %s, input 1 has %s; they may differ only along axis %d",
+                        k + 1, dims(b).s, dims(a).s, axis);
+        }
+        channels += b->d[axis];
     }
     if (channels > INT_MAX)
         return fail(c, "too many channels");
-    y.d[0] = (int)channels;
+    y.d[axis] = (int)channels;
     if (!check_numel(c, &y))
         return false;
     n->shape = y;
@@ -432,6 +490,230 @@ static bool infer_loss(Ctx *c)
     return true;
 }
 
+/* ---- pooling and data movement (continued) ---- */
+
+/* A global pool is the pool whose one window is the whole input: its
+ * PoolParam is filled here, for the pooling lowerings and gradients. */
+static bool infer_global_pool(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    if (!spatial_input(c, x))
+        return false;
+    PoolParam *p = &c->n->p.pool;
+    memset(p, 0, sizeof *p);
+    p->nsp = x->rank - 1;
+    p->count_include_pad = true;
+    Shape y = *x;
+    for (int i = 1; i < y.rank; i++) {
+        p->kernel[i - 1] = p->stride[i - 1] = x->d[i];
+        y.d[i] = 1;
+    }
+    c->n->shape = y;
+    return true;
+}
+
+static bool infer_adaptive_pool(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    const PoolParam *p = &c->n->p.pool;
+    if (!spatial_input(c, x))
+        return false;
+    if (p->nsp != x->rank - 1)
+        return fail(c, "its size is for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, x->rank - 1);
+    Shape y = *x;
+    for (int i = 0; i < p->nsp; i++) {
+        if (p->size[i] < 1)
+            return fail(c, "size must be at least 1");
+        y.d[1 + i] = p->size[i];
+    }
+    c->n->shape = y;
+    return check_numel(c, &y);
+}
+
+static const char *const axis_names[3][3] = {{"L"}, {"H", "W"}, {"D", "H", "W"}};
+
+static bool infer_pad(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    const PadParam *p = &c->n->p.pad;
+    if (!spatial_input(c, x))
+        return false;
+    int nsp = x->rank - 1;
+    if (p->nsp != nsp)
+        return fail(c, "its pad is for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
+    Shape y = *x;
+    for (int i = 0; i < nsp; i++) {
+        if (p->lo[i] < 0 || p->hi[i] < 0)
+            return fail(c, "padding must be at least 0");
+        int in = x->d[1 + i], worst = p->lo[i] > p->hi[i] ? p->lo[i] : p->hi[i];
+        if (p->mode == PAD_REFLECT && worst >= in) {
+            fail(c, "reflect pad %d on axis %s must be less than its size %d", worst, axis_names[nsp - 1][i],
+                 in);
+            diag_hint(c->d, "reflection mirrors the input without repeating its edge; mode=replicate "
+                            "repeats the edge and allows any padding");
+            return false;
+        }
+        long o = (long)in + p->lo[i] + p->hi[i];
+        if (o > INT_MAX)
+            return fail(c, "the padded size is too large");
+        y.d[1 + i] = (int)o;
+    }
+    c->n->shape = y;
+    return check_numel(c, &y);
+}
+
+static bool infer_upsample(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    const UpsampleParam *p = &c->n->p.up;
+    if (!spatial_input(c, x))
+        return false;
+    int nsp = x->rank - 1;
+    if (p->nsp != nsp)
+        return fail(c, "its %s is for %d spatial axes, the input %s has %d", p->by_size ? "size" : "scale",
+                    p->nsp, dims(x).s, nsp);
+    static const char *const modes[] = {"", "linear", "bilinear", "trilinear"};
+    static const char *const forms[] = {"", "[C, L]", "[C, H, W]", "[C, D, H, W]"};
+    if (p->linear && p->linear != nsp) {
+        fail(c, "mode=%s is for %s inputs, got %s", modes[p->linear], forms[p->linear], dims(x).s);
+        diag_hint(c->d, "mode=%s interpolates a %s input", modes[nsp], forms[nsp]);
+        return false;
+    }
+    Shape y = *x;
+    for (int i = 0; i < nsp; i++) {
+        long o = p->by_size ? p->size[i] : (long)x->d[1 + i] * p->scale[i];
+        if (o < 1 || o > INT_MAX)
+            return fail(c, "the output size along axis %s is out of range", axis_names[nsp - 1][i]);
+        y.d[1 + i] = (int)o;
+    }
+    c->n->shape = y;
+    return check_numel(c, &y);
+}
+
+/* The view and permutation of a shuffle (see PermParam in ir.h). */
+static void set_view(PermParam *p, int rank, const int *dims, const int *perm)
+{
+    p->rank = rank;
+    for (int i = 0; i < rank; i++) {
+        p->dims[i] = dims[i];
+        p->perm[i] = perm[i];
+    }
+}
+
+static bool infer_shuffle(Ctx *c)
+{
+    Node *n = c->n;
+    PermParam *p = &n->p.perm;
+    const Shape *x = in_shape(c, 0);
+    int r = p->factor;
+    if (r < 1)
+        return fail(c, "%s must be at least 1", n->op == OP_CHANNEL_SHUFFLE ? "groups" : "r");
+    Shape y = *x;
+    if (n->op == OP_CHANNEL_SHUFFLE) {
+        if (!x->batched || x->rank < 1)
+            return fail(c, "expects a value with channels, got %s", dims(x).s);
+        if (x->d[0] % r)
+            return fail(c, "input has %d channels, not divisible by groups=%d", x->d[0], r);
+        int rest = (int)(shape_numel(x) / x->d[0]);
+        set_view(p, 3, (int[]){r, x->d[0] / r, rest}, (int[]){1, 0, 2});
+        n->shape = y;
+        return true;
+    }
+    if (!x->batched || x->rank != 3)
+        return fail(c, "expects a [C, H, W] input, got %s", dims(x).s);
+    int C = x->d[0], H = x->d[1], W = x->d[2];
+    bool to_space = n->op == OP_PIXEL_SHUFFLE || n->op == OP_DEPTH_TO_SPACE;
+    if (to_space) {
+        if ((long)r * r > C || C % (r * r)) {
+            fail(c, "input has %d channels, not divisible by r*r = %ld", C, (long)r * r);
+            diag_hint(c->d, "the channels hold r*r blocks of the output channels");
+            return false;
+        }
+        if ((long)H * r > INT_MAX || (long)W * r > INT_MAX)
+            return fail(c, "the output is too large");
+        int Co = C / (r * r);
+        y.d[0] = Co;
+        y.d[1] = H * r;
+        y.d[2] = W * r;
+        if (n->op == OP_PIXEL_SHUFFLE)
+            set_view(p, 5, (int[]){Co, r, r, H, W}, (int[]){0, 3, 1, 4, 2});
+        else
+            set_view(p, 5, (int[]){r, r, Co, H, W}, (int[]){2, 3, 0, 4, 1});
+    } else {
+        if (H % r || W % r)
+            return fail(c, "input size %dx%d is not divisible by r=%d", H, W, r);
+        if ((long)C * r * r > INT_MAX)
+            return fail(c, "the output has too many channels");
+        y.d[0] = C * r * r;
+        y.d[1] = H / r;
+        y.d[2] = W / r;
+        int v[5] = {C, H / r, r, W / r, r};
+        if (n->op == OP_PIXEL_UNSHUFFLE)
+            set_view(p, 5, v, (int[]){0, 2, 4, 1, 3});
+        else
+            set_view(p, 5, v, (int[]){2, 4, 0, 1, 3});
+    }
+    n->shape = y;
+    return true;
+}
+
+static bool infer_slice(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    const SliceParam *p = &c->n->p.slice;
+    if (!x->batched || x->rank < 1)
+        return fail(c, "expects a batched value, got %s", dims(x).s);
+    if (p->axis < 0 || p->axis >= x->rank)
+        return fail(c, "axis %d is not an axis of the input %s (0 to %d)", p->axis, dims(x).s, x->rank - 1);
+    int size = x->d[p->axis];
+    if (p->begin < 0 || p->begin >= p->end || p->end > size) {
+        fail(c, "[%d, %d) is not a non-empty range of axis %d, whose size is %d", p->begin, p->end, p->axis,
+             size);
+        diag_hint(c->d, "begin and end must satisfy 0 <= begin < end <= %d", size);
+        return false;
+    }
+    Shape y = *x;
+    y.d[p->axis] = p->end - p->begin;
+    c->n->shape = y;
+    return true;
+}
+
+static bool infer_reshape(Ctx *c)
+{
+    const Shape *x = in_shape(c, 0);
+    const ReshapeParam *p = &c->n->p.reshape;
+    if (!x->batched)
+        return fail(c, "expects a batched value, got %s", dims(x).s);
+    if (p->rank < 1 || p->rank > NETC_MAX_RANK)
+        return fail(c, "shape must have 1 to %d entries", NETC_MAX_RANK);
+    Shape y = {.rank = p->rank, .batched = true};
+    long known = 1;
+    int free_axis = -1;
+    for (int i = 0; i < p->rank; i++) {
+        if (p->d[i] == -1 && free_axis < 0) {
+            free_axis = i;
+            continue;
+        }
+        if (p->d[i] < 1)
+            return fail(c, "shape entries must be at least 1, with one -1 at most");
+        known *= p->d[i];
+        if (known > INT_MAX)
+            return fail(c, "the shape has more than %d elements", INT_MAX);
+        y.d[i] = p->d[i];
+    }
+    long numel = shape_numel(x);
+    if (free_axis >= 0) {
+        if (numel % known)
+            return fail(c, "the input %s has %ld elements, not a multiple of %ld", dims(x).s, numel, known);
+        y.d[free_axis] = (int)(numel / known);
+    }
+    if (shape_numel(&y) != numel)
+        return fail(c, "the input %s has %ld elements, the shape %s has %ld", dims(x).s, numel, dims(&y).s,
+                    shape_numel(&y));
+    c->n->shape = y;
+    return true;
+}
+
 /* ---- normalisation and regularisation ---- */
 
 /* batchnorm: [C, ...] with 1 to 3 spatial axes; weight, bias, running
@@ -508,6 +790,19 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_LRN: return infer_same(&c, 2);
     case OP_DROPOUT:
     case OP_DROPOUT2D: return infer_dropout(&c);
+    /* pooling and data movement */
+    case OP_GLOBAL_AVGPOOL:
+    case OP_GLOBAL_MAXPOOL: return infer_global_pool(&c);
+    case OP_ADAPTIVE_AVGPOOL: return infer_adaptive_pool(&c);
+    case OP_PAD: return infer_pad(&c);
+    case OP_UPSAMPLE: return infer_upsample(&c);
+    case OP_PIXEL_SHUFFLE:
+    case OP_PIXEL_UNSHUFFLE:
+    case OP_DEPTH_TO_SPACE:
+    case OP_SPACE_TO_DEPTH:
+    case OP_CHANNEL_SHUFFLE: return infer_shuffle(&c);
+    case OP_SLICE: return infer_slice(&c);
+    case OP_RESHAPE: return infer_reshape(&c);
     default: return fail(&c, "has no shape rule");
     }
 }

@@ -10,8 +10,9 @@
  * 3D geometry of convolutions and pools.  The lowerings themselves live in
  * lower_conv.c, lower_im2col.c, lower_gemm.c, lower_pool.c,
  * lower_misc.c, lower_loss.c, lower_act.c (activations, broadcasting
- * arithmetic) and lower_norm.c.  A scheduled kernel may add scratch buffers
- * after its inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
+ * arithmetic), lower_norm.c and lower_move.c (pad, upsample, shuffles,
+ * concat, slice).  A scheduled kernel may add scratch buffers after its
+ * inputs (an im2col matrix, a transposed weight).  Example, a ReLU:
  *
  *   %6 = relu(%5) "relu1" [N, 6, 24, 24]
  *     =>
@@ -277,14 +278,14 @@ static void geom_sizes(Geom *G)
 }
 
 /* The attributes of the nsp real spatial axes, right-aligned into the 3
- * lowered axes (dilation NULL: 1, as for pooling). */
+ * lowered axes. */
 static void geom_axes(Geom *G, int nsp, const int *k, const int *s, const int *d, const int *lo,
                       const int *hi)
 {
     for (int i = 0, a = 3 - nsp; i < nsp; i++, a++) {
         G->k[a] = k[i];
         G->s[a] = s[i];
-        G->d[a] = d ? d[i] : 1;
+        G->d[a] = d[i];
         G->plo[a] = lo[i];
         G->phi[a] = hi[i];
     }
@@ -318,8 +319,11 @@ bool geom_pointwise(const Geom *G)
 
 void geom_pool(Geom *G, const PoolParam *p, const Shape *xs, const Shape *ys)
 {
+    int dil[NETC_MAX_SPATIAL];
+    for (int i = 0; i < NETC_MAX_SPATIAL; i++)
+        dil[i] = pool_dilation(p, i);
     geom_fill(G, p->nsp, xs, ys);
-    geom_axes(G, p->nsp, p->kernel, p->stride, NULL, p->pad_lo, p->pad_hi);
+    geom_axes(G, p->nsp, p->kernel, p->stride, dil, p->pad_lo, p->pad_hi);
     G->groups = G->n_in;
     geom_sizes(G);
     NETC_ASSERT(G->n_in == G->n_out);
@@ -404,6 +408,22 @@ static const LowerRow rows[] = {
     [OP_STEP_COUNT] = {lower_step_count, "next", {"count"}},
     [OP_LRN_DX] = {lower_lrn_dx, "dx", {"x", "dy"}},
     [OP_DROPOUT_DX] = {lower_dropout_dx, "dx", {"dy", "step"}},
+    /* pooling and data movement */
+    [OP_GLOBAL_AVGPOOL] = {lower_avgpool, "y", {"x"}},
+    [OP_GLOBAL_MAXPOOL] = {lower_maxpool, "y", {"x"}},
+    [OP_ADAPTIVE_AVGPOOL] = {lower_adaptive_avgpool, "y", {"x"}},
+    [OP_PAD] = {lower_pad, "y", {"x"}},
+    [OP_UPSAMPLE] = {lower_upsample, "y", {"x"}},
+    [OP_PIXEL_SHUFFLE] = {lower_permute, "y", {"x"}},
+    [OP_PIXEL_UNSHUFFLE] = {lower_permute, "y", {"x"}},
+    [OP_DEPTH_TO_SPACE] = {lower_permute, "y", {"x"}},
+    [OP_SPACE_TO_DEPTH] = {lower_permute, "y", {"x"}},
+    [OP_CHANNEL_SHUFFLE] = {lower_permute, "y", {"x"}},
+    [OP_ADAPTIVE_AVGPOOL_DX] = {lower_adaptive_avgpool_dx, "dx", {"dy"}},
+    [OP_PAD_DX] = {lower_pad_dx, "dx", {"dy"}},
+    [OP_UPSAMPLE_DX] = {lower_upsample_dx, "dx", {"dy"}},
+    [OP_PERMUTE] = {lower_permute, "dx", {"dy"}},
+    [OP_SLICE_DX] = {lower_slice_dx, "dx", {"dy"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 

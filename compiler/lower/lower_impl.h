@@ -169,7 +169,7 @@ void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int
                    const Node *epi);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
- * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills
+ * lower_im2col.c, lower_gemm.c, lower_pool.c, lower_move.c, lower_misc.c); each fills
  * L->k, whose output buffer is already 0 ---- */
 typedef void LowerFn(Lower *L);
 LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad;
@@ -177,7 +177,7 @@ LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
-LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice;
+LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice; /* concat, slice: lower_move.c */
 /* lower_loss.c: softmax_cross_entropy and nll; mse, l1, smooth_l1 and
  * bce_with_logits */
 LowerFn lower_class_loss, lower_class_loss_dx, lower_elem_loss, lower_elem_loss_dx;
@@ -197,5 +197,9 @@ int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride);
 /* normalisation and regularisation (lower_norm.c) */
 LowerFn lower_batchnorm, lower_batchnorm_dx, lower_batchnorm_dw, lower_running_stat;
 LowerFn lower_step_count, lower_lrn, lower_lrn_dx, lower_dropout, lower_dropout_dx;
+
+LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;
+LowerFn lower_pad, lower_pad_dx, lower_upsample, lower_upsample_dx;
+LowerFn lower_permute, lower_slice_dx;
 
 #endif

@@ -1,5 +1,6 @@
-/* lower_misc.c - elementwise ops, softmax and concat/slice, with their
- * gradients (dense layers are in lower_gemm.c, losses in lower_loss.c).
+/* lower_misc.c - elementwise ops and softmax, with their gradients (dense
+ * layers are in lower_gemm.c, losses in lower_loss.c, concat and slice in
+ * lower_move.c).
  *
  * Elementwise kernels are one flat loop over every element of the batch
  * (n * numel), which the C compiler vectorises.
@@ -127,16 +128,7 @@ void lower_add(Lower *L)
     lstore(L, p, 0, i, v, false);
 }
 
-/* ---- softmax over channels ---- */
-
-/* Channels C and positions S per channel of a batched value [C, S...]. */
-static void chan_split(const Lower *L, int id, int *C, int *S)
-{
-    const Shape *s = &graph_node(L->g, id)->shape;
-    NETC_ASSERT(s->batched && s->rank >= 1);
-    *C = s->d[0];
-    *S = lnumel(L, id) / *C;
-}
+/* ---- softmax along an axis ---- */
 
 /* The running maximum of buf[base + c*stride] over c in [0, C). */
 int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride)
@@ -198,41 +190,3 @@ void lower_softmax_dx(Lower *L)
     lstore(L, q, DX, idx, fmul(L, lload(L, Y, idx), fsub(L, lload(L, DY, idx), lvar(L, dot))), false);
 }
 
-/* ---- concat and slice along channels ---- */
-
-/* y [N, C0+C1+..., S] = [x0 [N, C0, S], x1 [N, C1, S], ...] */
-void lower_concat(Lower *L)
-{
-    int Ct, S;
-    chan_split(L, L->n->id, &Ct, &S);
-    Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    int off = 0;
-    for (int j = 0; j < L->n->nin; j++) {
-        int Cj, Sj;
-        chan_split(L, lin(L, j)->id, &Cj, &Sj);
-        NETC_ASSERT(Sj == S);
-        Stmt *q = p;
-        Expr *i = lfor(L, &q, "i", li(L, 0), li(L, Cj * S));
-        Expr *yi = ladd(L, lmad(L, nb, Ct * S, li(L, off * S)), i);
-        lstore(L, q, 0, yi, lload(L, 1 + j, ladd(L, lmul(L, nb, li(L, Cj * S)), i)), false);
-        off += Cj;
-    }
-    NETC_ASSERT(off == Ct);
-}
-
-/* y [N, C, S] = x [N, begin:begin+C, S] */
-void lower_slice(Lower *L)
-{
-    enum { Y, X };
-    int C, S, Cx, Sx;
-    chan_split(L, L->n->id, &C, &S);
-    chan_split(L, lin(L, 0)->id, &Cx, &Sx);
-    int begin = L->n->p.slice.begin;
-    NETC_ASSERT(S == Sx && begin >= 0 && begin + C <= Cx);
-    Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *i = lfor(L, &p, "i", li(L, 0), li(L, C * S));
-    Expr *xi = ladd(L, lmad(L, nb, Cx * S, li(L, begin * S)), i);
-    lstore(L, p, Y, lmad(L, nb, C * S, i), lload(L, X, xi), false);
-}

@@ -1,4 +1,13 @@
-/* lower_pool.c - max and average pooling and their gradients.
+/* lower_pool.c - max, average, global and adaptive average pooling and
+ * their gradients.
+ *
+ * Global pools are the pools below with one window over the whole input
+ * (shape.c fills their PoolParam).  On a dilated axis of a max pool the
+ * window range is in tap indices t (input coordinate start + t*d) instead
+ * of input coordinates; ceil_mode needs nothing here, since the clipped
+ * ranges already handle a last window that overhangs the padding.
+ * Adaptive average pooling (at the end) averages bins whose edges depend
+ * on the output index only.
  *
  * Pools are lowered as 3D (see Geom in lower_impl.h) over planes nc =
  * n*C + c.  For each output pixel the window's in-bounds part
@@ -42,9 +51,15 @@ typedef struct {
     Stmt *body;       /* innermost output loop body                 */
     Expr *yi;         /* flat output index                          */
     Expr *start[3];   /* o*s - pad_lo per axis                      */
-    Expr *lo[3];      /* in-bounds window range per axis            */
-    Expr *hi[3];
+    Expr *lo[3];      /* in-bounds window range per axis: input     */
+    Expr *hi[3];      /* coordinates, or tap indices on dilated axes */
 } OutPixel;
+
+/* The input coordinate of window position v along axis a (see OutPixel). */
+static Expr *window_coord(Lower *L, const Geom *G, const OutPixel *px, int a, Expr *v)
+{
+    return G->d[a] == 1 ? v : ladd(L, px->start[a], lmul(L, v, li(L, G->d[a])));
+}
 
 /* Loops over the output pixels of the plane at yb, and the window bounds. */
 static OutPixel out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb)
@@ -64,6 +79,15 @@ static OutPixel out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb)
     r.yi = ladd(L, yb, yoff);
     for (int a = 0; a < 3; a++) {
         r.start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
+        if (G->d[a] > 1) {
+            /* taps t with 0 <= start + t*d < in: from ceil(-start/d) to ceil((in - start)/d) */
+            Expr *d1 = li(L, G->d[a] - 1), *d = li(L, G->d[a]);
+            Expr *below = lmax(L, lsub(L, li(L, 0), r.start[a]), li(L, 0));
+            Expr *room = lmax(L, lsub(L, li(L, G->in[a]), r.start[a]), li(L, 0));
+            r.lo[a] = lbind(L, p, loname[a], ldiv(L, ladd(L, below, d1), d));
+            r.hi[a] = lbind(L, p, hiname[a], lmin(L, ldiv(L, ladd(L, room, d1), d), li(L, G->k[a])));
+            continue;
+        }
         r.lo[a] = lbind(L, p, loname[a], lmax(L, r.start[a], li(L, 0)));
         r.hi[a] = lbind(L, p, hiname[a], lmin(L, ladd(L, r.start[a], li(L, G->k[a])), li(L, G->in[a])));
     }
@@ -74,10 +98,10 @@ static OutPixel out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb)
  * returns the innermost body and sets *xi to the flat input index. */
 static Stmt *window_loops(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, Expr *xb, Expr **xi)
 {
-    Expr *id = lfor(L, &p, "id", px->lo[0], px->hi[0]);
-    Expr *ih = lfor(L, &p, "ih", px->lo[1], px->hi[1]);
+    Expr *id = window_coord(L, G, px, 0, lfor(L, &p, "id", px->lo[0], px->hi[0]));
+    Expr *ih = window_coord(L, G, px, 1, lfor(L, &p, "ih", px->lo[1], px->hi[1]));
     Expr *row = lbind(L, p, "xr", ladd(L, xb, lmul(L, lmad(L, id, G->in[1], ih), li(L, G->in[2]))));
-    Expr *iw = lfor(L, &p, "iw", px->lo[2], px->hi[2]);
+    Expr *iw = window_coord(L, G, px, 2, lfor(L, &p, "iw", px->lo[2], px->hi[2]));
     *xi = ladd(L, row, iw);
     return p;
 }
@@ -86,7 +110,10 @@ static Stmt *window_loops(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, 
  * starts, as in PyTorch (so an all -inf window routes to it). */
 static Expr *window_first(Lower *L, const Geom *G, const OutPixel *px, Expr *xb)
 {
-    Expr *off = lmad(L, lmad(L, px->lo[0], G->in[1], px->lo[1]), G->in[2], px->lo[2]);
+    Expr *c[3];
+    for (int a = 0; a < 3; a++)
+        c[a] = window_coord(L, G, px, a, px->lo[a]);
+    Expr *off = lmad(L, lmad(L, c[0], G->in[1], c[1]), G->in[2], c[2]);
     return ladd(L, xb, off);
 }
 
@@ -150,7 +177,7 @@ static Expr *avg_divisor(Lower *L, const Geom *G, const OutPixel *px, bool inclu
 static bool windows_tile(const Geom *G)
 {
     for (int a = 0; a < 3; a++)
-        if (G->s[a] != G->k[a] || G->out[a] * G->k[a] > G->in[a])
+        if (G->s[a] != G->k[a] || G->d[a] != 1 || G->out[a] * G->k[a] > G->in[a])
             return false;
     return geom_unpadded(G) && G->k_sz <= MAX_TILE_TAPS;
 }
@@ -219,7 +246,7 @@ void lower_maxpool(Lower *L)
     geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
     enum { Y, X };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     if (windows_tile(&G)) {
@@ -242,7 +269,7 @@ void lower_maxpool_dx(Lower *L)
     NETC_ASSERT(shape_eq(&lin(L, 0)->shape, &L->n->shape));
     enum { DX, X, DY };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     if (windows_tile(&G)) {
@@ -279,7 +306,7 @@ void lower_avgpool(Lower *L)
     geom_pool(&G, &L->n->p.pool, &lin(L, 0)->shape, &L->n->shape);
     enum { Y, X };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     OutPixel px = out_loops(L, p, &G, yb);
@@ -298,7 +325,7 @@ void lower_avgpool_dx(Lower *L)
     geom_pool(&G, &L->n->p.pool, &L->n->shape, &lin(L, 0)->shape);
     enum { DX, DY };
     Stmt *p = L->k->body;
-    Expr *nc = lfor(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     lzero(L, p, DX, xb, li(L, G.in_sz));
@@ -308,4 +335,110 @@ void lower_avgpool_dx(Lower *L)
     Expr *xi;
     Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
     lstore(L, q, DX, xi, gv, true);
+}
+
+/* ---- adaptive average pooling ----
+ * Output o of an axis averages the input bin [floor(o*I/O), ceil((o+1)*I/O)),
+ * the bin edges of torch.nn.AdaptiveAvgPool; bins may overlap. */
+
+typedef struct {
+    int in[3], out[3];      /* spatial extents, right-aligned as in Geom */
+    int in_sz, out_sz, C;
+} Bins;
+
+static Bins bins_of(const Shape *xs, const Shape *ys)
+{
+    Bins B;
+    int nsp = xs->rank - 1, off = 3 - nsp;
+    NETC_ASSERT(nsp >= 1 && nsp <= 3 && ys->rank == xs->rank && xs->d[0] == ys->d[0]);
+    B.C = xs->d[0];
+    B.in_sz = B.out_sz = 1;
+    for (int a = 0; a < 3; a++) {
+        B.in[a] = a < off ? 1 : xs->d[1 + a - off];
+        B.out[a] = a < off ? 1 : ys->d[1 + a - off];
+        B.in_sz *= B.in[a];
+        B.out_sz *= B.out[a];
+    }
+    return B;
+}
+
+/* Loops over the output pixels of the plane at yb with each bin's range:
+ * the same OutPixel as for windows (start unused). */
+static OutPixel bin_loops(Lower *L, Stmt *p, const Bins *B, Expr *yb)
+{
+    static const char *const oname[3] = {"od", "oh", "ow"};
+    static const char *const loname[3] = {"d0", "h0", "w0"};
+    static const char *const hiname[3] = {"d1", "h1", "w1"};
+    OutPixel r;
+    Expr *yoff = li(L, 0);
+    for (int a = 0; a < 3; a++) {
+        Expr *o = lfor(L, &p, oname[a], li(L, 0), li(L, B->out[a]));
+        yoff = lmad(L, yoff, B->out[a], o);
+        Expr *lo = ldiv(L, lmul(L, o, li(L, B->in[a])), li(L, B->out[a]));
+        Expr *hi = ldiv(L, ladd(L, lmul(L, ladd(L, o, li(L, 1)), li(L, B->in[a])), li(L, B->out[a] - 1)),
+                        li(L, B->out[a]));
+        r.lo[a] = lbind(L, p, loname[a], lo);
+        r.hi[a] = lbind(L, p, hiname[a], hi);
+        r.start[a] = r.lo[a];
+    }
+    r.body = p;
+    r.yi = ladd(L, yb, yoff);
+    return r;
+}
+
+/* The number of inputs in a bin, as a float. */
+static Expr *bin_count(Lower *L, const OutPixel *px)
+{
+    Expr *cnt = li(L, 1);
+    for (int a = 0; a < 3; a++)
+        cnt = lmul(L, cnt, lsub(L, px->hi[a], px->lo[a]));
+    return ex_un(L->a, X_I2F, cnt);
+}
+
+/* A Geom with just the extents, for window_loops over a bin. */
+static Geom bins_geom(const Bins *B)
+{
+    Geom G = {0};
+    for (int a = 0; a < 3; a++) {
+        G.in[a] = B->in[a];
+        G.out[a] = B->out[a];
+        G.k[a] = G.s[a] = G.d[a] = 1;
+    }
+    return G;
+}
+
+/* y [N, C, OD, OH, OW] = the mean of x [N, C, D, H, W] over each bin */
+void lower_adaptive_avgpool(Lower *L)
+{
+    Bins B = bins_of(&lin(L, 0)->shape, &L->n->shape);
+    Geom G = bins_geom(&B);
+    enum { Y, X };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, B.C)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, B.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, B.out_sz)));
+    OutPixel px = bin_loops(L, p, &B, yb);
+    int sum = ldecl(L, px.body, "sum", T_F32, lf(L, 0.0f));
+    Expr *xi;
+    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
+    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, X, xi)));
+    lstore(L, px.body, Y, px.yi, fdiv(L, lvar(L, sum), bin_count(L, &px)), false);
+}
+
+/* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] / count over each bin */
+void lower_adaptive_avgpool_dx(Lower *L)
+{
+    Bins B = bins_of(&L->n->shape, &lin(L, 0)->shape);
+    Geom G = bins_geom(&B);
+    enum { DX, DY };
+    Stmt *p = L->k->body;
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, B.C)));
+    Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, B.in_sz)));
+    Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, B.out_sz)));
+    lzero(L, p, DX, xb, li(L, B.in_sz));
+    OutPixel px = bin_loops(L, p, &B, yb);
+    Expr *g = lvar(L, ldecl(L, px.body, "g", T_F32, fdiv(L, lload(L, DY, px.yi), bin_count(L, &px))));
+    Expr *xi;
+    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
+    lstore(L, q, DX, xi, g, true);
 }

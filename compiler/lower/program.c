@@ -22,6 +22,8 @@
  * space (first fit).  Batched values scale with n, so they are planned in
  * floats per sample and sit after the fixed-size ones:
  *     arena = [ fixed values | per-sample values * n ]
+ * A flatten or reshape that the interface does not bind is a view: no
+ * call, the location of its input, whose lifetime grows to cover it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -375,11 +377,22 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
             last[n->in[j]] = pos[i];
     }
 
+    /* Views: a flatten or reshape that is not bound to the interface gets
+     * no kernel and no memory of its own; it reads its input's, which then
+     * lives as long as the view (chains of views too: later ones first). */
+    bool *view = netc_alloc(sizeof(bool) * (size_t)nn);
+    for (int i = nn - 1; i >= 0; i--) {
+        const Node *n = graph_node(g, i);
+        view[i] = used[i] && !placed[i] && (n->op == OP_FLATTEN || n->op == OP_RESHAPE);
+        if (view[i] && last[n->in[0]] < last[i])
+            last[n->in[0]] = last[i];
+    }
+
     /* Kernels are lowered first: their scratch buffers are planned too. */
     Kernel **kern = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     int nscratch = 0;
     for (int i = 0; i < nn; i++) {
-        if (!used[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
+        if (!used[i] || view[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
             continue;
         kern[i] = kernel_for(p, ks, i, training);
         for (int b = 0; b < kern[i]->nbuf; b++)
@@ -399,7 +412,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         if (!used[i])
             continue;
         const Node *n = graph_node(g, i);
-        if (!placed[i]) {
+        if (!placed[i] && !view[i]) {
             int w = n->shape.batched;
             int bi = place(&pool[w], (Block){0, align_up(shape_numel(&n->shape)), pos[i], last[i]});
             const Block *b = &pool[w].block[bi];
@@ -428,6 +441,10 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         if (!used[i] || placed[i])
             continue;
         const Node *n = graph_node(g, i);
+        if (view[i]) {
+            loc[i] = loc[n->in[0]]; /* the input's node is earlier: already located */
+            continue;
+        }
         const Block *b = &pool[n->shape.batched].block[which[i]];
         loc[i] = n->shape.batched ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = b->off}
                                   : (Loc){.k = LOC_ARENA, .off_fixed = b->off};
@@ -475,6 +492,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     pool_free(&pool[0]);
     pool_free(&pool[1]);
     free(which);
+    free(view);
     free(kern);
     free(scratch_block);
     free(scratch_pool);

@@ -184,7 +184,11 @@ static void test_pool(void **state)
     n = pool(g, OP_MAXPOOL, x, 3, 2, 0); /* floor((28-3)/2)+1 = 13 */
     assert_null(infer(g, n, &ok));
     dims_are(&n->shape, true, 3, (int[]){6, 13, 13});
-    expect_error(g, pool(g, OP_MAXPOOL, x, 3, 1, 2), "maxpool p: pad 2 is more than half the kernel 3");
+    n = pool(g, OP_MAXPOOL, x, 3, 1, 2); /* more than half the kernel, as ONNX allows */
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){6, 30, 30});
+    expect_error(g, pool(g, OP_MAXPOOL, x, 3, 1, 3),
+                 "maxpool p: window 0 of spatial axis 1 lies entirely in the padding (pad 3+3, input 28)");
     expect_error(g, pool(g, OP_AVGPOOL, x, 30, 1, 0),
                  "avgpool p: kernel 30 is larger than the padded input 28x28 (pad 0+0)");
     int v = add_src(g, OP_INPUT, "v", true, 4, (int[]){2, 4, 6, 8});
@@ -456,6 +460,77 @@ static void test_messages_in_source(void **state)
     free(out);
 }
 
+/* ---- pooling and data movement ---- */
+
+/* ceil_mode rounds up, but drops a last window starting in the high
+ * padding (PyTorch's rule); global pools keep the rank. */
+static void test_pool_ceil_global(void **state)
+{
+    (void)state;
+    Arena *a;
+    Graph *g = g_new(&a);
+    int x = add_src(g, OP_INPUT, "x", true, 3, (int[]){2, 5, 6});
+    bool ok;
+    Node *n = pool(g, OP_MAXPOOL, x, 2, 2, 0); /* 5: floor 2, ceil 3; 6: 3 either way */
+    n->p.pool.ceil_mode = true;
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){2, 3, 3});
+    n = pool(g, OP_AVGPOOL, x, 2, 2, 1); /* 5+2: ceil((7-2)/2)+1 = 4, (4-1)*2 = 6 >= 5+1: 3 */
+    n->p.pool.ceil_mode = true;
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){2, 3, 4});
+    n = graph_add(g, OP_GLOBAL_AVGPOOL, "gp", (SrcLoc){"h.net", 4, 1}, 1, &x);
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){2, 1, 1});
+    assert_int_equal(n->p.pool.kernel[0], 5);
+    assert_int_equal(n->p.pool.kernel[1], 6);
+    arena_free(a);
+}
+
+static Node *one(Graph *g, Op op, int x)
+{
+    return graph_add(g, op, "m", (SrcLoc){"h.net", 4, 1}, 1, &x);
+}
+
+static void test_data_movement(void **state)
+{
+    (void)state;
+    Arena *a;
+    Graph *g = g_new(&a);
+    int x = add_src(g, OP_INPUT, "x", true, 3, (int[]){8, 3, 5});
+    bool ok;
+    Node *n = one(g, OP_PIXEL_SHUFFLE, x);
+    n->p.perm.factor = 2;
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){2, 6, 10});
+    assert_int_equal(n->p.perm.rank, 5);
+    n = one(g, OP_RESHAPE, x);
+    n->p.reshape = (ReshapeParam){3, {4, -1, 3}};
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){4, 10, 3});
+    n = one(g, OP_RESHAPE, x);
+    n->p.reshape = (ReshapeParam){2, {7, -1}};
+    expect_error(g, n, "reshape m: the input [8, 3, 5] has 120 elements, not a multiple of 7");
+    n = one(g, OP_SLICE, x);
+    n->p.slice = (SliceParam){1, 2, 4};
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){8, 3, 3});
+    n = one(g, OP_PAD, x);
+    n->p.pad = (PadParam){2, PAD_REFLECT, 0, {2, 0}, {0, 4}};
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){8, 5, 9});
+    n->p.pad.hi[1] = 5;
+    expect_error(g, n, "pad m: reflect pad 5 on axis W must be less than its size 5");
+    n = one(g, OP_UPSAMPLE, x);
+    n->p.up = (UpsampleParam){2, 2, false, false, {2, 3}, {0}}; /* bilinear */
+    assert_null(infer(g, n, &ok));
+    dims_are(&n->shape, true, 3, (int[]){8, 6, 15});
+    n = one(g, OP_CHANNEL_SHUFFLE, x);
+    n->p.perm.factor = 3;
+    expect_error(g, n, "channel_shuffle m: input has 8 channels, not divisible by groups=3");
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_macs_lenet),
         cmocka_unit_test(test_macs_grouped),
         cmocka_unit_test(test_messages_in_source),
+        cmocka_unit_test(test_pool_ceil_global),
+        cmocka_unit_test(test_data_movement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
