@@ -158,6 +158,13 @@ CASES = [
              F.max_pool2d(F.relu(m.c(x)), 2), 1)))),
              c=conv(1, 2, 3), d=nn.Linear(8, 6), e=nn.Linear(6, 5)),
          loss="softmax_cross_entropy", classes=5),
+    # winograd: odd planes, so F(4x4) and F(2x2) tiles are ragged at the edges
+    Case("conv_wino_ragged", (5, 11, 9),
+         lambda: Net(lambda m, x: m.c(x), c=conv(5, 6, 3, padding=1))),
+    # unpadded then padded: the input gradients are correlations padded by 2 and 1
+    Case("conv_wino_chain", (4, 10, 13),
+         lambda: Net(lambda m, x: m.b(torch.tanh(m.a(x))),
+                     a=conv(4, 6, 3), b=conv(6, 3, 3, padding=1))),
 ]
 
 
