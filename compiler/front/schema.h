@@ -27,6 +27,8 @@ typedef enum {
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
     ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
     ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
+    /* winograd */
+    ATTR_ALGO,   /* a convolution algorithm: auto, direct, im2col, winograd  */
 } AttrKind;
 
 typedef struct {

@@ -7,7 +7,8 @@
  * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
  * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
- * else conv_rule decides per node.  Where a forced Winograd does not
+ * else a layer's `algo=` attribute asks for one, else conv_rule decides
+ * per node.  Where a forced Winograd does not
  * apply, conv_rule's choice stands and the reason says why.  Dense layers run as a `gemm` (lower_gemm.c); every
  * other node runs `direct` loops.
  */
@@ -125,6 +126,24 @@ static Sched wino_rule(const Model *m, const Node *n, Algo algo, const char *by)
     return s;
 }
 
+/* --algo forces every convolution; else the layer's algo= (copied to its
+ * conv_dx and conv_dw) asks for its three passes; else conv_rule. */
+static Sched conv_choice(const Model *m, const Node *n)
+{
+    Algo a = m->conv_algo;
+    bool forced = a != ALGO_NONE;
+    if (!forced)
+        a = (Algo)n->p.conv.algo;
+    NETC_ASSERT(a >= ALGO_NONE && a < ALGO_COUNT && a != ALGO_GEMM);
+    if (a == ALGO_WINOGRAD || a == ALGO_WINOGRAD2)
+        return wino_rule(m, n, a, forced ? "forced by --algo" : "the layer's algo=");
+    if (a == ALGO_DIRECT)
+        return (Sched){ALGO_DIRECT, forced ? "direct: forced by --algo" : "direct: the layer's algo="};
+    if (a == ALGO_IM2COL)
+        return (Sched){ALGO_IM2COL, forced ? "im2col: forced by --algo" : "im2col: the layer's algo="};
+    return conv_rule(m->g, n);
+}
+
 Sched *sched_choose(const Model *m)
 {
     const Graph *g = m->g;
@@ -135,14 +154,7 @@ Sched *sched_choose(const Model *m)
         if (op_flags(n->op) & OPF_SOURCE) {
             s[i] = (Sched){ALGO_NONE, "source: no computation"};
         } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW) {
-            if (m->conv_algo == ALGO_DIRECT)
-                s[i] = (Sched){ALGO_DIRECT, "direct: forced by --algo"};
-            else if (m->conv_algo == ALGO_IM2COL)
-                s[i] = (Sched){ALGO_IM2COL, "im2col: forced by --algo"};
-            else if (m->conv_algo == ALGO_WINOGRAD || m->conv_algo == ALGO_WINOGRAD2)
-                s[i] = wino_rule(m, n, m->conv_algo, "forced by --algo");
-            else
-                s[i] = conv_rule(g, n);
+            s[i] = conv_choice(m, n);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
             s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};
         } else {
