@@ -147,17 +147,6 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
  * the result is the same in both backends.  Adds a scratch buffer. */
 void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K);
 
-/* ---- Winograd F(m x m, 3 x 3) (lower_winograd.c) ---- */
-enum { WINO_AMAX = 6 }; /* the largest input tile side, a = m + 2 */
-/* The transform matrices of one tile size, row-major: B^T [a, a], G [a,
- * 3], A^T [m, a]; y = A^T [(G g G^T) * (B^T d B)] A for an a x a input
- * tile d and a 3x3 filter g. */
-typedef struct {
-    int m, a;
-    const double *bt, *g, *at;
-} WinoMats;
-const WinoMats *wino_mats(int m); /* m = 2 or 4 */
-
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
  * lower_im2col.c, lower_winograd.c, lower_gemm.c, lower_pool.c, lower_misc.c); each fills
  * L->k, whose output buffer is already 0 ---- */

@@ -3,8 +3,8 @@
  *
  * Needs: a conv or conv_dx node that sched.c found fit (2D, kernel 3x3,
  * stride 1, dilation 1; conv_dx also padding at most 2 on each side).
- * Provides: its kernel, plus wino_mats (the transform matrices, for the
- * unit tests).  The output plane is cut into m x m tiles (the last row and
+ * Provides: its kernel, and wino_mats (lower_winograd.h: the transform
+ * matrices, also read by the unit tests).  The output plane is cut into m x m tiles (the last row and
  * column of tiles ragged when m does not divide it); each reads an a x a
  * input tile, a = m + 2.  With B^T [a, a], G [a, 3] and A^T [m, a] the
  * Lavin-Gray matrices of wino_mats, per sample and group:
@@ -29,6 +29,8 @@
  *     => F(4x4): 14 x 14 tiles, U [36, 64, 64], V [36, 64, 196],
  *        36 GEMMs [64, 64] x [64, 196], then 196 output tiles per channel
  */
+#include "lower_winograd.h"
+
 #include "lower_impl.h"
 
 /* Points 0, 1, -1 and infinity. */
