@@ -155,11 +155,11 @@ static void transform(Lower *L, Stmt *p, const double *M, int r, int k, const do
             out[i * c + j] = lincomb(L, N + j * k2, k2, t + i * k2, 1);
 }
 
-/* n loads buf[base + offs[i]] into locals. */
-static void load_tile(Lower *L, Stmt *p, Expr **v, int buf, Expr *base, const int *offs, int n)
+/* n loads buf[base + offs[i]] into locals named `name`. */
+static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Expr *base, const int *offs, int n)
 {
     for (int i = 0; i < n; i++)
-        v[i] = lvar(L, ldecl(L, p, "d", T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))));
+        v[i] = lvar(L, ldecl(L, p, name, T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))));
 }
 
 /* U [a*a, O, Cg] = G w G^T for every w [O, Cg, 3, 3] filter (flipped for
@@ -174,12 +174,12 @@ static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
     Stmt *q = p;
     Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
     Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
+    Expr *f = lbind(L, q, "f", lmad(L, o, cg, c));
     Expr *g[9], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, g, wbuf, lmul(L, lmad(L, o, cg, c), li(L, 9)), offs, 9);
+    load_tile(L, q, "g", g, wbuf, lmul(L, f, li(L, 9)), offs, 9);
     transform(L, q, T->g, a, 3, T->g, a, 3, g, out);
-    Expr *oc = lbind(L, q, "oc", lmad(L, o, cg, c));
     for (int e = 0; e < a * a; e++)
-        lstore(L, q, u, ladd(L, oc, li(L, e * O * cg)), out[e], false);
+        lstore(L, q, u, ladd(L, f, li(L, e * O * cg)), out[e], false);
 }
 
 /* xp [Ci, HP, WP] interior = the group's input planes at xb. */
@@ -209,7 +209,7 @@ static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int src, Ex
     Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, w->TW));
     Expr *tb = lbind(L, q, "tb", ladd(L, lmad(L, c, plane, base), lmad(L, th, m * rs, lmul(L, tw, li(L, m)))));
     Expr *d[WINO_AMAX * WINO_AMAX], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, d, src, tb, offs, a * a);
+    load_tile(L, q, "d", d, src, tb, offs, a * a);
     transform(L, q, T->bt, a, a, T->bt, a, a, d, out);
     Expr *vi = lbind(L, q, "vi", lmad(L, c, w->ntile, lmad(L, th, w->TW, tw)));
     for (int e = 0; e < a * a; e++)
@@ -243,7 +243,7 @@ static void out_tiles(Lower *L, Stmt *p, const Wino *w, int y, int mb, Expr *oc,
     Expr *i = lfor(L, &q, "th", li(L, th[0]), li(L, th[1]));
     Expr *j = lfor(L, &q, "tw", li(L, tw[0]), li(L, tw[1]));
     Expr *mv[WINO_AMAX * WINO_AMAX], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, mv, mb, lmad(L, oc, w->ntile, lmad(L, i, w->TW, j)), offs, a * a);
+    load_tile(L, q, "m", mv, mb, lbind(L, q, "mi", lmad(L, oc, w->ntile, lmad(L, i, w->TW, j))), offs, a * a);
     transform(L, q, T->at, rows, a, T->at, cols, a, mv, out);
     Expr *yb = lbind(L, q, "yt", ladd(L, yc, lmad(L, i, m * w->OW, lmul(L, j, li(L, m)))));
     for (int r = 0; r < rows; r++)
