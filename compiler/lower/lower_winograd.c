@@ -4,9 +4,10 @@
  * Needs: a conv or conv_dx node that sched.c found fit (2D, kernel 3x3,
  * stride 1, dilation 1; conv_dx also padding at most 2 on each side).
  * Provides: its kernel, and wino_mats (lower_winograd.h: the transform
- * matrices, also read by the unit tests).  The output plane is cut into m x m tiles (the last row and
- * column of tiles ragged when m does not divide it); each reads an a x a
- * input tile, a = m + 2.  With B^T [a, a], G [a, 3] and A^T [m, a] the
+ * matrices, also read by the unit tests).  Invalidates nothing.  The
+ * output plane is cut into m x m tiles (the last row and column of tiles
+ * ragged when m does not divide it); each reads an a x a input tile,
+ * a = m + 2.  With B^T [a, a], G [a, 3] and A^T [m, a] the
  * Lavin-Gray matrices of wino_mats, per sample and group:
  *
  *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call
@@ -14,6 +15,9 @@
  *   M_e [Co, T]      = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
  *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges
  *
+ * The filter transform runs in every call of the kernel, before the batch
+ * loop: once per forward call, once per training step for each of conv
+ * and conv_dx (their transforms differ); nothing persists between calls.
  * The transforms are straight-line code generated from the matrices
  * (lincomb drops zero terms and multiplications by 1).  A padded layer,
  * or one whose tiles reach past the input, first copies each group's input
