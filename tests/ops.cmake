@@ -52,6 +52,14 @@ foreach(net ${NETC_OP_CASES})
         set_tests_properties(op.${backend}.${algo}.${case} PROPERTIES
                              SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
       endforeach()
+      # and F(4x4) on a 4-lane target without FMA
+      if(backend STREQUAL "llvm")
+        add_test(NAME op.${backend}.x86-64.winograd.${case}
+                 COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                         --backend ${backend} --cpu x86-64 --algo winograd)
+        set_tests_properties(op.${backend}.x86-64.winograd.${case} PROPERTIES
+                             SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+      endif()
     endif()
     # The default runs schedule for the host; these for a 4-lane target
     # without FMA and for a 16-lane one, so every vector width's code is
