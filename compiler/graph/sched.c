@@ -8,9 +8,9 @@
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
  * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
  * else a layer's `algo=` attribute asks for one, else conv_rule decides
- * per node.  Where a forced Winograd does not
- * apply, conv_rule's choice stands and the reason says why.  Dense layers run as a `gemm` (lower_gemm.c); every
- * other node runs `direct` loops.
+ * per node.  Where an asked-for Winograd does not apply, conv_rule's
+ * choice stands and the reason says why.  Dense layers run as a `gemm`
+ * (lower_gemm.c); every other node runs `direct` loops.
  */
 #include <string.h>
 
