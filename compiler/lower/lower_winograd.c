@@ -96,7 +96,8 @@ typedef struct {
     const WinoMats *T;
     bool dx;                 /* conv_dx: flipped filter, swapped channels  */
     int groups, ci, co;      /* channels per group: reduced, produced      */
-    int H, W, OH, OW, pt, pl;
+    int H, W, OH, OW;        /* the correlation's input and output planes  */
+    int pt, pl;              /* its padding above and left of the input    */
     int TH, TW, ntile;       /* tiles per plane                            */
     int HP, WP;              /* the plane the tiles read                   */
     bool copy;               /* through a zero-padded copy of the input    */
@@ -193,7 +194,7 @@ static void copy_planes(Lower *L, Stmt *p, const Wino *w, int xp, int x, Expr *x
     Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, w->ci));
     Expr *h = lfor(L, &q, "h", li(L, 0), li(L, w->H));
     Expr *dst = lbind(L, q, "xr", lmad(L, lmad(L, c, w->HP, ladd(L, h, li(L, w->pt))), w->WP, li(L, w->pl)));
-    Expr *src = lbind(L, q, "sr", ladd(L, xb, lmad(L, lmad(L, c, w->H, h), w->W, li(L, 0))));
+    Expr *src = lbind(L, q, "sr", ladd(L, xb, lmul(L, lmad(L, c, w->H, h), li(L, w->W))));
     Expr *i = lfor(L, &q, "i", li(L, 0), li(L, w->W));
     lstore(L, q, xp, ladd(L, dst, i), lload(L, x, ladd(L, src, i)), false);
 }
