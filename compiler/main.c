@@ -61,9 +61,11 @@ static void usage(FILE *f)
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, grad, fuse, algo, loops, mem, all (comma-separated)\n"
+          "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
+          "                       convolution algorithm (default auto: per layer); winograd =\n"
+          "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
           "  --no-fuse            keep every activation its own kernel (no epilogue fusion)\n"
           "  --time               print where the compile time went (wall and CPU per phase) on stderr\n"
-          "  --algo=auto|direct|im2col  convolution algorithm (default auto: per layer)\n"
           "  --help, --version\n",
           f);
 }
@@ -192,7 +194,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->dump = a + 7;
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
-                arg_error("unknown algorithm '%s' (expected auto, direct or im2col)", a + 7);
+                arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2 or winograd4)",
+                          a + 7);
                 return 2;
             }
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {

@@ -24,8 +24,11 @@
  * schedule choose" where a choice is requested (Model.conv_algo).
  *   direct  loops over the op's own indices (lower_conv.c, lower_misc.c ...)
  *   im2col  convolutions: unfold patches into a scratch matrix, then a GEMM
- *   gemm    dense layers: a register-blocked GEMM over the batch */
-typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_IM2COL, ALGO_GEMM, ALGO_COUNT } Algo;
+ *   gemm    dense layers: a register-blocked GEMM over the batch
+ *   winograd, winograd2  2D 3x3 stride-1 conv and conv_dx: Winograd
+ *           F(4x4, 3x3) and F(2x2, 3x3), transforms + batched GEMMs */
+typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_IM2COL, ALGO_GEMM, ALGO_WINOGRAD, ALGO_WINOGRAD2,
+               ALGO_COUNT } Algo;
 
 /* ---- training configuration (the `train { }` section) ---- */
 
@@ -82,8 +85,9 @@ typedef struct Model {
      * entry: the gradient of value grad_value given incoming gradient
      * grad_seed (an INPUT node); -1 when unused. */
     int grad_value, grad_seed;
-    /* The algorithm for every conv, conv_dx and conv_dw (direct or im2col),
-     * set by `netc --algo` and the op tests; ALGO_NONE lets sched choose. */
+    /* The algorithm for every conv, conv_dx and conv_dw (direct, im2col or
+     * winograd(2) where it applies), set by `netc --algo` and the op tests;
+     * ALGO_NONE lets sched choose. */
     Algo conv_algo;
 } Model;
 

@@ -29,7 +29,9 @@ expect_fail "bytes of arguments are escaped" 'unknown option .--\\xff\\x1b.$' "$
 expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
-expect_fail "unknown algorithm" "unknown algorithm 'winograd'" "$netc" check examples/lenet.net --algo=winograd
+expect_fail "unknown algorithm" "unknown algorithm 'fft' (expected auto, direct, im2col, winograd" "$netc" check examples/lenet.net --algo=fft
+check "--algo=winograd says why lenet's 5x5 layers stay im2col" grep -q 'conv "c2": im2col .*not winograd: kernel is not 3x3' \
+  <("$netc" check examples/lenet.net --algo=winograd --dump=algo)
 check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \
   <("$netc" check examples/lenet.net --algo=direct --dump=algo)
 expect_fail "unknown dump phase" "unknown dump phase 'lops' (expected ast, ir, .*); did you mean 'loops'" \

@@ -34,3 +34,13 @@ foreach(backend c llvm)
     set_tests_properties(e2e.norm.${backend} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
   endif()
 endforeach()
+# winograd: resnet_mini with --algo=winograd, the same bits on 1 and 3 threads
+# (tests/e2e_winograd.sh); through LLVM when it is built (faster to compile).
+if(NETC_LLVM)
+  set(wino_backend llvm)
+else()
+  set(wino_backend c)
+endif()
+add_test(NAME e2e.winograd COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_winograd.sh
+         $<TARGET_FILE:netc> ${wino_backend} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e.winograd PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)

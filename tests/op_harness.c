@@ -1,7 +1,7 @@
 /* op_harness.c - one op test: a tests/ops/<case>.net compiled by netc, run
  * forward and backward, and checked against PyTorch and finite differences.
  *
- *   op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col] [--keep]
+ *   op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col|winograd|winograd2] [--keep]
  *
  * REFDIR is tests/reference/<case>/, written by tests/reference/gen.py; its
  * README.md gives the file conventions.  The harness
@@ -617,7 +617,7 @@ static void check_inference(Run *r, const Program *p, void *so)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col]\n"
+    fprintf(stderr, "usage: op_harness CASE.net REFDIR [--backend c|llvm] [--algo auto|direct|im2col|winograd|winograd2]\n"
                     "                  [--cpu NAME (default: the host)] [--keep]\n");
     return RES_FAIL;
 }

@@ -5,8 +5,10 @@
 #
 # Tests are named op.<backend>.<case> (the schedule's own choice of
 # algorithms) and, for cases with a convolution, op.<backend>.<algo>.<case>
-# with every convolution forced to direct and to im2col; op_harness exits 77
-# when a backend is not available, which CTest reports as skipped.
+# with every convolution forced to direct and to im2col, and, for 2D cases
+# with a 3x3 stride-1 convolution, to winograd (F(4x4,3x3)) and winograd2
+# (F(2x2,3x3)); op_harness exits 77 when a backend is not available, which
+# CTest reports as skipped.
 add_executable(op_harness ${CMAKE_CURRENT_SOURCE_DIR}/op_harness.c)
 target_compile_options(op_harness PRIVATE ${NETC_WARN})
 target_include_directories(op_harness PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
@@ -39,6 +41,25 @@ foreach(net ${NETC_OP_CASES})
         set_tests_properties(op.${backend}.${algo}.${case} PROPERTIES
                              SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
       endforeach()
+    endif()
+    # winograd: a 2D input and a conv(C, kernel=3 ...) without stride or dilation
+    set(wino_conv "conv\\([0-9]+, kernel=3(, pad=(\\[[0-9, ]*\\]|[a-z0-9]+))?(, groups=[0-9]+)?(, bias=false)?\\)")
+    if(text MATCHES "${wino_conv}" AND text MATCHES "input x: \\[[0-9]+, [0-9]+, [0-9]+\\]")
+      foreach(algo winograd winograd2)
+        add_test(NAME op.${backend}.${algo}.${case}
+                 COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                         --backend ${backend} --algo ${algo})
+        set_tests_properties(op.${backend}.${algo}.${case} PROPERTIES
+                             SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+      endforeach()
+      # and F(4x4) on a 4-lane target without FMA
+      if(backend STREQUAL "llvm")
+        add_test(NAME op.${backend}.x86-64.winograd.${case}
+                 COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                         --backend ${backend} --cpu x86-64 --algo winograd)
+        set_tests_properties(op.${backend}.x86-64.winograd.${case} PROPERTIES
+                             SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
+      endif()
     endif()
     # The default runs schedule for the host; these for a 4-lane target
     # without FMA and for a 16-lane one, so every vector width's code is

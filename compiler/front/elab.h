@@ -105,6 +105,8 @@ typedef struct {
     float a, b;
 } InitSpec;
 bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out);
+/* winograd */
+bool value_algo(Elab *E, const char *what, const AttrSpec *a, const Value *v, int *out); /* an Algo */
 
 /* One value per spatial axis.  nsp < 0: the rank is not known yet, so only
  * kinds and ranges are checked. */

@@ -148,6 +148,8 @@ static bool conv_param(Elaborator *X, const Inst *I, const Shape *x, ConvParam *
     ok &= read_axes(X, I, "dilation", nsp, p->dilation);
     ok &= read_int(X, I, "groups", &p->groups);
     ok &= read_bool(X, I, "bias", &p->bias);
+    Value t;
+    ok &= value_algo(&X->E, I->what, spec_of(I, "algo"), attr_or_default(X, I, "algo", &t), &p->algo);
     if (ok)
         ok = read_pad(X, I, nsp, &x->d[1], p->kernel, p->stride, p->dilation, p->pad_lo, p->pad_hi);
     return ok;

@@ -441,6 +441,27 @@ bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out)
     return true;
 }
 
+/* winograd */
+/* algo=: the name of a convolution algorithm (gemm is the dense layers'). */
+bool value_algo(Elab *E, const char *what, const AttrSpec *a, const Value *v, int *out)
+{
+    static const char *const names[] = {"auto", "direct", "im2col", "winograd", "winograd2", "winograd4"};
+    if (v->kind != VAL_NAME)
+        return kind_error(E, what, a, v, "an algorithm name");
+    Algo algo;
+    if (algo_parse(v->s, &algo) && algo != ALGO_GEMM) {
+        *out = (int)algo;
+        return true;
+    }
+    elab_error(E, v->loc, v->len, "%s: unknown algorithm '%s'", what, v->s);
+    const char *sug = diag_suggest(v->s, names, (int)(sizeof names / sizeof names[0]));
+    if (sug)
+        elab_hint(E, "did you mean '%s'?", sug);
+    else
+        elab_hint(E, "the algorithms are auto, direct, im2col, winograd (winograd4) and winograd2");
+    return false;
+}
+
 static const char *axes_form(int nsp)
 {
     return nsp == 1 ? "[C, L]" : nsp == 2 ? "[C, H, W]" : "[C, D, H, W]";
@@ -575,6 +596,7 @@ bool value_check_layer(Elab *E, const Schema *s, const char *what, const Value *
         case ATTR_PAD: ok &= value_pad(E, what, a, v, -1, NULL, NULL, NULL, NULL, lo, hi); break;
         case ATTR_BOOL: ok &= value_bool(E, what, a, v, &b); break;
         case ATTR_INIT: ok &= value_init(E, what, v, &init); break;
+        case ATTR_ALGO: ok &= value_algo(E, what, a, v, &n); break;
         default: break;
         }
     }

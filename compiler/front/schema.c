@@ -16,7 +16,7 @@
 #define AXIS_DOC "the axis of the per-sample shape (0 = channels); negative counts from the last"
 
 static const Schema layers[] = {
-    {"conv", OP_CONV, 2, 1, 1, 8, {
+    {"conv", OP_CONV, 2, 1, 1, 9, {
         {"out", ATTR_INT, NULL, 1, "output channels"},
         {"kernel", ATTR_AXES, NULL, 1, "kernel size, one for all axes or a list per axis"},
         {"stride", ATTR_AXES, "1", 1, "step between windows"},
@@ -25,6 +25,7 @@ static const Schema layers[] = {
         {"groups", ATTR_INT, "1", 1, "channel groups; must divide in and out channels"},
         {"bias", ATTR_BOOL, "true", 0, "add a learned bias per output channel"},
         {"init", ATTR_INIT, "<train default>", 0, INIT_DOC},
+        {"algo", ATTR_ALGO, "auto", 0, "how to compute it: auto, direct, im2col, winograd (winograd4) or winograd2"},
     }, INIT_DEFAULT, "convolution (1D, 2D or 3D from the input's rank)"},
     {"maxpool", OP_MAXPOOL, 1, 1, 1, 5, {
         {"kernel", ATTR_AXES, NULL, 1, "window size"},

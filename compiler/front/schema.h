@@ -34,6 +34,8 @@ typedef enum {
     /* pooling and data movement */
     ATTR_WORD,   /* one bare word of a fixed set, listed in the doc: reflect */
     ATTR_DIMS,   /* a list of integers >= 1, one of which may be -1         */
+    /* winograd */
+    ATTR_ALGO,   /* a convolution algorithm: auto, direct, im2col, winograd  */
 } AttrKind;
 
 typedef struct {

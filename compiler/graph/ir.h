@@ -72,6 +72,8 @@ typedef struct {
     int pad_hi[NETC_MAX_SPATIAL];
     int groups;
     bool bias;
+    int algo;                       /* algo=: an Algo (netc.h) the layer asks
+                                       for; 0 (ALGO_NONE): the schedule's */
 } ConvParam;
 
 typedef struct {

@@ -4,16 +4,19 @@
  * node.  The graph is not modified: the schedule is a separate record, so
  * a different choice never changes what is computed, only how.
  *
- * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_conv.c) or
- * `im2col` (lower_im2col.c); Model.conv_algo forces one, else conv_rule
- * decides per node.  Dense layers run as a `gemm` (lower_gemm.c); every
- * other node runs `direct` loops.
+ * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_conv.c),
+ * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
+ * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
+ * else a layer's `algo=` attribute asks for one, else conv_rule decides
+ * per node.  Where an asked-for Winograd does not apply, conv_rule's
+ * choice stands and the reason says why.  Dense layers run as a `gemm`
+ * (lower_gemm.c); every other node runs `direct` loops.
  */
 #include <string.h>
 
 #include "netc.h"
 
-static const char *const algo_names[] = {"none", "direct", "im2col", "gemm"};
+static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2"};
 _Static_assert(sizeof algo_names / sizeof algo_names[0] == ALGO_COUNT, "algo_names out of sync");
 
 const char *algo_name(Algo a)
@@ -26,6 +29,10 @@ bool algo_parse(const char *name, Algo *out)
 {
     if (strcmp(name, "auto") == 0) {
         *out = ALGO_NONE;
+        return true;
+    }
+    if (strcmp(name, "winograd4") == 0) { /* the default tile, by its size */
+        *out = ALGO_WINOGRAD;
         return true;
     }
     for (int a = ALGO_NONE + 1; a < ALGO_COUNT; a++)
@@ -82,23 +89,72 @@ static Sched conv_rule(const Graph *g, const Node *n)
     return (Sched){ALGO_IM2COL, "im2col: several output channels per group share each unfolded column"};
 }
 
+/* winograd */
+/* Why Winograd F(m x m, 3x3) cannot compute node n, or NULL when it can.
+ * conv_dx is a correlation of dy padded by 2 - pad, so its padding must
+ * not exceed 2. */
+static const char *wino_unfit(const Node *n)
+{
+    const ConvParam *p = &n->p.conv;
+    if (n->op == OP_CONV_DW)
+        return "the weight gradient stays im2col/direct";
+    if (p->nsp != 2)
+        return "not a 2D convolution";
+    for (int i = 0; i < 2; i++) {
+        if (p->kernel[i] != 3)
+            return "kernel is not 3x3";
+        if (p->stride[i] != 1)
+            return "stride is not 1";
+        if (p->dilation[i] != 1)
+            return "dilation is not 1";
+        if (n->op == OP_CONV_DX && (p->pad_lo[i] > 2 || p->pad_hi[i] > 2))
+            return "input gradient of a layer padded by more than 2";
+    }
+    return NULL;
+}
+
+/* Winograd `algo` (asked for by `by`) where it applies, else conv_rule's
+ * choice with the reason it does not. */
+static Sched wino_rule(const Model *m, const Node *n, Algo algo, const char *by)
+{
+    const char *unfit = wino_unfit(n);
+    const char *tile = algo == ALGO_WINOGRAD2 ? "F(2x2,3x3)" : "F(4x4,3x3)";
+    if (!unfit)
+        return (Sched){algo, arena_printf(m->arena, "%s %s: %s", algo_name(algo), tile, by)};
+    Sched s = conv_rule(m->g, n);
+    s.why = arena_printf(m->arena, "%s; not winograd: %s", s.why, unfit);
+    return s;
+}
+
+/* --algo forces every convolution; else the layer's algo= (copied to its
+ * conv_dx and conv_dw) asks for its three passes; else conv_rule. */
+static Sched conv_choice(const Model *m, const Node *n)
+{
+    Algo a = m->conv_algo;
+    bool forced = a != ALGO_NONE;
+    if (!forced)
+        a = (Algo)n->p.conv.algo;
+    NETC_ASSERT(a >= ALGO_NONE && a < ALGO_COUNT && a != ALGO_GEMM);
+    if (a == ALGO_WINOGRAD || a == ALGO_WINOGRAD2)
+        return wino_rule(m, n, a, forced ? "forced by --algo" : "the layer's algo=");
+    if (a == ALGO_DIRECT)
+        return (Sched){ALGO_DIRECT, forced ? "direct: forced by --algo" : "direct: the layer's algo="};
+    if (a == ALGO_IM2COL)
+        return (Sched){ALGO_IM2COL, forced ? "im2col: forced by --algo" : "im2col: the layer's algo="};
+    return conv_rule(m->g, n);
+}
+
 Sched *sched_choose(const Model *m)
 {
     const Graph *g = m->g;
     Sched *s = arena_alloc(m->arena, sizeof(Sched) * (size_t)(g->nnode ? g->nnode : 1));
-    NETC_ASSERT(m->conv_algo == ALGO_NONE || m->conv_algo == ALGO_DIRECT ||
-                m->conv_algo == ALGO_IM2COL);
+    NETC_ASSERT(m->conv_algo != ALGO_GEMM);
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
         if (op_flags(n->op) & OPF_SOURCE) {
             s[i] = (Sched){ALGO_NONE, "source: no computation"};
         } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW) {
-            if (m->conv_algo == ALGO_DIRECT)
-                s[i] = (Sched){ALGO_DIRECT, "direct: forced by --algo"};
-            else if (m->conv_algo == ALGO_IM2COL)
-                s[i] = (Sched){ALGO_IM2COL, "im2col: forced by --algo"};
-            else
-                s[i] = conv_rule(g, n);
+            s[i] = conv_choice(m, n);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
             s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};
         } else {

@@ -391,6 +391,13 @@ CASES = [
          lambda: Net(lambda m, x: F.interpolate(x, size=9, mode="linear", align_corners=True))),
     Case("upsample_trilinear", (2, 3, 2, 4),
          lambda: Net(lambda m, x: F.interpolate(x, size=(5, 4, 7), mode="trilinear", align_corners=False))),
+    # winograd: odd planes, so F(4x4) and F(2x2) tiles are ragged at the edges
+    Case("conv_wino_ragged", (5, 11, 9),
+         lambda: Net(lambda m, x: m.c(x), c=conv(5, 6, 3, padding=1))),
+    # unpadded then padded: the input gradients are correlations padded by 2 and 1
+    Case("conv_wino_chain", (4, 10, 13),
+         lambda: Net(lambda m, x: m.b(torch.tanh(m.a(x))),
+                     a=conv(4, 6, 3), b=conv(6, 3, 3, padding=1))),
 ]
 
 

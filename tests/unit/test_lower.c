@@ -81,6 +81,8 @@ static Node *t_node(T *t, Op op, const char *name, Shape sh, int nin, const int 
         algo = ALGO_NONE;
     else if (op == OP_CONV || op == OP_CONV_DX || op == OP_CONV_DW)
         algo = t->conv_algo;
+    if (op == OP_CONV_DW && (algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2))
+        algo = ALGO_IM2COL; /* the weight gradient has no Winograd form */
     else if (op == OP_DENSE || op == OP_DENSE_DX || op == OP_DENSE_DW)
         algo = ALGO_GEMM;
     t->s[n->id] = (Sched){algo, "test"};
@@ -459,6 +461,29 @@ static void test_conv_depthwise(void **state)
                   .in = {1, 6, 6}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
                   .plo = {0, 1, 1}, .phi = {0, 1, 1}};
     run_conv_case(&c);
+}
+
+/* winograd */
+/* 3x3 stride-1 layers through both Winograd tile sizes: ragged tiles
+ * (planes of 7x5, 9x10), padding 0, 1, 2 and asymmetric, groups, batch 2
+ * and 3; conv_dx by the adjoint identity. */
+static void test_conv_winograd(void **state)
+{
+    (void)state;
+    static const ConvCase cases[] = {
+        {.nsp = 2, .N = 2, .C = 3, .O = 5, .groups = 1, .bias = true,
+         .in = {1, 7, 5}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1}},
+        {.nsp = 2, .N = 3, .C = 4, .O = 6, .groups = 2, .bias = false,
+         .in = {1, 9, 10}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
+         .plo = {0, 1, 1}, .phi = {0, 1, 1}},
+        {.nsp = 2, .N = 2, .C = 2, .O = 3, .groups = 1, .bias = true,
+         .in = {1, 6, 8}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
+         .plo = {0, 2, 0}, .phi = {0, 1, 2}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_conv_case_algo(&cases[i], ALGO_WINOGRAD);
+        run_conv_case_algo(&cases[i], ALGO_WINOGRAD2);
+    }
 }
 
 static void test_conv3d(void **state)
@@ -1250,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_conv_dw_forms),
         cmocka_unit_test(test_conv3d),
+        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_maxpool_special),
         cmocka_unit_test(test_avgpool),

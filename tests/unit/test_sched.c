@@ -1,6 +1,6 @@
 /* Tests of the schedule (sched.c): the algorithm each node of LeNet and of
  * a depthwise/pointwise network gets, the reasons recorded, and the
- * Model.conv_algo override (netc --algo). */
+ * Model.conv_algo override (netc --algo), Winograd's included. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,11 +126,47 @@ static void test_algo_names(void **state)
     assert_int_equal(a, ALGO_IM2COL);
     assert_true(algo_parse("direct", &a));
     assert_int_equal(a, ALGO_DIRECT);
-    assert_false(algo_parse("winograd", &a));
+    assert_true(algo_parse("winograd4", &a));
+    assert_int_equal(a, ALGO_WINOGRAD);
+    assert_false(algo_parse("winograd3", &a));
     for (int i = 0; i < ALGO_COUNT; i++) {
         assert_true(algo_parse(algo_name((Algo)i), &a) || i == ALGO_NONE);
         if (i != ALGO_NONE)
             assert_int_equal(a, i);
+    }
+}
+
+/* winograd */
+/* A forced Winograd takes the 3x3 stride-1 conv and conv_dx passes; every
+ * other convolution keeps the rule's choice and says why not. */
+static void test_override_winograd(void **state)
+{
+    (void)state;
+    static const char *src =
+        "network w\n"
+        "input x: [3, 9, 9]\n"
+        "x -> a: conv(4, kernel=3, pad=1) -> e: conv(5, kernel=3) -> b: conv(4, kernel=3, stride=2)\n"
+        "  -> c: conv(4, kernel=3, pad=3) -> flatten -> d: dense(3) => y\n"
+        "output y\n"
+        "train { loss softmax_cross_entropy(y) }\n";
+    static const Algo forced[] = {ALGO_WINOGRAD, ALGO_WINOGRAD2};
+    for (int f = 0; f < 2; f++) {
+        Model *m = load_diff(src, forced[f]);
+        Sched *s = sched_choose(m);
+        expect(m, s, "a", forced[f]);
+        expect(m, s, "e", forced[f]);
+        expect(m, s, "e.dx", forced[f]);
+        assert_non_null(strstr(at(m, s, "a")->why, f ? "F(2x2,3x3)" : "F(4x4,3x3)"));
+        expect(m, s, "a.dw", ALGO_IM2COL);
+        assert_non_null(strstr(at(m, s, "a.dw")->why, "not winograd: the weight gradient"));
+        expect(m, s, "b", ALGO_IM2COL);
+        assert_non_null(strstr(at(m, s, "b")->why, "not winograd: stride is not 1"));
+        expect(m, s, "c", forced[f]);
+        expect(m, s, "c.dx", ALGO_IM2COL);
+        assert_non_null(strstr(at(m, s, "c.dx")->why, "padded by more than 2"));
+        expect(m, s, "d", ALGO_GEMM);
+        program_free(program_build(m, s));
+        model_free(m);
     }
 }
 
@@ -141,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_separable_auto),
         cmocka_unit_test(test_override),
         cmocka_unit_test(test_algo_names),
+        cmocka_unit_test(test_override_winograd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,301 @@
+/* Tests of the Winograd transforms (lower_winograd.c) and their error.
+ *
+ * test_transforms_1d/2d: in double precision, A^T [(G g) * (B^T d)] (and
+ * its 2D nesting A^T [(G g G^T) * (B^T d B)] A) equals the correlation of
+ * the input tile d with the 3x3 filter g, for both tile sizes: the tabled
+ * matrices are right.
+ *
+ * test_error: the numerical error of each tile size on the 3x3 stride-1
+ * layers of bench/rows.py (one sample, inputs uniform in [-1, 1), weights
+ * and bias uniform in +-1/sqrt(fan_in) like PyTorch's defaults), against a
+ * double-precision direct convolution.  The float32 Winograd here does the
+ * lowering's arithmetic in the lowering's order (transforms term by term
+ * as lincomb emits them, channel sums in order with one fused multiply-add
+ * each, as lgemm); beside it a float32 direct convolution summed in
+ * im2col's order.  Errors are max |y - y64| and that divided by max |y64|;
+ * the table is printed, docs/ir.md quotes it, and the bounds asserted
+ * keep it from regressing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_winograd.h"
+
+static uint32_t rng = 12345;
+
+static double uniform(double lo, double hi)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (double)(rng >> 8) / (double)(1u << 24);
+}
+
+/* ---- the transforms, exactly ---- */
+
+/* y [r] = M [r, k] x [k] in double */
+static void matvec(const double *M, int r, int k, const double *x, double *y)
+{
+    for (int i = 0; i < r; i++) {
+        y[i] = 0;
+        for (int l = 0; l < k; l++)
+            y[i] += M[i * k + l] * x[l];
+    }
+}
+
+static void test_transforms_1d(void **state)
+{
+    (void)state;
+    for (int m = 2; m <= 4; m += 2) {
+        const WinoMats *T = wino_mats(m);
+        assert_int_equal(T->m, m);
+        assert_int_equal(T->a, m + 2);
+        for (int trial = 0; trial < 20; trial++) {
+            double d[WINO_AMAX], g[3], u[WINO_AMAX], v[WINO_AMAX], uv[WINO_AMAX], y[WINO_AMAX];
+            for (int i = 0; i < T->a; i++)
+                d[i] = uniform(-1, 1);
+            for (int i = 0; i < 3; i++)
+                g[i] = uniform(-1, 1);
+            matvec(T->g, T->a, 3, g, u);
+            matvec(T->bt, T->a, T->a, d, v);
+            for (int i = 0; i < T->a; i++)
+                uv[i] = u[i] * v[i];
+            matvec(T->at, m, T->a, uv, y);
+            for (int i = 0; i < m; i++) {
+                double want = d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2];
+                assert_true(fabs(y[i] - want) < 1e-12);
+            }
+        }
+    }
+}
+
+/* out [r, c] = M [r, k] X [k, k2] N^T [k2, c] in double */
+static void sandwich(const double *M, int r, int k, const double *X, int k2, const double *N, int c, double *out)
+{
+    double t[WINO_AMAX * WINO_AMAX];
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < k2; j++) {
+            t[i * k2 + j] = 0;
+            for (int l = 0; l < k; l++)
+                t[i * k2 + j] += M[i * k + l] * X[l * k2 + j];
+        }
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++) {
+            out[i * c + j] = 0;
+            for (int l = 0; l < k2; l++)
+                out[i * c + j] += t[i * k2 + l] * N[j * k2 + l];
+        }
+}
+
+static void test_transforms_2d(void **state)
+{
+    (void)state;
+    for (int m = 2; m <= 4; m += 2) {
+        const WinoMats *T = wino_mats(m);
+        int a = T->a;
+        for (int trial = 0; trial < 20; trial++) {
+            double d[WINO_AMAX * WINO_AMAX], g[9], u[WINO_AMAX * WINO_AMAX], v[WINO_AMAX * WINO_AMAX];
+            double y[WINO_AMAX * WINO_AMAX];
+            for (int i = 0; i < a * a; i++)
+                d[i] = uniform(-1, 1);
+            for (int i = 0; i < 9; i++)
+                g[i] = uniform(-1, 1);
+            sandwich(T->g, a, 3, g, 3, T->g, a, u);
+            sandwich(T->bt, a, a, d, a, T->bt, a, v);
+            for (int i = 0; i < a * a; i++)
+                u[i] *= v[i];
+            sandwich(T->at, m, a, u, a, T->at, m, y);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) {
+                    double want = 0;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++)
+                            want += d[(i + kh) * a + j + kw] * g[kh * 3 + kw];
+                    assert_true(fabs(y[i * m + j] - want) < 1e-12);
+                }
+        }
+    }
+}
+
+/* ---- the error of float32 Winograd ---- */
+
+/* lincomb's float arithmetic: terms in order, zeros dropped, +-1 as adds. */
+static float lincomb_f(const double *c, int n, const float *x, int xstep)
+{
+    float s = 0;
+    bool first = true;
+    for (int l = 0; l < n; l++) {
+        if (c[l] == 0)
+            continue;
+        float mag = (float)fabs(c[l]);
+        float t = mag == 1.0f ? x[l * xstep] : mag * x[l * xstep];
+        if (first)
+            s = c[l] < 0 ? -t : t;
+        else
+            s = c[l] < 0 ? s - t : s + t;
+        first = false;
+    }
+    return s;
+}
+
+/* transform()'s float arithmetic: out [r, c] = M X N^T, M X first. */
+static void transform_f(const double *M, int r, int k, const double *N, int c, int k2, const float *X, float *out)
+{
+    float t[WINO_AMAX * WINO_AMAX];
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < k2; j++)
+            t[i * k2 + j] = lincomb_f(M + i * k, k, X + j, k2);
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++)
+            out[i * c + j] = lincomb_f(N + j * k2, k2, t + i * k2, 1);
+}
+
+typedef struct {
+    const char *name;
+    int C, H, W, O, pad, groups;
+} Layer;
+
+typedef struct {
+    int OH, OW, cg, og;
+    float *x, *w, *b; /* x [C, H, W], w [O, Cg, 3, 3], b [O] */
+} Data;
+
+static float xat(const Layer *l, const Data *D, int c, int h, int w)
+{
+    h -= l->pad;
+    w -= l->pad;
+    return h < 0 || h >= l->H || w < 0 || w >= l->W ? 0.0f : D->x[((long)c * l->H + h) * l->W + w];
+}
+
+/* Direct convolution: double, or float summed in im2col's order with fmaf. */
+static void direct(const Layer *l, const Data *D, double *y64, float *y32)
+{
+    for (int o = 0; o < l->O; o++)
+        for (int oh = 0; oh < D->OH; oh++)
+            for (int ow = 0; ow < D->OW; ow++) {
+                double s = D->b[o];
+                float f = D->b[o];
+                for (int c = 0; c < D->cg; c++)
+                    for (int k = 0; k < 9; k++) {
+                        float xv = xat(l, D, o / D->og * D->cg + c, oh + k / 3, ow + k % 3);
+                        float wv = D->w[((long)o * D->cg + c) * 9 + k];
+                        s += (double)xv * wv;
+                        f = fmaf(wv, xv, f);
+                    }
+                long i = ((long)o * D->OH + oh) * D->OW + ow;
+                y64[i] = s;
+                y32[i] = f;
+            }
+}
+
+/* Winograd F(m x m, 3x3) in float, in the lowering's order. */
+static void winograd(const Layer *l, const Data *D, int m, float *y)
+{
+    const WinoMats *T = wino_mats(m);
+    int a = T->a, aa = a * a, TH = (D->OH + m - 1) / m, TW = (D->OW + m - 1) / m, nt = TH * TW;
+    float *U = malloc(sizeof(float) * (size_t)l->O * D->cg * aa);
+    float *V = malloc(sizeof(float) * (size_t)l->C * nt * aa);
+    for (long f = 0; f < (long)l->O * D->cg; f++)
+        transform_f(T->g, a, 3, T->g, a, 3, D->w + f * 9, U + f * aa);
+    for (int c = 0; c < l->C; c++)
+        for (int t = 0; t < nt; t++) {
+            float d[WINO_AMAX * WINO_AMAX];
+            for (int i = 0; i < aa; i++)
+                d[i] = xat(l, D, c, t / TW * m + i / a, t % TW * m + i % a);
+            transform_f(T->bt, a, a, T->bt, a, a, d, V + ((long)c * nt + t) * aa);
+        }
+    for (int o = 0; o < l->O; o++)
+        for (int t = 0; t < nt; t++) {
+            float M[WINO_AMAX * WINO_AMAX], out[4 * 4];
+            for (int e = 0; e < aa; e++) {
+                /* lgemm: the k = 0 step stores, the others fuse */
+                int c0 = o / D->og * D->cg;
+                M[e] = U[((long)o * D->cg) * aa + e] * V[((long)c0 * nt + t) * aa + e];
+                for (int c = 1; c < D->cg; c++)
+                    M[e] = fmaf(U[((long)o * D->cg + c) * aa + e], V[((long)(c0 + c) * nt + t) * aa + e], M[e]);
+            }
+            transform_f(T->at, m, a, T->at, m, a, M, out);
+            for (int i = 0; i < m * m; i++) {
+                int oh = t / TW * m + i / m, ow = t % TW * m + i % m;
+                if (oh < D->OH && ow < D->OW)
+                    y[((long)o * D->OH + oh) * D->OW + ow] = out[i] + D->b[o];
+            }
+        }
+    free(U);
+    free(V);
+}
+
+/* max |y - ref| and that over max |ref| */
+static void errors(const float *y, const double *ref, long n, double *abs_err, double *rel_err)
+{
+    double e = 0, big = 0;
+    for (long i = 0; i < n; i++) {
+        e = fmax(e, fabs(y[i] - ref[i]));
+        big = fmax(big, fabs(ref[i]));
+    }
+    *abs_err = e;
+    *rel_err = e / big;
+}
+
+static void test_error(void **state)
+{
+    (void)state;
+    /* bench/rows.py's 3x3 stride-1 undilated layers */
+    static const Layer layers[] = {
+        {"conv3x3_64_56", 64, 56, 56, 64, 1, 1},
+        {"conv3x3_128_28", 128, 28, 28, 128, 1, 1},
+        {"depthwise3x3_128_56", 128, 56, 56, 128, 1, 128},
+        {"grouped3x3_128_g4_28", 128, 28, 28, 128, 1, 4},
+    };
+    printf("%-22s %-21s %-21s %-21s\n", "layer (max abs, rel)", "direct f32", "F(2x2,3x3)", "F(4x4,3x3)");
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        const Layer *l = &layers[i];
+        Data D = {l->H + 2 * l->pad - 2, l->W + 2 * l->pad - 2, l->C / l->groups, l->O / l->groups, 0, 0, 0};
+        long nx = (long)l->C * l->H * l->W, nw = (long)l->O * D.cg * 9, ny = (long)l->O * D.OH * D.OW;
+        D.x = malloc(sizeof(float) * (size_t)nx);
+        D.w = malloc(sizeof(float) * (size_t)nw);
+        D.b = malloc(sizeof(float) * (size_t)l->O);
+        double bound = 1 / sqrt(D.cg * 9.0);
+        for (long j = 0; j < nx; j++)
+            D.x[j] = (float)uniform(-1, 1);
+        for (long j = 0; j < nw; j++)
+            D.w[j] = (float)uniform(-bound, bound);
+        for (int j = 0; j < l->O; j++)
+            D.b[j] = (float)uniform(-bound, bound);
+        double *y64 = malloc(sizeof(double) * (size_t)ny);
+        float *y32 = malloc(sizeof(float) * (size_t)ny);
+        direct(l, &D, y64, y32);
+        double ea[3], er[3];
+        errors(y32, y64, ny, &ea[0], &er[0]);
+        for (int t = 1; t <= 2; t++) {
+            winograd(l, &D, 2 * t, y32);
+            errors(y32, y64, ny, &ea[t], &er[t]);
+        }
+        printf("%-22s %9.2e %9.2e   %9.2e %9.2e   %9.2e %9.2e\n", l->name, ea[0], er[0], ea[1], er[1], ea[2],
+               er[2]);
+        /* far inside the op tests' 1e-4 + 1e-3 relative (tests/op_harness.c) */
+        assert_true(er[1] < 4e-6);
+        assert_true(er[2] < 5e-5);
+        free(D.x);
+        free(D.w);
+        free(D.b);
+        free(y64);
+        free(y32);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transforms_1d),
+        cmocka_unit_test(test_transforms_2d),
+        cmocka_unit_test(test_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
