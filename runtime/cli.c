@@ -1,6 +1,6 @@
 /* cli.c - netc_main: the command line of every generated program.
  *
- *   PROG train | eval | predict | info | help   (see usage() below)
+ *   PROG train | eval | predict | plot | info | help   (see usage() below)
  *
  * Parses the model description, the options (each allowed only with the
  * commands that use it), then runs one command.  Exit status: 0 on
@@ -15,12 +15,12 @@
 
 #include "rt.h"
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_PLOT = 16 };
 
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
     OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
-    OPT_THREADS, OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_COUNT
+    OPT_THREADS, OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_SKIP_BAD, OPT_PLOT, OPT_COUNT
 } OptId;
 
 static const struct {
@@ -35,17 +35,19 @@ static const struct {
     [OPT_SEED] = {"seed", CMD_TRAIN, true},
     [OPT_SAVE] = {"save", CMD_TRAIN, true},
     [OPT_RESUME] = {"resume", CMD_TRAIN, true},
-    [OPT_METRICS] = {"metrics", CMD_TRAIN, true},
+    [OPT_METRICS] = {"metrics", CMD_TRAIN | CMD_EVAL, true},
     [OPT_LIMIT] = {"limit", CMD_TRAIN, true},
     [OPT_TEST_LIMIT] = {"test-limit", CMD_TRAIN | CMD_EVAL, true},
     [OPT_QUIET] = {"quiet", CMD_TRAIN, false},
     [OPT_WEIGHTS] = {"weights", CMD_EVAL | CMD_PREDICT, true},
     [OPT_INPUT] = {"input", CMD_PREDICT, true},
-    [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
+    [OPT_OUTPUT] = {"output", CMD_PREDICT | CMD_PLOT, true},
     [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
     [OPT_THREADS] = {"threads", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, true},
     [OPT_ON_NONFINITE] = {"on-nonfinite", CMD_TRAIN, true},
     [OPT_ALLOW_NONFINITE] = {"allow-nonfinite", CMD_PREDICT, false},
+    [OPT_SKIP_BAD] = {"skip-bad", CMD_TRAIN | CMD_EVAL, false},
+    [OPT_PLOT] = {"plot", CMD_TRAIN, true},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
@@ -53,6 +55,7 @@ typedef struct {
     const char *prog;
     unsigned cmd;
     const char *val[OPT_COUNT]; /* NULL: not given; "" for flags */
+    const char *file;           /* plot: the metrics file */
     RtErr err;
     bool usage_error;
 } Cli;
@@ -65,16 +68,20 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
     fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA] [--threads N]\n", w, "");
-    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch]\n", w, "");
+    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch] [--skip-bad] [--plot FILE.svg]\n",
+            w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
-    fprintf(f, "  %*s         [--threads N]\n", w, "");
+    fprintf(f, "  %*s         [--metrics FILE.json] [--skip-bad] [--threads N]\n", w, "");
     fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
     fprintf(f, "  %*s         [--threads N] [--allow-nonfinite]\n", w, "");
+    fprintf(f, "  %s plot    METRICS.jsonl -o FILE.svg\n", prog);
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
-    fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
-          "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
-          "continues from one exactly.  eval scores a checkpoint on the test set; predict\n"
-          "runs the model over a float32 .npy array; info describes the model.\n"
+    fputs("train trains the model on its data set (the train section's source, or\n"
+          "--data PATH) and evaluates it after every epoch; --save writes a checkpoint\n"
+          "after every epoch and --resume continues from one exactly.  eval scores a\n"
+          "checkpoint on the test set (loss, top-1, top-5, confusion matrix); predict\n"
+          "runs the model over a float32 .npy array; plot draws a metrics file as SVG;\n"
+          "info describes the model.\n"
           "--threads N runs the model's parallel loops on N threads (default: the CPUs\n"
           "this process may use).\n",
           f);
@@ -91,6 +98,7 @@ static bool parse_args(Cli *c, int argc, char **argv)
 {
     static const struct { const char *name; unsigned cmd; } cmds[] = {
         {"train", CMD_TRAIN}, {"eval", CMD_EVAL}, {"predict", CMD_PREDICT}, {"info", CMD_INFO},
+        {"plot", CMD_PLOT},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
@@ -99,6 +107,12 @@ static bool parse_args(Cli *c, int argc, char **argv)
         return usage_fail(c, "unknown command '%s'", argv[1]);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (c->cmd == CMD_PLOT && !strcmp(a, "-o"))
+            a = "--output";
+        if (c->cmd == CMD_PLOT && a[0] != '-' && !c->file) {
+            c->file = a;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0)
             return usage_fail(c, "unexpected argument '%s'", a);
         const char *eq = strchr(a, '=');
@@ -192,6 +206,82 @@ static long default_batch(const RtMeta *m)
     return m->has_train ? m->batch : 64;
 }
 
+/* The confusion matrix as text: rows are true classes, columns predicted
+ * ones; too wide for a terminal past MAX_PRINTED classes. */
+#define MAX_PRINTED 32
+
+static void print_confusion(const RtData *d, const long *cm)
+{
+    int k = d->classes;
+    if (k > MAX_PRINTED) {
+        printf("confusion matrix: %d classes, in the --metrics file\n", k);
+        return;
+    }
+    long most = 1;
+    for (long i = 0; i < (long)k * k; i++)
+        most = cm[i] > most ? cm[i] : most;
+    int w = snprintf(NULL, 0, "%ld", most) + 1;
+    w = w < 4 ? 4 : w;
+    printf("confusion matrix (rows: true class, columns: predicted class)\n%*s", w, "");
+    for (int j = 0; j < k; j++)
+        printf("%*d", w, j);
+    printf("\n");
+    for (int i = 0; i < k; i++) {
+        printf("%*d", w, i);
+        for (int j = 0; j < k; j++)
+            printf("%*ld", w, cm[(long)i * k + j]);
+        printf(d->class_name ? "  %s\n" : "\n", d->class_name ? d->class_name[i] : "");
+    }
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* eval --metrics FILE: one JSON object, written atomically. */
+static bool write_eval_json(const char *path, const RtData *d, const RtScore *sc, RtErr *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return rt_fail(e, path, "out of memory");
+    double n = sc->n ? (double)sc->n : 1;
+    fprintf(f, "{\"test_loss\":%.9g,\"test_acc\":%.9g,\"test_top5\":%.9g,\"n\":%ld,"
+            "\"classes\":%d", sc->loss, (double)sc->correct / n, (double)sc->correct5 / n,
+            sc->n, d->classes);
+    if (d->class_name) {
+        fprintf(f, ",\"class_names\":[");
+        for (int i = 0; i < d->classes; i++) {
+            fprintf(f, i ? "," : "");
+            json_string(f, d->class_name[i]);
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, ",\"confusion\":[");
+    for (int i = 0; i < d->classes; i++) {
+        fprintf(f, "%s[", i ? "," : "");
+        for (int j = 0; j < d->classes; j++)
+            fprintf(f, "%s%ld", j ? "," : "", sc->confusion[(long)i * d->classes + j]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}\n");
+    bool ok = fclose(f) == 0;
+    ok = ok ? rt_write_file(path, text, len, e) : rt_fail(e, path, "out of memory");
+    free(text);
+    return ok;
+}
+
 static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
 {
     long batch, test_limit;
@@ -201,20 +291,31 @@ static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *
         batch = default_batch(m);
     const char *dir = c->val[OPT_DATA] ? c->val[OPT_DATA] : m->data_path;
     if (!dir)
-        return usage_fail(c, "%s", "eval needs --data DIR (the model names no data set)");
+        return usage_fail(c, "%s", "eval needs --data PATH (the model names no data set)");
     float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
     if (!params)
         return rt_fail(&c->err, NULL, "out of memory");
     RtData d = {0};
     float *arena = NULL;
-    RtScore sc;
+    RtScore sc = {0};
     bool ok = load_weights(c, m, weights, params) &&
-              rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0, &c->err) &&
-              (arena = rt_arena_new(m, batch, &c->err)) &&
-              rt_evaluate(m, forward, params, arena, batch, &d.test, d.classes, &sc, &c->err);
-    if (ok)
-        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)\n", sc.loss,
-               sc.n ? 100.0 * (double)sc.correct / (double)sc.n : 0, sc.correct, sc.n);
+              rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0,
+                           c->val[OPT_SKIP_BAD] != NULL, &c->err) &&
+              (arena = rt_arena_new(m, batch, &c->err));
+    if (ok && !(sc.confusion = rt_calloc((size_t)d.classes * (size_t)d.classes, sizeof(long))))
+        ok = rt_fail(&c->err, NULL, "out of memory");
+    ok = ok && rt_evaluate(m, forward, params, arena, batch, &d, &sc, &c->err);
+    if (ok) {
+        double n = sc.n ? (double)sc.n : 1;
+        if (d.skipped)
+            printf("skipped %ld bad image%s (--skip-bad)\n", d.skipped, d.skipped == 1 ? "" : "s");
+        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)  top5 %.2f%%\n", sc.loss,
+               100.0 * (double)sc.correct / n, sc.correct, sc.n, 100.0 * (double)sc.correct5 / n);
+        print_confusion(&d, sc.confusion);
+    }
+    if (ok && c->val[OPT_METRICS])
+        ok = write_eval_json(c->val[OPT_METRICS], &d, &sc, &c->err);
+    free(sc.confusion);
     rt_arena_free(arena);
     rt_data_free(&d);
     free(params);
@@ -371,7 +472,8 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
     RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .schedule = c->val[OPT_SCHEDULE],
                      .save = c->val[OPT_SAVE],
                      .resume = c->val[OPT_RESUME], .metrics = c->val[OPT_METRICS],
-                     .quiet = c->val[OPT_QUIET] != NULL};
+                     .quiet = c->val[OPT_QUIET] != NULL,
+                     .skip_bad = c->val[OPT_SKIP_BAD] != NULL};
     long seed;
     if (!opt_long(c, OPT_EPOCHS, 0, &o.epochs) || !opt_long(c, OPT_BATCH, 1, &o.batch) ||
         !opt_long(c, OPT_LIMIT, 1, &o.limit) || !opt_long(c, OPT_TEST_LIMIT, 1, &o.test_limit) ||
@@ -392,7 +494,21 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         }
         o.lr = lr;
     }
-    return rt_cmd_train(m, forward, train, weights, &o, &c->err);
+    if (c->val[OPT_PLOT] && !o.metrics)
+        return usage_fail(c, "%s", "--plot draws the --metrics file: give --metrics FILE.jsonl too");
+    return rt_cmd_train(m, forward, train, weights, &o, &c->err) &&
+           (!c->val[OPT_PLOT] || rt_plot(o.metrics, c->val[OPT_PLOT], m->name, &c->err));
+}
+
+static bool cmd_plot(Cli *c, const char *name)
+{
+    if (!c->file || !c->val[OPT_OUTPUT])
+        return usage_fail(c, "%s", !c->file ? "plot needs a metrics file: plot METRICS.jsonl -o "
+                          "FILE.svg" : "plot needs -o FILE.svg");
+    if (!rt_plot(c->file, c->val[OPT_OUTPUT], name, &c->err))
+        return false;
+    printf("wrote %s\n", c->val[OPT_OUTPUT]);
+    return true;
 }
 
 /* "PROG: error: MSG" on stderr, MSG escaped (file names and contents may
@@ -444,7 +560,7 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
     }
     /* The model's parallel loops run on the pool until the command ends. */
     NetcPool *pool = NULL;
-    if (ok && set_parallel && c.cmd != CMD_INFO) {
+    if (ok && set_parallel && c.cmd != CMD_INFO && c.cmd != CMD_PLOT) {
         pool = netc_pool_new(threads);
         if (pool) {
             set_parallel(netc_pool_run, pool);
@@ -464,6 +580,9 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
             break;
         case CMD_PREDICT:
             ok = cmd_predict(&c, &m, forward, weights);
+            break;
+        case CMD_PLOT:
+            ok = cmd_plot(&c, m.name);
             break;
         default:
             cmd_info(&m, weights, set_parallel != NULL, threads);

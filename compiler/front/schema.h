@@ -27,6 +27,8 @@ typedef enum {
     ATTR_LOSS,   /* softmax_cross_entropy(v), mse(v)                        */
     ATTR_OPTIM,  /* sgd(lr=..., ...)                                        */
     ATTR_SCHEDULE, /* constant, cosine, step(every=3, gamma=0.1)            */
+    ATTR_FLOATS, /* a list of numbers: mean=[0.5, 0.5, 0.5]                 */
+    ATTR_AUGMENT, /* crop(4), flip, normalize(...), or a list of them       */
 } AttrKind;
 
 typedef struct {
@@ -61,6 +63,7 @@ const Schema *schema_inits(int *n);
 const Schema *schema_data(int *n);
 const Schema *schema_losses(int *n);
 const Schema *schema_schedules(int *n);
+const Schema *schema_augments(int *n);
 /* The train section's keys, as a schema whose attributes are the keys. */
 const Schema *schema_train(void);
 
