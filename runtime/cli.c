@@ -418,6 +418,38 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
     return ok;
 }
 
+/* The data source's files and options and the augmentation, for info. */
+static void info_data_options(const RtMeta *m)
+{
+    const char *role[] = {"labels", "test", "test_labels"};
+    const char *file[] = {m->data_labels, m->data_test, m->data_test_labels};
+    for (int i = 0; i < 3; i++)
+        if (file[i])
+            printf("        data %s %s\n", role[i], file[i]);
+    if (m->data_split > 0)
+        printf("        data split %g (held out for testing)\n", m->data_split);
+    if (m->data_channels || m->data_size)
+        printf("        data as %d channel%s, size %d\n", m->data_channels ? m->data_channels : 1,
+               m->data_channels > 1 ? "s" : "", m->data_size);
+    if (m->data_coarse)
+        printf("        data label coarse\n");
+    if (m->crop_pad || m->flip) {
+        printf("        augment");
+        if (m->crop_pad)
+            printf(" crop %d", m->crop_pad);
+        printf("%s\n", m->flip ? " flip" : "");
+    }
+    if (m->nnorm) {
+        printf("        normalize mean");
+        for (int i = 0; i < m->nnorm; i++)
+            printf(" %g", (double)m->mean[i]);
+        printf(" std");
+        for (int i = 0; i < m->nnorm; i++)
+            printf(" %g", (double)m->std[i]);
+        printf("\n");
+    }
+}
+
 static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int threads)
 {
     char shape[160];
@@ -464,6 +496,7 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
            (unsigned long long)m->seed);
     if (m->data_kind)
         printf("        data %s %s\n", m->data_kind, m->data_path);
+    info_data_options(m);
 }
 
 static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
