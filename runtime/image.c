@@ -118,6 +118,8 @@ bool rt_images_supported(void)
 #endif
 }
 
+#ifdef HAVE_IMAGES
+
 /* Sorted names of the entries of dir that are folders (want_dirs) or
  * image files; NULL with e filled on failure. */
 typedef struct {
@@ -186,11 +188,10 @@ static bool list_dir(const char *dir, bool want_dirs, Names *out, RtErr *e)
         names_free(out);
         return false;
     }
-    qsort(out->name, (size_t)out->n, sizeof *out->name, cmp_name);
+    if (out->n > 1)
+        qsort(out->name, (size_t)out->n, sizeof *out->name, cmp_name);
     return true;
 }
-
-#ifdef HAVE_IMAGES
 
 /* A decoded image: h x w pixels of c interleaved bytes. */
 typedef struct {
@@ -336,8 +337,6 @@ static bool load_image(const char *path, const RtView *v, unsigned char *out, Rt
     return ok ? true : rt_fail(e, path, "out of memory resizing the image");
 }
 
-#endif
-
 /* The view the images are decoded to: the model's input as [c, h, w]. */
 static bool model_view(const RtMeta *m, RtView *v, RtErr *e)
 {
@@ -385,15 +384,9 @@ bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, boo
                     RtErr *e)
 {
     memset(s, 0, sizeof *s);
-#ifdef HAVE_IMAGES
     if (!open_libs())
         return rt_fail(e, dir, "image folders need libpng and libjpeg: %s (install libpng16-16 "
                        "and libjpeg62-turbo)", lib.why);
-#else
-    return rt_fail(e, dir, "image folders need PNG and JPEG support, and this program's "
-                   "runtime was built without libpng or libjpeg (install libpng-dev and "
-                   "libjpeg62-turbo-dev, then rebuild netc and the program)");
-#endif
     if (!dir)
         return rt_fail(e, NULL, "image data needs a test folder (test=\"DIR\") or split=");
     RtView v = {0};
@@ -419,7 +412,6 @@ bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, boo
     if (ok && (!(s->own = rt_calloc((size_t)total, per)) ||
                !(s->own_y = rt_alloc((size_t)total + 1))))
         ok = rt_fail(e, dir, "out of memory for %ld images", total);
-#ifdef HAVE_IMAGES
     unsigned char *x = s->own, *y = s->own_y;
     for (int k = 0; ok && k < d->classes; k++)
         for (int i = 0; ok && i < files[k].n; i++) {
@@ -434,7 +426,6 @@ bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, boo
                 ok = false;
             }
         }
-#endif
     for (int k = 0; k < d->classes; k++)
         names_free(&files[k]);
     free(files);
@@ -444,3 +435,17 @@ bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, boo
         ok = rt_fail(e, dir, "no image could be read (%ld skipped)", d->skipped);
     return ok && rt_data_fit(d, m, s, 0, 0, dir, e);
 }
+
+#else
+
+bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, bool skip_bad,
+                    RtErr *e)
+{
+    (void)d, (void)m, (void)skip_bad;
+    memset(s, 0, sizeof *s);
+    return rt_fail(e, dir, "image folders need PNG and JPEG support, and this program's runtime "
+                   "was built without the libpng or libjpeg headers (install libpng-dev and "
+                   "libjpeg62-turbo-dev, then rebuild netc and the program)");
+}
+
+#endif

@@ -615,6 +615,20 @@ static void images_errors(void **state)
     rt_meta_free(&m);
 }
 
+/* A runtime without image support (or without the libraries at run
+ * time) says how to get it. */
+static void images_unsupported(void **state)
+{
+    (void)state;
+    if (rt_images_supported())
+        skip();
+    put("u", "a", "x.png", "rgb_3x2.png");
+    RtMeta m;
+    meta_for(&m, 3, 4, 4, 1, image_records("u", "u"));
+    expect_error(&m, true, "image folders need");
+    rt_meta_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(normalisation, setup, teardown),
         cmocka_unit_test_setup_teardown(images_load, setup, teardown),
         cmocka_unit_test_setup_teardown(images_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(images_unsupported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
