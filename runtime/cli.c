@@ -51,11 +51,17 @@ static const struct {
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
 
+/* predict takes one --input per model input and one --output per output. */
+#define MAX_IO 64
+
 typedef struct {
     const char *prog;
     unsigned cmd;
     const char *val[OPT_COUNT]; /* NULL: not given; "" for flags */
     const char *file;           /* plot: the metrics file */
+    /* predict: every --input and --output, in order */
+    const char *io[2][MAX_IO];
+    int nio[2];
     RtErr err;
     bool usage_error;
 } Cli;
@@ -72,15 +78,16 @@ static void usage(FILE *f, const char *prog)
             w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
     fprintf(f, "  %*s         [--metrics FILE.json] [--skip-bad] [--threads N]\n", w, "");
-    fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
-    fprintf(f, "  %*s         [--threads N] [--allow-nonfinite]\n", w, "");
+    fprintf(f, "  %s predict --weights CKPT --input [NAME=]X.npy... --output [NAME=]Y.npy...\n",
+            prog);
+    fprintf(f, "  %*s         [--batch N] [--threads N] [--allow-nonfinite]\n", w, "");
     fprintf(f, "  %s plot    METRICS.jsonl -o FILE.svg\n", prog);
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
     fputs("train trains the model on its data set (the train section's source, or\n"
           "--data PATH) and evaluates it after every epoch; --save writes a checkpoint\n"
           "after every epoch and --resume continues from one exactly.  eval scores a\n"
           "checkpoint on the test set (loss, top-1, top-5, confusion matrix); predict\n"
-          "runs the model over a float32 .npy array; plot draws a metrics file as SVG;\n"
+          "runs the model over float32 .npy arrays; plot draws a metrics file as SVG;\n"
           "info describes the model.\n"
           "--threads N runs the model's parallel loops on N threads (default: the CPUs\n"
           "this process may use).\n",
@@ -124,7 +131,8 @@ static bool parse_args(Cli *c, int argc, char **argv)
             return usage_fail(c, "unknown option '%s'", a);
         if (!(opts[k].cmds & c->cmd))
             return usage_fail(c, "option '%s' does not apply to this command", a);
-        if (c->val[k])
+        bool io = c->cmd == CMD_PREDICT && (k == OPT_INPUT || k == OPT_OUTPUT);
+        if (c->val[k] && !io)
             return usage_fail(c, "option '%s' given twice", a);
         if (!opts[k].takes_value) {
             if (eq)
@@ -136,6 +144,12 @@ static bool parse_args(Cli *c, int argc, char **argv)
             c->val[k] = argv[++i];
         } else {
             return usage_fail(c, "option '%s' needs a value", a);
+        }
+        if (io) {
+            int w = k == OPT_OUTPUT;
+            if (c->nio[w] == MAX_IO)
+                return usage_fail(c, "option '%s' given too often", a);
+            c->io[w][c->nio[w]++] = c->val[k];
         }
     }
     return true;
@@ -356,64 +370,144 @@ static bool finite_input(const RtArray *x, const char *path, long n, RtErr *e)
                    first / (per ? per : 1));
 }
 
+/* The tensor a --input or --output value names: "NAME=FILE" with NAME one
+ * of t[0..n), or a plain FILE for the first (inputs: only with one). */
+static int io_target(const RtTensor *t, int n, const char *v, bool plain_ok, const char **path)
+{
+    const char *eq = strchr(v, '=');
+    for (int i = 0; eq && i < n; i++)
+        if (strlen(t[i].name) == (size_t)(eq - v) && !strncmp(v, t[i].name, (size_t)(eq - v))) {
+            *path = eq + 1;
+            return i;
+        }
+    *path = v;
+    return plain_ok ? 0 : -1;
+}
+
+/* A usage error about --input or --output, naming two things. */
+static bool usage_fail_io(Cli *c, const char *fmt, const char *a, const char *b)
+{
+    rt_fail(&c->err, NULL, fmt, a, b);
+    c->usage_error = true;
+    return false;
+}
+
+/* The names of t[0..n) as "a, b and c", for messages. */
+static void names_of(const RtTensor *t, int n, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ",
+                              t[i].name);
+}
+
+/* Every input's array, from the --input values, each checked against its
+ * input; *n: the common sample count. */
+static bool predict_inputs(Cli *c, const RtMeta *m, RtArray *x, long *n)
+{
+    const char *path[MAX_IO] = {0};
+    char names[512];
+    names_of(m->input, m->ninput, names, sizeof names);
+    for (int i = 0; i < c->nio[0]; i++) {
+        const char *p;
+        int k = io_target(m->input, m->ninput, c->io[0][i], m->ninput == 1 && c->nio[0] == 1, &p);
+        if (k < 0)
+            return usage_fail_io(c, "--input: expected NAME=X.npy, NAME one of the model's inputs "
+                                 "(%s), found '%s'", names, c->io[0][i]);
+        if (path[k])
+            return usage_fail_io(c, "--input: input '%s' given twice (the model's inputs: %s)",
+                                 m->input[k].name, names);
+        path[k] = p;
+    }
+    for (int k = 0; k < m->ninput; k++) {
+        long nk = 0;
+        if (!path[k])
+            return usage_fail_io(c, "predict needs --input %s=X.npy (the model's inputs: %s)",
+                                 m->input[k].name, names);
+        if (!rt_npy_read(path[k], &x[k], &c->err) ||
+            !predict_count(&x[k], &m->input[k], path[k], &nk, &c->err) ||
+            (!c->val[OPT_ALLOW_NONFINITE] && !finite_input(&x[k], path[k], nk, &c->err)))
+            return false;
+        if (k > 0 && nk != *n)
+            return rt_fail(&c->err, path[k], "%ld samples, but %s has %ld", nk, path[0], *n);
+        *n = nk;
+    }
+    return true;
+}
+
+/* Which file each output goes to (NULL: not written). */
+static bool predict_outputs(Cli *c, const RtMeta *m, const char **path)
+{
+    char names[512];
+    names_of(m->output, m->noutput, names, sizeof names);
+    for (int i = 0; i < c->nio[1]; i++) {
+        const char *p;
+        int k = io_target(m->output, m->noutput, c->io[1][i], true, &p);
+        if (path[k])
+            return usage_fail_io(c, "--output: output '%s' given twice (the model's outputs: %s; "
+                                 "NAME=Y.npy writes the others)", m->output[k].name, names);
+        path[k] = p;
+    }
+    return true;
+}
+
 static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
 {
-    const char *inp = c->val[OPT_INPUT], *outp = c->val[OPT_OUTPUT];
     if (!c->val[OPT_WEIGHTS] && !weights)
         return usage_fail(c, "%s", "predict needs --weights CKPT");
-    if (!inp || !outp)
-        return usage_fail(c, "predict needs %s", !inp ? "--input X.npy" : "--output Y.npy");
-    if (m->ninput != 1)
-        return rt_fail(&c->err, NULL, "predict feeds one input; the model has %d", m->ninput);
+    if (!c->nio[0] || !c->nio[1])
+        return usage_fail(c, "predict needs %s", !c->nio[0] ? "--input X.npy" : "--output Y.npy");
+    if (m->ninput > MAX_IO || m->noutput > MAX_IO)
+        return rt_fail(&c->err, NULL, "the model has too many inputs or outputs to predict");
     long batch;
     if (!opt_long(c, OPT_BATCH, 1, &batch))
         return false;
     if (batch < 0)
         batch = default_batch(m);
-    float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
-    if (!params)
-        return rt_fail(&c->err, NULL, "out of memory");
-    RtArray x = {0}, y = {0};
-    float *arena = NULL, **outs = rt_calloc((size_t)m->noutput, sizeof *outs);
-    long n = 0, in_w = m->input[0].numel, out_w = m->output[0].numel;
-    bool ok = outs && load_weights(c, m, weights, params) && rt_npy_read(inp, &x, &c->err) &&
-              predict_count(&x, &m->input[0], inp, &n, &c->err);
-    if (ok && !c->val[OPT_ALLOW_NONFINITE])
-        ok = finite_input(&x, inp, n, &c->err);
+    const char *out_path[MAX_IO] = {0};
+    RtArray x[MAX_IO] = {{0}}, y[MAX_IO] = {{0}};
+    float *params = rt_calloc((size_t)m->params + 1, sizeof *params), *arena = NULL;
+    long n = 0;
+    bool ok = params ? true : rt_fail(&c->err, NULL, "out of memory");
+    ok = ok && predict_outputs(c, m, out_path) && load_weights(c, m, weights, params) &&
+         predict_inputs(c, m, x, &n);
     if (ok && n < batch)
         batch = n > 0 ? n : 1;
-    if (ok) {
-        y.rank = m->output[0].rank + 1;
-        y.d[0] = n;
-        memcpy(y.d + 1, m->output[0].d, (size_t)m->output[0].rank * sizeof *y.d);
-        y.numel = n * out_w;
-        y.data = rt_calloc((size_t)y.numel + 1, sizeof(float));
-        ok = y.data && (arena = rt_arena_new(m, batch, &c->err));
+    /* Every output gets [N, ...]; those not asked for are computed anyway. */
+    for (int i = 0; ok && i < m->noutput; i++) {
+        y[i].rank = m->output[i].rank + 1;
+        y[i].d[0] = n;
+        memcpy(y[i].d + 1, m->output[i].d, (size_t)m->output[i].rank * sizeof *y[i].d);
+        y[i].numel = n * m->output[i].numel;
+        if (!(y[i].data = rt_calloc((size_t)y[i].numel + 1, sizeof(float))))
+            ok = rt_fail(&c->err, NULL, "out of memory");
     }
-    /* The first output goes to the file; others go to scratch buffers. */
-    for (int i = 1; ok && i < m->noutput; i++)
-        ok = (outs[i] = rt_calloc((size_t)batch, (size_t)m->output[i].numel * sizeof(float)));
+    ok = ok && (arena = rt_arena_new(m, batch, &c->err));
     for (long first = 0; ok && first < n; first += batch) {
         long k = n - first < batch ? n - first : batch;
-        const float *in[1] = {x.data + first * in_w};
-        outs[0] = y.data + first * out_w;
+        const float *in[MAX_IO];
+        float *outs[MAX_IO];
+        for (int i = 0; i < m->ninput; i++)
+            in[i] = x[i].data + first * m->input[i].numel;
+        for (int i = 0; i < m->noutput; i++)
+            outs[i] = y[i].data + first * m->output[i].numel;
         forward((int)k, params, NULL, arena, in, outs);
     }
-    if (ok)
-        ok = rt_npy_write(outp, &y, &c->err);
-    else if (!c->err.msg[0])
-        rt_fail(&c->err, NULL, "out of memory");
-    if (ok) {
+    for (int i = 0; ok && i < m->noutput; i++) {
+        if (!out_path[i])
+            continue;
+        ok = rt_npy_write(out_path[i], &y[i], &c->err);
         char shape[160];
-        rt_shape_str(shape, sizeof shape, y.d, y.rank, false);
-        printf("wrote %s %s\n", outp, shape);
+        rt_shape_str(shape, sizeof shape, y[i].d, y[i].rank, false);
+        if (ok)
+            printf("wrote %s %s\n", out_path[i], shape);
     }
-    for (int i = 1; outs && i < m->noutput; i++)
-        free(outs[i]);
-    free(outs);
+    for (int i = 0; i < MAX_IO; i++) {
+        rt_array_free(&x[i]);
+        rt_array_free(&y[i]);
+    }
     rt_arena_free(arena);
-    rt_array_free(&x);
-    rt_array_free(&y);
     free(params);
     return ok;
 }

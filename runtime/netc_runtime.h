@@ -63,8 +63,8 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
  *                [--on-nonfinite=stop|skip-batch] [--skip-bad] [--plot FILE.svg]
  *   PROG eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]
  *                [--threads N] [--metrics FILE.json] [--skip-bad]
- *   PROG predict --weights CKPT --input X.npy --output Y.npy [--batch N]
- *                [--threads N] [--allow-nonfinite]
+ *   PROG predict --weights CKPT --input [NAME=]X.npy... --output [NAME=]Y.npy...
+ *                [--batch N] [--threads N] [--allow-nonfinite]
  *   PROG plot    METRICS.jsonl -o FILE.svg
  *   PROG info
  *   PROG help

@@ -119,6 +119,66 @@ net arrays "npy(\"$tmp/x.npy\", \"$tmp/y.npy\", split=0.25)" ""
 "$tmp/arrays" train --save "$tmp/a.ck" --quiet > /dev/null
 "$tmp/arrays" eval --weights "$tmp/a.ck" | grep -q "/10)" || fail "eval of the held-out split"
 
+# ---- predict: one file per input and per output ----
+cat > "$tmp/two.net" <<'EOF2'
+network two
+input a: [4]
+input b: [4]
+(a, b) -> add -> s: dense(3) => y
+y -> relu => r
+output y, r
+EOF2
+"$netc" build "$tmp/two.net" -o "$tmp/two"
+python3 - "$tmp" <<'EOF2'
+import json, struct, sys
+out = sys.argv[1]
+def npy(path, rows):
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 4), }" % len(rows)
+    pad = 64 - (10 + len(d) + 1) % 64
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d) + pad + 1) + d.encode() +
+                b" " * pad + b"\n" + b"".join(struct.pack("<4f", *r) for r in rows))
+npy(out + "/a.npy", [[i, 1, 2, 3] for i in range(5)])
+npy(out + "/b.npy", [[1, -i, 0, 5] for i in range(5)])
+npy(out + "/b4.npy", [[1, 1, 1, 1]] * 4)
+w = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, -1]
+bias = [0.5, -0.5, 0]
+head = json.dumps({"s.weight": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]},
+                   "s.bias": {"dtype": "F32", "shape": [3], "data_offsets": [48, 60]}}).encode()
+with open(out + "/w.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(head)) + head + struct.pack("<15f", *(w + bias)))
+EOF2
+"$tmp/two" predict --weights "$tmp/w.safetensors" --input "a=$tmp/a.npy" --input "b=$tmp/b.npy" \
+    --output "s=$tmp/s.npy" --output "relu1=$tmp/r.npy" > "$tmp/pred.txt"
+grep -q "wrote $tmp/s.npy \[5,3\]" "$tmp/pred.txt" && grep -q "wrote $tmp/r.npy \[5,3\]" "$tmp/pred.txt" \
+  || { cat "$tmp/pred.txt"; fail "predict should write both outputs"; }
+python3 - "$tmp" <<'EOF2' || fail "predict's outputs are wrong"
+import struct, sys
+out = sys.argv[1]
+def load(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<H", data[8:10])[0]
+    body = data[10 + n:]
+    return struct.unpack("<%df" % (len(body) // 4), body)
+s, r = load(out + "/s.npy"), load(out + "/r.npy")
+for i in range(5):
+    x = [i + 1, 1 - i, 2, 8]            # a + b
+    want = [x[0] + 0.5, x[1] - 0.5, x[2] - x[3]]
+    for k in range(3):
+        assert abs(s[3 * i + k] - want[k]) < 1e-6, (i, k, s[3 * i + k], want[k])
+        assert abs(r[3 * i + k] - max(want[k], 0)) < 1e-6
+EOF2
+st=0
+"$tmp/two" predict --weights "$tmp/w.safetensors" --input "a=$tmp/a.npy" --output "$tmp/s.npy" \
+    2> "$tmp/err.txt" || st=$?
+[ $st = 2 ] && grep -q "predict needs --input b=X.npy (the model's inputs: a and b)" "$tmp/err.txt" \
+  || { cat "$tmp/err.txt"; fail "predict without input b"; }
+st=0
+"$tmp/two" predict --weights "$tmp/w.safetensors" --input "a=$tmp/a.npy" --input "b=$tmp/b4.npy" \
+    --output "$tmp/s.npy" 2> "$tmp/err.txt" || st=$?
+[ $st = 1 ] && grep -q "b4.npy: 4 samples, but .*a.npy has 5" "$tmp/err.txt" \
+  || { cat "$tmp/err.txt"; fail "predict with inputs of different sample counts"; }
+
 # ---- bad files ----
 expect_error() { # WHAT NEEDLE PROG ARGS...
   local what=$1 needle=$2; shift 2
