@@ -422,7 +422,8 @@ bool rt_images_supported(void);
 void rt_resize_bilinear(const float *src, int h, int w, float *dst, int oh, int ow);
 /* Samples order[first .. first+n) of s (order NULL: first .. first+n) as
  * floats into x, [n, v->c, v->h, v->w].  With aug non-NULL the random crop
- * and flip of v are drawn from it, three numbers per sample in order. */
+ * and flip of v are drawn from it, sample by sample (batch.c lists the
+ * draws). */
 void rt_gather(float *x, const RtSplit *s, const RtView *v, const uint32_t *order, long first,
                long n, RtRng *aug);
 /* The generator of epoch `epoch`'s augmentation: a stream of the seed of

@@ -62,12 +62,14 @@ static bool read_data_options(Elab *E, TrainConfig *t, const Schema *s, const Va
     }
     const Value *v;
     int x;
-    if ((v = arg_of(s, arg, "channels")) && value_int(E, s->name, &s->attr[1], v, &x)) {
+    if ((v = arg_of(s, arg, "channels")) &&
+        value_int(E, s->name, &s->attr[schema_attr_index(s, "channels")], v, &x)) {
         if (x != 1 && x != 3)
             elab_error(E, v->loc, v->len, "%s: channels must be 1 or 3, got %d", s->name, x);
         t->data_channels = x;
     }
-    if ((v = arg_of(s, arg, "size")) && value_int(E, s->name, &s->attr[2], v, &x))
+    if ((v = arg_of(s, arg, "size")) &&
+        value_int(E, s->name, &s->attr[schema_attr_index(s, "size")], v, &x))
         t->data_size = x;
     double split;
     if ((v = arg_of(s, arg, "split")) &&
@@ -160,8 +162,9 @@ static int read_floats(Elab *E, const char *what, const AttrSpec *a, const Value
     return v->n;
 }
 
-/* One item of `augment`: crop(pad), flip, normalize(mean=[..], std=[..]). */
-static void read_augment_item(Elab *E, TrainConfig *t, const Value *v)
+/* One item of `augment`: crop(pad), flip, normalize(mean=[..], std=[..]);
+ * seen[] holds the item given earlier for each row, to reject repeats. */
+static void read_augment_item(Elab *E, TrainConfig *t, const Value *v, const Value **seen)
 {
     int n;
     const Schema *rows = schema_augments(&n);
@@ -176,6 +179,12 @@ static void read_augment_item(Elab *E, TrainConfig *t, const Value *v)
         }
         return;
     }
+    if (seen[s - rows]) {
+        elab_error(E, v->loc, v->len, "augmentation '%s' is given twice", s->name);
+        elab_note(E, seen[s - rows]->loc, seen[s - rows]->len, "first given here");
+        return;
+    }
+    seen[s - rows] = v;
     const Value *arg[SCHEMA_MAX_ATTR] = {0};
     if (v->kind == VAL_CALL && !value_bind(E, s, s->name, v->item, v->n, v->loc, v->len, arg))
         return;
@@ -204,12 +213,13 @@ static void read_augment_item(Elab *E, TrainConfig *t, const Value *v)
 /* `augment [crop(4), flip, normalize(mean=[0.5], std=[0.25])]` or one item */
 static void read_augment(Elab *E, TrainConfig *t, const Value *v)
 {
+    const Value *seen[SCHEMA_MAX_ATTR] = {0};
     if (v->kind != VAL_LIST) {
-        read_augment_item(E, t, v);
+        read_augment_item(E, t, v, seen);
         return;
     }
     for (int i = 0; i < v->n; i++)
-        read_augment_item(E, t, &v->item[i]);
+        read_augment_item(E, t, &v->item[i], seen);
 }
 
 static void read_loss(Elab *E, TrainPlan *plan, const Value *v)
