@@ -1,12 +1,14 @@
 /* train.c - the training loop and evaluation.
  *
  * One epoch: shuffle the sample order with the data stream of the seed,
- * gather each batch (the last, partial one included) as floats, call the
+ * gather each batch (the last, partial one included) as floats with the
+ * epoch's crops and flips (rt_gather, batch.c), call the
  * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply SGD,
  * then run the forward entry over the test set and score it here, in
  * double: softmax cross-entropy from the logits, or mean squared error
  * against the one-hot label (mean over samples and classes, as PyTorch's
- * MSELoss), and accuracy as argmax(first output) == label.
+ * MSELoss), accuracy as argmax(first output) == label, top-5 accuracy and,
+ * for eval, the confusion matrix.
  *
  * Before each update the loss and every parameter's gradient are checked
  * (rt_nonfinite_param, one pass); a non-finite one stops the run or, with

@@ -615,6 +615,62 @@ static void images_errors(void **state)
     rt_meta_free(&m);
 }
 
+/* Every allocation of a load can fail: the load then fails with a
+ * message, frees what it took (AddressSanitizer checks), and a later
+ * allocation count loads. */
+static void walk_allocations(const RtMeta *m)
+{
+    for (long k = 1;; k++) {
+        RtData d;
+        RtErr e = {{0}};
+        rt_alloc_fail_at = k;
+        bool ok = rt_data_load(&d, m, NULL, true, 0, 0, false, &e);
+        long left = rt_alloc_fail_at;
+        rt_alloc_fail_at = 0;
+        if (ok) {
+            rt_data_free(&d);
+            if (left == 0)
+                fail_msg("allocation %ld failed, yet the load succeeded", k);
+            return;
+        }
+        if (!e.msg[0])
+            fail_msg("allocation %ld failed without a message", k);
+    }
+}
+
+static void allocation_failures(void **state)
+{
+    (void)state;
+    RtMeta m;
+    npy_set("train", "<i8", 8, 0);
+    meta_for(&m, 3, 2, 2, 3, npy_records("train dataopt split 0.25\n"));
+    walk_allocations(&m);
+    rt_meta_free(&m);
+    char rec[1024], name[64];
+    for (int b = 1; b <= 5; b++) {
+        snprintf(name, sizeof name, "data_batch_%d.bin", b);
+        cifar_file(name, 2, 1, 0, 0);
+    }
+    cifar_file("test_batch.bin", 3, 1, 0, 0);
+    snprintf(rec, sizeof rec, "train data cifar10 %s\n", dir);
+    meta_for(&m, 3, 32, 32, 10, rec);
+    walk_allocations(&m);
+    rt_meta_free(&m);
+    idx_set("train", 4);
+    idx_set("t10k", 2);
+    snprintf(rec, sizeof rec, "train data idx %s\ntrain dataopt channels 3\n", dir);
+    meta_for(&m, 3, 4, 4, 3, rec);
+    walk_allocations(&m);
+    rt_meta_free(&m);
+    if (!rt_images_supported())
+        return;
+    put("w", "a", "x.png", "rgb_3x2.png");
+    put("w", "b", "y.jpg", "solid_8x8.jpg");
+    meta_for(&m, 3, 4, 4, 2, image_records("w", "w"));
+    walk_allocations(&m);
+    rt_meta_free(&m);
+}
+
 /* A runtime without image support (or without the libraries at run
  * time) says how to get it. */
 static void images_unsupported(void **state)
@@ -643,6 +699,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(images_load, setup, teardown),
         cmocka_unit_test_setup_teardown(images_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(images_unsupported, setup, teardown),
+        cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
