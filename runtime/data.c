@@ -149,15 +149,15 @@ static bool idx_split(RtSplit *s, RtData *d, const RtMeta *m, const char *dir,
     return ok;
 }
 
+/* Each loader reads the training split when want_train and the test
+ * split unless it is held out of the training one. */
 static bool idx_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, RtErr *e)
 {
-    return (!want_train && !m->data_split
-                ? true
-                : idx_split(&d->train, d, m, dir, "train-images-idx3-ubyte",
-                            "train-labels-idx1-ubyte", e)) &&
-           (m->data_split ||
-            idx_split(&d->test, d, m, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-                      e));
+    if (want_train && !idx_split(&d->train, d, m, dir, "train-images-idx3-ubyte",
+                                 "train-labels-idx1-ubyte", e))
+        return false;
+    return m->data_split || idx_split(&d->test, d, m, dir, "t10k-images-idx3-ubyte",
+                                      "t10k-labels-idx1-ubyte", e);
 }
 
 /* ---- .npy --------------------------------------------------------------- */
@@ -248,8 +248,7 @@ static bool npy_load(RtData *d, const RtMeta *m, const char *path, bool want_tra
 {
     if (!m->data_test && !m->data_split)
         return rt_fail(e, path, "npy data needs test arrays (test=, test_labels=) or split=");
-    if ((want_train || m->data_split) &&
-        !npy_split(&d->train, d, m, path, m->data_labels, e))
+    if (want_train && !npy_split(&d->train, d, m, path, m->data_labels, e))
         return false;
     return m->data_split || npy_split(&d->test, d, m, m->data_test, m->data_test_labels, e);
 }
@@ -309,17 +308,17 @@ bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train,
     if (d->classes < 1 || d->classes > 256)
         return rt_fail(e, NULL, "the model predicts %d values; class labels need 1 to 256 "
                        "classes", d->classes);
-    bool ok;
+    /* A held-out test split comes out of the training split. */
+    bool need_train = want_train || m->data_split > 0, ok;
     if (!strcmp(kind, "npy"))
-        ok = npy_load(d, m, path, want_train, e);
+        ok = npy_load(d, m, path, need_train, e);
     else if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar100"))
-        ok = rt_cifar_load(d, m, path, want_train || m->data_split, e);
+        ok = rt_cifar_load(d, m, path, need_train, e);
     else if (!strcmp(kind, "images"))
-        ok = (!(want_train || m->data_split) ||
-              rt_images_load(&d->train, d, m, path, skip_bad, e)) &&
+        ok = (!need_train || rt_images_load(&d->train, d, m, path, skip_bad, e)) &&
              (m->data_split || rt_images_load(&d->test, d, m, m->data_test, skip_bad, e));
     else
-        ok = idx_load(d, m, path, want_train, e);
+        ok = idx_load(d, m, path, need_train, e);
     if (ok && m->data_split)
         ok = hold_out(d, m->data_split, m->seed, path, e);
     if (!ok) {
