@@ -100,5 +100,5 @@ bool rt_cifar_load(RtData *d, const RtMeta *m, const char *dir, bool want_train,
     if (want_train && !load_split(&d->train, d, m, &f, dir, ten ? train10 : train100,
                                   ten ? 5 : 1, e))
         return false;
-    return m->data_split || load_split(&d->test, d, m, &f, dir, ten ? test10 : test100, 1, e);
+    return m->data_split > 0 || load_split(&d->test, d, m, &f, dir, ten ? test10 : test100, 1, e);
 }

@@ -622,7 +622,8 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         o.lr = lr;
     }
     if (c->val[OPT_PLOT] && !o.metrics)
-        return usage_fail(c, "%s", "--plot draws the --metrics file: give --metrics FILE.jsonl too");
+        return usage_fail(c, "%s",
+                          "--plot draws the --metrics file: give --metrics FILE.jsonl too");
     return rt_cmd_train(m, forward, train, weights, &o, &c->err) &&
            (!c->val[OPT_PLOT] || rt_plot(o.metrics, c->val[OPT_PLOT], m->name, &c->err));
 }

@@ -156,7 +156,7 @@ static bool idx_load(RtData *d, const RtMeta *m, const char *dir, bool want_trai
     if (want_train && !idx_split(&d->train, d, m, dir, "train-images-idx3-ubyte",
                                  "train-labels-idx1-ubyte", e))
         return false;
-    return m->data_split || idx_split(&d->test, d, m, dir, "t10k-images-idx3-ubyte",
+    return m->data_split > 0 || idx_split(&d->test, d, m, dir, "t10k-images-idx3-ubyte",
                                       "t10k-labels-idx1-ubyte", e);
 }
 
@@ -246,11 +246,11 @@ static bool npy_split(RtSplit *s, RtData *d, const RtMeta *m, const char *images
 
 static bool npy_load(RtData *d, const RtMeta *m, const char *path, bool want_train, RtErr *e)
 {
-    if (!m->data_test && !m->data_split)
+    if (!m->data_test && m->data_split <= 0)
         return rt_fail(e, path, "npy data needs test arrays (test=, test_labels=) or split=");
     if (want_train && !npy_split(&d->train, d, m, path, m->data_labels, e))
         return false;
-    return m->data_split || npy_split(&d->test, d, m, m->data_test, m->data_test_labels, e);
+    return m->data_split > 0 || npy_split(&d->test, d, m, m->data_test, m->data_test_labels, e);
 }
 
 /* ---- held-out split, limits -------------------------------------------- */
@@ -316,10 +316,10 @@ bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train,
         ok = rt_cifar_load(d, m, path, need_train, e);
     else if (!strcmp(kind, "images"))
         ok = (!need_train || rt_images_load(&d->train, d, m, path, skip_bad, e)) &&
-             (m->data_split || rt_images_load(&d->test, d, m, m->data_test, skip_bad, e));
+             (m->data_split > 0 || rt_images_load(&d->test, d, m, m->data_test, skip_bad, e));
     else
         ok = idx_load(d, m, path, need_train, e);
-    if (ok && m->data_split)
+    if (ok && m->data_split > 0)
         ok = hold_out(d, m->data_split, m->seed, path, e);
     if (!ok) {
         rt_data_free(d);

@@ -168,14 +168,15 @@ static void read_augment_item(Elab *E, TrainConfig *t, const Value *v, const Val
 {
     int n;
     const Schema *rows = schema_augments(&n);
-    const Schema *s = v->kind == VAL_NAME || v->kind == VAL_CALL ? schema_lookup(rows, n, v->s) : NULL;
+    bool named = v->kind == VAL_NAME || v->kind == VAL_CALL;
+    const Schema *s = named ? schema_lookup(rows, n, v->s) : NULL;
     if (!s) {
-        if (v->kind == VAL_NAME || v->kind == VAL_CALL) {
+        if (named) {
             elab_error(E, v->loc, v->len, "unknown augmentation '%s'", v->s);
             suggest(E, v->s, rows, n, "augmentations");
         } else {
-            elab_error(E, v->loc, v->len, "augment expects crop(pad), flip or normalize(mean, std), "
-                       "got %s", value_describe(E, v));
+            elab_error(E, v->loc, v->len, "augment expects crop(pad), flip or normalize(mean, "
+                       "std), got %s", value_describe(E, v));
         }
         return;
     }
