@@ -51,8 +51,16 @@ typedef struct {
 typedef struct {
     bool present;            /* the file has a train section          */
     SrcLoc loc;
-    const char *data_kind;   /* "fashion_mnist", "mnist" or "idx"     */
-    const char *data_path;   /* directory with the IDX files          */
+    const char *data_kind;   /* a data source of schema.c             */
+    const char *data_path;   /* its directory or file                 */
+    const char *data_labels, *data_test, *data_test_labels; /* npy, images; NULL: none */
+    float data_split;        /* held-out test fraction, 0: none        */
+    int data_channels, data_size; /* IDX conversions, 0: as stored     */
+    bool data_coarse;        /* cifar100 label=coarse                 */
+    int crop_pad;            /* augment: crop(pad), 0: none           */
+    bool flip;               /* augment: flip                         */
+    int nnorm;               /* augment: normalize, channels (0: none) */
+    float mean[16], std[16];
     int loss_node;           /* the loss node in the graph             */
     const char *optimizer;   /* "sgd", "adam", ... (schema.c's table)  */
     OptSetting opt[NETC_MAX_OPT_SETTINGS]; /* every setting of it, in

@@ -1,6 +1,6 @@
 /* cli.c - netc_main: the command line of every generated program.
  *
- *   PROG train | eval | predict | info | help   (see usage() below)
+ *   PROG train | eval | predict | plot | info | help   (see usage() below)
  *
  * Parses the model description, the options (each allowed only with the
  * commands that use it), then runs one command.  Exit status: 0 on
@@ -15,12 +15,12 @@
 
 #include "rt.h"
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_PLOT = 16 };
 
 typedef enum {
     OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_RESUME, OPT_METRICS,
     OPT_LIMIT, OPT_TEST_LIMIT, OPT_QUIET, OPT_WEIGHTS, OPT_INPUT, OPT_OUTPUT, OPT_SCHEDULE,
-    OPT_THREADS, OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_COUNT
+    OPT_THREADS, OPT_ON_NONFINITE, OPT_ALLOW_NONFINITE, OPT_SKIP_BAD, OPT_PLOT, OPT_COUNT
 } OptId;
 
 static const struct {
@@ -35,24 +35,33 @@ static const struct {
     [OPT_SEED] = {"seed", CMD_TRAIN, true},
     [OPT_SAVE] = {"save", CMD_TRAIN, true},
     [OPT_RESUME] = {"resume", CMD_TRAIN, true},
-    [OPT_METRICS] = {"metrics", CMD_TRAIN, true},
+    [OPT_METRICS] = {"metrics", CMD_TRAIN | CMD_EVAL, true},
     [OPT_LIMIT] = {"limit", CMD_TRAIN, true},
     [OPT_TEST_LIMIT] = {"test-limit", CMD_TRAIN | CMD_EVAL, true},
     [OPT_QUIET] = {"quiet", CMD_TRAIN, false},
     [OPT_WEIGHTS] = {"weights", CMD_EVAL | CMD_PREDICT, true},
     [OPT_INPUT] = {"input", CMD_PREDICT, true},
-    [OPT_OUTPUT] = {"output", CMD_PREDICT, true},
+    [OPT_OUTPUT] = {"output", CMD_PREDICT | CMD_PLOT, true},
     [OPT_SCHEDULE] = {"schedule", CMD_TRAIN, true},
     [OPT_THREADS] = {"threads", CMD_TRAIN | CMD_EVAL | CMD_PREDICT, true},
     [OPT_ON_NONFINITE] = {"on-nonfinite", CMD_TRAIN, true},
     [OPT_ALLOW_NONFINITE] = {"allow-nonfinite", CMD_PREDICT, false},
+    [OPT_SKIP_BAD] = {"skip-bad", CMD_TRAIN | CMD_EVAL, false},
+    [OPT_PLOT] = {"plot", CMD_TRAIN, true},
 };
 _Static_assert(sizeof opts / sizeof *opts == OPT_COUNT, "one row per OptId");
+
+/* predict takes one --input per model input and one --output per output. */
+#define MAX_IO 64
 
 typedef struct {
     const char *prog;
     unsigned cmd;
     const char *val[OPT_COUNT]; /* NULL: not given; "" for flags */
+    const char *file;           /* plot: the metrics file */
+    /* predict: every --input and --output, in order */
+    const char *io[2][MAX_IO];
+    int nio[2];
     RtErr err;
     bool usage_error;
 } Cli;
@@ -65,16 +74,21 @@ static void usage(FILE *f, const char *prog)
     fprintf(f, "  %*s         [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]\n", w, "");
     fprintf(f, "  %*s         [--limit N] [--test-limit N] [--quiet]\n", w, "");
     fprintf(f, "  %*s         [--schedule constant|cosine|step:EVERY:GAMMA] [--threads N]\n", w, "");
-    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch]\n", w, "");
+    fprintf(f, "  %*s         [--on-nonfinite=stop|skip-batch] [--skip-bad] [--plot FILE.svg]\n",
+            w, "");
     fprintf(f, "  %s eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]\n", prog);
-    fprintf(f, "  %*s         [--threads N]\n", w, "");
-    fprintf(f, "  %s predict --weights CKPT --input X.npy --output Y.npy [--batch N]\n", prog);
-    fprintf(f, "  %*s         [--threads N] [--allow-nonfinite]\n", w, "");
+    fprintf(f, "  %*s         [--metrics FILE.json] [--skip-bad] [--threads N]\n", w, "");
+    fprintf(f, "  %s predict --weights CKPT --input [NAME=]X.npy... --output [NAME=]Y.npy...\n",
+            prog);
+    fprintf(f, "  %*s         [--batch N] [--threads N] [--allow-nonfinite]\n", w, "");
+    fprintf(f, "  %s plot    METRICS.jsonl -o FILE.svg\n", prog);
     fprintf(f, "  %s info\n  %s help\n", prog, prog);
-    fputs("train trains the model on its data set (IDX files in DIR) and evaluates it\n"
-          "after every epoch; --save writes a checkpoint after every epoch and --resume\n"
-          "continues from one exactly.  eval scores a checkpoint on the test set; predict\n"
-          "runs the model over a float32 .npy array; info describes the model.\n"
+    fputs("train trains the model on its data set (the train section's source, or\n"
+          "--data PATH) and evaluates it after every epoch; --save writes a checkpoint\n"
+          "after every epoch and --resume continues from one exactly.  eval scores a\n"
+          "checkpoint on the test set (loss, top-1, top-5, confusion matrix); predict\n"
+          "runs the model over float32 .npy arrays; plot draws a metrics file as SVG;\n"
+          "info describes the model.\n"
           "--threads N runs the model's parallel loops on N threads (default: the CPUs\n"
           "this process may use).\n",
           f);
@@ -91,6 +105,7 @@ static bool parse_args(Cli *c, int argc, char **argv)
 {
     static const struct { const char *name; unsigned cmd; } cmds[] = {
         {"train", CMD_TRAIN}, {"eval", CMD_EVAL}, {"predict", CMD_PREDICT}, {"info", CMD_INFO},
+        {"plot", CMD_PLOT},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
@@ -99,6 +114,12 @@ static bool parse_args(Cli *c, int argc, char **argv)
         return usage_fail(c, "unknown command '%s'", argv[1]);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (c->cmd == CMD_PLOT && !strcmp(a, "-o"))
+            a = "--output";
+        if (c->cmd == CMD_PLOT && a[0] != '-' && !c->file) {
+            c->file = a;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0)
             return usage_fail(c, "unexpected argument '%s'", a);
         const char *eq = strchr(a, '=');
@@ -110,7 +131,8 @@ static bool parse_args(Cli *c, int argc, char **argv)
             return usage_fail(c, "unknown option '%s'", a);
         if (!(opts[k].cmds & c->cmd))
             return usage_fail(c, "option '%s' does not apply to this command", a);
-        if (c->val[k])
+        bool io = c->cmd == CMD_PREDICT && (k == OPT_INPUT || k == OPT_OUTPUT);
+        if (c->val[k] && !io)
             return usage_fail(c, "option '%s' given twice", a);
         if (!opts[k].takes_value) {
             if (eq)
@@ -122,6 +144,12 @@ static bool parse_args(Cli *c, int argc, char **argv)
             c->val[k] = argv[++i];
         } else {
             return usage_fail(c, "option '%s' needs a value", a);
+        }
+        if (io) {
+            int w = k == OPT_OUTPUT;
+            if (c->nio[w] == MAX_IO)
+                return usage_fail(c, "option '%s' given too often", a);
+            c->io[w][c->nio[w]++] = c->val[k];
         }
     }
     return true;
@@ -192,6 +220,82 @@ static long default_batch(const RtMeta *m)
     return m->has_train ? m->batch : 64;
 }
 
+/* The confusion matrix as text: rows are true classes, columns predicted
+ * ones; too wide for a terminal past MAX_PRINTED classes. */
+#define MAX_PRINTED 32
+
+static void print_confusion(const RtData *d, const long *cm)
+{
+    int k = d->classes;
+    if (k > MAX_PRINTED) {
+        printf("confusion matrix: %d classes, in the --metrics file\n", k);
+        return;
+    }
+    long most = 1;
+    for (long i = 0; i < (long)k * k; i++)
+        most = cm[i] > most ? cm[i] : most;
+    int w = snprintf(NULL, 0, "%ld", most) + 1;
+    w = w < 4 ? 4 : w;
+    printf("confusion matrix (rows: true class, columns: predicted class)\n%*s", w, "");
+    for (int j = 0; j < k; j++)
+        printf("%*d", w, j);
+    printf("\n");
+    for (int i = 0; i < k; i++) {
+        printf("%*d", w, i);
+        for (int j = 0; j < k; j++)
+            printf("%*ld", w, cm[(long)i * k + j]);
+        printf(d->class_name ? "  %s\n" : "\n", d->class_name ? d->class_name[i] : "");
+    }
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* eval --metrics FILE: one JSON object, written atomically. */
+static bool write_eval_json(const char *path, const RtData *d, const RtScore *sc, RtErr *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return rt_fail(e, path, "out of memory");
+    double n = sc->n ? (double)sc->n : 1;
+    fprintf(f, "{\"test_loss\":%.9g,\"test_acc\":%.9g,\"test_top5\":%.9g,\"n\":%ld,"
+            "\"classes\":%d", sc->loss, (double)sc->correct / n, (double)sc->correct5 / n,
+            sc->n, d->classes);
+    if (d->class_name) {
+        fprintf(f, ",\"class_names\":[");
+        for (int i = 0; i < d->classes; i++) {
+            fprintf(f, i ? "," : "");
+            json_string(f, d->class_name[i]);
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, ",\"confusion\":[");
+    for (int i = 0; i < d->classes; i++) {
+        fprintf(f, "%s[", i ? "," : "");
+        for (int j = 0; j < d->classes; j++)
+            fprintf(f, "%s%ld", j ? "," : "", sc->confusion[(long)i * d->classes + j]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}\n");
+    bool ok = fclose(f) == 0;
+    ok = ok ? rt_write_file(path, text, len, e) : rt_fail(e, path, "out of memory");
+    free(text);
+    return ok;
+}
+
 static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                      const float *weights)
 {
@@ -202,20 +306,31 @@ static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn t
         batch = default_batch(m);
     const char *dir = c->val[OPT_DATA] ? c->val[OPT_DATA] : m->data_path;
     if (!dir)
-        return usage_fail(c, "%s", "eval needs --data DIR (the model names no data set)");
+        return usage_fail(c, "%s", "eval needs --data PATH (the model names no data set)");
     float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
     if (!params)
         return rt_fail(&c->err, NULL, "out of memory");
     RtData d = {0};
     float *arena = NULL;
-    RtScore sc;
+    RtScore sc = {0};
     bool ok = load_weights(c, m, weights, params) &&
-              rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0, &c->err) &&
-              (arena = rt_arena_new(m, batch, &c->err)) &&
-              rt_evaluate(m, forward, train, params, arena, batch, &d.test, d.classes, &sc, &c->err);
-    if (ok)
-        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)\n", sc.loss,
-               sc.n ? 100.0 * (double)sc.correct / (double)sc.n : 0, sc.correct, sc.n);
+              rt_data_load(&d, m, dir, false, 0, test_limit > 0 ? test_limit : 0,
+                           c->val[OPT_SKIP_BAD] != NULL, &c->err) &&
+              (arena = rt_arena_new(m, batch, &c->err));
+    if (ok && !(sc.confusion = rt_calloc((size_t)d.classes * (size_t)d.classes, sizeof(long))))
+        ok = rt_fail(&c->err, NULL, "out of memory");
+    ok = ok && rt_evaluate(m, forward, train, params, arena, batch, &d, &sc, &c->err);
+    if (ok) {
+        double n = sc.n ? (double)sc.n : 1;
+        if (d.skipped)
+            printf("skipped %ld bad image%s (--skip-bad)\n", d.skipped, d.skipped == 1 ? "" : "s");
+        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)  top5 %.2f%%\n", sc.loss,
+               100.0 * (double)sc.correct / n, sc.correct, sc.n, 100.0 * (double)sc.correct5 / n);
+        print_confusion(&d, sc.confusion);
+    }
+    if (ok && c->val[OPT_METRICS])
+        ok = write_eval_json(c->val[OPT_METRICS], &d, &sc, &c->err);
+    free(sc.confusion);
     rt_arena_free(arena);
     rt_data_free(&d);
     free(params);
@@ -256,66 +371,178 @@ static bool finite_input(const RtArray *x, const char *path, long n, RtErr *e)
                    first / (per ? per : 1));
 }
 
+/* The tensor a --input or --output value names: "NAME=FILE" with NAME one
+ * of t[0..n), or a plain FILE for the first (inputs: only with one). */
+static int io_target(const RtTensor *t, int n, const char *v, bool plain_ok, const char **path)
+{
+    const char *eq = strchr(v, '=');
+    for (int i = 0; eq && i < n; i++)
+        if (strlen(t[i].name) == (size_t)(eq - v) && !strncmp(v, t[i].name, (size_t)(eq - v))) {
+            *path = eq + 1;
+            return i;
+        }
+    *path = v;
+    return plain_ok ? 0 : -1;
+}
+
+/* A usage error about --input or --output, naming two things. */
+static bool usage_fail_io(Cli *c, const char *fmt, const char *a, const char *b)
+{
+    rt_fail(&c->err, NULL, fmt, a, b);
+    c->usage_error = true;
+    return false;
+}
+
+/* The names of t[0..n) as "a, b and c", for messages. */
+static void names_of(const RtTensor *t, int n, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ",
+                              t[i].name);
+}
+
+/* Every input's array, from the --input values, each checked against its
+ * input; *n: the common sample count. */
+static bool predict_inputs(Cli *c, const RtMeta *m, RtArray *x, long *n)
+{
+    const char *path[MAX_IO] = {0};
+    char names[512];
+    names_of(m->input, m->ninput, names, sizeof names);
+    for (int i = 0; i < c->nio[0]; i++) {
+        const char *p;
+        int k = io_target(m->input, m->ninput, c->io[0][i], m->ninput == 1 && c->nio[0] == 1, &p);
+        if (k < 0)
+            return usage_fail_io(c, "--input: expected NAME=X.npy, NAME one of the model's inputs "
+                                 "(%s), found '%s'", names, c->io[0][i]);
+        if (path[k])
+            return usage_fail_io(c, "--input: input '%s' given twice (the model's inputs: %s)",
+                                 m->input[k].name, names);
+        path[k] = p;
+    }
+    for (int k = 0; k < m->ninput; k++) {
+        long nk = 0;
+        if (!path[k])
+            return usage_fail_io(c, "predict needs --input %s=X.npy (the model's inputs: %s)",
+                                 m->input[k].name, names);
+        if (!rt_npy_read(path[k], &x[k], &c->err) ||
+            !predict_count(&x[k], &m->input[k], path[k], &nk, &c->err) ||
+            (!c->val[OPT_ALLOW_NONFINITE] && !finite_input(&x[k], path[k], nk, &c->err)))
+            return false;
+        if (k > 0 && nk != *n)
+            return rt_fail(&c->err, path[k], "%ld samples, but %s has %ld", nk, path[0], *n);
+        *n = nk;
+    }
+    return true;
+}
+
+/* Which file each output goes to (NULL: not written). */
+static bool predict_outputs(Cli *c, const RtMeta *m, const char **path)
+{
+    char names[512];
+    names_of(m->output, m->noutput, names, sizeof names);
+    for (int i = 0; i < c->nio[1]; i++) {
+        const char *p;
+        int k = io_target(m->output, m->noutput, c->io[1][i], true, &p);
+        if (path[k])
+            return usage_fail_io(c, "--output: output '%s' given twice (the model's outputs: %s; "
+                                 "NAME=Y.npy writes the others)", m->output[k].name, names);
+        path[k] = p;
+    }
+    return true;
+}
+
 static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
 {
-    const char *inp = c->val[OPT_INPUT], *outp = c->val[OPT_OUTPUT];
     if (!c->val[OPT_WEIGHTS] && !weights)
         return usage_fail(c, "%s", "predict needs --weights CKPT");
-    if (!inp || !outp)
-        return usage_fail(c, "predict needs %s", !inp ? "--input X.npy" : "--output Y.npy");
-    if (m->ninput != 1)
-        return rt_fail(&c->err, NULL, "predict feeds one input; the model has %d", m->ninput);
+    if (!c->nio[0] || !c->nio[1])
+        return usage_fail(c, "predict needs %s", !c->nio[0] ? "--input X.npy" : "--output Y.npy");
+    if (m->ninput > MAX_IO || m->noutput > MAX_IO)
+        return rt_fail(&c->err, NULL, "the model has too many inputs or outputs to predict");
     long batch;
     if (!opt_long(c, OPT_BATCH, 1, &batch))
         return false;
     if (batch < 0)
         batch = default_batch(m);
-    float *params = rt_calloc((size_t)m->params + 1, sizeof *params);
-    if (!params)
-        return rt_fail(&c->err, NULL, "out of memory");
-    RtArray x = {0}, y = {0};
-    float *arena = NULL, **outs = rt_calloc((size_t)m->noutput, sizeof *outs);
-    long n = 0, in_w = m->input[0].numel, out_w = m->output[0].numel;
-    bool ok = outs && load_weights(c, m, weights, params) && rt_npy_read(inp, &x, &c->err) &&
-              predict_count(&x, &m->input[0], inp, &n, &c->err);
-    if (ok && !c->val[OPT_ALLOW_NONFINITE])
-        ok = finite_input(&x, inp, n, &c->err);
+    const char *out_path[MAX_IO] = {0};
+    RtArray x[MAX_IO] = {{0}}, y[MAX_IO] = {{0}};
+    float *params = rt_calloc((size_t)m->params + 1, sizeof *params), *arena = NULL;
+    long n = 0;
+    bool ok = params ? true : rt_fail(&c->err, NULL, "out of memory");
+    ok = ok && predict_outputs(c, m, out_path) && load_weights(c, m, weights, params) &&
+         predict_inputs(c, m, x, &n);
     if (ok && n < batch)
         batch = n > 0 ? n : 1;
-    if (ok) {
-        y.rank = m->output[0].rank + 1;
-        y.d[0] = n;
-        memcpy(y.d + 1, m->output[0].d, (size_t)m->output[0].rank * sizeof *y.d);
-        y.numel = n * out_w;
-        y.data = rt_calloc((size_t)y.numel + 1, sizeof(float));
-        ok = y.data && (arena = rt_arena_new(m, batch, &c->err));
+    /* Every output gets [N, ...]; those not asked for are computed anyway. */
+    for (int i = 0; ok && i < m->noutput; i++) {
+        y[i].rank = m->output[i].rank + 1;
+        y[i].d[0] = n;
+        memcpy(y[i].d + 1, m->output[i].d, (size_t)m->output[i].rank * sizeof *y[i].d);
+        y[i].numel = n * m->output[i].numel;
+        if (!(y[i].data = rt_calloc((size_t)y[i].numel + 1, sizeof(float))))
+            ok = rt_fail(&c->err, NULL, "out of memory");
     }
-    /* The first output goes to the file; others go to scratch buffers. */
-    for (int i = 1; ok && i < m->noutput; i++)
-        ok = (outs[i] = rt_calloc((size_t)batch, (size_t)m->output[i].numel * sizeof(float)));
+    ok = ok && (arena = rt_arena_new(m, batch, &c->err));
     for (long first = 0; ok && first < n; first += batch) {
         long k = n - first < batch ? n - first : batch;
-        const float *in[1] = {x.data + first * in_w};
-        outs[0] = y.data + first * out_w;
+        const float *in[MAX_IO];
+        float *outs[MAX_IO];
+        for (int i = 0; i < m->ninput; i++)
+            in[i] = x[i].data + first * m->input[i].numel;
+        for (int i = 0; i < m->noutput; i++)
+            outs[i] = y[i].data + first * m->output[i].numel;
         forward((int)k, params, NULL, arena, in, outs);
     }
-    if (ok)
-        ok = rt_npy_write(outp, &y, &c->err);
-    else if (!c->err.msg[0])
-        rt_fail(&c->err, NULL, "out of memory");
-    if (ok) {
+    for (int i = 0; ok && i < m->noutput; i++) {
+        if (!out_path[i])
+            continue;
+        ok = rt_npy_write(out_path[i], &y[i], &c->err);
         char shape[160];
-        rt_shape_str(shape, sizeof shape, y.d, y.rank, false);
-        printf("wrote %s %s\n", outp, shape);
+        rt_shape_str(shape, sizeof shape, y[i].d, y[i].rank, false);
+        if (ok)
+            printf("wrote %s %s\n", out_path[i], shape);
     }
-    for (int i = 1; outs && i < m->noutput; i++)
-        free(outs[i]);
-    free(outs);
+    for (int i = 0; i < MAX_IO; i++) {
+        rt_array_free(&x[i]);
+        rt_array_free(&y[i]);
+    }
     rt_arena_free(arena);
-    rt_array_free(&x);
-    rt_array_free(&y);
     free(params);
     return ok;
+}
+
+/* The data source's files and options and the augmentation, for info. */
+static void info_data_options(const RtMeta *m)
+{
+    const char *role[] = {"labels", "test", "test_labels"};
+    const char *file[] = {m->data_labels, m->data_test, m->data_test_labels};
+    for (int i = 0; i < 3; i++)
+        if (file[i])
+            printf("        data %s %s\n", role[i], file[i]);
+    if (m->data_split > 0)
+        printf("        data split %g (held out for testing)\n", m->data_split);
+    if (m->data_channels || m->data_size)
+        printf("        data as %d channel%s, size %d\n", m->data_channels ? m->data_channels : 1,
+               m->data_channels > 1 ? "s" : "", m->data_size);
+    if (m->data_coarse)
+        printf("        data label coarse\n");
+    if (m->crop_pad || m->flip) {
+        printf("        augment");
+        if (m->crop_pad)
+            printf(" crop %d", m->crop_pad);
+        printf("%s\n", m->flip ? " flip" : "");
+    }
+    if (m->nnorm) {
+        printf("        normalize mean");
+        for (int i = 0; i < m->nnorm; i++)
+            printf(" %g", (double)m->mean[i]);
+        printf(" std");
+        for (int i = 0; i < m->nnorm; i++)
+            printf(" %g", (double)m->std[i]);
+        printf("\n");
+    }
 }
 
 static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int threads)
@@ -377,6 +604,7 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
            (unsigned long long)m->seed);
     if (m->data_kind)
         printf("        data %s %s\n", m->data_kind, m->data_path);
+    info_data_options(m);
 }
 
 static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
@@ -385,7 +613,8 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
     RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .schedule = c->val[OPT_SCHEDULE],
                      .save = c->val[OPT_SAVE],
                      .resume = c->val[OPT_RESUME], .metrics = c->val[OPT_METRICS],
-                     .quiet = c->val[OPT_QUIET] != NULL};
+                     .quiet = c->val[OPT_QUIET] != NULL,
+                     .skip_bad = c->val[OPT_SKIP_BAD] != NULL};
     long seed;
     if (!opt_long(c, OPT_EPOCHS, 0, &o.epochs) || !opt_long(c, OPT_BATCH, 1, &o.batch) ||
         !opt_long(c, OPT_LIMIT, 1, &o.limit) || !opt_long(c, OPT_TEST_LIMIT, 1, &o.test_limit) ||
@@ -406,7 +635,22 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
         }
         o.lr = lr;
     }
-    return rt_cmd_train(m, forward, train, weights, &o, &c->err);
+    if (c->val[OPT_PLOT] && !o.metrics)
+        return usage_fail(c, "%s",
+                          "--plot draws the --metrics file: give --metrics FILE.jsonl too");
+    return rt_cmd_train(m, forward, train, weights, &o, &c->err) &&
+           (!c->val[OPT_PLOT] || rt_plot(o.metrics, c->val[OPT_PLOT], m->name, &c->err));
+}
+
+static bool cmd_plot(Cli *c, const char *name)
+{
+    if (!c->file || !c->val[OPT_OUTPUT])
+        return usage_fail(c, "%s", !c->file ? "plot needs a metrics file: plot METRICS.jsonl -o "
+                          "FILE.svg" : "plot needs -o FILE.svg");
+    if (!rt_plot(c->file, c->val[OPT_OUTPUT], name, &c->err))
+        return false;
+    printf("wrote %s\n", c->val[OPT_OUTPUT]);
+    return true;
 }
 
 /* "PROG: error: MSG" on stderr, MSG escaped (file names and contents may
@@ -458,7 +702,7 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
     }
     /* The model's parallel loops run on the pool until the command ends. */
     NetcPool *pool = NULL;
-    if (ok && set_parallel && c.cmd != CMD_INFO) {
+    if (ok && set_parallel && c.cmd != CMD_INFO && c.cmd != CMD_PLOT) {
         pool = netc_pool_new(threads);
         if (pool) {
             set_parallel(netc_pool_run, pool);
@@ -478,6 +722,9 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
             break;
         case CMD_PREDICT:
             ok = cmd_predict(&c, &m, forward, weights);
+            break;
+        case CMD_PLOT:
+            ok = cmd_plot(&c, m.name);
             break;
         default:
             cmd_info(&m, weights, set_parallel != NULL, threads);

@@ -1,13 +1,27 @@
-/* data.c - the training and test sets of a model, from IDX files.
+/* data.c - the training and test sets of a model, from the data source
+ * its train section names.
  *
- * The data kinds fashion_mnist, mnist and idx all read the four files of
- * the MNIST layout from one directory, each as NAME.gz if present, else
- * NAME.  Every file is checked against the model: image size against the
- * input shape ([1,H,W], [H,W] or [H*W]), labels against the number of
- * classes, and image and label counts against each other.  Images stay
- * bytes in memory (a quarter of the floats' size); batches convert them
- * to floats in [0, 1] as they are gathered (train.c).
+ * Needs: the meta's data records (kind, path, files, options).  Provides
+ * rt_data_load: two splits and the view that turns their samples into the
+ * model's input (batch.c).  The sources:
+ *   fashion_mnist, mnist, idx   the four IDX files of the MNIST layout in
+ *                               one directory, each NAME.gz if present,
+ *                               else NAME; channels=C replicates the grey
+ *                               channel, size=S resizes to SxS (bilinear)
+ *   npy                         images [N, C, H, W] or [N, H, W], uint8
+ *                               (read as x / 255) or float32, labels [N]
+ *                               of any integer dtype; memory-mapped
+ *   cifar10, cifar100           the binary batches (cifar.c)
+ *   images                      one folder per class (image.c)
+ * A source without test files takes a held-out split: a fraction of the
+ * training samples, chosen by a permutation drawn from the train
+ * section's seed (stream RT_STREAM_SPLIT), so train and eval agree on it
+ * whatever --seed says.  Every file is checked against the model: sample
+ * shape against the input shape, labels against the number of classes,
+ * image and label counts against each other.  Byte images stay bytes in
+ * memory (a quarter of the floats' size).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,19 +35,76 @@ int rt_model_classes(const RtMeta *m)
     return (int)m->output[0].numel;
 }
 
-static bool fits_input(const RtTensor *in, long rows, long cols)
+/* The view of the model's input for samples shaped [c, h, w] after the
+ * source's conversions; false when they do not fit it. */
+static bool view_of(RtView *v, const RtTensor *in, int c, int h, int w)
 {
     switch (in->rank) {
     case 3:
-        return in->d[0] == 1 && in->d[1] == rows && in->d[2] == cols;
+        *v = (RtView){.c = (int)in->d[0], .h = (int)in->d[1], .w = (int)in->d[2]};
+        return in->d[0] == c && in->d[1] == h && in->d[2] == w;
     case 2:
-        return in->d[0] == rows && in->d[1] == cols;
+        *v = (RtView){.c = 1, .h = (int)in->d[0], .w = (int)in->d[1]};
+        return c == 1 && in->d[0] == h && in->d[1] == w;
     case 1:
-        return in->d[0] == rows * cols;
+        *v = (RtView){.c = c, .h = h, .w = w};
+        return in->d[0] == (long)c * h * w;
     default:
         return false;
     }
 }
+
+/* The augmentation and normalisation of the meta, on the view. */
+static bool set_augment(RtView *v, const RtMeta *m, RtErr *e)
+{
+    v->crop_pad = m->crop_pad;
+    v->flip = m->flip;
+    if (!m->nnorm)
+        return true;
+    if (m->nnorm != v->c)
+        return rt_fail(e, NULL, "normalize has %d means and stds; the model's input '%s' has %d "
+                       "channel%s", m->nnorm, m->input[0].name, v->c, v->c == 1 ? "" : "s");
+    v->nnorm = m->nnorm;
+    memcpy(v->mean, m->mean, sizeof v->mean);
+    memcpy(v->std, m->std, sizeof v->std);
+    return true;
+}
+
+bool rt_data_fit(RtData *d, const RtMeta *m, const RtSplit *s, int channels, int size,
+                 const char *path, RtErr *e)
+{
+    int c = channels ? channels : s->c, h = size ? size : s->h, w = size ? size : s->w;
+    RtView v;
+    if ((c == s->c || s->c == 1) && view_of(&v, &m->input[0], c, h, w) && c <= RT_MAX_CHANNELS) {
+        if (!set_augment(&v, m, e))
+            return false;
+        d->view = v;
+        return true;
+    }
+    char want[128], got[128];
+    long dims[3] = {c, h, w};
+    rt_shape_str(want, sizeof want, m->input[0].d, m->input[0].rank, false);
+    rt_shape_str(got, sizeof got, dims, 3, false);
+    if (s->c == 1 && !channels && !size)
+        return rt_fail(e, path, "images are %dx%d, the model's input '%s' is %s", s->h, s->w,
+                       m->input[0].name, want);
+    if (c != s->c && s->c != 1)
+        return rt_fail(e, path, "images have %d channels; only 1 channel can be replicated to "
+                       "%d", s->c, c);
+    return rt_fail(e, path, "samples are %s%s, the model's input '%s' is %s", got,
+                   channels || size ? " after conversion" : "", m->input[0].name, want);
+}
+
+bool rt_data_check_labels(const RtSplit *s, const RtData *d, const char *path, RtErr *e)
+{
+    for (long i = 0; i < s->n; i++)
+        if (s->y[i] >= d->classes)
+            return rt_fail(e, path, "label %d of sample %ld is out of range: the model has %d "
+                           "classes", s->y[i], i, d->classes);
+    return true;
+}
+
+/* ---- IDX ---------------------------------------------------------------- */
 
 /* DIR/NAME.gz when it exists, else DIR/NAME; NULL when neither does. */
 static char *find(const char *dir, const char *name, RtErr *e)
@@ -55,69 +126,234 @@ static char *find(const char *dir, const char *name, RtErr *e)
     return NULL;
 }
 
-static bool load_split(RtSplit *s, const RtMeta *m, const char *dir, const char *images,
-                       const char *labels, int classes, long limit, RtErr *e)
+static bool idx_split(RtSplit *s, RtData *d, const RtMeta *m, const char *dir,
+                      const char *images, const char *labels, RtErr *e)
 {
     char *ip = find(dir, images, e), *lp = ip ? find(dir, labels, e) : NULL;
     RtIdx x = {0}, y = {0};
     bool ok = ip && lp && rt_idx_read(ip, 3, &x, e) && rt_idx_read(lp, 1, &y, e);
-    if (ok && !fits_input(&m->input[0], x.d[1], x.d[2])) {
-        char shape[128];
-        rt_shape_str(shape, sizeof shape, m->input[0].d, m->input[0].rank, false);
-        ok = rt_fail(e, ip, "images are %ldx%ld, the model's input '%s' is %s", x.d[1], x.d[2],
-                     m->input[0].name, shape);
+    if (ok) {
+        *s = (RtSplit){.n = x.count, .c = 1, .h = (int)x.d[1], .w = (int)x.d[2],
+                       .pixels = x.d[1] * x.d[2], .x8 = x.data, .y = y.data, .own = x.data,
+                       .own_y = y.data};
+        x.data = y.data = NULL;
+        ok = rt_data_fit(d, m, s, m->data_channels, m->data_size, ip, e);
     }
     if (ok && x.count != y.count)
         ok = rt_fail(e, lp, "%ld labels for %ld images in %s", y.count, x.count, ip);
-    for (long i = 0; ok && i < y.count; i++)
-        if (y.data[i] >= classes)
-            ok = rt_fail(e, lp, "label %d of sample %ld is out of range: the model has %d classes",
-                         y.data[i], i, classes);
-    if (ok) {
-        s->n = limit > 0 && limit < x.count ? limit : x.count;
-        s->pixels = x.d[1] * x.d[2];
-        s->x = x.data;
-        s->y = y.data;
-    } else {
-        rt_idx_free(&x);
-        rt_idx_free(&y);
-    }
+    ok = ok && rt_data_check_labels(s, d, lp, e);
+    rt_idx_free(&x);
+    rt_idx_free(&y);
     free(ip);
     free(lp);
     return ok;
 }
 
-bool rt_data_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, long limit,
-                  long test_limit, RtErr *e)
+/* Each loader reads the training split when want_train and the test
+ * split unless it is held out of the training one. */
+static bool idx_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, RtErr *e)
+{
+    if (want_train && !idx_split(&d->train, d, m, dir, "train-images-idx3-ubyte",
+                                 "train-labels-idx1-ubyte", e))
+        return false;
+    return m->data_split > 0 || idx_split(&d->test, d, m, dir, "t10k-images-idx3-ubyte",
+                                      "t10k-labels-idx1-ubyte", e);
+}
+
+/* ---- .npy --------------------------------------------------------------- */
+
+/* The first non-finite value of a float array, for the error naming it. */
+static bool finite_floats(const RtSplit *s, const char *path, RtErr *e)
+{
+    for (long i = 0; i < s->n * s->pixels; i++)
+        if (!isfinite(s->xf[i]))
+            return rt_fail(e, path, "value %ld (in sample %ld) is not finite", i, i / s->pixels);
+    return true;
+}
+
+static bool npy_images(RtSplit *s, const char *path, RtErr *e)
+{
+    RtNpyMap a;
+    if (!rt_npy_map(path, &a, e))
+        return false;
+    bool u8 = !strcmp(a.descr, "|u1"), f32 = !strcmp(a.descr, "<f4");
+    char shape[128];
+    rt_shape_str(shape, sizeof shape, a.d, a.rank, false);
+    if (!u8 && !f32) {
+        rt_fail(e, path, "images of dtype '%s': expected uint8 ('|u1', read as x / 255) or "
+                "float32 ('<f4')", a.descr);
+        rt_npy_unmap(&a);
+        return false;
+    }
+    if ((a.rank != 4 && a.rank != 3) || a.d[0] < 1 || a.d[a.rank - 1] < 1 ||
+        a.d[a.rank - 2] < 1 || (a.rank == 4 && (a.d[1] < 1 || a.d[1] > RT_MAX_CHANNELS)) ||
+        a.d[a.rank - 1] > 65536 || a.d[a.rank - 2] > 65536) {
+        rt_npy_unmap(&a);
+        return rt_fail(e, path, "images of shape %s: expected [N, C, H, W] or [N, H, W] with "
+                       "N >= 1 and C <= %d", shape, RT_MAX_CHANNELS);
+    }
+    int c = a.rank == 4 ? (int)a.d[1] : 1;
+    *s = (RtSplit){.n = a.d[0], .c = c, .h = (int)a.d[a.rank - 2], .w = (int)a.d[a.rank - 1],
+                   .map = a.map, .map_len = a.map_len};
+    s->pixels = (long)s->c * s->h * s->w;
+    if (u8)
+        s->x8 = a.data;
+    else
+        s->xf = (const float *)(const void *)a.data;
+    return f32 ? finite_floats(s, path, e) : true;
+}
+
+static bool npy_labels(RtSplit *s, const RtData *d, const char *path, RtErr *e)
+{
+    RtNpyMap a;
+    if (!rt_npy_map(path, &a, e))
+        return false;
+    bool ok = true;
+    if (a.descr[1] != 'u' && a.descr[1] != 'i')
+        ok = rt_fail(e, path, "labels of dtype '%s': expected an integer dtype", a.descr);
+    else if (a.rank != 1)
+        ok = rt_fail(e, path, "labels of rank %d: expected [N]", a.rank);
+    else if (a.d[0] != s->n)
+        ok = rt_fail(e, path, "%ld labels for %ld images", a.d[0], s->n);
+    unsigned char *y = ok ? rt_alloc((size_t)s->n + 1) : NULL;
+    if (ok && !y)
+        ok = rt_fail(e, path, "out of memory for %ld labels", s->n);
+    for (long i = 0; ok && i < s->n; i++) {
+        long long v = rt_npy_int(&a, i);
+        if (v < 0 || v >= d->classes)
+            ok = rt_fail(e, path, "label %lld of sample %ld is out of range: the model has %d "
+                         "classes", v, i, d->classes);
+        else
+            y[i] = (unsigned char)v;
+    }
+    rt_npy_unmap(&a);
+    if (!ok) {
+        free(y);
+        return false;
+    }
+    s->y = s->own_y = y;
+    return true;
+}
+
+static bool npy_split(RtSplit *s, RtData *d, const RtMeta *m, const char *images,
+                      const char *labels, RtErr *e)
+{
+    if (!labels)
+        return rt_fail(e, images, "no labels for these images: give labels=\"Y.npy\"");
+    return npy_images(s, images, e) && rt_data_fit(d, m, s, 0, 0, images, e) &&
+           npy_labels(s, d, labels, e);
+}
+
+static bool npy_load(RtData *d, const RtMeta *m, const char *path, bool want_train, RtErr *e)
+{
+    if (!m->data_test && m->data_split <= 0)
+        return rt_fail(e, path, "npy data needs test arrays (test=, test_labels=) or split=");
+    if (want_train && !npy_split(&d->train, d, m, path, m->data_labels, e))
+        return false;
+    return m->data_split > 0 || npy_split(&d->test, d, m, m->data_test, m->data_test_labels, e);
+}
+
+/* ---- held-out split, limits -------------------------------------------- */
+
+/* Moves round(split * n) samples of train, at least 1 and leaving at
+ * least 1, into test, by a permutation of the meta's seed. */
+static bool hold_out(RtData *d, double split, uint64_t seed, const char *path, RtErr *e)
+{
+    RtSplit *tr = &d->train;
+    long n = tr->n, nt = lround(split * (double)n);
+    nt = nt < 1 ? 1 : nt;
+    if (n < 2 || nt >= n)
+        return rt_fail(e, path, "%ld samples cannot be split %g for testing: both parts need one",
+                       n, split);
+    if (n > (long)UINT32_MAX)
+        return rt_fail(e, path, "too many samples to split");
+    uint32_t *perm = rt_calloc((size_t)n, sizeof *perm);
+    uint32_t *rest = rt_calloc((size_t)(n - nt), sizeof *rest);
+    if (!perm || !rest) {
+        free(perm);
+        free(rest);
+        return rt_fail(e, NULL, "out of memory for the split of %ld samples", n);
+    }
+    for (long i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    RtRng r;
+    rt_rng_seed(&r, seed, RT_STREAM_SPLIT);
+    rt_rng_shuffle(&r, perm, (uint32_t)n);
+    memcpy(rest, perm + nt, (size_t)(n - nt) * sizeof *rest);
+    d->test = *tr;
+    d->test.own = d->test.own_y = d->test.map = NULL;
+    d->test.n = nt;
+    d->test.index = perm;
+    tr->n = n - nt;
+    tr->index = rest;
+    return true;
+}
+
+bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train, long limit,
+                  long test_limit, bool skip_bad, RtErr *e)
 {
     memset(d, 0, sizeof *d);
+    const char *kind = m->data_kind ? m->data_kind : "idx";
+    if (!path)
+        path = m->data_path;
+    if (!path)
+        return rt_fail(e, NULL, "no data: the model names none, give --data PATH");
     if (m->ninput != 1)
-        return rt_fail(e, NULL, "the model has %d inputs; IDX data feeds exactly one", m->ninput);
+        return rt_fail(e, NULL, "the model has %d inputs; %s data feeds exactly one", m->ninput,
+                       kind);
     if (m->has_train && m->target_kind == RT_TARGET_TENSOR)
-        return rt_fail(e, NULL, "the model's target is a tensor; IDX data provides class labels");
+        return rt_fail(e, NULL, "the model's target is a tensor; %s data provides class labels",
+                       kind);
     if (m->has_train && m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
-        return rt_fail(e, NULL, "the model's target is a class index per position (rank %d); IDX "
-                       "data provides one class label per image", m->target.rank);
+        return rt_fail(e, NULL, "the model's target is a class index per position (rank %d); %s "
+                       "data provides one class label per image", m->target.rank, kind);
     d->classes = rt_model_classes(m);
     if (d->classes < 1 || d->classes > 256)
-        return rt_fail(e, NULL, "the model predicts %d values; IDX labels need 1 to 256 classes",
-                       d->classes);
-    if (want_train && !load_split(&d->train, m, dir, "train-images-idx3-ubyte",
-                                  "train-labels-idx1-ubyte", d->classes, limit, e))
-        return false;
-    if (!load_split(&d->test, m, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-                    d->classes, test_limit, e)) {
+        return rt_fail(e, NULL, "the model predicts %d values; class labels need 1 to 256 "
+                       "classes", d->classes);
+    /* A held-out test split comes out of the training split. */
+    bool need_train = want_train || m->data_split > 0, ok;
+    if (!strcmp(kind, "npy"))
+        ok = npy_load(d, m, path, need_train, e);
+    else if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar100"))
+        ok = rt_cifar_load(d, m, path, need_train, e);
+    else if (!strcmp(kind, "images"))
+        ok = (!need_train || rt_images_load(&d->train, d, m, path, skip_bad, e)) &&
+             (m->data_split > 0 || rt_images_load(&d->test, d, m, m->data_test, skip_bad, e));
+    else
+        ok = idx_load(d, m, path, need_train, e);
+    if (ok && m->data_split > 0)
+        ok = hold_out(d, m->data_split, m->seed, path, e);
+    if (!ok) {
         rt_data_free(d);
         return false;
     }
+    if (limit > 0 && limit < d->train.n)
+        d->train.n = limit;
+    if (test_limit > 0 && test_limit < d->test.n)
+        d->test.n = test_limit;
+    if (!want_train)
+        d->train.n = 0; /* eval: a held-out split's storage stays with train */
     return true;
+}
+
+void rt_split_free(RtSplit *s)
+{
+    free(s->own);
+    free(s->own_y);
+    free(s->index);
+    rt_unmap_file(s->map, s->map_len);
+    memset(s, 0, sizeof *s);
 }
 
 void rt_data_free(RtData *d)
 {
-    free(d->train.x);
-    free(d->train.y);
-    free(d->test.x);
-    free(d->test.y);
+    /* A held-out test split shares the train split's storage: free the
+     * test's index first, then the storage with the train split. */
+    rt_split_free(&d->test);
+    rt_split_free(&d->train);
+    for (int i = 0; d->class_name && i < d->classes; i++)
+        free(d->class_name[i]);
+    free(d->class_name);
     memset(d, 0, sizeof *d);
 }

@@ -1,7 +1,8 @@
 /* io.c - reading whole files and replacing files atomically.
  *
  * Reading: regular files only, of the size fstat reports (so every reader
- * is bounded by the file, and a header can be checked against the size).
+ * is bounded by the file, and a header can be checked against the size),
+ * read whole or mapped read-only (rt_map_file, for data sets).
  *
  * Writing: every file the runtime writes (checkpoints, predictions) goes
  * through RtAtomic: the bytes go to "DIR/.NAME.netc-tmp.PID", created with
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +35,58 @@ static const char *kind_of(mode_t m)
     return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
            : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a named pipe"
            : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+}
+
+bool rt_write_file(const char *path, const void *buf, size_t n, RtErr *e)
+{
+    RtAtomic at;
+    if (!rt_atomic_open(&at, path, e))
+        return false;
+    rt_atomic_write(&at, buf, n);
+    return rt_atomic_commit(&at, e);
+}
+
+bool rt_map_file(const char *path, void **map, size_t *len, RtErr *e)
+{
+    *map = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return rt_fail(e, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return rt_fail(e, path, "cannot open: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return rt_fail(e, path, "is a directory, not a file");
+        return rt_fail(e, path, "is %s, not a regular file", kind_of(st.st_mode));
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return rt_fail(e, path, "the file is empty");
+    }
+    if ((off_t)(size_t)st.st_size != st.st_size) {
+        close(fd);
+        return rt_fail(e, path, "too large to map (%lld bytes)", (long long)st.st_size);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return rt_fail(e, path, "cannot map: %s", strerror(err));
+    *map = p;
+    *len = (size_t)st.st_size;
+    return true;
+}
+
+void rt_unmap_file(void *map, size_t len)
+{
+    if (map)
+        munmap(map, len);
 }
 
 bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e)

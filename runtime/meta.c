@@ -259,11 +259,128 @@ static bool parse_param_opt(Line *l, RtMeta *m, bool freeze)
     return true;
 }
 
+static bool known_kind(const char *k)
+{
+    static const char *const kinds[] = {"fashion_mnist", "mnist", "idx", "npy", "cifar10",
+                                        "cifar100", "images"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(k, kinds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A path field: the original text from `rest` to the end of its line. */
+static char *rest_of_line(const char *rest)
+{
+    const char *nl = strchr(rest, '\n');
+    return nl ? rt_strndup(rest, (size_t)(nl - rest)) : rt_strdup(rest);
+}
+
+/* train datafile labels|test|test_labels PATH */
+static bool parse_datafile(Line *l, RtMeta *m)
+{
+    if (l->n < 4)
+        return bad(l, "expected 'train datafile ROLE PATH'", NULL);
+    char **slot = !strcmp(l->f[2], "labels") ? &m->data_labels
+                  : !strcmp(l->f[2], "test") ? &m->data_test
+                  : !strcmp(l->f[2], "test_labels") ? &m->data_test_labels : NULL;
+    if (!slot)
+        return bad(l, "unknown data file role", l->f[2]);
+    if (*slot)
+        return bad(l, "duplicate data file", l->f[2]);
+    *slot = rest_of_line(l->rest);
+    return *slot ? true : bad(l, "out of memory", NULL);
+}
+
+/* train dataopt split F | channels C | size S | label coarse|fine */
+static bool parse_dataopt(Line *l, RtMeta *m)
+{
+    if (l->n != 4)
+        return bad(l, "expected 'train dataopt KEY VALUE'", NULL);
+    const char *k = l->f[2];
+    long v;
+    if (!strcmp(k, "split")) {
+        double f;
+        if (!get_double(l, 3, &f))
+            return false;
+        if (!(f > 0 && f < 1))
+            return bad(l, "the split must be in (0, 1), found", l->f[3]);
+        m->data_split = f;
+        return true;
+    }
+    if (!strcmp(k, "channels") || !strcmp(k, "size")) {
+        if (!get_long(l, 3, 1, &v))
+            return false;
+        if (v > 4096)
+            return bad(l, "too large:", l->f[3]);
+        *(!strcmp(k, "size") ? &m->data_size : &m->data_channels) = (int)v;
+        return true;
+    }
+    if (!strcmp(k, "label")) {
+        if (strcmp(l->f[3], "coarse") && strcmp(l->f[3], "fine"))
+            return bad(l, "expected coarse or fine, found", l->f[3]);
+        m->data_coarse = !strcmp(l->f[3], "coarse");
+        return true;
+    }
+    return bad(l, "unknown data option", k);
+}
+
+/* train augment crop PAD | flip */
+static bool parse_augment(Line *l, RtMeta *m)
+{
+    long v;
+    if (l->n == 3 && !strcmp(l->f[2], "flip")) {
+        m->flip = true;
+        return true;
+    }
+    if (l->n == 4 && !strcmp(l->f[2], "crop")) {
+        if (!get_long(l, 3, 1, &v))
+            return false;
+        if (v > 4096)
+            return bad(l, "crop padding too large:", l->f[3]);
+        m->crop_pad = (int)v;
+        return true;
+    }
+    return bad(l, "expected 'train augment crop PAD' or 'train augment flip'", NULL);
+}
+
+/* train normalize C MEAN1 .. MEANC STD1 .. STDC */
+static bool parse_normalize(Line *l, RtMeta *m)
+{
+    long c;
+    if (!get_long(l, 2, 1, &c))
+        return false;
+    if (c > RT_MAX_CHANNELS)
+        return bad(l, "too many channels to normalise:", l->f[2]);
+    for (int i = 0; i < c; i++) {
+        double mu, sd;
+        if (!get_double(l, 3 + i, &mu) || !get_double(l, 3 + (int)c + i, &sd))
+            return false;
+        if (!(sd > 0))
+            return bad(l, "a std must be positive, found", l->f[3 + (int)c + i]);
+        m->mean[i] = (float)mu;
+        m->std[i] = (float)sd;
+    }
+    m->nnorm = (int)c;
+    return no_more(l, 3 + 2 * (int)c);
+}
+
 static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
 {
     if (l->n < 2)
         return bad(l, "'train' needs a record name", NULL);
     const char *r = l->f[1];
+    if (!strcmp(r, "datafile"))
+        return parse_datafile(l, m);
+    if (!strcmp(r, "dataopt"))
+        return parse_dataopt(l, m);
+    if (!strcmp(r, "augment"))
+        return parse_augment(l, m);
+    if (!strcmp(r, "normalize")) {
+        if (m->nnorm)
+            return bad(l, "duplicate train record", r);
+        return parse_normalize(l, m);
+    }
     static const struct { const char *name; unsigned bit; } rec[] = {
         {"loss", SEEN_LOSS}, {"target", SEEN_TARGET}, {"optimizer", SEEN_OPT},
         {"batch", SEEN_BATCH}, {"epochs", SEEN_EPOCHS}, {"seed", SEEN_SEED}, {"data", SEEN_DATA},
@@ -365,10 +482,10 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
     default: /* SEEN_DATA: the path is the rest of the line, spaces and all */
         if (l->n < 4)
             return bad(l, "expected 'train data KIND PATH'", NULL);
-        if (strcmp(l->f[2], "fashion_mnist") && strcmp(l->f[2], "mnist") && strcmp(l->f[2], "idx"))
+        if (!known_kind(l->f[2]))
             return bad(l, "unknown data kind", l->f[2]);
         m->data_kind = rt_strdup(l->f[2]);
-        m->data_path = rt_strdup(l->rest);
+        m->data_path = rest_of_line(l->rest);
         if (!m->data_kind || !m->data_path)
             return bad(l, "out of memory", NULL);
         return true;
@@ -521,12 +638,6 @@ bool rt_meta_parse(RtMeta *m, const char *text, RtErr *e)
         }
         p = nl ? nl + 1 : p + strlen(p);
     }
-    /* The data path ran to the end of its line in the original text. */
-    if (ok && m->data_path) {
-        char *nl = strchr(m->data_path, '\n');
-        if (nl)
-            *nl = '\0';
-    }
     free(buf);
     if (ok && l.line == 0)
         ok = rt_fail(e, NULL, "model description is empty");
@@ -553,6 +664,9 @@ void rt_meta_free(RtMeta *m)
     free(m->name);
     free(m->data_kind);
     free(m->data_path);
+    free(m->data_labels);
+    free(m->data_test);
+    free(m->data_test_labels);
     memset(m, 0, sizeof *m);
 }
 

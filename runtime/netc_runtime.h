@@ -59,7 +59,13 @@
  *   train batch B
  *   train epochs E
  *   train seed S
- *   train data KIND PATH                     fashion_mnist | mnist | idx
+ *   train data KIND PATH                     fashion_mnist | mnist | idx | npy |
+ *                                            cifar10 | cifar100 | images
+ *   train datafile ROLE PATH                 labels | test | test_labels
+ *   train dataopt KEY VALUE                  split F | channels C | size S |
+ *                                            label coarse|fine
+ *   train augment crop PAD | flip
+ *   train normalize C MEAN1 .. MEANC STD1 .. STDC
  *   end                                      last line
  * Unknown record names are an error (the runtime and compiler ship together).
  */
@@ -76,11 +82,12 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
  *                [--save CKPT] [--resume CKPT] [--metrics FILE.jsonl]
  *                [--limit N] [--test-limit N] [--quiet] [--threads N]
  *                [--schedule constant|cosine|step:EVERY:GAMMA]
- *                [--on-nonfinite=stop|skip-batch]
+ *                [--on-nonfinite=stop|skip-batch] [--skip-bad] [--plot FILE.svg]
  *   PROG eval    --weights CKPT [--data DIR] [--batch N] [--test-limit N]
- *                [--threads N]
- *   PROG predict --weights CKPT --input X.npy --output Y.npy [--batch N]
- *                [--threads N] [--allow-nonfinite]
+ *                [--threads N] [--metrics FILE.json] [--skip-bad]
+ *   PROG predict --weights CKPT --input [NAME=]X.npy... --output [NAME=]Y.npy...
+ *                [--batch N] [--threads N] [--allow-nonfinite]
+ *   PROG plot    METRICS.jsonl -o FILE.svg
  *   PROG info
  *   PROG help
  * train may be NULL (no train section); weights may be NULL (no embedded

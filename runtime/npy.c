@@ -1,10 +1,13 @@
-/* npy.c - NumPy .npy files of float32, the format of predict's input and
- * output.
+/* npy.c - NumPy .npy files: float32 arrays read and written (predict's
+ * input and output), and arrays of bytes, floats and integers mapped with
+ * mmap (data sets larger than memory).
  *
  * Read: magic "\x93NUMPY", version 1.0 (2-byte header length) or 2.0/3.0
  * (4-byte), then a Python dict literal with exactly the keys 'descr',
  * 'fortran_order' and 'shape', then the data.  Only '<f4' in C order is
- * accepted; the data must be exactly as long as the shape says.  Write:
+ * accepted by rt_npy_read; rt_npy_map also takes '|u1', '|i1' and
+ * little-endian integers of 2, 4 and 8 bytes.  The data must be exactly as
+ * long as the shape says.  Write:
  * version 1.0, header padded with spaces to a multiple of 64 bytes and
  * ended by '\n', as numpy itself writes it; atomically.
  */
@@ -85,7 +88,8 @@ static bool header_fail(RtErr *e, const char *path, const char *what)
     return rt_fail(e, path, "malformed .npy header: %s", what);
 }
 
-static bool parse_header(const char *path, Cursor *c, RtArray *a, RtErr *e)
+/* The dict of the header into a's shape and descr (checked by the caller). */
+static bool parse_header(const char *path, Cursor *c, RtArray *a, char descr[8], RtErr *e)
 {
     bool have_descr = false, have_order = false, have_shape = false;
     if (!eat(c, '{'))
@@ -99,9 +103,9 @@ static bool parse_header(const char *path, Cursor *c, RtArray *a, RtErr *e)
             have_descr = true;
             if (!pystr(c, val, sizeof val))
                 return header_fail(e, path, "'descr' is not a string");
-            if (strcmp(val, "<f4") != 0)
-                return rt_fail(e, path, "dtype '%s' not supported: expected '<f4' (float32, "
-                               "little-endian)", val);
+            if (strlen(val) >= 8)
+                return rt_fail(e, path, "dtype '%s' not supported", val);
+            strcpy(descr, val);
         } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
             have_order = true;
             if ((size_t)(c->end - c->s) >= 4 && memcmp(c->s, "True", 4) == 0)
@@ -157,18 +161,13 @@ static bool parse_header(const char *path, Cursor *c, RtArray *a, RtErr *e)
     return true;
 }
 
-bool rt_npy_read(const char *path, RtArray *a, RtErr *e)
+/* Magic, version and header of the file in buf; *data_at is where the
+ * data starts.  The shape is in a, the dtype in descr. */
+static bool read_header(const char *path, const unsigned char *buf, size_t len, RtArray *a,
+                        char descr[8], size_t *data_at, RtErr *e)
 {
-    memset(a, 0, sizeof *a);
-    unsigned char *buf;
-    size_t len;
-    if (!rt_read_file(path, &buf, &len, e))
-        return false;
-    bool ok = false;
-    if (len < 8 || memcmp(buf, magic, 6) != 0) {
-        rt_fail(e, path, "not a .npy file (bad magic)");
-        goto out;
-    }
+    if (len < 8 || memcmp(buf, magic, 6) != 0)
+        return rt_fail(e, path, "not a .npy file (bad magic)");
     size_t hstart, hlen;
     if (buf[6] == 1 && buf[7] == 0 && len >= 10) {
         hstart = 10;
@@ -178,55 +177,127 @@ bool rt_npy_read(const char *path, RtArray *a, RtErr *e)
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
                (size_t)buf[11] << 24;
     } else if (buf[6] >= 1 && buf[6] <= 3 && buf[7] == 0) {
-        rt_fail(e, path, "truncated .npy header");
-        goto out;
+        return rt_fail(e, path, "truncated .npy header");
     } else {
-        rt_fail(e, path, "unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)",
-                buf[6], buf[7]);
-        goto out;
+        return rt_fail(e, path, "unsupported .npy version %u.%u (1.0, 2.0 and 3.0 are read)",
+                       buf[6], buf[7]);
     }
-    if (hlen > len - hstart) {
-        rt_fail(e, path, "truncated .npy header (%zu bytes announced, %zu present)", hlen,
-                len - hstart);
-        goto out;
-    }
+    if (hlen > len - hstart)
+        return rt_fail(e, path, "truncated .npy header (%zu bytes announced, %zu present)", hlen,
+                       len - hstart);
     Cursor c = {(const char *)buf + hstart, (const char *)buf + hstart + hlen};
-    if (!parse_header(path, &c, a, e))
-        goto out;
+    descr[0] = '\0';
+    if (!parse_header(path, &c, a, descr, e))
+        return false;
+    *data_at = hstart + hlen;
+    return true;
+}
+
+/* The element count of a's shape, and that the data after the header
+ * (have bytes) is exactly that many items of `item` bytes. */
+static bool check_length(const char *path, RtArray *a, size_t item, size_t have, RtErr *e)
+{
     size_t numel = 1, bytes;
     for (int i = 0; i < a->rank; i++)
-        if (!rt_mul_ok(numel, (size_t)a->d[i], &numel)) {
-            rt_fail(e, path, "shape too large");
-            goto out;
-        }
-    size_t have = len - hstart - hlen;
-    if (!rt_mul_ok(numel, 4, &bytes)) {
-        rt_fail(e, path, "shape too large");
-        goto out;
-    }
+        if (!rt_mul_ok(numel, (size_t)a->d[i], &numel))
+            return rt_fail(e, path, "shape too large");
+    if (!rt_mul_ok(numel, item, &bytes))
+        return rt_fail(e, path, "shape too large");
     if (bytes > have) {
         char shape[128];
         rt_shape_str(shape, sizeof shape, a->d, a->rank, false);
-        rt_fail(e, path, "truncated data: shape %s needs %zu bytes, the file has %zu",
-                shape, bytes, have);
-        goto out;
+        return rt_fail(e, path, "truncated data: shape %s needs %zu bytes, the file has %zu",
+                       shape, bytes, have);
     }
-    if (bytes < have) {
-        rt_fail(e, path, "%zu bytes of unexpected data after the array", have - bytes);
-        goto out;
-    }
+    if (bytes < have)
+        return rt_fail(e, path, "%zu bytes of unexpected data after the array", have - bytes);
     a->numel = (long)numel;
-    a->data = rt_alloc(bytes);
-    if (!a->data) {
-        rt_fail(e, path, "out of memory");
-        goto out;
+    return true;
+}
+
+bool rt_npy_read(const char *path, RtArray *a, RtErr *e)
+{
+    memset(a, 0, sizeof *a);
+    unsigned char *buf;
+    size_t len, at;
+    char descr[8];
+    if (!rt_read_file(path, &buf, &len, e))
+        return false;
+    bool ok = read_header(path, buf, len, a, descr, &at, e);
+    if (ok && strcmp(descr, "<f4") != 0)
+        ok = rt_fail(e, path, "dtype '%s' not supported: expected '<f4' (float32, little-endian)",
+                     descr);
+    ok = ok && check_length(path, a, 4, len - at, e);
+    if (ok && !(a->data = rt_alloc((size_t)a->numel * 4)))
+        ok = rt_fail(e, path, "out of memory");
+    if (ok) {
+        memcpy(a->data, buf + at, (size_t)a->numel * 4);
+        swap_to_host(a->data, (size_t)a->numel);
     }
-    memcpy(a->data, buf + hstart + hlen, bytes);
-    swap_to_host(a->data, numel);
-    ok = true;
-out:
     free(buf);
     return ok;
+}
+
+/* The dtypes a mapped array may have, with their item sizes. */
+static int item_size(const char *descr)
+{
+    static const struct { const char *d; int size; } types[] = {
+        {"|u1", 1}, {"|i1", 1}, {"<u2", 2}, {"<i2", 2}, {"<u4", 4}, {"<i4", 4}, {"<u8", 8},
+        {"<i8", 8}, {"<f4", 4},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strcmp(descr, types[i].d) == 0)
+            return types[i].size;
+    return 0;
+}
+
+bool rt_npy_map(const char *path, RtNpyMap *a, RtErr *e)
+{
+    memset(a, 0, sizeof *a);
+    if (!host_is_le())
+        return rt_fail(e, path, "mapping .npy files needs a little-endian host");
+    if (!rt_map_file(path, &a->map, &a->map_len, e))
+        return false;
+    RtArray shape = {0};
+    size_t at;
+    bool ok = read_header(path, a->map, a->map_len, &shape, a->descr, &at, e);
+    if (ok && !(a->item = item_size(a->descr)))
+        ok = rt_fail(e, path, "dtype '%s' not supported: expected uint8 ('|u1'), float32 "
+                     "('<f4') or a little-endian integer type", a->descr);
+    ok = ok && check_length(path, &shape, (size_t)a->item, a->map_len - at, e);
+    if (ok && at % (size_t)a->item)
+        ok = rt_fail(e, path, "the data starts at byte %zu, not aligned to its %d-byte items",
+                     at, a->item);
+    if (!ok) {
+        rt_npy_unmap(a);
+        return false;
+    }
+    a->rank = shape.rank;
+    memcpy(a->d, shape.d, sizeof a->d);
+    a->numel = shape.numel;
+    a->data = (const unsigned char *)a->map + at;
+    return true;
+}
+
+void rt_npy_unmap(RtNpyMap *a)
+{
+    rt_unmap_file(a->map, a->map_len);
+    memset(a, 0, sizeof *a);
+}
+
+long long rt_npy_int(const RtNpyMap *a, long i)
+{
+    const unsigned char *p = a->data + (size_t)i * (size_t)a->item;
+    switch (a->descr[1] == 'i' ? -a->item : a->item) {
+    case 1: return p[0];
+    case -1: return (signed char)p[0];
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case -2: { int16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case -4: { int32_t v; memcpy(&v, p, 4); return v; }
+    case -8: { int64_t v; memcpy(&v, p, 8); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v > INT64_MAX ? -1 : (long long)v; }
+    }
 }
 
 bool rt_npy_write(const char *path, const RtArray *a, RtErr *e)

@@ -64,6 +64,11 @@ void rt_shape_str(char *buf, size_t cap, const long *d, int rank, bool batched);
 /* Whole file into memory (NUL-terminated for convenience). */
 bool rt_read_file(const char *path, unsigned char **data, size_t *len, RtErr *e);
 
+/* A whole regular file mapped read-only (mmap), so data larger than memory
+ * can be read; *len is its size (an empty file is an error). */
+bool rt_map_file(const char *path, void **map, size_t *len, RtErr *e);
+void rt_unmap_file(void *map, size_t len);  /* NULL is a no-op */
+
 /* Atomic replacement: write to a temporary file in the same directory,
  * then fflush + fsync + rename over the target, so readers see either the
  * old file or the complete new one.  On failure the temporary file is
@@ -80,6 +85,8 @@ bool rt_atomic_open(RtAtomic *a, const char *path, RtErr *e);
 bool rt_atomic_write(RtAtomic *a, const void *buf, size_t n);
 bool rt_atomic_commit(RtAtomic *a, RtErr *e);
 void rt_atomic_abort(RtAtomic *a);
+/* n bytes as the whole new content of path, atomically. */
+bool rt_write_file(const char *path, const void *buf, size_t n, RtErr *e);
 /* Test hook: when > 0, the Nth rt_atomic_write from now fails (as a full
  * disk would); 0 disables it. */
 extern long rt_test_fail_write;
@@ -113,6 +120,8 @@ const char *rt_real_rule(RtReal kind);
 /* ---- the model description (meta.c) ------------------------------------ */
 
 #define RT_MAX_RANK 8
+/* Channels a per-channel normalisation covers. */
+#define RT_MAX_CHANNELS 16
 
 typedef struct {
     char *name;
@@ -201,8 +210,19 @@ typedef struct {
     RtSchedule schedule;       /* constant when there is no schedule record */
     long batch, epochs;
     uint64_t seed;
-    char *data_kind;           /* fashion_mnist | mnist | idx */
+    char *data_kind;           /* fashion_mnist | mnist | idx | npy | cifar10 | cifar100 | images */
     char *data_path;
+    /* train datafile ROLE PATH: npy label and test arrays, the test folder */
+    char *data_labels, *data_test, *data_test_labels;
+    /* train dataopt KEY VALUE */
+    double data_split;         /* held-out test fraction, 0: none */
+    int data_channels, data_size; /* IDX conversions, 0: as stored */
+    bool data_coarse;          /* cifar100: the 20 coarse labels */
+    /* train augment crop PAD | flip; train normalize C MEAN.. STD.. */
+    int crop_pad;
+    bool flip;
+    int nnorm;
+    float mean[RT_MAX_CHANNELS], std[RT_MAX_CHANNELS];
 } RtMeta;
 
 const char *rt_init_name(RtInit k);
@@ -229,8 +249,10 @@ void rt_rng_shuffle(RtRng *r, uint32_t *a, uint32_t n); /* Fisher-Yates */
 /* ---- initialisation and optimiser (init.c, optim.c) --------------------- */
 
 /* Streams of one seed: parameters and shuffling draw from separate
- * sequences, so the data order does not depend on the model's size. */
-enum { RT_STREAM_INIT = 1, RT_STREAM_DATA = 2 };
+ * sequences, so the data order does not depend on the model's size.  The
+ * held-out split draws from RT_STREAM_SPLIT, epoch k's augmentation from
+ * RT_STREAM_AUG + k. */
+enum { RT_STREAM_INIT = 1, RT_STREAM_DATA = 2, RT_STREAM_SPLIT = 3, RT_STREAM_AUG = 16 };
 
 /* Fills params[] from each param's INIT record, in meta order. */
 void rt_init_params(const RtMeta *m, float *params, uint64_t seed);
@@ -316,6 +338,24 @@ bool rt_npy_read(const char *path, RtArray *a, RtErr *e);
 bool rt_npy_write(const char *path, const RtArray *a, RtErr *e); /* atomic */
 void rt_array_free(RtArray *a);
 
+/* A .npy file mapped in place: '|u1', '<f4' or a little-endian integer
+ * dtype (item bytes each), data aligned to its items. */
+typedef struct {
+    int rank;
+    long d[RT_MAX_RANK];
+    long numel;
+    char descr[8];
+    int item;
+    const unsigned char *data;
+    void *map;
+    size_t map_len;
+} RtNpyMap;
+
+bool rt_npy_map(const char *path, RtNpyMap *a, RtErr *e);
+void rt_npy_unmap(RtNpyMap *a);
+/* Element i of an integer array (-1 for a uint64 beyond int64). */
+long long rt_npy_int(const RtNpyMap *a, long i);
+
 typedef struct {
     char *name;
     char dtype[8];
@@ -362,27 +402,99 @@ typedef struct {
 bool rt_idx_read(const char *path, int ndim, RtIdx *x, RtErr *e);
 void rt_idx_free(RtIdx *x);
 
-/* ---- data sets (data.c) ------------------------------------------------- */
+/* ---- data sets (data.c, cifar.c, image.c, batch.c) --------------------- */
 
+/* One split of a data set: n samples of [c, h, w] values, stored either
+ * as bytes (x8, read as x / 255) or as floats (xf), with a byte label
+ * each.  Sample i is stored at position index[i] (identity when index is
+ * NULL), so a held-out split shares the storage of the set it comes from.
+ * own, own_y and map (map_len bytes, from mmap) are released by
+ * rt_data_free; a held-out split owns nothing but its index. */
 typedef struct {
     long n;                    /* samples */
-    long pixels;               /* per sample */
-    unsigned char *x;          /* [n, pixels] */
-    unsigned char *y;          /* [n] */
+    int c, h, w;               /* per-sample shape as stored */
+    long pixels;               /* c * h * w */
+    const unsigned char *x8;   /* [*, c, h, w] bytes, or NULL */
+    const float *xf;           /* [*, c, h, w] floats, or NULL */
+    const unsigned char *y;    /* [*] labels */
+    uint32_t *index;           /* [n] positions, or NULL */
+    void *own, *own_y, *map;
+    size_t map_len;
 } RtSplit;
+
+/* The position of sample i of s in its storage. */
+static inline size_t rt_split_at(const RtSplit *s, long i)
+{
+    return s->index ? s->index[i] : (size_t)i;
+}
+
+static inline int rt_split_label(const RtSplit *s, long i)
+{
+    return s->y[rt_split_at(s, i)];
+}
+
+/* What becomes of a stored sample on its way into the model's input
+ * (batch.c): channel replication (1 -> c), bilinear resizing, and, for
+ * training only, a random crop of the zero-padded image and a random
+ * horizontal flip; then (x - mean[c]) / std[c]. */
+typedef struct {
+    int c, h, w;               /* the model's input as [c, h, w] */
+    int crop_pad;              /* 0: no random crop */
+    bool flip;
+    int nnorm;                 /* 0 (no normalisation) or c */
+    float mean[RT_MAX_CHANNELS], std[RT_MAX_CHANNELS];
+} RtView;
 
 typedef struct {
     RtSplit train, test;
     int classes;
+    RtView view;
+    long skipped;              /* bad images skipped (--skip-bad) */
+    char **class_name;         /* images: the class folders' names, [classes] */
 } RtData;
 
 /* The classes a model predicts: the first output's size. */
 int rt_model_classes(const RtMeta *m);
-/* Loads the IDX files of `dir` for the model (train split only when
- * want_train); limits of 0 mean all.  Checks every file against the model. */
-bool rt_data_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, long limit,
-                  long test_limit, RtErr *e);
+/* Loads the model's data set (the meta's data records) from `path` (the
+ * meta's path when NULL): the train split only when want_train; limits of
+ * 0 mean all; skip_bad skips undecodable images instead of failing.
+ * Checks every file against the model. */
+bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train, long limit,
+                  long test_limit, bool skip_bad, RtErr *e);
 void rt_data_free(RtData *d);
+void rt_split_free(RtSplit *s);
+
+/* Fits split s (loaded from path) to the model and sets d->view: its
+ * samples, with channel replication (to `channels`, 0: none) and resizing
+ * (to size x size, 0: none), must be the model's input. */
+bool rt_data_fit(RtData *d, const RtMeta *m, const RtSplit *s, int channels, int size,
+                 const char *path, RtErr *e);
+/* Every label of s below d->classes; the error names path and sample. */
+bool rt_data_check_labels(const RtSplit *s, const RtData *d, const char *path, RtErr *e);
+
+/* The other sources, each filling splits of d checked against the model.
+ * CIFAR (cifar.c): the binary batches of DIR; the test split always, the
+ * training split when want_train. */
+bool rt_cifar_load(RtData *d, const RtMeta *m, const char *dir, bool want_train, RtErr *e);
+/* Image folders (image.c): DIR/CLASS/FILE.png|.jpg|.jpeg, classes in name
+ * order, each image decoded and resized to the model's input. */
+bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, bool skip_bad,
+                    RtErr *e);
+/* Whether the runtime was built with PNG and JPEG support. */
+bool rt_images_supported(void);
+
+/* Bilinear resizing of one [h, w] plane to [oh, ow] (PyTorch's
+ * interpolate(mode="bilinear", align_corners=False), no antialiasing). */
+void rt_resize_bilinear(const float *src, int h, int w, float *dst, int oh, int ow);
+/* Samples order[first .. first+n) of s (order NULL: first .. first+n) as
+ * floats into x, [n, v->c, v->h, v->w].  With aug non-NULL the random crop
+ * and flip of v are drawn from it, sample by sample (batch.c lists the
+ * draws). */
+void rt_gather(float *x, const RtSplit *s, const RtView *v, const uint32_t *order, long first,
+               long n, RtRng *aug);
+/* The generator of epoch `epoch`'s augmentation: a stream of the seed of
+ * its own, so a resumed run draws the same crops and flips. */
+void rt_aug_seed(RtRng *r, uint64_t seed, long epoch);
 
 /* ---- checkpoints (ckpt.c) ----------------------------------------------- */
 
@@ -419,12 +531,15 @@ typedef struct {
     const char *save, *resume, *metrics;
     bool quiet;
     bool skip_nonfinite;       /* --on-nonfinite=skip-batch (default: stop) */
+    bool skip_bad;             /* --skip-bad: skip undecodable images */
 } RtTrainOpts;
 
 typedef struct {
     double loss;
     long correct, n;
+    long correct5;             /* the label among the 5 largest outputs */
     long skipped;              /* batches skipped for a non-finite loss or gradient */
+    long *confusion;           /* NULL, or [classes, classes]: true x predicted counts */
 } RtScore;
 
 /* The first parameter of m whose values in x (laid out as params[]) are
@@ -434,17 +549,25 @@ int rt_nonfinite_param(const RtMeta *m, const float *x);
 
 bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
                   const float *weights, const RtTrainOpts *o, RtErr *e);
-/* Runs a split in batches and scores it against the labels: accuracy from
- * the first output; the loss from the train entry (the model's own loss,
- * gradients into scratch memory) or, for a model without one (train NULL
- * or no train records), the softmax cross-entropy of the first output. */
+/* Runs the test split of d in batches and scores it against the labels:
+ * accuracy and top-5 from the first output, out->confusion when the caller
+ * set it; the loss from the train entry (the model's own loss, gradients
+ * into scratch memory) or, for a model without one (train NULL or no train
+ * records) or one with state tensors (it computes differently in
+ * training), the softmax cross-entropy (mse: squared error) of the first
+ * output after the forward entry. */
 bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
-                 float *arena, long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e);
+                 float *arena, long batch, const RtData *d, RtScore *out, RtErr *e);
 /* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */
 float *rt_arena_new(const RtMeta *m, long n, RtErr *e);
 void rt_arena_free(float *a);
 
 double rt_now(void);           /* seconds, CLOCK_MONOTONIC */
+
+/* Draws a training metrics file (JSON lines of epoch, train_loss,
+ * train_acc, test_loss, test_acc) as an SVG of two charts, loss and
+ * accuracy per epoch (plot.c); written atomically.  title: the model. */
+bool rt_plot(const char *metrics, const char *svg, const char *title, RtErr *e);
 
 typedef struct {
     bool live;                 /* redraw one line with '\r' */

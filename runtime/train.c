@@ -1,15 +1,20 @@
 /* train.c - the training loop and evaluation.
  *
  * One epoch: shuffle the sample order with the data stream of the seed,
- * gather each batch (the last, partial one included) as floats, call the
+ * gather each batch (the last, partial one included) as floats with the
+ * epoch's crops and flips (rt_gather, batch.c), call the
  * train entry (in = {x, target}, out = {outputs..., loss[1]}), apply the
  * optimiser (rt_optim_update: clipping, per-parameter rates, frozen
  * parameters; the epoch's scheduled rate times the warm-up factor), then
  * score the test set: the loss through the train entry (the model's own
  * loss, whatever it is; its gradients go to scratch memory and are
- * dropped), and accuracy as argmax(first output) == label.  Both the train
- * and the test loss are means per sample (a batch's mean loss weighted by
- * its size; with reduction sum, the sums divided by the sample count).
+ * dropped) unless the model computes differently in training (state
+ * tensors: batch norm, dropout), then through the forward entry and the
+ * runtime's own loss of the first output; accuracy as argmax(first
+ * output) == label, top-5 accuracy and, for eval, the confusion matrix.
+ * Both the train and the test loss are means per sample (a batch's mean
+ * loss weighted by its size; with reduction sum, the sums divided by the
+ * sample count).
  *
  * Before each update the loss and every parameter's gradient are checked
  * (rt_nonfinite_param, one pass); a non-finite one stops the run or, with
@@ -67,14 +72,36 @@ static long argmax(const float *y, long n)
     return best;
 }
 
-/* Batch x as floats in [0, 1]: [n, pixels]. */
-static void gather_x(float *x, const RtSplit *s, const uint32_t *idx, long first, long n)
+/* Whether the true class is among the k largest of y[0..n) (ties count
+ * against it: a value equal to the label's, at a lower index, ranks
+ * first). */
+static bool in_top_k(const float *y, long n, int label, int k)
 {
-    for (long i = 0; i < n; i++) {
-        const unsigned char *src = s->x + (size_t)(idx ? idx[first + i] : first + i) * s->pixels;
-        for (long k = 0; k < s->pixels; k++)
-            x[i * s->pixels + k] = (float)src[k] / 255.0f;
+    int above = 0;
+    for (long j = 0; j < n; j++)
+        if (y[j] > y[label] || (y[j] == y[label] && j < label))
+            above++;
+    return above < k;
+}
+
+/* The loss of one sample: mean squared error against the one-hot label,
+ * or softmax cross-entropy of the logits. */
+static double sample_loss(const RtMeta *m, const float *yi, long width, int label)
+{
+    if (m->has_train && m->loss == RT_LOSS_MSE) {
+        double sq = 0;
+        for (long k = 0; k < width; k++) {
+            double d = (double)yi[k] - (k == label ? 1.0 : 0.0);
+            sq += d * d;
+        }
+        return sq / (double)width;
     }
+    double mx = yi[0], sum = 0;
+    for (long k = 1; k < width; k++)
+        mx = yi[k] > mx ? yi[k] : mx;
+    for (long k = 0; k < width; k++)
+        sum += exp((double)yi[k] - mx);
+    return mx + log(sum) - (double)yi[label];
 }
 
 /* The batch's targets from its labels, as the meta's target record says
@@ -84,7 +111,7 @@ static void gather_target(const RtMeta *m, float *t, const RtSplit *s, const uin
                           long first, long n, int classes)
 {
     for (long i = 0; i < n; i++) {
-        int label = s->y[idx ? idx[first + i] : first + i];
+        int label = rt_split_label(s, idx ? idx[first + i] : first + i);
         if (m->target_kind == RT_TARGET_CLASS) {
             t[i] = (float)label;
         } else {
@@ -108,30 +135,34 @@ static double batch_loss_sum(const RtMeta *m, double loss, long n)
     return m->loss_sum ? loss : loss * (double)n;
 }
 
-/* softmax cross-entropy of one sample's scores against its label, for a
- * model with no loss of its own */
-static double xent_of(const float *y, long width, int label)
+/* Whether the model computes differently in training than in inference
+ * (it keeps state tensors: batch norm's statistics, dropout's counter). */
+static bool has_mode(const RtMeta *m)
 {
-    double mx = y[0], sum = 0;
-    for (long k = 1; k < width; k++)
-        mx = y[k] > mx ? y[k] : mx;
-    for (long k = 0; k < width; k++)
-        sum += exp((double)y[k] - mx);
-    return mx + log(sum) - (double)y[label];
+    for (int i = 0; i < m->nparam; i++)
+        if (m->param[i].state)
+            return true;
+    return false;
 }
 
 bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
-                 float *arena, long batch, const RtSplit *s, int classes, RtScore *out, RtErr *e)
+                 float *arena, long batch, const RtData *d, RtScore *out, RtErr *e)
 {
+    long *confusion = out->confusion;
     memset(out, 0, sizeof *out);
-    bool own = train && m->has_train && m->noutput <= MAX_OUTPUTS;
+    out->confusion = confusion;
+    const RtSplit *s = &d->test;
+    int classes = d->classes;
+    if (confusion)
+        memset(confusion, 0, (size_t)classes * (size_t)classes * sizeof *confusion);
+    bool own = train && m->has_train && m->noutput <= MAX_OUTPUTS && !has_mode(m);
     long nb = batch < s->n ? batch : s->n;
     size_t nb1 = (size_t)(nb ? nb : 1);
     long width = m->output[0].numel;
     if (width < classes)
         return rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
                        classes);
-    float *x = rt_calloc(nb1, (size_t)s->pixels * sizeof *x);
+    float *x = rt_calloc(nb1, (size_t)m->input[0].numel * sizeof *x);
     float **y = rt_calloc((size_t)m->noutput + 1, sizeof *y);
     float *target = own ? rt_calloc(nb1, target_width(m, classes) * sizeof(float)) : NULL;
     float *grads = own ? rt_calloc((size_t)m->params + 1, sizeof(float)) : NULL;
@@ -142,7 +173,7 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
     double loss_sum = 0;
     for (long first = 0; ok && first < s->n; first += batch) {
         long n = s->n - first < batch ? s->n - first : batch;
-        gather_x(x, s, NULL, first, n);
+        rt_gather(x, s, &d->view, NULL, first, n, NULL);
         if (own) {
             gather_target(m, target, s, NULL, first, n, classes);
             const float *in[2] = {x, target};
@@ -157,11 +188,14 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
         }
         for (long i = 0; i < n; i++) {
             const float *yi = y[0] + i * width;
-            int label = s->y[first + i];
-            if (argmax(yi, width) == label)
-                out->correct++;
+            int label = rt_split_label(s, first + i);
+            long guess = argmax(yi, width);
+            out->correct += guess == label;
+            out->correct5 += in_top_k(yi, width, label, 5);
+            if (confusion && guess < classes)
+                confusion[(long)label * classes + guess]++;
             if (!own)
-                loss_sum += xent_of(yi, width, label);
+                loss_sum += sample_loss(m, yi, width, label);
         }
     }
     out->n = s->n;
@@ -234,6 +268,9 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
     for (uint32_t i = 0; i < (uint32_t)s->n; i++)
         r->order[i] = i;
     rt_rng_shuffle(&r->st.rng, r->order, (uint32_t)s->n);
+    RtRng aug;
+    rt_aug_seed(&aug, r->st.seed, epoch - 1);
+    bool augment = r->data.view.crop_pad > 0 || r->data.view.flip;
     memset(sc, 0, sizeof *sc);
     double loss_sum = 0;
     float *out[MAX_OUTPUTS + 1];
@@ -244,7 +281,7 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
     long b = 0;
     for (long first = 0; first < s->n; first += batch, b++) {
         long n = s->n - first < batch ? s->n - first : batch;
-        gather_x(r->x, s, r->order, first, n);
+        rt_gather(r->x, s, &r->data.view, r->order, first, n, augment ? &aug : NULL);
         gather_target(m, r->target, s, r->order, first, n, classes);
         /* Entries write every gradient, but zeroing first also makes an
          * entry that accumulates correct; it costs one pass over params. */
@@ -271,7 +308,7 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
         rt_optim_update(m, &r->st.opt, lr, r->st.step, r->params, r->grads, r->state);
         loss_sum += batch_loss_sum(m, r->loss, n);
         for (long i = 0; i < n; i++)
-            if (argmax(r->y[0] + i * width, width) == s->y[r->order[first + i]])
+            if (argmax(r->y[0] + i * width, width) == rt_split_label(s, r->order[first + i]))
                 sc->correct++;
         sc->n += n;
         rt_progress_update(pg, b + 1, sc->n ? loss_sum / (double)sc->n : 0,
@@ -402,16 +439,19 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         return rt_fail(e, NULL, "model '%s' has too many outputs to train", m->name);
     const char *dir = o->data ? o->data : m->data_path;
     if (!dir)
-        return rt_fail(e, NULL, "no data directory: the model names none, give --data DIR");
+        return rt_fail(e, NULL, "no data: the model names none, give --data PATH");
     Run r = {.m = m, .forward = forward, .train = train};
     bool ok = setup(&r, weights, o, e) &&
               rt_data_load(&r.data, m, dir, true, r.st.limit,
-                           o->test_limit > 0 ? o->test_limit : 0, e) &&
+                           o->test_limit > 0 ? o->test_limit : 0, o->skip_bad, e) &&
               alloc_batch(&r, e);
     if (ok && r.data.train.n > UINT32_MAX)
         ok = rt_fail(e, dir, "too many training samples");
     if (ok && o->metrics && !(r.metrics = fopen(o->metrics, "a")))
         ok = rt_fail(e, o->metrics, "cannot open for appending: %s", strerror(errno));
+    if (ok && r.data.skipped && !o->quiet)
+        printf("skipped %ld bad image%s (--skip-bad)\n", r.data.skipped,
+               r.data.skipped == 1 ? "" : "s");
     bool live = !o->quiet && isatty(fileno(stdout));
     /* Only after a successful setup is the batch known to be at least 1. */
     long batches = ok ? (r.data.train.n + r.st.batch - 1) / r.st.batch : 0;
@@ -430,8 +470,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         ok = train_epoch(&r, o->skip_nonfinite, ep + 1, &pg, &tr, e);
         skipped += tr.skipped;
         double t1 = rt_now();
-        ok = ok && rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data.test,
-                               r.data.classes, &te, e);
+        ok = ok && rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data, &te, e);
         rt_progress_clear(&pg);
         r.st.epoch = ep + 1;
         /* A metrics file that cannot be written stops the run, but only
@@ -447,8 +486,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         }
     }
     if (ok && r.first_epoch >= r.st.epochs)
-        ok = rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data.test, r.data.classes,
-                         &te, e);
+        ok = rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data, &te, e);
     if (ok)
         printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,
                te.correct, te.n);

@@ -1,5 +1,5 @@
 /* elab_train.c - the train section: data, loss, optimizer, batch, epochs,
- * seed and the default initialiser.
+ * seed, the default initialiser, the schedule and the augmentation.
  *
  * Needs: the schema rows of train keys, data sources, losses, optimizers
  * and initialisers.  Provides: m->train with every default filled (also
@@ -46,7 +46,70 @@ static void suggest(Elab *E, const char *word, const Schema *rows, int n, const 
     buf_free(&all);
 }
 
-/* `data fashion_mnist("dir")`, `data mnist`, `data idx("dir")` */
+/* The argument of attribute `name` of s among the bound args, or NULL. */
+static const Value *arg_of(const Schema *s, const Value **arg, const char *name)
+{
+    int k = schema_attr_index(s, name);
+    return k < 0 ? NULL : arg[k];
+}
+
+/* The data source's options: files, conversions, split, labels. */
+static bool read_data_options(Elab *E, TrainConfig *t, const Schema *s, const Value **arg)
+{
+    int before = E->d->nerror;
+    static const char *const files[] = {"labels", "test", "test_labels"};
+    const char **slot[] = {&t->data_labels, &t->data_test, &t->data_test_labels};
+    for (int i = 0; i < 3; i++) {
+        const Value *v = arg_of(s, arg, files[i]);
+        const char *p;
+        if (v && value_string(E, s->name, &s->attr[schema_attr_index(s, files[i])], v, &p))
+            *slot[i] = arena_strdup(E->m->arena, p);
+    }
+    const Value *v;
+    int x;
+    if ((v = arg_of(s, arg, "channels")) &&
+        value_int(E, s->name, &s->attr[schema_attr_index(s, "channels")], v, &x)) {
+        if (x != 1 && x != 3)
+            elab_error(E, v->loc, v->len, "%s: channels must be 1 or 3, got %d", s->name, x);
+        t->data_channels = x;
+    }
+    if ((v = arg_of(s, arg, "size")) &&
+        value_int(E, s->name, &s->attr[schema_attr_index(s, "size")], v, &x))
+        t->data_size = x;
+    double split;
+    if ((v = arg_of(s, arg, "split")) &&
+        value_float(E, s->name, &s->attr[schema_attr_index(s, "split")], v, &split)) {
+        if (!(split >= 0 && split < 1))
+            elab_error(E, v->loc, v->len, "%s: split must be in [0, 1), got %g", s->name, split);
+        t->data_split = (float)split;
+    }
+    if ((v = arg_of(s, arg, "label"))) {
+        if ((v->kind != VAL_NAME && v->kind != VAL_STRING) ||
+            (strcmp(v->s, "coarse") && strcmp(v->s, "fine")))
+            elab_error(E, v->loc, v->len, "%s: label must be coarse or fine, got %s", s->name,
+                       value_describe(E, v));
+        else
+            t->data_coarse = !strcmp(v->s, "coarse");
+    }
+    return E->d->nerror == before;
+}
+
+/* Sources with test files need them, or a split. */
+static void check_data(Elab *E, const TrainConfig *t, const Schema *s, const Value *call)
+{
+    bool npy = !strcmp(s->name, "npy"), images = !strcmp(s->name, "images");
+    if (npy && !t->data_test != !t->data_test_labels)
+        elab_error(E, call->loc, call->len, "npy: test and test_labels go together");
+    else if ((npy || images) && !t->data_test && !t->data_split) {
+        elab_error(E, call->loc, call->len, "%s: no test set", s->name);
+        elab_hint(E, "give %s, or hold out part of the training set with split=0.1",
+                  npy ? "test=\"X.npy\" and test_labels=\"Y.npy\"" : "test=\"DIR\"");
+    } else if (t->data_test && t->data_split)
+        elab_error(E, call->loc, call->len, "%s: give test files or split, not both", s->name);
+}
+
+/* `data fashion_mnist("dir", channels=3, size=32)`, `data mnist`,
+ * `data npy("x.npy", "y.npy", split=0.1)`, `data cifar10("dir")` */
 static void read_data(Elab *E, TrainConfig *t, const Value *v)
 {
     int n;
@@ -66,13 +129,17 @@ static void read_data(Elab *E, TrainConfig *t, const Value *v)
     if (v->kind == VAL_CALL && !value_bind(E, s, s->name, v->item, v->n, v->loc, v->len, arg))
         return;
     if (v->kind == VAL_NAME && !s->attr[0].def) {
-        elab_error(E, v->loc, v->len, "data source '%s' needs the directory of its files: %s(\"DIR\")",
-                   s->name, s->name);
+        elab_error(E, v->loc, v->len, "data source '%s' needs %s: %s(\"%s\"%s)", s->name,
+                   s->attr[0].doc, s->name, s->nattr > 1 && !s->attr[1].def ? "X.npy" : "DIR",
+                   s->nattr > 1 && !s->attr[1].def ? ", \"Y.npy\"" : "");
         return;
     }
     const char *path = default_path(E, s);
     if (arg[0] && !value_string(E, s->name, &s->attr[0], arg[0], &path))
         return;
+    if (!read_data_options(E, t, s, arg))
+        return;
+    check_data(E, t, s, v);
     t->data_kind = s->name;
     t->data_path = path ? arena_strdup(E->m->arena, path) : NULL;
 }
@@ -134,6 +201,90 @@ static bool read_loss_attrs(Elab *E, TrainPlan *plan, const Schema *s, const Val
         }
     }
     return ok;
+}
+
+/* A list of numbers, at most max of them, each > 0 when positive. */
+static int read_floats(Elab *E, const char *what, const AttrSpec *a, const Value *v, float *out,
+                       int max, bool positive)
+{
+    if (v->kind != VAL_LIST || v->n < 1 || v->n > max) {
+        elab_error(E, v->loc, v->len, "%s: %s expects a list of 1 to %d numbers, got %s", what,
+                   a->name, max, value_describe(E, v));
+        return 0;
+    }
+    for (int i = 0; i < v->n; i++) {
+        double x;
+        if (!value_float(E, what, a, &v->item[i], &x))
+            return 0;
+        if (positive && !(x > 0)) {
+            elab_error(E, v->item[i].loc, v->item[i].len, "%s: %s must be greater than 0, got %g",
+                       what, a->name, x);
+            return 0;
+        }
+        out[i] = (float)x;
+    }
+    return v->n;
+}
+
+/* One item of `augment`: crop(pad), flip, normalize(mean=[..], std=[..]);
+ * seen[] holds the item given earlier for each row, to reject repeats. */
+static void read_augment_item(Elab *E, TrainConfig *t, const Value *v, const Value **seen)
+{
+    int n;
+    const Schema *rows = schema_augments(&n);
+    bool named = v->kind == VAL_NAME || v->kind == VAL_CALL;
+    const Schema *s = named ? schema_lookup(rows, n, v->s) : NULL;
+    if (!s) {
+        if (named) {
+            elab_error(E, v->loc, v->len, "unknown augmentation '%s'", v->s);
+            suggest(E, v->s, rows, n, "augmentations");
+        } else {
+            elab_error(E, v->loc, v->len, "augment expects crop(pad), flip or normalize(mean, "
+                       "std), got %s", value_describe(E, v));
+        }
+        return;
+    }
+    if (seen[s - rows]) {
+        elab_error(E, v->loc, v->len, "augmentation '%s' is given twice", s->name);
+        elab_note(E, seen[s - rows]->loc, seen[s - rows]->len, "first given here");
+        return;
+    }
+    seen[s - rows] = v;
+    const Value *arg[SCHEMA_MAX_ATTR] = {0};
+    if (v->kind == VAL_CALL && !value_bind(E, s, s->name, v->item, v->n, v->loc, v->len, arg))
+        return;
+    if (v->kind == VAL_NAME && s->nattr > 0) {
+        elab_error(E, v->loc, v->len, "augmentation '%s' needs '%s'", s->name, s->attr[0].name);
+        return;
+    }
+    if (!strcmp(s->name, "flip")) {
+        t->flip = true;
+    } else if (!strcmp(s->name, "crop")) {
+        value_int(E, "crop", &s->attr[0], arg[0], &t->crop_pad);
+    } else {
+        float mean[16] = {0}, std[16] = {0};
+        int nm = read_floats(E, "normalize", &s->attr[0], arg[0], mean, 16, false);
+        int ns = nm ? read_floats(E, "normalize", &s->attr[1], arg[1], std, 16, true) : 0;
+        if (nm && ns && nm != ns) {
+            elab_error(E, arg[1]->loc, arg[1]->len, "normalize: %d means but %d stds", nm, ns);
+        } else if (nm && ns) {
+            t->nnorm = nm;
+            memcpy(t->mean, mean, sizeof mean);
+            memcpy(t->std, std, sizeof std);
+        }
+    }
+}
+
+/* `augment [crop(4), flip, normalize(mean=[0.5], std=[0.25])]` or one item */
+static void read_augment(Elab *E, TrainConfig *t, const Value *v)
+{
+    const Value *seen[SCHEMA_MAX_ATTR] = {0};
+    if (v->kind != VAL_LIST) {
+        read_augment_item(E, t, v, seen);
+        return;
+    }
+    for (int i = 0; i < v->n; i++)
+        read_augment_item(E, t, &v->item[i], seen);
 }
 
 static void read_loss(Elab *E, TrainPlan *plan, const Value *v)
@@ -432,7 +583,7 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
                 elab_hint(E, "did you mean '%s'?", s);
             else
                 elab_hint(E, "the settings are data, loss, optimizer, batch, epochs, seed, init, "
-                             "schedule, clip_norm, warmup, freeze and lr_mult");
+                             "schedule, clip_norm, warmup, freeze, lr_mult and augment");
             continue;
         }
         if (seen[k]) {
@@ -455,6 +606,7 @@ void train_read(Elab *E, const AstStmt *train, TrainPlan *plan)
         case ATTR_FLOAT: read_clip_norm(E, t, a, &v); break;
         case ATTR_LAYERS:
         case ATTR_LR_MULTS: read_layer_list(E, plan, a, &v); break;
+        case ATTR_AUGMENT: read_augment(E, t, &v); break;
         case ATTR_INIT:
             if (value_init(E, "train", &v, &init)) {
                 plan->init = init;

@@ -223,16 +223,64 @@ static const Schema inits[] = {
     }, INIT_NORMAL, "N(mean, std^2)"},
 };
 
+#define CHANNELS_DOC "channels fed to the model: 3 replicates the grey channel"
+#define SIZE_DOC "resize to size x size (bilinear); default: as stored"
+#define SPLIT_DOC "fraction of the training set held out for testing, in (0, 1); 0: the test files"
+
 static const Schema data[] = {
-    {"fashion_mnist", OP_COUNT, 1, 0, 0, 1, {
+    {"fashion_mnist", OP_COUNT, 1, 0, 0, 4, {
         {"path", ATTR_STRING, "\"/usr/share/datasets/fashion-mnist\"", 0, "directory of the IDX files"},
+        {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
+        {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
     }, INIT_DEFAULT, "Fashion-MNIST (IDX files, optionally gzipped)"},
-    {"mnist", OP_COUNT, 1, 0, 0, 1, {
+    {"mnist", OP_COUNT, 1, 0, 0, 4, {
         {"path", ATTR_STRING, "\"/usr/share/datasets/mnist\"", 0, "directory of the IDX files"},
+        {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
+        {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
     }, INIT_DEFAULT, "MNIST digits (IDX files)"},
-    {"idx", OP_COUNT, 1, 0, 0, 1, {
+    {"idx", OP_COUNT, 1, 0, 0, 4, {
         {"path", ATTR_STRING, NULL, 0, "directory of the IDX files"},
+        {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
+        {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
     }, INIT_DEFAULT, "any dataset in the MNIST IDX layout"},
+    /* data sources: arrays, CIFAR, image folders */
+    {"npy", OP_COUNT, 2, 0, 0, 5, {
+        {"path", ATTR_STRING, NULL, 0, "training images, [N, C, H, W] or [N, H, W], uint8 or float32"},
+        {"labels", ATTR_STRING, NULL, 0, "training labels, [N], an integer dtype"},
+        {"test", ATTR_STRING, "none", 0, "test images (with test_labels)"},
+        {"test_labels", ATTR_STRING, "none", 0, "test labels"},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+    }, INIT_DEFAULT, "NumPy arrays, memory-mapped"},
+    {"cifar10", OP_COUNT, 1, 0, 0, 2, {
+        {"path", ATTR_STRING, NULL, 0, "directory of data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+    }, INIT_DEFAULT, "CIFAR-10, binary version"},
+    {"cifar100", OP_COUNT, 1, 0, 0, 3, {
+        {"path", ATTR_STRING, NULL, 0, "directory of train.bin and test.bin"},
+        {"label", ATTR_STRING, "fine", 0, "fine (100 classes) or coarse (20)"},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+    }, INIT_DEFAULT, "CIFAR-100, binary version"},
+    {"images", OP_COUNT, 1, 0, 0, 3, {
+        {"path", ATTR_STRING, NULL, 0, "folder with one sub-folder of PNG/JPEG files per class"},
+        {"test", ATTR_STRING, "none", 0, "the test folder, with the same class folders"},
+        {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+    }, INIT_DEFAULT, "image folders, resized to the input (bilinear)"},
+};
+
+/* augmentation: the items of `augment [...]` */
+static const Schema augments[] = {
+    {"crop", OP_COUNT, 1, 0, 0, 1, {
+        {"pad", ATTR_INT, NULL, 1, "zero padding on every side before a random crop"},
+    }, INIT_DEFAULT, "random crop of the padded image (training only)"},
+    {"flip", OP_COUNT, 0, 0, 0, 0, {{0}}, INIT_DEFAULT,
+     "random horizontal flip, probability 1/2 (training only)"},
+    {"normalize", OP_COUNT, 0, 0, 0, 2, {
+        {"mean", ATTR_FLOATS, NULL, 0, "one mean per channel"},
+        {"std", ATTR_FLOATS, NULL, 0, "one standard deviation per channel, > 0"},
+    }, INIT_DEFAULT, "(x - mean) / std per channel (training and test)"},
 };
 
 #define REDUCTION_DOC "mean (over the batch and every position) or sum"
@@ -291,7 +339,7 @@ static const Schema schedules[] = {
 };
 
 static const Schema train = {
-    "train", OP_COUNT, 0, 0, 0, 12, {
+    "train", OP_COUNT, 0, 0, 0, 13, {
         {"data", ATTR_DATA, "fashion_mnist", 0, "the dataset"},
         {"loss", ATTR_LOSS, NULL, 0, "the loss and the value it scores"},
         {"optimizer", ATTR_OPTIM, "sgd", 0, "the optimiser and its settings"},
@@ -305,6 +353,7 @@ static const Schema train = {
         {"warmup", ATTR_INT, "0", 0, "epochs of linear learning-rate warm-up, stepped per batch"},
         {"freeze", ATTR_LAYERS, "[]", 0, "layers whose parameters are never updated"},
         {"lr_mult", ATTR_LR_MULTS, "[]", 0, "per-layer factors of the learning rate"},
+        {"augment", ATTR_AUGMENT, "[]", 0, "augmentation and normalisation of the images"},
     }, INIT_DEFAULT, "training configuration",
 };
 
@@ -330,6 +379,12 @@ const Schema *schema_data(int *n)
 {
     *n = (int)(sizeof data / sizeof data[0]);
     return data;
+}
+
+const Schema *schema_augments(int *n)
+{
+    *n = (int)(sizeof augments / sizeof augments[0]);
+    return augments;
 }
 
 const Schema *schema_losses(int *n)

@@ -36,6 +36,7 @@ typedef enum {
     ATTR_DIMS,   /* a list of integers >= 1, one of which may be -1         */
     /* winograd */
     ATTR_ALGO,   /* a convolution algorithm: auto, direct, im2col, winograd  */
+    ATTR_AUGMENT, /* crop(4), flip, normalize(...), or a list of them       */
 } AttrKind;
 
 typedef struct {
@@ -70,6 +71,7 @@ const Schema *schema_inits(int *n);
 const Schema *schema_data(int *n);
 const Schema *schema_losses(int *n);
 const Schema *schema_schedules(int *n);
+const Schema *schema_augments(int *n);
 /* The train section's keys, as a schema whose attributes are the keys. */
 const Schema *schema_train(void);
 

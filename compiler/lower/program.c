@@ -573,6 +573,35 @@ static const char *target_kind(Op loss, const Shape *target)
     return target->rank == 1 ? "onehot" : "tensor";
 }
 
+/* The data source's files and options and the augmentation, as the
+ * runtime's `train datafile|dataopt|augment|normalize` records. */
+static void meta_data_options(Buf *b, const TrainConfig *t)
+{
+    const char *role[] = {"labels", "test", "test_labels"};
+    const char *file[] = {t->data_labels, t->data_test, t->data_test_labels};
+    for (int i = 0; i < 3; i++)
+        if (file[i])
+            buf_printf(b, "train datafile %s %s\n", role[i], file[i]);
+    if (t->data_split > 0)
+        buf_printf(b, "train dataopt split %.9g\n", (double)t->data_split);
+    if (t->data_channels > 1)
+        buf_printf(b, "train dataopt channels %d\n", t->data_channels);
+    if (t->data_size > 0)
+        buf_printf(b, "train dataopt size %d\n", t->data_size);
+    if (t->data_coarse)
+        buf_puts(b, "train dataopt label coarse\n");
+    if (t->crop_pad > 0)
+        buf_printf(b, "train augment crop %d\n", t->crop_pad);
+    if (t->flip)
+        buf_puts(b, "train augment flip\n");
+    if (t->nnorm > 0) {
+        buf_printf(b, "train normalize %d", t->nnorm);
+        for (int i = 0; i < 2 * t->nnorm; i++)
+            buf_printf(b, " %.9g", (double)(i < t->nnorm ? t->mean[i] : t->std[i - t->nnorm]));
+        buf_puts(b, "\n");
+    }
+}
+
 static char *build_meta(const Program *p)
 {
     const Model *m = p->m;
@@ -626,6 +655,7 @@ static char *build_meta(const Program *p)
         buf_printf(&b, "train batch %d\ntrain epochs %d\ntrain seed %lu\n", t->batch, t->epochs, t->seed);
         buf_printf(&b, "train data %s %s\n", t->data_kind ? t->data_kind : "fashion_mnist",
                    t->data_path && *t->data_path ? t->data_path : "/usr/share/datasets/fashion-mnist");
+        meta_data_options(&b, t);
     }
     buf_puts(&b, "end\n");
     return b.s;

@@ -203,7 +203,7 @@ static void expect_load_error(const RtMeta *m, const char *needle)
 {
     RtData d;
     RtErr e;
-    if (rt_data_load(&d, m, dir, true, 0, 0, &e))
+    if (rt_data_load(&d, m, dir, true, 0, 0, false, &e))
         fail_msg("loaded a bad data set");
     expect_contains(e.msg, needle);
 }
@@ -218,7 +218,7 @@ static void data_set_checks(void **state)
     write_set("train", 10, 4, 4, 3);
     write_set("t10k", 5, 4, 4, 3);
     RtData d;
-    if (!rt_data_load(&d, &m, dir, true, 6, 0, &e))
+    if (!rt_data_load(&d, &m, dir, true, 6, 0, false, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(d.classes, 3);
     assert_int_equal(d.train.n, 6); /* --limit */

@@ -258,6 +258,48 @@ static void errors(void **state)
     expect_meta_error(with_tail, "text after 'end'");
 }
 
+/* The data source's files and options, augmentation and normalisation. */
+static void data_records(void **state)
+{
+    (void)state;
+    RtMeta m;
+    RtErr e;
+    const char *text = edit(23, "train data npy /d/x y.npy\ntrain datafile labels /d/l a.npy\n"
+                                "train datafile test /d/t.npy\ntrain datafile test_labels /d/tl.npy\n"
+                                "train dataopt channels 3\ntrain dataopt size 32\n"
+                                "train dataopt label coarse\ntrain augment crop 4\n"
+                                "train augment flip\ntrain normalize 2 0.5 0.25 0.2 0.1");
+    assert_ok(rt_meta_parse(&m, text, &e), e);
+    assert_string_equal(m.data_kind, "npy");
+    assert_string_equal(m.data_path, "/d/x y.npy");
+    assert_string_equal(m.data_labels, "/d/l a.npy");
+    assert_string_equal(m.data_test, "/d/t.npy");
+    assert_string_equal(m.data_test_labels, "/d/tl.npy");
+    assert_int_equal(m.data_channels, 3);
+    assert_int_equal(m.data_size, 32);
+    assert_true(m.data_coarse);
+    assert_int_equal(m.crop_pad, 4);
+    assert_true(m.flip);
+    assert_int_equal(m.nnorm, 2);
+    assert_float_equal(m.mean[1], 0.25f, 0);
+    assert_float_equal(m.std[0], 0.2f, 0);
+    rt_meta_free(&m);
+    expect_meta_error(edit(23, "train dataopt split 1"), "the split must be in (0, 1), found '1'");
+    expect_meta_error(edit(23, "train dataopt split 0.2 x"), "expected 'train dataopt KEY VALUE'");
+    expect_meta_error(edit(23, "train dataopt shuffle 1"), "unknown data option 'shuffle'");
+    expect_meta_error(edit(23, "train dataopt label medium"), "expected coarse or fine, found");
+    expect_meta_error(edit(23, "train datafile weights /w"), "unknown data file role 'weights'");
+    expect_meta_error(edit(23, "train datafile test /a\ntrain datafile test /b"),
+                      "duplicate data file 'test'");
+    expect_meta_error(edit(23, "train augment crop 0"), "expected a positive integer, found '0'");
+    expect_meta_error(edit(23, "train augment rotate 5"), "expected 'train augment crop PAD' or");
+    expect_meta_error(edit(23, "train normalize 2 0.5 0.5 1"), "missing field after '1'");
+    expect_meta_error(edit(23, "train normalize 1 0.5 0"), "a std must be positive, found '0'");
+    expect_meta_error(edit(23, "train normalize 1 0.5 1 7"), "unexpected field '7'");
+    expect_meta_error(edit(23, "train normalize 1 0 1\ntrain normalize 1 0 1"),
+                      "duplicate train record 'normalize'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +309,7 @@ int main(void)
         cmocka_unit_test(optimizer_records),
         cmocka_unit_test(state_records),
         cmocka_unit_test(errors),
+        cmocka_unit_test(data_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -758,7 +758,7 @@ static void info_and_help(void **state)
     c = run(help);
     expect_status(&c, 0);
     expect_contains(c.out, "usage: tiny COMMAND");
-    expect_contains(c.out, "tiny predict --weights CKPT --input X.npy --output Y.npy");
+    expect_contains(c.out, "tiny predict --weights CKPT --input [NAME=]X.npy... --output");
     captured_free(&c);
 }
 
