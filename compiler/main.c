@@ -40,6 +40,8 @@ typedef struct {
     const char *target, *cpu, *features;
     int opt_level;
     bool no_fuse;           /* --no-fuse: every activation its own kernel */
+    const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
+    bool backward;          /* graph --backward: the backward nodes too */
 } Options;
 
 static void usage(FILE *f)
@@ -52,6 +54,9 @@ static void usage(FILE *f)
           "  emit-llvm write DIR/<name>.ll                            (-o DIR)\n"
           "  emit-obj  write DIR/<name>.o and DIR/<name>.h            (-o DIR)\n"
           "  build     write a standalone program                     (-o PROG)\n"
+          "  graph     draw the graph as DOT, or SVG through Graphviz (-o G.dot|G.svg, default stdout)\n"
+          "            --after=ir|grad|fuse: before autodiff, after it, after the passes (default)\n"
+          "            --backward: the backward nodes too\n"
           "\n"
           "options:\n"
           "  -o PATH              output directory or program\n"
@@ -184,6 +189,14 @@ static int parse_args(int argc, char **argv, Options *o)
             TAKE(features);
         } else if (strcmp(a, "--portable") == 0) {
             o->portable = true;
+        } else if (strncmp(a, "--after=", 8) == 0) {
+            o->after = a + 8;
+            if (strcmp(o->after, "ir") && strcmp(o->after, "grad") && strcmp(o->after, "fuse")) {
+                arg_error("unknown phase '%s' for --after (expected ir, grad or fuse)", o->after);
+                return 2;
+            }
+        } else if (strcmp(a, "--backward") == 0) {
+            o->backward = true;
         } else if (strcmp(a, "--no-fuse") == 0) {
             o->no_fuse = true;
         } else if (strcmp(a, "--time") == 0) {
@@ -218,7 +231,7 @@ static int parse_args(int argc, char **argv, Options *o)
         usage(stderr);
         return 2;
     }
-    static const char *const cmds[] = {"check", "emit-c", "emit-llvm", "emit-obj", "build"};
+    static const char *const cmds[] = {"check", "emit-c", "emit-llvm", "emit-obj", "build", "graph"};
     bool known = false;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         known |= strcmp(o->cmd, cmds[i]) == 0;
@@ -234,13 +247,13 @@ static int parse_args(int argc, char **argv, Options *o)
         arg_error("'%s' needs a model file (netc %s model.net)", o->cmd, o->cmd);
         return 2;
     }
-    if (strcmp(o->cmd, "check") != 0 && !o->output) {
+    if (strcmp(o->cmd, "check") != 0 && strcmp(o->cmd, "graph") != 0 && !o->output) {
         arg_error("'%s' needs an output: -o %s", o->cmd,
                 strcmp(o->cmd, "build") == 0 ? "PROG" : "DIR");
         return 2;
     }
-    if (o->weights && strcmp(o->cmd, "check") == 0) {
-        arg_error("--weights embeds a checkpoint in generated code; 'check' generates none");
+    if (o->weights && (strcmp(o->cmd, "check") == 0 || strcmp(o->cmd, "graph") == 0)) {
+        arg_error("--weights embeds a checkpoint in generated code; '%s' generates none", o->cmd);
         return 2;
     }
     if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
@@ -469,6 +482,62 @@ static bool ensure_dir(const char *dir, Diag *d)
     return true;
 }
 
+/* ---- graph: DOT, or SVG through Graphviz's dot ---- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Writes the DOT text to o->output (stdout without -o); a .svg output is
+ * drawn by `dot -Tsvg`, written beside the target and renamed, so a failed
+ * drawing leaves no half-written file. */
+static bool write_graph(const Options *o, const Model *m, const Sched *s, Diag *d)
+{
+    if (!o->output) {
+        graph_dot(stdout, m, s, o->backward);
+        return true;
+    }
+    bool svg = ends_with(o->output, ".svg");
+    char dotpath[4200], tmpout[4200];
+    snprintf(dotpath, sizeof dotpath, "%s.netc-tmp.dot", o->output);
+    snprintf(tmpout, sizeof tmpout, "%s.netc-tmp", o->output);
+    const char *target = svg ? dotpath : tmpout;
+    FILE *f = fopen(target, "w");
+    if (!f) {
+        diag_plain(d, "cannot write '%s': %s", o->output, strerror(errno));
+        return false;
+    }
+    graph_dot(f, m, s, o->backward);
+    bool ok = fclose(f) == 0;
+    if (ok && svg) {
+        char *argv[] = {"dot", "-Tsvg", dotpath, "-o", tmpout, NULL};
+        int rc = run(argv);
+        unlink(dotpath);
+        if (rc == 127) {
+            diag_plain(d, "drawing '%s' needs Graphviz's 'dot' (Debian: apt-get install graphviz); "
+                          "or write DOT: -o %.*s.dot", o->output, (int)(strlen(o->output) - 4), o->output);
+            return false;
+        }
+        ok = rc == 0;
+        if (!ok)
+            diag_plain(d, "'dot' failed (exit status %d) drawing '%s'", rc, o->output);
+    }
+    if (ok && rename(tmpout, o->output) != 0) {
+        diag_plain(d, "cannot write '%s': %s", o->output, strerror(errno));
+        ok = false;
+    }
+    if (!ok)
+        unlink(tmpout);
+    return ok;
+}
+
+static bool graph_after(const Options *o, const char *phase)
+{
+    return strcmp(o->cmd, "graph") == 0 && strcmp(o->after ? o->after : "fuse", phase) == 0;
+}
+
 /* ---- the pipeline ---- */
 
 /* The command's output: the layer table, or the generated code. */
@@ -513,6 +582,10 @@ static int compile(const Options *o)
         goto done;
     if (dumping(o, "ir"))
         graph_print(stdout, m->g);
+    if (graph_after(o, "ir")) {
+        status = write_graph(o, m, NULL, &d) ? 0 : 1;
+        goto done;
+    }
     timing_begin("autodiff");
     if (m->g->loss >= 0)
         autodiff(m, m->g->loss, -1);
@@ -521,7 +594,7 @@ static int compile(const Options *o)
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     timing_begin("fuse");
-    if (!o->no_fuse)
+    if (!o->no_fuse && !graph_after(o, "grad"))
         fuse_epilogues(m);
     timing_end();
     if (dumping(o, "fuse"))
@@ -531,6 +604,10 @@ static int compile(const Options *o)
     timing_begin("schedule");
     Sched *s = sched_choose(m);
     timing_end();
+    if (graph_after(o, "grad") || graph_after(o, "fuse")) {
+        status = write_graph(o, m, s, &d) ? 0 : 1;
+        goto done;
+    }
     /* The C backend compiles with -march=native unless --portable: then
      * the code may assume only the architecture's baseline. */
     bool portable = !strcmp(o->cmd, "build") && !strcmp(o->backend, "c") && o->portable;

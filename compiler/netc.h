@@ -138,6 +138,9 @@ Sched *sched_choose(const Model *m);
 /* graph/fuse.c: activations fused into the conv or dense layer before them
  * (see the file); returns how many.  fuse_activation: the ops it fuses. */
 int fuse_epilogues(Model *m);
+/* graph/graph_dot.c: the graph as Graphviz DOT, the backward nodes too when
+ * `backward`; s may be NULL. */
+void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward);
 bool fuse_activation(Op op);
 void sched_print(FILE *f, const Model *m, const Sched *s);
 

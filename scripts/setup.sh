@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libclang-rt-14-dev: libFuzzer, for the fuzz.smoke test (scripts/fuzz.sh).
-pkgs=(build-essential cmake flex bison libcmocka-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev clang libclang-rt-14-dev llvm-22-dev python3
+pkgs=(build-essential cmake flex bison libcmocka-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev clang libclang-rt-14-dev llvm-22-dev python3 graphviz
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -107,6 +107,18 @@ expect_fail "build with a failing linker" "failed" "$netc" build examples/lenet.
 check "the old program survives" grep -q "previous program" "$tmp/prog"
 check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
 
+# graph: DOT on stdout (fused groups and algorithms in the boxes), SVG
+# through Graphviz when it is installed.
+check "graph writes DOT with the fused groups" grep -q 'conv + relu' <("$netc" graph examples/lenet.net)
+check "graph --after=grad is before fusion" bash -c '! "$0" graph examples/lenet.net --after=grad | grep -q "conv + relu"' "$netc"
+check "graph --backward draws the gradients" grep -q 'conv_dw' <("$netc" graph examples/lenet.net --backward)
+expect_fail "graph --after=x" "unknown phase 'x' for --after" "$netc" graph examples/lenet.net --after=x
+if command -v dot >/dev/null; then
+  check "graph draws SVG through dot" "$netc" graph examples/resnet_mini.net -o "$tmp/g.svg"
+  check "the SVG is one" grep -q "<svg" "$tmp/g.svg"
+  check "no temporary file is left by graph" test ! -e "$tmp/g.svg.netc-tmp"
+fi
+
 # build --time says where the compile time went.  An LLVM build is split
 # into objects built on threads; the program is the same every time.
 if "$netc" emit-llvm "$tmp/w.net" -o "$tmp/probe" >/dev/null 2>&1; then
