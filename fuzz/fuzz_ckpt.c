@@ -33,10 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         have_meta = true;
     }
     const char *path = fuzz_input_path(data, size);
-    float params[8], velocity[8];
+    float params[8], state[8 * RT_OPT_SLOTS]; /* optimiser state: RT_OPT_SLOTS per float */
     RtTrainState s;
     memset(&s, 0, sizeof s);
     (void)rt_ckpt_load(path, &m, params, NULL, NULL, &e);
-    (void)rt_ckpt_load(path, &m, params, velocity, &s, &e);
+    (void)rt_ckpt_load(path, &m, params, state, &s, &e);
     return 0;
 }

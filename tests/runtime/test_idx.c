@@ -243,7 +243,7 @@ static void data_set_checks(void **state)
         "train loss softmax_cross_entropy\ntrain target class 2 4 4\n"
         "train optimizer sgd 0.1 0 0 0\ntrain batch 4\ntrain epochs 1\ntrain seed 1\nend\n";
     assert_ok(rt_meta_parse(&m, seg_meta, &e), e);
-    expect_load_error(&m, "the model's target is a class index per position (rank 2); IDX data "
+    expect_load_error(&m, "the model's target is a class index per position (rank 2); idx data "
                       "provides one class label per image");
     rt_meta_free(&m);
 }
