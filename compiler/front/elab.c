@@ -530,6 +530,8 @@ static void expand_chain(Elaborator *X, Scope *sc, const AstStmt *st)
         bind = -1;
     for (const AstLayer *L = st->layers; L && ok; L = L->next) {
         const Schema *sch = schema_find_layer(L->op);
+        if (!sch)
+            sch = schema_find_form(L->op);
         int bi = strmap_get(&X->blocks, L->op);
         if (!sch && bi < 0) {
             elab_error(E, L->loc, L->len, "unknown layer '%s'", L->op);
@@ -827,7 +829,7 @@ static void read_top(Elaborator *X, const AstFile *ast, const AstStmt **train,
             if (prev >= 0) {
                 elab_error(E, s->name_loc, s->name_len, "block '%s' is already defined", s->name);
                 elab_note(E, X->block[prev]->name_loc, X->block[prev]->name_len, "first defined here");
-            } else if (schema_find_layer(s->name)) {
+            } else if (schema_find_layer(s->name) || schema_find_form(s->name)) {
                 elab_error(E, s->name_loc, s->name_len, "a block cannot be named '%s': that is a layer",
                            s->name);
             } else {
