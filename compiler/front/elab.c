@@ -220,7 +220,7 @@ static void undefined(Elaborator *X, const Scope *sc, const char *name, SrcLoc l
         elab_hint(&X->E, "a block sees only its input `in`, its parameters and the values it binds");
         return;
     }
-    if (schema_find_layer(name) || strmap_get(&X->blocks, name) >= 0) {
+    if (schema_find_layer(name) || schema_find_form(name) || strmap_get(&X->blocks, name) >= 0) {
         elab_hint(&X->E, "'%s' is a layer; is '->' missing before it?", name);
         return;
     }
@@ -537,12 +537,16 @@ static void expand_chain(Elaborator *X, Scope *sc, const AstStmt *st)
             elab_error(E, L->loc, L->len, "unknown layer '%s'", L->op);
             int nl;
             const Schema *rows = schema_layers(&nl);
-            const char **c = arena_alloc(E->a, sizeof(char *) * (size_t)(nl + X->nblock + 1));
+            int nf;
+            const Schema *forms = schema_forms(&nf);
+            const char **c = arena_alloc(E->a, sizeof(char *) * (size_t)(nl + X->nblock + nf + 1));
             for (int i = 0; i < nl; i++)
                 c[i] = rows[i].name;
             for (int i = 0; i < X->nblock; i++)
                 c[nl + i] = X->block[i]->name;
-            const char *s = diag_suggest(L->op, c, nl + X->nblock);
+            for (int i = 0; i < nf; i++) /* convolution forms */
+                c[nl + X->nblock + i] = forms[i].name;
+            const char *s = diag_suggest(L->op, c, nl + X->nblock + nf);
             int nloss;
             const Schema *losses = schema_losses(&nloss);
             if (schema_lookup(losses, nloss, L->op))
