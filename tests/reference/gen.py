@@ -667,6 +667,15 @@ CASES += [
          lambda: Net(lambda m, x: m.c.conv2(channel_shuffle(m.c.conv1(x), 2)),
                      c=parts(conv1=conv(4, 6, 3, padding=1, groups=2),
                              conv2=conv(6, 6, 3, padding=1, groups=2)))),
+    # 1D inputs: k on the one spatial axis; no biases
+    Case("form_depthwise_separable1d", (3, 9),
+         lambda: Net(lambda m, x: m.c.pointwise(m.c.depthwise(x)),
+                     c=parts(depthwise=nn.Conv1d(3, 6, 3, stride=2, padding=1, groups=3),
+                             pointwise=nn.Conv1d(6, 4, 1)))),
+    Case("form_shuffled_grouped1d", (6, 7),
+         lambda: Net(lambda m, x: m.c.conv2(channel_shuffle(m.c.conv1(x), 3)),
+                     c=parts(conv1=nn.Conv1d(6, 9, 3, groups=3, bias=False),
+                             conv2=nn.Conv1d(9, 9, 3, groups=3, bias=False)))),
 ]
 
 def main():
