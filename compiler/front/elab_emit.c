@@ -8,6 +8,8 @@
  * each conv and dense preceded by its weight and bias PARAMs, every shape
  * inferred as soon as its node is added; then the outputs, the loss target
  * and the loss.  An instance whose input failed is skipped without a word.
+ * A convolution form becomes its convs (elab_forms.c, through
+ * elab_emit_layer).
  *
  *   x -> c: conv(4, kernel=3) => a      %0 = input x
  *                                       %1 = param c.weight [4, 3, 3, 3]
