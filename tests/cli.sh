@@ -152,5 +152,9 @@ x -> b * 9999 -> dense(2) => y\noutput y
 train { loss softmax_cross_entropy(y) optimizer sgd(lr=0.1) batch 2 epochs 1 }\n' > "$tmp/train.net"
 check "a 99,991-layer training chain checks" "$netc" check "$tmp/train.net"
 
+# convolution forms: the layer table shows the convs each expands to
+check "check lists a form's parts" grep -q "^s.kw *conv" <("$netc" check tests/golden/forms.net)
+check "check lists a form's shuffle" grep -q "^g.shuffle *channel_shuffle" <("$netc" check tests/golden/forms.net)
+
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]

@@ -220,7 +220,7 @@ static void undefined(Elaborator *X, const Scope *sc, const char *name, SrcLoc l
         elab_hint(&X->E, "a block sees only its input `in`, its parameters and the values it binds");
         return;
     }
-    if (schema_find_layer(name) || strmap_get(&X->blocks, name) >= 0) {
+    if (schema_find_layer(name) || schema_find_form(name) || strmap_get(&X->blocks, name) >= 0) {
         elab_hint(&X->E, "'%s' is a layer; is '->' missing before it?", name);
         return;
     }
@@ -530,17 +530,23 @@ static void expand_chain(Elaborator *X, Scope *sc, const AstStmt *st)
         bind = -1;
     for (const AstLayer *L = st->layers; L && ok; L = L->next) {
         const Schema *sch = schema_find_layer(L->op);
+        if (!sch)
+            sch = schema_find_form(L->op);
         int bi = strmap_get(&X->blocks, L->op);
         if (!sch && bi < 0) {
             elab_error(E, L->loc, L->len, "unknown layer '%s'", L->op);
             int nl;
             const Schema *rows = schema_layers(&nl);
-            const char **c = arena_alloc(E->a, sizeof(char *) * (size_t)(nl + X->nblock + 1));
+            int nf;
+            const Schema *forms = schema_forms(&nf);
+            const char **c = arena_alloc(E->a, sizeof(char *) * (size_t)(nl + X->nblock + nf + 1));
             for (int i = 0; i < nl; i++)
                 c[i] = rows[i].name;
             for (int i = 0; i < X->nblock; i++)
                 c[nl + i] = X->block[i]->name;
-            const char *s = diag_suggest(L->op, c, nl + X->nblock);
+            for (int i = 0; i < nf; i++) /* convolution forms */
+                c[nl + X->nblock + i] = forms[i].name;
+            const char *s = diag_suggest(L->op, c, nl + X->nblock + nf);
             int nloss;
             const Schema *losses = schema_losses(&nloss);
             if (schema_lookup(losses, nloss, L->op))
@@ -827,7 +833,7 @@ static void read_top(Elaborator *X, const AstFile *ast, const AstStmt **train,
             if (prev >= 0) {
                 elab_error(E, s->name_loc, s->name_len, "block '%s' is already defined", s->name);
                 elab_note(E, X->block[prev]->name_loc, X->block[prev]->name_len, "first defined here");
-            } else if (schema_find_layer(s->name)) {
+            } else if (schema_find_layer(s->name) || schema_find_form(s->name)) {
                 elab_error(E, s->name_loc, s->name_len, "a block cannot be named '%s': that is a layer",
                            s->name);
             } else {

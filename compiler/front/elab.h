@@ -245,5 +245,11 @@ bool elab_slot_failed(const Elaborator *X, int s);
 void elab_instance_notes(Elab *E, const struct Scope *s);
 /* elab_emit.c: adds inputs, instances, outputs and the loss to the graph. */
 void elab_emit(Elaborator *X);
+/* One layer instance reading nodes args[0..nargs) (its params are added
+ * before it); returns its node id, or -1 after reporting why. */
+int elab_emit_layer(Elaborator *X, const Inst *I, const int *args, int nargs);
+/* elab_forms.c: a convolution form (schema_is_form) reading node x becomes
+ * its convs; returns the last node's id, or -1 after reporting why. */
+int elab_emit_form(Elaborator *X, const Inst *I, int x);
 
 #endif

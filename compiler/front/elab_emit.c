@@ -8,6 +8,8 @@
  * each conv and dense preceded by its weight and bias PARAMs, every shape
  * inferred as soon as its node is added; then the outputs, the loss target
  * and the loss.  An instance whose input failed is skipped without a word.
+ * A convolution form becomes its convs (elab_forms.c, through
+ * elab_emit_layer).
  *
  *   x -> c: conv(4, kernel=3) => a      %0 = input x
  *                                       %1 = param c.weight [4, 3, 3, 3]
@@ -561,27 +563,15 @@ static bool lrn_params(Elaborator *X, const Inst *I, Node *tmpl)
     ok &= read_float_in(X, I, "k", 0, true, HUGE_VAL, false, &q->k);
     return ok;
 }
-static void emit_inst(Elaborator *X, int id)
+int elab_emit_layer(Elaborator *X, const Inst *I, const int *args, int nargs)
 {
     Elab *E = &X->E;
-    Inst *I = &X->inst[id];
-    if (I->bad || elab_stop(E))
-        return;
-    E->scope = I->scope;
-    int *in = arena_alloc(E->a, sizeof(int) * (size_t)(I->nin + 4));
+    int *in = arena_alloc(E->a, sizeof(int) * (size_t)(nargs + 4));
+    memcpy(in, args, sizeof(int) * (size_t)nargs);
     int extra = -1; /* a state PARAM the layer owns but does not read */
-    for (int k = 0; k < I->nin; k++) {
-        int pi, px;
-        elab_slot_resolve(X, I->in[k], &pi, &px);
-        in[k] = pi >= 0 ? X->inst[pi].node : px >= 0 ? X->input[px].node : -1;
-        if (in[k] < 0) {
-            I->bad = true; /* its input failed and said so */
-            return;
-        }
-    }
     Graph *g = E->m->g;
     const Node *x = graph_node(g, in[0]);
-    int nin = I->nin;
+    int nin = nargs;
     Node tmpl;
     memset(&tmpl, 0, sizeof tmpl);
     bool spatial = x->shape.batched && x->shape.rank >= 2 && x->shape.rank <= NETC_MAX_SPATIAL + 1;
@@ -631,17 +621,13 @@ static void emit_inst(Elaborator *X, int id)
         ok = move_param(X, I, &x->shape, spatial, &tmpl);
         break;
     }
-    if (!ok) {
-        I->bad = true;
-        return;
-    }
+    if (!ok)
+        return -1;
     Node *n = add_node(X, I->op, I->name, I->loc, I->len, nin, in);
-    if (!n) {
-        I->bad = true;
-        return;
-    }
+    if (!n)
+        return -1;
     n->p = tmpl.p;
-    for (int k = I->nin; k < nin; k++)
+    for (int k = nargs; k < nin; k++)
         graph_node(g, in[k])->p.param.owner = n->id;
     if (extra >= 0)
         graph_node(g, extra)->p.param.owner = n->id;
@@ -651,10 +637,31 @@ static void emit_inst(Elaborator *X, int id)
         if (E->d->nerror == before) /* shape.c must say why */
             diag_error(E->d, n->loc, I->len, "%s: invalid input shape", I->what);
         elab_instance_notes(E, I->scope);
-        I->bad = true;
-        return;
+        return -1;
     }
-    I->node = n->id;
+    return n->id;
+}
+
+static void emit_inst(Elaborator *X, int id)
+{
+    Elab *E = &X->E;
+    Inst *I = &X->inst[id];
+    if (I->bad || elab_stop(E))
+        return;
+    E->scope = I->scope;
+    int *in = arena_alloc(E->a, sizeof(int) * (size_t)(I->nin + 1));
+    for (int k = 0; k < I->nin; k++) {
+        int pi, px;
+        elab_slot_resolve(X, I->in[k], &pi, &px);
+        in[k] = pi >= 0 ? X->inst[pi].node : px >= 0 ? X->input[px].node : -1;
+        if (in[k] < 0) {
+            I->bad = true; /* its input failed and said so */
+            return;
+        }
+    }
+    /* convolution forms */
+    I->node = schema_is_form(I->schema) ? elab_emit_form(X, I, in[0]) : elab_emit_layer(X, I, in, I->nin);
+    I->bad = I->node < 0;
 }
 
 /* Depth-first over the instances so each node follows what it reads;

@@ -148,6 +148,36 @@ static const Schema layers[] = {
     }, INIT_DEFAULT, "interleave the channels of groups (ShuffleNet)"},
 };
 
+/* convolution forms: built-in layers that elaborate into ordinary convs
+ * (elab_forms.c); op is OP_CONV, what every part of them is. */
+#define FORM_OUT {"out", ATTR_INT, NULL, 1, "output channels"}
+#define FORM_KERNEL {"kernel", ATTR_INT, NULL, 1, "kernel size k"}
+#define FORM_PAD {"pad", ATTR_INT, "0", 0, "zero padding of every k-sized kernel axis, each side"}
+#define FORM_BIAS {"bias", ATTR_BOOL, "true", 0, "a learned bias in every part"}
+#define FORM_INIT {"init", ATTR_INIT, "<train default>", 0, INIT_DOC}
+static const Schema forms[] = {
+    {"separable_conv", OP_CONV, 2, 1, 1, 5, {FORM_OUT, FORM_KERNEL, FORM_PAD, FORM_BIAS, FORM_INIT},
+     INIT_DEFAULT, "spatially separable conv: k x 1 (part kh), then 1 x k (part kw)"},
+    {"depthwise_separable", OP_CONV, 2, 1, 1, 7, {
+        FORM_OUT, FORM_KERNEL,
+        {"multiplier", ATTR_INT, "1", 1, "depthwise output channels per input channel"},
+        {"stride", ATTR_INT, "1", 1, "step of the depthwise conv"},
+        FORM_PAD, FORM_BIAS, FORM_INIT,
+    }, INIT_DEFAULT, "depthwise k x k conv (part depthwise), then 1x1 conv (part pointwise)"},
+    {"flattened_conv", OP_CONV, 2, 1, 1, 5, {FORM_OUT, FORM_KERNEL, FORM_PAD, FORM_BIAS, FORM_INIT},
+     INIT_DEFAULT, "1x1 conv (part channel), then depthwise k x 1 (kh), then depthwise 1 x k (kw)"},
+    {"pointwise_grouped", OP_CONV, 2, 1, 1, 4, {
+        FORM_OUT,
+        {"groups", ATTR_INT, NULL, 1, "channel groups; must divide in and out channels"},
+        FORM_BIAS, FORM_INIT,
+    }, INIT_DEFAULT, "grouped 1x1 conv (part pointwise)"},
+    {"shuffled_grouped", OP_CONV, 3, 1, 1, 6, {
+        FORM_OUT, FORM_KERNEL,
+        {"groups", ATTR_INT, NULL, 1, "channel groups; must divide in and out channels"},
+        FORM_PAD, FORM_BIAS, FORM_INIT,
+    }, INIT_DEFAULT, "grouped k x k conv (conv1), channel_shuffle (shuffle), grouped k x k conv (conv2)"},
+};
+
 /* Every OPF_LAYER row of ops.def, counted at compile time. */
 enum {
     NLAYER = 0
@@ -425,6 +455,28 @@ const Schema *schema_find_layer(const char *name)
     int n;
     const Schema *rows = schema_layers(&n);
     return schema_lookup(rows, n, name);
+}
+
+/* convolution forms */
+const Schema *schema_forms(int *n)
+{
+    *n = (int)(sizeof forms / sizeof forms[0]);
+    return forms;
+}
+
+const Schema *schema_find_form(const char *name)
+{
+    int n;
+    const Schema *rows = schema_forms(&n);
+    return schema_lookup(rows, n, name);
+}
+
+bool schema_is_form(const Schema *s)
+{
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (s == &forms[i])
+            return true;
+    return false;
 }
 
 int schema_attr_index(const Schema *s, const char *name)

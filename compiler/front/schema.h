@@ -75,6 +75,11 @@ const Schema *schema_augments(int *n);
 /* The train section's keys, as a schema whose attributes are the keys. */
 const Schema *schema_train(void);
 
+/* convolution forms: layers that elaborate into several convs. */
+const Schema *schema_forms(int *n);
+const Schema *schema_find_form(const char *name);
+bool schema_is_form(const Schema *s);
+
 const Schema *schema_lookup(const Schema *rows, int n, const char *name);
 int schema_attr_index(const Schema *s, const char *name); /* -1 when absent */
 

@@ -637,6 +637,47 @@ CASES += [
 ]
 
 
+def channel_shuffle(x, g):
+    n, c = x.shape[:2]
+    return x.reshape(n, g, c // g, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+
+
+def parts(**convs):
+    """A convolution form: its convs under their part names (c.kh.weight, ...)."""
+    return nn.ModuleDict(convs)
+
+
+# convolution forms: the equivalent chains of torch convs, parameters under
+# <label>.<part>
+CASES += [
+    Case("form_separable", (3, 7, 6),
+         lambda: Net(lambda m, x: m.c.kw(m.c.kh(x)),
+                     c=parts(kh=conv(3, 4, (3, 1), padding=(1, 0)), kw=conv(4, 4, (1, 3), padding=(0, 1))))),
+    Case("form_depthwise_separable", (3, 7, 7),
+         lambda: Net(lambda m, x: m.c.pointwise(m.c.depthwise(x)),
+                     c=parts(depthwise=conv(3, 6, 3, stride=2, padding=1, groups=3),
+                             pointwise=conv(6, 5, 1)))),
+    Case("form_flattened", (3, 6, 5),
+         lambda: Net(lambda m, x: m.c.kw(m.c.kh(m.c.channel(x))),
+                     c=parts(channel=conv(3, 4, 1), kh=conv(4, 4, (3, 1), groups=4),
+                             kw=conv(4, 4, (1, 3), groups=4)))),
+    Case("form_pointwise_grouped", (4, 5, 3),
+         lambda: Net(lambda m, x: m.c.pointwise(x), c=parts(pointwise=conv(4, 6, 1, groups=2)))),
+    Case("form_shuffled_grouped", (4, 5, 5),
+         lambda: Net(lambda m, x: m.c.conv2(channel_shuffle(m.c.conv1(x), 2)),
+                     c=parts(conv1=conv(4, 6, 3, padding=1, groups=2),
+                             conv2=conv(6, 6, 3, padding=1, groups=2)))),
+    # 1D inputs: k on the one spatial axis; no biases
+    Case("form_depthwise_separable1d", (3, 9),
+         lambda: Net(lambda m, x: m.c.pointwise(m.c.depthwise(x)),
+                     c=parts(depthwise=nn.Conv1d(3, 6, 3, stride=2, padding=1, groups=3),
+                             pointwise=nn.Conv1d(6, 4, 1)))),
+    Case("form_shuffled_grouped1d", (6, 7),
+         lambda: Net(lambda m, x: m.c.conv2(channel_shuffle(m.c.conv1(x), 3)),
+                     c=parts(conv1=nn.Conv1d(6, 9, 3, groups=3, bias=False),
+                             conv2=nn.Conv1d(9, 9, 3, groups=3, bias=False)))),
+]
+
 def main():
     torch.set_num_threads(1)
     names = [c.name for c in CASES]

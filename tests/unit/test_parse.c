@@ -857,7 +857,8 @@ static void test_docs_schema(void **state)
     (void)state;
     char *doc = read_text("docs/language.md");
     const Schema *(*tables[])(int *) = {schema_layers, schema_optimizers, schema_inits, schema_data,
-                                        schema_losses, schema_schedules, schema_augments};
+                                        schema_losses, schema_schedules, schema_augments,
+                                        schema_forms};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         int n;
         const Schema *rows = tables[t](&n);
