@@ -272,17 +272,15 @@ static bool infer_dense(Ctx *c)
     Node *n = c->n;
     const DenseParam *p = &n->p.dense;
     const Shape *x = in_shape(c, 0);
-    if (!x->batched || x->rank != 1) {
-        fail(c, "expects a rank-1 input, got %s", dims(x).s);
-        if (x->rank > 1)
-            diag_hint(c->d, "insert `flatten` before it");
-        return false;
-    }
+    if (!x->batched || x->rank < 1)
+        return fail(c, "expects a per-sample input of rank 1 or more, got %s", dims(x).s);
     if (p->units < 1)
         return fail(c, "units must be at least 1");
     if (n->nin != 2 + (p->bias ? 1 : 0))
         return fail(c, "has %d inputs; expected the input, the weight%s", n->nin, p->bias ? " and the bias" : "");
-    Shape w = {.rank = 2, .d = {p->units, x->d[0]}};
+    /* like torch.nn.Linear: over the last axis, [..., I] -> [..., units] */
+    int last = x->rank - 1;
+    Shape w = {.rank = 2, .d = {p->units, x->d[last]}};
     if (!expect_param(c, 1, &w, "weight"))
         return false;
     if (p->bias) {
@@ -290,7 +288,8 @@ static bool infer_dense(Ctx *c)
         if (!expect_param(c, 2, &b, "bias"))
             return false;
     }
-    n->shape = (Shape){.rank = 1, .d = {p->units}, .batched = true};
+    n->shape = *x;
+    n->shape.d[last] = p->units;
     return true;
 }
 
@@ -820,7 +819,7 @@ long node_macs(const Graph *g, const Node *n)
     }
     case OP_DENSE: {
         const Shape *x = &graph_node(g, n->in[0])->shape;
-        return (long)x->d[0] * n->p.dense.units;
+        return shape_numel(x) * n->p.dense.units;
     }
     /* normalisation: a multiply-add per element (batch norm's scale and
      * shift), one per window tap (lrn's sum of squares) */

@@ -637,6 +637,18 @@ CASES += [
 ]
 
 
+# dense and matmul: dense over the last axis of inputs of rank > 1
+CASES += [
+    Case("dense_rank2", (3, 6),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5))),
+    Case("dense_rank3_nobias", (2, 3, 7),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(7, 4, bias=False))),
+    Case("dense_rank2_tanh", (5, 3),
+         lambda: Net(lambda m, x: m.d(torch.tanh(m.c(x))),
+                     c=nn.Linear(3, 9), d=nn.Linear(9, 2))),
+]
+
+
 def main():
     torch.set_num_threads(1)
     names = [c.name for c in CASES]
