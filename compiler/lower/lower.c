@@ -428,6 +428,9 @@ static const LowerRow rows[] = {
     [OP_SLICE_DX] = {lower_slice_dx, "dx", {"dy"}},
     /* dense and matmul (lower_dense.c) */
     [OP_DENSE_DB] = {lower_dense_db, "db", {"dy"}},
+    [OP_MATMUL] = {lower_matmul, "y", {"a", "b"}},
+    [OP_MATMUL_DA] = {lower_matmul_da, "da", {"dy", "b"}},
+    [OP_MATMUL_DB] = {lower_matmul_db, "db", {"a", "dy"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 

@@ -646,6 +646,12 @@ CASES += [
     Case("dense_rank2_tanh", (5, 3),
          lambda: Net(lambda m, x: m.d(torch.tanh(m.c(x))),
                      c=nn.Linear(3, 9), d=nn.Linear(9, 2))),
+    # matmul: [3, 5] x [5, 4], M, K, N all different; both inputs from x
+    Case("matmul_basic", (6, 5),
+         lambda: Net(lambda m, x: torch.matmul(x[:, 0:3], m.e(x[:, 1:6])), e=nn.Linear(5, 4))),
+    # per sample [2, 4, 4] x [2, 4, 3]: two matrices per sample
+    Case("matmul_batched", (2, 4, 3),
+         lambda: Net(lambda m, x: torch.matmul(m.c(x), x), c=nn.Linear(3, 4))),
 ]
 
 
