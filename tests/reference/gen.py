@@ -652,6 +652,9 @@ CASES += [
     # per sample [2, 4, 4] x [2, 4, 3]: two matrices per sample
     Case("matmul_batched", (2, 4, 3),
          lambda: Net(lambda m, x: torch.matmul(m.c(x), x), c=nn.Linear(3, 4))),
+    # [9, 9] x [9, 19]: N and the dot form's k span full vectors and a tail
+    Case("matmul_wide", (9, 19),
+         lambda: Net(lambda m, x: torch.matmul(m.c(x[:, :, 0:5]), x), c=nn.Linear(5, 9))),
 ]
 
 
