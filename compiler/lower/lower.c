@@ -502,7 +502,8 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     }
     NETC_ASSERT(s);
     Algo algo = s[id].algo;
-    bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW;
+    bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW ||
+                n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB;
     bool winograd = algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2;
     NETC_ASSERT(algo == (gemm ? ALGO_GEMM : ALGO_DIRECT) || (algo == ALGO_IM2COL && r->im2col) ||
                 (winograd && r->winograd));
