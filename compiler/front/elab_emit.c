@@ -353,7 +353,7 @@ static bool add_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, 
         bias = p->bias;
     } else {
         int units = tmpl->p.dense.units;
-        int features = x->shape.rank == 1 ? x->shape.d[0] : 1;
+        int features = x->shape.rank >= 1 ? x->shape.d[x->shape.rank - 1] : 1;
         w.rank = 2;
         w.d[0] = units;
         w.d[1] = features;

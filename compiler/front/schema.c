@@ -146,6 +146,9 @@ static const Schema layers[] = {
     {"channel_shuffle", OP_CHANNEL_SHUFFLE, 1, 1, 1, 1, {
         {"groups", ATTR_INT, NULL, 1, "channel groups; must divide the channels"},
     }, INIT_DEFAULT, "interleave the channels of groups (ShuffleNet)"},
+    /* dense and matmul */
+    {"matmul", OP_MATMUL, 0, 2, 2, 0, {{0}}, INIT_DEFAULT,
+     "matrix product of the last two axes, [.., M, K] x [.., K, N] -> [.., M, N] (torch.matmul)"},
 };
 
 /* convolution forms: built-in layers that elaborate into ordinary convs

@@ -131,10 +131,19 @@ static void rule(Ad *ad, const Node *n, int gy)
         if (ad->need[x[1]])
             contribute(ad, x[1], emit(ad, conv ? OP_CONV_DW : OP_DENSE_DW, n, "dw", x[1], 2,
                                       (int[]){x[0], gy}));
+        /* a dense layer's bias is on the last axis: rank 1, the same thing */
+        bool last = !conv && n->shape.rank > 1;
         if (n->nin == 3 && ad->need[x[2]])
-            contribute(ad, x[2], emit(ad, OP_BIAS_GRAD, n, "db", x[2], 1, &gy));
+            contribute(ad, x[2], emit(ad, last ? OP_DENSE_DB : OP_BIAS_GRAD, n, "db", x[2], 1, &gy));
         break;
     }
+    /* dense and matmul */
+    case OP_MATMUL:
+        if (ad->need[x[0]])
+            contribute(ad, x[0], emit(ad, OP_MATMUL_DA, n, "da", x[0], 2, (int[]){gy, x[1]}));
+        if (ad->need[x[1]])
+            contribute(ad, x[1], emit(ad, OP_MATMUL_DB, n, "db", x[1], 2, (int[]){x[0], gy}));
+        break;
     case OP_MAXPOOL:
         contribute(ad, x[0], emit(ad, OP_MAXPOOL_DX, n, "dx", x[0], 2, (int[]){x[0], gy}));
         break;

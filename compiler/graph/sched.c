@@ -157,6 +157,8 @@ Sched *sched_choose(const Model *m)
             s[i] = conv_choice(m, n);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
             s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};
+        } else if (n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB) {
+            s[i] = (Sched){ALGO_GEMM, "gemm: one per matrix of the batch"};
         } else {
             s[i] = (Sched){ALGO_DIRECT, "direct loops"};
         }

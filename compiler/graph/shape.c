@@ -272,17 +272,15 @@ static bool infer_dense(Ctx *c)
     Node *n = c->n;
     const DenseParam *p = &n->p.dense;
     const Shape *x = in_shape(c, 0);
-    if (!x->batched || x->rank != 1) {
-        fail(c, "expects a rank-1 input, got %s", dims(x).s);
-        if (x->rank > 1)
-            diag_hint(c->d, "insert `flatten` before it");
-        return false;
-    }
+    if (!x->batched || x->rank < 1)
+        return fail(c, "expects a per-sample input of rank 1 or more, got %s", dims(x).s);
     if (p->units < 1)
         return fail(c, "units must be at least 1");
     if (n->nin != 2 + (p->bias ? 1 : 0))
         return fail(c, "has %d inputs; expected the input, the weight%s", n->nin, p->bias ? " and the bias" : "");
-    Shape w = {.rank = 2, .d = {p->units, x->d[0]}};
+    /* like torch.nn.Linear: over the last axis, [..., I] -> [..., units] */
+    int last = x->rank - 1;
+    Shape w = {.rank = 2, .d = {p->units, x->d[last]}};
     if (!expect_param(c, 1, &w, "weight"))
         return false;
     if (p->bias) {
@@ -290,7 +288,8 @@ static bool infer_dense(Ctx *c)
         if (!expect_param(c, 2, &b, "bias"))
             return false;
     }
-    n->shape = (Shape){.rank = 1, .d = {p->units}, .batched = true};
+    n->shape = *x;
+    n->shape.d[last] = p->units;
     return true;
 }
 
@@ -439,6 +438,34 @@ static bool infer_bcast(Ctx *c)
     return true;
 }
 
+/* ---- dense and matmul ---- */
+
+/* matmul: [.., M, K] x [.., K, N] -> [.., M, N], the leading axes equal. */
+static bool infer_matmul(Ctx *c)
+{
+    const Shape *a = in_shape(c, 0), *b = in_shape(c, 1);
+    if (!a->batched || !b->batched || a->rank < 2 || b->rank < 2)
+        return fail(c, "expects two per-sample values of rank 2 or more, got %s and %s", dims(a).s,
+                    dims(b).s);
+    int r = a->rank;
+    if (b->rank != r || memcmp(a->d, b->d, sizeof(int) * (size_t)(r - 2)) != 0) {
+        fail(c, "the leading axes differ: %s x %s", dims(a).s, dims(b).s);
+        diag_hint(c->d, "both inputs need the same rank and the same sizes before the last two axes");
+        return false;
+    }
+    if (a->d[r - 1] != b->d[r - 2]) {
+        fail(c, "inner sizes differ: %s x %s (%d columns, %d rows)", dims(a).s, dims(b).s, a->d[r - 1],
+             b->d[r - 2]);
+        diag_hint(c->d, "a [.., M, K] times b [.., K, N]: a's last axis must equal b's second-to-last");
+        return false;
+    }
+    Shape y = *a;
+    y.d[r - 1] = b->d[r - 1];
+    if (!check_numel(c, &y))
+        return false;
+    c->n->shape = y;
+    return true;
+}
 
 bool loss_takes_class(Op op)
 {
@@ -803,6 +830,8 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_CHANNEL_SHUFFLE: return infer_shuffle(&c);
     case OP_SLICE: return infer_slice(&c);
     case OP_RESHAPE: return infer_reshape(&c);
+    /* dense and matmul */
+    case OP_MATMUL: return infer_matmul(&c);
     default: return fail(&c, "has no shape rule");
     }
 }
@@ -820,12 +849,17 @@ long node_macs(const Graph *g, const Node *n)
     }
     case OP_DENSE: {
         const Shape *x = &graph_node(g, n->in[0])->shape;
-        return (long)x->d[0] * n->p.dense.units;
+        return shape_numel(x) * n->p.dense.units;
     }
     /* normalisation: a multiply-add per element (batch norm's scale and
      * shift), one per window tap (lrn's sum of squares) */
     case OP_BATCHNORM: return shape_numel(&n->shape);
     case OP_LRN: return shape_numel(&n->shape) * n->p.lrn.size;
+    /* dense and matmul: K per output */
+    case OP_MATMUL: {
+        const Shape *a = &graph_node(g, n->in[0])->shape;
+        return shape_numel(&n->shape) * a->d[a->rank - 1];
+    }
     default:
         return 0;
     }

@@ -426,6 +426,11 @@ static const LowerRow rows[] = {
     [OP_UPSAMPLE_DX] = {lower_upsample_dx, "dx", {"dy"}},
     [OP_PERMUTE] = {lower_permute, "dx", {"dy"}},
     [OP_SLICE_DX] = {lower_slice_dx, "dx", {"dy"}},
+    /* dense and matmul (lower_dense.c) */
+    [OP_DENSE_DB] = {lower_dense_db, "db", {"dy"}},
+    [OP_MATMUL] = {lower_matmul, "y", {"a", "b"}},
+    [OP_MATMUL_DA] = {lower_matmul_da, "da", {"dy", "b"}},
+    [OP_MATMUL_DB] = {lower_matmul_db, "db", {"a", "dy"}},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
@@ -497,7 +502,8 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     }
     NETC_ASSERT(s);
     Algo algo = s[id].algo;
-    bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW;
+    bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW ||
+                n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB;
     bool winograd = algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2;
     NETC_ASSERT(algo == (gemm ? ALGO_GEMM : ALGO_DIRECT) || (algo == ALGO_IM2COL && r->im2col) ||
                 (winograd && r->winograd));

@@ -32,10 +32,11 @@
  * same loops use a multiply and an add; with one lane (no vector unit) the
  * vectors are plain floats of the same shape.
  *
- * Dense layers (ALGO_GEMM), with x [N, I], w [U, I], y and dy [N, U]:
+ * Dense layers (ALGO_GEMM) work on the last axis: with x [M, I] (M = the
+ * batch times the leading axes of a sample), w [U, I], y and dy [M, U]:
  *   dense     y  = b + x w^T      lgemm_dot over the batch: w is read as it is
  *   dense_dx  dx = dy w           lgemm over the batch
- *   dense_dw  dw = dy^T x         lgemm over units, k runs over the batch
+ *   dense_dw  dw = dy^T x         lgemm over units, k runs over the M rows
  */
 #include "lower_impl.h"
 
@@ -270,54 +271,60 @@ void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int
 
 /* ---- dense ---- */
 
-static void dense_sizes(Lower *L, int xid, int yid, int *I, int *U)
+/* A dense layer works on the last axis: x [N, R..., I] is the matrix
+ * [N*R, I] and y [N, R..., U] the matrix [N*R, U] (R is 1 for a rank-1 x).
+ * Returns the row count N*R. */
+static Expr *dense_sizes(Lower *L, int xid, int yid, int *I, int *U)
 {
-    *I = lnumel(L, xid);
-    *U = lnumel(L, yid);
+    const Shape *x = &graph_node(L->g, xid)->shape, *y = &graph_node(L->g, yid)->shape;
+    *I = x->d[x->rank - 1];
+    *U = y->d[y->rank - 1];
+    int R = lnumel(L, xid) / *I;
+    return R == 1 ? lbatch(L) : lmul(L, lbatch(L), li(L, R));
 }
 
-/* y [N, U] = b [U] + x [N, I] w[U, I]^T: the dot form reads w as it is. */
+/* y [M, U] = b [U] + x [M, I] w[U, I]^T: the dot form reads w as it is. */
 void lower_dense(Lower *L)
 {
     enum { Y, X, W, B };
     int I, U;
-    dense_sizes(L, lin(L, 0)->id, L->n->id, &I, &U);
+    Expr *M = dense_sizes(L, lin(L, 0)->id, L->n->id, &I, &U);
     NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
     Stmt *p = L->k->body;
 
-    /* y [N, U] = b, or 0 */
+    /* y [M, U] = b, or 0 */
     Stmt *q = p;
-    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), M);
     Expr *u = lfor(L, &q, "u", li(L, 0), li(L, U));
     lstore(L, q, Y, lmad(L, nb, U, u), L->n->nin == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
 
     /* a fused activation is applied as each output is stored (scalars) */
     lgemm_dot_epi(L, p, (MatRef){Y, li(L, 0), U, 1, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0},
-                  (MatRef){W, li(L, 0), I, 1, 0, 0}, lbatch(L), U, I, L->epi);
+                  (MatRef){W, li(L, 0), I, 1, 0, 0}, M, U, I, L->epi);
     L->epi_done = true;
 }
 
-/* dx [N, I] = dy [N, U] w [U, I] */
+/* dx [M, I] = dy [M, U] w [U, I] */
 void lower_dense_dx(Lower *L)
 {
     enum { DX, DY, W };
     int I, U;
-    dense_sizes(L, L->n->id, lin(L, 0)->id, &I, &U);
+    Expr *M = dense_sizes(L, L->n->id, lin(L, 0)->id, &I, &U);
     NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
     lgemm(L, L->k->body, (MatRef){DX, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), U, 1, 0, 0},
-          (MatRef){W, li(L, 0), I, 1, 0, 0}, lbatch(L), I, li(L, U), false);
+          (MatRef){W, li(L, 0), I, 1, 0, 0}, M, I, li(L, U), false);
 }
 
-/* dw [U, I] = dy^T [U, N] x [N, I]: the reduction over the batch is GEMM's k */
+/* dw [U, I] = dy^T [U, M] x [M, I]: the reduction over the rows is GEMM's k */
 void lower_dense_dw(Lower *L)
 {
     enum { DW, X, DY };
     int I, U;
-    dense_sizes(L, lin(L, 0)->id, lin(L, 1)->id, &I, &U);
+    Expr *M = dense_sizes(L, lin(L, 0)->id, lin(L, 1)->id, &I, &U);
     NETC_ASSERT(lnumel(L, L->n->id) == U * I);
     Stmt *p = L->k->body;
     lzero(L, p, DW, li(L, 0), li(L, U * I));
     /* k runs over the batch, which may be empty: zero, then accumulate */
     lgemm(L, p, (MatRef){DW, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), 1, U, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0},
-          li(L, U), I, lbatch(L), true);
+          li(L, U), I, M, true);
 }

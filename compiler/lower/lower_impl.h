@@ -177,6 +177,7 @@ LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_
 LowerFn lower_conv_winograd, lower_conv_dx_winograd;                   /* lower_winograd.c */
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;
+LowerFn lower_dense_db, lower_matmul, lower_matmul_da, lower_matmul_db; /* lower_dense.c */
 LowerFn lower_copy, lower_unary, lower_unary_dx, lower_add;
 LowerFn lower_softmax, lower_softmax_dx, lower_concat, lower_slice; /* concat, slice: lower_move.c */
 /* lower_loss.c: softmax_cross_entropy and nll; mse, l1, smooth_l1 and

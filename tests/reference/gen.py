@@ -678,6 +678,27 @@ CASES += [
                              conv2=nn.Conv1d(9, 9, 3, groups=3, bias=False)))),
 ]
 
+# dense and matmul: dense over the last axis of inputs of rank > 1
+CASES += [
+    Case("dense_rank2", (3, 6),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5))),
+    Case("dense_rank3_nobias", (2, 3, 7),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(7, 4, bias=False))),
+    Case("dense_rank2_tanh", (5, 3),
+         lambda: Net(lambda m, x: m.d(torch.tanh(m.c(x))),
+                     c=nn.Linear(3, 9), d=nn.Linear(9, 2))),
+    # matmul: [3, 5] x [5, 4], M, K, N all different; both inputs from x
+    Case("matmul_basic", (6, 5),
+         lambda: Net(lambda m, x: torch.matmul(x[:, 0:3], m.e(x[:, 1:6])), e=nn.Linear(5, 4))),
+    # per sample [2, 4, 4] x [2, 4, 3]: two matrices per sample
+    Case("matmul_batched", (2, 4, 3),
+         lambda: Net(lambda m, x: torch.matmul(m.c(x), x), c=nn.Linear(3, 4))),
+    # [9, 9] x [9, 19]: N and the dot form's k span full vectors and a tail
+    Case("matmul_wide", (9, 19),
+         lambda: Net(lambda m, x: torch.matmul(m.c(x[:, :, 0:5]), x), c=nn.Linear(5, 9))),
+]
+
+
 def main():
     torch.set_num_threads(1)
     names = [c.name for c in CASES]
