@@ -426,6 +426,8 @@ static const LowerRow rows[] = {
     [OP_UPSAMPLE_DX] = {lower_upsample_dx, "dx", {"dy"}},
     [OP_PERMUTE] = {lower_permute, "dx", {"dy"}},
     [OP_SLICE_DX] = {lower_slice_dx, "dx", {"dy"}},
+    /* transposed convolution (lower_convt.c) */
+    [OP_CONV_TRANSPOSE] = {lower_conv_transpose, "y", {"x", "w", "b"}, lower_conv_transpose_im2col},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 
