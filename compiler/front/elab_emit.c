@@ -171,6 +171,8 @@ static bool transpose_out_pad(Elaborator *X, const Inst *I, const Shape *x, Conv
 {
     int size[NETC_MAX_SPATIAL];
     bool sized = attr_of(I, "output_size") != NULL;
+    if (sized && attr_of(I, "output_padding"))
+        return attr_error(X, I, "output_size", "give output_size or output_padding, not both");
     if (!(sized ? read_axes(X, I, "output_size", p->nsp, size) : read_axes(X, I, "output_padding", p->nsp, p->out_pad)))
         return false;
     for (int i = 0; i < p->nsp; i++) {
@@ -185,9 +187,15 @@ static bool transpose_out_pad(Elaborator *X, const Inst *I, const Shape *x, Conv
             snprintf(msg, sizeof msg, "output_size %d along axis %d is impossible: it must be %ld to %ld", size[i],
                      i, base, base + p->stride[i] - 1);
         else
-            snprintf(msg, sizeof msg, "output_padding %d along axis %d must be smaller than stride %d",
+            snprintf(msg, sizeof msg, "output_padding %d along axis %d must be at least 0 and smaller than stride %d",
                      p->out_pad[i], i, p->stride[i]);
-        return attr_error(X, I, sized ? "output_size" : "output_padding", msg);
+        attr_error(X, I, sized ? "output_size" : "output_padding", msg);
+        if (!sized && p->out_pad[i] > 0 && p->out_pad[i] < p->dilation[i])
+            elab_hint(&X->E, "netc needs output_padding below the stride (PyTorch also accepts it below the "
+                             "dilation)");
+        else if (!sized && p->out_pad[i] > 0)
+            elab_hint(&X->E, "a larger output needs a larger stride, or output_size=; pad= removes output pixels");
+        return false;
     }
     return true;
 }
