@@ -652,6 +652,10 @@ CASES += [
     Case("convt2d_output_size", (3, 4, 5),
          lambda: Net(lambda m, x: m.c(x, output_size=[13, 9]),
                      c=nn.ConvTranspose2d(3, 2, (4, 3), stride=(3, 2), padding=1))),
+    # encoder-decoder: the gradient flows through conv_transpose into a conv
+    Case("convt_after_conv", (3, 7, 7),
+         lambda: Net(lambda m, x: m.t(torch.tanh(m.c(x))), c=conv(3, 4, 3, stride=2),
+                     t=nn.ConvTranspose2d(4, 3, 3, stride=2))),
 ]
 
 
