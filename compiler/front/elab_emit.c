@@ -167,37 +167,43 @@ static bool attr_error(Elaborator *X, const Inst *I, const char *name, const cha
  * output extent beyond (in - 1)*stride - pads + dilation*(kernel - 1) + 1,
  * smaller than the stride (so the matching conv maps the output back onto
  * the input). */
+static bool out_pad_error(Elaborator *X, const Inst *I, const ConvParam *p, int axis, bool sized, int size,
+                          long base)
+{
+    char msg[160];
+    if (sized)
+        snprintf(msg, sizeof msg, "output_size %d along axis %d is impossible: it must be %ld to %ld", size,
+                 axis, base, base + p->stride[axis] - 1);
+    else
+        snprintf(msg, sizeof msg, "output_padding %d along axis %d must be smaller than stride %d",
+                 p->out_pad[axis], axis, p->stride[axis]);
+    attr_error(X, I, sized ? "output_size" : "output_padding", msg);
+    if (!sized && p->out_pad[axis] < p->dilation[axis])
+        elab_hint(&X->E, "netc needs output_padding below the stride (PyTorch also accepts it below the "
+                         "dilation)");
+    else if (!sized)
+        elab_hint(&X->E, "a larger output needs a larger stride, or output_size=; pad= removes output "
+                         "pixels");
+    return false;
+}
+
 static bool transpose_out_pad(Elaborator *X, const Inst *I, const Shape *x, ConvParam *p)
 {
     int size[NETC_MAX_SPATIAL];
     bool sized = attr_of(I, "output_size") != NULL;
     if (sized && attr_of(I, "output_padding"))
         return attr_error(X, I, "output_size", "give output_size or output_padding, not both");
-    if (!(sized ? read_axes(X, I, "output_size", p->nsp, size) : read_axes(X, I, "output_padding", p->nsp, p->out_pad)))
-        return false;
-    for (int i = 0; i < p->nsp; i++) {
+    bool ok = sized ? read_axes(X, I, "output_size", p->nsp, size)
+                    : read_axes(X, I, "output_padding", p->nsp, p->out_pad);
+    for (int i = 0; ok && i < p->nsp; i++) {
         long base = (long)(x->d[1 + i] - 1) * p->stride[i] - p->pad_lo[i] - p->pad_hi[i] +
                     (long)p->dilation[i] * (p->kernel[i] - 1) + 1;
-        if (sized)
-            p->out_pad[i] = size[i] - base < INT_MIN ? INT_MIN : (int)(size[i] - base);
-        if (p->out_pad[i] >= 0 && p->out_pad[i] < p->stride[i])
-            continue;
-        char msg[192];
-        if (sized)
-            snprintf(msg, sizeof msg, "output_size %d along axis %d is impossible: it must be %ld to %ld", size[i],
-                     i, base, base + p->stride[i] - 1);
-        else
-            snprintf(msg, sizeof msg, "output_padding %d along axis %d must be at least 0 and smaller than stride %d",
-                     p->out_pad[i], i, p->stride[i]);
-        attr_error(X, I, sized ? "output_size" : "output_padding", msg);
-        if (!sized && p->out_pad[i] > 0 && p->out_pad[i] < p->dilation[i])
-            elab_hint(&X->E, "netc needs output_padding below the stride (PyTorch also accepts it below the "
-                             "dilation)");
-        else if (!sized && p->out_pad[i] > 0)
-            elab_hint(&X->E, "a larger output needs a larger stride, or output_size=; pad= removes output pixels");
-        return false;
+        long pad = sized ? size[i] - base : p->out_pad[i];
+        if (pad < 0 || pad >= p->stride[i])
+            return out_pad_error(X, I, p, i, sized, sized ? size[i] : 0, base);
+        p->out_pad[i] = (int)pad;
     }
-    return true;
+    return ok;
 }
 
 /* The attributes of a conv_transpose, p->out_channels still the layer's
@@ -219,7 +225,8 @@ static bool conv_transpose_param(Elaborator *X, const Inst *I, const Shape *x, C
         return false;
     const Value *pad = attr_of(I, "pad");
     if (pad && pad->kind == VAL_NAME && !strcmp(pad->s, "same"))
-        return attr_error(X, I, "pad", "pad=same is not defined for a transposed convolution; give the padding");
+        return attr_error(X, I, "pad",
+                          "pad=same is not defined for a transposed convolution; give the padding");
     if (x->d[0] % p->groups || p->out_channels % p->groups) {
         char msg[128];
         snprintf(msg, sizeof msg, "groups=%d must divide the %d input and %d output channels", p->groups,

@@ -757,7 +757,8 @@ static bool infer_conv_transpose(Ctx *c)
     if (p->nsp != nsp)
         return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
     if (n->nin != 2 + (p->bias ? 1 : 0))
-        return fail(c, "has %d inputs; expected the input, the weight%s", n->nin, p->bias ? " and the bias" : "");
+        return fail(c, "has %d inputs; expected the input, the weight%s", n->nin,
+                    p->bias ? " and the bias" : "");
     const Shape *w = in_shape(c, 1);
     if (p->groups < 1 || x->d[0] % p->groups || w->rank != 2 + nsp)
         return fail(c, "input channels %d and groups=%d do not match the weight %s", x->d[0], p->groups,
@@ -776,13 +777,14 @@ static bool infer_conv_transpose(Ctx *c)
             return false;
     }
     for (int i = 0; i < nsp; i++) {
-        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dilation[i] < 1 || p->pad_lo[i] < 0 || p->pad_hi[i] < 0)
+        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dilation[i] < 1 || p->pad_lo[i] < 0 ||
+            p->pad_hi[i] < 0)
             return fail(c, "kernel, stride and dilation must be at least 1 and padding at least 0");
         long o = (long)(x->d[1 + i] - 1) * p->stride[i] - p->pad_lo[i] - p->pad_hi[i] +
                  (long)p->dilation[i] * (p->kernel[i] - 1) + 1 + p->out_pad[i];
         if (o < 1 || o > INT_MAX)
-            return fail(c, "the padding %s leaves an output of %ld along axis %d", pads(p->pad_lo, p->pad_hi, nsp).s,
-                        o, i);
+            return fail(c, "the padding %s leaves an output of %ld along axis %d",
+                        pads(p->pad_lo, p->pad_hi, nsp).s, o, i);
         y.d[1 + i] = (int)o;
     }
     if (!check_numel(c, &y))
