@@ -33,7 +33,7 @@ foreach(net ${NETC_OP_CASES})
     # Cases with a convolution also run with every convolution forced to
     # each algorithm: op.<backend>.<algo>.<case>.
     file(READ ${net} text)
-    if(text MATCHES "conv\\(")
+    if(text MATCHES "conv(_transpose)?\\(")
       foreach(algo direct im2col)
         add_test(NAME op.${backend}.${algo}.${case}
                  COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}

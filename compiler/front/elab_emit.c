@@ -157,6 +157,88 @@ static bool conv_param(Elaborator *X, const Inst *I, const Shape *x, ConvParam *
     return ok;
 }
 
+/* conv_transpose */
+/* A located error at attribute `name` (or the layer when defaulted). */
+static bool attr_error(Elaborator *X, const Inst *I, const char *name, const char *what)
+{
+    const Value *v = attr_of(I, name);
+    return elab_error(&X->E, v ? v->loc : I->loc, v ? v->len : I->len, "%s: %s", I->what, what);
+}
+
+/* output_padding along each axis, given or derived from output_size: the
+ * output extent beyond (in - 1)*stride - pads + dilation*(kernel - 1) + 1,
+ * smaller than the stride (so the matching conv maps the output back onto
+ * the input). */
+static bool out_pad_error(Elaborator *X, const Inst *I, const ConvParam *p, int axis, bool sized, int size,
+                          long base)
+{
+    char msg[160];
+    if (sized)
+        snprintf(msg, sizeof msg, "output_size %d along axis %d is impossible: it must be %ld to %ld", size,
+                 axis, base, base + p->stride[axis] - 1);
+    else
+        snprintf(msg, sizeof msg, "output_padding %d along axis %d must be smaller than stride %d",
+                 p->out_pad[axis], axis, p->stride[axis]);
+    attr_error(X, I, sized ? "output_size" : "output_padding", msg);
+    if (!sized && p->out_pad[axis] < p->dilation[axis])
+        elab_hint(&X->E, "netc needs output_padding below the stride (PyTorch also accepts it below the "
+                         "dilation)");
+    else if (!sized)
+        elab_hint(&X->E, "a larger output needs a larger stride, or output_size=; pad= removes output "
+                         "pixels");
+    return false;
+}
+
+static bool transpose_out_pad(Elaborator *X, const Inst *I, const Shape *x, ConvParam *p)
+{
+    int size[NETC_MAX_SPATIAL];
+    bool sized = attr_of(I, "output_size") != NULL;
+    if (sized && attr_of(I, "output_padding"))
+        return attr_error(X, I, "output_size", "give output_size or output_padding, not both");
+    bool ok = sized ? read_axes(X, I, "output_size", p->nsp, size)
+                    : read_axes(X, I, "output_padding", p->nsp, p->out_pad);
+    for (int i = 0; ok && i < p->nsp; i++) {
+        long base = (long)(x->d[1 + i] - 1) * p->stride[i] - p->pad_lo[i] - p->pad_hi[i] +
+                    (long)p->dilation[i] * (p->kernel[i] - 1) + 1;
+        long pad = sized ? size[i] - base : p->out_pad[i];
+        if (pad < 0 || pad >= p->stride[i])
+            return out_pad_error(X, I, p, i, sized, sized ? size[i] : 0, base);
+        p->out_pad[i] = (int)pad;
+    }
+    return ok;
+}
+
+/* The attributes of a conv_transpose, p->out_channels still the layer's
+ * output channels (add_params reads them; conv_transpose_as_conv then
+ * makes p the matching conv's). */
+static bool conv_transpose_param(Elaborator *X, const Inst *I, const Shape *x, ConvParam *p)
+{
+    int nsp = x->rank - 1;
+    bool ok = true;
+    memset(p, 0, sizeof *p);
+    p->nsp = nsp;
+    ok &= read_int(X, I, "out", &p->out_channels);
+    ok &= read_axes(X, I, "kernel", nsp, p->kernel);
+    ok &= read_axes(X, I, "stride", nsp, p->stride);
+    ok &= read_axes(X, I, "dilation", nsp, p->dilation);
+    ok &= read_int(X, I, "groups", &p->groups);
+    ok &= read_bool(X, I, "bias", &p->bias);
+    if (!ok)
+        return false;
+    const Value *pad = attr_of(I, "pad");
+    if (pad && pad->kind == VAL_NAME && !strcmp(pad->s, "same"))
+        return attr_error(X, I, "pad",
+                          "pad=same is not defined for a transposed convolution; give the padding");
+    if (x->d[0] % p->groups || p->out_channels % p->groups) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "groups=%d must divide the %d input and %d output channels", p->groups,
+                 x->d[0], p->out_channels);
+        return attr_error(X, I, "groups", msg);
+    }
+    return read_pad(X, I, nsp, &x->d[1], p->kernel, p->stride, p->dilation, p->pad_lo, p->pad_hi) &&
+           transpose_out_pad(X, I, x, p);
+}
+
 static bool pool_param(Elaborator *X, const Inst *I, const Shape *x, PoolParam *p)
 {
     int nsp = x->rank - 1;
@@ -329,12 +411,13 @@ static bool add_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, 
     Shape w = {0}, b = {0};
     long fan_in, fan_out;
     bool bias;
-    if (I->op == OP_CONV) {
+    if (I->op == OP_CONV || I->op == OP_CONV_TRANSPOSE) {
         const ConvParam *p = &tmpl->p.conv;
+        bool transposed = I->op == OP_CONV_TRANSPOSE; /* w [C_in, C_out/g, k...] */
         int cin = x->shape.d[0];
-        int per_group = p->groups > 0 ? cin / p->groups : cin;
+        int per_group = p->groups > 0 ? (transposed ? p->out_channels : cin) / p->groups : cin;
         w.rank = 2 + p->nsp;
-        w.d[0] = p->out_channels;
+        w.d[0] = transposed ? cin : p->out_channels;
         w.d[1] = per_group > 0 ? per_group : 1;
         /* Every factor is an int, so checking after each product keeps
          * the running value within long. */
@@ -348,7 +431,7 @@ static bool add_params(Elaborator *X, const Inst *I, const Node *x, Node *tmpl, 
             return elab_error(&X->E, I->loc, I->len, "%s: the weight has more than %d elements",
                               I->what, INT_MAX);
         fan_in = w.d[1] * k;
-        fan_out = p->out_channels * k;
+        fan_out = w.d[0] * k;
         b.d[0] = p->out_channels;
         bias = p->bias;
     } else {
@@ -588,6 +671,12 @@ int elab_emit_layer(Elaborator *X, const Inst *I, const int *args, int nargs)
     case OP_AVGPOOL:
         if (spatial)
             ok = pool_param(X, I, &x->shape, &tmpl.p.pool);
+        break;
+    case OP_CONV_TRANSPOSE:
+        if (spatial) {
+            ok = conv_transpose_param(X, I, &x->shape, &tmpl.p.conv) && add_params(X, I, x, &tmpl, in, &nin);
+            tmpl.p.conv.out_channels = x->shape.d[0]; /* now the matching conv's */
+        }
         break;
     case OP_DENSE:
         ok = read_int(X, I, "units", &tmpl.p.dense.units) && read_bool(X, I, "bias", &tmpl.p.dense.bias) &&

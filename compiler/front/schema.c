@@ -149,6 +149,19 @@ static const Schema layers[] = {
     /* dense and matmul */
     {"matmul", OP_MATMUL, 0, 2, 2, 0, {{0}}, INIT_DEFAULT,
      "matrix product of the last two axes, [.., M, K] x [.., K, N] -> [.., M, N] (torch.matmul)"},
+    /* transposed convolution */
+    {"conv_transpose", OP_CONV_TRANSPOSE, 2, 1, 1, 10, {
+        {"out", ATTR_INT, NULL, 1, "output channels"},
+        {"kernel", ATTR_AXES, NULL, 1, "kernel size, one for all axes or a list per axis"},
+        {"stride", ATTR_AXES, "1", 1, "step between the input pixels' windows in the output"},
+        {"pad", ATTR_PAD, "0", 0, "removed from each side of the output (the matching conv's padding)"},
+        {"dilation", ATTR_AXES, "1", 1, "spacing between kernel taps"},
+        {"groups", ATTR_INT, "1", 1, "channel groups; must divide in and out channels"},
+        {"output_padding", ATTR_AXES, "0", 0, "added to the high side of the output; less than stride"},
+        {"output_size", ATTR_AXES, "none", 1, "the output's spatial size; derives output_padding"},
+        {"bias", ATTR_BOOL, "true", 0, "add a learned bias per output channel"},
+        {"init", ATTR_INIT, "<train default>", 0, INIT_DOC},
+    }, INIT_DEFAULT, "transposed convolution (the input gradient of a conv), 1D, 2D or 3D"},
 };
 
 /* convolution forms: built-in layers that elaborate into ordinary convs

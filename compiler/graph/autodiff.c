@@ -269,6 +269,20 @@ static void rule(Ad *ad, const Node *n, int gy)
     case OP_RESHAPE:
         contribute(ad, x[0], reshape_back(ad, n, gy));
         break;
+    /* transposed convolution (the matching conv's conv_dx): dx is that
+     * conv of gy, dw its conv_dw with x as the output gradient */
+    case OP_CONV_TRANSPOSE: {
+        if (ad->need[x[0]]) {
+            int dx = emit(ad, OP_CONV, n, "dx", x[0], 2, (int[]){gy, x[1]});
+            graph_node(ad->g, dx)->p.conv.bias = false;
+            contribute(ad, x[0], dx);
+        }
+        if (ad->need[x[1]])
+            contribute(ad, x[1], emit(ad, OP_CONV_DW, n, "dw", x[1], 2, (int[]){gy, x[0]}));
+        if (n->nin == 3 && ad->need[x[2]])
+            contribute(ad, x[2], emit(ad, OP_BIAS_GRAD, n, "db", x[2], 1, &gy));
+        break;
+    }
     default:
         NETC_ASSERT(!"autodiff: op has no gradient rule");
     }

@@ -267,6 +267,17 @@ static void print_params(FILE *f, const Node *n)
         fprintf(f, " groups=%d%s", c->groups, c->bias ? " bias" : "");
         break;
     }
+    case OP_CONV_TRANSPOSE: { /* as written: out is the output's channels */
+        const ConvParam *c = &n->p.conv;
+        fprintf(f, " out=%d", n->shape.d[0]);
+        print_ints(f, "kernel", c->kernel, c->nsp);
+        print_ints(f, "stride", c->stride, c->nsp);
+        print_ints(f, "dilation", c->dilation, c->nsp);
+        print_pads(f, c->pad_lo, c->pad_hi, c->nsp);
+        print_ints(f, "output_padding", c->out_pad, c->nsp);
+        fprintf(f, " groups=%d%s", c->groups, c->bias ? " bias" : "");
+        break;
+    }
     case OP_MAXPOOL:
     case OP_AVGPOOL:
     case OP_MAXPOOL_DX:

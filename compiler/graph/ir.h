@@ -74,6 +74,7 @@ typedef struct {
     bool bias;
     int algo;                       /* algo=: an Algo (netc.h) the layer asks
                                        for; 0 (ALGO_NONE): the schedule's */
+    int out_pad[NETC_MAX_SPATIAL];  /* conv_transpose: output_padding  */
 } ConvParam;
 
 typedef struct {
@@ -215,7 +216,7 @@ typedef struct Node {
      * readers and no kernel of its own. */
     int epi, fused_into;
     union {
-        ConvParam conv;     /* CONV, CONV_DX, CONV_DW                    */
+        ConvParam conv;     /* CONV, CONV_DX, CONV_DW, CONV_TRANSPOSE    */
         PoolParam pool;     /* MAXPOOL, AVGPOOL and their _DX            */
         DenseParam dense;   /* DENSE                                     */
         ParamParam param;   /* PARAM                                     */

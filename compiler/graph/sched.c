@@ -47,8 +47,9 @@ bool algo_parse(const char *name, Algo *out)
  * rows of its im2col GEMM (conv), or the k extent (conv_dx). */
 static int conv_og(const Graph *g, const Node *n)
 {
-    const Shape *ys = n->op == OP_CONV      ? &n->shape
-                      : n->op == OP_CONV_DX ? &graph_node(g, n->in[0])->shape
+    bool dx = n->op == OP_CONV_DX || n->op == OP_CONV_TRANSPOSE; /* conv_transpose is a conv_dx */
+    const Shape *ys = n->op == OP_CONV ? &n->shape
+                      : dx             ? &graph_node(g, n->in[0])->shape
                                             : &graph_node(g, n->in[1])->shape;
     return ys->d[0] / n->p.conv.groups;
 }
@@ -98,6 +99,8 @@ static const char *wino_unfit(const Node *n)
     const ConvParam *p = &n->p.conv;
     if (n->op == OP_CONV_DW)
         return "the weight gradient stays im2col/direct";
+    if (n->op == OP_CONV_TRANSPOSE)
+        return "conv_transpose has no winograd lowering";
     if (p->nsp != 2)
         return "not a 2D convolution";
     for (int i = 0; i < 2; i++) {
@@ -153,7 +156,8 @@ Sched *sched_choose(const Model *m)
         const Node *n = g->node[i];
         if (op_flags(n->op) & OPF_SOURCE) {
             s[i] = (Sched){ALGO_NONE, "source: no computation"};
-        } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW) {
+        } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW ||
+                   n->op == OP_CONV_TRANSPOSE) {
             s[i] = conv_choice(m, n);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
             s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};

@@ -771,6 +771,55 @@ static bool infer_dropout(Ctx *c)
     return infer_same(c, c->n->op == OP_DROPOUT2D ? 2 : 0);
 }
 
+/* conv_transpose: p describes the matching conv (out_channels = this
+ * layer's input channels); the weight [C_in, C_out/g, k...] gives C_out. */
+static bool infer_conv_transpose(Ctx *c)
+{
+    Node *n = c->n;
+    const ConvParam *p = &n->p.conv;
+    const Shape *x = in_shape(c, 0);
+    if (!spatial_input(c, x))
+        return false;
+    int nsp = x->rank - 1;
+    if (p->nsp != nsp)
+        return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
+    if (n->nin != 2 + (p->bias ? 1 : 0))
+        return fail(c, "has %d inputs; expected the input, the weight%s", n->nin,
+                    p->bias ? " and the bias" : "");
+    const Shape *w = in_shape(c, 1);
+    if (p->groups < 1 || x->d[0] % p->groups || w->rank != 2 + nsp)
+        return fail(c, "input channels %d and groups=%d do not match the weight %s", x->d[0], p->groups,
+                    dims(w).s);
+    Shape want = *w;
+    want.d[0] = x->d[0];
+    for (int i = 0; i < nsp; i++)
+        want.d[2 + i] = p->kernel[i];
+    if (!expect_param(c, 1, &want, "weight"))
+        return false;
+    Shape y = {.rank = 1 + nsp, .batched = true};
+    y.d[0] = w->d[1] * p->groups;
+    if (p->bias) {
+        Shape b = {.rank = 1, .d = {y.d[0]}};
+        if (!expect_param(c, 2, &b, "bias"))
+            return false;
+    }
+    for (int i = 0; i < nsp; i++) {
+        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dilation[i] < 1 || p->pad_lo[i] < 0 ||
+            p->pad_hi[i] < 0)
+            return fail(c, "kernel, stride and dilation must be at least 1 and padding at least 0");
+        long o = (long)(x->d[1 + i] - 1) * p->stride[i] - p->pad_lo[i] - p->pad_hi[i] +
+                 (long)p->dilation[i] * (p->kernel[i] - 1) + 1 + p->out_pad[i];
+        if (o < 1 || o > INT_MAX)
+            return fail(c, "the padding %s leaves an output of %ld along axis %d",
+                        pads(p->pad_lo, p->pad_hi, nsp).s, o, i);
+        y.d[1 + i] = (int)o;
+    }
+    if (!check_numel(c, &y))
+        return false;
+    n->shape = y;
+    return true;
+}
+
 bool shape_infer(Graph *g, Node *n, struct Diag *d)
 {
     unsigned f = op_flags(n->op);
@@ -832,6 +881,8 @@ bool shape_infer(Graph *g, Node *n, struct Diag *d)
     case OP_RESHAPE: return infer_reshape(&c);
     /* dense and matmul */
     case OP_MATMUL: return infer_matmul(&c);
+    /* transposed convolution */
+    case OP_CONV_TRANSPOSE: return infer_conv_transpose(&c);
     default: return fail(&c, "has no shape rule");
     }
 }
@@ -859,6 +910,15 @@ long node_macs(const Graph *g, const Node *n)
     case OP_MATMUL: {
         const Shape *a = &graph_node(g, n->in[0])->shape;
         return shape_numel(&n->shape) * a->d[a->rank - 1];
+    }
+    /* transposed convolution: the matching conv's count, x its output */
+    case OP_CONV_TRANSPOSE: {
+        const Shape *x = &graph_node(g, n->in[0])->shape;
+        const ConvParam *p = &n->p.conv;
+        long k = 1;
+        for (int i = 0; i < p->nsp; i++)
+            k *= p->kernel[i];
+        return shape_numel(x) * (n->shape.d[0] / (p->groups > 0 ? p->groups : 1)) * k;
     }
     default:
         return 0;

@@ -431,6 +431,8 @@ static const LowerRow rows[] = {
     [OP_MATMUL] = {lower_matmul, "y", {"a", "b"}},
     [OP_MATMUL_DA] = {lower_matmul_da, "da", {"dy", "b"}},
     [OP_MATMUL_DB] = {lower_matmul_db, "db", {"a", "dy"}},
+    /* transposed convolution (lower_convt.c) */
+    [OP_CONV_TRANSPOSE] = {lower_conv_transpose, "y", {"x", "w", "b"}, lower_conv_transpose_im2col},
 };
 _Static_assert(sizeof rows / sizeof rows[0] == OP_COUNT, "lower.c rows out of sync with ops.def");
 

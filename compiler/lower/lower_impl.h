@@ -204,4 +204,7 @@ LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;
 LowerFn lower_pad, lower_pad_dx, lower_upsample, lower_upsample_dx;
 LowerFn lower_permute, lower_slice_dx;
 
+/* transposed convolution (lower_convt.c) */
+LowerFn lower_conv_transpose, lower_conv_transpose_im2col;
+
 #endif

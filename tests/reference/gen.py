@@ -636,6 +636,28 @@ CASES += [
          state={"c.step": (2, 3)}),
 ]
 
+# transposed convolution: stride, padding, output_padding, groups, dilation,
+# output_size, odd sizes, 1D/2D/3D
+CASES += [
+    Case("convt2d_s2_groups", (4, 5, 6),
+         lambda: Net(lambda m, x: m.c(x), c=nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1,
+                                                               output_padding=1, groups=2))),
+    Case("convt1d_dilation", (3, 7),
+         lambda: Net(lambda m, x: m.c(x), c=nn.ConvTranspose1d(3, 4, 3, stride=2, padding=2,
+                                                               dilation=2, output_padding=1,
+                                                               bias=False))),
+    Case("convt3d", (2, 3, 4, 3),
+         lambda: Net(lambda m, x: m.c(x), c=nn.ConvTranspose3d(2, 3, (2, 3, 2), stride=(2, 1, 2),
+                                                               padding=(0, 1, 1)))),
+    Case("convt2d_output_size", (3, 4, 5),
+         lambda: Net(lambda m, x: m.c(x, output_size=[13, 9]),
+                     c=nn.ConvTranspose2d(3, 2, (4, 3), stride=(3, 2), padding=1))),
+    # encoder-decoder: the gradient flows through conv_transpose into a conv
+    Case("convt_after_conv", (3, 7, 7),
+         lambda: Net(lambda m, x: m.t(torch.tanh(m.c(x))), c=conv(3, 4, 3, stride=2),
+                     t=nn.ConvTranspose2d(4, 3, 3, stride=2))),
+]
+
 
 def channel_shuffle(x, g):
     n, c = x.shape[:2]
