@@ -115,6 +115,17 @@ static bool spatial_input(Ctx *c, const Shape *x)
     return false;
 }
 
+/* A spatial input whose axes the attributes (given for nsp axes) match. */
+static bool spatial_attrs(Ctx *c, const Shape *x, int nsp)
+{
+    if (!spatial_input(c, x))
+        return false;
+    if (nsp != x->rank - 1)
+        return fail(c, "its attributes are for %d spatial axes, the input %s has %d", nsp, dims(x).s,
+                    x->rank - 1);
+    return true;
+}
+
 /* Output size along each axis, or an error when the (dilated) window does
  * not fit in the padded input. */
 static bool windows(Ctx *c, const Shape *x, int nsp, const int *k, const int *s, const int *dil,
@@ -159,11 +170,9 @@ static bool infer_conv(Ctx *c)
     Node *n = c->n;
     const ConvParam *p = &n->p.conv;
     const Shape *x = in_shape(c, 0);
-    if (!spatial_input(c, x))
+    if (!spatial_attrs(c, x, p->nsp))
         return false;
-    int nsp = x->rank - 1;
-    if (p->nsp != nsp)
-        return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
+    int nsp = p->nsp;
     int cin = x->d[0];
     if (p->groups < 1 || p->out_channels < 1)
         return fail(c, "out and groups must be at least 1");
@@ -244,12 +253,10 @@ static bool infer_pool(Ctx *c)
     Node *n = c->n;
     const PoolParam *p = &n->p.pool;
     const Shape *x = in_shape(c, 0);
-    if (!spatial_input(c, x))
+    if (!spatial_attrs(c, x, p->nsp))
         return false;
-    int nsp = x->rank - 1;
-    if (p->nsp != nsp)
-        return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
-    int dil[NETC_MAX_SPATIAL];
+    int nsp = p->nsp;
+    int dil[NETC_MAX_SPATIAL] = {0};
     for (int i = 0; i < nsp; i++)
         dil[i] = pool_dilation(p, i);
     Shape y = {.rank = x->rank, .batched = true};
@@ -778,11 +785,9 @@ static bool infer_conv_transpose(Ctx *c)
     Node *n = c->n;
     const ConvParam *p = &n->p.conv;
     const Shape *x = in_shape(c, 0);
-    if (!spatial_input(c, x))
+    if (!spatial_attrs(c, x, p->nsp))
         return false;
-    int nsp = x->rank - 1;
-    if (p->nsp != nsp)
-        return fail(c, "its attributes are for %d spatial axes, the input %s has %d", p->nsp, dims(x).s, nsp);
+    int nsp = p->nsp;
     if (n->nin != 2 + (p->bias ? 1 : 0))
         return fail(c, "has %d inputs; expected the input, the weight%s", n->nin,
                     p->bias ? " and the bias" : "");

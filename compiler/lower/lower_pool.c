@@ -299,6 +299,17 @@ void lower_maxpool_dx(Lower *L)
     lstore(L, px.body, DX, lvar(L, mi), lload(L, DY, px.yi), true);
 }
 
+/* The sum of x over the window of output pixel px, as a local declared in
+ * px.body (x is buffer 1 of the pooling kernels). */
+static Expr *window_sum(Lower *L, const Geom *G, const OutPixel *px, Expr *xb)
+{
+    int sum = ldecl(L, px->body, "sum", T_F32, lf(L, 0.0f));
+    Expr *xi;
+    Stmt *q = window_loops(L, px->body, G, px, xb, &xi);
+    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, 1, xi)));
+    return lvar(L, sum);
+}
+
 /* y [N, C, OD, OH, OW] = sum over the window of x [N, C, D, H, W] / divisor */
 void lower_avgpool(Lower *L)
 {
@@ -310,12 +321,9 @@ void lower_avgpool(Lower *L)
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     OutPixel px = out_loops(L, p, &G, yb);
-    int sum = ldecl(L, px.body, "sum", T_F32, lf(L, 0.0f));
-    Expr *xi;
-    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
-    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, X, xi)));
+    Expr *sum = window_sum(L, &G, &px, xb);
     Expr *div = avg_divisor(L, &G, &px, L->n->p.pool.count_include_pad);
-    lstore(L, px.body, Y, px.yi, fdiv(L, lvar(L, sum), div), false);
+    lstore(L, px.body, Y, px.yi, fdiv(L, sum, div), false);
 }
 
 /* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] / divisor over each window */
@@ -418,11 +426,7 @@ void lower_adaptive_avgpool(Lower *L)
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, B.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, B.out_sz)));
     OutPixel px = bin_loops(L, p, &B, yb);
-    int sum = ldecl(L, px.body, "sum", T_F32, lf(L, 0.0f));
-    Expr *xi;
-    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
-    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, X, xi)));
-    lstore(L, px.body, Y, px.yi, fdiv(L, lvar(L, sum), bin_count(L, &px)), false);
+    lstore(L, px.body, Y, px.yi, fdiv(L, window_sum(L, &G, &px, xb), bin_count(L, &px)), false);
 }
 
 /* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] / count over each bin */
