@@ -65,7 +65,7 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, grad, fuse, algo, loops, mem, all (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, algo, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
@@ -94,7 +94,7 @@ static void arg_error(const char *fmt, ...)
 
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
-static const char *const dump_phases[] = {"ast", "ir", "grad", "fuse", "algo", "loops", "mem"};
+static const char *const dump_phases[] = {"ast", "ir", "shuffle", "grad", "fuse", "algo", "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -586,6 +586,14 @@ static int compile(const Options *o)
         status = write_graph(o, m, NULL, &d) ? 0 : 1;
         goto done;
     }
+    timing_begin("shuffle");
+    shuffle_groups(m, &d);
+    timing_end();
+    if (d.nerror)
+        goto done;
+    if (dumping(o, "shuffle"))
+        graph_print(stdout, m->g);
+    NETC_ASSERT(graph_verify(m->g, stderr));
     timing_begin("autodiff");
     if (m->g->loss >= 0)
         autodiff(m, m->g->loss, -1);

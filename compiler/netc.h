@@ -138,6 +138,12 @@ Sched *sched_choose(const Model *m);
 /* graph/fuse.c: activations fused into the conv or dense layer before them
  * (see the file); returns how many.  fuse_activation: the ops it fuses. */
 int fuse_epilogues(Model *m);
+
+/* graph/shuffle.c: warns where a grouped conv reads each group from one
+ * group of an earlier grouped conv, or inserts a channel_shuffle there
+ * (shuffle=auto); before autodiff.  Returns the shuffles inserted. */
+struct Diag;
+int shuffle_groups(Model *m, struct Diag *d);
 /* graph/graph_dot.c: the graph as Graphviz DOT, the backward nodes too when
  * `backward`; s may be NULL. */
 void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward);

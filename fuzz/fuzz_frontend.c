@@ -1,5 +1,6 @@
 /* fuzz_frontend.c - the .net front end: scanner, parser, elaboration and
- * shape inference (frontend_load_string), then autodiff when the model
+ * shape inference (frontend_load_string), the channel-shuffle pass, then
+ * autodiff when the model
  * has a loss, and the graph verifier on whatever was accepted.  A model
  * the front end accepts must verify; an input it refuses must have
  * reported an error. */
@@ -25,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Model *m = frontend_load_string("fuzz.net", text, &d);
     if (m) {
         NETC_ASSERT(d.nerror == 0);
+        shuffle_groups(m, &d);
+        NETC_ASSERT(d.nerror == 0 && graph_verify(m->g, stderr));
         if (m->g->loss >= 0)
             autodiff(m, m->g->loss, -1);
         NETC_ASSERT(graph_verify(m->g, stderr));

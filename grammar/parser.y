@@ -83,12 +83,15 @@ stmts: %empty                               { $$ = NULL; }
      | stmts stmt                           { $$ = ast_stmt_push($1, $2); }
      ;
 
-stmt: NETWORK IDENT                         { $$ = ast_network(CTX, &@1, $2, &@2); }
+stmt: NETWORK IDENT                         { $$ = ast_network(CTX, &@1, $2, &@2, NULL); }
+    | NETWORK IDENT CALL args ')'           { $$ = ast_network(CTX, &@1, $2, &@2, $4); }
     | INPUT IDENT ':' value                 { $$ = ast_input(CTX, &@1, $2, &@2, $4); }
     | OUTPUT names                          { $$ = ast_output(CTX, &@1, $2); }
-    | BLOCK IDENT '{' stmts '}'             { $$ = ast_block(CTX, &@1, $2, &@2, false, NULL, $4); }
+    | BLOCK IDENT '{' stmts '}'             { $$ = ast_block(CTX, &@1, $2, &@2, false, NULL, NULL, $4); }
     | BLOCK IDENT CALL params ')' '{' stmts '}'
-                                            { $$ = ast_block(CTX, &@1, $2, &@2, true, $4, $7); }
+                                            { $$ = ast_block(CTX, &@1, $2, &@2, true, $4, NULL, $7); }
+    | BLOCK IDENT CALL params ')' '(' args ')' '{' stmts '}'
+                                            { $$ = ast_block(CTX, &@1, $2, &@2, true, $4, $7, $10); }
     | TRAIN '{' entries '}'                 { $$ = ast_train(CTX, &@1, $3); }
     | chain                                 { $$ = $1; }
     | chain BIND IDENT                      { $$ = ast_chain_bind(CTX, $1, $3, &@3, false); }

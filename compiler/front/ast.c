@@ -73,10 +73,13 @@ static void stmt_name(ParseCtx *c, AstStmt *s, const char *name, const AstLoc *n
     s->name_len = ast_loclen(nl);
 }
 
-AstStmt *ast_network(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl)
+AstStmt *ast_network(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl,
+                     AstArg *options)
 {
     AstStmt *s = stmt_new(c, AST_NETWORK, kw);
     stmt_name(c, s, name, nl);
+    s->options = options;
+    REVERSE(AstArg, s->options, s->noptions);
     return s;
 }
 
@@ -98,13 +101,15 @@ AstStmt *ast_output(ParseCtx *c, const AstLoc *kw, AstName *names)
 }
 
 AstStmt *ast_block(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl,
-                   bool has_params, AstArg *params, AstStmt *body)
+                   bool has_params, AstArg *params, AstArg *options, AstStmt *body)
 {
     AstStmt *s = stmt_new(c, AST_BLOCK, kw);
     stmt_name(c, s, name, nl);
     s->has_params = has_params;
     s->params = params;
     REVERSE(AstArg, s->params, s->nparams);
+    s->options = options;
+    REVERSE(AstArg, s->options, s->noptions);
     int n;
     s->body = body;
     REVERSE(AstStmt, s->body, n);
@@ -354,6 +359,11 @@ static void print_stmt(FILE *f, const AstStmt *s, int indent)
     switch (s->kind) {
     case AST_NETWORK:
         fprintf(f, "network %s", s->name);
+        if (s->options) {
+            fputc('(', f);
+            print_args(f, s->options, ", ");
+            fputc(')', f);
+        }
         break;
     case AST_INPUT:
         fprintf(f, "input %s: ", s->name);
@@ -367,7 +377,13 @@ static void print_stmt(FILE *f, const AstStmt *s, int indent)
     case AST_BLOCK:
         fprintf(f, "block %s(", s->name);
         print_args(f, s->params, ", ");
-        fputs(") {\n", f);
+        fputs(")", f);
+        if (s->options) {
+            fputs(" (", f);
+            print_args(f, s->options, ", ");
+            fputc(')', f);
+        }
+        fputs(" {\n", f);
         print_stmts(f, s->body, indent + 2);
         fprintf(f, "%*s}", indent, "");
         break;

@@ -119,6 +119,8 @@ typedef struct AstStmt {
     AstArg *params;           /* BLOCK */
     int nparams;
     struct AstStmt *body;     /* BLOCK */
+    AstArg *options;          /* NETWORK, BLOCK: `(shuffle=auto)`, or NULL */
+    int noptions;
     AstArg *entries;          /* TRAIN */
     int nentries;
     struct AstStmt *next;
@@ -189,12 +191,14 @@ int ast_loclen(const AstLoc *l);
 AstFile *ast_file(ParseCtx *c, AstStmt *stmts);
 AstStmt *ast_stmt_push(AstStmt *list, AstStmt *s);
 
-AstStmt *ast_network(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl);
+/* options: `network NAME(shuffle=auto)`, or NULL */
+AstStmt *ast_network(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl,
+                     AstArg *options);
 AstStmt *ast_input(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl,
                    AstExpr *shape);
 AstStmt *ast_output(ParseCtx *c, const AstLoc *kw, AstName *names);
 AstStmt *ast_block(ParseCtx *c, const AstLoc *kw, const char *name, const AstLoc *nl,
-                   bool has_params, AstArg *params, AstStmt *body);
+                   bool has_params, AstArg *params, AstArg *options, AstStmt *body);
 AstStmt *ast_train(ParseCtx *c, const AstLoc *kw, AstArg *entries);
 
 /* The source is one name (src) or a parenthesised tuple (tuple, newest first). */

@@ -255,6 +255,17 @@ void diag_error(Diag *d, SrcLoc loc, int len, const char *fmt, ...)
     va_end(ap);
 }
 
+void diag_warning(Diag *d, SrcLoc loc, int len, const char *fmt, ...)
+{
+    d->nwarning++;
+    if (quiet(d))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    report(d, "warning", loc, len, fmt, ap);
+    va_end(ap);
+}
+
 void diag_note(Diag *d, SrcLoc loc, int len, const char *fmt, ...)
 {
     if (quiet(d))

@@ -25,6 +25,7 @@ typedef struct DiagSource {
 typedef struct Diag {
     FILE *out;               /* stderr by default */
     int nerror;
+    int nwarning;            /* reported, but the compile goes on */
     int max_errors;          /* stop reporting after this many (default 20) */
     DiagSource *sources;
 } Diag;
@@ -38,6 +39,10 @@ void diag_add_source(Diag *d, const char *file, const char *text);
 /* "file:line:col: error: <msg>", the source line, a caret under the column
  * spanning `len` characters (1 when len <= 0).  Counts toward nerror. */
 void diag_error(Diag *d, SrcLoc loc, int len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "file:line:col: warning: <msg>" with the source line; the compile
+ * goes on (counts toward nwarning only). */
+void diag_warning(Diag *d, SrcLoc loc, int len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* "file:line:col: note: <msg>" with the source line; does not count. */
 void diag_note(Diag *d, SrcLoc loc, int len, const char *fmt, ...)

@@ -789,6 +789,58 @@ static void check_unused(Elaborator *X)
 
 /* ---- entry ---- */
 
+
+/* `(shuffle=warn|auto|off)` after `network NAME` or a block's parameters:
+ * the only option so far.  *mode is left SHUFFLE_WARN when not given or
+ * wrong (the mistake is reported). */
+static const char *const shuffle_words[] = {"warn", "auto", "off"};
+
+static int option_mode(const AstArg *a)
+{
+    if (a->name && !strcmp(a->name, "shuffle") && a->value && a->value->kind == AST_NAME)
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(a->value->s, shuffle_words[i]))
+                return i;
+    return -1;
+}
+
+static void read_options(Elab *E, const AstStmt *s, int *mode)
+{
+    *mode = SHUFFLE_WARN;
+    const char *where = s->kind == AST_NETWORK ? "network" : "block";
+    for (const AstArg *a = s->options; a; a = a->next) {
+        SrcLoc at = a->name ? a->name_loc : a->value->loc;
+        int len = a->name ? a->name_len : a->value->len;
+        if (!a->name) {
+            elab_error(E, at, len, "a %s option is written name=value", where);
+            elab_hint(E, "the options are: shuffle=warn|auto|off");
+        } else if (strcmp(a->name, "shuffle")) {
+            elab_error(E, at, len, "unknown %s option '%s'", where, a->name);
+            elab_hint(E, "the options are: shuffle=warn|auto|off");
+        } else if (option_mode(a) < 0) {
+            elab_error(E, a->value->loc, a->value->len, "shuffle must be warn, auto or off, not '%s'",
+                       ast_expr_text(E->a, a->value));
+        } else {
+            for (const AstArg *b = s->options; b != a; b = b->next)
+                if (b->name && !strcmp(b->name, a->name)) {
+                    elab_error(E, at, len, "option '%s' is given twice", a->name);
+                    break;
+                }
+            *mode = option_mode(a);
+        }
+    }
+}
+
+int elab_shuffle_mode(const Elaborator *X, const Scope *sc)
+{
+    for (; sc; sc = sc->parent)
+        if (sc->block)
+            for (const AstArg *a = sc->block->options; a; a = a->next)
+                if (option_mode(a) >= 0)
+                    return option_mode(a);
+    return X->shuffle;
+}
+
 static void read_top(Elaborator *X, const AstFile *ast, const AstStmt **train,
                      const AstStmt ***outs, int *nouts)
 {
@@ -804,6 +856,7 @@ static void read_top(Elaborator *X, const AstFile *ast, const AstStmt **train,
     for (const AstStmt *s = ast->stmts; s; s = s->next) {
         switch (s->kind) {
         case AST_NETWORK:
+            read_options(E, s, &X->shuffle);
             if (network) {
                 elab_error(E, s->loc, s->len, "a second 'network' statement");
                 elab_note(E, network->loc, network->len, "the network is named here");
@@ -837,6 +890,8 @@ static void read_top(Elaborator *X, const AstFile *ast, const AstStmt **train,
                 elab_error(E, s->name_loc, s->name_len, "a block cannot be named '%s': that is a layer",
                            s->name);
             } else {
+                int mode;
+                read_options(E, s, &mode);
                 strmap_put(E->a, &X->blocks, s->name, X->nblock);
                 X->block[X->nblock++] = s;
             }

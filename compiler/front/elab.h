@@ -234,7 +234,12 @@ typedef struct {
     StrMap node_names;
     TrainPlan plan;
     Scope *top;
+    int shuffle;              /* `network NAME(shuffle=...)`: a ShuffleMode */
 } Elaborator;
+
+/* The shuffle mode in force for a layer of scope sc: the innermost block
+ * with a `shuffle=` option, else the network's (elab.c). */
+int elab_shuffle_mode(const Elaborator *X, const Scope *sc);
 
 /* What a slot finally stands for: *inst or *input >= 0, or both -1 when
  * its definition failed. */

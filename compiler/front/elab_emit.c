@@ -665,6 +665,7 @@ int elab_emit_layer(Elaborator *X, const Inst *I, const int *args, int nargs)
          * say so from a node holding just the input. */
         if (spatial) {
             ok = conv_param(X, I, &x->shape, &tmpl.p.conv) && add_params(X, I, x, &tmpl, in, &nin);
+            tmpl.p.conv.shuffle = elab_shuffle_mode(X, I->scope);
         }
         break;
     case OP_MAXPOOL:

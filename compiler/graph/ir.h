@@ -75,7 +75,14 @@ typedef struct {
     int algo;                       /* algo=: an Algo (netc.h) the layer asks
                                        for; 0 (ALGO_NONE): the schedule's */
     int out_pad[NETC_MAX_SPATIAL];  /* conv_transpose: output_padding  */
+    int shuffle;                    /* a ShuffleMode: what graph/shuffle.c does
+                                       when this grouped conv reads each group
+                                       from one group of an earlier one */
 } ConvParam;
+
+/* `shuffle=` on a network or block: warn (the default), insert a
+ * channel_shuffle (auto), or say nothing (off). */
+typedef enum { SHUFFLE_WARN, SHUFFLE_AUTO, SHUFFLE_OFF } ShuffleMode;
 
 typedef struct {
     int nsp;
