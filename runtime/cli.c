@@ -296,9 +296,9 @@ static bool write_eval_json(const char *path, const RtData *d, const RtScore *sc
     return ok;
 }
 
-static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
-                     const float *weights)
+static bool cmd_eval(Cli *c, const RtMeta *m, const NetcModel *mod)
 {
+    const float *weights = mod->weights;
     long batch, test_limit;
     if (!opt_long(c, OPT_BATCH, 1, &batch) || !opt_long(c, OPT_TEST_LIMIT, 1, &test_limit))
         return false;
@@ -319,7 +319,7 @@ static bool cmd_eval(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn t
               (arena = rt_arena_new(m, batch, &c->err));
     if (ok && !(sc.confusion = rt_calloc((size_t)d.classes * (size_t)d.classes, sizeof(long))))
         ok = rt_fail(&c->err, NULL, "out of memory");
-    ok = ok && rt_evaluate(m, forward, train, params, arena, batch, &d, &sc, &c->err);
+    ok = ok && rt_evaluate(m, mod, params, arena, batch, &d, &sc, &c->err);
     if (ok) {
         double n = sc.n ? (double)sc.n : 1;
         if (d.skipped)
@@ -607,8 +607,7 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
     info_data_options(m);
 }
 
-static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
-                      const float *weights)
+static bool cmd_train(Cli *c, const RtMeta *m, const NetcModel *mod)
 {
     RtTrainOpts o = {.data = c->val[OPT_DATA], .lr = -1, .schedule = c->val[OPT_SCHEDULE],
                      .save = c->val[OPT_SAVE],
@@ -638,7 +637,7 @@ static bool cmd_train(Cli *c, const RtMeta *m, NetcEntryFn forward, NetcEntryFn 
     if (c->val[OPT_PLOT] && !o.metrics)
         return usage_fail(c, "%s",
                           "--plot draws the --metrics file: give --metrics FILE.jsonl too");
-    return rt_cmd_train(m, forward, train, weights, &o, &c->err) &&
+    return rt_cmd_train(m, mod, &o, &c->err) &&
            (!c->val[OPT_PLOT] || rt_plot(o.metrics, c->val[OPT_PLOT], m->name, &c->err));
 }
 
@@ -678,6 +677,16 @@ static bool stdout_ok(Cli *c)
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
               const float *weights, void (*set_parallel)(NetcParallelFn pf, void *pool))
 {
+    NetcModel mod = {meta, forward, train, NULL, weights, set_parallel};
+    return netc_run(argc, argv, &mod);
+}
+
+int netc_run(int argc, char **argv, const NetcModel *mod)
+{
+    const char *meta = mod->meta;
+    NetcEntryFn forward = mod->forward;
+    const float *weights = mod->weights;
+    void (*set_parallel)(NetcParallelFn pf, void *pool) = mod->set_parallel;
     Cli c = {0};
     const char *slash = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
     c.prog = argc > 0 && argv[0] ? (slash ? slash + 1 : argv[0]) : "netc-model";
@@ -715,10 +724,10 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, Netc
     if (ok) {
         switch (c.cmd) {
         case CMD_TRAIN:
-            ok = cmd_train(&c, &m, forward, train, weights);
+            ok = cmd_train(&c, &m, mod);
             break;
         case CMD_EVAL:
-            ok = cmd_eval(&c, &m, forward, train, weights);
+            ok = cmd_eval(&c, &m, mod);
             break;
         case CMD_PREDICT:
             ok = cmd_predict(&c, &m, forward, weights);

@@ -5,7 +5,9 @@
  *   void NAME_forward(...);        inference entry        (NetcEntryFn)
  *   void NAME_train(...);          forward + loss + grads (NetcEntryFn), when
  *                                  the .net file has a train section
- * and, for `netc build`, a main() that calls netc_main().  The runtime
+ *   void NAME_eval(...);           forward + loss in inference mode, no grads
+ *                                  (NetcEntryFn), with NAME_train
+ * and, for `netc build`, a main() that calls netc_run().  The runtime
  * parses the description, initialises or loads parameters, reads data,
  * runs the optimiser and implements the train / eval / predict / info
  * commands.  See docs/runtime.md.
@@ -16,8 +18,8 @@
  *   grads   same layout as params; written by train entries (NULL otherwise):
  *           gradients of params, next values of state tensors
  *   arena   working memory of at least fixed + per_n * n floats ("arena" line)
- *   in      the entry's inputs  (forward: {x};  train: {x, target})
- *   out     the entry's outputs (forward: {y};  train: {y, loss[1]})
+ *   in      the entry's inputs  (forward: {x};  train, eval: {x, target})
+ *   out     the entry's outputs (forward: {y};  train, eval: {y, loss[1]})
  *   Tensors are float32, row-major NCHW with the batch first.
  *
  * Meta format: UTF-8 text, one record per line, fields separated by one
@@ -107,5 +109,20 @@ typedef void (*NetcEntryFn)(int n, const float *params, float *grads, float *are
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
               NetcEntryFn train, const float *weights,
               void (*set_parallel)(NetcParallelFn pf, void *pool));
+
+/* Everything netc_main takes, and the eval entry: with it, `eval` and the
+ * test pass after each training epoch score the model's own loss with one
+ * forward pass in inference mode; without it (netc_main), they run the
+ * train entry, or for a model with state tensors the forward entry and
+ * the runtime's cross-entropy (see rt_evaluate).  Generated programs call
+ * netc_run. */
+typedef struct {
+    const char *meta;
+    NetcEntryFn forward, train, eval; /* train, eval: NULL without a train section */
+    const float *weights;
+    void (*set_parallel)(NetcParallelFn pf, void *pool);
+} NetcModel;
+
+int netc_run(int argc, char **argv, const NetcModel *model);
 
 #endif

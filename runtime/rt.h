@@ -547,17 +547,17 @@ typedef struct {
  * finite float can overflow), as cheap as a norm. */
 int rt_nonfinite_param(const RtMeta *m, const float *x);
 
-bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train,
-                  const float *weights, const RtTrainOpts *o, RtErr *e);
+bool rt_cmd_train(const RtMeta *m, const NetcModel *mod, const RtTrainOpts *o, RtErr *e);
 /* Runs the test split of d in batches and scores it against the labels:
  * accuracy and top-5 from the first output, out->confusion when the caller
- * set it; the loss from the train entry (the model's own loss, gradients
- * into scratch memory) or, for a model without one (train NULL or no train
- * records) or one with state tensors (it computes differently in
- * training), the softmax cross-entropy (mse: squared error) of the first
- * output after the forward entry. */
-bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
-                 float *arena, long batch, const RtData *d, RtScore *out, RtErr *e);
+ * set it; the loss from the eval entry (the model's own loss, inference
+ * mode), else from the train entry (gradients into scratch memory), or,
+ * for a model with neither (no train records) or with state tensors and
+ * no eval entry (it computes differently in training), the softmax
+ * cross-entropy (mse: squared error) of the first output after the
+ * forward entry. */
+bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
+                 long batch, const RtData *d, RtScore *out, RtErr *e);
 /* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */
 float *rt_arena_new(const RtMeta *m, long n, RtErr *e);
 void rt_arena_free(float *a);

@@ -145,9 +145,10 @@ static bool has_mode(const RtMeta *m)
     return false;
 }
 
-bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *params,
-                 float *arena, long batch, const RtData *d, RtScore *out, RtErr *e)
+bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
+                 long batch, const RtData *d, RtScore *out, RtErr *e)
 {
+    NetcEntryFn train = mod->train, eval = mod->eval;
     long *confusion = out->confusion;
     memset(out, 0, sizeof *out);
     out->confusion = confusion;
@@ -155,7 +156,7 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
     int classes = d->classes;
     if (confusion)
         memset(confusion, 0, (size_t)classes * (size_t)classes * sizeof *confusion);
-    bool own = train && m->has_train && m->noutput <= MAX_OUTPUTS && !has_mode(m);
+    bool own = m->has_train && m->noutput <= MAX_OUTPUTS && (eval || (train && !has_mode(m)));
     long nb = batch < s->n ? batch : s->n;
     size_t nb1 = (size_t)(nb ? nb : 1);
     long width = m->output[0].numel;
@@ -165,9 +166,9 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
     float *x = rt_calloc(nb1, (size_t)m->input[0].numel * sizeof *x);
     float **y = rt_calloc((size_t)m->noutput + 1, sizeof *y);
     float *target = own ? rt_calloc(nb1, target_width(m, classes) * sizeof(float)) : NULL;
-    float *grads = own ? rt_calloc((size_t)m->params + 1, sizeof(float)) : NULL;
+    float *grads = own && !eval ? rt_calloc((size_t)m->params + 1, sizeof(float)) : NULL;
     float loss = 0;
-    bool ok = x && y && (!own || (target && grads));
+    bool ok = x && y && (!own || (target && (eval || grads)));
     for (int i = 0; ok && i < m->noutput; i++)
         ok = (y[i] = rt_calloc(nb1, (size_t)m->output[i].numel * sizeof(float))) != NULL;
     double loss_sum = 0;
@@ -180,11 +181,14 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
             float *outs[MAX_OUTPUTS + 1];
             memcpy(outs, y, sizeof(float *) * (size_t)m->noutput);
             outs[m->noutput] = &loss;
-            train((int)n, params, grads, arena, in, outs);
+            if (eval)
+                eval((int)n, params, NULL, arena, in, outs);
+            else
+                train((int)n, params, grads, arena, in, outs);
             loss_sum += batch_loss_sum(m, loss, n);
         } else {
             const float *in[1] = {x};
-            forward((int)n, params, NULL, arena, in, y);
+            mod->forward((int)n, params, NULL, arena, in, y);
         }
         for (long i = 0; i < n; i++) {
             const float *yi = y[0] + i * width;
@@ -212,7 +216,8 @@ bool rt_evaluate(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const 
 /* Everything one training run holds. */
 typedef struct {
     const RtMeta *m;
-    NetcEntryFn forward, train;
+    const NetcModel *mod;
+    NetcEntryFn train;
     float *params, *grads, *state, *arena; /* state: RT_OPT_SLOTS * params floats */
     float *x, *target, **y, loss;
     uint32_t *order;
@@ -429,10 +434,10 @@ static bool alloc_batch(Run *r, RtErr *e)
     return r->arena != NULL;
 }
 
-bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const float *weights,
-                  const RtTrainOpts *o, RtErr *e)
+bool rt_cmd_train(const RtMeta *m, const NetcModel *mod, const RtTrainOpts *o, RtErr *e)
 {
-    if (!train || !m->has_train)
+    const float *weights = mod->weights;
+    if (!mod->train || !m->has_train)
         return rt_fail(e, NULL, "model '%s' has no train section, so it cannot be trained",
                        m->name);
     if (m->noutput > MAX_OUTPUTS)
@@ -440,7 +445,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
     const char *dir = o->data ? o->data : m->data_path;
     if (!dir)
         return rt_fail(e, NULL, "no data: the model names none, give --data PATH");
-    Run r = {.m = m, .forward = forward, .train = train};
+    Run r = {.m = m, .mod = mod, .train = mod->train};
     bool ok = setup(&r, weights, o, e) &&
               rt_data_load(&r.data, m, dir, true, r.st.limit,
                            o->test_limit > 0 ? o->test_limit : 0, o->skip_bad, e) &&
@@ -470,7 +475,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         ok = train_epoch(&r, o->skip_nonfinite, ep + 1, &pg, &tr, e);
         skipped += tr.skipped;
         double t1 = rt_now();
-        ok = ok && rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data, &te, e);
+        ok = ok && rt_evaluate(m, mod, r.params, r.arena, r.st.batch, &r.data, &te, e);
         rt_progress_clear(&pg);
         r.st.epoch = ep + 1;
         /* A metrics file that cannot be written stops the run, but only
@@ -486,7 +491,7 @@ bool rt_cmd_train(const RtMeta *m, NetcEntryFn forward, NetcEntryFn train, const
         }
     }
     if (ok && r.first_epoch >= r.st.epochs)
-        ok = rt_evaluate(m, forward, train, r.params, r.arena, r.st.batch, &r.data, &te, e);
+        ok = rt_evaluate(m, mod, r.params, r.arena, r.st.batch, &r.data, &te, e);
     if (ok)
         printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,
                te.correct, te.n);

@@ -941,6 +941,8 @@ static const char *entry_what(const char *name)
         return "inference: inputs -> outputs";
     if (!strcmp(name, "train"))
         return "training step: inputs, target -> outputs, loss; gradients into grads";
+    if (!strcmp(name, "eval"))
+        return "evaluation: inputs, target -> outputs, loss, in inference mode; no grads";
     if (!strcmp(name, "grad"))
         return "gradient: inputs, incoming gradient -> outputs, input gradients; grads";
     return "entry point";
@@ -1354,18 +1356,22 @@ bool emit_c_main(const Program *p, const char *path, Diag *d)
         "#include <stddef.h>\n\n"
         "#include \"netc_runtime.h\"\n"
         "#include \"%s.h\"\n\n"
-        "int main(int argc, char **argv)\n"
-        "{\n"
-        "    return netc_main(argc, argv, %s_meta, %s_forward, ",
+        "static const NetcModel model = {%s_meta, %s_forward, ",
         name, name, name, name);
-    if (find_entry(p, "train"))
-        buf_printf(&text, "%s_train, ", name);
-    else
-        buf_puts(&text, "NULL, ");
+    static const char *const optional[2] = {"train", "eval"};
+    for (int i = 0; i < 2; i++)
+        if (find_entry(p, optional[i]))
+            buf_printf(&text, "%s_%s, ", name, optional[i]);
+        else
+            buf_puts(&text, "NULL, ");
     if (has_weights(p))
-        buf_printf(&text, "%s_weights, %s_set_parallel);\n}\n", name, name);
+        buf_printf(&text, "%s_weights, %s_set_parallel};\n\n", name, name);
     else
-        buf_printf(&text, "NULL, %s_set_parallel);\n}\n", name);
+        buf_printf(&text, "NULL, %s_set_parallel};\n\n", name);
+    buf_puts(&text, "int main(int argc, char **argv)\n"
+                    "{\n"
+                    "    return netc_run(argc, argv, &model);\n"
+                    "}\n");
     Arena *a = arena_new();
     bool ok = write_files(a, 1, &path, &text, d);
     buf_free(&text);

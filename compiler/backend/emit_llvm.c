@@ -878,23 +878,33 @@ static LLVMValueRef gen_weights(Gen *g, const Program *p)
     return add_const_global(g, name, arr, 64);
 }
 
-/* i32 main(i32 argc, ptr argv) { return netc_main(argc, argv, NAME_meta,
- * NAME_forward, NAME_train or null, NAME_weights or null, null); } */
-static void gen_main(Gen *g, LLVMValueRef meta, LLVMValueRef fwd, LLVMValueRef train,
+/* A private constant NetcModel {meta, forward, train, eval, weights,
+ * set_parallel} (nulls where absent) and
+ * i32 main(i32 argc, ptr argv) { return netc_run(argc, argv, &model); } */
+static void gen_main(Gen *g, const Program *p, LLVMValueRef meta, const LLVMValueRef entry[3],
                      LLVMValueRef weights, LLVMValueRef set_parallel)
 {
+    LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
+    LLVMValueRef field[6] = {meta, entry[0], entry[1] ? entry[1] : null, entry[2] ? entry[2] : null,
+                             weights ? weights : null, set_parallel};
+    LLVMValueRef init = LLVMConstStructInContext(g->ctx, field, 6, 0);
+    char name[512];
+    private_name(g, p, "netc.model", name, sizeof name);
+    LLVMValueRef model = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(model, init);
+    LLVMSetGlobalConstant(model, 1);
+    LLVMSetLinkage(model, LLVMInternalLinkage);
+
     LLVMTypeRef mt_args[2] = {g->t_i32, g->t_ptr};
     LLVMValueRef fn =
         exported(LLVMAddFunction(g->mod, "main", LLVMFunctionType(g->t_i32, mt_args, 2, 0)), "main");
     add_fn_attrs(g, fn);
-    LLVMTypeRef nt_args[7] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
-    LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 7, 0);
-    LLVMValueRef nm = exported(LLVMAddFunction(g->mod, "netc_main", nt), "netc_main");
+    LLVMTypeRef nt_args[3] = {g->t_i32, g->t_ptr, g->t_ptr};
+    LLVMTypeRef nt = LLVMFunctionType(g->t_i32, nt_args, 3, 0);
+    LLVMValueRef run = exported(LLVMAddFunction(g->mod, "netc_run", nt), "netc_run");
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
-    LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
-    LLVMValueRef args[7] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), meta, fwd,
-                            train ? train : null, weights ? weights : null, set_parallel};
-    LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, nm, args, 7, "status"));
+    LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), model};
+    LLVMBuildRet(g->b, LLVMBuildCall2(g->b, nt, run, args, 3, "status"));
 }
 
 /* Unused math declarations would only clutter the .ll. */
@@ -950,20 +960,20 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
         return;
     }
     LLVMValueRef setp = gen_set_parallel(g, p);
-    LLVMValueRef fwd = NULL, train = NULL;
+    LLVMValueRef entry[3] = {NULL, NULL, NULL}; /* forward, train, eval */
     for (int i = 0; i < p->nentry; i++) {
         LLVMValueRef fn = gen_entry(g, p, &p->entry[i], kfn);
-        if (!strcmp(p->entry[i].name, "forward"))
-            fwd = fn;
-        else if (!strcmp(p->entry[i].name, "train"))
-            train = fn;
+        static const char *const main_entry[3] = {"forward", "train", "eval"};
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(p->entry[i].name, main_entry[k]))
+                entry[k] = fn;
     }
     free(kfn);
     LLVMValueRef meta = gen_meta(g, p);
     LLVMValueRef weights = p->weights && p->param_floats > 0 ? gen_weights(g, p) : NULL;
     if (with_main) {
-        NETC_ASSERT(fwd);
-        gen_main(g, meta, fwd, train, weights, setp);
+        NETC_ASSERT(entry[0]);
+        gen_main(g, p, meta, entry, weights, setp);
     }
     drop_unused_math(g);
 }

@@ -703,7 +703,7 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
         grads[i] = state ? (m->next_of ? m->next_of[node] : -1) : m->grad_of ? m->grad_of[node] : -1;
     }
 
-    p->entry = arena_alloc(a, sizeof(Entry) * 3);
+    p->entry = arena_alloc(a, sizeof(Entry) * 4);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
     p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL);
 
@@ -712,6 +712,9 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
         out[g->noutput] = g->loss;
         p->entry[p->nentry++] =
             build_entry(p, &ks, "train", nin + 1, in, g->noutput + 1, out, grads);
+        /* The loss without the backward pass, in inference mode: what
+         * `eval` and the test pass after each epoch score. */
+        p->entry[p->nentry++] = build_entry(p, &ks, "eval", nin + 1, in, g->noutput + 1, out, NULL);
     }
     if (m->grad_seed >= 0) {
         in[nin] = m->grad_seed;

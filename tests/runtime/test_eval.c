@@ -1,5 +1,7 @@
 /* test_eval.c - eval's report (loss, top-1, top-5, confusion matrix, the
- * --metrics JSON) and the plot command, through netc_main.
+ * --metrics JSON) and the plot command, through netc_main; and, through
+ * netc_run, that an eval entry scores the test set without the train
+ * entry.
  *
  * The model is docs/examples/softmax_regression.c (4x4 images, 3
  * classes), as in test_train.c; the data is a small IDX set written here
@@ -188,10 +190,60 @@ static void plot_command(void **state)
     captured_free(&c);
 }
 
+/* An eval entry that says it ran: the train entry's outputs, a loss of
+ * 42 per sample; train counts its calls. */
+static int train_calls, eval_calls;
+
+static void counting_train(int n, const float *params, float *grads, float *arena,
+                           const float *const *in, float *const *out)
+{
+    train_calls++;
+    tiny_train(n, params, grads, arena, in, out);
+}
+
+static void marked_eval(int n, const float *params, float *grads, float *arena,
+                        const float *const *in, float *const *out)
+{
+    assert_null(grads);
+    eval_calls++;
+    float g[51];
+    tiny_train(n, params, g, arena, in, out);
+    out[1][0] = 42.0f;
+}
+
+static int with_eval_main(int argc, char **argv)
+{
+    static const NetcModel model = {tiny_meta, tiny_forward, counting_train, marked_eval, NULL, NULL};
+    return netc_run(argc, argv, &model);
+}
+
+static void eval_entry(void **state)
+{
+    (void)state;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s", in_dir("ck2"));
+    const char *tr[] = {"tiny", "train", "--data", dir, "--epochs", "1", "--save", ck, "--quiet", NULL};
+    train_calls = eval_calls = 0;
+    Captured c = run_captured(with_eval_main, tr);
+    expect_status(&c, 0);
+    captured_free(&c);
+    assert_int_equal(train_calls, (NTRAIN + 7) / 8); /* the epoch's batches of 8 */
+    assert_int_equal(eval_calls, (NTEST + 7) / 8);   /* the test pass */
+    const char *e[] = {"tiny", "eval", "--weights", ck, "--data", dir, NULL};
+    train_calls = eval_calls = 0;
+    c = run_captured(with_eval_main, e);
+    expect_status(&c, 0);
+    expect_contains(c.out, "test_loss 42.0000");
+    assert_int_equal(train_calls, 0);
+    assert_int_equal(eval_calls, (NTEST + 7) / 8);
+    captured_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eval_reports),
+        cmocka_unit_test(eval_entry),
         cmocka_unit_test(plot_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -154,9 +154,19 @@ static void test_program_plan(void **state)
         autodiff(m, m->g->loss, -1);
         Sched *s = sched_choose(m);
         Program *p = program_build(m, s);
-        assert_int_equal(p->nentry, 2);
+        assert_int_equal(p->nentry, 3);
         assert_string_equal(p->entry[0].name, "forward");
         assert_string_equal(p->entry[1].name, "train");
+        /* eval: the forward's inputs and outputs plus target and loss, no
+         * gradients, and no more memory than the training step */
+        const Entry *ev = &p->entry[2];
+        assert_string_equal(ev->name, "eval");
+        assert_false(ev->writes_grads);
+        assert_int_equal(ev->nin, p->entry[1].nin);
+        assert_int_equal(ev->nout, p->entry[1].nout);
+        assert_int_equal(ev->out[ev->nout - 1], m->g->loss);
+        assert_true(ev->arena_per_n <= p->entry[1].arena_per_n);
+        assert_true(ev->ncall < p->entry[1].ncall);
         for (int i = 0; i < p->nentry; i++) {
             check_plan(p, &p->entry[i]);
             assert_true(p->entry[i].arena_per_n <= p->entry[i].naive_per_n);
