@@ -126,7 +126,10 @@ def write_safetensors(path, tensors, metadata):
     hjson += b" " * (-len(hjson) % 8)  # data section 8-byte aligned, as the format recommends
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(hjson)))
             f.write(hjson)
