@@ -46,7 +46,7 @@ static bool read_batch(RtSplit *s, const Format *f, const char *dir, const char 
     unsigned char *x = rt_realloc(s->own, (size_t)(s->n + k) * IMAGE_BYTES);
     if (x)
         s->own = x;
-    unsigned char *y = x ? rt_realloc(s->own_y, (size_t)(s->n + k)) : NULL;
+    uint16_t *y = x ? rt_realloc(s->own_y, (size_t)(s->n + k) * sizeof *y) : NULL;
     if (y)
         s->own_y = y;
     bool ok = x && y;
@@ -58,7 +58,7 @@ static bool read_batch(RtSplit *s, const Format *f, const char *dir, const char 
         if (label >= f->classes)
             ok = rt_fail(e, path, "record %ld: label %d is out of range: %s has %d classes", i,
                          label, f->name, f->classes);
-        y[s->n + i] = (unsigned char)label;
+        y[s->n + i] = (uint16_t)label;
         memcpy(x + (size_t)(s->n + i) * IMAGE_BYTES, r + f->label_bytes, IMAGE_BYTES);
     }
     free(buf);

@@ -133,11 +133,15 @@ static bool idx_split(RtSplit *s, RtData *d, const RtMeta *m, const char *dir,
     RtIdx x = {0}, y = {0};
     bool ok = ip && lp && rt_idx_read(ip, 3, &x, e) && rt_idx_read(lp, 1, &y, e);
     if (ok) {
+        uint16_t *y16 = rt_alloc(((size_t)y.count + 1) * sizeof *y16);
+        for (long i = 0; y16 && i < y.count; i++)
+            y16[i] = y.data[i];
         *s = (RtSplit){.n = x.count, .c = 1, .h = (int)x.d[1], .w = (int)x.d[2],
-                       .pixels = x.d[1] * x.d[2], .x8 = x.data, .y = y.data, .own = x.data,
-                       .own_y = y.data};
-        x.data = y.data = NULL;
-        ok = rt_data_fit(d, m, s, m->data_channels, m->data_size, ip, e);
+                       .pixels = x.d[1] * x.d[2], .x8 = x.data, .y = y16, .own = x.data,
+                       .own_y = y16};
+        x.data = NULL;
+        ok = y16 ? rt_data_fit(d, m, s, m->data_channels, m->data_size, ip, e)
+                 : rt_fail(e, lp, "out of memory for %ld labels", y.count);
     }
     if (ok && x.count != y.count)
         ok = rt_fail(e, lp, "%ld labels for %ld images in %s", y.count, x.count, ip);
@@ -215,7 +219,7 @@ static bool npy_labels(RtSplit *s, const RtData *d, const char *path, RtErr *e)
         ok = rt_fail(e, path, "labels of rank %d: expected [N]", a.rank);
     else if (a.d[0] != s->n)
         ok = rt_fail(e, path, "%ld labels for %ld images", a.d[0], s->n);
-    unsigned char *y = ok ? rt_alloc((size_t)s->n + 1) : NULL;
+    uint16_t *y = ok ? rt_alloc(((size_t)s->n + 1) * sizeof *y) : NULL;
     if (ok && !y)
         ok = rt_fail(e, path, "out of memory for %ld labels", s->n);
     for (long i = 0; ok && i < s->n; i++) {
@@ -224,7 +228,7 @@ static bool npy_labels(RtSplit *s, const RtData *d, const char *path, RtErr *e)
             ok = rt_fail(e, path, "label %lld of sample %ld is out of range: the model has %d "
                          "classes", v, i, d->classes);
         else
-            y[i] = (unsigned char)v;
+            y[i] = (uint16_t)v;
     }
     rt_npy_unmap(&a);
     if (!ok) {
@@ -308,9 +312,9 @@ bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train,
         return rt_fail(e, NULL, "the model's target is a class index per position (rank %d); %s "
                        "data provides one class label per image", m->target.rank, kind);
     d->classes = rt_model_classes(m);
-    if (d->classes < 1 || d->classes > 256)
-        return rt_fail(e, NULL, "the model predicts %d values; class labels need 1 to 256 "
-                       "classes", d->classes);
+    if (d->classes < 1 || d->classes > RT_MAX_CLASSES)
+        return rt_fail(e, NULL, "the model predicts %d values; class labels need 1 to %d "
+                       "classes", d->classes, RT_MAX_CLASSES);
     /* A held-out test split comes out of the training split. */
     bool need_train = want_train || m->data_split > 0, ok;
     if (!strcmp(kind, "npy"))

@@ -410,15 +410,16 @@ bool rt_images_load(RtSplit *s, RtData *d, const RtMeta *m, const char *dir, boo
     size_t per = (size_t)v.c * v.h * v.w;
     *s = (RtSplit){.c = v.c, .h = v.h, .w = v.w, .pixels = (long)per};
     if (ok && (!(s->own = rt_calloc((size_t)total, per)) ||
-               !(s->own_y = rt_alloc((size_t)total + 1))))
+               !(s->own_y = rt_alloc(((size_t)total + 1) * sizeof(uint16_t)))))
         ok = rt_fail(e, dir, "out of memory for %ld images", total);
-    unsigned char *x = s->own, *y = s->own_y;
+    unsigned char *x = s->own;
+    uint16_t *y = s->own_y;
     for (int k = 0; ok && k < d->classes; k++)
         for (int i = 0; ok && i < files[k].n; i++) {
             snprintf(path, sizeof path, "%s/%s/%s", dir, d->class_name[k], files[k].name[i]);
             RtErr bad;
             if (load_image(path, &v, x + (size_t)s->n * per, &bad)) {
-                y[s->n++] = (unsigned char)k;
+                y[s->n++] = (uint16_t)k;
             } else if (skip_bad) {
                 d->skipped++;
             } else {

@@ -404,9 +404,11 @@ void rt_idx_free(RtIdx *x);
 
 /* ---- data sets (data.c, cifar.c, image.c, batch.c) --------------------- */
 
+#define RT_MAX_CLASSES 65536   /* labels are uint16_t */
+
 /* One split of a data set: n samples of [c, h, w] values, stored either
- * as bytes (x8, read as x / 255) or as floats (xf), with a byte label
- * each.  Sample i is stored at position index[i] (identity when index is
+ * as bytes (x8, read as x / 255) or as floats (xf), with a 16-bit label
+ * each (up to RT_MAX_CLASSES classes).  Sample i is stored at position index[i] (identity when index is
  * NULL), so a held-out split shares the storage of the set it comes from.
  * own, own_y and map (map_len bytes, from mmap) are released by
  * rt_data_free; a held-out split owns nothing but its index. */
@@ -416,7 +418,7 @@ typedef struct {
     long pixels;               /* c * h * w */
     const unsigned char *x8;   /* [*, c, h, w] bytes, or NULL */
     const float *xf;           /* [*, c, h, w] floats, or NULL */
-    const unsigned char *y;    /* [*] labels */
+    const uint16_t *y;         /* [*] labels */
     uint32_t *index;           /* [n] positions, or NULL */
     void *own, *own_y, *map;
     size_t map_len;

@@ -203,6 +203,30 @@ static void npy_split(void **state)
     rt_meta_free(&m);
 }
 
+/* Labels past 255: a 1000-class model (ImageNet's) reads them back whole. */
+static void npy_many_classes(void **state)
+{
+    (void)state;
+    npy_set("train", "<i8", 8, 0);
+    long long y[8] = {999, 256, 300, 0, 5, 998, 257, 1};
+    long dy[1] = {8};
+    write_npy(path_in(dir, "train_y.npy"), "<i8", dy, 1, y, sizeof y);
+    RtMeta m;
+    meta_for(&m, 3, 2, 2, 1000, npy_records("train dataopt split 0.25\n"));
+    RtData d;
+    load_ok(&d, &m, true, false);
+    assert_int_equal(d.classes, 1000);
+    for (long i = 0; i < d.train.n; i++)
+        assert_int_equal(rt_split_label(&d.train, i), y[rt_split_at(&d.train, i)]);
+    for (long i = 0; i < d.test.n; i++)
+        assert_int_equal(rt_split_label(&d.test, i), y[rt_split_at(&d.test, i)]);
+    rt_data_free(&d);
+    y[3] = 1000;
+    write_npy(path_in(dir, "train_y.npy"), "<i8", dy, 1, y, sizeof y);
+    expect_error(&m, true, "label 1000 of sample 3 is out of range: the model has 1000");
+    rt_meta_free(&m);
+}
+
 static void npy_errors(void **state)
 {
     (void)state;
@@ -690,6 +714,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(npy_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(npy_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(npy_many_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(npy_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(cifar10_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(cifar100_labels, setup, teardown),
