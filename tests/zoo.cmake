@@ -34,3 +34,8 @@ add_test(NAME zoo.steps
          COMMAND bash ${zoo_run} $<TARGET_FILE:netc> $<TARGET_FILE:netcrt> steps-all c
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(zoo.steps PROPERTIES TIMEOUT 300)
+if(NETC_SANITIZE)
+  # tests/zoo_steps.c links the instrumented runtime library.
+  set_tests_properties(zoo.compile zoo.steps PROPERTIES
+                       ENVIRONMENT "ZOO_LDFLAGS=-fsanitize=address,undefined")
+endif()

@@ -49,8 +49,11 @@ finish() {
   exit
 }
 
+# $ZOO_LDFLAGS: extra flags for linking with the runtime library (the
+# sanitizer build's is instrumented and needs the sanitizer runtimes).
 link_driver() { # name, object, output
-  cc -std=gnu11 -O1 -Iruntime -DZOO_META="$1_meta" -DZOO_TRAIN="$1_train" \
+  # shellcheck disable=SC2086
+  cc -std=gnu11 -O1 -Iruntime -DZOO_META="$1_meta" -DZOO_TRAIN="$1_train" ${ZOO_LDFLAGS:-} \
      tests/zoo_steps.c "$2" "$netcrt" "${libs[@]}" -o "$3"
 }
 

@@ -177,6 +177,15 @@ int main(int argc, char **argv)
     int ok = last < first;
     printf("%s %s: loss %.6g -> %.6g after %ld steps\n", ok ? "PASS" : "FAIL", m.name,
            (double)first, (double)last, steps);
+    for (int k = 0; k < m.noutput; k++)
+        free(out[k]);
+    free(out);
+    free(x);
+    free(target);
+    free(arena);
+    free(state);
+    free(grads);
+    free(params);
     rt_meta_free(&m);
     return ok ? 0 : 1;
 }
