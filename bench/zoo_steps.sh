@@ -17,7 +17,7 @@
 # 1 when anything failed.  Needs no data set and no PyTorch.  Times are
 # wall-clock seconds on whatever else the machine is doing.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 build=build level=1 steps=3 batch=2 only=.
 while [ $# -gt 0 ]; do
   case $1 in
@@ -49,7 +49,7 @@ for f in $(bash tests/zoo_run.sh "$netc" "$netcrt" list big | grep -E -- "$only"
   else
     c="FAIL"; status=1; sed 's/^/    /' "$tmp/log" | head -20
   fi
-  rm -rf "$tmp/$name"
+  rm -rf "${tmp:?}/$name"
   echo "$name: C backend, emit-c + cc -O0 -c: $c"
   t0=$(now)
   bash tests/zoo_run.sh "$netc" "$netcrt" steps "$f" llvm -O "$level" --steps "$steps" --batch "$batch" \
