@@ -14,11 +14,13 @@
  *
  *   cc -std=gnu11 -Iruntime -DZOO_META=NAME_meta -DZOO_TRAIN=NAME_train \
  *      tests/zoo_steps.c gen/NAME.o build/libnetcrt.a -lz -lm -pthread -o steps
- *   ./steps [--steps K] [--batch N] [--lr X] [--sgd]
+ *   ./steps [--steps K] [--batch N] [--lr X] [--max-lr X] [--sgd]
  *
  * --steps K (default 3) updates, then one more train call without an
  * update gives the final loss.  --batch N (default 2) samples.  --lr X
- * replaces the optimiser's learning rate; --sgd replaces the optimiser by
+ * replaces the optimiser's learning rate, --max-lr X lowers it to X when it
+ * is larger (a rate tuned for batches of hundreds can diverge on a batch of
+ * two); --sgd replaces the optimiser by
  * plain SGD (no momentum, no weight decay) at that rate.  Prints the loss
  * of each call and "PASS"/"FAIL"; exit status 0 when the last loss is
  * finite and below the first.
@@ -64,7 +66,7 @@ static long arg_long(const char *s, long lo, long hi, const char *what)
 int main(int argc, char **argv)
 {
     long steps = 3, n = 2;
-    double lr = 0;
+    double lr = 0, max_lr = 0;
     int plain_sgd = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc)
@@ -79,10 +81,19 @@ int main(int argc, char **argv)
                         argv[i]);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--max-lr") && i + 1 < argc) {
+            char *end;
+            max_lr = strtod(argv[++i], &end);
+            if (*end || !(max_lr > 0) || !isfinite(max_lr)) {
+                fprintf(stderr, "zoo_steps: --max-lr: expected a positive number, found '%s'\n",
+                        argv[i]);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--sgd"))
             plain_sgd = 1;
         else {
-            fprintf(stderr, "usage: %s [--steps K] [--batch N] [--lr X] [--sgd]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--steps K] [--batch N] [--lr X] [--max-lr X] [--sgd]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -105,6 +116,8 @@ int main(int argc, char **argv)
     }
     if (lr > 0)
         opt.lr = lr;
+    if (max_lr > 0 && opt.lr > max_lr)
+        opt.lr = max_lr;
 
     size_t np = (size_t)m.params;
     float *params = floats(np), *grads = floats(np);
