@@ -138,6 +138,7 @@ Sched *sched_choose(const Model *m);
 /* graph/fuse.c: activations fused into the conv or dense layer before them
  * (see the file); returns how many.  fuse_activation: the ops it fuses. */
 int fuse_epilogues(Model *m);
+bool fuse_activation(Op op);
 
 /* graph/shuffle.c: warns where a grouped conv reads each group from one
  * group of an earlier grouped conv, or inserts a channel_shuffle there
@@ -147,7 +148,6 @@ int shuffle_groups(Model *m, struct Diag *d);
 /* graph/graph_dot.c: the graph as Graphviz DOT, the backward nodes too when
  * `backward`; s may be NULL. */
 void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward);
-bool fuse_activation(Op op);
 void sched_print(FILE *f, const Model *m, const Sched *s);
 
 /* ---- program: entry points, memory plan, kernels ---- */

@@ -63,6 +63,17 @@ static long arg_long(const char *s, long lo, long hi, const char *what)
     return v;
 }
 
+static double arg_positive(const char *s, const char *what)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !(v > 0) || !isfinite(v)) {
+        fprintf(stderr, "zoo_steps: %s: expected a positive number, found '%s'\n", what, s);
+        exit(2);
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     long steps = 3, n = 2;
@@ -73,23 +84,11 @@ int main(int argc, char **argv)
             steps = arg_long(argv[++i], 1, 1000, "--steps");
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             n = arg_long(argv[++i], 1, 4096, "--batch");
-        else if (!strcmp(argv[i], "--lr") && i + 1 < argc) {
-            char *end;
-            lr = strtod(argv[++i], &end);
-            if (*end || !(lr > 0) || !isfinite(lr)) {
-                fprintf(stderr, "zoo_steps: --lr: expected a positive number, found '%s'\n",
-                        argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--max-lr") && i + 1 < argc) {
-            char *end;
-            max_lr = strtod(argv[++i], &end);
-            if (*end || !(max_lr > 0) || !isfinite(max_lr)) {
-                fprintf(stderr, "zoo_steps: --max-lr: expected a positive number, found '%s'\n",
-                        argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--sgd"))
+        else if (!strcmp(argv[i], "--lr") && i + 1 < argc)
+            lr = arg_positive(argv[++i], "--lr");
+        else if (!strcmp(argv[i], "--max-lr") && i + 1 < argc)
+            max_lr = arg_positive(argv[++i], "--max-lr");
+        else if (!strcmp(argv[i], "--sgd"))
             plain_sgd = 1;
         else {
             fprintf(stderr, "usage: %s [--steps K] [--batch N] [--lr X] [--max-lr X] [--sgd]\n",

@@ -91,9 +91,8 @@ static const Node *source_groups(const Graph *g, const Node *b, int *map, int nc
 }
 
 /* Does every group of b read channels of one group of a only? */
-static bool groups_isolated(const Graph *g, const Node *a, const Node *b, const int *map, int nc)
+static bool groups_isolated(const Node *a, const Node *b, const int *map, int nc)
 {
-    (void)g;
     int per_b = nc / b->p.conv.groups, per_a = a->shape.d[0] / a->p.conv.groups;
     for (int c = 0; c < nc; c++)
         if (map[c] / per_a != map[c - c % per_b] / per_a)
@@ -227,7 +226,7 @@ int shuffle_groups(Model *m, Diag *d)
         int nc = graph_node(g, b->in[0])->shape.d[0];
         int *map = netc_alloc(sizeof(int) * (size_t)nc);
         const Node *a = source_groups(g, b, map, nc);
-        if (a && groups_isolated(g, a, b, map, nc)) {
+        if (a && groups_isolated(a, b, map, nc)) {
             int ga = a->p.conv.groups;
             if (b->p.conv.shuffle == SHUFFLE_AUTO) {
                 inserted += insert_shuffle(m, b, ga, &names, d);
