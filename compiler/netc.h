@@ -57,6 +57,9 @@ typedef struct {
     float data_split;        /* held-out test fraction, 0: none        */
     int data_channels, data_size; /* IDX conversions, 0: as stored     */
     bool data_coarse;        /* cifar100 label=coarse                 */
+    bool data_target_input;  /* target=self: the input is the target */
+    SrcLoc target_input_loc; /* where target=self is written         */
+    int target_input_len;
     int crop_pad;            /* augment: crop(pad), 0: none           */
     bool flip;               /* augment: flip                         */
     int nnorm;               /* augment: normalize, channels (0: none) */

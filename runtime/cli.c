@@ -271,6 +271,16 @@ static bool write_eval_json(const char *path, const RtData *d, const RtScore *sc
     if (!f)
         return rt_fail(e, path, "out of memory");
     double n = sc->n ? (double)sc->n : 1;
+    RtScoreKind kind = sc->kind;
+    if (kind != RT_SCORE_CLASS) {
+        /* a class per position: accuracy over the counted positions; a
+         * tensor target: the loss alone */
+        fprintf(f, "{\"test_loss\":%.9g,\"n\":%ld", sc->loss, sc->n);
+        if (kind == RT_SCORE_POSITION)
+            fprintf(f, ",\"test_acc\":%.9g,\"positions\":%ld,\"classes\":%d",
+                    rt_score_acc(sc), sc->counted, d->classes);
+        fprintf(f, "}\n");
+    } else {
     fprintf(f, "{\"test_loss\":%.9g,\"test_acc\":%.9g,\"test_top5\":%.9g,\"n\":%ld,"
             "\"classes\":%d", sc->loss, (double)sc->correct / n, (double)sc->correct5 / n,
             sc->n, d->classes);
@@ -290,6 +300,7 @@ static bool write_eval_json(const char *path, const RtData *d, const RtScore *sc
         fprintf(f, "]");
     }
     fprintf(f, "]}\n");
+    }
     bool ok = fclose(f) == 0;
     ok = ok ? rt_write_file(path, text, len, e) : rt_fail(e, path, "out of memory");
     free(text);
@@ -324,9 +335,18 @@ static bool cmd_eval(Cli *c, const RtMeta *m, const NetcModel *mod)
         double n = sc.n ? (double)sc.n : 1;
         if (d.skipped)
             printf("skipped %ld bad image%s (--skip-bad)\n", d.skipped, d.skipped == 1 ? "" : "s");
-        printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)  top5 %.2f%%\n", sc.loss,
-               100.0 * (double)sc.correct / n, sc.correct, sc.n, 100.0 * (double)sc.correct5 / n);
-        print_confusion(&d, sc.confusion);
+        RtScoreKind kind = sc.kind;
+        if (kind == RT_SCORE_NONE) {
+            printf("test_loss %.4f  (%ld samples)\n", sc.loss, sc.n);
+        } else if (kind == RT_SCORE_POSITION) {
+            printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld positions)\n", sc.loss,
+                   100.0 * rt_score_acc(&sc), sc.correct, sc.counted);
+        } else {
+            printf("test_loss %.4f  test_acc %.2f%% (%ld/%ld)  top5 %.2f%%\n", sc.loss,
+                   100.0 * (double)sc.correct / n, sc.correct, sc.n,
+                   100.0 * (double)sc.correct5 / n);
+            print_confusion(&d, sc.confusion);
+        }
     }
     if (ok && c->val[OPT_METRICS])
         ok = write_eval_json(c->val[OPT_METRICS], &d, &sc, &c->err);
@@ -528,6 +548,10 @@ static void info_data_options(const RtMeta *m)
                m->data_channels > 1 ? "s" : "", m->data_size);
     if (m->data_coarse)
         printf("        data label coarse\n");
+    if (m->target_input)
+        printf("        data target self (the loss compares with the input)\n");
+    if (m->has_ignore)
+        printf("        loss ignores target %d\n", m->ignore_index);
     if (m->crop_pad || m->flip) {
         printf("        augment");
         if (m->crop_pad)

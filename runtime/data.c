@@ -8,9 +8,11 @@
  *                               one directory, each NAME.gz if present,
  *                               else NAME; channels=C replicates the grey
  *                               channel, size=S resizes to SxS (bilinear)
- *   npy                         images [N, C, H, W] or [N, H, W], uint8
- *                               (read as x / 255) or float32, labels [N]
- *                               of any integer dtype; memory-mapped
+ *   npy                         images [N, C, H, W] or [N, H, W] (volumes
+ *                               [N, C, D, H, W]), uint8 (read as x / 255)
+ *                               or float32, labels [N] of any integer
+ *                               dtype, or a target per sample (a class per
+ *                               position, a tensor); memory-mapped
  *   cifar10, cifar100           the binary batches (cifar.c)
  *   images                      one folder per class (image.c)
  * A source without test files takes a held-out split: a fraction of the
@@ -32,14 +34,37 @@ int rt_model_classes(const RtMeta *m)
 {
     if (m->has_train && m->target_kind == RT_TARGET_ONEHOT)
         return (int)m->target.numel;
+    /* a class per position: the first output's class axis */
+    if (m->has_train && m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
+        return m->output[0].numel % m->target.numel ? 0
+                                                    : (int)(m->output[0].numel / m->target.numel);
     return (int)m->output[0].numel;
 }
 
-/* The view of the model's input for samples shaped [c, h, w] after the
- * source's conversions; false when they do not fit it. */
-static bool view_of(RtView *v, const RtTensor *in, int c, int h, int w)
+RtScoreKind rt_score_kind(const RtMeta *m, const RtSplit *s)
 {
+    if (!m->has_train)
+        return RT_SCORE_CLASS;
+    if (m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
+        return RT_SCORE_POSITION;
+    /* tensor targets, the input, or float targets per sample */
+    if (m->target_input || m->target_kind == RT_TARGET_TENSOR || s->t)
+        return RT_SCORE_NONE;
+    return RT_SCORE_CLASS;
+}
+
+/* The view of the model's input for samples shaped [c, h, w] (volumes
+ * [c, depth, h / depth, w]) after the source's conversions; false when
+ * they do not fit it. */
+static bool view_of(RtView *v, const RtTensor *in, int c, int h, int w, int depth)
+{
+    if ((in->rank == 4) != (depth > 0))
+        return false;
     switch (in->rank) {
+    case 4: /* a volume [C, D, H, W], stored with its D*H rows as [C, D*H, W] */
+        *v = (RtView){.c = (int)in->d[0], .h = (int)(in->d[1] * in->d[2]), .w = (int)in->d[3],
+                      .depth = (int)in->d[1]};
+        return in->d[0] == c && in->d[1] == depth && in->d[1] * in->d[2] == h && in->d[3] == w;
     case 3:
         *v = (RtView){.c = (int)in->d[0], .h = (int)in->d[1], .w = (int)in->d[2]};
         return in->d[0] == c && in->d[1] == h && in->d[2] == w;
@@ -59,6 +84,9 @@ static bool set_augment(RtView *v, const RtMeta *m, RtErr *e)
 {
     v->crop_pad = m->crop_pad;
     v->flip = m->flip;
+    if (v->depth && v->crop_pad)
+        return rt_fail(e, NULL, "augment crop works on images; the model's input '%s' is a volume",
+                       m->input[0].name);
     if (!m->nnorm)
         return true;
     if (m->nnorm != v->c)
@@ -75,16 +103,25 @@ bool rt_data_fit(RtData *d, const RtMeta *m, const RtSplit *s, int channels, int
 {
     int c = channels ? channels : s->c, h = size ? size : s->h, w = size ? size : s->w;
     RtView v;
-    if ((c == s->c || s->c == 1) && view_of(&v, &m->input[0], c, h, w) && c <= RT_MAX_CHANNELS) {
+    if (s->depth && (channels || size))
+        return rt_fail(e, path, "volumes are not converted: channels= and size= are for images");
+    if ((c == s->c || s->c == 1) && view_of(&v, &m->input[0], c, h, w, s->depth) &&
+        c <= RT_MAX_CHANNELS) {
         if (!set_augment(&v, m, e))
             return false;
         d->view = v;
         return true;
     }
     char want[128], got[128];
-    long dims[3] = {c, h, w};
+    long dims[4] = {c, h, w}, vdims[4] = {c, s->depth, s->depth ? h / s->depth : 0, w};
     rt_shape_str(want, sizeof want, m->input[0].d, m->input[0].rank, false);
-    rt_shape_str(got, sizeof got, dims, 3, false);
+    if (s->depth)
+        rt_shape_str(got, sizeof got, vdims, 4, false);
+    else
+        rt_shape_str(got, sizeof got, dims, 3, false);
+    if (s->depth || m->input[0].rank == 4)
+        return rt_fail(e, path, "samples are %s (%s), the model's input '%s' is %s", got,
+                       s->depth ? "volumes [C, D, H, W]" : "images", m->input[0].name, want);
     if (s->c == 1 && !channels && !size)
         return rt_fail(e, path, "images are %dx%d, the model's input '%s' is %s", s->h, s->w,
                        m->input[0].name, want);
@@ -189,16 +226,19 @@ static bool npy_images(RtSplit *s, const char *path, RtErr *e)
         rt_npy_unmap(&a);
         return false;
     }
-    if ((a.rank != 4 && a.rank != 3) || a.d[0] < 1 || a.d[a.rank - 1] < 1 ||
-        a.d[a.rank - 2] < 1 || (a.rank == 4 && (a.d[1] < 1 || a.d[1] > RT_MAX_CHANNELS)) ||
-        a.d[a.rank - 1] > 65536 || a.d[a.rank - 2] > 65536) {
+    /* a volume [N, C, D, H, W] is stored as images [N, C, D*H, W] */
+    long rows = a.rank == 5 ? a.d[2] * a.d[3] : a.d[a.rank - 2];
+    if (a.rank < 3 || a.rank > 5 || a.d[0] < 1 || a.d[a.rank - 1] < 1 || a.d[a.rank - 2] < 1 ||
+        (a.rank >= 4 && (a.d[1] < 1 || a.d[1] > RT_MAX_CHANNELS)) || (a.rank == 5 && a.d[2] < 1) ||
+        a.d[a.rank - 1] > 65536 || rows > 65536) {
         rt_npy_unmap(&a);
-        return rt_fail(e, path, "images of shape %s: expected [N, C, H, W] or [N, H, W] with "
-                       "N >= 1 and C <= %d", shape, RT_MAX_CHANNELS);
+        return rt_fail(e, path, "images of shape %s: expected [N, C, H, W], [N, H, W] or volumes "
+                       "[N, C, D, H, W] with N >= 1, C <= %d and H, W (D*H) <= 65536", shape,
+                       RT_MAX_CHANNELS);
     }
-    int c = a.rank == 4 ? (int)a.d[1] : 1;
-    *s = (RtSplit){.n = a.d[0], .c = c, .h = (int)a.d[a.rank - 2], .w = (int)a.d[a.rank - 1],
-                   .map = a.map, .map_len = a.map_len};
+    int c = a.rank >= 4 ? (int)a.d[1] : 1;
+    *s = (RtSplit){.n = a.d[0], .c = c, .h = (int)rows, .w = (int)a.d[a.rank - 1],
+                   .depth = a.rank == 5 ? (int)a.d[2] : 0, .map = a.map, .map_len = a.map_len};
     s->pixels = (long)s->c * s->h * s->w;
     if (u8)
         s->x8 = a.data;
@@ -207,11 +247,81 @@ static bool npy_images(RtSplit *s, const char *path, RtErr *e)
     return f32 ? finite_floats(s, path, e) : true;
 }
 
-static bool npy_labels(RtSplit *s, const RtData *d, const char *path, RtErr *e)
+/* A labels array that holds a target per sample: [N, ...the target's
+ * shape...] (a one-hot target's [N, K] too).  Class indices per position
+ * are integers in [0, classes) or the loss's ignore_index; a tensor target
+ * is float32 (finite) or uint8 (read as x / 255).  The array stays mapped. */
+static bool npy_dense_targets(RtSplit *s, const RtData *d, const RtMeta *m, RtNpyMap *a,
+                              const char *path, RtErr *e)
+{
+    const RtTensor *t = &m->target;
+    bool cls = m->target_kind == RT_TARGET_CLASS;
+    char want[128], got[128];
+    long dims[RT_MAX_RANK + 1] = {s->n};
+    memcpy(dims + 1, t->d, (size_t)t->rank * sizeof *dims);
+    rt_shape_str(want, sizeof want, dims, t->rank + 1, false);
+    rt_shape_str(got, sizeof got, a->d, a->rank, false);
+    bool ok = a->rank == t->rank + 1 && a->d[0] == s->n;
+    for (int i = 0; ok && i < t->rank; i++)
+        ok = a->d[i + 1] == t->d[i];
+    if (!ok)
+        return rt_fail(e, path, "targets of shape %s: the model's target for %ld samples is %s",
+                       got, s->n, want);
+    bool f32 = !strcmp(a->descr, "<f4"), u8 = !strcmp(a->descr, "|u1");
+    bool integer = a->descr[1] == 'u' || a->descr[1] == 'i';
+    if (cls && !integer)
+        return rt_fail(e, path, "targets of dtype '%s': class indices per position need an "
+                       "integer dtype", a->descr);
+    if (!cls && !f32 && !u8)
+        return rt_fail(e, path, "targets of dtype '%s': expected float32 ('<f4') or uint8 ('|u1', "
+                       "read as x / 255)", a->descr);
+    long width = t->numel;
+    for (long i = 0; i < s->n * width; i++) {
+        if (cls) {
+            long long v = rt_npy_int(a, i);
+            if ((v < 0 || v >= d->classes) && !(m->has_ignore && v == m->ignore_index))
+                return rt_fail(e, path, "class %lld at position %ld of sample %ld is out of range: "
+                               "the model has %d classes%s", v, i % width, i / width, d->classes,
+                               m->has_ignore ? " (and the ignore_index)" : "");
+        } else if (f32) {
+            float v;
+            memcpy(&v, a->data + (size_t)i * 4, 4);
+            if (!isfinite(v))
+                return rt_fail(e, path, "target value %ld (in sample %ld) is not finite", i,
+                               i / width);
+        }
+    }
+    s->t = a->data;
+    s->t_width = width;
+    s->t_item = a->item;
+    s->t_kind = cls ? a->descr[1] : f32 ? 'f' : 'b';
+    s->t_map = a->map;
+    s->t_map_len = a->map_len;
+    return true;
+}
+
+/* Whether the model's target comes from a labels array of one value per
+ * target element, rather than one class label per sample. */
+static bool dense_target(const RtMeta *m, const RtNpyMap *a)
+{
+    if (!m->has_train || m->target_input)
+        return false;
+    if (m->target_kind == RT_TARGET_ONEHOT)
+        return a->rank > 1; /* [N, K] targets, or [N] labels made one-hot */
+    return m->target_kind == RT_TARGET_TENSOR || m->target.rank > 0;
+}
+
+static bool npy_labels(RtSplit *s, const RtData *d, const RtMeta *m, const char *path, RtErr *e)
 {
     RtNpyMap a;
     if (!rt_npy_map(path, &a, e))
         return false;
+    if (dense_target(m, &a)) {
+        if (npy_dense_targets(s, d, m, &a, path, e))
+            return true;
+        rt_npy_unmap(&a);
+        return false;
+    }
     bool ok = true;
     if (a.descr[1] != 'u' && a.descr[1] != 'i')
         ok = rt_fail(e, path, "labels of dtype '%s': expected an integer dtype", a.descr);
@@ -245,7 +355,7 @@ static bool npy_split(RtSplit *s, RtData *d, const RtMeta *m, const char *images
     if (!labels)
         return rt_fail(e, images, "no labels for these images: give labels=\"Y.npy\"");
     return npy_images(s, images, e) && rt_data_fit(d, m, s, 0, 0, images, e) &&
-           npy_labels(s, d, labels, e);
+           npy_labels(s, d, m, labels, e);
 }
 
 static bool npy_load(RtData *d, const RtMeta *m, const char *path, bool want_train, RtErr *e)
@@ -285,7 +395,7 @@ static bool hold_out(RtData *d, double split, uint64_t seed, const char *path, R
     rt_rng_shuffle(&r, perm, (uint32_t)n);
     memcpy(rest, perm + nt, (size_t)(n - nt) * sizeof *rest);
     d->test = *tr;
-    d->test.own = d->test.own_y = d->test.map = NULL;
+    d->test.own = d->test.own_y = d->test.map = d->test.t_map = NULL;
     d->test.n = nt;
     d->test.index = perm;
     tr->n = n - nt;
@@ -305,19 +415,27 @@ bool rt_data_load(RtData *d, const RtMeta *m, const char *path, bool want_train,
     if (m->ninput != 1)
         return rt_fail(e, NULL, "the model has %d inputs; %s data feeds exactly one", m->ninput,
                        kind);
-    if (m->has_train && m->target_kind == RT_TARGET_TENSOR)
-        return rt_fail(e, NULL, "the model's target is a tensor; %s data provides class labels",
-                       kind);
-    if (m->has_train && m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
+    bool npy = !strcmp(kind, "npy");
+    if (m->has_train && !m->target_input && !npy && m->target_kind == RT_TARGET_TENSOR)
+        return rt_fail(e, NULL, "the model's target is a tensor; %s data provides class labels "
+                       "(npy data can hold tensor targets; target=self makes the input the "
+                       "target)", kind);
+    if (m->has_train && !npy && m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)
         return rt_fail(e, NULL, "the model's target is a class index per position (rank %d); %s "
-                       "data provides one class label per image", m->target.rank, kind);
+                       "data provides one class label per image (npy labels can hold one per "
+                       "position)", m->target.rank, kind);
+    if (m->has_train && (m->crop_pad || m->flip) && !m->target_input &&
+        (m->target_kind == RT_TARGET_TENSOR || m->target.rank > 1 ||
+         (m->target_kind == RT_TARGET_CLASS && m->target.rank > 0)))
+        return rt_fail(e, NULL, "augment crop and flip move the image but not its target; leave "
+                       "them out for a model with a %s target", rt_target_name(m->target_kind));
     d->classes = rt_model_classes(m);
     if (d->classes < 1 || d->classes > RT_MAX_CLASSES)
         return rt_fail(e, NULL, "the model predicts %d values; class labels need 1 to %d "
                        "classes", d->classes, RT_MAX_CLASSES);
     /* A held-out test split comes out of the training split. */
     bool need_train = want_train || m->data_split > 0, ok;
-    if (!strcmp(kind, "npy"))
+    if (npy)
         ok = npy_load(d, m, path, need_train, e);
     else if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar100"))
         ok = rt_cifar_load(d, m, path, need_train, e);
@@ -347,6 +465,7 @@ void rt_split_free(RtSplit *s)
     free(s->own_y);
     free(s->index);
     rt_unmap_file(s->map, s->map_len);
+    rt_unmap_file(s->t_map, s->t_map_len);
     memset(s, 0, sizeof *s);
 }
 

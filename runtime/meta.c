@@ -8,6 +8,7 @@
  * "model description, line 7: ...".
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,7 +293,7 @@ static bool parse_datafile(Line *l, RtMeta *m)
     return *slot ? true : bad(l, "out of memory", NULL);
 }
 
-/* train dataopt split F | channels C | size S | label coarse|fine */
+/* train dataopt split F | channels C | size S | label coarse|fine | target self */
 static bool parse_dataopt(Line *l, RtMeta *m)
 {
     if (l->n != 4)
@@ -314,6 +315,12 @@ static bool parse_dataopt(Line *l, RtMeta *m)
         if (v > 4096)
             return bad(l, "too large:", l->f[3]);
         *(!strcmp(k, "size") ? &m->data_size : &m->data_channels) = (int)v;
+        return true;
+    }
+    if (!strcmp(k, "target")) {
+        if (strcmp(l->f[3], "self"))
+            return bad(l, "expected self, found", l->f[3]);
+        m->target_input = true;
         return true;
     }
     if (!strcmp(k, "label")) {
@@ -410,11 +417,20 @@ static bool parse_train(Line *l, RtMeta *m, unsigned *seen)
         if (k == RT_LOSS_COUNT)
             return bad(l, "unknown loss", l->f[2]);
         m->loss = (RtLoss)k;
-        /* an optional reduction; mean when absent */
+        /* an optional reduction, mean when absent, then `ignore N` */
         if (l->n > 3 && strcmp(l->f[3], "sum") != 0 && strcmp(l->f[3], "mean") != 0)
             return bad(l, "unknown reduction (mean or sum)", l->f[3]);
         m->loss_sum = l->n > 3 && strcmp(l->f[3], "sum") == 0;
-        return no_more(l, l->n > 3 ? 4 : 3);
+        next = l->n > 3 ? 4 : 3;
+        if (l->n > next && strcmp(l->f[next], "ignore") == 0) {
+            if (l->n < next + 2 || !get_long(l, next + 1, LONG_MIN, &v) || v < INT_MIN ||
+                v > INT_MAX)
+                return bad(l, "expected 'ignore INDEX' (an int)", NULL);
+            m->has_ignore = true;
+            m->ignore_index = (int)v;
+            next += 2;
+        }
+        return no_more(l, next);
     }
     case SEEN_TARGET:
         if (l->n < 3)

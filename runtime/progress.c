@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <math.h>
+
 #include "rt.h"
 
 #define LINE_WIDTH 79 /* fits an 80-column terminal, so the \r redraw never wraps */
@@ -55,10 +57,12 @@ void rt_progress_update(RtProgress *p, long batch, double loss, double acc, long
     long left = p->total_batches - batch + (p->epochs - p->epoch) * p->total_batches;
     char eta[32];
     fmt_duration(eta, sizeof eta, per_batch * (double)left);
-    char line[LINE_WIDTH + 64];
+    char line[LINE_WIDTH + 64], accs[32] = "";
+    if (!isnan(acc)) /* NaN: the model's target has no accuracy */
+        snprintf(accs, sizeof accs, "  acc %.2f%%", 100.0 * acc);
     int n = snprintf(line, sizeof line,
-                     "epoch %ld/%ld  batch %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
-                     p->epoch, p->epochs, batch, p->total_batches, loss, 100.0 * acc, rate, eta);
+                     "epoch %ld/%ld  batch %ld/%ld  loss %.4f%s  %.0f img/s  ETA %s",
+                     p->epoch, p->epochs, batch, p->total_batches, loss, accs, rate, eta);
     /* Pad so a shorter line fully covers the previous one. */
     printf("\r%s%*s", line, n < LINE_WIDTH ? LINE_WIDTH - n : 0, "");
     fflush(stdout);

@@ -202,6 +202,8 @@ typedef struct {
     bool has_train;
     RtLoss loss;
     bool loss_sum;             /* reduction sum: the entry's loss adds over the batch */
+    bool has_ignore;           /* class targets equal to ignore_index count for nothing */
+    int ignore_index;
     RtTargetKind target_kind;
     RtTensor target;           /* per-sample target shape */
     RtOptim opt;
@@ -218,6 +220,7 @@ typedef struct {
     double data_split;         /* held-out test fraction, 0: none */
     int data_channels, data_size; /* IDX conversions, 0: as stored */
     bool data_coarse;          /* cifar100: the 20 coarse labels */
+    bool target_input;         /* target=self: the target is the input as fed */
     /* train augment crop PAD | flip; train normalize C MEAN.. STD.. */
     int crop_pad;
     bool flip;
@@ -415,6 +418,7 @@ void rt_idx_free(RtIdx *x);
 typedef struct {
     long n;                    /* samples */
     int c, h, w;               /* per-sample shape as stored */
+    int depth;                 /* volumes [c, depth, h / depth, w]; 0: images */
     long pixels;               /* c * h * w */
     const unsigned char *x8;   /* [*, c, h, w] bytes, or NULL */
     const float *xf;           /* [*, c, h, w] floats, or NULL */
@@ -422,6 +426,17 @@ typedef struct {
     uint32_t *index;           /* [n] positions, or NULL */
     void *own, *own_y, *map;
     size_t map_len;
+    /* Dense targets (an npy labels array of more than one value per
+     * sample: a class per position, or a tensor), or NULL: the labels y.
+     * t_width values per sample of t_item bytes; t_kind is 'f' (float32),
+     * 'b' (uint8, read as x / 255), 'u' or 'i' (unsigned or signed
+     * integers: class indices). */
+    const unsigned char *t;
+    long t_width;
+    int t_item;
+    char t_kind;
+    void *t_map;
+    size_t t_map_len;
 } RtSplit;
 
 /* The position of sample i of s in its storage. */
@@ -441,6 +456,7 @@ static inline int rt_split_label(const RtSplit *s, long i)
  * horizontal flip; then (x - mean[c]) / std[c]. */
 typedef struct {
     int c, h, w;               /* the model's input as [c, h, w] */
+    int depth;                 /* a volume [c, depth, h / depth, w], or 0 */
     int crop_pad;              /* 0: no random crop */
     bool flip;
     int nnorm;                 /* 0 (no normalisation) or c */
@@ -536,13 +552,24 @@ typedef struct {
     bool skip_bad;             /* --skip-bad: skip undecodable images */
 } RtTrainOpts;
 
+/* How a model's outputs are scored against the targets of split s:
+ * one class per sample (accuracy, top-5, confusion matrix), a class per
+ * position (accuracy over the counted positions), or a tensor or float
+ * target (the loss alone). */
+typedef enum { RT_SCORE_CLASS, RT_SCORE_POSITION, RT_SCORE_NONE } RtScoreKind;
+RtScoreKind rt_score_kind(const RtMeta *m, const RtSplit *s);
+
 typedef struct {
+    RtScoreKind kind;
     double loss;
     long correct, n;
+    long counted;              /* what accuracy divides by: n, or the counted positions */
     long correct5;             /* the label among the 5 largest outputs */
     long skipped;              /* batches skipped for a non-finite loss or gradient */
     long *confusion;           /* NULL, or [classes, classes]: true x predicted counts */
 } RtScore;
+/* correct / counted, or NaN when the targets have no accuracy. */
+double rt_score_acc(const RtScore *sc);
 
 /* The first parameter of m whose values in x (laid out as params[]) are
  * not all finite, or -1.  One pass, summing squares in double (which no

@@ -104,12 +104,43 @@ static double sample_loss(const RtMeta *m, const float *yi, long width, int labe
     return mx + log(sum) - (double)yi[label];
 }
 
-/* The batch's targets from its labels, as the meta's target record says
- * (docs/runtime.md): the class index as a float, or the label's one-hot
- * row of `classes` floats. */
-static void gather_target(const RtMeta *m, float *t, const RtSplit *s, const uint32_t *idx,
-                          long first, long n, int classes)
+/* Value k of the dense targets of the sample stored at position at. */
+static float dense_value(const RtSplit *s, size_t at, long k)
 {
+    const unsigned char *p = s->t + (at * (size_t)s->t_width + (size_t)k) * (size_t)s->t_item;
+    switch (s->t_kind) {
+    case 'f': { float v; memcpy(&v, p, 4); return v; }
+    case 'b': return (float)p[0] / 255.0f;
+    default: break;
+    }
+    /* class indices: little-endian integers of t_item bytes (rt_npy_map
+     * maps little-endian hosts only) */
+    uint64_t u = 0;
+    memcpy(&u, p, (size_t)s->t_item);
+    if (s->t_kind == 'i' && s->t_item < 8 && (u >> (8 * s->t_item - 1)) & 1)
+        u |= ~(uint64_t)0 << (8 * s->t_item);
+    return (float)(int64_t)u;
+}
+
+/* The batch's targets, as the meta's target record says (docs/runtime.md):
+ * with target=self the batch's input x itself; with dense targets each
+ * sample's values; else from the labels, the class index as a float, or
+ * the label's one-hot row of `classes` floats. */
+static void gather_target(const RtMeta *m, float *t, const float *x, const RtSplit *s,
+                          const uint32_t *idx, long first, long n, int classes)
+{
+    if (m->target_input) {
+        memcpy(t, x, (size_t)n * (size_t)m->target.numel * sizeof *t);
+        return;
+    }
+    if (s->t) {
+        for (long i = 0; i < n; i++) {
+            size_t at = rt_split_at(s, idx ? idx[first + i] : first + i);
+            for (long k = 0; k < s->t_width; k++)
+                t[i * s->t_width + k] = dense_value(s, at, k);
+        }
+        return;
+    }
     for (long i = 0; i < n; i++) {
         int label = rt_split_label(s, idx ? idx[first + i] : first + i);
         if (m->target_kind == RT_TARGET_CLASS) {
@@ -124,7 +155,55 @@ static void gather_target(const RtMeta *m, float *t, const RtSplit *s, const uin
 /* Floats of one sample's target. */
 static size_t target_width(const RtMeta *m, int classes)
 {
+    if (m->target_input || m->target_kind == RT_TARGET_TENSOR ||
+        (m->target_kind == RT_TARGET_CLASS && m->target.rank > 0))
+        return (size_t)m->target.numel;
     return m->target_kind == RT_TARGET_CLASS ? 1 : (size_t)classes;
+}
+
+/* Scores n samples' first outputs y (width floats each) against their
+ * targets t (as gather_target wrote them) or labels: one class per sample
+ * (accuracy, top-5, confusion when given), a class per position (the
+ * argmax over the class axis at each counted position), or nothing. */
+static void score_batch(const RtMeta *m, RtScore *sc, const float *y, long width, const float *t,
+                        const RtSplit *s, const uint32_t *idx, long first, long n, int classes)
+{
+    if (sc->kind == RT_SCORE_NONE)
+        return;
+    if (sc->kind == RT_SCORE_POSITION) {
+        long P = m->target.numel;
+        for (long i = 0; i < n; i++)
+            for (long p = 0; p < P; p++) {
+                int label = (int)t[i * P + p];
+                if (m->has_ignore && label == m->ignore_index)
+                    continue;
+                const float *yi = y + i * width + p;
+                long best = 0;
+                for (long k = 1; k < classes; k++)
+                    if (yi[k * P] > yi[best * P])
+                        best = k;
+                sc->correct += best == label;
+                sc->counted++;
+            }
+        return;
+    }
+    for (long i = 0; i < n; i++) {
+        const float *yi = y + i * width;
+        int label = rt_split_label(s, idx ? idx[first + i] : first + i);
+        long guess = argmax(yi, width);
+        sc->correct += guess == label;
+        sc->correct5 += in_top_k(yi, width, label, 5);
+        if (sc->confusion && guess < classes)
+            sc->confusion[(long)label * classes + guess]++;
+        sc->counted++;
+    }
+}
+
+double rt_score_acc(const RtScore *sc)
+{
+    if (sc->kind == RT_SCORE_NONE)
+        return NAN;
+    return sc->counted ? (double)sc->correct / (double)sc->counted : 0;
 }
 
 /* A batch's loss as a sum over its n samples: a mean times n, or the sum
@@ -157,10 +236,14 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
     if (confusion)
         memset(confusion, 0, (size_t)classes * (size_t)classes * sizeof *confusion);
     bool own = m->has_train && m->noutput <= MAX_OUTPUTS && (eval || (train && !has_mode(m)));
+    RtScoreKind kind = out->kind = rt_score_kind(m, s);
+    if (kind != RT_SCORE_CLASS && !own)
+        return rt_fail(e, NULL, "a model with a %s target is scored through its eval entry, "
+                       "which this program lacks (rebuild it)", rt_target_name(m->target_kind));
     long nb = batch < s->n ? batch : s->n;
     size_t nb1 = (size_t)(nb ? nb : 1);
     long width = m->output[0].numel;
-    if (width < classes)
+    if (kind == RT_SCORE_CLASS && width < classes)
         return rt_fail(e, NULL, "the model's first output has %ld values for %d classes", width,
                        classes);
     float *x = rt_calloc(nb1, (size_t)m->input[0].numel * sizeof *x);
@@ -176,7 +259,7 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
         long n = s->n - first < batch ? s->n - first : batch;
         rt_gather(x, s, &d->view, NULL, first, n, NULL);
         if (own) {
-            gather_target(m, target, s, NULL, first, n, classes);
+            gather_target(m, target, x, s, NULL, first, n, classes);
             const float *in[2] = {x, target};
             float *outs[MAX_OUTPUTS + 1];
             memcpy(outs, y, sizeof(float *) * (size_t)m->noutput);
@@ -190,17 +273,9 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
             const float *in[1] = {x};
             mod->forward((int)n, params, NULL, arena, in, y);
         }
-        for (long i = 0; i < n; i++) {
-            const float *yi = y[0] + i * width;
-            int label = rt_split_label(s, first + i);
-            long guess = argmax(yi, width);
-            out->correct += guess == label;
-            out->correct5 += in_top_k(yi, width, label, 5);
-            if (confusion && guess < classes)
-                confusion[(long)label * classes + guess]++;
-            if (!own)
-                loss_sum += sample_loss(m, yi, width, label);
-        }
+        score_batch(m, out, y[0], width, target, s, NULL, first, n, classes);
+        for (long i = 0; !own && i < n; i++)
+            loss_sum += sample_loss(m, y[0] + i * width, width, rt_split_label(s, first + i));
     }
     out->n = s->n;
     out->loss = s->n ? loss_sum / (double)s->n : 0;
@@ -277,6 +352,7 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
     rt_aug_seed(&aug, r->st.seed, epoch - 1);
     bool augment = r->data.view.crop_pad > 0 || r->data.view.flip;
     memset(sc, 0, sizeof *sc);
+    sc->kind = rt_score_kind(m, s);
     double loss_sum = 0;
     float *out[MAX_OUTPUTS + 1];
     for (int i = 0; i < m->noutput; i++)
@@ -287,7 +363,7 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
     for (long first = 0; first < s->n; first += batch, b++) {
         long n = s->n - first < batch ? s->n - first : batch;
         rt_gather(r->x, s, &r->data.view, r->order, first, n, augment ? &aug : NULL);
-        gather_target(m, r->target, s, r->order, first, n, classes);
+        gather_target(m, r->target, r->x, s, r->order, first, n, classes);
         /* Entries write every gradient, but zeroing first also makes an
          * entry that accumulates correct; it costs one pass over params. */
         memset(r->grads, 0, (size_t)m->params * sizeof *r->grads);
@@ -312,12 +388,10 @@ static bool train_epoch(Run *r, bool skip_nonfinite, long epoch, RtProgress *pg,
         double lr = r->lr_now * rt_warmup_factor(r->st.step, r->warmup_steps);
         rt_optim_update(m, &r->st.opt, lr, r->st.step, r->params, r->grads, r->state);
         loss_sum += batch_loss_sum(m, r->loss, n);
-        for (long i = 0; i < n; i++)
-            if (argmax(r->y[0] + i * width, width) == rt_split_label(s, r->order[first + i]))
-                sc->correct++;
+        score_batch(m, sc, r->y[0], width, r->target, s, r->order, first, n, classes);
         sc->n += n;
-        rt_progress_update(pg, b + 1, sc->n ? loss_sum / (double)sc->n : 0,
-                           sc->n ? (double)sc->correct / (double)sc->n : 0, sc->n);
+        rt_progress_update(pg, b + 1, sc->n ? loss_sum / (double)sc->n : 0, rt_score_acc(sc),
+                           sc->n);
     }
     sc->loss = sc->n ? loss_sum / (double)sc->n : 0;
     /* An update can overflow finite gradients into inf weights; those are
@@ -342,13 +416,17 @@ static bool report_epoch(Run *r, const RtTrainOpts *o, long epoch, const RtScore
                          const RtScore *te, double secs, double train_secs, RtErr *e)
 {
     double ips = train_secs > 0 ? (double)tr->n / train_secs : 0;
-    double tr_acc = tr->n ? (double)tr->correct / (double)tr->n : 0;
-    double te_acc = te->n ? (double)te->correct / (double)te->n : 0;
-    if (!o->quiet) {
+    double tr_acc = rt_score_acc(tr), te_acc = rt_score_acc(te);
+    if (!o->quiet && isnan(tr_acc)) {
+        printf("epoch %ld/%ld  train_loss %.4f  test_loss %.4f  %.1f s  %.0f img/s  lr %.3g\n",
+               epoch, r->st.epochs, tr->loss, te->loss, secs, ips, r->lr_now);
+    } else if (!o->quiet) {
         printf("epoch %ld/%ld  train_loss %.4f  train_acc %.2f%%  test_loss %.4f  test_acc "
                "%.2f%%  %.1f s  %.0f img/s  lr %.3g\n",
                epoch, r->st.epochs, tr->loss, 100 * tr_acc, te->loss, 100 * te_acc, secs, ips,
                r->lr_now);
+    }
+    if (!o->quiet) {
         if (tr->skipped)
             printf("epoch %ld/%ld  skipped %ld of %ld batches (non-finite loss or gradient)\n",
                    epoch, r->st.epochs, tr->skipped,
@@ -492,9 +570,11 @@ bool rt_cmd_train(const RtMeta *m, const NetcModel *mod, const RtTrainOpts *o, R
     }
     if (ok && r.first_epoch >= r.st.epochs)
         ok = rt_evaluate(m, mod, r.params, r.arena, r.st.batch, &r.data, &te, e);
-    if (ok)
-        printf("test_acc %.2f%% (%ld/%ld)\n", te.n ? 100.0 * (double)te.correct / (double)te.n : 0,
-               te.correct, te.n);
+    if (ok && te.kind == RT_SCORE_NONE)
+        printf("test_loss %.4f (%ld samples)\n", te.loss, te.n);
+    else if (ok)
+        printf("test_acc %.2f%% (%ld/%ld%s)\n", 100.0 * rt_score_acc(&te), te.correct,
+               te.counted, te.kind == RT_SCORE_POSITION ? " positions" : "");
     if (skipped)
         printf("skipped %ld batch%s with a non-finite loss or gradient\n", skipped,
                skipped == 1 ? "" : "es");

@@ -891,6 +891,35 @@ static Node *declared_target(Elaborator *X, const Node *pred)
     return t;
 }
 
+/* data ...(target=self): the loss compares with the network's input, so
+ * the target must be a tensor of as many values as the input. */
+static bool target_input_fits(Elaborator *X, const TrainPlan *p, const Node *t)
+{
+    Elab *E = &X->E;
+    const TrainConfig *tc = &E->m->train;
+    if (!tc->data_target_input)
+        return true;
+    const Node *in = NULL;
+    for (int i = 0; i < X->ninput && !in; i++)
+        if (X->input[i].node >= 0 && X->input[i].node != t->id)
+            in = graph_node(E->m->g, X->input[i].node);
+    if (loss_takes_class(p->loss->op)) {
+        elab_error(E, tc->target_input_loc, tc->target_input_len, "target=self: %s compares "
+                   "with class indices, not with the input", p->loss->name);
+        elab_hint(E, "target=self is for losses against a tensor: mse, l1, smooth_l1, "
+                  "bce_with_logits");
+        return false;
+    }
+    if (in && shape_numel(&in->shape) != shape_numel(&t->shape)) {
+        elab_error(E, tc->target_input_loc, tc->target_input_len, "target=self: the input '%s' "
+                   "is %s, but the loss's target is %s", in->name, dims_of(E, &in->shape),
+                   dims_of(E, &t->shape));
+        elab_hint(E, "the prediction must have the input's shape to reconstruct it");
+        return false;
+    }
+    return true;
+}
+
 static void emit_loss(Elaborator *X)
 {
     Elab *E = &X->E;
@@ -913,7 +942,7 @@ static void emit_loss(Elaborator *X)
         if (t)
             t->shape = loss_target_shape(p->loss->op, &pn->shape);
     }
-    if (!t)
+    if (!t || !target_input_fits(X, p, t))
         return;
     int in[2] = {pred, t->id};
     Node *l = add_node(X, p->loss->op, "loss", p->loss_loc, p->loss_len, 2, in);

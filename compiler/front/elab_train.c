@@ -91,6 +91,17 @@ static bool read_data_options(Elab *E, TrainConfig *t, const Schema *s, const Va
         else
             t->data_coarse = !strcmp(v->s, "coarse");
     }
+    if ((v = arg_of(s, arg, "target"))) {
+        if ((v->kind != VAL_NAME && v->kind != VAL_STRING) ||
+            (strcmp(v->s, "labels") && strcmp(v->s, "self")))
+            elab_error(E, v->loc, v->len, "%s: target must be labels or self, got %s", s->name,
+                       value_describe(E, v));
+        else if (!strcmp(v->s, "self")) {
+            t->data_target_input = true;
+            t->target_input_loc = v->loc;
+            t->target_input_len = v->len;
+        }
+    }
     return E->d->nerror == before;
 }
 

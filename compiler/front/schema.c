@@ -271,48 +271,56 @@ static const Schema inits[] = {
 
 #define CHANNELS_DOC "channels fed to the model: 3 replicates the grey channel"
 #define SIZE_DOC "resize to size x size (bilinear); default: as stored"
+#define TARGET_DOC "labels, or self: the target is the input as fed (an autoencoder's)"
 #define SPLIT_DOC "fraction of the training set held out for testing, in (0, 1); 0: the test files"
 
 static const Schema data[] = {
-    {"fashion_mnist", OP_COUNT, 1, 0, 0, 4, {
+    {"fashion_mnist", OP_COUNT, 1, 0, 0, 5, {
         {"path", ATTR_STRING, "\"/usr/share/datasets/fashion-mnist\"", 0, "directory of the IDX files"},
         {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
         {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "Fashion-MNIST (IDX files, optionally gzipped)"},
-    {"mnist", OP_COUNT, 1, 0, 0, 4, {
+    {"mnist", OP_COUNT, 1, 0, 0, 5, {
         {"path", ATTR_STRING, "\"/usr/share/datasets/mnist\"", 0, "directory of the IDX files"},
         {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
         {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "MNIST digits (IDX files)"},
-    {"idx", OP_COUNT, 1, 0, 0, 4, {
+    {"idx", OP_COUNT, 1, 0, 0, 5, {
         {"path", ATTR_STRING, NULL, 0, "directory of the IDX files"},
         {"channels", ATTR_INT, "1", 1, CHANNELS_DOC},
         {"size", ATTR_INT, "<stored>", 1, SIZE_DOC},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "any dataset in the MNIST IDX layout"},
     /* data sources: arrays, CIFAR, image folders */
-    {"npy", OP_COUNT, 2, 0, 0, 5, {
+    {"npy", OP_COUNT, 2, 0, 0, 6, {
         {"path", ATTR_STRING, NULL, 0, "training images, [N, C, H, W] or [N, H, W], uint8 or float32"},
         {"labels", ATTR_STRING, NULL, 0, "training labels, [N], an integer dtype"},
         {"test", ATTR_STRING, "none", 0, "test images (with test_labels)"},
         {"test_labels", ATTR_STRING, "none", 0, "test labels"},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "NumPy arrays, memory-mapped"},
-    {"cifar10", OP_COUNT, 1, 0, 0, 2, {
+    {"cifar10", OP_COUNT, 1, 0, 0, 3, {
         {"path", ATTR_STRING, NULL, 0, "directory of data_batch_1.bin .. data_batch_5.bin, test_batch.bin"},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "CIFAR-10, binary version"},
-    {"cifar100", OP_COUNT, 1, 0, 0, 3, {
+    {"cifar100", OP_COUNT, 1, 0, 0, 4, {
         {"path", ATTR_STRING, NULL, 0, "directory of train.bin and test.bin"},
         {"label", ATTR_STRING, "fine", 0, "fine (100 classes) or coarse (20)"},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "CIFAR-100, binary version"},
-    {"images", OP_COUNT, 1, 0, 0, 3, {
+    {"images", OP_COUNT, 1, 0, 0, 4, {
         {"path", ATTR_STRING, NULL, 0, "folder with one sub-folder of PNG/JPEG files per class"},
         {"test", ATTR_STRING, "none", 0, "the test folder, with the same class folders"},
         {"split", ATTR_FLOAT, "0", 0, SPLIT_DOC},
+        {"target", ATTR_STRING, "labels", 0, TARGET_DOC},
     }, INIT_DEFAULT, "image folders, resized to the input (bilinear)"},
 };
 

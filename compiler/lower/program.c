@@ -590,6 +590,8 @@ static void meta_data_options(Buf *b, const TrainConfig *t)
         buf_printf(b, "train dataopt size %d\n", t->data_size);
     if (t->data_coarse)
         buf_puts(b, "train dataopt label coarse\n");
+    if (t->data_target_input)
+        buf_puts(b, "train dataopt target self\n");
     if (t->crop_pad > 0)
         buf_printf(b, "train augment crop %d\n", t->crop_pad);
     if (t->flip)
@@ -642,8 +644,12 @@ static char *build_meta(const Program *p)
         const TrainConfig *t = &m->train;
         const Node *loss = graph_node(g, g->loss);
         const Node *target = graph_node(g, g->target);
-        buf_printf(&b, "train loss %s%s\n", op_name(loss->op),
+        buf_printf(&b, "train loss %s%s", op_name(loss->op),
                    loss->p.loss.reduction == RED_SUM ? " sum" : "");
+        if (loss->p.loss.has_ignore)
+            buf_printf(&b, "%s ignore %d", loss->p.loss.reduction == RED_SUM ? "" : " mean",
+                       loss->p.loss.ignore_index);
+        buf_puts(&b, "\n");
         buf_printf(&b, "train target %s", target_kind(loss->op, &target->shape));
         meta_shape(&b, &target->shape);
         buf_puts(&b, "\n");
