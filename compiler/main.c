@@ -377,16 +377,57 @@ static int run(char *const *argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Runs the commands, at most `jobs` at a time; 0 when all succeeded, else
+ * the first failure's exit status (-1: could not run). */
+static int run_all(char **const *argv, int n, int jobs)
+{
+    int rc = 0, started = 0, done = 0, running = 0;
+    double cpu0 = children_cpu();
+    while (done < n) {
+        while (started < n && running < jobs) {
+            pid_t c = fork();
+            if (c == 0) {
+                execvp(argv[started][0], argv[started]);
+                fprintf(stderr, "netc: error: cannot run '%s': %s\n", argv[started][0],
+                        strerror(errno));
+                _exit(127);
+            }
+            started++;
+            if (c < 0) {
+                rc = rc ? rc : -1;
+                done++;
+            } else {
+                running++;
+            }
+        }
+        if (!running)
+            continue;
+        int status;
+        pid_t w = wait(&status);
+        if (w < 0)
+            return -1;
+        running--;
+        done++;
+        int st = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (st && !rc)
+            rc = st;
+    }
+    timing_add_child_cpu(children_cpu() - cpu0);
+    return rc;
+}
+
 static void remove_tree(const char *dir, const char *name)
 {
-    static const char *const ext[] = {".c", ".h", ".o", "_main.c"};
+    static const char *const ext[] = {".c", ".h", ".o", "_main.c", "_main.o"};
     char path[4096];
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         snprintf(path, sizeof path, "%s/%s%s", dir, name, ext[i]);
         unlink(path);
     }
-    for (int i = 0; i < EMIT_LLVM_MAX_PARTS; i++) {
+    for (int i = 0; i < PROGRAM_MAX_PARTS; i++) {
         snprintf(path, sizeof path, "%s/%s.%d.o", dir, name, i);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.%d.c", dir, name, i);
         unlink(path);
     }
     rmdir(dir);
@@ -412,8 +453,7 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
         return false;
     }
     const char *name = p->m->name;
-    char csrc[4200], mainsrc[4200], libbuf[4200], incbuf[4200], incflag[4300];
-    snprintf(csrc, sizeof csrc, "%s/%s.c", dir, name);
+    char mainsrc[4200], libbuf[4200], incbuf[4200], incflag[4300];
     snprintf(mainsrc, sizeof mainsrc, "%s/%s_main.c", dir, name);
     const char *lib, *inc;
     runtime_paths(&lib, &inc, libbuf, incbuf, sizeof libbuf);
@@ -426,17 +466,49 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
     bool ok = false;
     int rc = -1;
     if (strcmp(o->backend, "c") == 0) {
+        /* The parts compile in parallel, one compiler per CPU, then link. */
+        int owner_buf[1], *owner = p->nkernel ? netc_alloc(sizeof(int) * (size_t)p->nkernel)
+                                              : owner_buf;
+        int nparts = program_split(p, BUILD_PARTS, owner);
         timing_begin("emit C");
-        bool emitted = emit_c(p, dir, d) && emit_c_main(p, mainsrc, d);
+        bool emitted = emit_c_parts(p, dir, nparts, owner, d) && emit_c_main(p, mainsrc, d);
         timing_end();
+        if (owner != owner_buf)
+            free(owner);
         if (!emitted)
             goto out;
-        timing_begin("cc: compile and link");
-        char *argv[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
-                        "-o", tmpout, csrc, mainsrc, incflag, (char *)lib, "-lz", "-lm",
-                        "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
-        rc = run(argv);
+        char src[PROGRAM_MAX_PARTS + 1][4300], obj[PROGRAM_MAX_PARTS + 1][4300];
+        char *cargv[PROGRAM_MAX_PARTS + 1][12], **cmds[PROGRAM_MAX_PARTS + 1];
+        char *largv[PROGRAM_MAX_PARTS + 16];
+        int nl = 0;
+        largv[nl++] = (char *)o->cc;
+        largv[nl++] = "-o";
+        largv[nl++] = tmpout;
+        for (int i = 0; i <= nparts; i++) {
+            if (i < nparts) {
+                snprintf(src[i], sizeof src[i], "%s/%s.%d.c", dir, name, i);
+                snprintf(obj[i], sizeof obj[i], "%s/%s.%d.o", dir, name, i);
+            } else {
+                snprintf(src[i], sizeof src[i], "%s", mainsrc);
+                snprintf(obj[i], sizeof obj[i], "%s/%s_main.o", dir, name);
+            }
+            char *a[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
+                         "-c", "-o", obj[i], src[i], incflag, NULL};
+            memcpy(cargv[i], a, sizeof a);
+            cmds[i] = cargv[i];
+            largv[nl++] = obj[i];
+        }
+        char *tail[] = {(char *)lib, "-lz", "-lm", "-pthread", NETC_PROGRAM_LDFLAGS, NULL};
+        for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+            largv[nl++] = tail[i];
+        timing_begin("cc: compile (parallel)");
+        rc = run_all(cmds, nparts + 1, online_cpus());
         timing_end();
+        if (rc == 0) {
+            timing_begin("cc: link");
+            rc = run(largv);
+            timing_end();
+        }
     } else {
         LlvmOptions lo = {o->target, o->cpu, o->features, o->opt_level};
         char prefix[4200], objs[EMIT_LLVM_MAX_PARTS][4300];

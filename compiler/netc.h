@@ -213,6 +213,12 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t);
 void program_free(Program *p);
 /* used[i]: some entry calls p->kernel[i] (malloc'd, p->nkernel entries). */
 bool *program_kernels_used(const Program *p);
+/* Deals the called kernels out to at most max_parts parts for separate
+ * compilation (owner[i]: the part of p->kernel[i]; part 0 also holds the
+ * entries), balanced by size, from the program alone, so a build is the
+ * same on every machine.  Returns the number of parts. */
+enum { PROGRAM_MAX_PARTS = 8 };
+int program_split(const Program *p, int max_parts, int *owner);
 void program_print_mem(FILE *f, const Program *p);
 
 /* weights.c: reads a safetensors file whose tensors are named and shaped

@@ -15,4 +15,9 @@
  * it atomically.  Returns false after reporting an unwritable path. */
 bool emit_c_header(const Program *p, const char *path, Diag *d);
 
+/* Writes the program as nparts sources DIR/NAME.0.c .. DIR/NAME.K.c and
+ * DIR/NAME.h, for a build that compiles the parts in parallel: owner[i]
+ * is the part of kernel i (program_split); part 0 holds the entries. */
+bool emit_c_parts(const Program *p, const char *dir, int nparts, const int *owner, Diag *d);
+
 #endif

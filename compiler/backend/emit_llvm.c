@@ -1408,60 +1408,6 @@ static bool emit(const Program *p, const LlvmOptions *o, const char *path, bool 
 
 /* ---- split code generation ------------------------------------------- */
 
-/* A kernel's size in loop-IR statements: what its optimisation and code
- * generation cost grows with. */
-static long stmt_weight(const Stmt *s)
-{
-    long w = 1;
-    for (int i = 0; i < s->nbody; i++)
-        w += stmt_weight(s->body[i]);
-    for (int i = 0; i < s->nels; i++)
-        w += stmt_weight(s->els[i]);
-    return w;
-}
-
-/* Deals the called kernels out to nparts parts, heaviest first, each to the
- * lightest part so far (ties: the lowest part); part 0 starts with the
- * weight of the entries it also holds.  Depends on the program only, so a
- * build is the same on every machine.  Returns the number of parts. */
-static int split_kernels(const Program *p, int max_parts, int *owner)
-{
-    bool *used = program_kernels_used(p);
-    int n = 0;
-    long *w = netc_alloc(sizeof(long) * ((size_t)p->nkernel + 1));
-    int *order = netc_alloc(sizeof(int) * ((size_t)p->nkernel + 1));
-    for (int i = 0; i < p->nkernel; i++) {
-        owner[i] = 0;
-        if (used[i]) {
-            w[i] = stmt_weight(p->kernel[i]->body);
-            order[n++] = i;
-        }
-    }
-    int nparts = n < max_parts ? (n ? n : 1) : max_parts;
-    /* insertion sort by weight, heaviest first, stable by index */
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && w[order[j]] > w[order[j - 1]]; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    long load[EMIT_LLVM_MAX_PARTS] = {0};
-    for (int e = 0; e < p->nentry; e++)
-        load[0] += p->entry[e].ncall;
-    for (int i = 0; i < n; i++) {
-        int best = 0;
-        for (int q = 1; q < nparts; q++)
-            if (load[q] < load[best])
-                best = q;
-        owner[order[i]] = best;
-        load[best] += w[order[i]];
-    }
-    free(used);
-    free(w);
-    free(order);
-    return nparts;
-}
-
 typedef struct {
     const Program *p;
     const LlvmTarget *t;     /* the validated target; each job makes its own machine */
@@ -1521,8 +1467,10 @@ int emit_llvm_parts(const Program *p, const LlvmOptions *o, const char *prefix, 
         max_parts = 1;
     if (max_parts > EMIT_LLVM_MAX_PARTS)
         max_parts = EMIT_LLVM_MAX_PARTS;
+    if (max_parts > PROGRAM_MAX_PARTS)
+        max_parts = PROGRAM_MAX_PARTS;
     int *owner = netc_alloc(sizeof(int) * ((size_t)p->nkernel + 1));
-    int nparts = split_kernels(p, max_parts, owner);
+    int nparts = program_split(p, max_parts, owner);
     PartJob *job = netc_alloc(sizeof *job * (size_t)nparts);
     for (int i = 0; i < nparts; i++) {
         job[i] = (PartJob){p, &t, o->opt_level, with_main, {i, nparts, owner}, {0}, {0}};

@@ -667,6 +667,64 @@ static char *build_meta(const Program *p)
     return b.s;
 }
 
+/* ---- splitting, for parallel code generation ---- */
+
+/* A kernel's size in loop-IR statements: what its optimisation and code
+ * generation cost grows with. */
+static long stmt_weight(const Stmt *s)
+{
+    long w = 1;
+    for (int i = 0; i < s->nbody; i++)
+        w += stmt_weight(s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        w += stmt_weight(s->els[i]);
+    return w;
+}
+
+/* Deals the called kernels out to nparts parts, heaviest first, each to the
+ * lightest part so far (ties: the lowest part); part 0 starts with the
+ * weight of the entries it also holds.  Depends on the program only, so a
+ * build is the same on every machine.  Returns the number of parts. */
+int program_split(const Program *p, int max_parts, int *owner)
+{
+    bool *used = program_kernels_used(p);
+    int n = 0;
+    long *w = netc_alloc(sizeof(long) * ((size_t)p->nkernel + 1));
+    int *order = netc_alloc(sizeof(int) * ((size_t)p->nkernel + 1));
+    for (int i = 0; i < p->nkernel; i++) {
+        owner[i] = 0;
+        if (used[i]) {
+            w[i] = stmt_weight(p->kernel[i]->body);
+            order[n++] = i;
+        }
+    }
+    if (max_parts > PROGRAM_MAX_PARTS)
+        max_parts = PROGRAM_MAX_PARTS;
+    int nparts = n < max_parts ? (n ? n : 1) : max_parts;
+    /* insertion sort by weight, heaviest first, stable by index */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && w[order[j]] > w[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    long load[PROGRAM_MAX_PARTS] = {0};
+    for (int e = 0; e < p->nentry; e++)
+        load[0] += p->entry[e].ncall;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int q = 1; q < nparts; q++)
+            if (load[q] < load[best])
+                best = q;
+        owner[order[i]] = best;
+        load[best] += w[order[i]];
+    }
+    free(used);
+    free(w);
+    free(order);
+    return nparts;
+}
+
 /* ---- building ---- */
 
 Program *program_build(const Model *m, const Sched *s)
