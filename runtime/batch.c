@@ -79,8 +79,30 @@ static float resized(const RtSplit *s, const RtView *v, size_t base, int c, int 
     return top * (1 - ly) + bot * ly;
 }
 
+/* The common case: no crop, flip or resize, the stored channels: one pass
+ * converting the sample, with the same values as the general path. */
+static bool gather_plain(float *out, const RtSplit *s, const RtView *v, size_t base, RtRng *aug)
+{
+    if ((aug && (v->crop_pad > 0 || v->flip)) || s->h != v->h || s->w != v->w || s->c != v->c)
+        return false;
+    long plane = (long)v->h * v->w;
+    for (int c = 0; c < v->c; c++) {
+        float mean = v->nnorm ? v->mean[c] : 0, std = v->nnorm ? v->std[c] : 1;
+        size_t k = base + (size_t)c * (size_t)plane;
+        if (s->x8)
+            for (long i = 0; i < plane; i++)
+                *out++ = ((float)s->x8[k + (size_t)i] / 255.0f - mean) / std;
+        else
+            for (long i = 0; i < plane; i++)
+                *out++ = (s->xf[k + (size_t)i] - mean) / std;
+    }
+    return true;
+}
+
 static void gather_one(float *out, const RtSplit *s, const RtView *v, size_t base, RtRng *aug)
 {
+    if (gather_plain(out, s, v, base, aug))
+        return;
     int dy = v->crop_pad, dx = v->crop_pad;
     bool flip = false;
     if (aug && v->crop_pad > 0) {
