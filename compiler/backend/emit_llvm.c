@@ -32,6 +32,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
@@ -408,6 +409,36 @@ static LLVMBasicBlockRef new_block(KGen *kg, const char *base, const char *suffi
     return LLVMAppendBasicBlockInContext(kg->g->ctx, kg->fn, name);
 }
 
+/* Whether a statement computes on vectors: the lowering (or the schedule)
+ * has already unrolled such a loop's work into registers. */
+static bool has_vectors(const Kernel *k, const Stmt *s)
+{
+    if ((s->k == S_STORE && s->val->t == T_V32) ||
+        ((s->k == S_DECL || s->k == S_ASSIGN) && k->var[s->var].t == T_V32))
+        return true;
+    for (int i = 0; i < s->nbody; i++)
+        if (has_vectors(k, s->body[i]))
+            return true;
+    for (int i = 0; i < s->nels; i++)
+        if (has_vectors(k, s->els[i]))
+            return true;
+    return false;
+}
+
+/* Marks the back edge br of a loop `llvm.loop.unroll.disable`: a loop ID
+ * node whose first operand is itself (made through a temporary, which LLVM
+ * turns into a distinct node). */
+static void no_unroll(Gen *g, LLVMValueRef br)
+{
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
+    LLVMMetadataRef str = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(g->ctx, &str, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(g->ctx, "llvm.loop", 9),
+                    LLVMMetadataAsValue(g->ctx, id));
+}
+
 /* for (v = lo; v < hi; v++) with lo and hi evaluated once, before the
  * first iteration (loop.h). */
 static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
@@ -429,7 +460,9 @@ static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef
     gen_list(kg, s->body, s->nbody);
     LLVMValueRef cur = LLVMBuildLoad2(g->b, g->t_i32, slot, vn);
     LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, cur, LLVMConstInt(g->t_i32, 1, 0), ""), slot);
-    LLVMBuildBr(g->b, bcond);
+    LLVMValueRef back = LLVMBuildBr(g->b, bcond);
+    if (has_vectors(kg->k, s))
+        no_unroll(g, back);
 
     LLVMPositionBuilderAtEnd(g->b, bend);
 }
