@@ -2,7 +2,8 @@
  *
  * The whole compiler, one phase per line (see compile()):
  *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
- * Each phase's result can be printed with --dump=ast,ir,grad,algo,loops,mem.
+ * Each phase's result can be printed with --dump=ast,ir,grad,algo,vectorize,
+ * unroll,loops,mem.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -65,7 +66,8 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, algo, loops, mem, all (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, algo, vectorize, unroll,\n"
+          "                       loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
@@ -94,7 +96,8 @@ static void arg_error(const char *fmt, ...)
 
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
-static const char *const dump_phases[] = {"ast", "ir", "shuffle", "grad", "fuse", "algo", "loops", "mem"};
+static const char *const dump_phases[] = {"ast",   "ir",        "shuffle", "grad",  "fuse",
+                                          "algo",  "vectorize", "unroll",  "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -699,7 +702,8 @@ static int compile(const Options *o)
         sched_print(stdout, m, s);
     }
     timing_begin("lower and plan memory");
-    p = program_build_for(m, s, &tgt);
+    ScheduleDump sd = {dumping(o, "vectorize") ? stdout : NULL, dumping(o, "unroll") ? stdout : NULL};
+    p = program_build_dump(m, s, &tgt, &sd);
     timing_end();
     if (dumping(o, "loops"))
         for (int i = 0; i < p->nkernel; i++)

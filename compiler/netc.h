@@ -210,6 +210,12 @@ typedef struct Program {
  * Plans memory and lowers each node with lower_node. */
 Program *program_build(const Model *m, const Sched *s);  /* for target_reference() */
 Program *program_build_for(const Model *m, const Sched *s, const Target *t);
+/* program_build_for, printing each distinct kernel after the loop-IR
+ * schedule passes that have a file in `dump` (NULL members: not printed). */
+typedef struct {
+    FILE *vectorize, *unroll;
+} ScheduleDump;
+Program *program_build_dump(const Model *m, const Sched *s, const Target *t, const ScheduleDump *dump);
 void program_free(Program *p);
 /* used[i]: some entry calls p->kernel[i] (malloc'd, p->nkernel entries). */
 bool *program_kernels_used(const Program *p);

@@ -262,6 +262,18 @@ static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
         put_c_lane(b, k, e->b, P_COND);
         buf_puts(b, ")");
         return;
+    case X_SELECT:
+        /* both sides are evaluated, as in the vector form */
+        buf_puts(b, "(");
+        put_c_lane(b, k, e->a->a, P_REL + 1);
+        buf_puts(b, c_binop(e->a->k));
+        put_c_lane(b, k, e->a->b, P_REL + 1);
+        buf_puts(b, " ? ");
+        put_c_lane(b, k, e->b, P_OR);
+        buf_puts(b, " : ");
+        put_c_lane(b, k, e->c, P_OR);
+        buf_puts(b, ")");
+        return;
     default: {
         const char *op = c_binop(e->k);
         NETC_ASSERT(op);
@@ -299,6 +311,18 @@ static void put_c_vexpr(Buf *b, const Kernel *k, const Expr *e)
     case X_NEG:
         buf_puts(b, "(-");
         put_c_vexpr(b, k, e->a);
+        buf_puts(b, ")");
+        return;
+    case X_SELECT:
+        /* a GNU vector comparison is a vector of int lanes, -1 where true */
+        buf_printf(b, "netc_vsel%d(", w);
+        put_c_vexpr(b, k, e->a->a);
+        buf_puts(b, c_binop(e->a->k));
+        put_c_vexpr(b, k, e->a->b);
+        buf_puts(b, ", ");
+        put_c_vexpr(b, k, e->b);
+        buf_puts(b, ", ");
+        put_c_vexpr(b, k, e->c);
         buf_puts(b, ")");
         return;
     case X_FMA: case X_MIN: case X_MAX:
@@ -1092,6 +1116,10 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
             buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_v%s%d(netc_v%d a, netc_v%d b)\n{\n"
                           "    netc_v%d r;\n    for (int l = 0; l < %d; l++)\n        r[l] = a[l] %s b[l] ? a[l] : b[l];\n"
                           "    return r;\n}\n", w, mx ? "max" : "min", w, w, w, w, w, mx ? ">" : "<");
+        buf_printf(b, "typedef int netc_vi%d __attribute__((vector_size(%d)));\n"
+                      "static inline __attribute__((unused)) netc_v%d netc_vsel%d(netc_vi%d m, netc_v%d a, netc_v%d b)\n{\n"
+                      "    return (netc_v%d)((m & (netc_vi%d)a) | (~m & (netc_vi%d)b));\n}\n",
+                   w, 4 * w, w, w, w, w, w, w, w, w);
         buf_printf(b, "static inline __attribute__((unused)) float netc_hsum%d(netc_v%d v)\n{\n    float s = v[0];\n"
                       "    for (int l = 1; l < %d; l++)\n        s += v[l];\n    return s;\n}\n", w, w, w);
         buf_printf(b, "#else\n#define NETC_VEXT 0\n"

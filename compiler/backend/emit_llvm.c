@@ -375,6 +375,16 @@ static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
         return LLVMBuildCall2(g->b, g->t_math, math_fn(g, e->k - X_EXP), &arg, 1, "");
     }
     case X_SELECT: {
+        if (e->t == T_V32) {
+            /* lane by lane, both sides evaluated (loop.h); the predicates
+             * of gen_cmp */
+            static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOEQ,
+                                                   LLVMRealUNE};
+            LLVMValueRef m = LLVMBuildFCmp(g->b, fp[e->a->k - X_LT], gen_expr(kg, e->a->a),
+                                           gen_expr(kg, e->a->b), "");
+            LLVMValueRef t = gen_expr(kg, e->b), f = gen_expr(kg, e->c);
+            return LLVMBuildSelect(g->b, m, t, f, "");
+        }
         LLVMValueRef c = truth(kg, gen_expr(kg, e->a), "");
         if (may_trap(e->b) || may_trap(e->c))
             return gen_branchy_select(kg, c, e->b, e->c, ltype(g, e->t));

@@ -480,6 +480,104 @@ void st_append_else(Arena *a, Stmt *parent, Stmt *child)
     parent->els[parent->nels++] = child;
 }
 
+/* ---- rewriting, for the schedule passes ---- */
+
+bool ex_same(const Expr *x, const Expr *y)
+{
+    if (!x || !y)
+        return x == y;
+    uint32_t fx, fy;
+    memcpy(&fx, &x->fval, sizeof fx);
+    memcpy(&fy, &y->fval, sizeof fy);
+    return x->k == y->k && x->t == y->t && x->ival == y->ival && fx == fy && x->var == y->var &&
+           x->buf == y->buf && ex_same(x->a, y->a) && ex_same(x->b, y->b) && ex_same(x->c, y->c);
+}
+
+typedef struct {
+    Arena *a;
+    Kernel *k;
+    int var;       /* replaced by `with` (-1: none) */
+    Expr *with;
+    int *ren;      /* per variable of the source: its new id, or -1 */
+    int nren;
+    bool fresh;    /* every S_DECL of the copy declares a new variable */
+} Rewrite;
+
+static Expr *rewrite_expr(const Rewrite *r, Expr *e)
+{
+    if (!e)
+        return NULL;
+    if (e->k == X_VAR) {
+        if (e->var == r->var)
+            return r->with;
+        if (e->var < r->nren && r->ren[e->var] >= 0)
+            return ex_var(r->a, r->k, r->ren[e->var]);
+        return e;
+    }
+    Expr *a = rewrite_expr(r, e->a), *b = rewrite_expr(r, e->b), *c = rewrite_expr(r, e->c);
+    if (a == e->a && b == e->b && c == e->c)
+        return e;
+    /* rebuilt through the builder, which folds what the substitution made
+     * constant (x + 0 when a loop variable becomes 0) */
+    if (e->t != T_V32 && (is_arith(e->k) || is_cmp(e->k) || is_logic(e->k) || e->k == X_HASH))
+        return ex_bin(r->a, e->k, a, b);
+    if (e->k == X_NOT || e->k == X_F2I ||
+        (e->t == T_F32 && (e->k == X_NEG || e->k == X_I2F || (e->k >= X_EXP && e->k <= X_SQRT))))
+        return ex_un(r->a, e->k, a);
+    if (e->k == X_SELECT && e->t != T_V32 && e->a->t == T_I32)
+        return ex_select(r->a, a, b, c);
+    Expr *n = expr_new(r->a, e->k, e->t);
+    *n = *e;
+    n->a = a;
+    n->b = b;
+    n->c = c;
+    return n;
+}
+
+static Stmt *rewrite_stmt(const Rewrite *r, const Stmt *s)
+{
+    Stmt *n = stmt_new(r->a, s->k);
+    *n = *s;
+    n->body = NULL;
+    n->nbody = n->capbody = 0;
+    n->els = NULL;
+    n->nels = n->capels = 0;
+    n->lo = rewrite_expr(r, s->lo);
+    n->hi = rewrite_expr(r, s->hi);
+    n->cond = rewrite_expr(r, s->cond);
+    n->idx = rewrite_expr(r, s->idx);
+    n->val = rewrite_expr(r, s->val);
+    if (s->k == S_DECL && r->fresh && s->var < r->nren) {
+        r->ren[s->var] = kernel_var(r->a, r->k, r->k->var[s->var].name, r->k->var[s->var].t);
+        n->var = r->ren[s->var];
+    } else if ((s->k == S_ASSIGN || s->k == S_DECL) && s->var < r->nren && r->ren[s->var] >= 0) {
+        n->var = r->ren[s->var];
+    }
+    for (int i = 0; i < s->nbody; i++)
+        st_append(r->a, n, rewrite_stmt(r, s->body[i]));
+    for (int i = 0; i < s->nels; i++)
+        st_append_else(r->a, n, rewrite_stmt(r, s->els[i]));
+    return n;
+}
+
+Expr *ex_subst(Arena *a, Kernel *k, Expr *e, int var, Expr *with)
+{
+    Rewrite r = {a, k, var, with, NULL, 0, false};
+    return rewrite_expr(&r, e);
+}
+
+Stmt *st_clone(Arena *a, Kernel *k, const Stmt *s, int var, Expr *with, bool fresh_locals)
+{
+    int nren = k->nvar;
+    int *ren = netc_alloc(sizeof(int) * ((size_t)nren + 1));
+    for (int i = 0; i < nren; i++)
+        ren[i] = -1;
+    Rewrite r = {a, k, var, with, ren, nren, fresh_locals};
+    Stmt *n = rewrite_stmt(&r, s);
+    free(ren);
+    return n;
+}
+
 /* ---- printing ---- */
 
 /* Precedence for parenthesising, C's order: || && ==,!= <,<= +,- *,/,%
@@ -725,6 +823,14 @@ static void put_size(Buf *b, long fixed, long per_n)
 void kernel_print(FILE *f, const Kernel *k)
 {
     Buf b = {0};
+    kernel_print_buf(&b, k);
+    fputs(b.s, f);
+    buf_free(&b);
+}
+
+void kernel_print_buf(Buf *out, const Kernel *k)
+{
+    Buf b = {0};
     buf_printf(&b, "kernel %s(n", k->name);
     for (int i = 0; i < k->nbuf; i++) {
         buf_printf(&b, "%s%s%s ", i ? ", " : "; ", k->buf[i].name, k->buf[i].written ? "[w]" : "");
@@ -740,7 +846,7 @@ void kernel_print(FILE *f, const Kernel *k)
     buf_puts(&b, "\n");
     if (k->body)
         put_stmt(&b, k, k->body, 1);
-    fputs(b.s, f);
+    buf_puts(out, b.s);
     buf_free(&b);
 }
 
@@ -829,7 +935,7 @@ static void check_expr(Verify *v, const Expr *e)
         return;
     }
     bool vec_ok = e->k == X_LOAD || e->k == X_VAR || e->k == X_FMA || e->k == X_BCAST ||
-                  e->k == X_NEG || (is_arith(e->k) && e->k != X_MOD);
+                  e->k == X_NEG || e->k == X_SELECT || (is_arith(e->k) && e->k != X_MOD);
     if (e->t == T_V32 && !vec_ok) {
         fail(v, "%s has no vector form", fn_name(e->k) ? fn_name(e->k) : "this expression");
         return;
@@ -919,7 +1025,18 @@ static void check_expr(Verify *v, const Expr *e)
         want = T_F32;
         break;
     case X_SELECT:
-        operand(v, e, e->a, T_I32);
+        if (e->t == T_V32) {
+            /* a lane-wise choice: the condition compares two vectors */
+            const Expr *c = e->a;
+            if (!c || !is_cmp(c->k) || c->t != T_I32) {
+                fail(v, "the condition of a vector select is not a comparison");
+                return;
+            }
+            operand(v, c, c->a, T_V32);
+            operand(v, c, c->b, T_V32);
+        } else {
+            operand(v, e, e->a, T_I32);
+        }
         operand(v, e, e->b, e->t);
         operand(v, e, e->c, e->t);
         break;

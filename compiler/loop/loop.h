@@ -29,6 +29,10 @@
  *   - X_BCAST copies a float into every lane; arithmetic (X_ADD, X_SUB,
  *     X_MUL, X_DIV, X_MIN, X_MAX, X_NEG, X_FMA) works lane by lane with the
  *     scalar semantics of each lane;
+ *   - X_SELECT of type T_V32 takes as its condition a comparison (X_LT,
+ *     X_LE, X_EQ, X_NE) of two vectors and picks, lane by lane, b's lane
+ *     where the lanes compare true and c's elsewhere; b and c are both
+ *     evaluated (a comparison of vectors appears nowhere else);
  *   - X_FMA(a, b, c) is a*b + c rounded once (fused), on floats or vectors;
  *     lowering emits it only for targets with FMA;
  *   - X_HSUM(v) adds the lanes of a vector variable in lane order:
@@ -174,6 +178,17 @@ Stmt *st_assign(Arena *a, int var, Expr *val);
 void st_append(Arena *a, Stmt *parent, Stmt *child);       /* to body */
 void st_append_else(Arena *a, Stmt *parent, Stmt *child);  /* to IF's else */
 
+/* ---- rewriting (loop.c), for the schedule passes ---- */
+/* x and y are the same tree: kinds, types, constants, variables, buffers. */
+bool ex_same(const Expr *x, const Expr *y);
+/* e with every use of variable var replaced by `with`; unchanged subtrees
+ * are shared with e, changed ones rebuilt (and folded) by the builder. */
+Expr *ex_subst(Arena *a, Kernel *k, Expr *e, int var, Expr *with);
+/* A deep copy of s with var replaced by `with` (var -1: none).  With
+ * fresh_locals every local the copy declares is a new variable, so that the
+ * copy can sit in the same scope as s. */
+Stmt *st_clone(Arena *a, Kernel *k, const Stmt *s, int var, Expr *with, bool fresh_locals);
+
 /* Checks types, variable scoping and buffer indices; prints the first
  * problem to err and returns false. */
 bool kernel_verify(const Kernel *k, FILE *err);
@@ -182,6 +197,7 @@ bool kernel_verify(const Kernel *k, FILE *err);
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
 /* Readable pseudo-code, one statement per line (for --dump=loops). */
 void kernel_print(FILE *f, const Kernel *k);
+void kernel_print_buf(Buf *b, const Kernel *k);
 
 /* ---- kernel sharing (loop_share.c) ---- */
 typedef struct {

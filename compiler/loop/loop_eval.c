@@ -59,6 +59,12 @@ static Val vf(float f)
 static Val vec_op(const Eval *E, const Expr *e)
 {
     Val r = {0};
+    if (e->k == X_SELECT) {
+        Val p = eval(E, e->a->a), q = eval(E, e->a->b), x = eval(E, e->b), y = eval(E, e->c);
+        for (int l = 0; l < E->k->vlen; l++)
+            r.v[l] = flt_bin(e->a->k, p.v[l], q.v[l]).i ? x.v[l] : y.v[l];
+        return r;
+    }
     Val a = eval(E, e->a);
     Val b = e->b ? eval(E, e->b) : a;
     Val c = e->c ? eval(E, e->c) : a;

@@ -84,21 +84,12 @@ static uint64_t kernel_hash(const Kernel *k)
     return hash_stmt(h, k->body);
 }
 
-static bool same_expr(const Expr *x, const Expr *y)
-{
-    if (!x || !y)
-        return x == y;
-    return x->k == y->k && x->t == y->t && x->ival == y->ival &&
-           float_bits(x->fval) == float_bits(y->fval) && x->var == y->var && x->buf == y->buf &&
-           same_expr(x->a, y->a) && same_expr(x->b, y->b) && same_expr(x->c, y->c);
-}
-
 static bool same_stmt(const Stmt *x, const Stmt *y)
 {
     if (x->k != y->k || x->var != y->var || x->buf != y->buf || x->accum != y->accum ||
         x->parallel != y->parallel || x->indep != y->indep || x->nbody != y->nbody ||
-        x->nels != y->nels || !same_expr(x->lo, y->lo) || !same_expr(x->hi, y->hi) ||
-        !same_expr(x->cond, y->cond) || !same_expr(x->idx, y->idx) || !same_expr(x->val, y->val))
+        x->nels != y->nels || !ex_same(x->lo, y->lo) || !ex_same(x->hi, y->hi) ||
+        !ex_same(x->cond, y->cond) || !ex_same(x->idx, y->idx) || !ex_same(x->val, y->val))
         return false;
     for (int i = 0; i < x->nbody; i++)
         if (!same_stmt(x->body[i], y->body[i]))

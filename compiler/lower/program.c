@@ -29,6 +29,8 @@
 #include <string.h>
 
 #include "loop_parallel.h"
+#include "loop_unroll.h"
+#include "loop_vectorize.h"
 #include "netc.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: one cache line, one AVX-512 vector */
@@ -270,7 +272,48 @@ bool *program_kernels_used(const Program *p)
 typedef struct {
     Kernel **by_node;
     KernelTable distinct;
+    const ScheduleDump *dump; /* or NULL */
+    Buf after_vectorize, after_unroll;
 } Kernels;
+
+/* The loop-IR schedule of a kernel, each pass followed by the verifier:
+ * vectorise, unroll, parallelise.  The dumps asked for are kept in `vec`
+ * and `unr` (NULL: not asked). */
+static void schedule(Program *p, Kernel *k, Buf *vec, Buf *unr)
+{
+    loop_vectorize(p->arena, k, p->target);
+    NETC_ASSERT(kernel_verify(k, stderr));
+    if (vec)
+        kernel_print_buf(vec, k);
+    loop_unroll_pass(p->arena, k, p->target);
+    NETC_ASSERT(kernel_verify(k, stderr));
+    if (unr)
+        kernel_print_buf(unr, k);
+    loop_parallelize(k, p->target);
+    NETC_ASSERT(kernel_verify(k, stderr));
+}
+
+/* Schedules k; when the caller keeps it (`keep` says so once kernel
+ * sharing has had its say), its dumps join the program's. */
+typedef struct {
+    Buf vec, unr;
+} KernelDumps;
+
+static void schedule_dumped(Program *p, Kernels *ks, Kernel *k, KernelDumps *kd)
+{
+    bool v = ks->dump && ks->dump->vectorize, u = ks->dump && ks->dump->unroll;
+    schedule(p, k, v ? &kd->vec : NULL, u ? &kd->unr : NULL);
+}
+
+static void keep_dumps(Kernels *ks, KernelDumps *kd, bool keep)
+{
+    if (keep && kd->vec.s)
+        buf_puts(&ks->after_vectorize, kd->vec.s);
+    if (keep && kd->unr.s)
+        buf_puts(&ks->after_unroll, kd->unr.s);
+    buf_free(&kd->vec);
+    buf_free(&kd->unr);
+}
 
 static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
 {
@@ -279,10 +322,10 @@ static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
     if (!*slot) {
         Kernel *k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
         NETC_ASSERT(k);
-        /* the loop-IR schedule passes, each followed by the verifier */
-        loop_parallelize(k, p->target);
-        NETC_ASSERT(kernel_verify(k, stderr));
+        KernelDumps kd = {{0}, {0}};
+        schedule_dumped(p, ks, k, &kd);
         *slot = kernel_share(&ks->distinct, k);
+        keep_dumps(ks, &kd, *slot == k);
         if (*slot == k)
             add_kernel(p, k);
     }
@@ -291,7 +334,7 @@ static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
 
 /* A kernel that zeroes one buffer: the gradient of a parameter that does
  * not influence the loss. */
-static Kernel *zero_kernel(Program *p, const Node *param)
+static Kernel *zero_kernel(Program *p, Kernels *ks, const Node *param)
 {
     Arena *a = p->arena;
     long count = shape_numel(&param->shape);
@@ -302,6 +345,9 @@ static Kernel *zero_kernel(Program *p, const Node *param)
     Stmt *loop = st_for(a, i, ex_int(a, 0), ex_int(a, (int)count));
     st_append(a, loop, st_store(a, b, ex_var(a, k, i), ex_flt(a, 0.0f), false));
     st_append(a, k->body, loop);
+    KernelDumps kd = {{0}, {0}};
+    schedule_dumped(p, ks, k, &kd);
+    keep_dumps(ks, &kd, true);
     add_kernel(p, k);
     return k;
 }
@@ -486,7 +532,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
             continue;
         Loc *args = arena_alloc(a, sizeof(Loc));
         args[0] = (Loc){.k = LOC_GRAD, .off_fixed = p->param[i].offset};
-        add_call(&e, p->param[i].node, zero_kernel(p, graph_node(g, p->param[i].node)), args);
+        add_call(&e, p->param[i].node, zero_kernel(p, ks, graph_node(g, p->param[i].node)), args);
     }
 
     pool_free(&pool[0]);
@@ -734,6 +780,11 @@ Program *program_build(const Model *m, const Sched *s)
 
 Program *program_build_for(const Model *m, const Sched *s, const Target *t)
 {
+    return program_build_dump(m, s, t, NULL);
+}
+
+Program *program_build_dump(const Model *m, const Sched *s, const Target *t, const ScheduleDump *dump)
+{
     const Graph *g = m->g;
     Program *p = netc_alloc(sizeof *p);
     p->m = m;
@@ -753,7 +804,7 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
     }
 
     int nn = g->nnode;
-    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}};
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}, dump, {0}, {0}};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -789,6 +840,12 @@ Program *program_build_for(const Model *m, const Sched *s, const Target *t)
         }
         p->entry[p->nentry++] = build_entry(p, &ks, "grad", nin + 1, in, nout, out, grads);
     }
+    if (dump && dump->vectorize && ks.after_vectorize.s)
+        fputs(ks.after_vectorize.s, dump->vectorize);
+    if (dump && dump->unroll && ks.after_unroll.s)
+        fputs(ks.after_unroll.s, dump->unroll);
+    buf_free(&ks.after_vectorize);
+    buf_free(&ks.after_unroll);
     free(ks.by_node);
     kernel_table_free(&ks.distinct);
     free(in);
