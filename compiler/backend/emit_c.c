@@ -1104,17 +1104,17 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
                                                       : "defined(__SSE2__) || defined(__ARM_NEON)",
                    w, 4 * w);
         buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vload%d(const float *p)\n"
-                      "{\n    netc_v%d v;\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n", w, w, w);
+                      "{\n    netc_v%d v = {0};\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n", w, w, w);
         buf_printf(b, "static inline __attribute__((unused)) void netc_vstore%d(float *p, netc_v%d v)\n"
                       "{\n    __builtin_memcpy(p, &v, sizeof v);\n}\n", w, w);
-        buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vbcast%d(float s)\n{\n    netc_v%d v;\n"
+        buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vbcast%d(float s)\n{\n    netc_v%d v = {0};\n"
                       "    for (int l = 0; l < %d; l++)\n        v[l] = s;\n    return v;\n}\n", w, w, w, w);
         buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vfma%d(netc_v%d a, netc_v%d b, netc_v%d c)\n{\n"
-                      "    netc_v%d r;\n    for (int l = 0; l < %d; l++)\n        r[l] = fmaf(a[l], b[l], c[l]);\n"
+                      "    netc_v%d r = c;\n    for (int l = 0; l < %d; l++)\n        r[l] = fmaf(a[l], b[l], c[l]);\n"
                       "    return r;\n}\n", w, w, w, w, w, w, w);
         for (int mx = 0; mx < 2; mx++)
             buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_v%s%d(netc_v%d a, netc_v%d b)\n{\n"
-                          "    netc_v%d r;\n    for (int l = 0; l < %d; l++)\n        r[l] = a[l] %s b[l] ? a[l] : b[l];\n"
+                          "    netc_v%d r = a;\n    for (int l = 0; l < %d; l++)\n        r[l] = a[l] %s b[l] ? a[l] : b[l];\n"
                           "    return r;\n}\n", w, mx ? "max" : "min", w, w, w, w, w, mx ? ">" : "<");
         buf_printf(b, "typedef int netc_vi%d __attribute__((vector_size(%d)));\n"
                       "static inline __attribute__((unused)) netc_v%d netc_vsel%d(netc_vi%d m, netc_v%d a, netc_v%d b)\n{\n"
