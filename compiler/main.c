@@ -300,6 +300,8 @@ static void print_layer_table(const Model *m, const Program *p)
         printf("%-24s %-12s %-20s %10ld %12ld", n->name, op_name(n->op), shape, params, macs);
         if (n->fused_into >= 0)
             printf("  fused into %s", g->node[n->fused_into]->name);
+        if (n->folded_into >= 0)
+            printf("  folded into %s", g->node[n->folded_into]->name);
         putchar('\n');
     }
     for (int i = 0; i < g->nnode; i++)
