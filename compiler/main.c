@@ -2,8 +2,8 @@
  *
  * The whole compiler, one phase per line (see compile()):
  *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
- * Each phase's result can be printed with --dump=ast,ir,grad,algo,vectorize,
- * unroll,loops,mem.
+ * Each phase's result can be printed with --dump=ast,ir,shuffle,grad,fuse,fold,
+ * algo,vectorize,unroll,loops,mem.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -41,6 +41,7 @@ typedef struct {
     const char *target, *cpu, *features;
     int opt_level;
     bool no_fuse;           /* --no-fuse: every activation its own kernel */
+    bool no_fold;           /* --no-fold: every channel shuffle its own kernel */
     const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
     bool backward;          /* graph --backward: the backward nodes too */
 } Options;
@@ -66,12 +67,15 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, algo, vectorize, unroll,\n"
-          "                       loops, mem, all (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, algo, vectorize,
+"
+          "                       unroll, loops, mem, all (comma-separated)
+"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
           "  --no-fuse            keep every activation its own kernel (no epilogue fusion)\n"
+          "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
           "  --time               print where the compile time went (wall and CPU per phase) on stderr\n"
           "  --help, --version\n",
           f);
@@ -96,8 +100,8 @@ static void arg_error(const char *fmt, ...)
 
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
-static const char *const dump_phases[] = {"ast",   "ir",        "shuffle", "grad",  "fuse",
-                                          "algo",  "vectorize", "unroll",  "loops", "mem"};
+static const char *const dump_phases[] = {"ast",  "ir",        "shuffle", "grad",  "fuse", "fold",
+                                          "algo", "vectorize", "unroll",  "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -202,6 +206,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->backward = true;
         } else if (strcmp(a, "--no-fuse") == 0) {
             o->no_fuse = true;
+        } else if (strcmp(a, "--no-fold") == 0) {
+            o->no_fold = true;
         } else if (strcmp(a, "--time") == 0) {
             timing_enable(true);
         } else if (strncmp(a, "--dump=", 7) == 0) {
@@ -299,6 +305,8 @@ static void print_layer_table(const Model *m, const Program *p)
         printf("%-24s %-12s %-20s %10ld %12ld", n->name, op_name(n->op), shape, params, macs);
         if (n->fused_into >= 0)
             printf("  fused into %s", g->node[n->fused_into]->name);
+        if (n->folded_into >= 0)
+            printf("  folded into %s", g->node[n->folded_into]->name);
         putchar('\n');
     }
     for (int i = 0; i < g->nnode; i++)
@@ -681,6 +689,13 @@ static int compile(const Options *o)
         fuse_epilogues(m);
     timing_end();
     if (dumping(o, "fuse"))
+        graph_print(stdout, m->g);
+    NETC_ASSERT(graph_verify(m->g, stderr));
+    timing_begin("fold");
+    if (!o->no_fold && !graph_after(o, "grad"))
+        fold_shuffles(m);
+    timing_end();
+    if (dumping(o, "fold"))
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;

@@ -143,6 +143,10 @@ Sched *sched_choose(const Model *m);
 int fuse_epilogues(Model *m);
 bool fuse_activation(Op op);
 
+/* graph/fold_shuffle.c: channel shuffles folded into the concat before
+ * them or the slices after them (see the file); returns how many. */
+int fold_shuffles(Model *m);
+
 /* graph/shuffle.c: warns where a grouped conv reads each group from one
  * group of an earlier grouped conv, or inserts a channel_shuffle there
  * (shuffle=auto); before autodiff.  Returns the shuffles inserted. */

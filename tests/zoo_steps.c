@@ -22,7 +22,8 @@
  * is larger (a rate tuned for batches of hundreds can diverge on a batch of
  * two); --sgd replaces the optimiser by
  * plain SGD (no momentum, no weight decay) at that rate.  Prints the loss
- * of each call and "PASS"/"FAIL"; exit status 0 when the last loss is
+ * of each call (to 9 digits, every bit of a float) and "PASS"/"FAIL";
+ * exit status 0 when the last loss is
  * finite and below the first.
  */
 #include <math.h>
@@ -175,7 +176,7 @@ int main(int argc, char **argv)
     for (long step = 1; step <= steps + 1; step++) {
         memset(grads, 0, np * sizeof *grads);
         ZOO_TRAIN((int)n, params, grads, arena, in, out);
-        printf("  loss %ld: %.6g\n", step, (double)loss);
+        printf("  loss %ld: %.9g\n", step, (double)loss);
         if (!isfinite(loss)) {
             printf("FAIL %s: the loss is not finite\n", m.name);
             return 1;

@@ -60,13 +60,15 @@ void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward)
           "fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#555555\"];\n", f);
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
-        if (n->op == OP_PARAM || n->fused_into >= 0 || (i >= back && !backward))
+        if (n->op == OP_PARAM || n->fused_into >= 0 || n->folded_into >= 0 || (i >= back && !backward))
             continue;
         fprintf(f, "  n%d [label=\"", i);
         put_escaped(f, n->name);
         fprintf(f, "\\n%s", op_name(n->op));
         if (n->epi >= 0)
             fprintf(f, " + %s", op_name(g->node[n->epi]->op));
+        if (n->shuf_out || n->shuf_in)
+            fprintf(f, " + channel_shuffle(%d)", n->shuf_out ? n->shuf_out : n->shuf_in);
         fputs("\\n", f);
         put_shape(f, &n->shape);
         for (int j = 0; j < n->nin; j++) {

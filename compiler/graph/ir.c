@@ -117,6 +117,8 @@ Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const in
     n->loc = loc;
     n->nin = nin;
     n->epi = n->fused_into = -1;
+    n->shuf_out = n->shuf_in = 0;
+    n->folded_into = -1;
     n->in = arena_alloc(g->arena, sizeof(int) * (size_t)(nin ? nin : 1));
     for (int i = 0; i < nin; i++) {
         NETC_ASSERT(in[i] >= 0 && in[i] < g->nnode);
@@ -385,6 +387,12 @@ void graph_print(FILE *f, const Graph *g)
             fprintf(f, " epilogue %s %%%d", op_name(g->node[n->epi]->op), n->epi);
         if (n->fused_into >= 0)
             fprintf(f, " fused into %%%d", n->fused_into);
+        if (n->shuf_out)
+            fprintf(f, " then channel_shuffle(%d)", n->shuf_out);
+        if (n->shuf_in)
+            fprintf(f, " through channel_shuffle(%d)", n->shuf_in);
+        if (n->folded_into >= 0)
+            fprintf(f, " folded into %%%d", n->folded_into);
         if (n->loc.file)
             fprintf(f, " @%d:%d", n->loc.line, n->loc.col);
         fputc('\n', f);
@@ -400,6 +408,48 @@ void graph_print(FILE *f, const Graph *g)
 }
 
 /* ---- verifier ---- */
+
+/* Shuffle folding: a folded shuffle has no readers and names the node
+ * that took its groups; a concat or slice carries them only along
+ * channels, in whole groups. */
+static bool verify_folds(const Graph *g, const Node *n, FILE *err)
+{
+    int i = n->id;
+    for (int j = 0; j < n->nin; j++)
+        if (g->node[n->in[j]]->folded_into >= 0) {
+            fprintf(err, "verify: %%%d %s reads %%%d, a shuffle folded away\n", i, op_name(n->op),
+                    n->in[j]);
+            return false;
+        }
+    bool stores_shuffled = (n->op == OP_CONCAT && n->p.concat.axis == 0) || n->op == OP_RELU ||
+                           n->op == OP_TANH || n->op == OP_SIGMOID || n->op == OP_RELU_DX ||
+                           n->op == OP_TANH_DX || n->op == OP_SIGMOID_DX;
+    if (n->shuf_out && (!stores_shuffled || n->shuf_out < 1 || !n->shape.batched || n->shape.rank < 1 ||
+                        n->shape.d[0] % n->shuf_out)) {
+        fprintf(err, "verify: %%%d %s: shuffle of %d groups at its stores\n", i, op_name(n->op), n->shuf_out);
+        return false;
+    }
+    if (n->shuf_in && (n->op != OP_SLICE || n->p.slice.axis != 0 || n->shuf_in < 1 ||
+                       g->node[n->in[0]]->shape.d[0] % n->shuf_in)) {
+        fprintf(err, "verify: %%%d %s: shuffle of %d groups at its loads\n", i, op_name(n->op), n->shuf_in);
+        return false;
+    }
+    if (n->folded_into >= 0) {
+        int groups = shuffle_groups_of(n);
+        const Node *t = n->folded_into < g->nnode ? g->node[n->folded_into] : NULL;
+        bool reads = false; /* t reads n's input instead of n */
+        for (int j = 0; t && t->id > i && j < t->nin; j++)
+            reads |= t->in[j] == n->in[0];
+        bool ok = groups && t && ((t->id == n->in[0] && t->shuf_out == groups) ||
+                                  (reads && (t->shuf_in == groups || t->shuf_out == groups)));
+        if (!ok) {
+            fprintf(err, "verify: %%%d %s: folded into %%%d, which does not apply it\n", i,
+                    op_name(n->op), n->folded_into);
+            return false;
+        }
+    }
+    return true;
+}
 
 static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
 {
@@ -458,6 +508,8 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
                         op_name(n->op), n->in[j]);
                 return false;
             }
+        if (!verify_folds(g, n, err))
+            return false;
         int dup = strmap_get(seen, n->name);
         if (dup >= 0) {
             fprintf(err, "verify: %%%d and %%%d are both named '%s'\n", dup, i, n->name);

@@ -222,6 +222,12 @@ typedef struct Node {
      * node it was fused into; -1 when unfused.  A fused activation has no
      * readers and no kernel of its own. */
     int epi, fused_into;
+    /* Shuffle folding (graph/fold_shuffle.c): on a concat along channels,
+     * the groups of a channel shuffle its stores apply (its value is that
+     * shuffle of the concat); on a slice along channels, the groups of one
+     * it reads its input through; 0: none.  On the folded shuffle, the node
+     * that took it (it has no readers and no kernel); -1 when kept. */
+    int shuf_out, shuf_in, folded_into;
     union {
         ConvParam conv;     /* CONV, CONV_DX, CONV_DW, CONV_TRANSPOSE    */
         PoolParam pool;     /* MAXPOOL, AVGPOOL and their _DX            */
@@ -279,6 +285,10 @@ Shape loss_target_shape(Op op, const Shape *pred);
  * sizes agree or one is 1).  False when they do not broadcast; *bad_axis
  * then names the axis counted from the end (-1 is the last). */
 bool shape_broadcast(const Shape *a, const Shape *b, Shape *out, int *bad_axis);
+
+/* fold_shuffle.c: the groups of a node that is a channel shuffle (a
+ * channel_shuffle, or a permute moving whole channels the same way), else 0. */
+int shuffle_groups_of(const Node *n);
 
 /* MACs of one sample through node n (for the layer table). */
 long node_macs(const Graph *g, const Node *n);

@@ -465,6 +465,10 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
     put_shape(&b, &n->shape);
     if (n->epi >= 0)
         buf_printf(&b, ", then %s (fused)", op_name(graph_node(g, n->epi)->op));
+    if (n->shuf_out)
+        buf_printf(&b, ", then channel_shuffle(%d) (folded)", n->shuf_out);
+    if (n->shuf_in)
+        buf_printf(&b, ", of channel_shuffle(%d) (folded)", n->shuf_in);
     char *s = arena_strdup(a, b.s);
     buf_free(&b);
     return s;

@@ -203,6 +203,11 @@ LowerFn lower_step_count, lower_lrn, lower_lrn_dx, lower_dropout, lower_dropout_
 LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;
 LowerFn lower_pad, lower_pad_dx, lower_upsample, lower_upsample_dx;
 LowerFn lower_permute, lower_slice_dx;
+/* The loops of an element-wise kernel whose stores apply a folded
+ * channel_shuffle(g) (graph/fold_shuffle.c): *i is the flat index of an
+ * element of the node's value in channel order, *yi where it is stored
+ * (lower_move.c). */
+Stmt *lshuffled_loop(Lower *L, int g, Expr **i, Expr **yi);
 
 /* transposed convolution (lower_convt.c) */
 LowerFn lower_conv_transpose, lower_conv_transpose_im2col;

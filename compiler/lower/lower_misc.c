@@ -81,9 +81,9 @@ void lower_unary(Lower *L)
 {
     enum { Y, X };
     check_same(L, lin(L, 0)->id);
-    Expr *i;
-    Stmt *p = flat_loop(L, &i);
-    lstore(L, p, Y, i, lact(L, L->n, lload(L, X, i)), false);
+    Expr *i, *yi;
+    Stmt *p = L->n->shuf_out ? lshuffled_loop(L, L->n->shuf_out, &i, &yi) : flat_loop(L, &i);
+    lstore(L, p, Y, L->n->shuf_out ? yi : i, lact(L, L->n, lload(L, X, i)), false);
 }
 
 /* dx from the forward output y and dy: relu dy*(y > 0), tanh dy*(1 - y^2),
@@ -93,8 +93,8 @@ void lower_unary_dx(Lower *L)
     enum { DX, Y, DY };
     check_same(L, lin(L, 0)->id);
     check_same(L, lin(L, 1)->id);
-    Expr *i;
-    Stmt *p = flat_loop(L, &i);
+    Expr *i, *yi;
+    Stmt *p = L->n->shuf_out ? lshuffled_loop(L, L->n->shuf_out, &i, &yi) : flat_loop(L, &i);
     Expr *y = lload(L, Y, i), *dy = lload(L, DY, i), *v = NULL;
     Expr *one = lf(L, 1.0f);
     switch (L->n->op) {
@@ -110,7 +110,7 @@ void lower_unary_dx(Lower *L)
     default:
         NETC_ASSERT(!"lower_unary_dx: not a unary gradient");
     }
-    lstore(L, p, DX, i, v, false);
+    lstore(L, p, DX, L->n->shuf_out ? yi : i, v, false);
 }
 
 /* y = x0 + x1 + ... (same shapes) */

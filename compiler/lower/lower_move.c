@@ -358,33 +358,90 @@ static void copy_run(Lower *L, Stmt *p, int to, Expr *tb, int from, Expr *fb, in
     lstore(L, p, to, ladd(L, tb, i), from < 0 ? lf(L, 0.0f) : lload(L, from, ladd(L, fb, i)), false);
 }
 
-/* y [N*outer, C0+C1+..., inner] = [x0 [N*outer, C0, inner], x1, ...] */
+/* Channel c of a value of C channels goes to channel (c % (C/g)) * g +
+ * c / (C/g) of its channel_shuffle(g) (graph/fold_shuffle.c), and channel
+ * q of the shuffle reads channel (q % g) * (C/g) + q / g. */
+static Expr *shuffled_to(Lower *L, Expr *c, int C, int g)
+{
+    Expr *per = li(L, C / g), *k = ldiv(L, c, per);
+    return lmad(L, lsub(L, c, lmul(L, k, per)), g, k);
+}
+
+static Expr *shuffled_from(Lower *L, Expr *q, int C, int g)
+{
+    Expr *j = ldiv(L, q, li(L, g));
+    return lmad(L, lsub(L, q, lmul(L, j, li(L, g))), C / g, j);
+}
+
+Stmt *lshuffled_loop(Lower *L, int g, Expr **i, Expr **yi)
+{
+    const Shape *sh = &L->n->shape;
+    int numel = lnumel(L, L->n->id), C = sh->d[0], S = numel / C;
+    NETC_ASSERT(sh->batched && g >= 1 && C % g == 0);
+    Stmt *p = L->k->body;
+    Expr *nb = lfor_indep(L, &p, "nb", li(L, 0), lbatch(L));
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Expr *xb = lbind(L, p, "xb", lmad(L, nb, numel, lmul(L, c, li(L, S))));
+    Expr *yb = lbind(L, p, "yb", lmad(L, nb, numel, lmul(L, shuffled_to(L, c, C, g), li(L, S))));
+    Expr *s = lfor_indep(L, &p, "s", li(L, 0), li(L, S));
+    *i = ladd(L, xb, s);
+    *yi = ladd(L, yb, s);
+    return p;
+}
+
+/* y [N*outer, C0+C1+..., inner] = [x0 [N*outer, C0, inner], x1, ...]; with
+ * a folded channel shuffle (n->shuf_out), each channel plane is stored at
+ * its shuffled place. */
 void lower_concat(Lower *L)
 {
-    int axis = L->n->p.concat.axis;
+    int axis = L->n->p.concat.axis, g = L->n->shuf_out;
     AxisSplit y = axis_view(L, L->n->id, axis);
+    NETC_ASSERT(!g || axis == 0);
     Expr *o;
     Stmt *p = outer_loop(L, y.outer, &o);
     int off = 0;
     for (int j = 0; j < L->n->nin; j++) {
         AxisSplit x = axis_view(L, lin(L, j)->id, axis);
         NETC_ASSERT(x.outer == y.outer && x.inner == y.inner);
-        copy_run(L, p, 0, lmad(L, o, y.len * y.inner, li(L, off * y.inner)), 1 + j,
-                 lmul(L, o, li(L, x.len * x.inner)), x.len * x.inner);
+        if (g) {
+            Stmt *q = p;
+            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, x.len));
+            int per = y.len / g;
+            /* inputs within one block of C/g channels (ShuffleNet v2's
+             * halves) move by a constant pattern */
+            Expr *to = off / per == (off + x.len - 1) / per
+                           ? lmad(L, ladd(L, c, li(L, off % per)), g, li(L, off / per))
+                           : shuffled_to(L, ladd(L, c, li(L, off)), y.len, g);
+            copy_run(L, q, 0, lmad(L, o, y.len * y.inner, lmul(L, to, li(L, y.inner))), 1 + j,
+                     lmad(L, o, x.len * x.inner, lmul(L, c, li(L, x.inner))), x.inner);
+        } else {
+            copy_run(L, p, 0, lmad(L, o, y.len * y.inner, li(L, off * y.inner)), 1 + j,
+                     lmul(L, o, li(L, x.len * x.inner)), x.len * x.inner);
+        }
         off += x.len;
     }
     NETC_ASSERT(off == y.len);
 }
 
-/* y [N*outer, end-begin, inner] = x [N*outer, begin:end, inner] */
+/* y [N*outer, end-begin, inner] = x [N*outer, begin:end, inner]; with a
+ * folded channel shuffle (n->shuf_in), of the shuffle of x. */
 void lower_slice(Lower *L)
 {
     enum { Y, X };
     const SliceParam *sp = &L->n->p.slice;
+    int g = L->n->shuf_in;
     AxisSplit y = axis_view(L, L->n->id, sp->axis), x = axis_view(L, lin(L, 0)->id, sp->axis);
     NETC_ASSERT(x.outer == y.outer && x.inner == y.inner && sp->begin >= 0 && sp->begin + y.len <= x.len);
+    NETC_ASSERT(!g || sp->axis == 0);
     Expr *o;
     Stmt *p = outer_loop(L, y.outer, &o);
+    if (g) {
+        Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, y.len));
+        Expr *from = shuffled_from(L, ladd(L, c, li(L, sp->begin)), x.len, g);
+        copy_run(L, p, Y, lmad(L, o, y.len * y.inner, lmul(L, c, li(L, y.inner))), X,
+                 lmad(L, o, x.len * x.inner, lmul(L, from, li(L, x.inner))), y.inner);
+        return;
+    }
     copy_run(L, p, Y, lmul(L, o, li(L, y.len * y.inner)), X,
              lmad(L, o, x.len * x.inner, li(L, sp->begin * x.inner)), y.len * y.inner);
 }
