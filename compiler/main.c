@@ -67,10 +67,8 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, algo, vectorize,
-"
-          "                       unroll, loops, mem, all (comma-separated)
-"
+          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, algo, vectorize,\n"
+          "                       unroll, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
