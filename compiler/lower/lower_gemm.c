@@ -4,22 +4,33 @@
  * V, vector registers), that every matrix product of the lowerings uses:
  *
  * lgemm: C [M, N] (+)= A [M, K] B [K, N], B and C with contiguous rows.
- * A block of MR rows x NV vectors of C lives in MR*NV vector locals for the
- * whole k loop (the BLIS micro-kernel shape): each k step loads NV vectors
- * of B's row k, broadcasts MR scalars of A's column k and issues MR*NV
- * fused multiply-adds.  Column tiles of NV*V are the outer loop, so one
- * tile of B (K x NV*V floats) stays in cache while every row block passes
- * over it:
+ * A block of MR rows x NV vectors of C lives in MR*NV vector locals over a
+ * run of k steps (the BLIS micro-kernel shape): each k step loads NV
+ * vectors of B's row k, broadcasts MR scalars of A's column k and issues
+ * MR*NV fused multiply-adds.  Column tiles of NR = NV*V are the outer
+ * loop; K is cut into blocks of at most KC steps so that B's micro-panel
+ * (KC x NR floats) stays in half of L1 while every row block passes over
+ * it (gemm_kc, from the target's L1 size):
  *
- *   for jt in 0..N/(NV*V):                 // independent
- *     for mb in 0..M/MR:                   // independent
- *       vec acc[MR][NV] = C or 0
- *       for k in 0..K:
- *         vec b[v] = B[k, j0 + v*V ..+V]
- *         acc[r][v] = fma(bcast(A[m0 + r, k]), b[v], acc[r][v])
- *       C[m0 + r, j0 + v*V ..+V] = acc[r][v]
+ *   for jt in 0..N/NR:                     // independent
+ *     for kb in 0..ceil(K/KC):             // in order
+ *       for mb in 0..M/MR:                 // independent
+ *         vec acc[MR][NV] = C (kb > 0 or acc) or 0
+ *         for k in kb*KC .. min(K, kb*KC + KC):
+ *           vec b[v] = B[k, j0 + v*V ..+V]
+ *           acc[r][v] = fma(bcast(A[m0 + r, k]), b[v], acc[r][v])
+ *         C[m0 + r, j0 + v*V ..+V] = acc[r][v]   // epilogue: last kb only
  *   (leftover vectors of columns, then leftover columns one scalar at a
  *    time; leftover rows with a smaller block)
+ *
+ * A k block reloads what the block before stored, so every C element is
+ * still summed k = 0, 1, ..., K-1.  B is read fastest in the column-panel
+ * layout (MatRef.panel: a k step reads NR consecutive floats), A in row
+ * micro-panels (lgemm_pack: a k step broadcasts MR consecutive floats
+ * instead of one from each of MR rows K floats apart):
+ *
+ *   A [M, K] row-major           packed: panel mb = [K][MR]
+ *   a00 a01 a02 ...              a00 a10 .. a(MR-1)0  a01 a11 .. a(MR-1)1 ...
  *
  * lgemm_dot: C [M, N] += A [M, K] B [N, K]^T, rows of A and B contiguous
  * along k (dense layers' forward pass, the weight gradient of a
@@ -87,67 +98,165 @@ static int gemm_mr(Lower *L, int nv)
     return mr < 1 ? 1 : mr > 14 ? 14 : mr;
 }
 
-/* rows x nv vectors of C from (m0, j0): the micro-kernel. */
+/* Vectors per column tile of a product with N columns. */
+static int gemm_nv(int N, int V)
+{
+    return N >= 2 * V ? 2 : 1;
+}
+
+/* The k block: B's micro-panel of kc rows x NR columns takes half of L1,
+ * the other half holds the MR x kc micro-panel of A and C's tile. */
+static int gemm_kc(Lower *L, int NR)
+{
+    long kc = L->t->l1d / 2 / ((long)NR * (long)sizeof(float));
+    return kc < 32 ? 32 : kc > 512 ? 512 : (int)kc;
+}
+
+/* The k range [k0, k1) of one k block, and what its micro-kernels do
+ * with C: load it (else start from 0) and apply epi at the stores (only
+ * in the last block). */
+typedef struct {
+    Expr *k0, *k1;
+    bool load;
+    const Node *epi;
+} KBlock;
+
+/* rows x nv vectors of C from (m0, j0), k in [kb->k0, kb->k1): the
+ * micro-kernel.  A packed A (A->panel) holds this block's rows, m0 a
+ * multiple of the panel height, as one micro-panel [K][panel]. */
 static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                       int rows, Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
+                       int rows, Expr *j0, int nv, int V, const KBlock *kb)
 {
     int accv[MR_MAX][NV_MAX];
     NETC_ASSERT(rows >= 1 && rows <= MR_MAX && nv >= 1 && nv <= NV_MAX);
     Expr *cb = lbind(L, p, "cb", lmat_at(L, C, m0, j0));
+    Expr *ab = A->panel ? lbind(L, p, "ab", ladd(L, A->base, lmul(L, m0, li(L, A->prows)))) : NULL;
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
             Expr *ci = ladd(L, cb, li(L, r * C->rs + v * V));
-            accv[r][v] = ldecl(L, p, "acc", vtype(V), acc ? vload(L, V, C->buf, ci) : vsplat(L, V, lf(L, 0.0f)));
+            accv[r][v] = ldecl(L, p, "acc", vtype(V), kb->load ? vload(L, V, C->buf, ci) : vsplat(L, V, lf(L, 0.0f)));
         }
     Stmt *q = p;
-    Expr *k = lfor(L, &q, "k", li(L, 0), K);
+    Expr *k = lfor(L, &q, "k", kb->k0, kb->k1);
     Expr *bb = lbind(L, q, "bb", lmat_at(L, B, k, j0));
+    Expr *ak = ab ? lbind(L, q, "ak", lmad(L, k, A->panel, ab)) : NULL;
     int bv[NV_MAX];
     for (int v = 0; v < nv; v++)
         bv[v] = ldecl(L, q, "bv", vtype(V), vload(L, V, B->buf, ladd(L, bb, li(L, v * V))));
     for (int r = 0; r < rows; r++) {
-        Expr *a = vsplat(L, V, lload(L, A->buf, lmat_at(L, A, ladd(L, m0, li(L, r)), k)));
+        Expr *ai = ak ? ladd(L, ak, li(L, r)) : lmat_at(L, A, ladd(L, m0, li(L, r)), k);
+        Expr *a = vsplat(L, V, lload(L, A->buf, ai));
         for (int v = 0; v < nv; v++)
             lassign(L, q, accv[r][v], lfma(L, a, lvar(L, bv[v]), lvar(L, accv[r][v])));
     }
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
             Expr *c = lvar(L, accv[r][v]);
-            lstore(L, p, C->buf, ladd(L, cb, li(L, r * C->rs + v * V)), epi ? lact(L, epi, c) : c,
+            lstore(L, p, C->buf, ladd(L, cb, li(L, r * C->rs + v * V)), kb->epi ? lact(L, kb->epi, c) : c,
                    false);
         }
 }
 
-/* Columns [j0, j0 + nv*V) of every row of C: blocks of MR rows, then the
- * rows left over (M % MR when M is a constant, else one at a time). */
+/* Columns [j0, j0 + nv*V) of every row of C over one k block: blocks of
+ * MR rows, then the rows left over (M % MR when M is a constant, else one
+ * at a time).  A packed A fixes MR: its panel height. */
 static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
-                      Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
+                      Expr *j0, int nv, int V, const KBlock *kb)
 {
-    int MR = gemm_mr(L, nv), mc;
+    int MR = A->panel ? A->panel : gemm_mr(L, nv), mc;
     if (lconst(M, &mc)) {
-        NETC_ASSERT(mc >= 1);
+        NETC_ASSERT(mc >= 1 && (!A->panel || MR <= mc));
         MR = MR > mc ? mc : MR;
         if (mc / MR > 0) {
             Stmt *q = p;
             Expr *mb = lfor_indep(L, &q, "mb", li(L, 0), li(L, mc / MR));
-            gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc, epi);
+            gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, kb);
         }
         if (mc % MR)
-            gemm_block(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, nv, V, K, acc, epi);
+            gemm_block(L, p, C, A, B, li(L, mc / MR * MR), mc % MR, j0, nv, V, kb);
         return;
     }
+    NETC_ASSERT(!A->panel);
     Stmt *q = p;
     Expr *mb = lfor_indep(L, &q, "mb", li(L, 0), ldiv(L, M, li(L, MR)));
-    gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, K, acc, epi);
+    gemm_block(L, q, C, A, B, lmul(L, mb, li(L, MR)), MR, j0, nv, V, kb);
     q = p;
     Expr *m = lfor_indep(L, &q, "m", lmul(L, ldiv(L, M, li(L, MR)), li(L, MR)), M);
-    gemm_block(L, q, C, A, B, m, 1, j0, nv, V, K, acc, epi);
+    gemm_block(L, q, C, A, B, m, 1, j0, nv, V, kb);
+}
+
+/* The columns [j0, j0 + nv*V) over k in blocks of at most kc (gemm_kc),
+ * in k order: the first block starts from C (acc) or 0, later ones from
+ * the C the block before stored, and only the last applies epi.  Storing
+ * and reloading a float changes no bit, so every element of C is still
+ * summed k = 0, 1, ..., K-1 as without blocks.  A K that depends on the
+ * batch is one block. */
+static void gemm_kblocks(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
+                         Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
+{
+    int kn, kmax = gemm_kc(L, nv * V);
+    if (!lconst(K, &kn) || kn <= kmax) {
+        KBlock kb = {li(L, 0), K, acc, epi};
+        gemm_cols(L, p, C, A, B, M, j0, nv, V, &kb);
+        return;
+    }
+    /* nk blocks of equal size kc (the last one shorter by the remainder) */
+    int nk = (kn + kmax - 1) / kmax, kc = (kn + nk - 1) / nk;
+    int full = kn / kc, last = (kn + kc - 1) / kc - 1;
+    int lo = acc ? 0 : 1, hi = epi ? last : last + 1; /* blocks [lo, hi) are plain */
+    if (!acc) {
+        KBlock kb = {li(L, 0), li(L, kc), false, NULL};
+        gemm_cols(L, p, C, A, B, M, j0, nv, V, &kb);
+    }
+    int hf = hi < full ? hi : full; /* the plain full blocks [lo, hf): a loop */
+    if (hf > lo) {
+        Stmt *q = p;
+        Expr *b = lfor(L, &q, "kb", li(L, lo), li(L, hf));
+        Expr *k0 = lbind(L, q, "k0", lmul(L, b, li(L, kc)));
+        KBlock kb = {k0, ladd(L, k0, li(L, kc)), true, NULL};
+        gemm_cols(L, q, C, A, B, M, j0, nv, V, &kb);
+    }
+    for (int b = hf > lo ? hf : lo; b < hi; b++) { /* a plain short last block */
+        KBlock kb = {li(L, b * kc), li(L, kn), true, NULL};
+        gemm_cols(L, p, C, A, B, M, j0, nv, V, &kb);
+    }
+    if (epi) {
+        KBlock kb = {li(L, last * kc), li(L, kn), true, epi};
+        gemm_cols(L, p, C, A, B, M, j0, nv, V, &kb);
+    }
 }
 
 int lgemm_panel(Lower *L, int N)
 {
     int V = L->t->vlen;
-    return V >= 2 ? (N >= 2 * V ? 2 : 1) * V : 0;
+    return V >= 2 ? gemm_nv(N, V) * V : 0;
+}
+
+int lgemm_pack_mr(Lower *L, int M, int N)
+{
+    int V = L->t->vlen >= 2 ? L->t->vlen : 1;
+    int mr = gemm_mr(L, gemm_nv(N, V));
+    return mr > M ? M : mr;
+}
+
+void lgemm_pack(Lower *L, Stmt *p, MatRef dst, MatRef A, int M, int K)
+{
+    int MR = dst.panel;
+    NETC_ASSERT(M >= 1 && K >= 1 && MR >= 1 && MR <= M && dst.prows == K && !A.panel);
+    for (int part = 0; part < 2; part++) {
+        /* part 0: the M / MR full micro-panels; part 1: the M % MR rows left */
+        int w = part == 0 ? MR : M % MR;
+        if (w == 0 || (part == 0 && M / MR == 0))
+            continue;
+        Stmt *q = p;
+        Expr *m0 = part == 0 ? lmul(L, lfor_indep(L, &q, "mb", li(L, 0), li(L, M / MR)), li(L, MR))
+                             : li(L, M / MR * MR);
+        Expr *db = lbind(L, q, "pb", ladd(L, dst.base, lmul(L, m0, li(L, K))));
+        Expr *k = lfor(L, &q, "k", li(L, 0), li(L, K));
+        Expr *r = lfor(L, &q, "r", li(L, 0), li(L, w));
+        lstore(L, q, dst.buf, ladd(L, db, lmad(L, k, MR, r)), lload(L, A.buf, lmat_at(L, &A, ladd(L, m0, r), k)),
+               false);
+    }
 }
 
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc)
@@ -158,24 +267,24 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
 void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc,
                const Node *epi)
 {
-    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1 && !C.panel && !A.panel);
+    NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1 && !C.panel);
     int V = lanes(L);
-    int nv = N >= 2 * V ? 2 : 1, NR = nv * V;
+    int nv = gemm_nv(N, V), NR = nv * V;
     NETC_ASSERT(!B.panel || B.panel == NR);
     if (N / NR > 0) {
         Stmt *q = p;
         Expr *jt = lfor_indep(L, &q, "jt", li(L, 0), li(L, N / NR));
-        gemm_cols(L, q, &C, &A, &B, M, lmul(L, jt, li(L, NR)), nv, V, K, acc, epi);
+        gemm_kblocks(L, q, &C, &A, &B, M, lmul(L, jt, li(L, NR)), nv, V, K, acc, epi);
     }
     int j = N / NR * NR;
     if ((N - j) / V > 0) { /* one more vector's width */
-        gemm_cols(L, p, &C, &A, &B, M, li(L, j), (N - j) / V, V, K, acc, epi);
+        gemm_kblocks(L, p, &C, &A, &B, M, li(L, j), (N - j) / V, V, K, acc, epi);
         j += (N - j) / V * V;
     }
     if (j < N) { /* the last N % V columns, as floats, one at a time */
         Stmt *q = p;
         Expr *jj = lfor_indep(L, &q, "j", li(L, j), li(L, N));
-        gemm_cols(L, q, &C, &A, &B, M, jj, 1, 1, K, acc, epi);
+        gemm_kblocks(L, q, &C, &A, &B, M, jj, 1, 1, K, acc, epi);
     }
 }
 

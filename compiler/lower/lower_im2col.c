@@ -21,6 +21,13 @@
  *            otherwise:            dw_g [Og, Cg*K] += dy_g colT, colT
  *                                  [P, Cg*K] the transposed unfold
  *
+ * The GEMM's A, the weights of conv and their transpose for conv_dx, is
+ * packed into lgemm's row micro-panels (scratch wp) once per call, before
+ * the batch loop: once per inference call or training step.  conv's col
+ * is written in the GEMM's column-panel layout when that pays (long rows,
+ * enough output channels): the unfold splits each output row's pixels at
+ * panel boundaries, so its innermost loop copies consecutive floats.
+ *
  * A pointwise convolution (1x1, stride 1, no padding) needs no unfold for
  * conv and conv_dx: x's planes of a group already are col [Cg, P].  The
  * unfold reuses the direct lowering's tap_nest, so the same bounds logic
@@ -29,7 +36,8 @@
  * layer zeroes its matrix once per call (unfold_zero).
  *
  *   %3 = conv(x [N, 6, 12, 12], w [16, 6, 5, 5]) [N, 16, 8, 8]
- *     => col [150, 64] per sample; y[nb] [16, 64] = b + w [16, 150] col
+ *     => wp = w [16, 150] packed, once; col [150, 64] per sample;
+ *        y[nb] [16, 64] = b + wp col
  */
 #include "lower_impl.h"
 
@@ -73,11 +81,11 @@ static void unfold_zero(Lower *L, Stmt *p, const Im2col *c, int col)
         lzero(L, p, col, li(L, 0), li(L, (int)L->k->buf[col].size_fixed));
 }
 
-/* col [rows, P] (colT [P, rows] when transposed; lgemm's panel layout of
- * [rows, P] with panel > 0) of the group whose input planes start at xb:
- * every tap's value where it lands inside the input.  Rows are written by
- * different iterations of the ic loop: independent. */
-static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed, int panel)
+/* col [rows, P] (colT [P, rows] when transposed) of the group whose
+ * input planes start at xb: every tap's value where it lands inside the
+ * input.  Rows are written by different iterations of the ic loop:
+ * independent. */
+static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed)
 {
     const Geom *G = &c->G;
     Stmt *q = p;
@@ -86,16 +94,85 @@ static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb,
     Expr *toff = tap_loops(L, &q, G, tap);
     Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
     Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
-    bool flat = !transposed && !panel;
-    Inner in = tap_nest(L, q, G, tap, flat ? lmul(L, row, li(L, G->out_sz)) : li(L, 0), xc);
-    Expr *ci = in.yi;
-    if (transposed)
-        ci = lmad(L, in.yi, c->rows, row);
-    else if (panel) {
-        MatRef m = {col, li(L, 0), 0, 1, panel, c->rows};
-        ci = lmat_at(L, &m, row, in.yi);
-    }
+    Inner in = tap_nest(L, q, G, tap, transposed ? li(L, 0) : lmul(L, row, li(L, G->out_sz)), xc);
+    Expr *ci = transposed ? lmad(L, in.yi, c->rows, row) : in.yi;
     lstore(L, in.body, col, ci, lload(L, x, in.xi), false);
+}
+
+/* col in lgemm's column-panel layout (MatRef.panel): [P / panel][rows]
+ * [panel].  The pixels [c0, c1) of one output row that a tap reads are
+ * split at panel boundaries, so the innermost loop copies consecutive
+ * floats with no division:
+ *
+ *   for pj in c0 / panel .. ceil(c1 / panel):
+ *     for i in max(c0, pj*panel) .. min(c1, pj*panel + panel):
+ *       col[pj*rows*panel + row*panel + i - pj*panel] = x[xrow + (i - yrow)*stride]
+ */
+static void unfold_panel(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, int panel)
+{
+    static const char *const oname[2] = {"od", "oh"};
+    const Geom *G = &c->G;
+    Stmt *q = p;
+    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &q, G, tap);
+    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
+    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Expr *yoff = li(L, 0), *xoff = li(L, 0);
+    for (int a = 0; a < 2; a++) {
+        TapRange t = tap_range(L, G, a, tap[a]);
+        Expr *o = lfor(L, &q, oname[a], t.lo, t.hi);
+        yoff = lmad(L, yoff, G->out[a], o);
+        xoff = lmad(L, xoff, G->in[a], ladd(L, lmul(L, o, li(L, G->s[a])), t.shift));
+    }
+    TapRange t = tap_range(L, G, 2, tap[2]);
+    int s = G->s[2];
+    Expr *yrow = lbind(L, q, "yr", lmul(L, yoff, li(L, G->out[2])));
+    /* x index of pixel i of this row: xrow + (i - yrow)*s = xi0 + i*s */
+    Expr *xi0 = lbind(L, q, "xr",
+                      lsub(L, ladd(L, ladd(L, xc, lmul(L, xoff, li(L, G->in[2]))), t.shift), lmul(L, yrow, li(L, s))));
+    /* lo >= 0; an empty range (hi < lo) becomes [c0, c0) */
+    Expr *c0 = lbind(L, q, "c0", ladd(L, yrow, t.lo));
+    Expr *c1 = lbind(L, q, "c1", ladd(L, yrow, lmax(L, t.lo, t.hi)));
+    Expr *pj = lfor(L, &q, "pj", ldiv(L, c0, li(L, panel)), ldiv(L, ladd(L, c1, li(L, panel - 1)), li(L, panel)));
+    Expr *pc = lbind(L, q, "pc", lmul(L, pj, li(L, panel)));
+    /* col index of pixel i: pj*rows*panel + row*panel + i - pj*panel */
+    Expr *cb = lbind(L, q, "cp", ladd(L, lmul(L, pj, li(L, (c->rows - 1) * panel)), lmul(L, row, li(L, panel))));
+    Expr *i = lfor(L, &q, "i", lmax(L, c0, pc), lmin(L, c1, ladd(L, pc, li(L, panel))));
+    lstore(L, q, col, ladd(L, cb, i), lload(L, x, ladd(L, xi0, lmul(L, i, li(L, s)))), false);
+}
+
+/* The weights w [O, Cg*K] of every group, as the GEMM's A, copied into a
+ * scratch wp in lgemm's row micro-panels (lgemm_pack), before the batch
+ * loop: a kernel call processes the whole batch, so this is once per
+ * inference call or training step.  A_g is w_g [Og, Cg*K] (conv) or
+ * w_g^T [Cg*K, Og] (conv_dx), for a product with N columns. */
+typedef struct {
+    int buf, mr, M, K;
+    long group; /* floats per group */
+} Packed;
+
+static Packed pack_weights(Lower *L, Stmt *p, const Im2col *c, int w, bool transposed, int N)
+{
+    Packed k;
+    k.M = transposed ? c->rows : c->og;
+    k.K = transposed ? c->og : c->rows;
+    k.mr = lgemm_pack_mr(L, k.M, N);
+    k.group = (long)(k.M + k.mr - 1) / k.mr * k.mr * k.K;
+    k.buf = kernel_scratch(L->a, L->k, "wp", k.group * c->G.groups, 0);
+    Stmt *q = p;
+    Expr *g = lfor_indep(L, &q, "g", li(L, 0), li(L, c->G.groups));
+    Expr *wb = lmul(L, g, li(L, c->og * c->rows));
+    MatRef a = transposed ? (MatRef){w, wb, 1, c->rows, 0, 0} : (MatRef){w, wb, c->rows, 1, 0, 0};
+    MatRef dst = {k.buf, lmul(L, g, li(L, (int)k.group)), 0, 0, k.mr, k.K};
+    lgemm_pack(L, q, dst, a, k.M, k.K);
+    return k;
+}
+
+/* A_g of group g in the packed weights. */
+static MatRef packed_at(Lower *L, const Packed *k, Expr *g)
+{
+    return (MatRef){k->buf, lmul(L, g, li(L, (int)k->group)), 0, 0, k->mr, k->K};
 }
 
 /* y [N, O, OD, OH, OW] = b + conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) */
@@ -122,6 +199,7 @@ void lower_conv_im2col(Lower *L)
 
     Stmt *p = L->k->body;
     unfold_zero(L, p, &c, col);
+    Packed wp = pack_weights(L, p, &c, W, false, P);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     /* y[nb] [O, P] = b */
     Stmt *q = p;
@@ -136,15 +214,17 @@ void lower_conv_im2col(Lower *L)
     Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
     MatRef bm = {X, xb, G->in_sz, 1, 0, 0};
     if (!c.pointwise) {
-        unfold(L, q, &c, col, X, xb, false, panel);
+        if (panel)
+            unfold_panel(L, q, &c, col, X, xb, panel);
+        else
+            unfold(L, q, &c, col, X, xb, false);
         bm = (MatRef){col, li(L, 0), P, 1, panel, c.rows};
     }
     /* y_g [Og, P] += w_g [Og, rows] col [rows, P]: each output is stored
      * once, so a fused activation with a vector form is applied in
      * registers as the micro-kernel stores */
     const Node *epi = L->epi && lact_vector(L->epi->op) ? L->epi : NULL;
-    lgemm_epi(L, q, (MatRef){Y, yb, P, 1, 0, 0}, (MatRef){W, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0},
-              bm, li(L, c.og), P, li(L, c.rows), true, epi);
+    lgemm_epi(L, q, (MatRef){Y, yb, P, 1, 0, 0}, packed_at(L, &wp, g), bm, li(L, c.og), P, li(L, c.rows), true, epi);
     L->epi_done = epi != NULL;
 }
 
@@ -161,6 +241,7 @@ void lower_conv_dx_im2col(Lower *L)
     int dcol = c.pointwise ? -1 : kernel_scratch(L->a, L->k, "dcol", (long)c.rows * P, 0);
 
     Stmt *p = L->k->body;
+    Packed wp = pack_weights(L, p, &c, W, true, P);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
     /* pointwise: the GEMM stores every dx element; else col2im adds into dx */
     if (!c.pointwise)
@@ -169,8 +250,8 @@ void lower_conv_dx_im2col(Lower *L)
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, &c, nb, g, c.og, P));
-    /* A [rows, Og] = w_g^T: A[r, o] = w[(g*Og + o)*rows + r] */
-    MatRef wt = {W, lmul(L, g, li(L, c.og * c.rows)), 1, c.rows, 0, 0};
+    /* A [rows, Og] = w_g^T, packed */
+    MatRef wt = packed_at(L, &wp, g);
     MatRef dy = {DY, yb, P, 1, 0, 0};
     if (c.pointwise) {
         /* dx_g [Cg, P] += w_g^T dy_g */
@@ -210,7 +291,7 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
     MatRef a = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, q, c, col, X, xb, false, 0);
+        unfold(L, q, c, col, X, xb, false);
         a = (MatRef){col, li(L, 0), P, 1, 0, 0};
     }
     /* dyt [P, Og] = dy_g^T */
@@ -248,7 +329,7 @@ static void lower_conv_dw_dot(Lower *L, const Im2col *c)
     Expr *yb = lbind(L, p, "yb", group_base(L, c, nb, g, c->og, P));
     MatRef b = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, p, c, col, X, xb, false, 0);
+        unfold(L, p, c, col, X, xb, false);
         b = (MatRef){col, li(L, 0), P, 1, 0, 0};
     }
     lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0}, b,
@@ -285,7 +366,7 @@ void lower_conv_dw_im2col(Lower *L)
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, p, "xb", group_base(L, &c, nb, g, c.cg, G->in_sz));
     Expr *yb = lbind(L, p, "yb", group_base(L, &c, nb, g, c.og, P));
-    unfold(L, p, &c, colt, X, xb, true, 0);
+    unfold(L, p, &c, colt, X, xb, true);
     lgemm(L, p, (MatRef){DW, lmul(L, g, li(L, c.og * c.rows)), c.rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0},
           (MatRef){colt, li(L, 0), c.rows, 1, 0, 0}, li(L, c.og), c.rows, li(L, P), true);
 }

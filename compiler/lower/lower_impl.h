@@ -130,10 +130,13 @@ void lepilogue_pass(Lower *L);
 
 /* ---- GEMM (lower_gemm.c) ---- */
 /* A matrix in a buffer: element (r, c) is buf[base + r*rs + c*cs]; or,
- * with panel > 0 (the packed layout lgemm reads fastest), buf[base +
+ * with panel > 0 (the packed layout lgemm reads fastest as B), buf[base +
  * (c / panel)*prows*panel + r*panel + c % panel]: column panels of `panel`
  * columns, each stored row after row, so a k step of the micro-kernel reads
- * consecutive memory. */
+ * consecutive memory.  lgemm's A with panel > 0 is packed (lgemm_pack):
+ * A^T [K, M] in that layout (prows = K), that is row micro-panels of
+ * `panel` rows, each stored column after column: (r, c) at base +
+ * (r / panel)*K*panel + c*panel + r % panel. */
 typedef struct {
     int buf;
     Expr *base;
@@ -144,11 +147,21 @@ typedef struct {
  * (0 when the target has no vectors): a B in that panel layout is read
  * contiguously. */
 int lgemm_panel(Lower *L, int N);
-/* Index of element (r, c) of m (either layout). */
+/* Index of element (r, c) of m (plain or column-panel layout). */
 Expr *lmat_at(Lower *L, const MatRef *m, Expr *r, Expr *c);
+/* The micro-panel height of a packed A [M, K] for a product with N
+ * columns: the packed A is {buf, base, 0, 0, mr, K}, of ceil(M / mr) * mr
+ * * K floats (the rows past M unused). */
+int lgemm_pack_mr(Lower *L, int M, int N);
+/* Copies A [M, K] (any strides) into the packed dst (as above), appended
+ * to p.  A k step of the micro-kernel then broadcasts mr consecutive
+ * floats instead of one from each of mr rows K apart. */
+void lgemm_pack(Lower *L, Stmt *p, MatRef dst, MatRef A, int M, int K);
 /* C [M, N] += A [M, K] B [K, N] (acc), or C = A B (!acc: the k = 0 step
  * stores, so C needs no zeroing; K must be a constant >= 1), appended to p.  C and B have contiguous
- * rows (cs == 1); A is read one scalar at a time, so any strides do.  The
+ * rows (cs == 1); A is read one scalar at a time, so any strides do, or
+ * packed (lgemm_pack, for the same N and a constant M).  A constant K is split into blocks sized from the L1 cache, each
+ * accumulated into C in k order.  The
  * innermost loop runs over j, independent contiguous outputs, so C
  * compilers and LLVM vectorise it without reassociating: every C element
  * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K

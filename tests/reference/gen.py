@@ -162,6 +162,20 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 6, 3, groups=3, padding=1))),
     Case("conv_1x1", (3, 5, 5),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 4, 1))),
+    # GEMM blocking: K = 401 input channels (k blocks of the L1 size with a
+    # shorter last one), 17 output channels (not a multiple of the row
+    # block), 25 pixels (column tails)
+    Case("gemm_kblock_1x1", (401, 5, 5),
+         lambda: Net(lambda m, x: m.c(x), c=conv(401, 17, 1))),
+    # K = 24*9 = 216 over a panel unfold of 144 pixels, 40 output channels
+    Case("gemm_kblock_panel", (24, 12, 12),
+         lambda: Net(lambda m, x: m.c(x), c=conv(24, 40, 3, padding=1))),
+    # the weight gradient's GEMM over P = 400 pixels in k blocks (Og 32)
+    Case("gemm_kblock_dw", (3, 20, 20),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 32, 3, padding=1))),
+    # dense_dx's GEMM over K = 260 units, N = 37 inputs
+    Case("gemm_kblock_dense", (37,),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Linear(37, 260))),
     Case("conv_rect_3x1", (3, 7, 6),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 4, (3, 1)))),
     Case("conv_rect_1x3", (3, 7, 6),
