@@ -189,6 +189,9 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=conv(4, 8, 3, groups=4, padding=1))),
     Case("conv_depthwise_rows", (3, 10, 20),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 3, 3, groups=3, padding=1))),
+    # a kernel wider than the direct micro-kernel unrolls: its kw loop
+    Case("conv1d_k17", (2, 40),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 17, padding=8, dilation=2))),
     # padding beyond the kernel: the input gradient crops dy
     Case("conv_pad3_k3", (2, 6, 17),
          lambda: Net(lambda m, x: m.c(x), c=conv(2, 4, 3, padding=3))),
