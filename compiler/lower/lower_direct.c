@@ -17,11 +17,16 @@
  *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = act(acc[r][rr][v])
  *
  * In the phase-split copy every tap reads consecutive memory whatever the
- * stride and dilation, and no load needs a bounds check.  The width is
- * covered by tiles of NV*V columns, then single vectors; the last one
- * starts at OW - V and recomputes a few columns of the one before it with
- * the same summation, so it stores the same bits.  A width below V runs
- * the same tiles with floats.  Output-channel and row tails are the same
+ * stride and dilation, and no load needs a bounds check.  Tiles are sized
+ * from the target's lanes and vector registers (accumulators, one row of
+ * input vectors and a broadcast); depthwise layers (Og = 1) take rows
+ * instead of channels.  The width is covered by tiles of NV*V columns, then
+ * one tile of the vectors left, which ends at OW and recomputes a few
+ * columns of the one before it with the same summation, so it stores the
+ * same bits.  A plane narrower than V with unit strides is computed as one
+ * long row at the source's row pitch (its rows one after the other) into a
+ * scratch yx, then copied out; other narrow planes run the same tiles with
+ * floats.  Output-channel and row tails are the same
  * micro-kernel with smaller RC / RH, chosen by a test on the tile index,
  * so the one independent loop spans the batch, channels and rows (threads
  * at batch 1 too).  Every output is the bias plus its taps in the order
