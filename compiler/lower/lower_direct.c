@@ -8,7 +8,7 @@
  *
  *   xp [N, C, Dp, Hp, P, Wq] = x padded with zeros, split into P = stride_w
  *                              phases along w (only when padded or strided)
- *   for t in 0..N*G*ceil(Og/RC)*OD*ceil(OH/RH):          // independent
+ *   for t in 0..N*G*(Og/RC)*OD*(OH/RH):                  // independent
  *     vec acc[r][rr][v] = bias[oc0 + r]
  *     for ic in 0..C/G: for kd: for kh: for kw (unrolled):
  *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
@@ -27,9 +27,9 @@
  * long row at the source's row pitch (its rows one after the other) into a
  * scratch yx, then copied out; other narrow planes run the same tiles with
  * floats.  Output-channel and row tails are the same
- * micro-kernel with smaller RC / RH, chosen by a test on the tile index,
- * so the one independent loop spans the batch, channels and rows (threads
- * at batch 1 too).  Every output is the bias plus its taps in the order
+ * micro-kernel with smaller RC / RH, each region of tiles one independent
+ * loop over the batch, groups, channel blocks, depth and row blocks
+ * (threads at batch 1 too).  Every output is the bias plus its taps in the order
  * (ic, kd, kh, kw), whatever the thread count.
  *
  * conv_dx with stride 1 is the forward convolution of dy with the weights
@@ -73,11 +73,6 @@ static Expr *vld(Lower *L, int V, int buf, Expr *idx)
 static Expr *vsplat(Lower *L, int V, Expr *x)
 {
     return V >= 2 ? ex_bcast(L->a, x) : x;
-}
-
-static Expr *lt(Lower *L, Expr *a, Expr *b)
-{
-    return ex_bin(L->a, X_LT, a, b);
 }
 
 /* The next factor of a flattened index, innermost first: t % ext, and
@@ -144,35 +139,34 @@ static void dconv_source(Lower *L, DConv *D)
     D->plane = (long)D->ext[0] * D->ext[1] * P * D->wq;
     D->src = kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
 
-    /* xp [N*C, Dp, Hp, P, Wq]: one row (P x Wq) per iteration */
+    /* xp [N*C, Dp, Hp, P, Wq], one channel per iteration: planes and rows
+     * outside the input are zeroed, the others copied with zero borders */
     Stmt *p = L->k->body;
-    int rows = D->ext[0] * D->ext[1];
-    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->n_in * rows)));
-    Expr *tt = t;
-    Expr *hp = unflatten(L, p, &tt, D->ext[1], "hp");
-    Expr *dp = unflatten(L, p, &tt, D->ext[0], "dp");
-    Expr *nc = tt;
-    int rowlen = P * D->wq;
-    Expr *ob = lbind(L, p, "ob", lmul(L, t, li(L, rowlen)));
-    Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
-    Expr *inside = NULL;
-    Expr *src[2] = {sd, sh};
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, D->n_in)));
+    int rowlen = P * D->wq, lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
-        if (D->plo[a] == 0 && D->ext[a] <= D->in[a])
-            continue;
-        Expr *c = ex_bin(L->a, X_AND, ex_bin(L->a, X_LE, li(L, 0), src[a]), lt(L, src[a], li(L, D->in[a])));
-        inside = inside ? ex_bin(L->a, X_AND, inside, c) : c;
+        /* padded rows [lo, hi) come from input rows [lo - plo, hi - plo) */
+        lo[a] = D->plo[a] < 0 ? 0 : D->plo[a] > D->ext[a] ? D->ext[a] : D->plo[a];
+        hi[a] = D->plo[a] + D->in[a];
+        hi[a] = hi[a] > D->ext[a] ? D->ext[a] : hi[a] < lo[a] ? lo[a] : hi[a];
     }
-    Stmt *copy = p;
-    if (inside) {
-        Stmt *s = st_if(L->a, inside);
-        st_append(L->a, p, s);
-        copy = s;
-        Stmt *z = st_block(L->a);
-        lzero(L, z, D->src, ob, li(L, rowlen));
-        for (int i = 0; i < z->nbody; i++)
-            st_append_else(L->a, s, z->body[i]);
-    }
+    long slice = (long)D->ext[1] * rowlen;
+    Expr *cb = lbind(L, p, "cb", lmul(L, nc, li(L, (int)D->plane)));
+    if (lo[0] > 0)
+        lzero(L, p, D->src, cb, li(L, (int)(lo[0] * slice)));
+    if (hi[0] < D->ext[0])
+        lzero(L, p, D->src, ladd(L, cb, li(L, (int)(hi[0] * slice))), li(L, (int)((D->ext[0] - hi[0]) * slice)));
+    Stmt *q = p;
+    Expr *dp = lfor(L, &q, "dp", li(L, lo[0]), li(L, hi[0]));
+    Expr *sb = lbind(L, q, "sb", ladd(L, cb, lmul(L, dp, li(L, (int)slice))));
+    if (lo[1] > 0)
+        lzero(L, q, D->src, sb, li(L, lo[1] * rowlen));
+    if (hi[1] < D->ext[1])
+        lzero(L, q, D->src, ladd(L, sb, li(L, hi[1] * rowlen)), li(L, (D->ext[1] - hi[1]) * rowlen));
+    Stmt *copy = q;
+    Expr *hp = lfor(L, &copy, "hp", li(L, lo[1]), li(L, hi[1]));
+    Expr *ob = lbind(L, copy, "ob", ladd(L, sb, lmul(L, hp, li(L, rowlen))));
+    Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
     Expr *xr = lbind(L, copy, "xr",
                      lmul(L, lmad(L, lmad(L, nc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
     for (int ph = 0; ph < P; ph++) {
@@ -184,9 +178,9 @@ static void dconv_source(Lower *L, DConv *D)
         if (qlo > 0)
             lzero(L, copy, D->src, pb, li(L, qlo));
         if (qhi > qlo) {
-            Stmt *q = copy;
-            Expr *qi = lfor(L, &q, "q", li(L, qlo), li(L, qhi));
-            lstore(L, q, D->src, ladd(L, pb, qi),
+            Stmt *r = copy;
+            Expr *qi = lfor(L, &r, "q", li(L, qlo), li(L, qhi));
+            lstore(L, r, D->src, ladd(L, pb, qi),
                    lload(L, D->x, ladd(L, xr, ladd(L, lmul(L, qi, li(L, P)), li(L, ph - D->plo[2])))), false);
         }
         if (qhi < D->wq)
@@ -291,8 +285,24 @@ static void dconv_row(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Expr
         dconv_tile(L, p, D, nb, g, cl0, od, oh0, li(L, W - nt * V), rc, rh, nt);
 }
 
-/* The whole output: one independent loop over (n, g, channel block, od,
- * row block); the tails of channels and rows take smaller tiles. */
+/* The tiles of rc channels x rh rows at channel blocks [cb0, cb0 + ncb)
+ * and row blocks [hb0, hb0 + nhb) (blocks of D->rc channels, D->rh rows)
+ * of every sample, group and depth: one independent loop. */
+static void dconv_region(Lower *L, const DConv *D, int ncb, int cb0, int rc, int nhb, int hb0, int rh)
+{
+    if (ncb == 0 || nhb == 0)
+        return;
+    Stmt *p = L->k->body;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->groups * ncb * D->out[0] * nhb)));
+    Expr *hb = unflatten(L, p, &t, nhb, "hb");
+    Expr *od = unflatten(L, p, &t, D->out[0], "od");
+    Expr *cb = unflatten(L, p, &t, ncb, "cb");
+    Expr *g = unflatten(L, p, &t, D->groups, "g");
+    Expr *cl0 = lbind(L, p, "cl0", lmul(L, ladd(L, cb, li(L, cb0)), li(L, D->rc)));
+    Expr *oh0 = lbind(L, p, "oh0", lmul(L, ladd(L, hb, li(L, hb0)), li(L, D->rh)));
+    dconv_row(L, p, D, t, g, cl0, od, oh0, rc, rh);
+}
+
 /* A plane narrower than a vector, read with unit strides: the rows of the
  * source, one after the other, are one long row of pitch wq, and so are
  * the outputs computed over it (the wq - OW columns past each row's end are
@@ -335,42 +345,12 @@ static bool dconv_emit(Lower *L, DConv *D)
     dconv_tiles(L, D);
     if (!F && D->V >= 2 && epi && !lact_vector(epi->op))
         D->epi = NULL;
-    int ncb = (D->og + D->rc - 1) / D->rc, nhb = (D->out[1] + D->rh - 1) / D->rh;
-    Stmt *p = L->k->body;
-    Expr *t = lfor_indep(L, &p, "t", li(L, 0),
-                         lmul(L, lbatch(L), li(L, D->groups * ncb * D->out[0] * nhb)));
-    Expr *hb = unflatten(L, p, &t, nhb, "hb");
-    Expr *od = unflatten(L, p, &t, D->out[0], "od");
-    Expr *cb = unflatten(L, p, &t, ncb, "cb");
-    Expr *g = unflatten(L, p, &t, D->groups, "g");
-    Expr *nb = t;
-    Expr *cl0 = lbind(L, p, "cl0", lmul(L, cb, li(L, D->rc)));
-    Expr *oh0 = lbind(L, p, "oh0", lmul(L, hb, li(L, D->rh)));
-    int rct = D->og % D->rc, rht = D->out[1] % D->rh;
-    /* channel and row variants, nested ifs */
-    Stmt *ifc = rct ? st_if(L->a, lt(L, cb, li(L, ncb - 1))) : NULL;
-    if (ifc)
-        st_append(L->a, p, ifc);
-    for (int ci = 0; ci < (rct ? 2 : 1); ci++) {
-        int rc = ci == 0 ? D->rc : rct;
-        Stmt *cp = ifc ? st_block(L->a) : p;
-        Stmt *ifh = rht ? st_if(L->a, lt(L, hb, li(L, nhb - 1))) : NULL;
-        if (ifh)
-            st_append(L->a, cp, ifh);
-        for (int hi = 0; hi < (rht ? 2 : 1); hi++) {
-            int rh = hi == 0 ? D->rh : rht;
-            Stmt *hp = ifh ? st_block(L->a) : cp;
-            dconv_row(L, hp, D, nb, g, cl0, od, oh0, rc, rh);
-            if (ifh) {
-                for (int i = 0; i < hp->nbody; i++)
-                    (hi == 0 ? st_append : st_append_else)(L->a, ifh, hp->body[i]);
-            }
-        }
-        if (ifc) {
-            for (int i = 0; i < cp->nbody; i++)
-                (ci == 0 ? st_append : st_append_else)(L->a, ifc, cp->body[i]);
-        }
-    }
+    /* full tiles, then the row tail, the channel tail and both */
+    int nfc = D->og / D->rc, nfh = D->out[1] / D->rh, rct = D->og % D->rc, rht = D->out[1] % D->rh;
+    dconv_region(L, D, nfc, 0, D->rc, nfh, 0, D->rh);
+    dconv_region(L, D, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
+    dconv_region(L, D, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
     if (F) {
         D->y = y;
         D->out[1] = OH;
