@@ -1,21 +1,23 @@
-/* lower_conv.c - direct convolution, its two gradients and the bias gradient.
+/* lower_conv.c - the scalar direct convolution gradients, the bias gradient,
+ * and the tap ranges every convolution lowering shares.
  *
- * Every convolution is lowered as 3D (see Geom in lower_impl.h).  The three
- * kernels share one loop nest: for each (output channel, input channel of
- * its group, tap kd/kh/kw) they walk the output pixels whose tap lands
- * inside the input.  That range is computed from pad/stride/dilation once
- * per tap, so the innermost loop over output width has no bounds checks and
- * walks the output row contiguously (and the input row with the stride):
+ * Every convolution is lowered as 3D (see Geom in lower_impl.h).  The
+ * forward pass and stride-1 conv_dx run lower_direct.c's register-blocked
+ * micro-kernel; the nests here serve the rest.  For each (output channel,
+ * input channel of its group, tap kd/kh/kw) they walk the output pixels
+ * whose tap lands inside the input.  That range is computed from
+ * pad/stride/dilation once per tap, so the innermost loop over output
+ * width has no bounds checks and walks the output row contiguously (and
+ * the input row with the stride):
  *
  *   for od in [lo_d(kd), hi_d(kd)): for oh in ...: for ow in ...:
- *       y[od, oh, ow] += w[kd, kh, kw] * x[od*sd - pd + kd*dd, ...]
+ *       dx[od*sd - pd + kd*dd, ...] += w[kd, kh, kw] * dy[od, oh, ow]
  *
- * conv     y  += w * x       (y initialised to the bias)
- * conv_dx  dx += w * dy      (the same nest scattering into dx: the
+ * conv_dx  dx += w * dy      (strided layers: scattering into dx, the
  *                             transposed convolution)
  * conv_dw  dw  = sum over batch and pixels of x * dy
  *
- * These are the ALGO_DIRECT lowerings; lower_im2col.c has the GEMM ones,
+ * These are ALGO_DIRECT lowerings; lower_im2col.c has the GEMM ones,
  * which reuse tap_nest for unfolding and folding back.
  */
 #include "lower_impl.h"
@@ -103,45 +105,13 @@ void check_weight(const Geom *G, const Node *w)
         NETC_ASSERT(s->d[2 + i] == G->k[3 - nsp + i]);
 }
 
-/* y [N, O, OD, OH, OW] = conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) + b [O] */
-void lower_conv(Lower *L)
-{
-    const Node *n = L->n;
-    Geom G;
-    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &n->shape);
-    check_weight(&G, lin(L, 1));
-    enum { Y, X, W, B };
-    bool bias = n->nin == 3;
-    int cg = G.n_in / G.groups;
-
-    Stmt *p = L->k->body;
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *oc = lfor(L, &p, "oc", li(L, 0), li(L, G.n_out));
-    Expr *yb = lbind(L, p, "yb", lmul(L, lmad(L, nb, G.n_out, oc), li(L, G.out_sz)));
-
-    /* y[nb, oc] = b[oc]: the plane starts from the bias, taps accumulate. */
-    Stmt *q = p;
-    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, G.out_sz));
-    lstore(L, q, Y, ladd(L, yb, i), bias ? lload(L, B, oc) : lf(L, 0.0f), false);
-
-    Expr *g = group_of(L, &G, oc);
-    q = p;
-    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, cg));
-    Expr *c = ladd(L, lmul(L, g, li(L, cg)), ic);
-    Expr *xb = lbind(L, q, "xb", lmul(L, lmad(L, nb, G.n_in, c), li(L, G.in_sz)));
-    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, oc, cg, ic), li(L, G.k_sz)));
-    Expr *tap[3];
-    Expr *toff = tap_loops(L, &q, &G, tap);
-    Expr *wv = lvar(L, ldecl(L, q, "wv", T_F32, lload(L, W, ladd(L, wb, toff))));
-    Inner in = tap_nest(L, q, &G, tap, yb, xb);
-    lstore(L, in.body, Y, in.yi, fmul(L, wv, lload(L, X, in.xi)), true);
-}
-
 /* dx [N, C, D, H, W] = conv_transpose(dy [N, O, OD, OH, OW], w [O, C/g, K...]):
- * the forward nest with the roles of x and y swapped, scattering w * dy
+ * stride 1 runs lower_direct.c's micro-kernel; other strides the forward nest with the roles of x and y swapped, scattering w * dy
  * into dx.  Scattering needs no divisibility tests for strides. */
 void lower_conv_dx(Lower *L)
 {
+    if (lower_conv_dx_vec(L))
+        return;
     const Node *n = L->n;
     Geom G;
     geom_conv(&G, &n->p.conv, &n->shape, &lin(L, 0)->shape);

@@ -185,7 +185,10 @@ void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int
  * lower_im2col.c, lower_winograd.c, lower_gemm.c, lower_pool.c, lower_move.c, lower_misc.c); each fills
  * L->k, whose output buffer is already 0 ---- */
 typedef void LowerFn(Lower *L);
-LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad;
+LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad; /* lower_direct.c, lower_conv.c */
+/* conv_dx of a stride-1 layer by lower_direct.c's micro-kernel; false
+ * (nothing lowered) for other strides */
+bool lower_conv_dx_vec(Lower *L);
 LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_im2col.c */
 LowerFn lower_conv_winograd, lower_conv_dx_winograd;                   /* lower_winograd.c */
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;

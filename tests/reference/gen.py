@@ -188,6 +188,27 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(3, 4, 3, padding=1))),
     Case("conv3d", (2, 4, 5, 5),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 3, 3, padding=1))),
+    # the direct micro-kernel's tails: 7 output channels, rows of 19, 13 rows
+    Case("conv_direct_tails", (3, 13, 19),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 7, 3, padding=1))),
+    # AlexNet conv1's geometry, small: the phase-split input of stride 4
+    Case("conv_stride4_k11", (3, 23, 47),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 5, 11, stride=4, padding=2))),
+    Case("conv_dil2_wide", (2, 11, 21),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 3, dilation=2, padding=2))),
+    Case("conv3d_wide", (2, 4, 6, 19),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 5, 3, padding=1))),
+    # depthwise with channel multiplier 2, and plain depthwise with a row tail
+    Case("conv_depthwise_mult", (4, 9, 18),
+         lambda: Net(lambda m, x: m.c(x), c=conv(4, 8, 3, groups=4, padding=1))),
+    Case("conv_depthwise_rows", (3, 10, 20),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 3, 3, groups=3, padding=1))),
+    # a kernel wider than the direct micro-kernel unrolls: its kw loop
+    Case("conv1d_k17", (2, 40),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 17, padding=8, dilation=2))),
+    # padding beyond the kernel: the input gradient crops dy
+    Case("conv_pad3_k3", (2, 6, 17),
+         lambda: Net(lambda m, x: m.c(x), c=conv(2, 4, 3, padding=3))),
     Case("maxpool2", (3, 6, 6),
          lambda: Net(lambda m, x: F.max_pool2d(x, 2)), data="spaced"),
     Case("maxpool3_s2", (3, 7, 7),

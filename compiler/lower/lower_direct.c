@@ -1,0 +1,422 @@
+/* lower_direct.c - the register-blocked direct convolution (ALGO_DIRECT).
+ *
+ * Forward convolutions, and the input gradient of stride-1 ones, as one
+ * micro-kernel: a tile of RC output channels x RH output rows x NV vectors
+ * of V consecutive output pixels along the width lives in RC*RH*NV vector
+ * accumulators for the whole reduction over (input channel, kd, kh, kw).
+ * Each tap loads RH*NV vectors of the input and broadcasts RC weights:
+ *
+ *   xp [N, C, Dp, Hp, P, Wq] = x padded with zeros, split into P = stride_w
+ *                              phases along w (only when padded or strided)
+ *   for t in 0..N*G*(Og/RC)*OD*(OH/RH):                  // independent
+ *     vec acc[r][rr][v] = bias[oc0 + r]
+ *     for ic in 0..C/G: for kd: for kh: for kw (unrolled):
+ *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
+ *                          phase (kw*dw) % sw, ow0 + v*V + (kw*dw) / sw ..+V]
+ *       acc[r][rr][v] = fma(bcast(w[oc0 + r, ic, kd, kh, kw]), xv[rr][v], acc)
+ *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = act(acc[r][rr][v])
+ *
+ * In the phase-split copy every tap reads consecutive memory whatever the
+ * stride and dilation, and no load needs a bounds check.  Tiles are sized
+ * from the target's lanes and vector registers (accumulators, one row of
+ * input vectors and a broadcast); depthwise layers (Og = 1) take rows
+ * instead of channels.  The width is covered by tiles of NV*V columns, then
+ * one tile of the vectors left, which ends at OW and recomputes a few
+ * columns of the one before it with the same summation, so it stores the
+ * same bits.  A plane narrower than V with unit strides is computed as one
+ * long row at the source's row pitch (its rows one after the other) into a
+ * scratch yx, then copied out; other narrow planes run the same tiles with
+ * floats.  Output-channel and row tails are the same
+ * micro-kernel with smaller RC / RH, each region of tiles one independent
+ * loop over the batch, groups, channel blocks, depth and row blocks
+ * (threads at batch 1 too).  Every output is the bias plus its taps in the order
+ * (ic, kd, kh, kw), whatever the thread count.
+ *
+ * conv_dx with stride 1 is the forward convolution of dy with the weights
+ * flipped and their channel axes swapped, padded by (K-1)*d - pad; other
+ * strides keep the scalar scatter of lower_conv.c.
+ */
+#include "lower_impl.h"
+
+enum { RC_MAX = 8, RH_MAX = 4, NV_MAX = 4, KW_UNROLL = 16 };
+
+/* One convolution as the micro-kernel sees it: y [N, O, out] from x
+ * [N, C, in] with `groups` groups of og output and cg input channels. */
+typedef struct {
+    int y, x, w, b;            /* buffers; b < 0: no bias */
+    int groups, og, cg, n_in, n_out;
+    int in[3], out[3], k[3], s[3], d[3], plo[3];
+    int k_sz;
+    bool dx;                   /* weights read flipped, channel axes swapped */
+    /* the tensor the taps read: x itself or its padded phase-split copy */
+    int src, ext[3], phases, wq; /* extents Dp, Hp, (phases x wq) per channel */
+    long plane;                /* floats per channel of src */
+    int V, nv, rc, rh;         /* lanes, vectors per tile, channels, rows */
+    const Node *epi;
+} DConv;
+
+static int cdiv_floor(int a, int b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+static LType vt(int V)
+{
+    return V >= 2 ? T_V32 : T_F32;
+}
+
+static Expr *vld(Lower *L, int V, int buf, Expr *idx)
+{
+    return V >= 2 ? ex_vload(L->a, buf, idx) : lload(L, buf, idx);
+}
+
+static Expr *vsplat(Lower *L, int V, Expr *x)
+{
+    return V >= 2 ? ex_bcast(L->a, x) : x;
+}
+
+/* The next factor of a flattened index, innermost first: t % ext, and
+ * t becomes t / ext (no code for an extent of 1). */
+static Expr *unflatten(Lower *L, Stmt *p, Expr **t, int ext, const char *name)
+{
+    if (ext == 1)
+        return li(L, 0);
+    Expr *v = lbind(L, p, name, ex_bin(L->a, X_MOD, *t, li(L, ext)));
+    *t = lbind(L, p, "t", ldiv(L, *t, li(L, ext)));
+    return v;
+}
+
+/* Tile sizes from the target: accumulators plus the vectors of one row of
+ * x and a broadcast weight fit the vector registers. */
+static void dconv_tiles(Lower *L, DConv *D)
+{
+    int V = L->t->vlen;
+    D->V = V >= 2 && D->out[2] >= V ? V : 1;
+    if (D->V >= 2)
+        kernel_vectors(L->k, V);
+    /* vectors per tile: at most the row's width, more with more registers */
+    int cols = D->out[2] / D->V, nvmax = D->V >= 2 ? (L->t->vregs >= 32 ? 3 : 2) : 4;
+    D->nv = cols < nvmax ? cols : nvmax;
+    int amax = L->t->vregs - D->nv - 1;
+    if (amax < D->nv)
+        amax = D->nv;
+    int rc = amax / D->nv;
+    rc = rc > RC_MAX ? RC_MAX : rc;
+    D->rc = rc > D->og ? D->og : rc;
+    int rh = amax / (D->nv * D->rc);
+    rh = rh > RH_MAX ? RH_MAX : rh < 1 ? 1 : rh;
+    D->rh = rh > D->out[1] ? D->out[1] : rh;
+}
+
+/* Extent of the input that the outputs read along axis a, from the padded
+ * origin. */
+static int need(const DConv *D, int a)
+{
+    return (D->out[a] - 1) * D->s[a] + (D->k[a] - 1) * D->d[a] + 1;
+}
+
+/* The source the taps read: x itself when unpadded with unit width stride,
+ * else xp, zero-padded and split into stride_w phases along w. */
+static void dconv_source(Lower *L, DConv *D)
+{
+    bool direct = D->s[2] == 1;
+    for (int a = 0; a < 3; a++)
+        direct = direct && D->plo[a] == 0 && need(D, a) <= D->in[a];
+    if (direct) {
+        D->src = D->x;
+        D->ext[0] = D->in[0];
+        D->ext[1] = D->in[1];
+        D->phases = 1;
+        D->wq = D->in[2];
+        D->plane = (long)D->in[0] * D->in[1] * D->in[2];
+        return;
+    }
+    int P = D->s[2];
+    D->ext[0] = need(D, 0);
+    D->ext[1] = need(D, 1);
+    D->phases = P;
+    D->wq = D->out[2] + (D->k[2] - 1) * D->d[2] / P;
+    D->plane = (long)D->ext[0] * D->ext[1] * P * D->wq;
+    D->src = kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
+
+    /* xp [N*C, Dp, Hp, P, Wq], one channel per iteration: planes and rows
+     * outside the input are zeroed, the others copied with zero borders */
+    Stmt *p = L->k->body;
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, D->n_in)));
+    int rowlen = P * D->wq, lo[2], hi[2];
+    for (int a = 0; a < 2; a++) {
+        /* padded rows [lo, hi) come from input rows [lo - plo, hi - plo) */
+        lo[a] = D->plo[a] < 0 ? 0 : D->plo[a] > D->ext[a] ? D->ext[a] : D->plo[a];
+        hi[a] = D->plo[a] + D->in[a];
+        hi[a] = hi[a] > D->ext[a] ? D->ext[a] : hi[a] < lo[a] ? lo[a] : hi[a];
+    }
+    long slice = (long)D->ext[1] * rowlen;
+    Expr *cb = lbind(L, p, "cb", lmul(L, nc, li(L, (int)D->plane)));
+    if (lo[0] > 0)
+        lzero(L, p, D->src, cb, li(L, (int)(lo[0] * slice)));
+    if (hi[0] < D->ext[0])
+        lzero(L, p, D->src, ladd(L, cb, li(L, (int)(hi[0] * slice))), li(L, (int)((D->ext[0] - hi[0]) * slice)));
+    Stmt *q = p;
+    Expr *dp = lfor(L, &q, "dp", li(L, lo[0]), li(L, hi[0]));
+    Expr *sb = lbind(L, q, "sb", ladd(L, cb, lmul(L, dp, li(L, (int)slice))));
+    if (lo[1] > 0)
+        lzero(L, q, D->src, sb, li(L, lo[1] * rowlen));
+    if (hi[1] < D->ext[1])
+        lzero(L, q, D->src, ladd(L, sb, li(L, hi[1] * rowlen)), li(L, (D->ext[1] - hi[1]) * rowlen));
+    Stmt *copy = q;
+    Expr *hp = lfor(L, &copy, "hp", li(L, lo[1]), li(L, hi[1]));
+    Expr *ob = lbind(L, copy, "ob", ladd(L, sb, lmul(L, hp, li(L, rowlen))));
+    Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
+    Expr *xr = lbind(L, copy, "xr",
+                     lmul(L, lmad(L, lmad(L, nc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
+    for (int ph = 0; ph < P; ph++) {
+        /* xp[.., ph, q] = x[.., q*P + ph - plo] where 0 <= q*P + ph - plo < W */
+        int qlo = -cdiv_floor(-(D->plo[2] - ph), P), qhi = -cdiv_floor(-(D->in[2] + D->plo[2] - ph), P);
+        qlo = qlo < 0 ? 0 : qlo > D->wq ? D->wq : qlo;
+        qhi = qhi > D->wq ? D->wq : qhi < qlo ? qlo : qhi;
+        Expr *pb = ladd(L, ob, li(L, ph * D->wq));
+        if (qlo > 0)
+            lzero(L, copy, D->src, pb, li(L, qlo));
+        if (qhi > qlo) {
+            Stmt *r = copy;
+            Expr *qi = lfor(L, &r, "q", li(L, qlo), li(L, qhi));
+            lstore(L, r, D->src, ladd(L, pb, qi),
+                   lload(L, D->x, ladd(L, xr, ladd(L, lmul(L, qi, li(L, P)), li(L, ph - D->plo[2])))), false);
+        }
+        if (qhi < D->wq)
+            lzero(L, copy, D->src, ladd(L, pb, li(L, qhi)), li(L, D->wq - qhi));
+    }
+}
+
+/* Output tile: channels oc0 .. +rc (oc0 the global channel, cl0 its index
+ * in the group g), rows oh0 .. +rh of depth od, columns ow0 .. +nv*V. */
+static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Expr *cl0, Expr *od,
+                       Expr *oh0, Expr *ow0, int rc, int rh, int nv)
+{
+    int V = D->V;
+    int acc[RC_MAX][RH_MAX][NV_MAX];
+    NETC_ASSERT(rc >= 1 && rc <= RC_MAX && rh >= 1 && rh <= RH_MAX && nv >= 1 && nv <= NV_MAX);
+    Expr *oc0 = ladd(L, lmul(L, g, li(L, D->og)), cl0);
+    for (int r = 0; r < rc; r++) {
+        Expr *init = lf(L, 0.0f);
+        if (D->b >= 0)
+            init = lload(L, D->b, ladd(L, oc0, li(L, r)));
+        for (int rr = 0; rr < rh; rr++)
+            for (int v = 0; v < nv; v++)
+                acc[r][rr][v] = ldecl(L, p, "acc", vt(V), vsplat(L, V, init));
+    }
+    int rowlen = D->phases * D->wq;
+    Stmt *q = p;
+    Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, D->cg));
+    Expr *c = ladd(L, lmul(L, g, li(L, D->cg)), ic);
+    Expr *xb = lbind(L, q, "xb",
+                     ladd(L, lmul(L, lmad(L, nb, D->n_in, c), li(L, (int)D->plane)),
+                          lmul(L, lmad(L, lmul(L, od, li(L, D->s[0])), D->ext[1], lmul(L, oh0, li(L, D->s[1]))),
+                               li(L, rowlen))));
+    /* w [O, C/g, K] read at (oc0 + r, ic, tap); conv_dx reads w [g*cg + ic,
+     * cl0 + r, K - 1 - tap] (its og is the forward layer's C/g) */
+    Expr *wb;
+    int wr, ws;
+    if (!D->dx) {
+        wb = lbind(L, q, "wb", lmul(L, lmad(L, oc0, D->cg, ic), li(L, D->k_sz)));
+        wr = D->cg * D->k_sz;
+        ws = 1;
+    } else {
+        wb = lbind(L, q, "wb",
+                   ladd(L, lmul(L, lmad(L, lmad(L, g, D->cg, ic), D->og, cl0), li(L, D->k_sz)), li(L, D->k_sz - 1)));
+        wr = D->k_sz;
+        ws = -1;
+    }
+    Expr *kd = lfor(L, &q, "kd", li(L, 0), li(L, D->k[0]));
+    Expr *kh = lfor(L, &q, "kh", li(L, 0), li(L, D->k[1]));
+    Expr *tb = lmad(L, kd, D->k[1], kh); /* (kd, kh) of the flat tap */
+    Expr *rb = lbind(L, q, "rb",
+                     ladd(L, xb, lmul(L, lmad(L, lmul(L, kd, li(L, D->d[0])), D->ext[1], lmul(L, kh, li(L, D->d[1]))),
+                                      li(L, rowlen))));
+    Expr *wt = lbind(L, q, "wt", ladd(L, wb, lmul(L, tb, li(L, ws * D->k[2]))));
+    bool unroll = D->k[2] <= KW_UNROLL;
+    int nkw = unroll ? D->k[2] : 1;
+    Stmt *kq = q;
+    Expr *kwv = unroll ? NULL : lfor(L, &kq, "kw", li(L, 0), li(L, D->k[2]));
+    for (int u = 0; u < nkw; u++) {
+        Expr *kw = unroll ? li(L, u) : kwv;
+        Expr *sh = lmul(L, kw, li(L, D->d[2]));
+        Expr *ph = D->phases == 1 ? li(L, 0) : ex_bin(L->a, X_MOD, sh, li(L, D->phases));
+        Expr *qo = ldiv(L, sh, li(L, D->phases));
+        Expr *xo = ladd(L, rb, ladd(L, lmul(L, ph, li(L, D->wq)), ladd(L, ow0, qo)));
+        int xv[RH_MAX][NV_MAX];
+        for (int rr = 0; rr < rh; rr++)
+            for (int v = 0; v < nv; v++)
+                xv[rr][v] = ldecl(L, kq, "xv", vt(V),
+                                  vld(L, V, D->src, ladd(L, xo, li(L, rr * D->s[1] * rowlen + v * V))));
+        Expr *wk = ladd(L, wt, lmul(L, kw, li(L, ws)));
+        for (int r = 0; r < rc; r++) {
+            int wv = ldecl(L, kq, "wv", vt(V), vsplat(L, V, lload(L, D->w, ladd(L, wk, li(L, r * wr)))));
+            for (int rr = 0; rr < rh; rr++)
+                for (int v = 0; v < nv; v++)
+                    lassign(L, kq, acc[r][rr][v], lfma(L, lvar(L, wv), lvar(L, xv[rr][v]), lvar(L, acc[r][rr][v])));
+        }
+    }
+    int osz = D->out[0] * D->out[1] * D->out[2];
+    Expr *yb = lbind(L, p, "yo",
+                     ladd(L, lmul(L, lmad(L, nb, D->n_out, oc0), li(L, osz)),
+                          ladd(L, lmul(L, lmad(L, od, D->out[1], oh0), li(L, D->out[2])), ow0)));
+    for (int r = 0; r < rc; r++)
+        for (int rr = 0; rr < rh; rr++)
+            for (int v = 0; v < nv; v++) {
+                Expr *a = lvar(L, acc[r][rr][v]);
+                lstore(L, p, D->y, ladd(L, yb, li(L, r * osz + rr * D->out[2] + v * V)),
+                       D->epi ? lact(L, D->epi, a) : a, false);
+            }
+}
+
+/* Every column of rows oh0 .. +rh: tiles of nv*V, then one tile of the
+ * vectors left, ending at the row's end (nv*V <= OW, so it starts inside
+ * the row). */
+static void dconv_row(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Expr *cl0, Expr *od, Expr *oh0,
+                      int rc, int rh)
+{
+    int V = D->V, W = D->out[2], tw = D->nv * V;
+    Stmt *q = p;
+    Expr *ot = lfor(L, &q, "owt", li(L, 0), li(L, W / tw));
+    dconv_tile(L, q, D, nb, g, cl0, od, oh0, lmul(L, ot, li(L, tw)), rc, rh, D->nv);
+    int nt = (W % tw + V - 1) / V;
+    if (nt > 0)
+        dconv_tile(L, p, D, nb, g, cl0, od, oh0, li(L, W - nt * V), rc, rh, nt);
+}
+
+/* The tiles of rc channels x rh rows at channel blocks [cb0, cb0 + ncb)
+ * and row blocks [hb0, hb0 + nhb) (blocks of D->rc channels, D->rh rows)
+ * of every sample, group and depth: one independent loop. */
+static void dconv_region(Lower *L, const DConv *D, int ncb, int cb0, int rc, int nhb, int hb0, int rh)
+{
+    if (ncb == 0 || nhb == 0)
+        return;
+    Stmt *p = L->k->body;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->groups * ncb * D->out[0] * nhb)));
+    Expr *hb = unflatten(L, p, &t, nhb, "hb");
+    Expr *od = unflatten(L, p, &t, D->out[0], "od");
+    Expr *cb = unflatten(L, p, &t, ncb, "cb");
+    Expr *g = unflatten(L, p, &t, D->groups, "g");
+    Expr *cl0 = lbind(L, p, "cl0", lmul(L, ladd(L, cb, li(L, cb0)), li(L, D->rc)));
+    Expr *oh0 = lbind(L, p, "oh0", lmul(L, ladd(L, hb, li(L, hb0)), li(L, D->rh)));
+    dconv_row(L, p, D, t, g, cl0, od, oh0, rc, rh);
+}
+
+/* A plane narrower than a vector, read with unit strides: the rows of the
+ * source, one after the other, are one long row of pitch wq, and so are
+ * the outputs computed over it (the wq - OW columns past each row's end are
+ * computed and dropped).  Returns the flat width, or 0 when it does not
+ * apply. */
+static int dconv_flat(const Lower *L, const DConv *D)
+{
+    int V = L->t->vlen;
+    if (V < 2 || D->out[2] >= V || D->s[1] != 1 || D->s[2] != 1 || D->out[1] == 1)
+        return 0;
+    int F = (D->out[1] - 1) * D->wq + D->out[2];
+    return F >= V ? F : 0;
+}
+
+/* y [N*O*OD, OH, OW] = act(yx [N*O*OD, OH, wq]) for the flat form */
+static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Node *epi)
+{
+    int OH = D->out[1], OW = D->out[2];
+    Stmt *p = L->k->body;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->n_out * D->out[0])));
+    Expr *oh = lfor(L, &p, "oh", li(L, 0), li(L, OH));
+    Expr *ow = lfor(L, &p, "ow", li(L, 0), li(L, OW));
+    Expr *v = lload(L, yx, ladd(L, lmad(L, t, F, lmul(L, oh, li(L, D->wq))), ow));
+    lstore(L, p, D->y, lmad(L, lmad(L, t, OH, oh), OW, ow), epi ? lact(L, epi, v) : v, false);
+}
+
+/* Returns whether the activation D->epi was applied. */
+static bool dconv_emit(Lower *L, DConv *D)
+{
+    dconv_source(L, D);
+    int F = dconv_flat(L, D), OH = D->out[1], OW = D->out[2];
+    const Node *epi = D->epi;
+    int y = D->y, yx = -1;
+    if (F) {
+        D->out[1] = 1;
+        D->out[2] = F;
+        D->y = yx = kernel_scratch(L->a, L->k, "yx", 0, (long)D->n_out * D->out[0] * F);
+        D->epi = NULL;
+    }
+    dconv_tiles(L, D);
+    if (!F && D->V >= 2 && epi && !lact_vector(epi->op))
+        D->epi = NULL;
+    /* full tiles, then the row tail, the channel tail and both */
+    int nfc = D->og / D->rc, nfh = D->out[1] / D->rh, rct = D->og % D->rc, rht = D->out[1] % D->rh;
+    dconv_region(L, D, nfc, 0, D->rc, nfh, 0, D->rh);
+    dconv_region(L, D, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
+    dconv_region(L, D, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
+    if (F) {
+        D->y = y;
+        D->out[1] = OH;
+        D->out[2] = OW;
+        dconv_unflat(L, D, yx, F, epi);
+        return epi != NULL;
+    }
+    return D->epi != NULL;
+}
+
+static void dconv_axes(DConv *D, const Geom *G)
+{
+    for (int a = 0; a < 3; a++) {
+        D->k[a] = G->k[a];
+        D->d[a] = G->d[a];
+    }
+    D->groups = G->groups;
+    D->k_sz = G->k_sz;
+}
+
+/* y [N, O, OD, OH, OW] = conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) + b [O] */
+void lower_conv(Lower *L)
+{
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &n->shape);
+    check_weight(&G, lin(L, 1));
+    DConv D = {.y = 0, .x = 1, .w = 2, .b = n->nin == 3 ? 3 : -1};
+    dconv_axes(&D, &G);
+    D.og = G.n_out / G.groups;
+    D.cg = G.n_in / G.groups;
+    D.n_in = G.n_in;
+    D.n_out = G.n_out;
+    for (int a = 0; a < 3; a++) {
+        D.in[a] = G.in[a];
+        D.out[a] = G.out[a];
+        D.s[a] = G.s[a];
+        D.plo[a] = G.plo[a];
+    }
+    D.epi = L->epi;
+    L->epi_done = dconv_emit(L, &D);
+}
+
+/* dx [N, C, D, H, W] of a stride-1 layer, or false for lower_conv.c */
+bool lower_conv_dx_vec(Lower *L)
+{
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &n->shape, &lin(L, 0)->shape);
+    check_weight(&G, lin(L, 1));
+    for (int a = 0; a < 3; a++)
+        if (G.s[a] != 1)
+            return false;
+    /* dx [N, C, in] = conv(dy [N, O, out], flipped w), channels swapped */
+    DConv D = {.y = 0, .x = 1, .w = 2, .b = -1, .dx = true};
+    dconv_axes(&D, &G);
+    D.og = G.n_in / G.groups;
+    D.cg = G.n_out / G.groups;
+    D.n_in = G.n_out;
+    D.n_out = G.n_in;
+    for (int a = 0; a < 3; a++) {
+        D.in[a] = G.out[a];
+        D.out[a] = G.in[a];
+        D.s[a] = 1;
+        D.plo[a] = (G.k[a] - 1) * G.d[a] - G.plo[a];
+    }
+    dconv_emit(L, &D);
+    return true;
+}
