@@ -30,7 +30,7 @@ expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
 expect_fail "unknown algorithm" "unknown algorithm 'fft' (expected auto, direct, im2col, winograd" "$netc" check examples/lenet.net --algo=fft
-check "--algo=winograd says why lenet's 5x5 layers stay im2col" grep -q 'conv "c2": im2col .*not winograd: kernel is not 3x3' \
+check "--algo=winograd says why lenet's 5x5 layers stay direct" grep -q 'conv "c2": direct .*not winograd: kernel is not 3x3' \
   <("$netc" check examples/lenet.net --algo=winograd --dump=algo)
 check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \
   <("$netc" check examples/lenet.net --algo=direct --dump=algo)
@@ -38,7 +38,7 @@ expect_fail "unknown dump phase" "unknown dump phase 'lops' (expected ast, ir, .
   "$netc" check examples/lenet.net --dump=ir,lops
 expect_fail "empty dump phase" "unknown dump phase ''" "$netc" check examples/lenet.net --dump=
 check "--dump=all" grep -q "^params:" <("$netc" check examples/lenet.net --dump=all)
-check "--algo=auto lets the schedule choose" grep -q 'conv "c2": im2col' \
+check "--algo=auto lets the schedule choose" grep -q 'conv "c2": direct' \
   <("$netc" check examples/lenet.net --algo=auto --dump=algo)
 
 for ex in examples/*.net; do
