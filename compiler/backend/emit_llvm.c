@@ -419,22 +419,6 @@ static LLVMBasicBlockRef new_block(KGen *kg, const char *base, const char *suffi
     return LLVMAppendBasicBlockInContext(kg->g->ctx, kg->fn, name);
 }
 
-/* Whether a statement computes on vectors: the lowering (or the schedule)
- * has already unrolled such a loop's work into registers. */
-static bool has_vectors(const Kernel *k, const Stmt *s)
-{
-    if ((s->k == S_STORE && s->val->t == T_V32) ||
-        ((s->k == S_DECL || s->k == S_ASSIGN) && k->var[s->var].t == T_V32))
-        return true;
-    for (int i = 0; i < s->nbody; i++)
-        if (has_vectors(k, s->body[i]))
-            return true;
-    for (int i = 0; i < s->nels; i++)
-        if (has_vectors(k, s->els[i]))
-            return true;
-    return false;
-}
-
 /* Marks the back edge br of a loop `llvm.loop.unroll.disable`: a loop ID
  * node whose first operand is itself (made through a temporary, which LLVM
  * turns into a distinct node). */
@@ -471,7 +455,9 @@ static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef
     LLVMValueRef cur = LLVMBuildLoad2(g->b, g->t_i32, slot, vn);
     LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, cur, LLVMConstInt(g->t_i32, 1, 0), ""), slot);
     LLVMValueRef back = LLVMBuildBr(g->b, bcond);
-    if (has_vectors(kg->k, s))
+    /* the lowering (or the schedule) has laid such a loop's work out in
+     * registers already */
+    if (stmt_has_vectors(kg->k, s))
         no_unroll(g, back);
 
     LLVMPositionBuilderAtEnd(g->b, bend);

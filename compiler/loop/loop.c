@@ -1271,3 +1271,26 @@ void loop_captures(const Kernel *k, const Stmt *loop, bool *out)
         out[i] = out[i] && !bound[i];
     free(bound);
 }
+
+/* ---- queries ---- */
+
+static bool has_vectors_expr(const Expr *e)
+{
+    return e && (e->t == T_V32 || has_vectors_expr(e->a) || has_vectors_expr(e->b) ||
+                 has_vectors_expr(e->c));
+}
+
+bool stmt_has_vectors(const Kernel *k, const Stmt *s)
+{
+    if ((s->k == S_DECL || s->k == S_ASSIGN) && k->var[s->var].t == T_V32)
+        return true;
+    if (has_vectors_expr(s->val) || has_vectors_expr(s->idx) || has_vectors_expr(s->cond))
+        return true;
+    for (int i = 0; i < s->nbody; i++)
+        if (stmt_has_vectors(k, s->body[i]))
+            return true;
+    for (int i = 0; i < s->nels; i++)
+        if (stmt_has_vectors(k, s->els[i]))
+            return true;
+    return false;
+}

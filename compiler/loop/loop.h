@@ -195,6 +195,8 @@ bool kernel_verify(const Kernel *k, FILE *err);
 /* The variables a parallel loop's body reads from around it, in id order:
  * out[i] true for each (out has k->nvar entries). */
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
+/* Whether s (or a statement in it) computes on vectors. */
+bool stmt_has_vectors(const Kernel *k, const Stmt *s);
 /* Readable pseudo-code, one statement per line (for --dump=loops). */
 void kernel_print(FILE *f, const Kernel *k);
 void kernel_print_buf(Buf *b, const Kernel *k);

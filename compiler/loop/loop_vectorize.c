@@ -486,27 +486,6 @@ static bool proven_indep(const Kernel *k, const Stmt *s)
 
 /* ---- the pass ---- */
 
-static bool has_vectors_expr(const Expr *e)
-{
-    return e && (e->t == T_V32 || has_vectors_expr(e->a) || has_vectors_expr(e->b) ||
-                 has_vectors_expr(e->c));
-}
-
-static bool has_vectors(const Kernel *k, const Stmt *s)
-{
-    if ((s->k == S_DECL || s->k == S_ASSIGN) && k->var[s->var].t == T_V32)
-        return true;
-    if (has_vectors_expr(s->val) || has_vectors_expr(s->idx) || has_vectors_expr(s->cond))
-        return true;
-    for (int i = 0; i < s->nbody; i++)
-        if (has_vectors(k, s->body[i]))
-            return true;
-    for (int i = 0; i < s->nels; i++)
-        if (has_vectors(k, s->els[i]))
-            return true;
-    return false;
-}
-
 /* Fewer iterations than lanes, known at compile time. */
 static bool too_short(const Stmt *s, int vlen)
 {
@@ -515,7 +494,7 @@ static bool too_short(const Stmt *s, int vlen)
 
 static void vectorize_loop(Arena *a, Kernel *k, Stmt *s, int vlen)
 {
-    if (s->parallel || too_short(s, vlen) || has_vectors(k, s))
+    if (s->parallel || too_short(s, vlen) || stmt_has_vectors(k, s))
         return;
     if (!s->indep && !proven_indep(k, s))
         return;
