@@ -10,3 +10,7 @@ add_test(NAME fold.shuffle
                  $<TARGET_FILE:netcrt> ${fold_backends}
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(fold.shuffle PROPERTIES TIMEOUT 600)
+if(NETC_SANITIZE)
+  # tests/zoo_steps.c links the instrumented runtime library.
+  set_tests_properties(fold.shuffle PROPERTIES ENVIRONMENT "ZOO_LDFLAGS=-fsanitize=address,undefined")
+endif()

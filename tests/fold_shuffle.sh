@@ -39,8 +39,10 @@ steps() { # file, backend, dir, netc flags...: the losses of a few steps
     "$netc" emit-c "$@" "$f" -o "$d" &&
       cc -std=gnu11 -O1 -c -Iruntime "$d/$name.c" -o "$d/$name.o" || return 1
   fi
+  # $ZOO_LDFLAGS: the sanitizer runtimes, for the sanitizer build's library
+  # shellcheck disable=SC2086
   cc -std=gnu11 -O1 -Iruntime -DZOO_META="${name}_meta" -DZOO_TRAIN="${name}_train" \
-     tests/zoo_steps.c "$d/$name.o" "$netcrt" "${libs[@]}" -o "$d/steps" &&
+     ${ZOO_LDFLAGS:-} tests/zoo_steps.c "$d/$name.o" "$netcrt" "${libs[@]}" -o "$d/steps" &&
     "$d/steps" --steps 3
 }
 
