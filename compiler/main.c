@@ -367,25 +367,6 @@ static double children_cpu(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-/* Runs argv; its CPU time counts in the open timing phase. */
-static int run(char *const *argv)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "netc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status;
-    double cpu0 = children_cpu();
-    if (waitpid(pid, &status, 0) < 0)
-        return -1;
-    timing_add_child_cpu(children_cpu() - cpu0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Runs the commands, at most `jobs` at a time; 0 when all succeeded, else
  * the first failure's exit status (-1: could not run). */
 static int run_all(char **const *argv, int n, int jobs)
@@ -423,6 +404,13 @@ static int run_all(char **const *argv, int n, int jobs)
     }
     timing_add_child_cpu(children_cpu() - cpu0);
     return rc;
+}
+
+/* Runs one command and waits for it: its exit status (-1: could not run);
+ * its CPU time counts in the open timing phase, as run_all's do. */
+static int run(char **argv)
+{
+    return run_all(&argv, 1, 1);
 }
 
 static void remove_tree(const char *dir, const char *name)
