@@ -42,6 +42,7 @@ typedef struct {
     int opt_level;
     bool no_fuse;           /* --no-fuse: every activation its own kernel */
     bool no_fold;           /* --no-fold: every channel shuffle its own kernel */
+    ShareMode share;        /* --share=families|exact|none */
     const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
     bool backward;          /* graph --backward: the backward nodes too */
 } Options;
@@ -68,12 +69,15 @@ static void usage(FILE *f)
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, algo, vectorize,\n"
-          "                       unroll, loops, mem, all (comma-separated)\n"
+          "                       unroll, outline, family, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
           "  --no-fuse            keep every activation its own kernel (no epilogue fusion)\n"
           "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
+          "  --share=families|exact|none\n"
+          "                       heavy blocks outlined and one function for kernels identical up\n"
+          "                       to constants (default), for identical kernels only, or none\n"
           "  --time               print where the compile time went (wall and CPU per phase) on stderr\n"
           "  --help, --version\n",
           f);
@@ -99,7 +103,7 @@ static void arg_error(const char *fmt, ...)
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
 static const char *const dump_phases[] = {"ast",  "ir",        "shuffle", "grad",  "fuse", "fold",
-                                          "algo", "vectorize", "unroll",  "loops", "mem"};
+                                          "algo", "vectorize", "unroll",  "outline", "family", "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -206,6 +210,16 @@ static int parse_args(int argc, char **argv, Options *o)
             o->no_fuse = true;
         } else if (strcmp(a, "--no-fold") == 0) {
             o->no_fold = true;
+        } else if (strncmp(a, "--share=", 8) == 0) {
+            static const char *const modes[] = {"families", "exact", "none"};
+            int m = 0;
+            while (m < 3 && strcmp(a + 8, modes[m]))
+                m++;
+            if (m == 3) {
+                arg_error("unknown sharing '%s' for --share (expected families, exact or none)", a + 8);
+                return 2;
+            }
+            o->share = (ShareMode)m;
         } else if (strcmp(a, "--time") == 0) {
             timing_enable(true);
         } else if (strncmp(a, "--dump=", 7) == 0) {
@@ -489,7 +503,9 @@ static bool build_program(const Program *p, const Options *o, Diag *d)
                 snprintf(src[i], sizeof src[i], "%s", mainsrc);
                 snprintf(obj[i], sizeof obj[i], "%s/%s_main.o", dir, name);
             }
-            char *a[] = {(char *)o->cc, "-std=c99", "-O3", o->portable ? "-O3" : "-march=native",
+            /* -O2: the kernels are vectorised, unrolled and blocked by netc
+             * already; gcc's -O3 took twice as long for the same run time */
+            char *a[] = {(char *)o->cc, "-std=c99", "-O2", o->portable ? "-O2" : "-march=native",
                          "-c", "-o", obj[i], src[i], incflag, NULL};
             memcpy(cargv[i], a, sizeof a);
             cmds[i] = cargv[i];
@@ -703,8 +719,10 @@ static int compile(const Options *o)
         sched_print(stdout, m, s);
     }
     timing_begin("lower and plan memory");
-    ScheduleDump sd = {dumping(o, "vectorize") ? stdout : NULL, dumping(o, "unroll") ? stdout : NULL};
-    p = program_build_dump(m, s, &tgt, &sd);
+    ProgramOptions po = {dumping(o, "vectorize") ? stdout : NULL, dumping(o, "unroll") ? stdout : NULL,
+                         dumping(o, "outline") ? stdout : NULL, dumping(o, "family") ? stdout : NULL,
+                         o->share};
+    p = program_build_opts(m, s, &tgt, &po);
     timing_end();
     if (dumping(o, "loops"))
         for (int i = 0; i < p->nkernel; i++)

@@ -214,12 +214,19 @@ typedef struct Program {
  * Plans memory and lowers each node with lower_node. */
 Program *program_build(const Model *m, const Sched *s);  /* for target_reference() */
 Program *program_build_for(const Model *m, const Sched *s, const Target *t);
-/* program_build_for, printing each distinct kernel after the loop-IR
- * schedule passes that have a file in `dump` (NULL members: not printed). */
+/* How far kernels are shared (loop_share.c, loop_family.c): identical
+ * ones and those identical up to constants (the default), identical ones
+ * only, or none (every node its own function). */
+typedef enum { SHARE_FAMILIES, SHARE_EXACT, SHARE_NONE } ShareMode;
+/* program_build_for with options: each distinct kernel printed after the
+ * loop-IR schedule passes and outlining that have a file (NULL members:
+ * not printed), the kernel families printed to `family`, and the sharing
+ * mode (outlining is part of SHARE_FAMILIES). */
 typedef struct {
-    FILE *vectorize, *unroll;
-} ScheduleDump;
-Program *program_build_dump(const Model *m, const Sched *s, const Target *t, const ScheduleDump *dump);
+    FILE *vectorize, *unroll, *outline, *family;
+    ShareMode share;
+} ProgramOptions;
+Program *program_build_opts(const Model *m, const Sched *s, const Target *t, const ProgramOptions *o);
 void program_free(Program *p);
 /* used[i]: some entry calls p->kernel[i] (malloc'd, p->nkernel entries). */
 bool *program_kernels_used(const Program *p);

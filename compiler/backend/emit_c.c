@@ -370,6 +370,7 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
     case X_FLT: put_c_float(b, e->fval); break;
     case X_VAR: buf_puts(b, k->var[e->var].name); break;
     case X_BATCH: buf_puts(b, "n"); break;
+    case X_ARG: buf_printf(b, "netc_arg%d", e->ival); break;
     case X_LOAD:
         buf_printf(b, "%s[", k->buf[e->buf].name);
         put_c_expr(b, k, e->a, P_COND);
@@ -450,6 +451,13 @@ static void uses_expr(Uses *u, const Expr *e)
 
 static void uses_stmt(Uses *u, const Stmt *s)
 {
+    if (s->k == S_CALL) {
+        u->batch = true;
+        for (int i = 0; i < s->callee->nbuf; i++)
+            u->buf[s->cbuf[i]] = true;
+        for (int i = 0; i < s->narg; i++)
+            uses_expr(u, s->arg[i]);
+    }
     if (s->k == S_STORE)
         u->buf[s->buf] = true;
     uses_expr(u, s->lo);
@@ -732,6 +740,17 @@ static void put_c_stmt(KEmit *ke, const Stmt *s, int depth)
         put_c_expr(b, k, s->val, P_COND);
         buf_puts(b, ";\n");
         break;
+    case S_CALL:
+        indent(b, depth);
+        buf_printf(b, "%s(n", s->callee->name);
+        for (int i = 0; i < s->callee->nbuf; i++)
+            buf_printf(b, ", %s", k->buf[s->cbuf[i]].name);
+        for (int i = 0; i < s->narg; i++) {
+            buf_puts(b, ", ");
+            put_c_expr(b, k, s->arg[i], P_COND);
+        }
+        buf_puts(b, ");\n");
+        break;
     }
 }
 
@@ -741,6 +760,8 @@ static void put_kernel_sig(Buf *b, const Kernel *k)
     buf_printf(b, "void %s(int n", k->name);
     for (int i = 0; i < k->nbuf; i++)
         buf_printf(b, ", %sfloat *restrict %s", k->buf[i].written ? "" : "const ", k->buf[i].name);
+    for (int i = 0; i < k->narg; i++)
+        buf_printf(b, ", %s netc_arg%d", k->arg_t[i] == T_I32 ? "int" : "float", i);
     buf_puts(b, ")");
 }
 
@@ -758,6 +779,7 @@ static void put_kernel(Buf *out, Arena *a, const Kernel *k, bool external)
         buf_puts(b, " */\n");
     }
     buf_puts(b, external ? "" : "static ");
+    buf_puts(b, k->outlined ? "NETC_NOINLINE " : "");
     put_kernel_sig(b, k);
     buf_puts(b, "\n{\n");
     if (!u.batch)
@@ -936,12 +958,19 @@ static void put_entry(Buf *b, const Program *p, const Entry *e)
             buf_printf(b, "    (void)%s;\n", args[i].name);
     for (int c = 0; c < e->ncall; c++) {
         const Call *call = &e->call[c];
-        const Kernel *k = call->kernel;
-        buf_printf(b, "    %s(n", k->name);
+        const Kernel *k = call->kernel, *f = kernel_callee(k);
+        buf_printf(b, "    %s(n", f->name);
         for (int i = 0; i < k->nbuf; i++) {
             check_loc(p, e, k, i, &call->arg[i]);
             buf_puts(b, ", ");
             put_loc(b, &call->arg[i]);
+        }
+        for (int i = 0; i < f->narg; i++) {
+            buf_puts(b, ", ");
+            if (f->arg_t[i] == T_I32)
+                put_c_int(b, k->arg[i].i);
+            else
+                put_c_float(b, k->arg[i].f);
         }
         check_no_alias(call);
         buf_puts(b, ");");
@@ -1272,6 +1301,22 @@ static void gen_source(Buf *b, Arena *a, const Program *p, int part, int nparts,
                       "    (void)pool;\n"
                       "}\n\n", name);
     }
+    /* Outlined kernels stay functions (what makes a build of many layers
+     * fast), declared before any kernel calls them. */
+    bool outlined = false;
+    for (int i = 0; i < p->nkernel; i++)
+        outlined = outlined || (used[i] && p->kernel[i]->outlined);
+    if (outlined)
+        buf_puts(b, "#if defined(__GNUC__)\n#define NETC_NOINLINE __attribute__((noinline))\n#else\n"
+                    "#define NETC_NOINLINE\n#endif\n");
+    for (int i = 0; i < p->nkernel; i++)
+        if (used[i] && p->kernel[i]->outlined) {
+            buf_puts(b, split ? "NETC_NOINLINE " : "static NETC_NOINLINE ");
+            put_kernel_sig(b, p->kernel[i]);
+            buf_puts(b, ";\n");
+        }
+    if (outlined)
+        buf_puts(b, "\n");
     for (int i = 0; i < p->nkernel; i++)
         if (used[i] && (!split || owner[i] == part))
             put_kernel(b, a, p->kernel[i], split);

@@ -66,6 +66,7 @@ typedef struct {
      * meta, weights and main, and declares the other parts' kernels. */
     int part, nparts;
     const int *owner;
+    LLVMValueRef *kfn;                  /* per kernel of the program: its function, or NULL */
 } Gen;
 
 typedef struct {
@@ -322,6 +323,9 @@ static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
                               kg->k->var[e->var].name);
     case X_BATCH:
         return kg->n;
+    case X_ARG:
+        NETC_ASSERT(e->ival >= 0 && e->ival < kg->k->narg);
+        return LLVMGetParam(kg->fn, (unsigned)(1 + kg->k->nbuf + e->ival));
     case X_LOAD: {
         /* vectors need no alignment (loop.h): align 4, like a float */
         LLVMValueRef v = LLVMBuildLoad2(g->b, ktype(kg, e->t), elem_ptr(kg, e->buf, e->a), "");
@@ -529,6 +533,21 @@ static void gen_stmt(KGen *kg, const Stmt *s)
         NETC_ASSERT(s->var >= 0 && s->var < kg->k->nvar);
         LLVMBuildStore(g->b, gen_expr(kg, s->val), kg->var[s->var]);
         return;
+    case S_CALL: {
+        const Kernel *c = s->callee;
+        LLVMValueRef fn = g->kfn[c->index];
+        NETC_ASSERT(fn);
+        int na = 1 + c->nbuf + s->narg;
+        LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)na);
+        args[0] = kg->n;
+        for (int i = 0; i < c->nbuf; i++)
+            args[1 + i] = kg->buf[s->cbuf[i]];
+        for (int i = 0; i < s->narg; i++)
+            args[1 + c->nbuf + i] = gen_expr(kg, s->arg[i]);
+        LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)na, "");
+        free(args);
+        return;
+    }
     }
     NETC_ASSERT(!"unknown statement kind");
 }
@@ -746,11 +765,13 @@ static void private_name(const Gen *g, const Program *p, const char *name, char 
 
 static LLVMTypeRef kernel_type(Gen *g, const Kernel *k)
 {
-    int np = 1 + k->nbuf;
+    int np = 1 + k->nbuf + k->narg;
     LLVMTypeRef *pt = netc_alloc(sizeof *pt * (size_t)np);
     pt[0] = g->t_i32;
     for (int i = 0; i < k->nbuf; i++)
         pt[1 + i] = g->t_ptr;
+    for (int i = 0; i < k->narg; i++)
+        pt[1 + k->nbuf + i] = k->arg_t[i] == T_I32 ? g->t_i32 : g->t_f32;
     LLVMTypeRef ft = LLVMFunctionType(g->t_void, pt, (unsigned)np, 0);
     free(pt);
     return ft;
@@ -764,9 +785,10 @@ static LLVMValueRef declare_kernel(Gen *g, const Program *p, const Kernel *k)
     return private_symbol(g, exported(LLVMAddFunction(g->mod, name, kernel_type(g, k)), name));
 }
 
-/* internal void KERNEL(i32 n, ptr noalias b0, ...): the C backend's
- * static function with restrict pointers. */
-static LLVMValueRef gen_kernel(Gen *g, const Program *p, const Kernel *k)
+/* internal void KERNEL(i32 n, ptr noalias b0, ..., args): the C
+ * backend's static function with restrict pointers; outlined kernels are
+ * never inlined (that they stay one function each is their point). */
+static LLVMValueRef add_kernel_fn(Gen *g, const Program *p, const Kernel *k)
 {
     char name[512];
     private_name(g, p, k->name, name, sizeof name);
@@ -775,7 +797,13 @@ static LLVMValueRef gen_kernel(Gen *g, const Program *p, const Kernel *k)
         exported(fn, name);
     private_symbol(g, fn);
     add_fn_attrs(g, fn);
+    if (k->outlined)
+        add_enum_attr(g, fn, LLVMAttributeFunctionIndex, "noinline", 0);
+    return fn;
+}
 
+static void gen_kernel(Gen *g, const Kernel *k, LLVMValueRef fn)
+{
     KGen kg = {.g = g, .k = k, .fn = fn};
     if (k->vlen)
         kg.t_vec = LLVMVectorType(g->t_f32, (unsigned)k->vlen);
@@ -793,7 +821,6 @@ static LLVMValueRef gen_kernel(Gen *g, const Program *p, const Kernel *k)
     LLVMBuildRetVoid(g->b);
     free(kg.buf);
     free(kg.var);
-    return fn;
 }
 
 /* ---- entry points, meta, weights, main --------------------------------- */
@@ -861,15 +888,19 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     for (int c = 0; c < en->ncall; c++) {
         const Call *call = &en->call[c];
-        const Kernel *k = call->kernel;
-        int ki = k->index;
+        const Kernel *k = call->kernel, *f = kernel_callee(k);
+        int ki = f->index;
         NETC_ASSERT(ki < p->nkernel && kfn[ki]);
-        LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)(1 + k->nbuf));
+        LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)(1 + k->nbuf + f->narg));
         args[0] = LLVMGetParam(fn, 0);
         for (int b = 0; b < k->nbuf; b++)
             args[1 + b] = loc_ptr(g, fn, &call->arg[b]);
+        for (int i = 0; i < f->narg; i++)
+            args[1 + k->nbuf + i] = f->arg_t[i] == T_I32
+                                        ? LLVMConstInt(g->t_i32, (unsigned long long)(long long)k->arg[i].i, 1)
+                                        : LLVMConstReal(g->t_f32, (double)k->arg[i].f);
         LLVMBuildCall2(g->b, LLVMGlobalGetValueType(kfn[ki]), kfn[ki], args,
-                       (unsigned)(1 + k->nbuf), "");
+                       (unsigned)(1 + k->nbuf + f->narg), "");
         free(args);
     }
     LLVMBuildRetVoid(g->b);
@@ -970,18 +1001,21 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
      * first: building assumes well-formed names, types and indices. */
     LLVMValueRef *kfn = netc_alloc(sizeof *kfn * (size_t)(p->nkernel ? p->nkernel : 1));
     bool *used = program_kernels_used(p);
+    /* every part declares what it may call (entries in part 0, outlined
+     * kernels anywhere), then defines its own kernels */
+    g->kfn = kfn;
     for (int i = 0; i < p->nkernel; i++) {
         kfn[i] = NULL;
         int owner = g->owner ? g->owner[i] : 0;
-        if (!used[i] || (owner != g->part && g->part != 0))
+        if (!used[i] || (owner != g->part && g->part != 0 && !p->kernel[i]->outlined))
             continue;
-        if (owner == g->part) {
-            NETC_ASSERT(kernel_verify(p->kernel[i], stderr));
-            kfn[i] = gen_kernel(g, p, p->kernel[i]);
-        } else {
-            kfn[i] = declare_kernel(g, p, p->kernel[i]);
-        }
+        kfn[i] = owner == g->part ? add_kernel_fn(g, p, p->kernel[i]) : declare_kernel(g, p, p->kernel[i]);
     }
+    for (int i = 0; i < p->nkernel; i++)
+        if (used[i] && (g->owner ? g->owner[i] : 0) == g->part) {
+            NETC_ASSERT(kernel_verify(p->kernel[i], stderr));
+            gen_kernel(g, p->kernel[i], kfn[i]);
+        }
     free(used);
     if (g->part != 0) {
         free(kfn);

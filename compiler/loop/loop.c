@@ -166,6 +166,14 @@ Expr *ex_batch(Arena *a)
     return expr_new(a, X_BATCH, T_I32);
 }
 
+Expr *ex_arg(Arena *a, const Kernel *k, int i)
+{
+    NETC_ASSERT(i >= 0 && i < k->narg);
+    Expr *e = expr_new(a, X_ARG, k->arg_t[i]);
+    e->ival = i;
+    return e;
+}
+
 Expr *ex_load(Arena *a, int buf, Expr *idx)
 {
     Expr *e = expr_new(a, X_LOAD, T_F32);
@@ -465,6 +473,20 @@ Stmt *st_assign(Arena *a, int var, Expr *val)
     return s;
 }
 
+Stmt *st_call(Arena *a, const Kernel *callee, const int *cbuf, Expr **args, int nargs)
+{
+    Stmt *s = stmt_new(a, S_CALL);
+    s->callee = callee;
+    int *m = arena_alloc(a, sizeof(int) * ((size_t)callee->nbuf + 1));
+    memcpy(m, cbuf, sizeof(int) * (size_t)callee->nbuf);
+    s->cbuf = m;
+    s->narg = nargs;
+    s->arg = nargs ? arena_alloc(a, sizeof(Expr *) * (size_t)nargs) : NULL;
+    for (int i = 0; i < nargs; i++)
+        s->arg[i] = args[i];
+    return s;
+}
+
 void st_append(Arena *a, Stmt *parent, Stmt *child)
 {
     NETC_ASSERT(parent && child);
@@ -547,6 +569,11 @@ static Stmt *rewrite_stmt(const Rewrite *r, const Stmt *s)
     n->cond = rewrite_expr(r, s->cond);
     n->idx = rewrite_expr(r, s->idx);
     n->val = rewrite_expr(r, s->val);
+    if (s->narg) {
+        n->arg = arena_alloc(r->a, sizeof(Expr *) * (size_t)s->narg);
+        for (int i = 0; i < s->narg; i++)
+            n->arg[i] = rewrite_expr(r, s->arg[i]);
+    }
     if (s->k == S_DECL && r->fresh && s->var < r->nren) {
         r->ren[s->var] = kernel_var(r->a, r->k, r->k->var[s->var].name, r->k->var[s->var].t);
         n->var = r->ren[s->var];
@@ -691,6 +718,7 @@ static void put_expr(Buf *b, const Kernel *k, const Expr *e, int min)
     case X_FLT: put_float(b, e->fval); break;
     case X_VAR: put_var(b, k, e->var); break;
     case X_BATCH: buf_puts(b, "n"); break;
+    case X_ARG: buf_printf(b, "arg%d", e->ival); break;
     case X_LOAD:
         put_bufname(b, k, e->buf);
         buf_puts(b, "[");
@@ -781,6 +809,18 @@ static void put_stmt_head(Buf *b, const Kernel *k, const Stmt *s)
         buf_puts(b, " = ");
         put_expr(b, k, s->val, 0);
         break;
+    case S_CALL:
+        buf_printf(b, "call %s(", s->callee ? s->callee->name : "?");
+        for (int i = 0; s->callee && i < s->callee->nbuf; i++) {
+            buf_puts(b, i ? ", " : "");
+            put_bufname(b, k, s->cbuf[i]);
+        }
+        for (int i = 0; i < s->narg; i++) {
+            buf_puts(b, i ? ", " : "; ");
+            put_expr(b, k, s->arg[i], 0);
+        }
+        buf_puts(b, ")");
+        break;
     }
 }
 
@@ -836,6 +876,8 @@ void kernel_print_buf(Buf *out, const Kernel *k)
         buf_printf(&b, "%s%s%s ", i ? ", " : "; ", k->buf[i].name, k->buf[i].written ? "[w]" : "");
         put_size(&b, k->buf[i].size_fixed, k->buf[i].size_per_n);
     }
+    for (int i = 0; i < k->narg; i++)
+        buf_printf(&b, "%s%s arg%d", i || k->nbuf ? ", " : "; ", k->arg_t[i] == T_I32 ? "int" : "float", i);
     buf_puts(&b, ")");
     if (k->vlen)
         buf_printf(&b, " vec%d", k->vlen);
@@ -945,6 +987,17 @@ static void check_expr(Verify *v, const Expr *e)
     switch (e->k) {
     case X_INT: case X_BATCH:
         want = T_I32;
+        break;
+    case X_ARG:
+        if (e->ival < 0 || e->ival >= v->k->narg) {
+            fail(v, "argument %d of a kernel with %d", e->ival, v->k->narg);
+            return;
+        }
+        if (v->outer) {
+            fail(v, "argument %d read inside a parallel loop", e->ival);
+            return;
+        }
+        want = v->k->arg_t[e->ival];
         break;
     case X_FLT:
         want = T_F32;
@@ -1158,6 +1211,30 @@ static void check_stmt(Verify *v, const Stmt *s)
         if (v->ok && s->k == S_DECL)
             v->inscope[s->var] = true;
         break;
+    case S_CALL: {
+        const Kernel *c = s->callee;
+        if (!c || !s->cbuf || c->narg != s->narg) {
+            fail(v, "call of %s with %d arguments for %d", c ? c->name : "nothing", s->narg, c ? c->narg : 0);
+            return;
+        }
+        for (int i = 0; i < c->nbuf; i++) {
+            if (!buf_ok(v, s->cbuf[i]))
+                return;
+            if (c->buf[i].written && !k->buf[s->cbuf[i]].written) {
+                fail(v, "call of %s writes '%s', which this kernel only reads", c->name,
+                     k->buf[s->cbuf[i]].name);
+                return;
+            }
+            for (int j = 0; j < i; j++)
+                if (s->cbuf[j] == s->cbuf[i]) {
+                    fail(v, "call of %s passes '%s' twice", c->name, k->buf[s->cbuf[i]].name);
+                    return;
+                }
+        }
+        for (int i = 0; i < s->narg && v->ok; i++)
+            check_top(v, s->arg[i], c->arg_t[i], "call argument");
+        break;
+    }
     default:
         fail(v, "unknown statement kind %d", (int)s->k);
         break;
@@ -1217,6 +1294,9 @@ bool kernel_verify(const Kernel *k, FILE *err)
                 break;
             }
     }
+    for (int i = 0; i < k->narg && v.ok; i++)
+        if (k->arg_t[i] != T_I32 && k->arg_t[i] != T_F32)
+            fail(&v, "argument %d is neither int nor float", i);
     if (!v.ok)
         return false;
     v.inscope = netc_alloc(sizeof(bool) * ((size_t)k->nvar + 1));
@@ -1252,6 +1332,8 @@ static void refs_stmt(const Stmt *s, bool *used, bool *bound)
     refs_expr(s->cond, used);
     refs_expr(s->idx, used);
     refs_expr(s->val, used);
+    for (int i = 0; i < s->narg; i++)
+        refs_expr(s->arg[i], used);
     for (int i = 0; i < s->nbody; i++)
         refs_stmt(s->body[i], used, bound);
     for (int i = 0; i < s->nels; i++)
@@ -1273,6 +1355,16 @@ void loop_captures(const Kernel *k, const Stmt *loop, bool *out)
 }
 
 /* ---- queries ---- */
+
+void stmt_each_call(const Stmt *s, void (*f)(const Kernel *callee, void *ctx), void *ctx)
+{
+    if (s->k == S_CALL)
+        f(s->callee, ctx);
+    for (int i = 0; i < s->nbody; i++)
+        stmt_each_call(s->body[i], f, ctx);
+    for (int i = 0; i < s->nels; i++)
+        stmt_each_call(s->els[i], f, ctx);
+}
 
 static bool has_vectors_expr(const Expr *e)
 {

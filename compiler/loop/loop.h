@@ -37,6 +37,13 @@
  *     lowering emits it only for targets with FMA;
  *   - X_HSUM(v) adds the lanes of a vector variable in lane order:
  *     ((v0 + v1) + v2) + ... + v(vlen-1);
+ *   - X_ARG(i) is the value of the kernel's i-th scalar argument, which
+ *     every call passes after the buffers (kernels identical up to
+ *     constants share one function with the constants as arguments,
+ *     loop_family.c); it is read outside parallel loops only;
+ *   - S_CALL runs another kernel of the program (an outlined part of this
+ *     one, loop_outline.c) with this kernel's n, some of its buffers and
+ *     the call's scalar arguments, as if its body stood there;
  *   - S_FOR with `parallel` runs its iterations in any order, possibly at
  *     once on several threads: the lowering promises that no iteration
  *     reads what another writes, so results do not depend on the order
@@ -78,6 +85,7 @@ typedef enum {
     X_BCAST,   /* every lane = a (f32)                (v32) */
     X_HSUM,    /* lanes of vector variable a in order (f32) */
     X_HASH,    /* loop_hash(a, b) of two i32, in [0, 2^24)  (i32) */
+    X_ARG,     /* the kernel's scalar argument ival (Kernel.arg_t[ival]) */
     X_COUNT
 } ExprKind;
 
@@ -91,7 +99,7 @@ typedef struct Expr {
     struct Expr *a, *b, *c;
 } Expr;
 
-typedef enum { S_BLOCK, S_FOR, S_IF, S_STORE, S_DECL, S_ASSIGN } StmtKind;
+typedef enum { S_BLOCK, S_FOR, S_IF, S_STORE, S_DECL, S_ASSIGN, S_CALL } StmtKind;
 
 typedef struct Stmt {
     StmtKind k;
@@ -108,6 +116,13 @@ typedef struct Stmt {
     int nbody, capbody;
     struct Stmt **els;    /* IF (else)                                     */
     int nels, capels;
+    /* CALL: runs kernel `callee` (loop_outline.c) with this kernel's n,
+     * its buffer cbuf[i] as the callee's buffer i, and the scalar
+     * arguments arg[0..narg) (X_ARG in the callee).                     */
+    const struct Kernel *callee;
+    const int *cbuf;
+    struct Expr **arg;
+    int narg;
 } Stmt;
 
 typedef struct {
@@ -126,7 +141,13 @@ typedef struct {
                              after the output and input buffers */
 } LBuf;
 
+/* The value of one scalar argument of a kernel call (X_ARG). */
 typedef struct {
+    int i;                /* T_I32 */
+    float f;              /* T_F32 */
+} KArg;
+
+typedef struct Kernel {
     const char *name;     /* function name, unique within a program   */
     const char *comment;  /* one line: the node and its shapes         */
     LBuf *buf;
@@ -137,7 +158,23 @@ typedef struct {
     int vlen;             /* lanes of T_V32 (0: the kernel has no vectors) */
     int nshared;          /* further nodes that call this kernel (loop_share.c) */
     int index;            /* position in its program's kernel list (program.c) */
+    bool outlined;        /* runs through S_CALL from other kernels (loop_outline.c) */
+    /* Scalar arguments after the buffers (loop_family.c): their types. */
+    LType *arg_t;
+    int narg;
+    /* A family member: calls of this kernel run `impl` with the call's own
+     * arguments (narg) and then these values (impl->narg - narg of them);
+     * NULL: the kernel runs itself.  A member's body stays intact (the
+     * tests run both). */
+    const struct Kernel *impl;
+    const KArg *arg;
 } Kernel;
+
+/* The function a call of k runs. */
+static inline const Kernel *kernel_callee(const Kernel *k)
+{
+    return k->impl ? k->impl : k;
+}
 
 /* X_HASH: with m(x) = x ^ x>>16; x *= 0x7feb352d; x ^= x>>15;
  * x *= 0x846ca68b; x ^= x>>16 on uint32 (wrapping), the value
@@ -158,6 +195,7 @@ Expr *ex_int(Arena *a, int v);
 Expr *ex_flt(Arena *a, float v);
 Expr *ex_var(Arena *a, const Kernel *k, int var);
 Expr *ex_batch(Arena *a);
+Expr *ex_arg(Arena *a, const Kernel *k, int i);        /* X_ARG, of type k->arg_t[i] */
 Expr *ex_load(Arena *a, int buf, Expr *idx);
 Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r);  /* folds constants */
 Expr *ex_un(Arena *a, ExprKind k, Expr *x);
@@ -175,6 +213,8 @@ Stmt *st_if(Arena *a, Expr *cond);
 Stmt *st_store(Arena *a, int buf, Expr *idx, Expr *val, bool accum);
 Stmt *st_decl(Arena *a, int var, Expr *init);
 Stmt *st_assign(Arena *a, int var, Expr *val);
+/* A call of `callee`: its buffer i is the caller's cbuf[i]; args[0..nargs). */
+Stmt *st_call(Arena *a, const struct Kernel *callee, const int *cbuf, Expr **args, int nargs);
 void st_append(Arena *a, Stmt *parent, Stmt *child);       /* to body */
 void st_append_else(Arena *a, Stmt *parent, Stmt *child);  /* to IF's else */
 
@@ -195,6 +235,8 @@ bool kernel_verify(const Kernel *k, FILE *err);
 /* The variables a parallel loop's body reads from around it, in id order:
  * out[i] true for each (out has k->nvar entries). */
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
+/* Calls f(callee) for every S_CALL in s. */
+void stmt_each_call(const Stmt *s, void (*f)(const Kernel *callee, void *ctx), void *ctx);
 /* Whether s (or a statement in it) computes on vectors. */
 bool stmt_has_vectors(const Kernel *k, const Stmt *s);
 /* Readable pseudo-code, one statement per line (for --dump=loops). */
@@ -211,5 +253,15 @@ typedef struct {
  * more caller), or k itself, now in the table. */
 Kernel *kernel_share(KernelTable *t, Kernel *k);
 void kernel_table_free(KernelTable *t);
+
+/* ---- kernel families (loop_family.c) ---- */
+/* Kernels of ks[0..n) that are identical up to integer and float constants
+ * become members of one family: one new kernel (the first member's body,
+ * the differing constants read from scalar arguments) that each member's
+ * calls run with its own values (Kernel.impl, Kernel.arg).  Rewrites ks to
+ * the kernels a program defines (in first-use order: the family's kernel
+ * where its first member was) and returns their count.  When `dump` is not
+ * NULL, prints each family, its arguments and every member's values. */
+int kernel_families(Arena *a, Kernel **ks, int n, FILE *dump);
 
 #endif

@@ -30,6 +30,7 @@ typedef struct {
     float *const *bufs;
     long *size;   /* elements per buffer at this batch size */
     Val *var;
+    const KArg *arg; /* the scalar arguments (k->narg) */
 } Eval;
 
 static int32_t wrap(uint32_t u)
@@ -144,6 +145,9 @@ static Val eval(const Eval *E, const Expr *e)
     case X_FLT: return vf(e->fval);
     case X_VAR: return E->var[e->var];
     case X_BATCH: return vi(E->n);
+    case X_ARG:
+        NETC_ASSERT(e->ival >= 0 && e->ival < E->k->narg && E->arg);
+        return E->k->arg_t[e->ival] == T_I32 ? vi(E->arg[e->ival].i) : vf(E->arg[e->ival].f);
     case X_LOAD: {
         int32_t idx = eval(E, e->a).i;
         if (e->t == T_V32) {
@@ -257,20 +261,56 @@ static void exec(const Eval *E, const Stmt *s)
     case S_ASSIGN:
         E->var[s->var] = eval(E, s->val);
         break;
+    case S_CALL: {
+        /* the callee's accesses are checked against the caller's sizes */
+        const Kernel *c = s->callee;
+        NETC_ASSERT(c && c->narg == s->narg);
+        KArg *arg = netc_alloc(sizeof(KArg) * ((size_t)s->narg + 1));
+        for (int i = 0; i < s->narg; i++) {
+            Val v = eval(E, s->arg[i]);
+            arg[i] = (KArg){v.i, v.f};
+        }
+        float **bufs = netc_alloc(sizeof(float *) * ((size_t)c->nbuf + 1));
+        long *size = netc_alloc(sizeof(long) * ((size_t)c->nbuf + 1));
+        for (int i = 0; i < c->nbuf; i++) {
+            bufs[i] = E->bufs[s->cbuf[i]];
+            size[i] = E->size[s->cbuf[i]];
+        }
+        Eval C = {c, E->n, bufs, size, netc_alloc(sizeof(Val) * ((size_t)c->nvar + 1)), arg};
+        exec(&C, c->body);
+        free(C.var);
+        free(arg);
+        free(bufs);
+        free(size);
+        break;
     }
+    }
+}
+
+/* Runs f with the arguments `arg`, checking every access against the
+ * buffer sizes of `sized` (f itself, or a member of f's family). */
+static void run(const Kernel *f, const Kernel *sized, const KArg *arg, int n, float *const *bufs)
+{
+    NETC_ASSERT(n >= 0 && f->nbuf == sized->nbuf);
+    Eval E = {f, n, bufs, NULL, NULL, arg};
+    E.size = netc_alloc(sizeof(long) * ((size_t)f->nbuf + 1));
+    E.var = netc_alloc(sizeof(Val) * ((size_t)f->nvar + 1));
+    for (int i = 0; i < f->nbuf; i++) {
+        E.size[i] = sized->buf[i].size_fixed + sized->buf[i].size_per_n * n;
+        NETC_ASSERT(bufs[i] || E.size[i] == 0);
+    }
+    exec(&E, f->body);
+    free(E.size);
+    free(E.var);
 }
 
 void kernel_eval(const Kernel *k, int n, float *const *bufs)
 {
-    NETC_ASSERT(n >= 0);
-    Eval E = {k, n, bufs, NULL, NULL};
-    E.size = netc_alloc(sizeof(long) * ((size_t)k->nbuf + 1));
-    E.var = netc_alloc(sizeof(Val) * ((size_t)k->nvar + 1));
-    for (int i = 0; i < k->nbuf; i++) {
-        E.size[i] = k->buf[i].size_fixed + k->buf[i].size_per_n * n;
-        NETC_ASSERT(bufs[i] || E.size[i] == 0);
-    }
-    exec(&E, k->body);
-    free(E.size);
-    free(E.var);
+    NETC_ASSERT(k->narg == 0);
+    run(k, k, NULL, n, bufs);
+}
+
+void kernel_eval_call(const Kernel *k, int n, float *const *bufs)
+{
+    run(kernel_callee(k), k, k->impl ? k->arg : NULL, n, bufs);
 }

@@ -16,5 +16,8 @@
  * bounds-checked (NETC_ASSERT), as are integer division by zero and
  * stores to buffers the kernel does not declare as written. */
 void kernel_eval(const Kernel *k, int n, float *const *bufs);
+/* What a call of k runs: its family's kernel with k's arguments (or k
+ * itself), with the accesses checked against k's buffer sizes. */
+void kernel_eval_call(const Kernel *k, int n, float *const *bufs);
 
 #endif

@@ -318,6 +318,9 @@ static void vstmt(Vec *w, const Stmt *s, Stmt *out)
         if (w->build)
             st_append(a, out, st_decl(a, s->var, lane0(w, s->val)));
         return;
+    case S_CALL: /* outlining runs after vectorising */
+        fail(w);
+        return;
     case S_ASSIGN: {
         if (s->var >= w->nvar || w->kind[s->var] != VK_VEC) {
             fail(w);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop_outline.h"
 #include "loop_parallel.h"
 #include "loop_unroll.h"
 #include "loop_vectorize.h"
@@ -252,16 +253,29 @@ static void add_kernel(Program *p, Kernel *k)
     p->kernel[p->nkernel++] = k;
 }
 
+typedef struct {
+    const Program *p;
+    bool *used;
+} Uses;
+
+static void mark_used(const Kernel *k, void *ctx)
+{
+    Uses *u = ctx;
+    NETC_ASSERT(k->index >= 0 && k->index < u->p->nkernel && u->p->kernel[k->index] == k);
+    u->used[k->index] = true;
+}
+
 bool *program_kernels_used(const Program *p)
 {
-    bool *used = netc_alloc(sizeof(bool) * ((size_t)p->nkernel + 1));
+    Uses u = {p, netc_alloc(sizeof(bool) * ((size_t)p->nkernel + 1))};
     for (int i = 0; i < p->nentry; i++)
-        for (int c = 0; c < p->entry[i].ncall; c++) {
-            const Kernel *k = p->entry[i].call[c].kernel;
-            NETC_ASSERT(k->index < p->nkernel && p->kernel[k->index] == k);
-            used[k->index] = true;
-        }
-    return used;
+        for (int c = 0; c < p->entry[i].ncall; c++)
+            mark_used(kernel_callee(p->entry[i].call[c].kernel), &u);
+    /* and what they call (outlined kernels call nothing themselves) */
+    for (int i = 0; i < p->nkernel; i++)
+        if (u.used[i] && !p->kernel[i]->outlined)
+            stmt_each_call(p->kernel[i]->body, mark_used, &u);
+    return u.used;
 }
 
 /* The kernels of the program being built: each node's, and one table of
@@ -272,7 +286,7 @@ bool *program_kernels_used(const Program *p)
 typedef struct {
     Kernel **by_node;
     KernelTable distinct;
-    const ScheduleDump *dump; /* or NULL */
+    const ProgramOptions *dump; /* or NULL */
     Buf after_vectorize, after_unroll;
 } Kernels;
 
@@ -315,6 +329,39 @@ static void keep_dumps(Kernels *ks, KernelDumps *kd, bool keep)
     buf_free(&kd->unr);
 }
 
+/* Outlines the heavy blocks of every kernel (loop_outline.c) into kernels
+ * of their own, shared when identical, listed before their first caller. */
+static void outline_all(Program *p, FILE *dump)
+{
+    Kernel **old = p->kernel;
+    int nold = p->nkernel;
+    p->kernel = NULL;
+    p->nkernel = 0;
+    KernelTable subs = {0};
+    for (int i = 0; i < nold; i++) {
+        Kernel *k = old[i], **sub;
+        Stmt **call;
+        int n = loop_outline(p->arena, k, &sub, &call);
+        for (int j = 0; j < n; j++) {
+            Kernel *s = kernel_share(&subs, sub[j]);
+            call[j]->callee = s;
+            if (s == sub[j])
+                add_kernel(p, s);
+        }
+        add_kernel(p, k);
+        if (dump && n) {
+            for (int j = 0; j < n; j++)
+                if (call[j]->callee == sub[j])
+                    kernel_print(dump, sub[j]);
+            kernel_print(dump, k);
+        }
+        free(sub);
+        free(call);
+    }
+    kernel_table_free(&subs);
+    free(old);
+}
+
 static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
 {
     training &= (op_flags(graph_node(p->m->g, id)->op) & OPF_MODE) != 0;
@@ -324,7 +371,7 @@ static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
         NETC_ASSERT(k);
         KernelDumps kd = {{0}, {0}};
         schedule_dumped(p, ks, k, &kd);
-        *slot = kernel_share(&ks->distinct, k);
+        *slot = ks->dump && ks->dump->share == SHARE_NONE ? k : kernel_share(&ks->distinct, k);
         keep_dumps(ks, &kd, *slot == k);
         if (*slot == k)
             add_kernel(p, k);
@@ -780,10 +827,10 @@ Program *program_build(const Model *m, const Sched *s)
 
 Program *program_build_for(const Model *m, const Sched *s, const Target *t)
 {
-    return program_build_dump(m, s, t, NULL);
+    return program_build_opts(m, s, t, NULL);
 }
 
-Program *program_build_dump(const Model *m, const Sched *s, const Target *t, const ScheduleDump *dump)
+Program *program_build_opts(const Model *m, const Sched *s, const Target *t, const ProgramOptions *dump)
 {
     const Graph *g = m->g;
     Program *p = netc_alloc(sizeof *p);
@@ -848,6 +895,12 @@ Program *program_build_dump(const Model *m, const Sched *s, const Target *t, con
     buf_free(&ks.after_unroll);
     free(ks.by_node);
     kernel_table_free(&ks.distinct);
+    if (!dump || dump->share == SHARE_FAMILIES) {
+        outline_all(p, dump ? dump->outline : NULL);
+        p->nkernel = kernel_families(a, p->kernel, p->nkernel, dump ? dump->family : NULL);
+        for (int i = 0; i < p->nkernel; i++)
+            p->kernel[i]->index = i;
+    }
     free(in);
     free(out);
     free(grads);
