@@ -1,10 +1,14 @@
 /* lower_act.c - activations and element-wise arithmetic, with their
- * gradients.
+ * gradients, and the fused epilogues of graph/fuse.c.
  *
  * Needs: shape-checked nodes of the activation layers (leaky_relu, prelu,
  * elu, selu, softplus, hard_sigmoid, hard_swish, relu6, clip, log_softmax),
  * of add/sub/mul and of their gradient ops (act_dx, prelu_dx, prelu_dw,
- * log_softmax_dx, bcast_dx).  Provides their lowerings (lower_impl.h).
+ * log_softmax_dx, bcast_dx).  Provides their lowerings (lower_impl.h), and
+ * lact / lact_grad: the one formula of each element-wise activation and of
+ * its gradient (relu, tanh and sigmoid too, for lower_misc.c), on floats or
+ * vectors, which the unfused kernels and the epilogues (lepi,
+ * lepilogue_pass) share, so that fusing changes no bit.
  *
  * The formulas, kinks included, are PyTorch's CPU kernels: at x = 0
  * leaky_relu, prelu and elu take the negative side; relu6 (Hardtanh) has

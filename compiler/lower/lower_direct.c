@@ -14,7 +14,7 @@
  *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
  *                          phase (kw*dw) % sw, ow0 + v*V + (kw*dw) / sw ..+V]
  *       acc[r][rr][v] = fma(bcast(w[oc0 + r, ic, kd, kh, kw]), xv[rr][v], acc)
- *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = act(acc[r][rr][v])
+ *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = epi(acc[r][rr][v])  // lepi
  *
  * In the phase-split copy every tap reads consecutive memory whatever the
  * stride and dilation, and no load needs a bounds check.  Tiles are sized

@@ -13,7 +13,8 @@
  *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call
  *   V [a*a, Ci, T]   = B^T d B            input transform, T tiles per plane
  *   M_e [Co, T]      = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
- *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges
+ *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges,
+ *                                        storing through the epilogue (lepi)
  *
  * The filter transform runs in every call of the kernel, before the batch
  * loop: once per forward call, once per training step for each of conv
