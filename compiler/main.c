@@ -40,7 +40,7 @@ typedef struct {
     Algo conv_algo;         /* --algo: ALGO_NONE lets the schedule choose */
     const char *target, *cpu, *features;
     int opt_level;
-    bool no_fuse;           /* --no-fuse: every activation its own kernel */
+    bool no_fuse;           /* --no-fuse: every add and activation its own kernel */
     bool no_fold;           /* --no-fold: every channel shuffle its own kernel */
     ShareMode share;        /* --share=families|exact|none */
     const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
@@ -73,7 +73,7 @@ static void usage(FILE *f)
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
-          "  --no-fuse            keep every activation its own kernel (no epilogue fusion)\n"
+          "  --no-fuse            no epilogue fusion: every residual add and activation its own kernel\n"
           "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
           "  --share=families|exact|none\n"
           "                       heavy blocks outlined and one function for kernels identical up\n"

@@ -138,10 +138,10 @@ typedef struct {
 /* sched.c: one Sched per node, indexed by node id. */
 Sched *sched_choose(const Model *m);
 
-/* graph/fuse.c: activations fused into the conv or dense layer before them
- * (see the file); returns how many.  fuse_activation: the ops it fuses. */
+/* graph/fuse.c: residual adds, activations and activation gradients fused
+ * into the conv, dense, conv_dx or dense_dx node before them (see the
+ * file); returns how many nodes were fused. */
 int fuse_epilogues(Model *m);
-bool fuse_activation(Op op);
 
 /* graph/fold_shuffle.c: channel shuffles folded into the concat before
  * them or the slices after them (see the file); returns how many. */

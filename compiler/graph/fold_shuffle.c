@@ -78,7 +78,8 @@ static bool fold_into_activation(Graph *g, Node *s, Node *a, int groups, int *re
             if (r != s && r->nin >= 1 && r->in[0] == a->id)
                 t = r;
         }
-        if (!t || t->op != output_grad(a->op) || t->nin != 2 || t->in[1] == a->id || t->shuf_out)
+        if (!t || t->op != output_grad(a->op) || t->nin != 2 || t->in[1] == a->id || t->shuf_out ||
+            t->fused_into >= 0)
             return false;
         q = g->node[t->in[1]];
         if (shuffle_groups_of(q) != a->shape.d[0] / groups || readers[q->id] != 1 || fixed[q->id] ||

@@ -1,74 +1,180 @@
-/* fuse.c - activations fused into the convolution or dense layer before
- * them (epilogue fusion).
+/* fuse.c - element-wise nodes fused into the kernel of the convolution or
+ * matrix product before them (epilogue fusion).
  *
  * Needs: a verified graph, forward and backward (autodiff has run).
- * Provides: fuse_epilogues.  A conv or dense node P whose only reader is an
- * element-wise activation A (relu, tanh, sigmoid) takes A's place: P's
- * kernel applies A before it stores, every reader of A reads P instead, and
- * A is left without readers (no kernel, no memory).  P.epi = A and
- * A.fused_into = P record it for the lowering, the dumps and `netc check`.
- * The backward pass needs nothing from P's own value (a conv's and a dense
- * layer's gradients read its input and dy; an activation's gradient reads
- * its output, which P now holds), so training graphs fuse too.  Not fused:
- * an activation that is a network output (its name is the program's
- * interface), or a producer something else also reads.
+ * Provides: fuse_epilogues.  A producer P (conv, dense, conv_dx, dense_dx)
+ * takes into its kernel's stores, in this order (Node.epi):
+ *   add   an add(P, r) of two values of P's shape, r computed before P
+ *         (a residual connection, or the sum of two gradients);
+ *   act   an element-wise activation of the value so far (relu, tanh,
+ *         sigmoid, leaky_relu, elu, selu, softplus, hard_sigmoid,
+ *         hard_swish, relu6, clip), or an activation's gradient whose dy
+ *         it is (relu_dx, tanh_dx, sigmoid_dx, act_dx), reading y (or x).
+ * Each fused node F must be the only reader of the value so far; F then
+ * takes P's place: every reader of F reads P instead, F is left with no
+ * readers (no kernel, no memory), F.fused_into = P.  The values the
+ * epilogue reads besides P's own (r, the gradient's y or x) are appended
+ * to P's inputs, so the memory plan keeps them alive until P runs and
+ * never places P's output over them (they are inputs of one kernel).
+ * Not fused: a value the program's interface binds (a network output, the
+ * loss, a gradient or next state an entry returns), a gradient whose y or
+ * x is P itself or is computed after P, an add of more than two values or
+ * with broadcasting.
  *
- *   before:  %5 = conv(%0, %1, %2) "c1" [N, 6, 28, 28]
- *            %6 = relu(%5) "relu1" [N, 6, 28, 28]
- *            %7 = maxpool(%6) "maxpool1" ...
- *   after:   %5 = conv(%0, %1, %2) "c1" [N, 6, 28, 28] epilogue relu %6
- *            %6 = relu(%5) "relu1" [N, 6, 28, 28] fused into %5
- *            %7 = maxpool(%5) "maxpool1" ...
+ * In training graphs the forward activations whose gradient reads their
+ * output (relu, tanh, sigmoid) fuse: a conv's or dense layer's gradients
+ * read its input and dy, never its own output.  The others' gradient
+ * (act_dx) reads their input, P's own value, so P has two readers and
+ * only inference graphs fuse them; their gradients fuse into the conv_dx
+ * before them either way.
  *
- * Invalidates: readers' input lists (rewritten).  Node ids and the
- * schedule's per-node entries stay valid.
+ *   before:  %12 = conv(%7, %10, %11) "b" [N, 8, 28, 28]
+ *            %13 = add(%12, %6) "add1" [N, 8, 28, 28]
+ *            %14 = relu(%13) "relu2" [N, 8, 28, 28]
+ *   after:   %12 = conv(%7, %10, %11, %6) "b" [N, 8, 28, 28] epilogue add %13 relu %14
+ *            %13 = add(%12, %6) "add1" [N, 8, 28, 28] fused into %12
+ *            %14 = relu(%12) "relu2" [N, 8, 28, 28] fused into %12
+ *
+ * Invalidates: readers' input lists (rewritten), producers' input lists
+ * (extended).  Node ids and the schedule's per-node entries stay valid.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "netc.h"
 
-bool fuse_activation(Op op)
+bool fuse_producer(Op op)
 {
-    return op == OP_RELU || op == OP_TANH || op == OP_SIGMOID;
+    return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX;
 }
 
-static bool fuse_producer(Op op)
+bool fuse_activation(Op op)
 {
-    return op == OP_CONV || op == OP_DENSE;
+    switch (op) {
+    case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_LEAKY_RELU: case OP_ELU: case OP_SELU:
+    case OP_SOFTPLUS: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_RELU6: case OP_CLIP:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool fuse_activation_grad(const Node *n)
+{
+    if (n->op == OP_ACT_DX)
+        return fuse_activation(n->p.act.fwd);
+    return n->op == OP_RELU_DX || n->op == OP_TANH_DX || n->op == OP_SIGMOID_DX;
+}
+
+typedef struct {
+    Graph *g;
+    int *readers; /* per value, as the rewrites so far leave them */
+    int *now;     /* where a value is now */
+    bool *fixed;  /* bound by the interface */
+} Fuse;
+
+/* Appends value v to p's inputs, for its epilogue. */
+static void append_input(Graph *g, Node *p, int v)
+{
+    int *in = arena_alloc(g->arena, sizeof(int) * (size_t)(p->nin + 1));
+    memcpy(in, p->in, sizeof(int) * (size_t)p->nin);
+    in[p->nin++] = v;
+    p->in = in;
+    p->epi.nin++;
+}
+
+/* Whether value `id` can take one more epilogue node f, which reads it. */
+static bool takes(const Fuse *F, int id, const Node *f)
+{
+    const Node *p = F->g->node[id];
+    return fuse_producer(p->op) && F->readers[id] == 1 && !F->fixed[id] && p->epi.act < 0 &&
+           shape_eq(&p->shape, &f->shape) && p->shape.batched;
+}
+
+/* f now lives in p: its readers read p. */
+static void fused(Fuse *F, Node *p, Node *f)
+{
+    f->fused_into = p->id;
+    F->now[f->id] = p->id;
+    F->readers[p->id] = F->readers[f->id];
+    F->readers[f->id] = 0;
+}
+
+/* add(a, b): into the later of the two, when it can take it (the other
+ * is then computed before it). */
+static bool fuse_add(Fuse *F, Node *f)
+{
+    if (f->nin != 2 || f->in[0] == f->in[1])
+        return false;
+    int pi = f->in[0] > f->in[1] ? f->in[0] : f->in[1];
+    int r = f->in[0] + f->in[1] - pi;
+    Node *p = F->g->node[pi];
+    if (!takes(F, pi, f) || p->epi.add >= 0 || !shape_eq(&F->g->node[r]->shape, &f->shape))
+        return false;
+    p->epi.add = f->id;
+    append_input(F->g, p, r);
+    fused(F, p, f);
+    return true;
+}
+
+static bool fuse_act(Fuse *F, Node *f)
+{
+    if (fuse_activation(f->op)) {
+        if (f->nin != 1 || !takes(F, f->in[0], f))
+            return false;
+        Node *p = F->g->node[f->in[0]];
+        p->epi.act = f->id;
+        fused(F, p, f);
+        return true;
+    }
+    /* (y or x, dy): dy the producer's value, y or x computed before it */
+    if (!fuse_activation_grad(f) || f->nin != 2 || f->in[0] >= f->in[1] || !takes(F, f->in[1], f) ||
+        !shape_eq(&F->g->node[f->in[0]]->shape, &f->shape))
+        return false;
+    Node *p = F->g->node[f->in[1]];
+    p->epi.act = f->id;
+    append_input(F->g, p, f->in[0]);
+    fused(F, p, f);
+    return true;
 }
 
 int fuse_epilogues(Model *m)
 {
     Graph *g = m->g;
     int nn = g->nnode, nfused = 0;
-    int *readers = netc_alloc(sizeof(int) * ((size_t)nn + 1));
-    int *now = netc_alloc(sizeof(int) * ((size_t)nn + 1)); /* where a value is now */
-    bool *is_output = netc_alloc(sizeof(bool) * ((size_t)nn + 1));
+    Fuse F = {g, netc_alloc(sizeof(int) * ((size_t)nn + 1)), netc_alloc(sizeof(int) * ((size_t)nn + 1)),
+              netc_alloc(sizeof(bool) * ((size_t)nn + 1))};
     for (int i = 0; i < nn; i++) {
-        now[i] = i;
+        F.now[i] = i;
         for (int j = 0; j < g->node[i]->nin; j++)
-            readers[g->node[i]->in[j]]++;
+            F.readers[g->node[i]->in[j]]++;
     }
+    /* the interface: outputs, the loss, the gradients and next states that
+     * the training and grad entries return */
     for (int i = 0; i < g->noutput; i++)
-        is_output[g->outputs[i]] = true;
+        F.fixed[g->outputs[i]] = true;
+    if (g->loss >= 0)
+        F.fixed[g->loss] = true;
+    for (int i = 0; i < nn && m->grad_of && i < m->ngrad_of; i++) {
+        Op op = g->node[i]->op;
+        if ((op == OP_PARAM || op == OP_INPUT) && m->grad_of[i] >= 0)
+            F.fixed[m->grad_of[i]] = true;
+        if (op == OP_PARAM && m->next_of && m->next_of[i] >= 0)
+            F.fixed[m->next_of[i]] = true;
+    }
     /* One pass in topological order: a node's inputs are redirected before
      * the node itself is considered, so every rewrite is seen. */
     for (int i = 0; i < nn; i++) {
-        Node *a = g->node[i];
-        for (int j = 0; j < a->nin; j++)
-            a->in[j] = now[a->in[j]];
-        if (!fuse_activation(a->op) || a->nin != 1 || is_output[i] || i == g->loss)
+        Node *f = g->node[i];
+        for (int j = 0; j < f->nin; j++)
+            f->in[j] = F.now[f->in[j]];
+        if (F.fixed[i] || f->fused_into >= 0)
             continue;
-        Node *p = g->node[a->in[0]];
-        if (!fuse_producer(p->op) || readers[p->id] != 1 || is_output[p->id] || p->epi >= 0)
-            continue;
-        p->epi = a->id;
-        a->fused_into = p->id;
-        now[a->id] = p->id;
-        nfused++;
+        if (f->op == OP_ADD ? fuse_add(&F, f) : fuse_act(&F, f))
+            nfused++;
     }
-    free(readers);
-    free(now);
-    free(is_output);
+    free(F.readers);
+    free(F.now);
+    free(F.fixed);
     return nfused;
 }

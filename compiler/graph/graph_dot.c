@@ -65,8 +65,10 @@ void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward)
         fprintf(f, "  n%d [label=\"", i);
         put_escaped(f, n->name);
         fprintf(f, "\\n%s", op_name(n->op));
-        if (n->epi >= 0)
-            fprintf(f, " + %s", op_name(g->node[n->epi]->op));
+        if (n->epi.add >= 0)
+            fputs(" + add", f);
+        if (n->epi.act >= 0)
+            fprintf(f, " + %s", op_name(g->node[n->epi.act]->op));
         if (n->shuf_out || n->shuf_in)
             fprintf(f, " + channel_shuffle(%d)", n->shuf_out ? n->shuf_out : n->shuf_in);
         fputs("\\n", f);
@@ -86,7 +88,7 @@ void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward)
                                                    n->op == OP_CONV_DW))
             fputs("\\ndirect", f);
         fputc('"', f);
-        if (n->epi >= 0)
+        if (n->epi.add >= 0 || n->epi.act >= 0)
             fprintf(f, ", fillcolor=\"%s\"", group_fill[groups++ % (sizeof group_fill / sizeof *group_fill)]);
         if (i >= back)
             fputs(", style=\"rounded,dashed\", color=\"#999999\", fontcolor=\"#666666\"", f);

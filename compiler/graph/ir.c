@@ -100,6 +100,11 @@ Graph *graph_new(Arena *a)
     return g;
 }
 
+int node_own_nin(const Node *n)
+{
+    return n->nin - n->epi.nin;
+}
+
 Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const int *in)
 {
     if (g->nnode == g->cap) {
@@ -116,7 +121,8 @@ Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const in
     n->name = arena_strdup(g->arena, name);
     n->loc = loc;
     n->nin = nin;
-    n->epi = n->fused_into = -1;
+    n->epi = (Epilogue){-1, -1, 0};
+    n->fused_into = -1;
     n->shuf_out = n->shuf_in = 0;
     n->folded_into = -1;
     n->in = arena_alloc(g->arena, sizeof(int) * (size_t)(nin ? nin : 1));
@@ -383,8 +389,12 @@ void graph_print(FILE *f, const Graph *g)
         fprintf(f, ") \"%s\" ", n->name);
         shape_print(f, &n->shape);
         print_params(f, n);
-        if (n->epi >= 0)
-            fprintf(f, " epilogue %s %%%d", op_name(g->node[n->epi]->op), n->epi);
+        if (n->epi.add >= 0 || n->epi.act >= 0)
+            fputs(" epilogue", f);
+        if (n->epi.add >= 0)
+            fprintf(f, " add %%%d", n->epi.add);
+        if (n->epi.act >= 0)
+            fprintf(f, " %s %%%d", op_name(g->node[n->epi.act]->op), n->epi.act);
         if (n->fused_into >= 0)
             fprintf(f, " fused into %%%d", n->fused_into);
         if (n->shuf_out)
@@ -451,6 +461,40 @@ static bool verify_folds(const Graph *g, const Node *n, FILE *err)
     return true;
 }
 
+/* Fusion: P's epilogue nodes come after it, in order, name it in
+ * fused_into, have its shape and read it (and the inputs appended to P)
+ * as fuse.c wires them. */
+static bool verify_epilogue(const Graph *g, const Node *n, FILE *err)
+{
+    int i = n->id, own = node_own_nin(n), extra = 0;
+    const Epilogue *e = &n->epi;
+    if (e->add < 0 && e->act < 0 && e->nin == 0)
+        return true;
+    bool ok = fuse_producer(n->op);
+    if (ok && e->add >= 0) {
+        const Node *a = e->add < g->nnode ? g->node[e->add] : NULL;
+        int r = own + extra++;
+        ok = a && e->add > i && a->op == OP_ADD && a->fused_into == i && a->nin == 2 && r < n->nin &&
+             ((a->in[0] == i && a->in[1] == n->in[r]) || (a->in[1] == i && a->in[0] == n->in[r])) &&
+             shape_eq(&a->shape, &n->shape) && shape_eq(&g->node[n->in[r]]->shape, &n->shape);
+    }
+    if (ok && e->act >= 0) {
+        const Node *f = e->act < g->nnode ? g->node[e->act] : NULL;
+        ok = f && e->act > i && e->act > e->add && f->fused_into == i && shape_eq(&f->shape, &n->shape);
+        if (ok && fuse_activation(f->op)) {
+            ok = f->nin == 1 && f->in[0] == i;
+        } else if (ok) {
+            int a = own + extra++;
+            ok = fuse_activation_grad(f) && f->nin == 2 && f->in[1] == i && a < n->nin && f->in[0] == n->in[a];
+        }
+    }
+    if (!ok || extra != e->nin) {
+        fprintf(err, "verify: %%%d %s: its epilogue is not the nodes fused into it\n", i, op_name(n->op));
+        return false;
+    }
+    return true;
+}
+
 static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
 {
     for (int i = 0; i < g->nnode; i++) {
@@ -459,14 +503,18 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
             fprintf(err, "verify: node %d has id %d\n", i, n->id);
             return false;
         }
-        int ar = op_arity(n->op);
-        if (ar >= 0 && n->nin != ar &&
-            !((n->op == OP_CONV || n->op == OP_DENSE) && (n->nin == 2 || n->nin == 3))) {
-            fprintf(err, "verify: %%%d %s has %d inputs, expected %d\n", i, op_name(n->op), n->nin, ar);
+        int ar = op_arity(n->op), own = node_own_nin(n);
+        if (n->epi.nin < 0 || own < 0) {
+            fprintf(err, "verify: %%%d %s: %d epilogue inputs of %d\n", i, op_name(n->op), n->epi.nin, n->nin);
             return false;
         }
-        if ((n->op == OP_CONV || n->op == OP_DENSE) && n->nin != 2 && n->nin != 3) {
-            fprintf(err, "verify: %%%d %s has %d inputs, expected 2 or 3\n", i, op_name(n->op), n->nin);
+        if (ar >= 0 && own != ar &&
+            !((n->op == OP_CONV || n->op == OP_DENSE) && (own == 2 || own == 3))) {
+            fprintf(err, "verify: %%%d %s has %d inputs, expected %d\n", i, op_name(n->op), own, ar);
+            return false;
+        }
+        if ((n->op == OP_CONV || n->op == OP_DENSE) && own != 2 && own != 3) {
+            fprintf(err, "verify: %%%d %s has %d inputs, expected 2 or 3\n", i, op_name(n->op), own);
             return false;
         }
         for (int j = 0; j < n->nin; j++) {
@@ -486,18 +534,10 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
                 return false;
             }
         }
-        /* fusion: epi and fused_into name each other, the activation reads
-         * the producer and comes after it, with the same shape */
-        if (n->epi >= 0) {
-            const Node *e = n->epi < g->nnode ? g->node[n->epi] : NULL;
-            if (!e || n->epi <= i || e->fused_into != i || e->nin != 1 || e->in[0] != i ||
-                !(op_flags(e->op) & OPF_ELEMENTWISE) || !shape_eq(&e->shape, &n->shape)) {
-                fprintf(err, "verify: %%%d %s: epilogue %%%d is not an activation fused into it\n", i,
-                        op_name(n->op), n->epi);
-                return false;
-            }
-        }
-        if (n->fused_into >= 0 && (n->fused_into >= i || g->node[n->fused_into]->epi != i)) {
+        if (!verify_epilogue(g, n, err))
+            return false;
+        if (n->fused_into >= 0 && (n->fused_into >= i || (g->node[n->fused_into]->epi.add != i &&
+                                                           g->node[n->fused_into]->epi.act != i))) {
             fprintf(err, "verify: %%%d %s: fused into %%%d, which does not say so\n", i, op_name(n->op),
                     n->fused_into);
             return false;
@@ -519,6 +559,7 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
         /* Re-infer the shape of user-level ops and compare. */
         if (op_flags(n->op) & (OPF_LAYER | OPF_LOSS)) {
             Node copy = *n;
+            copy.nin = own;
             Diag d;
             diag_init(&d, err);
             bool ok = shape_infer((Graph *)g, &copy, &d);

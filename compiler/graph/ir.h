@@ -209,6 +209,20 @@ typedef struct {
     unsigned key;                   /* the train seed mixed with the layer's name */
 } DropoutParam;
 
+/* The epilogue of a node P (graph/fuse.c), applied in this order to each
+ * element v of P's own result:
+ *   add   v = v + r    an add of P and one other value r of P's shape
+ *   act   v = f(v)     an element-wise activation, or
+ *         v = f'(a) v  an activation's gradient with dy = v, reading a (the
+ *                      activation's output y, or its input x for act_dx)
+ * The values r and a are appended to P's inputs, after its own (nin of
+ * them: 0, 1 or 2), so that the memory plan keeps them alive until P runs
+ * and P's kernel reads them as buffers; node_arity_in gives P's own. */
+typedef struct {
+    int add, act;       /* the fused nodes, -1: none */
+    int nin;            /* inputs appended to P for them */
+} Epilogue;
+
 typedef struct Node {
     int id;
     Op op;
@@ -217,11 +231,12 @@ typedef struct Node {
     int nin;
     int *in;            /* value (node) ids */
     Shape shape;
-    /* Fusion (graph/fuse.c): on a conv or dense node, the activation whose
-     * value its kernel stores (the epilogue), and on that activation the
-     * node it was fused into; -1 when unfused.  A fused activation has no
-     * readers and no kernel of its own. */
-    int epi, fused_into;
+    /* Fusion (graph/fuse.c): on a conv, dense, conv_dx or dense_dx node,
+     * the element-wise nodes its kernel applies before it stores (its
+     * epilogue), and on each of them the node it was fused into (-1 when
+     * unfused).  A fused node has no readers and no kernel of its own. */
+    Epilogue epi;
+    int fused_into;
     /* Shuffle folding (graph/fold_shuffle.c): on a concat along channels,
      * the groups of a channel shuffle its stores apply (its value is that
      * shuffle of the concat); on a slice along channels, the groups of one
@@ -268,6 +283,18 @@ void graph_print(FILE *f, const Graph *g);
 /* Checks topological order, arities, shapes against shape_infer; on failure
  * prints what is wrong and returns false. */
 bool graph_verify(const Graph *g, FILE *err);
+
+/* The node's own inputs: n->nin without those its epilogue appended. */
+int node_own_nin(const Node *n);
+
+/* graph/fuse.c: what an epilogue may hold.  fuse_producer: the ops whose
+ * kernels take an epilogue (conv, dense, conv_dx, dense_dx);
+ * fuse_activation: the element-wise activations that are a function of
+ * the value alone; fuse_activation_grad: the gradient of one of them,
+ * (y or x, dy) -> dx. */
+bool fuse_producer(Op op);
+bool fuse_activation(Op op);
+bool fuse_activation_grad(const Node *n);
 
 /* shape.c: computes n->shape from its inputs and params.  On a user error
  * reports through `d` (at n->loc) and returns false. */

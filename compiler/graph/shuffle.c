@@ -148,8 +148,10 @@ static void renumber(Model *m)
             v->in[j] = new_id[v->in[j]];
         if (v->op == OP_PARAM && v->p.param.owner >= 0)
             v->p.param.owner = new_id[v->p.param.owner];
-        if (v->epi >= 0)
-            v->epi = new_id[v->epi];
+        if (v->epi.add >= 0)
+            v->epi.add = new_id[v->epi.add];
+        if (v->epi.act >= 0)
+            v->epi.act = new_id[v->epi.act];
         if (v->fused_into >= 0)
             v->fused_into = new_id[v->fused_into];
         g->node[i] = v;

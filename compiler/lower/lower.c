@@ -463,8 +463,10 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
     }
     buf_puts(&b, ") -> ");
     put_shape(&b, &n->shape);
-    if (n->epi >= 0)
-        buf_printf(&b, ", then %s (fused)", op_name(graph_node(g, n->epi)->op));
+    if (n->epi.add >= 0 || n->epi.act >= 0)
+        buf_printf(&b, ", then %s%s%s (fused)", n->epi.add >= 0 ? "add" : "",
+                   n->epi.add >= 0 && n->epi.act >= 0 ? ", " : "",
+                   n->epi.act >= 0 ? op_name(graph_node(g, n->epi.act)->op) : "");
     if (n->shuf_out)
         buf_printf(&b, ", then channel_shuffle(%d) (folded)", n->shuf_out);
     if (n->shuf_in)
@@ -479,10 +481,16 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
     return lower_node_mode(a, m, s, t, id, false);
 }
 
-/* An input's buffer name: the row's, else (parameters past the row's
- * names) the parameter's role. */
+/* An input's buffer name: the epilogue's (res, act_y or act_x), the
+ * row's, else (parameters past the row's names) the parameter's role. */
 static const char *input_name(Arena *a, const LowerRow *r, const Graph *g, const Node *n, int i)
 {
+    int own = node_own_nin(n);
+    if (i >= own) {
+        if (i == own && n->epi.add >= 0)
+            return "res";
+        return graph_node(g, n->epi.act)->op == OP_ACT_DX ? "act_x" : "act_y";
+    }
     int named = 0;
     while (named < 3 && r->in[named])
         named++;
@@ -513,13 +521,25 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     bool winograd = algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2;
     NETC_ASSERT(algo == (gemm ? ALGO_GEMM : ALGO_DIRECT) || (algo == ALGO_IM2COL && r->im2col) ||
                 (winograd && r->winograd));
-    NETC_ASSERT(op_arity(n->op) < 0 || n->nin == op_arity(n->op) ||
+    NETC_ASSERT(op_arity(n->op) < 0 || node_own_nin(n) == op_arity(n->op) ||
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
     NETC_ASSERT(t);
     training &= (op_flags(n->op) & OPF_MODE) != 0;
+    /* the epilogue's buffers follow the node's own inputs, in fuse.c's order */
+    Epi epi = {-1, false, NULL, -1};
+    int eb = 1 + node_own_nin(n);
+    if (n->epi.add >= 0) {
+        epi.res = eb++;
+        epi.res_first = graph_node(m->g, n->epi.add)->in[0] != id;
+    }
+    if (n->epi.act >= 0) {
+        epi.act = graph_node(m->g, n->epi.act);
+        epi.aux = fuse_activation(epi.act->op) ? -1 : eb++;
+    }
+    NETC_ASSERT(eb == 1 + n->nin);
     Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t, .training = training,
-               .epi = n->epi >= 0 ? graph_node(m->g, n->epi) : NULL};
+               .epi = n->epi.add >= 0 || n->epi.act >= 0 ? &epi : NULL};
     L.k = kernel_new(a, arena_printf(a, "k%d_%s%s", id, op_name(n->op), training ? "_train" : ""),
                      comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);

@@ -1,10 +1,14 @@
 /* lower_act.c - activations and element-wise arithmetic, with their
- * gradients.
+ * gradients, and the fused epilogues of graph/fuse.c.
  *
  * Needs: shape-checked nodes of the activation layers (leaky_relu, prelu,
  * elu, selu, softplus, hard_sigmoid, hard_swish, relu6, clip, log_softmax),
  * of add/sub/mul and of their gradient ops (act_dx, prelu_dx, prelu_dw,
- * log_softmax_dx, bcast_dx).  Provides their lowerings (lower_impl.h).
+ * log_softmax_dx, bcast_dx).  Provides their lowerings (lower_impl.h), and
+ * lact / lact_grad: the one formula of each element-wise activation and of
+ * its gradient (relu, tanh and sigmoid too, for lower_misc.c), on floats or
+ * vectors, which the unfused kernels and the epilogues (lepi,
+ * lepilogue_pass) share, so that fusing changes no bit.
  *
  * The formulas, kinks included, are PyTorch's CPU kernels: at x = 0
  * leaky_relu, prelu and elu take the negative side; relu6 (Hardtanh) has
@@ -32,7 +36,7 @@
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 
-/* ---- small expression helpers ---- */
+/* ---- small expression helpers (floats, or vectors like x) ---- */
 
 static Expr *lt(Lower *L, Expr *x, Expr *y)
 {
@@ -49,25 +53,41 @@ static Expr *sel(Lower *L, Expr *c, Expr *t, Expr *f)
     return ex_select(L->a, c, t, f);
 }
 
+/* c1 && c2 ? t : f; a vector select takes one comparison, so vectors
+ * nest two selects (the same lanes) */
+static Expr *sel_and(Lower *L, Expr *c1, Expr *c2, Expr *t, Expr *f)
+{
+    if (t->t == T_V32)
+        return sel(L, c1, sel(L, c2, t, f), f);
+    return sel(L, ex_bin(L->a, X_AND, c1, c2), t, f);
+}
+
 static Expr *fexp(Lower *L, Expr *x)
 {
     return ex_un(L->a, X_EXP, x);
 }
 
+/* The constant v as a float, or in every lane when `like` is a vector. */
+static Expr *cst(Lower *L, const Expr *like, float v)
+{
+    return like->t == T_V32 ? ex_bcast(L->a, lf(L, v)) : lf(L, v);
+}
+
 static Expr *fmaxf_(Lower *L, Expr *x, float v)
 {
-    return ex_bin(L->a, X_MAX, x, lf(L, v));
+    return ex_bin(L->a, X_MAX, x, cst(L, x, v));
 }
 
 static Expr *fminf_(Lower *L, Expr *x, float v)
 {
-    return ex_bin(L->a, X_MIN, x, lf(L, v));
+    return ex_bin(L->a, X_MIN, x, cst(L, x, v));
 }
 
-/* A float local holding e, so a value used several times is loaded once. */
+/* A local holding e (a float or a vector), so a value used several times
+ * is loaded once. */
 static Expr *flocal(Lower *L, Stmt *p, const char *name, Expr *e)
 {
-    return lvar(L, ldecl(L, p, name, T_F32, e));
+    return lvar(L, ldecl(L, p, name, e->t == T_V32 ? T_V32 : T_F32, e));
 }
 
 /* One indep loop over every element of the (batched) output. */
@@ -101,7 +121,7 @@ void axis_split(const Lower *L, int id, int axis, int *outer, int *C, int *S)
 
 static Expr *scaled(Lower *L, Expr *x, float scale)
 {
-    return scale == 1.0f ? x : fmul(L, x, lf(L, scale));
+    return scale == 1.0f ? x : fmul(L, x, cst(L, x, scale));
 }
 
 /* negative side of elu and selu: (exp(x) - 1) * alpha*scale */
@@ -110,48 +130,125 @@ static Expr *elu_neg(Lower *L, Expr *x, float alpha, float scale)
     return scaled(L, fsub(L, fexp(L, x), lf(L, 1.0f)), alpha * scale);
 }
 
+/* Whether activation op (or the one act_dx differentiates) is computed
+ * with exp, log or tanh, which have no vector form. */
+static bool needs_libm(Op op)
+{
+    return op == OP_TANH || op == OP_SIGMOID || op == OP_ELU || op == OP_SELU || op == OP_SOFTPLUS;
+}
+
+Expr *lact(Lower *L, Stmt *p, const Node *act, Expr *x)
+{
+    const ActParam *a = &act->p.act;
+    if (x->t == T_V32 && needs_libm(act->op))
+        return NULL;
+    Expr *zero = cst(L, x, 0.0f);
+    bool selu = act->op == OP_SELU;
+    switch (act->op) {
+    case OP_RELU:
+        /* x < 0 ? 0 : x keeps a NaN, as PyTorch's relu does; max(0, x) =
+         * 0 > x ? 0 : x, lane by lane, is the same bits, NaN and -0.0 included */
+        if (x->t == T_V32)
+            return ex_bin(L->a, X_MAX, zero, x);
+        return sel(L, lt(L, x, zero), zero, x);
+    case OP_TANH:
+        return ex_un(L->a, X_TANH, x);
+    case OP_SIGMOID:
+        return fdiv(L, lf(L, 1.0f), fadd(L, lf(L, 1.0f), fexp(L, ex_un(L->a, X_NEG, x))));
+    case OP_LEAKY_RELU:
+        return sel(L, lt(L, zero, x), x, fmul(L, x, cst(L, x, a->a)));
+    case OP_ELU:
+    case OP_SELU:
+        return sel(L, lt(L, zero, x), scaled(L, x, selu ? SELU_SCALE : 1.0f),
+                   elu_neg(L, x, selu ? SELU_ALPHA : a->a, selu ? SELU_SCALE : 1.0f));
+    case OP_SOFTPLUS: {
+        /* beta*x > threshold ? x : log(1 + exp(beta*x)) / beta */
+        Expr *bx = flocal(L, p, "bx", fmul(L, x, lf(L, a->a)));
+        Expr *soft = fdiv(L, ex_un(L->a, X_LOG, fadd(L, lf(L, 1.0f), fexp(L, bx))), lf(L, a->a));
+        return sel(L, lt(L, lf(L, a->b), bx), x, soft);
+    }
+    case OP_HARD_SIGMOID:
+        return fdiv(L, fminf_(L, fmaxf_(L, fadd(L, x, cst(L, x, 3.0f)), 0.0f), 6.0f), cst(L, x, 6.0f));
+    case OP_HARD_SWISH:
+        return fdiv(L, fmul(L, x, fminf_(L, fmaxf_(L, fadd(L, x, cst(L, x, 3.0f)), 0.0f), 6.0f)),
+                    cst(L, x, 6.0f));
+    case OP_RELU6:
+        return fminf_(L, fmaxf_(L, x, 0.0f), 6.0f);
+    case OP_CLIP:
+        return fminf_(L, fmaxf_(L, x, a->a), a->b);
+    default:
+        NETC_ASSERT(!"lact: not an activation");
+        return NULL;
+    }
+}
+
+Expr *lact_grad(Lower *L, Stmt *p, const Node *g, Expr *x, Expr *dy)
+{
+    const ActParam *a = &g->p.act;
+    Op fwd = g->op == OP_ACT_DX ? a->fwd : OP_COUNT;
+    if (dy->t == T_V32 && needs_libm(fwd))
+        return NULL;
+    Expr *zero = cst(L, dy, 0.0f), *one = cst(L, dy, 1.0f);
+    switch (g->op) {
+    /* from the forward output y (x here): relu dy*(y > 0), tanh dy*(1 - y^2),
+     * sigmoid dy*(1 - y)*y */
+    case OP_RELU_DX:
+        return sel(L, le(L, x, zero), zero, dy);
+    case OP_TANH_DX:
+        return fmul(L, dy, fsub(L, one, fmul(L, x, x)));
+    case OP_SIGMOID_DX:
+        return fmul(L, fmul(L, dy, fsub(L, one, x)), x);
+    case OP_ACT_DX:
+        break;
+    default:
+        NETC_ASSERT(!"lact_grad: not an activation gradient");
+    }
+    bool selu = fwd == OP_SELU;
+    switch (fwd) {
+    case OP_LEAKY_RELU:
+        dy = flocal(L, p, "g", dy);
+        return sel(L, lt(L, zero, x), dy, fmul(L, dy, cst(L, dy, a->a)));
+    case OP_ELU:
+    case OP_SELU: {
+        float alpha = selu ? SELU_ALPHA : a->a, scale = selu ? SELU_SCALE : 1.0f;
+        dy = flocal(L, p, "g", dy);
+        return sel(L, lt(L, zero, x), scaled(L, dy, scale), fmul(L, scaled(L, dy, alpha * scale), fexp(L, x)));
+    }
+    case OP_SOFTPLUS: {
+        /* beta*x > threshold ? dy : dy * z / (z + 1), z = exp(beta*x) */
+        Expr *bx = flocal(L, p, "bx", fmul(L, x, lf(L, a->a)));
+        Expr *z = flocal(L, p, "z", fexp(L, bx));
+        dy = flocal(L, p, "g", dy);
+        return sel(L, lt(L, lf(L, a->b), bx), dy, fdiv(L, fmul(L, dy, z), fadd(L, z, lf(L, 1.0f))));
+    }
+    case OP_HARD_SIGMOID:
+        return sel_and(L, lt(L, cst(L, x, -3.0f), x), lt(L, x, cst(L, x, 3.0f)),
+                       fmul(L, dy, cst(L, dy, 1.0f / 6.0f)), zero);
+    case OP_HARD_SWISH: {
+        /* x < -3: 0; x <= 3: dy * (x/3 + 1/2); else dy */
+        dy = flocal(L, p, "g", dy);
+        Expr *mid = fmul(L, dy, fadd(L, fdiv(L, x, cst(L, x, 3.0f)), cst(L, x, 0.5f)));
+        return sel(L, lt(L, x, cst(L, x, -3.0f)), zero, sel(L, le(L, x, cst(L, x, 3.0f)), mid, dy));
+    }
+    case OP_RELU6:
+        return sel_and(L, lt(L, zero, x), lt(L, x, cst(L, x, 6.0f)), dy, zero);
+    case OP_CLIP:
+        return sel_and(L, le(L, cst(L, x, a->a), x), le(L, x, cst(L, x, a->b)), dy, zero);
+    default:
+        NETC_ASSERT(!"lact_grad: not an activation");
+        return NULL;
+    }
+}
+
 /* y = f(x) for the activations of one input and no parameter */
 void lower_act(Lower *L)
 {
     enum { Y, X };
     check_like(L, lin(L, 0)->id);
-    const ActParam *a = &L->n->p.act;
     Expr *i;
     Stmt *p = flat_indep(L, &i);
-    Expr *x = flocal(L, p, "v", lload(L, X, i)), *zero = lf(L, 0.0f), *y = NULL;
-    bool selu = L->n->op == OP_SELU;
-    switch (L->n->op) {
-    case OP_LEAKY_RELU:
-        y = sel(L, lt(L, zero, x), x, fmul(L, x, lf(L, a->a)));
-        break;
-    case OP_ELU:
-    case OP_SELU:
-        y = sel(L, lt(L, zero, x), scaled(L, x, selu ? SELU_SCALE : 1.0f),
-                elu_neg(L, x, selu ? SELU_ALPHA : a->a, selu ? SELU_SCALE : 1.0f));
-        break;
-    case OP_SOFTPLUS: {
-        /* beta*x > threshold ? x : log(1 + exp(beta*x)) / beta */
-        Expr *bx = flocal(L, p, "bx", fmul(L, x, lf(L, a->a)));
-        Expr *soft = fdiv(L, ex_un(L->a, X_LOG, fadd(L, lf(L, 1.0f), fexp(L, bx))), lf(L, a->a));
-        y = sel(L, lt(L, lf(L, a->b), bx), x, soft);
-        break;
-    }
-    case OP_HARD_SIGMOID:
-        y = fdiv(L, fminf_(L, fmaxf_(L, fadd(L, x, lf(L, 3.0f)), 0.0f), 6.0f), lf(L, 6.0f));
-        break;
-    case OP_HARD_SWISH:
-        y = fdiv(L, fmul(L, x, fminf_(L, fmaxf_(L, fadd(L, x, lf(L, 3.0f)), 0.0f), 6.0f)), lf(L, 6.0f));
-        break;
-    case OP_RELU6:
-        y = fminf_(L, fmaxf_(L, x, 0.0f), 6.0f);
-        break;
-    case OP_CLIP:
-        y = fminf_(L, fmaxf_(L, x, a->a), a->b);
-        break;
-    default:
-        NETC_ASSERT(!"lower_act: not an activation");
-    }
-    lstore(L, p, Y, i, y, false);
+    Expr *x = flocal(L, p, "v", lload(L, X, i));
+    lstore(L, p, Y, i, lact(L, p, L->n, x), false);
 }
 
 /* dx = f'(x) * dy, with f the activation p.act.fwd */
@@ -160,54 +257,48 @@ void lower_act_dx(Lower *L)
     enum { DX, X, DY };
     check_like(L, lin(L, 0)->id);
     check_like(L, lin(L, 1)->id);
-    const ActParam *a = &L->n->p.act;
     Expr *i;
     Stmt *p = flat_indep(L, &i);
-    Expr *x = flocal(L, p, "v", lload(L, X, i)), *dy = lload(L, DY, i), *zero = lf(L, 0.0f), *dx = NULL;
-    bool selu = a->fwd == OP_SELU;
-    switch (a->fwd) {
-    case OP_LEAKY_RELU:
-        dy = flocal(L, p, "g", dy);
-        dx = sel(L, lt(L, zero, x), dy, fmul(L, dy, lf(L, a->a)));
-        break;
-    case OP_ELU:
-    case OP_SELU: {
-        float alpha = selu ? SELU_ALPHA : a->a, scale = selu ? SELU_SCALE : 1.0f;
-        dy = flocal(L, p, "g", dy);
-        dx = sel(L, lt(L, zero, x), scaled(L, dy, scale),
-                 fmul(L, scaled(L, dy, alpha * scale), fexp(L, x)));
-        break;
+    Expr *x = flocal(L, p, "v", lload(L, X, i));
+    lstore(L, p, DX, i, lact_grad(L, p, L->n, x, lload(L, DY, i)), false);
+}
+
+/* ---- epilogues ---- */
+
+bool lepi_vector(const Epi *e)
+{
+    if (!e || !e->act)
+        return true;
+    Op op = e->act->op == OP_ACT_DX ? e->act->p.act.fwd : e->act->op;
+    return !needs_libm(op);
+}
+
+Expr *lepi(Lower *L, Stmt *p, const Epi *e, Expr *v, Expr *idx)
+{
+    bool vec = v->t == T_V32;
+    if (vec && !lepi_vector(e))
+        return NULL;
+    if (e->res >= 0) {
+        Expr *r = vec ? ex_vload(L->a, e->res, idx) : lload(L, e->res, idx);
+        v = e->res_first ? fadd(L, r, v) : fadd(L, v, r);
     }
-    case OP_SOFTPLUS: {
-        /* beta*x > threshold ? dy : dy * z / (z + 1), z = exp(beta*x) */
-        Expr *bx = flocal(L, p, "bx", fmul(L, x, lf(L, a->a)));
-        Expr *z = flocal(L, p, "z", fexp(L, bx));
-        dy = flocal(L, p, "g", dy);
-        dx = sel(L, lt(L, lf(L, a->b), bx), dy, fdiv(L, fmul(L, dy, z), fadd(L, z, lf(L, 1.0f))));
-        break;
+    if (!e->act)
+        return v;
+    if (e->aux < 0) {
+        /* an activation may read its argument several times: a sum once */
+        if (v->k != X_VAR && v->k != X_LOAD)
+            v = flocal(L, p, "e", v);
+        return lact(L, p, e->act, v);
     }
-    case OP_HARD_SIGMOID: {
-        Expr *inside = ex_bin(L->a, X_AND, lt(L, lf(L, -3.0f), x), lt(L, x, lf(L, 3.0f)));
-        dx = sel(L, inside, fmul(L, dy, lf(L, 1.0f / 6.0f)), zero);
-        break;
-    }
-    case OP_HARD_SWISH: {
-        /* x < -3: 0; x <= 3: dy * (x/3 + 1/2); else dy */
-        dy = flocal(L, p, "g", dy);
-        Expr *mid = fmul(L, dy, fadd(L, fdiv(L, x, lf(L, 3.0f)), lf(L, 0.5f)));
-        dx = sel(L, lt(L, x, lf(L, -3.0f)), zero, sel(L, le(L, x, lf(L, 3.0f)), mid, dy));
-        break;
-    }
-    case OP_RELU6:
-        dx = sel(L, ex_bin(L->a, X_AND, lt(L, zero, x), lt(L, x, lf(L, 6.0f))), dy, zero);
-        break;
-    case OP_CLIP:
-        dx = sel(L, ex_bin(L->a, X_AND, le(L, lf(L, a->a), x), le(L, x, lf(L, a->b))), dy, zero);
-        break;
-    default:
-        NETC_ASSERT(!"lower_act_dx: not an activation");
-    }
-    lstore(L, p, DX, i, dx, false);
+    Expr *a = flocal(L, p, "v", vec ? ex_vload(L->a, e->aux, idx) : lload(L, e->aux, idx));
+    return lact_grad(L, p, e->act, a, v);
+}
+
+void lepilogue_pass(Lower *L)
+{
+    Expr *i;
+    Stmt *p = flat_indep(L, &i);
+    lstore(L, p, 0, i, lepi(L, p, L->epi, lload(L, 0, i), i), false);
 }
 
 /* ---- prelu ---- */

@@ -14,7 +14,7 @@
  *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
  *                          phase (kw*dw) % sw, ow0 + v*V + (kw*dw) / sw ..+V]
  *       acc[r][rr][v] = fma(bcast(w[oc0 + r, ic, kd, kh, kw]), xv[rr][v], acc)
- *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = act(acc[r][rr][v])
+ *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = epi(acc[r][rr][v])  // lepi
  *
  * In the phase-split copy every tap reads consecutive memory whatever the
  * stride and dilation, and no load needs a bounds check.  Tiles are sized
@@ -52,7 +52,7 @@ typedef struct {
     int src, ext[3], phases, wq; /* extents Dp, Hp, (phases x wq) per channel */
     long plane;                /* floats per channel of src */
     int V, nv, rc, rh;         /* lanes, vectors per tile, channels, rows */
-    const Node *epi;
+    const Epi *epi;            /* applied at the stores, or NULL */
 } DConv;
 
 static int cdiv_floor(int a, int b)
@@ -264,9 +264,8 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
     for (int r = 0; r < rc; r++)
         for (int rr = 0; rr < rh; rr++)
             for (int v = 0; v < nv; v++) {
-                Expr *a = lvar(L, acc[r][rr][v]);
-                lstore(L, p, D->y, ladd(L, yb, li(L, r * osz + rr * D->out[2] + v * V)),
-                       D->epi ? lact(L, D->epi, a) : a, false);
+                Expr *a = lvar(L, acc[r][rr][v]), *yi = ladd(L, yb, li(L, r * osz + rr * D->out[2] + v * V));
+                lstore(L, p, D->y, yi, D->epi ? lepi(L, p, D->epi, a, yi) : a, false);
             }
 }
 
@@ -318,7 +317,7 @@ static int dconv_flat(const Lower *L, const DConv *D)
 }
 
 /* y [N*O*OD, OH, OW] = act(yx [N*O*OD, OH, wq]) for the flat form */
-static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Node *epi)
+static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Epi *epi)
 {
     int OH = D->out[1], OW = D->out[2];
     Stmt *p = L->k->body;
@@ -326,7 +325,8 @@ static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Node *ep
     Expr *oh = lfor(L, &p, "oh", li(L, 0), li(L, OH));
     Expr *ow = lfor(L, &p, "ow", li(L, 0), li(L, OW));
     Expr *v = lload(L, yx, ladd(L, lmad(L, t, F, lmul(L, oh, li(L, D->wq))), ow));
-    lstore(L, p, D->y, lmad(L, lmad(L, t, OH, oh), OW, ow), epi ? lact(L, epi, v) : v, false);
+    Expr *yi = lmad(L, lmad(L, t, OH, oh), OW, ow);
+    lstore(L, p, D->y, yi, epi ? lepi(L, p, epi, v, yi) : v, false);
 }
 
 /* Returns whether the activation D->epi was applied. */
@@ -334,7 +334,7 @@ static bool dconv_emit(Lower *L, DConv *D)
 {
     dconv_source(L, D);
     int F = dconv_flat(L, D), OH = D->out[1], OW = D->out[2];
-    const Node *epi = D->epi;
+    const Epi *epi = D->epi;
     int y = D->y, yx = -1;
     if (F) {
         D->out[1] = 1;
@@ -343,7 +343,7 @@ static bool dconv_emit(Lower *L, DConv *D)
         D->epi = NULL;
     }
     dconv_tiles(L, D);
-    if (!F && D->V >= 2 && epi && !lact_vector(epi->op))
+    if (!F && D->V >= 2 && !lepi_vector(epi))
         D->epi = NULL;
     /* full tiles, then the row tail, the channel tail and both */
     int nfc = D->og / D->rc, nfh = D->out[1] / D->rh, rct = D->og % D->rc, rht = D->out[1] % D->rh;
@@ -378,7 +378,7 @@ void lower_conv(Lower *L)
     Geom G;
     geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &n->shape);
     check_weight(&G, lin(L, 1));
-    DConv D = {.y = 0, .x = 1, .w = 2, .b = n->nin == 3 ? 3 : -1};
+    DConv D = {.y = 0, .x = 1, .w = 2, .b = node_own_nin(n) == 3 ? 3 : -1};
     dconv_axes(&D, &G);
     D.og = G.n_out / G.groups;
     D.cg = G.n_in / G.groups;
@@ -417,6 +417,7 @@ bool lower_conv_dx_vec(Lower *L)
         D.s[a] = 1;
         D.plo[a] = (G.k[a] - 1) * G.d[a] - G.plo[a];
     }
-    dconv_emit(L, &D);
+    D.epi = L->epi;
+    L->epi_done = dconv_emit(L, &D);
     return true;
 }

@@ -118,7 +118,7 @@ static int gemm_kc(Lower *L, int NR)
 typedef struct {
     Expr *k0, *k1;
     bool load;
-    const Node *epi;
+    const Epi *epi;
 } KBlock;
 
 /* rows x nv vectors of C from (m0, j0), k in [kb->k0, kb->k1): the
@@ -151,9 +151,8 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
     }
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
-            Expr *c = lvar(L, accv[r][v]);
-            lstore(L, p, C->buf, ladd(L, cb, li(L, r * C->rs + v * V)), kb->epi ? lact(L, kb->epi, c) : c,
-                   false);
+            Expr *c = lvar(L, accv[r][v]), *ci = ladd(L, cb, li(L, r * C->rs + v * V));
+            lstore(L, p, C->buf, ci, kb->epi ? lepi(L, p, kb->epi, c, ci) : c, false);
         }
 }
 
@@ -192,7 +191,7 @@ static void gemm_cols(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
  * summed k = 0, 1, ..., K-1 as without blocks.  A K that depends on the
  * batch is one block. */
 static void gemm_kblocks(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *M,
-                         Expr *j0, int nv, int V, Expr *K, bool acc, const Node *epi)
+                         Expr *j0, int nv, int V, Expr *K, bool acc, const Epi *epi)
 {
     int kn, kmax = gemm_kc(L, nv * V);
     if (!lconst(K, &kn) || kn <= kmax) {
@@ -265,9 +264,10 @@ void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr
 }
 
 void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc,
-               const Node *epi)
+               const Epi *epi)
 {
     NETC_ASSERT(C.cs == 1 && B.cs == 1 && N >= 1 && !C.panel);
+    NETC_ASSERT(!epi || (C.buf == 0 && (L->t->vlen < 2 || lepi_vector(epi))));
     int V = lanes(L);
     int nv = gemm_nv(N, V), NR = nv * V;
     NETC_ASSERT(!B.panel || B.panel == NR);
@@ -292,7 +292,7 @@ void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, 
 
 /* rows x cols outputs C[m0 + r, n0 + c] += sum_k A[m0 + r, k] B[n0 + c, k]. */
 static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const MatRef *B, Expr *m0,
-                      int rows, Expr *n0, int cols, int V, int K, const Node *epi)
+                      int rows, Expr *n0, int cols, int V, int K, const Epi *epi)
 {
     enum { DB = 4 };
     int accv[DB][DB];
@@ -329,7 +329,7 @@ static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
             }
             Expr *ci = lmat_at(L, C, ladd(L, m0, li(L, r)), ladd(L, n0, li(L, c)));
             if (epi)
-                lstore(L, p, C->buf, ci, lact(L, epi, fadd(L, lload(L, C->buf, ci), lvar(L, s))), false);
+                lstore(L, p, C->buf, ci, lepi(L, p, epi, fadd(L, lload(L, C->buf, ci), lvar(L, s)), ci), false);
             else
                 lstore(L, p, C->buf, ci, lvar(L, s), true);
         }
@@ -343,9 +343,9 @@ void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, 
 }
 
 void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K,
-                   const Node *epi)
+                   const Epi *epi)
 {
-    NETC_ASSERT(A.cs == 1 && B.cs == 1 && N >= 1 && K >= 1);
+    NETC_ASSERT(A.cs == 1 && B.cs == 1 && N >= 1 && K >= 1 && (!epi || C.buf == 0));
     int V = lanes(L);
     int DB = L->t->vregs >= 32 ? 4 : 3;
     int mc = 0;
@@ -405,23 +405,26 @@ void lower_dense(Lower *L)
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), M);
     Expr *u = lfor(L, &q, "u", li(L, 0), li(L, U));
-    lstore(L, q, Y, lmad(L, nb, U, u), L->n->nin == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
+    lstore(L, q, Y, lmad(L, nb, U, u), node_own_nin(L->n) == 3 ? lload(L, B, u) : lf(L, 0.0f), false);
 
-    /* a fused activation is applied as each output is stored (scalars) */
+    /* a fused epilogue is applied as each output is stored (scalars) */
     lgemm_dot_epi(L, p, (MatRef){Y, li(L, 0), U, 1, 0, 0}, (MatRef){X, li(L, 0), I, 1, 0, 0},
                   (MatRef){W, li(L, 0), I, 1, 0, 0}, M, U, I, L->epi);
     L->epi_done = true;
 }
 
-/* dx [M, I] = dy [M, U] w [U, I] */
+/* dx [M, I] = dy [M, U] w [U, I]; each dx is stored once, so a fused
+ * epilogue with a vector form is applied in registers */
 void lower_dense_dx(Lower *L)
 {
     enum { DX, DY, W };
     int I, U;
     Expr *M = dense_sizes(L, L->n->id, lin(L, 0)->id, &I, &U);
     NETC_ASSERT(lnumel(L, lin(L, 1)->id) == U * I);
-    lgemm(L, L->k->body, (MatRef){DX, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), U, 1, 0, 0},
-          (MatRef){W, li(L, 0), I, 1, 0, 0}, M, I, li(L, U), false);
+    const Epi *epi = lepi_vector(L->epi) ? L->epi : NULL;
+    lgemm_epi(L, L->k->body, (MatRef){DX, li(L, 0), I, 1, 0, 0}, (MatRef){DY, li(L, 0), U, 1, 0, 0},
+              (MatRef){W, li(L, 0), I, 1, 0, 0}, M, I, li(L, U), false, epi);
+    L->epi_done = epi != NULL;
 }
 
 /* dw [U, I] = dy^T [U, M] x [M, I]: the reduction over the rows is GEMM's k */

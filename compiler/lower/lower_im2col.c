@@ -206,7 +206,7 @@ void lower_conv_im2col(Lower *L)
     Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, G->n_out));
     Expr *i = lfor(L, &q, "i", li(L, 0), li(L, P));
     lstore(L, q, Y, ladd(L, lmul(L, lmad(L, nb, G->n_out, oc), li(L, P)), i),
-           n->nin == 3 ? lload(L, B, oc) : lf(L, 0.0f), false);
+           node_own_nin(n) == 3 ? lload(L, B, oc) : lf(L, 0.0f), false);
 
     q = p;
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
@@ -221,9 +221,9 @@ void lower_conv_im2col(Lower *L)
         bm = (MatRef){col, li(L, 0), P, 1, panel, c.rows};
     }
     /* y_g [Og, P] += w_g [Og, rows] col [rows, P]: each output is stored
-     * once, so a fused activation with a vector form is applied in
+     * once, so a fused epilogue with a vector form is applied in
      * registers as the micro-kernel stores */
-    const Node *epi = L->epi && lact_vector(L->epi->op) ? L->epi : NULL;
+    const Epi *epi = lepi_vector(L->epi) ? L->epi : NULL;
     lgemm_epi(L, q, (MatRef){Y, yb, P, 1, 0, 0}, packed_at(L, &wp, g), bm, li(L, c.og), P, li(L, c.rows), true, epi);
     L->epi_done = epi != NULL;
 }
@@ -254,8 +254,10 @@ void lower_conv_dx_im2col(Lower *L)
     MatRef wt = packed_at(L, &wp, g);
     MatRef dy = {DY, yb, P, 1, 0, 0};
     if (c.pointwise) {
-        /* dx_g [Cg, P] += w_g^T dy_g */
-        lgemm(L, q, (MatRef){DX, xb, G->in_sz, 1, 0, 0}, wt, dy, li(L, c.rows), P, li(L, c.og), false);
+        /* dx_g [Cg, P] = w_g^T dy_g, each stored once: the epilogue applies */
+        const Epi *epi = lepi_vector(L->epi) ? L->epi : NULL;
+        lgemm_epi(L, q, (MatRef){DX, xb, G->in_sz, 1, 0, 0}, wt, dy, li(L, c.rows), P, li(L, c.og), false, epi);
+        L->epi_done = epi != NULL;
         return;
     }
     /* dcol [rows, P] = w_g^T dy_g */

@@ -11,6 +11,20 @@
 
 #include "netc.h"
 
+/* The epilogue of a kernel (graph/fuse.c, Node.epi) as its lowering sees
+ * it: what the stores apply to the value v computed for output element i,
+ * in this order:
+ *   v = v + res[i]       res >= 0: a fused add (operands in the add's order)
+ *   v = act(v)           act an activation, or
+ *   v = act'(aux[i]) v   act an activation's gradient, aux its y or x
+ * res and aux are buffers of the kernel (the inputs fuse.c appended). */
+typedef struct {
+    int res;
+    bool res_first;  /* the add reads res before the node's value */
+    const Node *act; /* or NULL */
+    int aux;         /* -1 when act is an activation (or absent) */
+} Epi;
+
 /* The state of one node's lowering. */
 typedef struct {
     Arena *a;
@@ -19,7 +33,7 @@ typedef struct {
     Kernel *k;
     Algo algo;      /* the node's schedule */
     const Target *t; /* the machine it is scheduled for */
-    const Node *epi; /* the activation fused into this node (graph/fuse.c), or NULL */
+    const Epi *epi;  /* the node's epilogue, or NULL */
     bool epi_done;   /* the lowering applied epi at its final stores; else
                         lower_node applies it in a pass over the output */
     bool training;   /* an OPF_MODE op lowered for a training entry */
@@ -118,13 +132,21 @@ Expr *tap_loops(Lower *L, Stmt **p, const Geom *G, Expr *tap[3]);
 /* Asserts w [O, C/g, K...] matches the geometry. */
 void check_weight(const Geom *G, const Node *w);
 
-/* ---- activations (lower_misc.c) ---- */
-/* act(x) for an element-wise activation node, x a float or a vector; NULL
- * when x is a vector and the activation has no vector form in the loop IR
- * (lact_vector says which have one). */
-Expr *lact(Lower *L, const Node *act, Expr *x);
-bool lact_vector(Op op);
-/* y = act(y) over the kernel's whole output: the epilogue of a lowering
+/* ---- activations and epilogues (lower_act.c) ---- */
+/* act(x) for an element-wise activation node (graph/fuse.c's
+ * fuse_activation), x a float or a vector; locals in p.  NULL when x is a
+ * vector and the activation has no vector form in the loop IR (exp, log,
+ * tanh: libm per lane). */
+Expr *lact(Lower *L, Stmt *p, const Node *act, Expr *x);
+/* dx for activation gradient node g (fuse_activation_grad) from a, the y
+ * or x it reads, and dy; floats or vectors, NULL as lact. */
+Expr *lact_grad(Lower *L, Stmt *p, const Node *g, Expr *a, Expr *dy);
+/* The value an epilogue e stores for v computed at output index idx (a
+ * float, or a vector of the lanes idx, idx+1, ...); locals in p.  NULL
+ * when v is a vector and lepi_vector(e) is false. */
+Expr *lepi(Lower *L, Stmt *p, const Epi *e, Expr *v, Expr *idx);
+bool lepi_vector(const Epi *e); /* e (or NULL) has a vector form */
+/* y = epi(y) over the kernel's whole output: the epilogue of a lowering
  * that could not apply it at its stores. */
 void lepilogue_pass(Lower *L);
 
@@ -167,19 +189,21 @@ void lgemm_pack(Lower *L, Stmt *p, MatRef dst, MatRef A, int M, int K);
  * is summed in k order 0, 1, ..., K-1, the same in both backends.  M and K
  * may depend on the batch size; N is a constant. */
 void lgemm(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc);
-/* lgemm whose stores of C apply the activation epi (lact; NULL: none):
- * only where each element of C is stored once, with its final value. */
+/* lgemm whose stores of C apply the epilogue epi (lepi; NULL: none), C
+ * the node's output (buffer 0) and epi with a vector form when the target
+ * has vectors: each element of C is stored with its final value once. */
 void lgemm_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, Expr *K, bool acc,
-               const Node *epi);
+               const Epi *epi);
 /* C [M, N] += A [M, K] B [N, K]^T for long K and few outputs: A and B have
  * contiguous rows (cs == 1).  Each output's sum over k is split, in the IR,
  * into 16 lanes (lane s sums k = s, s+16, s+32, ... in order) that are then
  * added in lane order, so the inner loop runs over independent lanes and
  * the result is the same in both backends.  Adds a scratch buffer. */
 void lgemm_dot(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K);
-/* lgemm_dot storing epi(C + A Bt) (epi: any activation, applied to floats). */
+/* lgemm_dot storing epi(C + A Bt) (any epilogue, applied to floats; C the
+ * node's output). */
 void lgemm_dot_epi(Lower *L, Stmt *p, MatRef C, MatRef A, MatRef B, Expr *M, int N, int K,
-                   const Node *epi);
+                   const Epi *epi);
 
 /* ---- the lowerings, one per op family and algorithm (lower_conv.c,
  * lower_im2col.c, lower_winograd.c, lower_gemm.c, lower_pool.c, lower_move.c, lower_misc.c); each fills

@@ -40,42 +40,6 @@ void lower_copy(Lower *L)
     lstore(L, p, Y, i, lload(L, X, i), false);
 }
 
-bool lact_vector(Op op)
-{
-    return op == OP_RELU;
-}
-
-Expr *lact(Lower *L, const Node *act, Expr *x)
-{
-    if (x->t == T_V32) {
-        if (!lact_vector(act->op))
-            return NULL;
-        /* max(0, x) = 0 > x ? 0 : x, lane by lane: the same bits as the
-         * scalar select below, NaN and -0.0 included */
-        return ex_bin(L->a, X_MAX, ex_bcast(L->a, lf(L, 0.0f)), x);
-    }
-    switch (act->op) {
-    case OP_RELU:
-        /* x < 0 ? 0 : x keeps a NaN, as PyTorch's relu does */
-        return ex_select(L->a, ex_bin(L->a, X_LT, x, lf(L, 0.0f)), lf(L, 0.0f), x);
-    case OP_TANH:
-        return ex_un(L->a, X_TANH, x);
-    case OP_SIGMOID:
-        return fdiv(L, lf(L, 1.0f), fadd(L, lf(L, 1.0f), ex_un(L->a, X_EXP, ex_un(L->a, X_NEG, x))));
-    default:
-        NETC_ASSERT(!"not an activation");
-        return NULL;
-    }
-}
-
-void lepilogue_pass(Lower *L)
-{
-    Expr *i;
-    Stmt *p = flat_loop(L, &i);
-    p->indep = true;
-    lstore(L, p, 0, i, lact(L, L->epi, lload(L, 0, i)), false);
-}
-
 /* y = relu(x) | tanh(x) | sigmoid(x) */
 void lower_unary(Lower *L)
 {
@@ -83,11 +47,10 @@ void lower_unary(Lower *L)
     check_same(L, lin(L, 0)->id);
     Expr *i, *yi;
     Stmt *p = L->n->shuf_out ? lshuffled_loop(L, L->n->shuf_out, &i, &yi) : flat_loop(L, &i);
-    lstore(L, p, Y, L->n->shuf_out ? yi : i, lact(L, L->n, lload(L, X, i)), false);
+    lstore(L, p, Y, L->n->shuf_out ? yi : i, lact(L, p, L->n, lload(L, X, i)), false);
 }
 
-/* dx from the forward output y and dy: relu dy*(y > 0), tanh dy*(1 - y^2),
- * sigmoid dy*(1 - y)*y */
+/* dx from the forward output y and dy (lact_grad) */
 void lower_unary_dx(Lower *L)
 {
     enum { DX, Y, DY };
@@ -95,22 +58,7 @@ void lower_unary_dx(Lower *L)
     check_same(L, lin(L, 1)->id);
     Expr *i, *yi;
     Stmt *p = L->n->shuf_out ? lshuffled_loop(L, L->n->shuf_out, &i, &yi) : flat_loop(L, &i);
-    Expr *y = lload(L, Y, i), *dy = lload(L, DY, i), *v = NULL;
-    Expr *one = lf(L, 1.0f);
-    switch (L->n->op) {
-    case OP_RELU_DX:
-        v = ex_select(L->a, ex_bin(L->a, X_LE, y, lf(L, 0.0f)), lf(L, 0.0f), dy);
-        break;
-    case OP_TANH_DX:
-        v = fmul(L, dy, fsub(L, one, fmul(L, y, y)));
-        break;
-    case OP_SIGMOID_DX:
-        v = fmul(L, fmul(L, dy, fsub(L, one, y)), y);
-        break;
-    default:
-        NETC_ASSERT(!"lower_unary_dx: not a unary gradient");
-    }
-    lstore(L, p, DX, L->n->shuf_out ? yi : i, v, false);
+    lstore(L, p, DX, L->n->shuf_out ? yi : i, lact_grad(L, p, L->n, lload(L, Y, i), lload(L, DY, i)), false);
 }
 
 /* y = x0 + x1 + ... (same shapes) */

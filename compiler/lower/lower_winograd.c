@@ -13,7 +13,8 @@
  *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call
  *   V [a*a, Ci, T]   = B^T d B            input transform, T tiles per plane
  *   M_e [Co, T]      = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
- *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges
+ *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges,
+ *                                        storing through the epilogue (lepi)
  *
  * The filter transform runs in every call of the kernel, before the batch
  * loop: once per forward call, once per training step for each of conv
@@ -252,9 +253,11 @@ static void out_tiles(Lower *L, Stmt *p, const Wino *w, int y, int mb, Expr *oc,
     transform(L, q, T->at, rows, a, T->at, cols, a, mv, out);
     Expr *yb = lbind(L, q, "yt", ladd(L, yc, lmad(L, i, m * w->OW, lmul(L, j, li(L, m)))));
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            lstore(L, q, y, ladd(L, yb, li(L, r * w->OW + c)), bias ? fadd(L, out[r * cols + c], bias) : out[r * cols + c],
-                   false);
+        for (int c = 0; c < cols; c++) {
+            Expr *v = bias ? fadd(L, out[r * cols + c], bias) : out[r * cols + c];
+            Expr *yi = ladd(L, yb, li(L, r * w->OW + c));
+            lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
+        }
 }
 
 /* The output planes at yb from M: per channel, the full tiles and the
@@ -306,7 +309,8 @@ static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int b
     output_transform(L, p, w, out, mb, yb, bbuf, g);
 }
 
-/* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, 3, 3]) */
+/* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, 3, 3]); the
+ * output transform stores each value once, applying the epilogue */
 void lower_conv_winograd(Lower *L)
 {
     enum { Y, X, W, B };
@@ -315,7 +319,8 @@ void lower_conv_winograd(Lower *L)
     check_weight(&G, lin(L, 1));
     Wino w;
     wino_geom(&w, L->algo, false, &G);
-    lower_wino(L, &w, Y, X, W, L->n->nin == 3 ? B : -1);
+    lower_wino(L, &w, Y, X, W, node_own_nin(L->n) == 3 ? B : -1);
+    L->epi_done = true;
 }
 
 /* dx [N, C, H, W] = conv_transpose(dy [N, O, OH, OW], w [O, C/g, 3, 3]) */
@@ -328,4 +333,5 @@ void lower_conv_dx_winograd(Lower *L)
     Wino w;
     wino_geom(&w, L->algo, true, &G);
     lower_wino(L, &w, DX, DY, W, -1);
+    L->epi_done = true;
 }

@@ -244,6 +244,18 @@ CASES = [
                      c=conv(3, 4, 3, padding=1), d=conv(3, 2, 1))),
     Case("add_residual", (3, 6, 6),
          lambda: Net(lambda m, x: x + m.c(x), c=conv(3, 3, 3, padding=1))),
+    # epilogue fusion: a residual add and relus in the convolutions, and
+    # activation gradients in the conv_dx and dense_dx before them
+    Case("fuse_resblock", (3, 6, 6),
+         lambda: Net(lambda m, x: (lambda h: m.c(torch.tanh(m.b(torch.sigmoid(m.a(h))) + h)))(
+             torch.tanh(m.s(x))),
+                     s=conv(3, 4, 3, padding=1), a=conv(4, 4, 3, padding=1),
+                     b=conv(4, 4, 3, padding=1), c=conv(4, 3, 3, padding=1))),
+    Case("fuse_act_grads", (3, 6, 6),
+         lambda: Net(lambda m, x: m.f(F.leaky_relu(m.e(torch.flatten(torch.tanh(m.d(torch.sigmoid(m.c(
+             F.elu(m.b(F.softplus(m.a(x), beta=2, threshold=3))))))), 1)), 0.2)),
+                     a=conv(3, 4, 3, padding=1), b=conv(4, 4, 3, padding=1), c=conv(4, 4, 1),
+                     d=conv(4, 2, 3, padding=1), e=nn.Linear(72, 8), f=nn.Linear(8, 5))),
     Case("loss_xent", (6,),
          lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5)),
          loss="softmax_cross_entropy", classes=5),
