@@ -23,10 +23,11 @@
  * instead of channels.  The width is covered by tiles of NV*V columns, then
  * one tile of the vectors left, which ends at OW and recomputes a few
  * columns of the one before it with the same summation, so it stores the
- * same bits.  A plane narrower than V with unit strides is computed as one
- * long row at the source's row pitch (its rows one after the other) into a
- * scratch yx, then copied out; other narrow planes run the same tiles with
- * floats.  Output-channel and row tails are the same
+ * same bits.  A plane with unit strides may be computed as one long row at
+ * the source's row pitch (its rows one after the other) into a scratch yx,
+ * then copied out: always when it is narrower than V, and for wider planes
+ * when the row tiles' tails cost more (dconv_flat); other narrow planes run
+ * the same tiles with floats.  Output-channel and row tails are the same
  * micro-kernel with smaller RC / RH, each region of tiles one independent
  * loop over the batch, groups, channel blocks, depth and row blocks
  * (threads at batch 1 too).  Every output is the bias plus its taps in the order
@@ -302,18 +303,46 @@ static void dconv_region(Lower *L, const DConv *D, int ncb, int cb0, int rc, int
     dconv_row(L, p, D, t, g, cl0, od, oh0, rc, rh);
 }
 
-/* A plane narrower than a vector, read with unit strides: the rows of the
- * source, one after the other, are one long row of pitch wq, and so are
- * the outputs computed over it (the wq - OW columns past each row's end are
- * computed and dropped).  Returns the flat width, or 0 when it does not
- * apply. */
+/* Vector columns of the row tiles over one output row of width W: tiles of
+ * nv vectors, then one of the vectors left (dconv_row), which keeps fewer
+ * accumulators busy for the same loads and so counts half again. */
+static double row_cost(int W, int V, int nvmax)
+{
+    int cols = W / V, nv = cols < nvmax ? cols : nvmax;
+    if (nv < 1)
+        return V * 1.5;
+    int tw = nv * V, nt = (W % tw + V - 1) / V;
+    return W / tw * tw + nt * V * (nt < nv ? 1.5 : 1.0);
+}
+
+/* Floats of work per output pixel that copying the flat form's yx out
+ * costs, in units of one lane of an FMA (measured: 64->64 3x3 56x56 gains,
+ * 4 groups of 32->32 at 28x28 loses). */
+#define FLAT_COPY_COST 20
+
+/* With unit strides the rows of the source, one after the other, are one
+ * long row of pitch wq, and so are the outputs computed over it (the wq -
+ * OW columns past each row's end are computed and dropped, the rest copied
+ * out of a scratch yx).  Taken for a plane narrower than a vector, which
+ * row tiles would cover with floats, and wherever the row tiles' tail
+ * computes more columns than the dropped ones and the copy cost: a 56-wide
+ * row of 16-lane vectors is a tile of 48 and a tail of 16 (64 columns),
+ * its flat form 58 per row.  Returns the flat width, or 0. */
 static int dconv_flat(const Lower *L, const DConv *D)
 {
     int V = L->t->vlen;
-    if (V < 2 || D->out[2] >= V || D->s[1] != 1 || D->s[2] != 1 || D->out[1] == 1)
+    if (V < 2 || D->s[1] != 1 || D->s[2] != 1 || D->out[1] == 1)
         return 0;
     int F = (D->out[1] - 1) * D->wq + D->out[2];
-    return F >= V ? F : 0;
+    if (F < V)
+        return 0;
+    if (D->out[2] < V)
+        return F;
+    double red = (double)D->cg * D->k_sz; /* FMAs per output */
+    int nvmax = L->t->vregs >= 32 ? 3 : 2;
+    double rows = D->out[1] * row_cost(D->out[2], V, nvmax) * red;
+    double flat = row_cost(F, V, nvmax) * red + FLAT_COPY_COST * (double)D->out[1] * D->out[2];
+    return flat < rows ? F : 0;
 }
 
 /* y [N*O*OD, OH, OW] = act(yx [N*O*OD, OH, wq]) for the flat form */

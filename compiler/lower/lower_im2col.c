@@ -272,43 +272,119 @@ void lower_conv_dx_im2col(Lower *L)
     lstore(L, in.body, DX, in.xi, lload(L, dcol, in.yi), true);
 }
 
+/* Output rows per tile of the tiled weight gradient: the tile's unfolded
+ * columns (rows x TR*OW floats) take a quarter of L2, beside dwt, the
+ * tile's dyt and the input rows it reads. */
+static int dw_tile_rows(Lower *L, const Im2col *c)
+{
+    long per_row = (long)c->rows * c->G.out[2] * (long)sizeof(float);
+    long tr = L->t->l2 / 4 / (per_row > 0 ? per_row : 1);
+    return tr < 1 ? 1 : tr > c->G.out[1] ? c->G.out[1] : (int)tr;
+}
+
+/* col [rows, nr*OW] of output rows oh0 .. +nr at depth od: every tap's
+ * value where it lands inside the input (the rest is left as it is). */
+static void unfold_rows(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, Expr *od, Expr *oh0,
+                        int nr)
+{
+    const Geom *G = &c->G;
+    int NC = nr * G->out[2];
+    Stmt *q = p;
+    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
+    Expr *tap[3];
+    Expr *toff = tap_loops(L, &q, G, tap);
+    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
+    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    /* depth od: a loop of one iteration, or none where its tap is outside */
+    TapRange td = tap_range(L, G, 0, tap[0]);
+    Expr *d = lfor(L, &q, "od", lmax(L, td.lo, od), lmin(L, td.hi, ladd(L, od, li(L, 1))));
+    Expr *xd = ladd(L, lmul(L, d, li(L, G->s[0])), td.shift);
+    TapRange th = tap_range(L, G, 1, tap[1]);
+    Expr *oh = lfor(L, &q, "oh", lmax(L, th.lo, oh0), lmin(L, th.hi, ladd(L, oh0, li(L, nr))));
+    Expr *xh = ladd(L, lmul(L, oh, li(L, G->s[1])), th.shift);
+    TapRange tw = tap_range(L, G, 2, tap[2]);
+    Expr *cr = lbind(L, q, "cr", ladd(L, lmul(L, row, li(L, NC)), lmul(L, lsub(L, oh, oh0), li(L, G->out[2]))));
+    Expr *xr = lbind(L, q, "xr", ladd(L, ladd(L, xc, lmul(L, lmad(L, xd, G->in[1], xh), li(L, G->in[2]))), tw.shift));
+    Expr *ow = lfor(L, &q, "ow", tw.lo, tw.hi);
+    lstore(L, q, col, ladd(L, cr, ow), lload(L, x, ladd(L, xr, lmul(L, ow, li(L, G->s[2])))), false);
+}
+
+/* One tile of the tiled weight gradient: output rows oh0 .. +nr at depth
+ * od of sample nb, group g, as NC = nr*OW steps of the GEMM's k:
+ *   col [rows, NC] = the tile unfolded (zeroed first when padded)
+ *   dyt [NC, Og]   = the tile's dy_g^T
+ *   dwt_g [rows, Og] += col dyt */
+static void dw_tile(Lower *L, Stmt *p, const Im2col *c, int col, int dyt, int dwt, Expr *g, Expr *xb, Expr *yb,
+                    Expr *od, Expr *oh0, int nr)
+{
+    enum { DW, X, DY };
+    const Geom *G = &c->G;
+    int NC = nr * G->out[2];
+    if (!geom_unpadded(G))
+        lzero(L, p, col, li(L, 0), li(L, c->rows * NC));
+    unfold_rows(L, p, c, col, X, xb, od, oh0, nr);
+    Expr *pb = lbind(L, p, "pb", ladd(L, yb, lmul(L, lmad(L, od, G->out[1], oh0), li(L, G->out[2]))));
+    Stmt *t = p;
+    Expr *o = lfor(L, &t, "o", li(L, 0), li(L, c->og));
+    Expr *pix = lfor(L, &t, "p", li(L, 0), li(L, NC));
+    lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, pb, lmad(L, o, G->out_sz, pix))), false);
+    lgemm(L, p, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1, 0, 0}, (MatRef){col, li(L, 0), NC, 1, 0, 0},
+          (MatRef){dyt, li(L, 0), c->og, 1, 0, 0}, li(L, c->rows), c->og, li(L, NC), true);
+}
+
 /* dw through its transpose: dwt [g, Cg*K, Og] accumulates col dy_g^T over
- * the batch, then dw [g*Og + o, r] = dwt [g, r, o]. */
+ * the batch, then dw [g*Og + o, r] = dwt [g, r, o].  A convolution that
+ * needs an unfold takes its pixels in tiles of whole output rows, each
+ * unfolded into a cache-sized col right before the GEMM reads it, so the
+ * unfolded matrix never goes through memory; the GEMM's k runs over the
+ * pixels of the tiles in order, so every weight is still summed over the
+ * pixels in order (sample by sample):
+ *
+ *   for nb, g: for od: for oh0 in steps of TR (dw_tile_rows):
+ *     col [rows, TR*OW] = unfold of rows oh0 .. +TR;  dyt [TR*OW, Og] = dy^T
+ *     dwt_g [rows, Og] += col dyt */
 static void lower_conv_dw_t(Lower *L, const Im2col *c)
 {
     const Geom *G = &c->G;
     enum { DW, X, DY };
     int P = G->out_sz;
-    int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * P, 0);
-    int dyt = kernel_scratch(L->a, L->k, "dyt", (long)P * c->og, 0);
+    int TR = c->pointwise ? 0 : dw_tile_rows(L, c);
+    int NC = c->pointwise ? P : TR * G->out[2];
+    int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * NC, 0);
+    int dyt = kernel_scratch(L->a, L->k, "dyt", (long)NC * c->og, 0);
     int dwt = kernel_scratch(L->a, L->k, "dwt", (long)G->n_out * c->rows, 0);
 
     Stmt *p = L->k->body;
-    unfold_zero(L, p, c, col);
     lzero(L, p, dwt, li(L, 0), li(L, G->n_out * c->rows));
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
-    MatRef a = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, q, c, col, X, xb, false);
-        a = (MatRef){col, li(L, 0), P, 1, 0, 0};
+        Expr *od = lfor(L, &q, "od", li(L, 0), li(L, G->out[0]));
+        int full = G->out[1] / TR, rest = G->out[1] % TR;
+        Stmt *r = q;
+        Expr *ht = lfor(L, &r, "ht", li(L, 0), li(L, full));
+        dw_tile(L, r, c, col, dyt, dwt, g, xb, yb, od, lmul(L, ht, li(L, TR)), TR);
+        if (rest)
+            dw_tile(L, q, c, col, dyt, dwt, g, xb, yb, od, li(L, full * TR), rest);
+    } else {
+        /* dyt [P, Og] = dy_g^T */
+        Stmt *t = q;
+        Expr *pix = lfor(L, &t, "p", li(L, 0), li(L, P));
+        Expr *o = lfor(L, &t, "o", li(L, 0), li(L, c->og));
+        lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, yb, lmad(L, o, P, pix))), false);
+        /* dwt_g [rows, Og] += x_g [rows, P] dyt [P, Og] */
+        lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1, 0, 0},
+              (MatRef){X, xb, G->in_sz, 1, 0, 0}, (MatRef){dyt, li(L, 0), c->og, 1, 0, 0}, li(L, c->rows), c->og,
+              li(L, P), true);
     }
-    /* dyt [P, Og] = dy_g^T */
-    Stmt *t = q;
-    Expr *pix = lfor(L, &t, "p", li(L, 0), li(L, P));
-    Expr *o = lfor(L, &t, "o", li(L, 0), li(L, c->og));
-    lstore(L, t, dyt, lmad(L, pix, c->og, o), lload(L, DY, ladd(L, yb, lmad(L, o, P, pix))), false);
-    /* dwt_g [rows, Og] += col [rows, P] dyt [P, Og] */
-    lgemm(L, q, (MatRef){dwt, lmul(L, g, li(L, c->rows * c->og)), c->og, 1, 0, 0}, a,
-          (MatRef){dyt, li(L, 0), c->og, 1, 0, 0}, li(L, c->rows), c->og, li(L, P), true);
 
     /* dw [g*Og + o, r] = dwt [g, r, o] */
     q = p;
     g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
-    o = lfor(L, &q, "o", li(L, 0), li(L, c->og));
+    Expr *o = lfor(L, &q, "o", li(L, 0), li(L, c->og));
     Expr *r = lfor(L, &q, "r", li(L, 0), li(L, c->rows));
     lstore(L, q, DW, lmad(L, lmad(L, g, c->og, o), c->rows, r),
            lload(L, dwt, lmad(L, lmad(L, g, c->rows, r), c->og, o)), false);

@@ -196,6 +196,19 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 5, 11, stride=4, padding=2))),
     Case("conv_dil2_wide", (2, 11, 21),
          lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 3, dilation=2, padding=2))),
+    # rows of 20 and 22 wider than a vector: the direct kernel's flat form
+    # (one long row at the input's pitch) when the row tiles' tail costs more
+    Case("conv_flat_rows", (8, 9, 20),
+         lambda: Net(lambda m, x: m.c(x), c=conv(8, 20, 3, padding=1))),
+    Case("conv_flat_dil2", (12, 10, 22),
+         lambda: Net(lambda m, x: m.c(x), c=conv(12, 24, 3, dilation=2, padding=2))),
+    # the weight gradient's row tiles (16 output channels): 7 rows of 48
+    # pixels at 432 unfolded rows are a tile of 6 rows and one of 1 on a
+    # 2 MiB L2, and the depth loop of a 3D layer
+    Case("conv_dw_tiles", (48, 7, 48),
+         lambda: Net(lambda m, x: m.c(x), c=conv(48, 16, 3, padding=1))),
+    Case("conv3d_dw_tiles", (2, 4, 6, 19),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 16, 3, padding=1))),
     Case("conv3d_wide", (2, 4, 6, 19),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 5, 3, padding=1))),
     # depthwise with channel multiplier 2, and plain depthwise with a row tail
