@@ -7,7 +7,8 @@
 #  - through each backend, the forward outputs with and without the fold
 #    agree within 1e-5 relative (tests/fold_bn_forward.c, with running
 #    statistics moved away from 0 and 1), and the train entry's loss and
-#    gradients are the same to every bit (training does not fold).
+#    gradients are the same to every bit (training does not fold); also
+#    with every convolution algorithm forced (--algo).
 set -uo pipefail
 netc=$1 netcrt=$2 backends=$3
 tmp=$(mktemp -d)
@@ -47,15 +48,25 @@ run() { # file, backend, dir, netc flags...: the driver's output
      "${libs[@]}" -o "$d/fb" && "$d/fb" --batch 3
 }
 
-for f in $nets; do
-  for b in $backends; do
+# every net through each backend; the folded convolutions of two nets
+# also through each convolution algorithm (the last backend)
+cases=""
+for f in $nets; do for b in $backends; do cases="$cases $f:$b:auto"; done; done
+last=${backends##* }
+for f in tests/golden/foldbn.net examples/zoo/small/resnet_small.net; do
+  for algo in direct im2col winograd; do cases="$cases $f:$last:$algo"; done
+done
+
+for c in $cases; do
+    f=${c%%:*} b=${c#*:} algo=${c##*:}
+    b=${b%%:*}
     n=$(basename "$f" .net)
-    if ! run "$f" "$b" "$tmp/$n.$b" >"$tmp/with" 2>&1; then
-      fail "$f ($b): with the fold" "$tmp/with"; continue; fi
-    if ! run "$f" "$b" "$tmp/$n.$b.nofold" --no-fold-bn >"$tmp/without" 2>&1; then
-      fail "$f ($b): with --no-fold-bn" "$tmp/without"; continue; fi
+    if ! run "$f" "$b" "$tmp/$n.$b.$algo" "--algo=$algo" >"$tmp/with" 2>&1; then
+      fail "$f ($b, $algo): with the fold" "$tmp/with"; continue; fi
+    if ! run "$f" "$b" "$tmp/$n.$b.$algo.nofold" "--algo=$algo" --no-fold-bn >"$tmp/without" 2>&1; then
+      fail "$f ($b, $algo): with --no-fold-bn" "$tmp/without"; continue; fi
     if diff <(grep -v '^out' "$tmp/without") <(grep -v '^out' "$tmp/with") >"$tmp/diff"; then ok; else
-      fail "$f ($b): the train entry differs with the fold" "$tmp/diff"; fi
+      fail "$f ($b, $algo): the train entry differs with the fold" "$tmp/diff"; fi
     # |a - b| <= 1e-5 * max(|b|, max over the outputs of |b|)
     if paste -d' ' <(grep '^out' "$tmp/without") <(grep '^out' "$tmp/with") | awk '
          { a = $4; b = $8; d = a - b; if (d < 0) d = -d; if (b < 0) b = -b
@@ -64,8 +75,7 @@ for f in $nets; do
                for (i = 1; i <= NR; i++) if (diff[i] > 1e-5 * (ref[i] > big ? ref[i] : big)) {
                  printf "output %d: differs by %g (largest output %g)\n", i, diff[i], big; bad = 1 }
                exit bad }' >"$tmp/cmp"; then ok; else
-      fail "$f ($b): the forward outputs differ with the fold" "$tmp/cmp"; fi
-  done
+      fail "$f ($b, $algo): the forward outputs differ with the fold" "$tmp/cmp"; fi
 done
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
