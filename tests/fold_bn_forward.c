@@ -111,5 +111,14 @@ int main(int argc, char **argv)
     for (int k = 0; k < m.noutput; k++)
         for (long i = 0; i < m.output[k].numel * n; i++)
             printf("out %d %ld %.9g\n", k, i, (double)out[k][i]);
+    for (int k = 0; k < m.noutput; k++)
+        free(out[k]);
+    free(out);
+    free(x);
+    free(target);
+    free(arena);
+    free(grads);
+    free(params);
+    rt_meta_free(&m);
     return 0;
 }
