@@ -3,7 +3,7 @@
  * The whole compiler, one phase per line (see compile()):
  *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
  * Each phase's result can be printed with --dump=ast,ir,shuffle,grad,fuse,fold,
- * algo,vectorize,unroll,loops,mem.
+ * foldbn,algo,vectorize,unroll,loops,mem.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -43,6 +43,7 @@ typedef struct {
     bool no_fuse;           /* --no-fuse: every add and activation its own kernel */
     bool no_fold;           /* --no-fold: every channel shuffle its own kernel */
     ShareMode share;        /* --share=families|exact|none */
+    bool no_fold_bn;        /* --no-fold-bn: batch norm its own kernel in inference */
     const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
     bool backward;          /* graph --backward: the backward nodes too */
 } Options;
@@ -68,13 +69,15 @@ static void usage(FILE *f)
           "  --cc CC              build: C compiler / linker driver (default: $CC or cc)\n"
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
-          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, algo, vectorize,\n"
-          "                       unroll, outline, family, loops, mem, all (comma-separated)\n"
+          "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, foldbn, algo,\n"
+          "                       vectorize, unroll, outline, family, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
           "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
           "  --no-fuse            no epilogue fusion: every residual add and activation its own kernel\n"
           "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
+          "  --no-fold-bn         keep every batch norm its own kernel in inference (no folding\n"
+          "                       into the convolution before it)\n"
           "  --share=families|exact|none\n"
           "                       heavy blocks outlined and one function for kernels identical up\n"
           "                       to constants (default), for identical kernels only, or none\n"
@@ -102,8 +105,9 @@ static void arg_error(const char *fmt, ...)
 
 /* The phases --dump can print, in pipeline order; "all" prints them all.
  * A new phase is a row here and a dumping() call in compile(). */
-static const char *const dump_phases[] = {"ast",  "ir",        "shuffle", "grad",  "fuse", "fold",
-                                          "algo", "vectorize", "unroll",  "outline", "family", "loops", "mem"};
+static const char *const dump_phases[] = {"ast",    "ir",      "shuffle", "grad",   "fuse",
+                                          "fold",   "foldbn",  "algo",    "vectorize", "unroll",
+                                          "outline", "family", "loops",   "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -210,6 +214,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->no_fuse = true;
         } else if (strcmp(a, "--no-fold") == 0) {
             o->no_fold = true;
+        } else if (strcmp(a, "--no-fold-bn") == 0) {
+            o->no_fold_bn = true;
         } else if (strncmp(a, "--share=", 8) == 0) {
             static const char *const modes[] = {"families", "exact", "none"};
             int m = 0;
@@ -319,6 +325,8 @@ static void print_layer_table(const Model *m, const Program *p)
             printf("  fused into %s", g->node[n->fused_into]->name);
         if (n->folded_into >= 0)
             printf("  folded into %s", g->node[n->folded_into]->name);
+        if (n->bn_into >= 0)
+            printf("  inference: in %s", g->node[n->bn_into]->name);
         putchar('\n');
     }
     for (int i = 0; i < g->nnode; i++)
@@ -698,6 +706,13 @@ static int compile(const Options *o)
         fold_shuffles(m);
     timing_end();
     if (dumping(o, "fold"))
+        graph_print(stdout, m->g);
+    NETC_ASSERT(graph_verify(m->g, stderr));
+    timing_begin("fold batch norm");
+    if (!o->no_fold_bn && !graph_after(o, "grad"))
+        fold_batchnorms(m);
+    timing_end();
+    if (dumping(o, "foldbn"))
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;

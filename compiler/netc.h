@@ -147,6 +147,11 @@ int fuse_epilogues(Model *m);
  * them or the slices after them (see the file); returns how many. */
 int fold_shuffles(Model *m);
 
+/* graph/fold_bn.c: batch norms (running statistics) folded into the conv
+ * before them, in inference entries only (see the file);
+ * returns how many. */
+int fold_batchnorms(Model *m);
+
 /* graph/shuffle.c: warns where a grouped conv reads each group from one
  * group of an earlier grouped conv, or inserts a channel_shuffle there
  * (shuffle=auto); before autodiff.  Returns the shuffles inserted. */
@@ -251,6 +256,12 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
  * Only OPF_MODE ops differ; lower_node is lower_node_mode(..., false). */
 Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
                         bool training);
+
+/* lower_norm.c: in inference, the kernel of a batchnorm folded into conv
+ * `layer` (graph/fold_bn.c) writes one buffer, the layer's
+ * folded weight w' (its weight's shape) and then, at this offset in floats
+ * (w' rounded up to 16 floats), its folded bias b' [C]. */
+long lower_bn_fold_bias_at(const Graph *g, int layer);
 
 /* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after
  * printing an error (e.g. an unwritable directory). */

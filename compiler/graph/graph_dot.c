@@ -71,6 +71,9 @@ void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward)
             fprintf(f, " + %s", op_name(g->node[n->epi.act]->op));
         if (n->shuf_out || n->shuf_in)
             fprintf(f, " + channel_shuffle(%d)", n->shuf_out ? n->shuf_out : n->shuf_in);
+        if (n->bn_fold >= 0) /* graph/fold_bn.c */
+            fprintf(f, "\\ninference: + batchnorm%s%s", n->bn_epi >= 0 ? " + " : "",
+                    n->bn_epi >= 0 ? op_name(g->node[n->bn_epi]->op) : "");
         fputs("\\n", f);
         put_shape(f, &n->shape);
         for (int j = 0; j < n->nin; j++) {

@@ -125,6 +125,7 @@ Node *graph_add(Graph *g, Op op, const char *name, SrcLoc loc, int nin, const in
     n->fused_into = -1;
     n->shuf_out = n->shuf_in = 0;
     n->folded_into = -1;
+    n->bn_fold = n->bn_epi = n->bn_into = -1;
     n->in = arena_alloc(g->arena, sizeof(int) * (size_t)(nin ? nin : 1));
     for (int i = 0; i < nin; i++) {
         NETC_ASSERT(in[i] >= 0 && in[i] < g->nnode);
@@ -403,6 +404,12 @@ void graph_print(FILE *f, const Graph *g)
             fprintf(f, " through channel_shuffle(%d)", n->shuf_in);
         if (n->folded_into >= 0)
             fprintf(f, " folded into %%%d", n->folded_into);
+        if (n->bn_fold >= 0)
+            fprintf(f, " inference: folds batchnorm %%%d", n->bn_fold);
+        if (n->bn_epi >= 0)
+            fprintf(f, ", then %s %%%d", op_name(g->node[n->bn_epi]->op), n->bn_epi);
+        if (n->bn_into >= 0)
+            fprintf(f, " inference: in %%%d", n->bn_into);
         if (n->loc.file)
             fprintf(f, " @%d:%d", n->loc.line, n->loc.col);
         fputc('\n', f);
@@ -495,6 +502,39 @@ static bool verify_epilogue(const Graph *g, const Node *n, FILE *err)
     return true;
 }
 
+/* Batch-norm folding: a conv or dense layer names a batchnorm with
+ * running statistics that reads it, and maybe the activation that reads
+ * that; both name it back. */
+static bool verify_bn_fold(const Graph *g, const Node *n, FILE *err)
+{
+    int i = n->id;
+    if (n->bn_fold >= 0) {
+        const Node *b = n->bn_fold > i && n->bn_fold < g->nnode ? g->node[n->bn_fold] : NULL;
+        const Node *e = n->bn_epi < 0 ? NULL : b && n->bn_epi > b->id && n->bn_epi < g->nnode
+                                                   ? g->node[n->bn_epi] : b;
+        bool ok = n->op == OP_CONV && b && b->op == OP_BATCHNORM &&
+                  b->in[0] == i && b->bn_into == i && b->p.norm.track &&
+                  (n->bn_epi < 0 || (e != b && e->nin == 1 && e->in[0] == b->id && e->bn_into == i &&
+                                     (op_flags(e->op) & OPF_ELEMENTWISE)));
+        if (!ok) {
+            fprintf(err, "verify: %%%d %s: batchnorm %%%d folded into it does not read it\n", i,
+                    op_name(n->op), n->bn_fold);
+            return false;
+        }
+    } else if (n->bn_epi >= 0) {
+        fprintf(err, "verify: %%%d %s: an inference epilogue without a folded batchnorm\n", i, op_name(n->op));
+        return false;
+    }
+    if (n->bn_into >= 0) {
+        const Node *c = n->bn_into < i ? g->node[n->bn_into] : NULL;
+        if (!c || (c->bn_fold != i && c->bn_epi != i)) {
+            fprintf(err, "verify: %%%d %s: in %%%d, which does not say so\n", i, op_name(n->op), n->bn_into);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
 {
     for (int i = 0; i < g->nnode; i++) {
@@ -548,7 +588,7 @@ static bool verify_nodes(const Graph *g, FILE *err, Arena *a, StrMap *seen)
                         op_name(n->op), n->in[j]);
                 return false;
             }
-        if (!verify_folds(g, n, err))
+        if (!verify_folds(g, n, err) || !verify_bn_fold(g, n, err))
             return false;
         int dup = strmap_get(seen, n->name);
         if (dup >= 0) {

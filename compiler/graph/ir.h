@@ -243,6 +243,12 @@ typedef struct Node {
      * it reads its input through; 0: none.  On the folded shuffle, the node
      * that took it (it has no readers and no kernel); -1 when kept. */
     int shuf_out, shuf_in, folded_into;
+    /* Batch-norm folding (graph/fold_bn.c), for inference entries only
+     * (forward, eval): on a conv node, the batchnorm its kernel
+     * computes through folded weights (bn_fold) and the activation after it
+     * that its stores apply (bn_epi); on that batchnorm and activation, the
+     * conv node (bn_into).  -1: none.  Training entries ignore them. */
+    int bn_fold, bn_epi, bn_into;
     union {
         ConvParam conv;     /* CONV, CONV_DX, CONV_DW, CONV_TRANSPOSE    */
         PoolParam pool;     /* MAXPOOL, AVGPOOL and their _DX            */

@@ -451,7 +451,9 @@ static void put_shape(Buf *b, const Shape *s)
     buf_puts(b, "]");
 }
 
-/* "c1: conv([N, 1, 28, 28], [6, 1, 5, 5], [6]) -> [N, 6, 24, 24]" */
+/* "c1: conv([N, 1, 28, 28], [6, 1, 5, 5], [6]) -> [N, 6, 24, 24]"; a layer
+ * with a folded batchnorm says so, and n is then its stand-in (see
+ * lower_node_mode). */
 static const char *comment_of(Arena *a, const Graph *g, const Node *n)
 {
     Buf b = {0};
@@ -463,6 +465,8 @@ static const char *comment_of(Arena *a, const Graph *g, const Node *n)
     }
     buf_puts(&b, ") -> ");
     put_shape(&b, &n->shape);
+    if (n->bn_fold >= 0 && n != g->node[n->id])
+        buf_printf(&b, ", then %s (folded: weight and bias from it)", graph_node(g, n->bn_fold)->name);
     if (n->epi.add >= 0 || n->epi.act >= 0)
         buf_printf(&b, ", then %s%s%s (fused)", n->epi.add >= 0 ? "add" : "",
                    n->epi.add >= 0 && n->epi.act >= 0 ? ", " : "",
@@ -525,6 +529,35 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
     NETC_ASSERT(t);
+    /* Batch-norm folding (graph/fold_bn.c), in inference: the batchnorm's
+     * kernel computes the folded weight and bias, and the conv is lowered
+     * as a stand-in with a bias input (b' has running_mean's shape [C]) and
+     * the activation after the batchnorm as its epilogue; program.c binds
+     * its weight and bias buffers to the folded ones. */
+    if (!training && n->op == OP_BATCHNORM && n->bn_into >= 0) {
+        Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t};
+        L.k = kernel_new(a, arena_printf(a, "k%d_batchnorm_fold", id),
+                         arena_printf(a, "%s: batchnorm folded into the weight and bias of %s", n->name,
+                                      graph_node(m->g, n->bn_into)->name));
+        lower_batchnorm_fold(&L);
+        return L.k;
+    }
+    Node stand_in;
+    int stand_in_inputs[3];
+    bool folded = !training && n->bn_fold >= 0;
+    if (folded) {
+        const Node *bn = graph_node(m->g, n->bn_fold);
+        stand_in = *n;
+        stand_in_inputs[0] = n->in[0];
+        stand_in_inputs[1] = n->in[1];
+        stand_in_inputs[2] = bn->in[bn->nin - 2];
+        stand_in.in = stand_in_inputs;
+        stand_in.nin = 3;
+        NETC_ASSERT(n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);
+        stand_in.epi = (Epilogue){-1, n->bn_epi, 0}; /* relu, tanh or sigmoid: no operand */
+        stand_in.p.conv.bias = true;
+        n = &stand_in;
+    }
     training &= (op_flags(n->op) & OPF_MODE) != 0;
     /* the epilogue's buffers follow the node's own inputs, in fuse.c's order */
     Epi epi = {-1, false, NULL, -1};
@@ -540,7 +573,8 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     NETC_ASSERT(eb == 1 + n->nin);
     Lower L = {.a = a, .g = m->g, .n = n, .algo = algo, .t = t, .training = training,
                .epi = n->epi.add >= 0 || n->epi.act >= 0 ? &epi : NULL};
-    L.k = kernel_new(a, arena_printf(a, "k%d_%s%s", id, op_name(n->op), training ? "_train" : ""),
+    L.k = kernel_new(a, arena_printf(a, "k%d_%s%s", id, op_name(n->op),
+                                     training ? "_train" : folded ? "_folded" : ""),
                      comment_of(a, m->g, n));
     lbuf(&L, r->out, id, true);
     for (int i = 0; i < n->nin; i++)

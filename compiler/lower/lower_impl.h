@@ -239,6 +239,10 @@ int chan_max(Lower *L, Stmt *p, int buf, Expr *base, int C, int stride);
 /* normalisation and regularisation (lower_norm.c) */
 LowerFn lower_batchnorm, lower_batchnorm_dx, lower_batchnorm_dw, lower_running_stat;
 LowerFn lower_step_count, lower_lrn, lower_lrn_dx, lower_dropout, lower_dropout_dx;
+/* A batchnorm folded into the conv before it (graph/fold_bn.c), in
+ * inference: its own buffers, the folded weight and bias (see
+ * lower_bn_fold_bias_at) from the layer's and its own parameters. */
+LowerFn lower_batchnorm_fold;
 
 LowerFn lower_adaptive_avgpool, lower_adaptive_avgpool_dx;
 LowerFn lower_pad, lower_pad_dx, lower_upsample, lower_upsample_dx;

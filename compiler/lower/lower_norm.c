@@ -116,6 +116,49 @@ void lower_batchnorm(Lower *L)
     lstore(L, r, Y, i, q->affine ? fadd(L, y, lload(L, B, c)) : y, false);
 }
 
+long lower_bn_fold_bias_at(const Graph *g, int layer)
+{
+    long w = shape_numel(&graph_node(g, graph_node(g, layer)->in[1])->shape);
+    return (w + 15) / 16 * 16;
+}
+
+/* Inference, folded into the conv P before it (P's output channels are
+ * the batchnorm's; P's weight is [C, K], K = C/groups * kernel taps):
+ *   scale = weight[c] / sqrt(running_var[c] + eps)
+ *   wb[c*K + k] = w[c*K + k] * scale
+ *   wb[bias_at + c] = (b[c] - running_mean[c]) * scale + bias[c]
+ * the terms of P's bias b, and of the batchnorm's weight and bias, only
+ * when they exist.  y = (P(x) - mean) * scale + bias is then P with w', b'. */
+void lower_batchnorm_fold(Lower *L)
+{
+    const Node *bn = L->n, *layer = graph_node(L->g, bn->bn_into);
+    const NormParam *q = &bn->p.norm;
+    NETC_ASSERT(q->track && bn->in[0] == layer->id);
+    int C, S;
+    chan_geom(L, bn->id, &C, &S);
+    int K = lnumel(L, layer->in[1]) / C;
+    NETC_ASSERT(K * C == lnumel(L, layer->in[1]));
+    long at = lower_bn_fold_bias_at(L->g, layer->id);
+    int WB = kernel_buf(L->a, L->k, "wb", true, at + C, 0);
+    int W = lbuf(L, "w", layer->in[1], false);
+    int B = layer->nin == 3 ? lbuf(L, "b", layer->in[2], false) : -1;
+    int G = q->affine ? lbuf(L, "weight", bn->in[1], false) : -1;
+    int BE = q->affine ? lbuf(L, "bias", bn->in[2], false) : -1;
+    int RM = lbuf(L, "running_mean", bn->in[bn->nin - 2], false);
+    int RV = lbuf(L, "running_var", bn->in[bn->nin - 1], false);
+    Stmt *p = L->k->body;
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
+    Expr *inv = inv_std(L, p, lload(L, RV, c));
+    Expr *scale = q->affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, G, c), inv))) : inv;
+    Stmt *r = p;
+    Expr *k = lfor(L, &r, "k", li(L, 0), li(L, K));
+    Expr *i = lmad(L, c, K, k);
+    lstore(L, r, WB, i, fmul(L, lload(L, W, i), scale), false);
+    Expr *b = B >= 0 ? fsub(L, lload(L, B, c), lload(L, RM, c)) : ex_un(L->a, X_NEG, lload(L, RM, c));
+    b = fmul(L, b, scale);
+    lstore(L, p, WB, ladd(L, li(L, (int)at), c), q->affine ? fadd(L, b, lload(L, BE, c)) : b, false);
+}
+
 /* Per channel, with xhat = (x - mean) * inv and M = n*S:
  *   dx = (w * inv) * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M) */
 void lower_batchnorm_dx(Lower *L)

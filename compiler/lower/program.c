@@ -364,7 +364,8 @@ static void outline_all(Program *p, FILE *dump)
 
 static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
 {
-    training &= (op_flags(graph_node(p->m->g, id)->op) & OPF_MODE) != 0;
+    const Node *n = graph_node(p->m->g, id);
+    training &= (op_flags(n->op) & OPF_MODE) || n->bn_fold >= 0; /* folded: its own inference kernel */
     Kernel **slot = &ks->by_node[id + (training ? p->m->g->nnode : 0)];
     if (!*slot) {
         Kernel *k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
@@ -458,6 +459,18 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     }
     for (int i = 0; i < nn; i++)
         NETC_ASSERT(!used[i] || graph_node(g, i)->op != OP_INPUT || placed[i]);
+    /* Batch-norm folding (graph/fold_bn.c), in inference: the layer's
+     * kernel stores the value of the last node of its group, the batchnorm
+     * or the activation after it; when the interface binds that one, the
+     * layer stores there. */
+    for (int i = 0; !training && i < nn; i++) {
+        const Node *n = graph_node(g, i);
+        int top = n->bn_epi >= 0 ? n->bn_epi : n->bn_fold;
+        if (used[i] && top >= 0 && placed[top]) {
+            loc[i] = loc[top];
+            placed[i] = true;
+        }
+    }
 
     /* Lifetimes over the execution order (node order is topological). */
     int t = 0;
@@ -472,24 +485,36 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
 
     /* Views: a flatten or reshape that is not bound to the interface gets
      * no kernel and no memory of its own; it reads its input's, which then
-     * lives as long as the view (chains of views too: later ones first). */
+     * lives as long as the view (chains of views too: later ones first).
+     * So do, in inference, a batchnorm folded into the layer before it and
+     * the activation after it (their values are the layer's). */
     bool *view = netc_alloc(sizeof(bool) * (size_t)nn);
     for (int i = nn - 1; i >= 0; i--) {
         const Node *n = graph_node(g, i);
-        view[i] = used[i] && !placed[i] && (n->op == OP_FLATTEN || n->op == OP_RESHAPE);
+        bool in_layer = !training && n->bn_into >= 0;
+        view[i] = used[i] && !placed[i] && (n->op == OP_FLATTEN || n->op == OP_RESHAPE || in_layer);
         if (view[i] && last[n->in[0]] < last[i])
             last[n->in[0]] = last[i];
     }
 
-    /* Kernels are lowered first: their scratch buffers are planned too. */
+    /* Kernels are lowered first: their scratch buffers are planned too.
+     * A layer with a folded batchnorm (inference) first calls the
+     * batchnorm's kernel, the fold (fold[i]), whose output lives during
+     * the layer's call alone, like a scratch buffer. */
     Kernel **kern = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
+    Kernel **fold = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     int nscratch = 0;
     for (int i = 0; i < nn; i++) {
-        if (!used[i] || view[i] || (op_flags(graph_node(g, i)->op) & OPF_SOURCE))
+        const Node *n = graph_node(g, i);
+        if (!used[i] || view[i] || (op_flags(n->op) & OPF_SOURCE) || (!training && n->bn_into >= 0))
             continue;
         kern[i] = kernel_for(p, ks, i, training);
         for (int b = 0; b < kern[i]->nbuf; b++)
             nscratch += kern[i]->buf[b].scratch;
+        if (!training && n->bn_fold >= 0) {
+            fold[i] = kernel_for(p, ks, n->bn_fold, false);
+            nscratch++;
+        }
     }
 
     /* First-fit placement in two pools: fixed-size and per-sample.  A
@@ -514,9 +539,9 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
                 top[w] = b->off + b->size;
             naive[w] += b->size;
         }
-        for (int k = 0; kern[i] && k < kern[i]->nbuf; k++) {
-            const LBuf *lb = &kern[i]->buf[k];
-            if (!lb->scratch)
+        for (int k = fold[i] ? -1 : 0; kern[i] && k < kern[i]->nbuf; k++) {
+            const LBuf *lb = k < 0 ? &fold[i]->buf[0] : &kern[i]->buf[k];
+            if (k >= 0 && !lb->scratch)
                 continue;
             int w = lb->size_per_n > 0;
             int bi = place(&pool[w], (Block){0, align_up(w ? lb->size_per_n : lb->size_fixed), pos[i], pos[i]});
@@ -551,7 +576,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
      * then a zeroing call per parameter gradient the loss does not reach. */
     int ncall = 0;
     for (int i = 0; i < nn; i++)
-        ncall += kern[i] != NULL;
+        ncall += (kern[i] != NULL) + (fold[i] != NULL);
     for (int i = 0; grads && i < p->nparam; i++)
         ncall += grads[i] < 0;
     e.call = arena_alloc(a, sizeof(Call) * (size_t)(ncall + 1));
@@ -565,7 +590,28 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         args[0] = loc[i];
         for (int j = 0; j < n->nin; j++)
             args[j + 1] = loc[n->in[j]];
-        for (int b = n->nin + 1; b < k->nbuf; b++) {
+        int nargs = n->nin + 1;
+        if (fold[i]) {
+            /* the fold: wb = w' then b', from the layer's w [, b] and the
+             * batchnorm's parameters; the layer reads them as w and b */
+            const Node *bn = graph_node(g, n->bn_fold);
+            NETC_ASSERT(scratch_pool[ns] == 0 && k->nbuf >= 4);
+            Loc wb = {.k = LOC_ARENA, .off_fixed = pool[0].block[scratch_block[ns++]].off};
+            Loc *fargs = arena_alloc(a, sizeof(Loc) * (size_t)fold[i]->nbuf);
+            int nf = 0;
+            fargs[nf++] = wb;
+            for (int j = 1; j < n->nin; j++)
+                fargs[nf++] = loc[n->in[j]];
+            for (int j = 1; j < bn->nin; j++)
+                fargs[nf++] = loc[bn->in[j]];
+            NETC_ASSERT(nf == fold[i]->nbuf);
+            add_call(&e, bn->id, fold[i], fargs);
+            args[2] = wb;
+            args[3] = wb;
+            args[3].off_fixed += lower_bn_fold_bias_at(g, i);
+            nargs = 4;
+        }
+        for (int b = nargs; b < k->nbuf; b++) {
             NETC_ASSERT(k->buf[b].scratch);
             int w = scratch_pool[ns];
             const Block *blk = &pool[w].block[scratch_block[ns++]];
@@ -587,6 +633,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     free(which);
     free(view);
     free(kern);
+    free(fold);
     free(scratch_block);
     free(scratch_pool);
     free(used);
