@@ -400,6 +400,24 @@ static void dconv_axes(DConv *D, const Geom *G)
     D->k_sz = G->k_sz;
 }
 
+/* D's sizes from G: the layer's own, or, for its input gradient (dx: a
+ * stride-1 convolution of dy with the flipped weights), with the
+ * channels and planes swapped and the padding mirrored. */
+static void dconv_sizes(DConv *D, const Geom *G, bool dx)
+{
+    dconv_axes(D, G);
+    D->n_in = dx ? G->n_out : G->n_in;
+    D->n_out = dx ? G->n_in : G->n_out;
+    D->og = D->n_out / G->groups;
+    D->cg = D->n_in / G->groups;
+    for (int a = 0; a < 3; a++) {
+        D->in[a] = dx ? G->out[a] : G->in[a];
+        D->out[a] = dx ? G->in[a] : G->out[a];
+        D->s[a] = dx ? 1 : G->s[a];
+        D->plo[a] = dx ? (G->k[a] - 1) * G->d[a] - G->plo[a] : G->plo[a];
+    }
+}
+
 /* y [N, O, OD, OH, OW] = conv(x [N, C, D, H, W], w [O, C/g, KD, KH, KW]) + b [O] */
 void lower_conv(Lower *L)
 {
@@ -408,17 +426,7 @@ void lower_conv(Lower *L)
     geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &n->shape);
     check_weight(&G, lin(L, 1));
     DConv D = {.y = 0, .x = 1, .w = 2, .b = node_own_nin(n) == 3 ? 3 : -1};
-    dconv_axes(&D, &G);
-    D.og = G.n_out / G.groups;
-    D.cg = G.n_in / G.groups;
-    D.n_in = G.n_in;
-    D.n_out = G.n_out;
-    for (int a = 0; a < 3; a++) {
-        D.in[a] = G.in[a];
-        D.out[a] = G.out[a];
-        D.s[a] = G.s[a];
-        D.plo[a] = G.plo[a];
-    }
+    dconv_sizes(&D, &G, false);
     D.epi = L->epi;
     L->epi_done = dconv_emit(L, &D);
 }
@@ -435,17 +443,7 @@ bool lower_conv_dx_vec(Lower *L)
             return false;
     /* dx [N, C, in] = conv(dy [N, O, out], flipped w), channels swapped */
     DConv D = {.y = 0, .x = 1, .w = 2, .b = -1, .dx = true};
-    dconv_axes(&D, &G);
-    D.og = G.n_in / G.groups;
-    D.cg = G.n_out / G.groups;
-    D.n_in = G.n_out;
-    D.n_out = G.n_in;
-    for (int a = 0; a < 3; a++) {
-        D.in[a] = G.out[a];
-        D.out[a] = G.in[a];
-        D.s[a] = 1;
-        D.plo[a] = (G.k[a] - 1) * G.d[a] - G.plo[a];
-    }
+    dconv_sizes(&D, &G, true);
     D.epi = L->epi;
     L->epi_done = dconv_emit(L, &D);
     return true;

@@ -81,6 +81,19 @@ static void unfold_zero(Lower *L, Stmt *p, const Im2col *c, int col)
         lzero(L, p, col, li(L, 0), li(L, (int)L->k->buf[col].size_fixed));
 }
 
+/* The loops every unfold starts with: the group's input channels (ic,
+ * independent) and the taps; row: ic's row of col for this tap, xc: the
+ * start of ic's input plane.  Returns the innermost loop. */
+static Stmt *unfold_taps(Lower *L, Stmt *p, const Im2col *c, Expr *xb, Expr **tap, Expr **row, Expr **xc)
+{
+    Stmt *q = p;
+    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
+    Expr *toff = tap_loops(L, &q, &c->G, tap);
+    *row = lbind(L, q, "row", lmad(L, ic, c->G.k_sz, toff));
+    *xc = lbind(L, q, "xc", lmad(L, ic, c->G.in_sz, xb));
+    return q;
+}
+
 /* col [rows, P] (colT [P, rows] when transposed) of the group whose
  * input planes start at xb: every tap's value where it lands inside the
  * input.  Rows are written by different iterations of the ic loop:
@@ -88,12 +101,8 @@ static void unfold_zero(Lower *L, Stmt *p, const Im2col *c, int col)
 static void unfold(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr *xb, bool transposed)
 {
     const Geom *G = &c->G;
-    Stmt *q = p;
-    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
-    Expr *tap[3];
-    Expr *toff = tap_loops(L, &q, G, tap);
-    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
-    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Expr *tap[3], *row, *xc;
+    Stmt *q = unfold_taps(L, p, c, xb, tap, &row, &xc);
     Inner in = tap_nest(L, q, G, tap, transposed ? li(L, 0) : lmul(L, row, li(L, G->out_sz)), xc);
     Expr *ci = transposed ? lmad(L, in.yi, c->rows, row) : in.yi;
     lstore(L, in.body, col, ci, lload(L, x, in.xi), false);
@@ -112,12 +121,8 @@ static void unfold_panel(Lower *L, Stmt *p, const Im2col *c, int col, int x, Exp
 {
     static const char *const oname[2] = {"od", "oh"};
     const Geom *G = &c->G;
-    Stmt *q = p;
-    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
-    Expr *tap[3];
-    Expr *toff = tap_loops(L, &q, G, tap);
-    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
-    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Expr *tap[3], *row, *xc;
+    Stmt *q = unfold_taps(L, p, c, xb, tap, &row, &xc);
     Expr *yoff = li(L, 0), *xoff = li(L, 0);
     for (int a = 0; a < 2; a++) {
         TapRange t = tap_range(L, G, a, tap[a]);
@@ -289,12 +294,8 @@ static void unfold_rows(Lower *L, Stmt *p, const Im2col *c, int col, int x, Expr
 {
     const Geom *G = &c->G;
     int NC = nr * G->out[2];
-    Stmt *q = p;
-    Expr *ic = lfor_indep(L, &q, "ic", li(L, 0), li(L, c->cg));
-    Expr *tap[3];
-    Expr *toff = tap_loops(L, &q, G, tap);
-    Expr *row = lbind(L, q, "row", lmad(L, ic, G->k_sz, toff));
-    Expr *xc = lbind(L, q, "xc", lmad(L, ic, G->in_sz, xb));
+    Expr *tap[3], *row, *xc;
+    Stmt *q = unfold_taps(L, p, c, xb, tap, &row, &xc);
     /* depth od: a loop of one iteration, or none where its tap is outside */
     TapRange td = tap_range(L, G, 0, tap[0]);
     Expr *d = lfor(L, &q, "od", lmax(L, td.lo, od), lmin(L, td.hi, ladd(L, od, li(L, 1))));
