@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # usage: e2e_fuse.sh NETC BACKEND [ALGO...]
 # Epilogue fusion changes no bit.  For each convolution algorithm (default:
-# auto direct im2col winograd), builds examples/resnet_mini.net (residual
+# auto, which runs both nets' convolutions direct and im2col, then im2col
+# and winograd forced), builds examples/resnet_mini.net (residual
 # add + relu, forward and backward) and tests/fuse/acts.net (every fusable
 # activation and its gradient, a residual add, strided, 1x1 and dense
 # layers) with and without --no-fuse, trains one short epoch of each, and
@@ -14,7 +15,7 @@ set -euo pipefail
 netc=$1 backend=$2
 shift 2
 algos=("$@")
-[ ${#algos[@]} -gt 0 ] || algos=(auto direct im2col winograd)
+[ ${#algos[@]} -gt 0 ] || algos=(auto im2col winograd)
 data=/usr/share/datasets/fashion-mnist
 if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
   echo "SKIP: Fashion-MNIST not installed ($data)"; exit 77
