@@ -34,13 +34,23 @@
  *             parallel for t in [0, n*a0) { ... for k in [0, a1) ... x[... + a2*ci ...] }
  *           l2.b calls k206_conv(.., 56, 576, 3136), l3.b k206_conv(.., 28, 1152, 784)
  *
- * `--dump=family` prints each family with its members' values; `--share=exact`
- * turns families off (identical kernels are still shared).
+ * Kernels without vectors of their own (scalar loops that the backend
+ * compilers vectorise, which needs the constants) form a family only when
+ * it has SCALAR_MIN_FAMILY members or more, where it saves enough code;
+ * in smaller ones each keeps its constants.  `--dump=family` prints each family with its members'
+ * values; `--share=exact` turns families off (identical kernels are still
+ * shared).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "loop.h"
+
+/* The smallest family of scalar kernels: two LeNet max-pool gradients
+ * sharing one function ran 3x slower than each with its constants, while
+ * GoogLeNet's dozens of batch-norm statistics kernels build in a fraction
+ * of the time as one. */
+enum { SCALAR_MIN_FAMILY = 3 };
 
 /* ---- skeletons: a token stream, and the constants taken out of it ---- */
 
@@ -385,7 +395,12 @@ static void group(Arena *a, Kernel **ks, int n, const bool *take, Kernel **emit,
         if (!take[i])
             continue;
         const Family *g = &f[fam[i]];
-        emit[i] = g->member[0] != i ? NULL : g->n == 1 ? ks[i] : build_family(a, ks, g, sk, dump);
+        if (g->n < SCALAR_MIN_FAMILY && ks[i]->vlen == 0)
+            emit[i] = ks[i]; /* keeps its constants */
+        else
+            emit[i] = g->member[0] != i ? NULL
+                      : g->n == 1       ? ks[i]
+                                        : build_family(a, ks, g, sk, dump);
     }
     for (int i = 0; i < n; i++) {
         free(sk[i].tok);

@@ -276,20 +276,20 @@ void lower_maxpool_dx(Lower *L)
         /* Only elements in no window need zeroing; the rest are stored once. */
         if (tiles_leave_gaps(&G))
             lzero(L, p, DX, xb, li(L, G.in_sz));
-        /* Each window's taps are zeroed, then dy is stored at its argmax:
-         * the stores stay in the window's cache lines, and only the last
-         * one's index depends on a comparison.  (A loop per tap, each
-         * storing a select, vectorises as a kernel of its own but is
-         * slower once inlined into the training step.) */
+        /* Each tap stores dy where it is the window's argmax and 0
+         * elsewhere: no store's index depends on a comparison, so the
+         * loop over a row's windows vectorises (stride-k accesses). */
         Expr *xr, *yr, *yi, *x0;
         Stmt *row = tile_rows(L, p, &G, xb, yb, &xr, &yr);
         Stmt *q = tile_cols(L, row, &G, xr, yr, &yi, &x0);
         int mt;
         tile_max(L, q, &G, x0, X, &mt);
-        for (int t = 0; t < G.k_sz; t++)
-            lstore(L, q, DX, ladd(L, x0, li(L, tap_offset(&G, t))), lf(L, 0.0f), false);
-        Expr *g = fadd(L, lf(L, 0.0f), lload(L, DY, yi));
-        lstore(L, q, DX, ladd(L, x0, lvar(L, mt)), g, false);
+        Expr *g = lvar(L, ldecl(L, q, "g", T_F32, fadd(L, lf(L, 0.0f), lload(L, DY, yi))));
+        for (int t = 0; t < G.k_sz; t++) {
+            Expr *at = ex_bin(L->a, X_EQ, lvar(L, mt), li(L, tap_offset(&G, t)));
+            lstore(L, q, DX, ladd(L, x0, li(L, tap_offset(&G, t))), ex_select(L->a, at, g, lf(L, 0.0f)),
+                   false);
+        }
         return;
     }
     lzero(L, p, DX, xb, li(L, G.in_sz));

@@ -20,10 +20,14 @@
 #include "netc.h"
 
 /* y[i] = x[i]*mul + add over i in 0..count, inside a loop over n that
- * reads x at j*count/div (div inside a sequential loop: it stays). */
-static Kernel *affine(Arena *a, const char *name, int count, float mul, float add, int div)
+ * reads x at j*count/div (div inside a sequential loop: it stays).  vlen
+ * is the kernel's vector width: 0 marks a scalar kernel, whose loops the
+ * backend compiler vectorises and which keeps its constants. */
+static Kernel *affine(Arena *a, const char *name, int count, float mul, float add, int div,
+                      int vlen)
 {
     Kernel *k = kernel_new(a, name, name);
+    k->vlen = vlen;
     int y = kernel_buf(a, k, "y", true, 0, count);
     int x = kernel_buf(a, k, "x", false, 0, count);
     int b = kernel_var(a, k, "b", T_I32), i = kernel_var(a, k, "i", T_I32);
@@ -89,32 +93,39 @@ static void test_families(void **state)
 {
     (void)state;
     Arena *a = arena_new();
-    Kernel *ks[5] = {
-        affine(a, "k_a", 12, 2.0f, 1.0f, 2),
-        affine(a, "k_b", 20, 3.0f, 1.0f, 2),  /* k_a's family: count and mul differ */
-        affine(a, "k_c", 12, 2.0f, 1.0f, 3),  /* another divisor in a loop: its own */
-        affine(a, "k_d", 30, 2.0f, 1.0f, 2),  /* k_a's family again */
+    Kernel *ks[7] = {
+        affine(a, "k_a", 12, 2.0f, 1.0f, 2, 8),
+        affine(a, "k_b", 20, 3.0f, 1.0f, 2, 8), /* k_a's family: count and mul differ */
+        affine(a, "k_c", 12, 2.0f, 1.0f, 3, 8), /* another divisor in a loop: its own */
+        affine(a, "k_d", 30, 2.0f, 1.0f, 2, 8), /* k_a's family again */
         NULL,
+        affine(a, "k_f", 40, 2.0f, 1.0f, 2, 0), /* scalar, a family of two: */
+        affine(a, "k_g", 50, 2.0f, 1.0f, 2, 0), /* each keeps its constants */
     };
     ks[4] = kernel_new(a, "k_e", NULL); /* another structure */
     kernel_buf(a, ks[4], "y", true, 4, 0);
     st_append(a, ks[4]->body, st_store(a, 0, ex_int(a, 0), ex_flt(a, 1.0f), false));
-    Kernel *orig[5];
+    Kernel *orig[7];
     memcpy(orig, ks, sizeof orig);
 
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    int n = kernel_families(a, ks, 5, f);
+    int n = kernel_families(a, ks, 7, f);
     fclose(f);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 5);
     /* the family's kernel stands where its first member was */
     assert_ptr_equal(orig[0]->impl, ks[0]);
     assert_ptr_equal(orig[1]->impl, ks[0]);
     assert_ptr_equal(orig[3]->impl, ks[0]);
     assert_ptr_equal(ks[1], orig[2]);
     assert_ptr_equal(ks[2], orig[4]);
+    assert_ptr_equal(ks[3], orig[5]);
+    assert_ptr_equal(ks[4], orig[6]);
     assert_null(orig[2]->impl);
+    assert_null(orig[5]->impl);
+    assert_null(orig[6]->impl);
+    assert_int_equal(orig[6]->narg, 0);
     assert_true(kernel_verify(ks[0], stderr));
     /* count (in the bound and the stride: one argument) and mul vary;
      * add and the divisor are the same in all three */
