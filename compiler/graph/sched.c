@@ -1,17 +1,26 @@
 /* sched.c - chooses how each node is computed, and says why.
  *
- * Needs: a complete graph (forward and backward).  Provides: one Sched per
- * node.  The graph is not modified: the schedule is a separate record, so
- * a different choice never changes what is computed, only how.
+ * Needs: a complete graph (forward and backward) and the target
+ * description.  Provides: one Sched per node.  The graph is not modified:
+ * the schedule is a separate record, so a different choice never changes
+ * what is computed, only how.
  *
- * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_direct.c,
- * lower_conv.c),
+ * Convolutions (conv, conv_dx, conv_dw, conv_transpose) run one of the
+ * candidates of the table below: `direct` (lower_direct.c, lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
- * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
- * else a layer's `algo=` attribute asks for one, else conv_rule decides
- * per node.  Where an asked-for Winograd does not apply, conv_rule's
- * choice stands and the reason says why.  Dense layers run as a `gemm`
- * (lower_gemm.c); every other node runs `direct` loops.
+ * `winograd` / `winograd2` (lower_winograd.c).  Model.conv_algo (--algo)
+ * forces one, else a layer's `algo=` asks for one, else a plan file's
+ * entry (measured by netc build --autotune, plan.c) picks one, else the
+ * cost model estimates every applicable candidate and the cheapest wins:
+ *
+ *   %6 conv "layer": winograd  (winograd: est 29.9 ms (direct 62.5,
+ *       im2col 66.4, winograd2 55; batch 32))
+ *
+ * Where an asked-for algorithm does not apply, the cost model's choice
+ * stands and the reason says why.  Dense layers run as a `gemm`
+ * (lower_gemm.c); every other node runs `direct` loops.  A new
+ * convolution algorithm is a row of `candidates`: why it cannot compute
+ * a node, and its cost.
  */
 #include <math.h>
 #include <string.h>
