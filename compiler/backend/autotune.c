@@ -46,11 +46,13 @@ enum { REPS = 5, SLOW = 4 };
 
 typedef void (*EntryFn)(int n, float *params, float *grads, float *arena, float **in, float **out);
 
-/* One candidate's build: its shared object and, per node, the entry that
- * times the node's kernel (NULL: the algorithm does not fit the node). */
+/* One candidate's build: its shared object and, per node, whether it
+ * has an entry timing the node's kernel, and that entry (NULL: the
+ * algorithm does not fit the node, or no entry calls it). */
 typedef struct {
     Algo algo;
     void *so;
+    bool *timed;
     EntryFn *fn;
     long arena_floats;
 } Build;
@@ -115,7 +117,7 @@ static Program timing_program(const Program *p, const int *nodes, int nnode, Bui
         en->ncall = 1;
         en->arena_fixed = en->naive_fixed = fixed;
         en->arena_per_n = en->naive_per_n = per_n;
-        b->fn[k] = (EntryFn)1; /* resolved after loading */
+        b->timed[k] = true; /* its entry is resolved after loading */
     }
     return q;
 }
@@ -253,7 +255,8 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
         if (!want[a])
             continue;
         Build *b = &builds[nb++];
-        *b = (Build){(Algo)a, NULL, arena_alloc(m->arena, sizeof(EntryFn) * (size_t)nnode), 0};
+        *b = (Build){(Algo)a, NULL, arena_alloc(m->arena, sizeof(bool) * (size_t)nnode),
+                     arena_alloc(m->arena, sizeof(EntryFn) * (size_t)nnode), 0};
         Sched *s = arena_alloc(m->arena, sizeof(Sched) * (size_t)g->nnode);
         memcpy(s, base, sizeof(Sched) * (size_t)g->nnode);
         for (int k = 0; k < nnode; k++)
@@ -265,7 +268,7 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
         if (q.nentry)
             ok = load(&q, o, dir, b, d);
         for (int k = 0; k < nnode && ok; k++) {
-            if (!b->fn[k])
+            if (!b->timed[k])
                 continue;
             char sym[512];
             snprintf(sym, sizeof sym, "%s_t%d", m->name, nodes[k]);

@@ -392,11 +392,10 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
 
 /* ---- plans ------------------------------------------------------------- */
 
-static void put_dims(Buf *b, char sep, const int *v, int n)
+static void put_dims(Buf *b, const int *v, int n)
 {
     for (int i = 0; i < n; i++)
         buf_printf(b, "%s%d", i ? "x" : "", v[i]);
-    (void)sep;
 }
 
 const char *sched_signature(Arena *a, const Graph *g, const Node *n)
@@ -416,11 +415,11 @@ const char *sched_signature(Arena *a, const Graph *g, const Node *n)
         buf_puts(&b, "]");
     }
     buf_puts(&b, ",k");
-    put_dims(&b, 'x', p->kernel, p->nsp);
+    put_dims(&b, p->kernel, p->nsp);
     buf_puts(&b, ",s");
-    put_dims(&b, 'x', p->stride, p->nsp);
+    put_dims(&b, p->stride, p->nsp);
     buf_puts(&b, ",d");
-    put_dims(&b, 'x', p->dilation, p->nsp);
+    put_dims(&b, p->dilation, p->nsp);
     buf_puts(&b, ",p");
     for (int i = 0; i < p->nsp; i++)
         buf_printf(&b, "%s%d:%d", i ? "x" : "", p->pad_lo[i], p->pad_hi[i]);
