@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "autotune.h"
 #include "emit_c.h"
 #include "emit_llvm.h"
 #include "netc.h"
@@ -46,6 +47,9 @@ typedef struct {
     bool no_fold_bn;        /* --no-fold-bn: batch norm its own kernel in inference */
     const char *after;      /* graph --after=PHASE: ir, grad or fuse (default) */
     bool backward;          /* graph --backward: the backward nodes too */
+    const char *plan;       /* --plan=FILE: measured algorithms to apply */
+    bool autotune;          /* build --autotune[=FILE]: measure, write a plan */
+    const char *autotune_out; /* its plan file (NULL: <output>.plan) */
 } Options;
 
 static void usage(FILE *f)
@@ -72,8 +76,14 @@ static void usage(FILE *f)
           "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, foldbn, algo,\n"
           "                       vectorize, unroll, outline, family, loops, mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
-          "                       convolution algorithm (default auto: per layer); winograd =\n"
-          "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
+          "                       convolution algorithm (default auto: per node, the cost\n"
+          "                       model's cheapest estimate); winograd = winograd4,\n"
+          "                       F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
+          "  --autotune[=FILE]    build: time every candidate algorithm of every convolution on\n"
+          "                       this machine, use the fastest, write them to FILE (default\n"
+          "                       PROG.plan)\n"
+          "  --plan=FILE          use the algorithms of a plan written by --autotune (under --algo\n"
+          "                       and a layer's algo=)\n"
           "  --no-fuse            no epilogue fusion: every residual add and activation its own kernel\n"
           "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
           "  --no-fold-bn         keep every batch norm its own kernel in inference (no folding\n"
@@ -232,6 +242,19 @@ static int parse_args(int argc, char **argv, Options *o)
             if (!check_dump_phases(a + 7))
                 return 2;
             o->dump = a + 7;
+        } else if (strcmp(a, "--autotune") == 0 || strncmp(a, "--autotune=", 11) == 0) {
+            o->autotune = true;
+            o->autotune_out = a[10] == '=' ? a + 11 : NULL;
+            if (o->autotune_out && !*o->autotune_out) {
+                arg_error("--autotune= needs a file name (or write --autotune for PROG.plan)");
+                return 2;
+            }
+        } else if (strncmp(a, "--plan=", 7) == 0) {
+            o->plan = a + 7;
+            if (!*o->plan) {
+                arg_error("--plan= needs a plan file (written by netc build --autotune)");
+                return 2;
+            }
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
                 arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2 or winograd4)",
@@ -281,6 +304,22 @@ static int parse_args(int argc, char **argv, Options *o)
     }
     if (o->weights && (strcmp(o->cmd, "check") == 0 || strcmp(o->cmd, "graph") == 0)) {
         arg_error("--weights embeds a checkpoint in generated code; '%s' generates none", o->cmd);
+        return 2;
+    }
+    if (o->autotune && strcmp(o->cmd, "build") != 0) {
+        arg_error("--autotune times kernels for 'netc build'; '%s' reads a plan with --plan=FILE", o->cmd);
+        return 2;
+    }
+    if (o->autotune && o->plan) {
+        arg_error("--autotune writes a plan and --plan reads one: give one of them");
+        return 2;
+    }
+    if (o->autotune && (o->target || (o->cpu && strcmp(o->cpu, "native") != 0))) {
+        arg_error("--autotune times the kernels on this machine; it cannot tune for --target or --cpu");
+        return 2;
+    }
+    if (o->plan && strcmp(o->cmd, "graph") == 0) {
+        arg_error("--plan applies to check, emit-c, emit-llvm, emit-obj and build");
         return 2;
     }
     if (strcmp(o->backend, "c") != 0 && strcmp(o->backend, "llvm") != 0) {
@@ -661,6 +700,32 @@ static bool write_output(const Options *o, Program *p, Diag *d)
     return ok;
 }
 
+/* build --autotune: times the candidates (autotune.c) and writes the
+ * plan the build then uses. */
+static Plan *tune(const Options *o, const Model *m, const Target *t, Diag *d)
+{
+    AutotuneOptions ao = {o->backend, o->cc, {o->target, o->cpu, o->features, o->opt_level}, o->share,
+                          sched_batch(m)};
+    Plan *plan = arena_alloc(m->arena, sizeof *plan);
+    timing_begin("autotune");
+    bool ok = autotune(m, t, &ao, plan, d);
+    timing_end();
+    if (!ok)
+        return NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s.plan", o->output);
+    plan->file = arena_strdup(m->arena, o->autotune_out ? o->autotune_out : path);
+    char *header = arena_printf(
+        m->arena,
+        "# netc plan: the convolution algorithm of each node of network '%s' (%s),\n"
+        "# measured by netc build --autotune on %s, %s backend, batch %d,\n"
+        "# one thread: median CPU milliseconds per call of each candidate.\n"
+        "# netc build, check, emit-c and emit-obj read it with --plan=FILE (--algo= and a\n"
+        "# layer's algo= come first); a line: layer pass signature algorithm candidate=ms...\n",
+        m->name, m->file ? m->file : o->input, t->name, o->backend, ao.batch);
+    return plan_write(plan, header, plan->file, d) ? plan : NULL;
+}
+
 static int compile(const Options *o)
 {
     Diag d;
@@ -716,19 +781,24 @@ static int compile(const Options *o)
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;
-    timing_begin("schedule");
-    Sched *s = sched_choose(m);
-    timing_end();
-    if (graph_after(o, "grad") || graph_after(o, "fuse")) {
-        status = write_graph(o, m, s, &d) ? 0 : 1;
-        goto done;
-    }
     /* The C backend compiles with -march=native unless --portable: then
      * the code may assume only the architecture's baseline. */
     bool portable = !strcmp(o->cmd, "build") && !strcmp(o->backend, "c") && o->portable;
     Target tgt;
     if (!target_describe(&tgt, o->target, portable ? "x86-64" : o->cpu, o->features, &d))
         goto done;
+    Plan *plan = o->plan ? plan_read(m->arena, o->plan, &d) : NULL;
+    if (o->plan && !plan)
+        goto done;
+    if (o->autotune && !(plan = tune(o, m, &tgt, &d)))
+        goto done;
+    timing_begin("schedule");
+    Sched *s = sched_choose_for(m, &tgt, plan, &d);
+    timing_end();
+    if (graph_after(o, "grad") || graph_after(o, "fuse")) {
+        status = write_graph(o, m, s, &d) ? 0 : 1;
+        goto done;
+    }
     if (dumping(o, "algo")) {
         target_print(stdout, &tgt);
         sched_print(stdout, m, s);

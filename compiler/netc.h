@@ -135,8 +135,49 @@ typedef struct {
     const char *why;         /* one line, printed by --dump=algo */
 } Sched;
 
-/* sched.c: one Sched per node, indexed by node id. */
+/* A plan file (plan.c): measured algorithms per convolution node, as
+ * `netc build --autotune` writes them and --plan reads them. */
+enum { PLAN_MAX_TIMES = 8 };
+typedef struct {
+    const char *layer;       /* the node's name                              */
+    Op pass;                 /* OP_CONV, OP_CONV_DX, OP_CONV_DW, OP_CONV_TRANSPOSE */
+    const char *sig;         /* sched_signature of the node it was measured on */
+    const char *algo_name;   /* the algorithm as written                     */
+    Algo algo;               /* ALGO_NONE: not an algorithm netc knows        */
+    SrcLoc loc, sig_loc, algo_loc; /* the line's layer, signature, algorithm  */
+    int sig_len, algo_len;
+    int ntime;               /* each candidate's measured ms per call         */
+    const char *time_name[PLAN_MAX_TIMES];
+    double time_ms[PLAN_MAX_TIMES];
+} PlanEntry;
+typedef struct {
+    const char *file;
+    PlanEntry *e;
+    int n, cap;
+} Plan;
+/* Reads a plan file (allocating in a); NULL after reporting a malformed
+ * line (file:line:col) or an unreadable file through d. */
+Plan *plan_read(Arena *a, const char *path, Diag *d);
+/* Writes `header` (comment lines) and then one line per entry. */
+bool plan_write(const Plan *plan, const char *header, const char *path, Diag *d);
+
+/* sched.c: one Sched per node, indexed by node id, for target_reference()
+ * and no plan. */
 Sched *sched_choose(const Model *m);
+/* The same for target t, with plan entries (may be NULL) applied below
+ * --algo and a layer's algo=; entries that no longer fit the model are
+ * warnings through d. */
+Sched *sched_choose_for(const Model *m, const Target *t, const Plan *plan, Diag *d);
+/* A convolution node's signature in plans: the forward layer's input and
+ * output shapes, kernel, strides, dilations, paddings and groups, one
+ * token ("[1,28,28]->[6,28,28],k5x5,s1x1,d1x1,p2:2x2:2,g1"). */
+const char *sched_signature(Arena *a, const Graph *g, const Node *n);
+/* The algorithms that can compute convolution node n, in the order of the
+ * candidate table (at most ALGO_COUNT); their estimated seconds for a call
+ * at batch `batch` on t in est (may be NULL). */
+int sched_candidates(const Graph *g, const Node *n, const Target *t, int batch, Algo *out, double *est);
+/* The batch the cost model assumes for m: its training batch, else 1. */
+int sched_batch(const Model *m);
 
 /* graph/fuse.c: residual adds, activations and activation gradients fused
  * into the conv, dense, conv_dx or dense_dx node before them (see the

@@ -1,18 +1,28 @@
 /* sched.c - chooses how each node is computed, and says why.
  *
- * Needs: a complete graph (forward and backward).  Provides: one Sched per
- * node.  The graph is not modified: the schedule is a separate record, so
- * a different choice never changes what is computed, only how.
+ * Needs: a complete graph (forward and backward) and the target
+ * description.  Provides: one Sched per node.  The graph is not modified:
+ * the schedule is a separate record, so a different choice never changes
+ * what is computed, only how.
  *
- * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_direct.c,
- * lower_conv.c),
+ * Convolutions (conv, conv_dx, conv_dw, conv_transpose) run one of the
+ * candidates of the table below: `direct` (lower_direct.c, lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
- * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
- * else a layer's `algo=` attribute asks for one, else conv_rule decides
- * per node.  Where an asked-for Winograd does not apply, conv_rule's
- * choice stands and the reason says why.  Dense layers run as a `gemm`
- * (lower_gemm.c); every other node runs `direct` loops.
+ * `winograd` / `winograd2` (lower_winograd.c).  Model.conv_algo (--algo)
+ * forces one, else a layer's `algo=` asks for one, else a plan file's
+ * entry (measured by netc build --autotune, plan.c) picks one, else the
+ * cost model estimates every applicable candidate and the cheapest wins:
+ *
+ *   %6 conv "layer": winograd  (winograd: est 29.9 ms (direct 62.5,
+ *       im2col 66.4, winograd2 55; batch 32))
+ *
+ * Where an asked-for algorithm does not apply, the cost model's choice
+ * stands and the reason says why.  Dense layers run as a `gemm`
+ * (lower_gemm.c); every other node runs `direct` loops.  A new
+ * convolution algorithm is a row of `candidates`: why it cannot compute
+ * a node, and its cost.
  */
+#include <math.h>
 #include <string.h>
 
 #include "netc.h"
@@ -44,92 +54,219 @@ bool algo_parse(const char *name, Algo *out)
     return false;
 }
 
-/* Output channels per group of a convolution node's forward layer: the
- * rows of its im2col GEMM (conv), or the k extent (conv_dx). */
-static int conv_og(const Graph *g, const Node *n)
+/* ---- the cost model ---------------------------------------------------- */
+
+/* A convolution node as the cost model sees it: the forward layer's
+ * dimensions, whichever pass the node computes. */
+typedef struct {
+    const Node *n;
+    const ConvParam *p;
+    double batch;
+    int og, cg, groups;     /* output / input channels per group        */
+    double taps;            /* K = kd*kh*kw                              */
+    double pix_out, pix_in; /* P = od*oh*ow, and the input's pixels       */
+    int oh, ow, ih, iw;     /* the last two output / input extents (1 if absent) */
+    bool unit_stride, pointwise, padded;
+} ConvDims;
+
+static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
 {
+    ConvDims c = {.n = n, .p = &n->p.conv, .batch = batch};
     bool dx = n->op == OP_CONV_DX || n->op == OP_CONV_TRANSPOSE; /* conv_transpose is a conv_dx */
     const Shape *ys = n->op == OP_CONV ? &n->shape
                       : dx             ? &graph_node(g, n->in[0])->shape
                                             : &graph_node(g, n->in[1])->shape;
-    return ys->d[0] / n->p.conv.groups;
-}
-
-/* The rule, from measurements (perf samples of each kernel, same training
- * run of 3,000 Fashion-MNIST images, batch 64, C backend, Zen 4; direct /
- * im2col; Og = output channels per group, R = Cg*K the forward reduction,
- * P output pixels):
- *
- *   layer                           conv       conv_dx    conv_dw
- *   Og 8,  R 9,  P 784  (3x3)       104 / 24   -          565 / 31
- *   Og 1,  R 9,  P 784  (depthwise) 109 / 224  115 / 127  571 / 42
- *   Og 16, R 8,  P 784  (1x1)       146 / 45   116 / 44   1064 / 59
- *   Og 2,  R 144, P 784 (3x3)       420 / 163  382 / 268  2267 / 142
- *   Og 16, R 18, P 784  (3x3)       411 / 69   404 / 114  2254 / 221
- *   Og 16, R 72, P 196  (groups 2)  1714 / 195 1706 / 285 4251 / 141
- *
- * With the scalar direct loops those numbers were measured with, im2col won
- * everywhere but the forward and input-gradient passes of a depthwise
- * layer (Og = 1): a GEMM with one row reuses no load of the unfolded
- * matrix, so the unfold is pure overhead.  conv_dw always wins with im2col
- * (direct conv_dw is a scalar reduction).  The vector micro-kernel of
- * lower_direct.c (conv, stride-1 conv_dx) beats im2col where the GEMM
- * reuses each unfolded column little (Og <= DIRECT_MAX_OG) or the unfold
- * copies the input many times (DIRECT_MIN_TAPS taps or more, 2D/3D):
- * single layers, LLVM backend, 1 thread, batch 32, interleaved medians on a
- * loaded AVX-512 machine: LeNet conv1 2.4x and conv2 2.5x faster than
- * im2col, 3D 3x3x3 16->16 9x, AlexNet conv1 (11x11 stride 4, Og 64) 1.6x.
- * It also beats im2col on every 2D/3D layer with unit strides, whose
- * unfolded matrix would make a round trip through memory (same setting,
- * 3x3 batch 32: 64->64 56x56 1.7x, 128->128 28x28 1.0x, 4 groups 128->128
- * 28x28 1.8x, dilation 2 64->64 56x56 1.4x; a training step of two
- * stacked 64->64 56x56 layers 1.06x faster with a direct input gradient
- * than with im2col's); with stride 2 im2col stays faster (64->128 56x56:
- * 1.25x). */
-enum { DIRECT_MAX_OG = 16, DIRECT_MIN_TAPS = 25 };
-
-static bool pointwise(const ConvParam *p)
-{
-    for (int i = 0; i < p->nsp; i++)
-        if (p->kernel[i] != 1 || p->stride[i] != 1 || p->pad_lo[i] || p->pad_hi[i])
-            return false;
-    return true;
-}
-
-/* Taps of the kernel, and whether every stride is 1. */
-static int conv_taps(const ConvParam *p, bool *unit_stride)
-{
-    int t = 1;
-    *unit_stride = true;
+    const Shape *xs = n->op == OP_CONV || n->op == OP_CONV_DW ? &graph_node(g, n->in[0])->shape : &n->shape;
+    const ConvParam *p = c.p;
+    c.groups = p->groups;
+    c.og = ys->d[0] / p->groups;
+    c.cg = xs->d[0] / p->groups;
+    c.taps = 1;
+    c.pix_out = c.pix_in = 1;
+    c.unit_stride = c.pointwise = true;
     for (int i = 0; i < p->nsp; i++) {
-        t *= p->kernel[i];
-        *unit_stride = *unit_stride && p->stride[i] == 1;
+        c.taps *= p->kernel[i];
+        c.pix_out *= ys->d[1 + i];
+        c.pix_in *= xs->d[1 + i];
+        c.unit_stride = c.unit_stride && p->stride[i] == 1;
+        c.padded = c.padded || p->pad_lo[i] || p->pad_hi[i];
+        c.pointwise = c.pointwise && p->kernel[i] == 1 && p->stride[i] == 1 && !p->pad_lo[i] && !p->pad_hi[i];
     }
-    return t;
+    c.oh = p->nsp >= 2 ? ys->d[p->nsp - 1] : 1;
+    c.ow = ys->d[p->nsp];
+    c.ih = p->nsp >= 2 ? xs->d[p->nsp - 1] : 1;
+    c.iw = xs->d[p->nsp];
+    return c;
 }
 
-static Sched conv_rule(const Graph *g, const Node *n)
+/* Machine rates, from the target description: one core's peak (vlen lanes,
+ * two vector pipes, FMA counting two FLOPs) at a nominal clock, and the
+ * bandwidth a stream gets from L2, L3 and memory, by the size of the data
+ * it cycles through.  Only ratios matter for the choice; the clock makes
+ * the estimates read as milliseconds (2.6 GHz: the peak the reference
+ * machine measured with bench/peak.c). */
+#define COST_GHZ 2.6e9
+#define COST_L2_BPC 20.12     /* bytes per cycle streamed from L2            */
+#define COST_L3_BPC 8.217     /* from L3                                     */
+#define COST_MEM_BPC 4        /* from memory, one core                       */
+
+/* Fitted to bench/algo_choice.sh's measurements (docs/ir.md, "The cost
+ * model"): what each kernel achieves and the work around its FMAs. */
+#define COST_DIRECT_EFF 0.793     /* direct micro-kernel: fraction of peak      */
+#define COST_DIRECT_DW_EFF 0.4704   /* ... times this for one channel per group   */
+#define COST_DIRECT_DX_C 37.56    /* conv_dx writing fewer channels per group:
+                                   efficiency times sqrt(channels / this)     */
+#define COST_DTILE_CYCLES 18.57   /* fixed cycles per direct tile               */
+#define COST_REREAD_BPC 57.68     /* bytes per cycle of the direct kernel's
+                                   input reread per channel block (in L2)     */
+#define COST_RC 8               /* channels per direct tile (lower_direct.c)  */
+#define COST_SCALAR_FPC 1.071     /* FLOPs per cycle of the scalar loops        */
+#define COST_GEMM_EFF 0.9741      /* GEMM: fraction of the modelled cycles      */
+#define COST_TILE_CYCLES 12.31    /* fixed cycles per GEMM block                */
+#define COST_CTILE_CPV 1.209     /* cycles per vector of a block's C tile      */
+#define COST_GEMM_XB 0.5329      /* pointwise conv: B is x itself, not a panel */
+#define COST_GEMM_XB_DX 0.6     /* ... pointwise conv_dx                      */
+#define COST_DW_GEMM 0.8434      /* conv_dw's GEMM forms against a plain GEMM  */
+#define COST_UNFOLD_CPF 0.7553    /* cycles per float of an unfold              */
+#define COST_COL2IM_CPF 0.4      /* ... of col2im                              */
+#define COST_WINO_CPF 2.136      /* ... of the Winograd transforms             */
+
+static double peak_flops(const Target *t)
 {
-    if (n->op == OP_CONV_DW)
-        return (Sched){ALGO_IM2COL, "im2col: dw as a GEMM over independent weights"};
-    if (conv_og(g, n) == 1)
-        return (Sched){ALGO_DIRECT, "direct: one output channel per group, a GEMM would reuse nothing"};
-    if (pointwise(&n->p.conv))
-        return (Sched){ALGO_IM2COL, "im2col: 1x1 stride 1 unpadded, a plain GEMM on x (no unfold)"};
-    /* lower_direct.c's micro-kernel covers conv and stride-1 conv_dx; other
-     * input gradients scatter one scalar at a time there */
-    bool unit;
-    int taps = conv_taps(&n->p.conv, &unit);
-    bool vec = n->op == OP_CONV || unit;
-    if (vec && conv_og(g, n) <= DIRECT_MAX_OG)
-        return (Sched){ALGO_DIRECT, "direct: few output channels per group read each unfolded column too "
-                                    "few times to pay for the unfold"};
-    if (vec && taps >= DIRECT_MIN_TAPS && n->p.conv.nsp >= 2)
-        return (Sched){ALGO_DIRECT, "direct: a large kernel unfolds to many copies of the input"};
-    if (unit && n->p.conv.nsp >= 2)
-        return (Sched){ALGO_DIRECT, "direct: stride 1, the unfolded matrix would make a round trip "
-                                    "through memory"};
-    return (Sched){ALGO_IM2COL, "im2col: several output channels per group share each unfolded column"};
+    return (double)t->vlen * (t->fma ? 4.0 : 2.0) * COST_GHZ;
+}
+
+/* Seconds to stream `bytes` through a working set of `set` bytes. */
+static double stream(const Target *t, double bytes, double set)
+{
+    double bpc = set <= (double)t->l2 ? COST_L2_BPC : set <= (double)t->l3 ? COST_L3_BPC : COST_MEM_BPC;
+    return bytes / (bpc * COST_GHZ);
+}
+
+/* Seconds of one GEMM C [M, N] (+)= A [M, K] B [K, N] on lower_gemm.c's
+ * micro-kernel: blocks of MR rows (14 with 32 vector registers, 6 with 16)
+ * x NV = 2 vectors, each k step NV loads and MR broadcasts (two a cycle)
+ * against MR*NV FMAs (two a cycle), so a block of m < MR rows is load
+ * bound; a column tail narrower than a vector costs a vector; each block
+ * loads or stores its C tile once per reduction, plus a fixed overhead. */
+static double gemm_seconds(const Target *t, double m, double k, double n)
+{
+    double mr = t->vregs >= 32 ? 14 : 6, nv = 2, lanes = t->vlen;
+    double vecs = ceil(n / lanes), ctiles = ceil(vecs / nv);
+    double full = floor(m / mr), rest = m - full * mr;
+    double kstep_full = mr * nv / 2 * (t->fma ? 1 : 2);
+    double kstep_rest = rest > 0 ? fmax(rest * nv * (t->fma ? 1 : 2), nv + rest) / 2 : 0;
+    double per_ctile = full * (k * kstep_full + COST_CTILE_CPV * mr * nv + COST_TILE_CYCLES) +
+                       (rest > 0 ? k * kstep_rest + COST_CTILE_CPV * rest * nv + COST_TILE_CYCLES : 0);
+    return ctiles * per_ctile / (COST_GEMM_EFF * COST_GHZ);
+}
+
+static double macs(const ConvDims *c)
+{
+    return c->batch * c->groups * c->og * c->cg * c->taps * c->pix_out;
+}
+
+/* Bytes of one sample's input and output planes. */
+static double io_bytes(const ConvDims *c)
+{
+    return 4.0 * c->groups * (c->cg * c->pix_in + c->og * c->pix_out);
+}
+
+/* direct: lower_direct.c's vector micro-kernel for conv and stride-1
+ * conv_dx (a padded or strided input copied first; the input read once
+ * per block of COST_RC output channels), the scalar loops of lower_conv.c
+ * for strided conv_dx and conv_dw. */
+static double direct_cost(const ConvDims *c, const Target *t)
+{
+    double flops = 2 * macs(c);
+    bool dx = c->n->op != OP_CONV;
+    if (c->n->op == OP_CONV_DW || (dx && !c->unit_stride))
+        return flops / (COST_SCALAR_FPC * COST_GHZ);
+    double oc = dx ? c->cg : c->og;             /* channels the kernel writes */
+    double ic = dx ? c->og : c->cg, ipix = dx ? c->pix_out : c->pix_in;
+    double ow = dx ? c->iw : c->ow, iw = dx ? c->ow : c->iw;
+    double eff = COST_DIRECT_EFF * (oc == 1 ? COST_DIRECT_DW_EFF : 1);
+    if (dx && oc > 1 && oc < COST_DIRECT_DX_C)
+        eff *= sqrt(oc / COST_DIRECT_DX_C);
+    /* columns computed per row: whole vectors, or (unit strides) the
+     * source's pitch when that is fewer; strided planes narrower than a
+     * vector run on floats */
+    double v = t->vlen, cols = ceil(ow / v) * v;
+    if (c->unit_stride) {
+        double pitch = iw + (c->padded ? ow - iw + 2 : 0);
+        cols = fmin(cols, fmax(pitch, ow));
+    } else if (ow < v) {
+        cols = ow * v;
+    }
+    eff *= ow / cols;
+    double in = 4.0 * c->groups * ic * ipix;   /* what the taps read, per sample */
+    double reads = in * (oc == 1 ? 1 : ceil(oc / COST_RC));
+    double copy = c->padded || !c->unit_stride ? 2 * in : 0;
+    /* tiles of COST_RC channels x 2 rows x 2 vectors, each with a fixed cost */
+    double tiles = c->groups * ceil(oc / COST_RC) * ceil((dx ? c->pix_in / ow : c->pix_out / ow) / 2) *
+                   ceil(ow / (2 * v));
+    double reread = reads / ((in <= (double)t->l2 ? COST_REREAD_BPC : COST_L3_BPC) * COST_GHZ);
+    return flops / (peak_flops(t) * eff) +
+           c->batch * (tiles * COST_DTILE_CYCLES / COST_GHZ + reread +
+                       stream(t, copy + io_bytes(c), copy + io_bytes(c)));
+}
+
+/* im2col: the unfold (or col2im) of [Cg*K, P] per sample and group, and
+ * the GEMM: conv y [Og, P] = w [Og, Cg*K] col; conv_dx dcol [Cg*K, P] =
+ * w^T [Cg*K, Og] dy; conv_dw dw [Og, Cg*K] += dy [Og, P] col^T (its
+ * unfold in tiles that stay in L2).  A 1x1 stride-1 unpadded layer reads
+ * x itself. */
+static double im2col_cost(const ConvDims *c, const Target *t)
+{
+    double rows = c->cg * c->taps;
+    double col = rows * c->pix_out;             /* floats unfolded per group */
+    double gemm;
+    if (c->n->op == OP_CONV)
+        gemm = gemm_seconds(t, c->og, rows, c->pix_out);
+    else if (c->n->op == OP_CONV_DW)
+        gemm = gemm_seconds(t, c->og, c->pix_out, rows) / COST_DW_GEMM;
+    else
+        gemm = gemm_seconds(t, rows, c->og, c->pix_out);
+    /* the unfold (col2im) copies (adds) one float at a time */
+    double cpf = c->n->op == OP_CONV_DX || c->n->op == OP_CONV_TRANSPOSE ? COST_COL2IM_CPF : COST_UNFOLD_CPF;
+    double unfold = col * cpf / COST_GHZ + stream(t, 2 * 4.0 * col, c->n->op == OP_CONV_DW
+                                                                                  ? (double)t->l2
+                                                                                  : 4.0 * col);
+    if (c->pointwise && c->n->op != OP_CONV_DW) {
+        /* B's rows are planes P floats apart, not a packed panel */
+        gemm /= c->n->op == OP_CONV ? COST_GEMM_XB : COST_GEMM_XB_DX;
+        unfold = 0;
+    }
+    double io = io_bytes(c);
+    return c->batch * (c->groups * (gemm + unfold) + stream(t, io, io));
+}
+
+/* Winograd F(m x m, 3x3), a = m + 2, T tiles: a*a GEMMs [Og, Cg] x [Cg, T]
+ * per sample and group, the input transform writing and the GEMMs
+ * reading [a*a, Cg, T], the GEMMs writing and the output transform
+ * reading [a*a, Og, T] (conv_dx: the channel roles swapped). */
+static double wino_cost(const ConvDims *c, const Target *t, int m)
+{
+    double a2 = (m + 2) * (m + 2);
+    double tiles = ceil((double)c->oh / m) * ceil((double)c->ow / m);
+    bool dx = c->n->op != OP_CONV;
+    double out = dx ? c->cg : c->og, in = dx ? c->og : c->cg;
+    if (dx) /* dx's tiles cover its own plane, the forward layer's input */
+        tiles = ceil((double)c->ih / m) * ceil((double)c->iw / m);
+    double gemm = a2 * gemm_seconds(t, out, in, tiles);
+    double floats = c->groups * a2 * tiles * (in + out);
+    double per_sample = stream(t, 2 * 4.0 * floats, 4.0 * floats) + floats * COST_WINO_CPF / COST_GHZ;
+    return c->batch * (c->groups * gemm + per_sample + stream(t, io_bytes(c), io_bytes(c)));
+}
+
+static double wino4_cost(const ConvDims *c, const Target *t)
+{
+    return wino_cost(c, t, 4);
+}
+
+static double wino2_cost(const ConvDims *c, const Target *t)
+{
+    return wino_cost(c, t, 2);
 }
 
 /* winograd */
@@ -158,22 +295,224 @@ static const char *wino_unfit(const Node *n)
     return NULL;
 }
 
-/* Winograd `algo` (asked for by `by`) where it applies, else conv_rule's
- * choice with the reason it does not. */
-static Sched wino_rule(const Model *m, const Node *n, Algo algo, const char *by)
+/* The candidates: every algorithm that may compute a convolution, why it
+ * cannot compute a node (NULL: it can) and its estimated seconds.  A new
+ * algorithm is a row here. */
+typedef struct {
+    Algo algo;
+    const char *(*unfit)(const Node *n);
+    double (*cost)(const ConvDims *c, const Target *t);
+} Candidate;
+
+static const Candidate candidates[] = {
+    {ALGO_DIRECT, NULL, direct_cost},
+    {ALGO_IM2COL, NULL, im2col_cost},
+    {ALGO_WINOGRAD, wino_unfit, wino4_cost},
+    {ALGO_WINOGRAD2, wino_unfit, wino2_cost},
+};
+enum { NCAND = sizeof candidates / sizeof candidates[0] };
+
+static const Candidate *candidate(Algo a)
 {
-    const char *unfit = wino_unfit(n);
+    for (int i = 0; i < NCAND; i++)
+        if (candidates[i].algo == a)
+            return &candidates[i];
+    return NULL;
+}
+
+/* Why algorithm a cannot compute n ("" for an algorithm that is no
+ * candidate), or NULL when it can. */
+static const char *unfit(Algo a, const Node *n)
+{
+    const Candidate *k = candidate(a);
+    return !k ? "not a convolution algorithm" : k->unfit ? k->unfit(n) : NULL;
+}
+
+int sched_batch(const Model *m)
+{
+    return m->train.present && m->train.batch > 0 ? m->train.batch : 1;
+}
+
+int sched_candidates(const Graph *g, const Node *n, const Target *t, int batch, Algo *out, double *est)
+{
+    ConvDims c = conv_dims(g, n, batch);
+    int k = 0;
+    for (int i = 0; i < NCAND; i++) {
+        if (candidates[i].unfit && candidates[i].unfit(n))
+            continue;
+        if (est)
+            est[k] = candidates[i].cost(&c, t);
+        out[k++] = candidates[i].algo;
+    }
+    return k;
+}
+
+/* The cheapest candidate, its reason naming every candidate's estimate:
+ * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)". */
+static Sched conv_model(const Model *m, const Target *t, const Node *n)
+{
+    ConvDims c = conv_dims(m->g, n, sched_batch(m));
+    double est[NCAND];
+    int best = -1;
+    for (int i = 0; i < NCAND; i++) {
+        est[i] = -1;
+        if (candidates[i].unfit && candidates[i].unfit(n))
+            continue;
+        est[i] = candidates[i].cost(&c, t);
+        if (best < 0 || est[i] < est[best])
+            best = i;
+    }
+    NETC_ASSERT(best >= 0);
+    Buf b = {0};
+    buf_printf(&b, "%s: est %.3g ms (", algo_name(candidates[best].algo), est[best] * 1e3);
+    const char *sep = "";
+    for (int i = 0; i < NCAND; i++) {
+        if (i == best)
+            continue;
+        buf_printf(&b, "%s%s", sep, algo_name(candidates[i].algo));
+        sep = ", ";
+        if (est[i] >= 0) {
+            buf_printf(&b, " %.3g", est[i] * 1e3);
+            continue;
+        }
+        /* candidates that do not fit for the same reason share it */
+        const char *why = candidates[i].unfit(n);
+        int j = i + 1;
+        while (j < NCAND && j != best && est[j] < 0 && !strcmp(candidates[j].unfit(n), why))
+            buf_printf(&b, ", %s", algo_name(candidates[j++].algo));
+        buf_printf(&b, " n/a: %s", why);
+        i = j - 1;
+        sep = "; ";
+    }
+    buf_printf(&b, "%sbatch %d)", sep[0] ? "; " : "", sched_batch(m));
+    Sched s = {candidates[best].algo, arena_strdup(m->arena, b.s)};
+    buf_free(&b);
+    return s;
+}
+
+/* ---- plans ------------------------------------------------------------- */
+
+static void put_dims(Buf *b, const int *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        buf_printf(b, "%s%d", i ? "x" : "", v[i]);
+}
+
+const char *sched_signature(Arena *a, const Graph *g, const Node *n)
+{
+    bool dx = n->op == OP_CONV_DX || n->op == OP_CONV_TRANSPOSE;
+    const Shape *ys = n->op == OP_CONV ? &n->shape
+                      : dx             ? &graph_node(g, n->in[0])->shape
+                                            : &graph_node(g, n->in[1])->shape;
+    const Shape *xs = n->op == OP_CONV || n->op == OP_CONV_DW ? &graph_node(g, n->in[0])->shape : &n->shape;
+    const ConvParam *p = &n->p.conv;
+    Buf b = {0};
+    for (int s = 0; s < 2; s++) {
+        const Shape *sh = s ? ys : xs;
+        buf_puts(&b, s ? "->[" : "[");
+        for (int i = 0; i < sh->rank; i++)
+            buf_printf(&b, "%s%d", i ? "," : "", sh->d[i]);
+        buf_puts(&b, "]");
+    }
+    buf_puts(&b, ",k");
+    put_dims(&b, p->kernel, p->nsp);
+    buf_puts(&b, ",s");
+    put_dims(&b, p->stride, p->nsp);
+    buf_puts(&b, ",d");
+    put_dims(&b, p->dilation, p->nsp);
+    buf_puts(&b, ",p");
+    for (int i = 0; i < p->nsp; i++)
+        buf_printf(&b, "%s%d:%d", i ? "x" : "", p->pad_lo[i], p->pad_hi[i]);
+    buf_printf(&b, ",g%d", p->groups);
+    char *sig = arena_strdup(a, b.s);
+    buf_free(&b);
+    return sig;
+}
+
+/* The plan's entry per node (-1: none), after checking each entry against
+ * the model; entries that do not fit are warnings and left out. */
+static int *plan_index(const Model *m, const Plan *plan, Diag *d)
+{
+    const Graph *g = m->g;
+    int *at = arena_alloc(m->arena, sizeof(int) * (size_t)(g->nnode ? g->nnode : 1));
+    for (int i = 0; i < g->nnode; i++)
+        at[i] = -1;
+    for (int k = 0; plan && k < plan->n; k++) {
+        const PlanEntry *e = &plan->e[k];
+        int id = graph_find(g, e->layer);
+        const Node *n = id >= 0 ? g->node[id] : NULL;
+        if (!n) {
+            diag_warning(d, e->loc, (int)strlen(e->layer),
+                         "plan: the model has no node '%s'; the cost model decides instead", e->layer);
+            continue;
+        }
+        if (n->op != e->pass) {
+            diag_warning(d, e->loc, (int)strlen(e->layer),
+                         "plan: '%s' is a %s node, not %s; the cost model decides instead", e->layer,
+                         op_name(n->op), op_name(e->pass));
+            continue;
+        }
+        const char *sig = sched_signature(m->arena, g, n);
+        if (strcmp(sig, e->sig) != 0) {
+            diag_warning(d, e->sig_loc, e->sig_len,
+                         "plan: '%s' was measured as %s but is now %s; the cost model decides instead",
+                         e->layer, e->sig, sig);
+            continue;
+        }
+        if (e->algo == ALGO_NONE) {
+            diag_warning(d, e->algo_loc, e->algo_len,
+                         "plan: unknown algorithm '%s' for '%s'; the cost model decides instead", e->algo_name,
+                         e->layer);
+            continue;
+        }
+        const char *why = unfit(e->algo, n);
+        if (why) {
+            diag_warning(d, e->algo_loc, e->algo_len,
+                         "plan: %s cannot compute '%s' (%s); the cost model decides instead",
+                         algo_name(e->algo), e->layer, why);
+            continue;
+        }
+        if (at[id] >= 0)
+            diag_warning(d, e->loc, (int)strlen(e->layer),
+                         "plan: a second entry for '%s' (the first is line %d); this one counts", e->layer,
+                         plan->e[at[id]].loc.line);
+        at[id] = k;
+    }
+    return at;
+}
+
+/* "plan: im2col, measured direct=0.4 im2col=0.21 ms (net.plan:3)" */
+static Sched plan_sched(const Model *m, const Plan *plan, const PlanEntry *e)
+{
+    Buf b = {0};
+    buf_printf(&b, "plan: %s", algo_name(e->algo));
+    for (int i = 0; i < e->ntime; i++)
+        buf_printf(&b, "%s%s=%.4g", i ? " " : ", measured ", e->time_name[i], e->time_ms[i]);
+    buf_printf(&b, "%s (%s:%d)", e->ntime ? " ms" : "", plan->file, e->loc.line);
+    Sched s = {e->algo, arena_strdup(m->arena, b.s)};
+    buf_free(&b);
+    return s;
+}
+
+/* ---- the choice -------------------------------------------------------- */
+
+/* Winograd `algo` (asked for by `by`) where it applies, else the cost
+ * model's choice with the reason it does not. */
+static Sched wino_rule(const Model *m, const Target *t, const Node *n, Algo algo, const char *by)
+{
+    const char *why = wino_unfit(n);
     const char *tile = algo == ALGO_WINOGRAD2 ? "F(2x2,3x3)" : "F(4x4,3x3)";
-    if (!unfit)
+    if (!why)
         return (Sched){algo, arena_printf(m->arena, "%s %s: %s", algo_name(algo), tile, by)};
-    Sched s = conv_rule(m->g, n);
-    s.why = arena_printf(m->arena, "%s; not winograd: %s", s.why, unfit);
+    Sched s = conv_model(m, t, n);
+    s.why = arena_printf(m->arena, "%s; not winograd: %s", s.why, why);
     return s;
 }
 
 /* --algo forces every convolution; else the layer's algo= (copied to its
- * conv_dx and conv_dw) asks for its three passes; else conv_rule. */
-static Sched conv_choice(const Model *m, const Node *n)
+ * conv_dx and conv_dw) asks for its three passes; else the plan's entry;
+ * else the cost model. */
+static Sched conv_choice(const Model *m, const Target *t, const Node *n, const Plan *plan, int entry)
 {
     Algo a = m->conv_algo;
     bool forced = a != ALGO_NONE;
@@ -181,26 +520,28 @@ static Sched conv_choice(const Model *m, const Node *n)
         a = (Algo)n->p.conv.algo;
     NETC_ASSERT(a >= ALGO_NONE && a < ALGO_COUNT && a != ALGO_GEMM);
     if (a == ALGO_WINOGRAD || a == ALGO_WINOGRAD2)
-        return wino_rule(m, n, a, forced ? "forced by --algo" : "the layer's algo=");
-    if (a == ALGO_DIRECT)
-        return (Sched){ALGO_DIRECT, forced ? "direct: forced by --algo" : "direct: the layer's algo="};
-    if (a == ALGO_IM2COL)
-        return (Sched){ALGO_IM2COL, forced ? "im2col: forced by --algo" : "im2col: the layer's algo="};
-    return conv_rule(m->g, n);
+        return wino_rule(m, t, n, a, forced ? "forced by --algo" : "the layer's algo=");
+    if (a != ALGO_NONE)
+        return (Sched){a, arena_printf(m->arena, "%s: %s", algo_name(a),
+                                       forced ? "forced by --algo" : "the layer's algo=")};
+    if (entry >= 0)
+        return plan_sched(m, plan, &plan->e[entry]);
+    return conv_model(m, t, n);
 }
 
-Sched *sched_choose(const Model *m)
+Sched *sched_choose_for(const Model *m, const Target *t, const Plan *plan, Diag *d)
 {
     const Graph *g = m->g;
     Sched *s = arena_alloc(m->arena, sizeof(Sched) * (size_t)(g->nnode ? g->nnode : 1));
     NETC_ASSERT(m->conv_algo != ALGO_GEMM);
+    int *entry = plan_index(m, plan, d);
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
         if (op_flags(n->op) & OPF_SOURCE) {
             s[i] = (Sched){ALGO_NONE, "source: no computation"};
         } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW ||
                    n->op == OP_CONV_TRANSPOSE) {
-            s[i] = conv_choice(m, n);
+            s[i] = conv_choice(m, t, n, plan, entry[i]);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
             s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};
         } else if (n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB) {
@@ -210,6 +551,11 @@ Sched *sched_choose(const Model *m)
         }
     }
     return s;
+}
+
+Sched *sched_choose(const Model *m)
+{
+    return sched_choose_for(m, target_reference(), NULL, NULL);
 }
 
 void sched_print(FILE *f, const Model *m, const Sched *s)
