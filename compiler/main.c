@@ -71,9 +71,10 @@ static void usage(FILE *f)
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, foldbn, algo,\n"
           "                       vectorize, unroll, outline, family, loops, mem, all (comma-separated)\n"
-          "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
+          "  --algo=auto|direct|im2col|winograd|winograd2|winograd4|fft\n"
           "                       convolution algorithm (default auto: per layer); winograd =\n"
-          "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
+          "                       winograd4, F(4x4,3x3), winograd2 F(2x2,3x3), fft tiled FFTs,\n"
+          "                       where they apply\n"
           "  --no-fuse            no epilogue fusion: every residual add and activation its own kernel\n"
           "  --no-fold            keep every channel shuffle its own kernel (no shuffle folding)\n"
           "  --no-fold-bn         keep every batch norm its own kernel in inference (no folding\n"
@@ -234,7 +235,7 @@ static int parse_args(int argc, char **argv, Options *o)
             o->dump = a + 7;
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
-                arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2 or winograd4)",
+                arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2, winograd4 or fft)",
                           a + 7);
                 return 2;
             }

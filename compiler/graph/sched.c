@@ -16,8 +16,9 @@
 #include <string.h>
 
 #include "netc.h"
+#include "../lower/lower_fft.h"
 
-static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2"};
+static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2", "fft"};
 _Static_assert(sizeof algo_names / sizeof algo_names[0] == ALGO_COUNT, "algo_names out of sync");
 
 const char *algo_name(Algo a)
@@ -171,6 +172,59 @@ static Sched wino_rule(const Model *m, const Node *n, Algo algo, const char *by)
     return s;
 }
 
+/* fft */
+/* Why the tiled FFT (lower_fft.c) cannot compute node n, or NULL when it
+ * can, with its transform size in *nh x *nw.  conv_dx is a correlation of
+ * dy padded by K - 1 - pad, so its padding must not exceed K - 1. */
+static const char *fft_unfit(const Model *m, const Node *n, int *nh, int *nw)
+{
+    const ConvParam *p = &n->p.conv;
+    if (n->op == OP_CONV_DW)
+        return "the weight gradient stays im2col/direct";
+    if (n->op == OP_CONV_TRANSPOSE)
+        return "conv_transpose has no fft lowering";
+    if (p->nsp != 1 && p->nsp != 2)
+        return "not a 1D or 2D convolution";
+    int taps = 1;
+    for (int i = 0; i < p->nsp; i++) {
+        taps *= p->kernel[i];
+        if (p->stride[i] != 1)
+            return "stride is not 1";
+        if (p->dilation[i] != 1)
+            return "dilation is not 1";
+        if (n->op == OP_CONV_DX && (p->pad_lo[i] > p->kernel[i] - 1 || p->pad_hi[i] > p->kernel[i] - 1))
+            return "input gradient of a layer padded by more than its kernel less 1";
+    }
+    if (taps < 2)
+        return "a 1x1 kernel";
+    /* the correlation's output planes are the node's own; its channels
+     * per group: conv reduces Cg into Og, conv_dx Og into Cg */
+    const Shape *ys = &n->shape;
+    int og = conv_og(m->g, n), cg = (n->op == OP_CONV ? graph_node(m->g, n->in[0])->shape.d[0] : ys->d[0]) /
+                                      p->groups;
+    bool dx = n->op == OP_CONV_DX;
+    int kh = p->nsp == 2 ? p->kernel[0] : 1, kw = p->kernel[p->nsp - 1];
+    int oh = p->nsp == 2 ? ys->d[1] : 1, ow = ys->d[p->nsp];
+    if (!fft_size(kh, kw, oh, ow, dx ? og : cg, dx ? cg : og, nh, nw))
+        return "kernel too large for the largest transform";
+    return NULL;
+}
+
+/* fft (asked for by `by`) where it applies, else conv_rule's choice with
+ * the reason it does not. */
+static Sched fft_rule(const Model *m, const Node *n, const char *by)
+{
+    int nh = 0, nw = 0;
+    const char *unfit = fft_unfit(m, n, &nh, &nw);
+    if (!unfit)
+        return (Sched){ALGO_FFT, arena_printf(m->arena, "fft %dx%d, tiles %dx%d: %s", nh, nw,
+                                              nh - (n->p.conv.nsp == 2 ? n->p.conv.kernel[0] : 1) + 1,
+                                              nw - n->p.conv.kernel[n->p.conv.nsp - 1] + 1, by)};
+    Sched s = conv_rule(m->g, n);
+    s.why = arena_printf(m->arena, "%s; not fft: %s", s.why, unfit);
+    return s;
+}
+
 /* --algo forces every convolution; else the layer's algo= (copied to its
  * conv_dx and conv_dw) asks for its three passes; else conv_rule. */
 static Sched conv_choice(const Model *m, const Node *n)
@@ -182,6 +236,8 @@ static Sched conv_choice(const Model *m, const Node *n)
     NETC_ASSERT(a >= ALGO_NONE && a < ALGO_COUNT && a != ALGO_GEMM);
     if (a == ALGO_WINOGRAD || a == ALGO_WINOGRAD2)
         return wino_rule(m, n, a, forced ? "forced by --algo" : "the layer's algo=");
+    if (a == ALGO_FFT)
+        return fft_rule(m, n, forced ? "forced by --algo" : "the layer's algo=");
     if (a == ALGO_DIRECT)
         return (Sched){ALGO_DIRECT, forced ? "direct: forced by --algo" : "direct: the layer's algo="};
     if (a == ALGO_IM2COL)
