@@ -45,6 +45,7 @@
 #include "lower_fft.h"
 
 #include <math.h>
+char *getenv(const char *); int atoi(const char *); /* TEMP */
 
 #include "lower_impl.h"
 
@@ -61,6 +62,16 @@ static int log2i(int n)
     return l;
 }
 
+/* Samples per GEMM for T tiles a sample: enough for 48 columns (3
+ * vectors of 16), at most 8. */
+static int fft_block(int T)
+{
+    int S = 1;
+    while (S < 8 && 2 * T * S < 48)
+        S *= 2;
+    return S;
+}
+
 /* Arithmetic per sample and group of one size: the GEMMs' multiply-adds
  * (their columns rounded up to FFT_COLS, the micro-kernel's width with
  * 16 lanes: the size does not depend on the target) and about N log N per
@@ -68,10 +79,9 @@ static int log2i(int n)
 static double fft_cost(int nh, int nw, int kh, int kw, int oh, int ow, int ci, int co)
 {
     int mh = nh - kh + 1, mw = nw - kw + 1;
-    double t = (double)((oh + mh - 1) / mh) * ((ow + mw - 1) / mw);
-    double bins = (double)nh * (nw / 2 + 1);
-    double cols = 2 * t;
-    cols = ceil(cols / FFT_COLS) * FFT_COLS;
+    int tiles = ((oh + mh - 1) / mh) * ((ow + mw - 1) / mw), S = fft_block(tiles);
+    double t = tiles, bins = (double)nh * (nw / 2 + 1);
+    double cols = ceil(2.0 * t * S / FFT_COLS) * FFT_COLS / S;
     double gemm = bins * co * 2.0 * ci * cols;
     double xform = t * (ci + co) * (double)nh * nw * (log2i(nh * nw) + 1);
     return gemm + xform;
@@ -97,6 +107,11 @@ bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
         }
         if (kh == 1)
             break;
+    }
+    if (getenv("NETC_FFT_N") && best >= 0) { /* TEMP experiment */
+        int n = atoi(getenv("NETC_FFT_N"));
+        if (kh > 1) *nh = n;
+        if (kw > 1) *nw = n;
     }
     return best >= 0;
 }
@@ -150,11 +165,18 @@ static Expr *scaled(Fx *x, double c, Fv a, float *f)
     return m == 1 ? e : fmul(x->L, lf(x->L, (float)m), e);
 }
 
+/* A name no local of the kernel has yet (the transforms declare
+ * thousands: numbered names keep the search for a free one short). */
+static const char *local_name(Lower *L, const char *base)
+{
+    return arena_printf(L->a, "%s%d", base, L->k->nvar);
+}
+
 static Fv fv_bind(Fx *x, Expr *e, float f, bool neg)
 {
     Fv r = {false, neg, -1, f};
     if (x->L) {
-        r.var = ldecl(x->L, x->p, "t", T_F32, e);
+        r.var = ldecl(x->L, x->p, local_name(x->L, "t"), T_F32, e);
         r.f = 0;
     } else if (neg) {
         r.f = -f;
@@ -382,11 +404,13 @@ typedef struct {
     int NH, NW, MH, MW, hw; /* transform, output tile, NW/2 + 1          */
     int nbin;               /* NH * hw                                   */
     int TH, TW, ntile;      /* tiles per plane                           */
+    int S;                  /* samples per GEMM (fft_block)              */
+    int cols;               /* the GEMMs' columns: 2 ntile S, padded     */
     int HP, WP;             /* the plane the tiles read                  */
     bool copy;              /* through a zero-padded copy of the input   */
 } Fft;
 
-static void fft_geom(Fft *f, bool dx, const Geom *G)
+static void fft_geom(Fft *f, Lower *L, bool dx, const Geom *G)
 {
     NETC_ASSERT(G->in[0] == 1 && G->out[0] == 1 && G->k[0] == 1);
     f->dx = dx;
@@ -412,6 +436,11 @@ static void fft_geom(Fft *f, bool dx, const Geom *G)
     f->TH = (f->OH + f->MH - 1) / f->MH;
     f->TW = (f->OW + f->MW - 1) / f->MW;
     f->ntile = f->TH * f->TW;
+    /* whole vectors: the GEMM's float tail would run every column scalar
+     * when 2T is below the vector width; the padding columns stay 0 */
+    int V = L->t->vlen > 1 ? L->t->vlen : 1;
+    f->S = fft_block(f->ntile);
+    f->cols = (2 * f->ntile * f->S + V - 1) / V * V;
     f->HP = f->TH * f->MH + f->KH - 1;
     f->WP = f->TW * f->MW + f->KW - 1;
     f->copy = f->pt || f->pl || f->H < f->HP || f->W < f->WP;
@@ -422,7 +451,7 @@ static void fft_geom(Fft *f, bool dx, const Geom *G)
 static void load_vals(Lower *L, Stmt *p, Fv *v, int buf, Expr *base, const int *offs, int n)
 {
     for (int i = 0; i < n; i++)
-        v[i] = (Fv){false, false, ldecl(L, p, "d", T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))), 0};
+        v[i] = (Fv){false, false, ldecl(L, p, local_name(L, "d"), T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))), 0};
 }
 
 static void store_fv(Lower *L, Stmt *p, int buf, Expr *idx, Fv v, bool neg)
@@ -466,7 +495,7 @@ static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
         for (int b = 0; b < f->KW; b++) {
             int tap = f->dx ? kk - 1 - (a * f->KW + b) : a * f->KW + b;
             Expr *g = lload(L, wbuf, ladd(L, wb, li(L, tap)));
-            d[a * f->NW + b] = (Fv){false, false, ldecl(L, q, "g", T_F32, fmul(L, g, lf(L, scale))), 0};
+            d[a * f->NW + b] = (Fv){false, false, ldecl(L, q, local_name(L, "g"), T_F32, fmul(L, g, lf(L, scale))), 0};
         }
     Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     Fx x = {L, q};
@@ -492,7 +521,8 @@ static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, int x, Expr *xb
 /* V_e [2Ci, 2T] = [Xr Xi; Xi -Xr] for the DFT X of every NH x NW tile of
  * the planes in `src` (plane c at base + c*plane, rows rs apart).
  * Planes are independent. */
-static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Expr *base, int plane, int rs)
+static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Expr *base, int plane, int rs,
+                            Expr *cb)
 {
     int offs[FFT_NMAX * FFT_NMAX], T = f->ntile;
     for (int i = 0; i < f->NH; i++)
@@ -508,10 +538,10 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Exp
     Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     Fx x = {L, q};
     fft2_fwd(&x, f->NH, f->NW, d, out);
-    Expr *vi = lbind(L, q, "vi", lmad(L, c, 2 * T, lmad(L, th, f->TW, tw)));
-    int lo = f->ci * 2 * T; /* the lower half's rows */
+    Expr *vi = lbind(L, q, "vi", ladd(L, lmad(L, c, f->cols, lmad(L, th, f->TW, tw)), cb));
+    int lo = f->ci * f->cols; /* the lower half's rows */
     for (int e = 0; e < f->nbin; e++) {
-        int eb = e * 2 * f->ci * 2 * T;
+        int eb = e * 2 * f->ci * f->cols;
         store_fv(L, q, v, ladd(L, vi, li(L, eb)), out[e].re, false);
         store_fv(L, q, v, ladd(L, vi, li(L, eb + T)), out[e].im, false);
         store_fv(L, q, v, ladd(L, vi, li(L, eb + lo)), out[e].im, false);
@@ -523,7 +553,7 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Exp
  * [Co, 2Ci] block. */
 static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Expr *g)
 {
-    int T2 = 2 * f->ntile, K = 2 * f->ci, per = f->groups * f->co * K;
+    int T2 = f->cols, K = 2 * f->ci, per = f->groups * f->co * K;
     Stmt *q = p;
     Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f->nbin));
     Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f->co * K)));
@@ -533,19 +563,19 @@ static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Exp
 
 /* Output tiles (th, tw) in [th0, th1) x [tw0, tw1) of channel oc, each
  * storing its first rows x cols values (+ bias). */
-static void out_tiles(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *oc, Expr *yc, Expr *bias,
+static void out_tiles(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *mc, Expr *yc, Expr *bias,
                       const int th[2], const int tw[2], int rows, int cols)
 {
     int T = f->ntile, offs[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
     for (int e = 0; e < f->nbin; e++) {
-        offs[2 * e] = e * f->co * 2 * T;
-        offs[2 * e + 1] = e * f->co * 2 * T + T;
+        offs[2 * e] = e * f->co * f->cols;
+        offs[2 * e + 1] = e * f->co * f->cols + T;
     }
     Stmt *q = p;
     Expr *i = lfor(L, &q, "th", li(L, th[0]), li(L, th[1]));
     Expr *j = lfor(L, &q, "tw", li(L, tw[0]), li(L, tw[1]));
     Fv mv[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
-    load_vals(L, q, mv, mb, lbind(L, q, "mi", lmad(L, oc, 2 * T, lmad(L, i, f->TW, j))), offs, 2 * f->nbin);
+    load_vals(L, q, mv, mb, lbind(L, q, "mi", ladd(L, mc, lmad(L, i, f->TW, j))), offs, 2 * f->nbin);
     Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     for (int e = 0; e < f->nbin; e++)
         m[e] = (Cx){mv[2 * e], mv[2 * e + 1]};
@@ -566,11 +596,13 @@ static void out_tiles(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *oc, 
 
 /* The output planes at yb from M: per channel, the full tiles and the
  * ragged last row and column. */
-static void output_transform(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *yb, int bbuf, Expr *g)
+static void output_transform(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *yb, int bbuf, Expr *g,
+                             Expr *cb)
 {
     Stmt *q = p;
     Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->co));
     Expr *yc = lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb));
+    Expr *mc = lbind(L, q, "mc", ladd(L, lmul(L, oc, li(L, f->cols)), cb));
     Expr *bias = bbuf < 0 ? NULL
                           : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
     for (int vh = 0; vh < 2; vh++)
@@ -579,7 +611,7 @@ static void output_transform(Lower *L, Stmt *p, const Fft *f, int y, int mb, Exp
             int th[2] = {vh ? f->OH / f->MH : 0, vh ? f->TH : f->OH / f->MH};
             int tw[2] = {vw ? f->OW / f->MW : 0, vw ? f->TW : f->OW / f->MW};
             if (rows && cols && th[1] > th[0] && tw[1] > tw[0])
-                out_tiles(L, q, f, y, mb, oc, yc, bias, th, tw, rows, cols);
+                out_tiles(L, q, f, y, mb, mc, yc, bias, th, tw, rows, cols);
         }
 }
 
@@ -589,27 +621,44 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
 {
     long T = f->ntile, nb = f->nbin;
     int u = kernel_scratch(L->a, L->k, "fu", nb * f->groups * f->co * 2 * f->ci, 0);
-    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->ci * 2 * T, 0);
-    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->co * 2 * T, 0);
+    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->ci * f->cols, 0);
+    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->co * f->cols, 0);
     int xp = f->copy ? kernel_scratch(L->a, L->k, "xpad", (long)f->ci * f->HP * f->WP, 0) : -1;
 
     Stmt *p = L->k->body;
     filter_transform(L, p, f, wbuf, u);
+    /* the padding columns, and those of the samples past the batch's end
+     * in its last block: computed by the GEMMs, never read back */
+    if (f->cols > 2 * T || f->S > 1)
+        lzero(L, p, v, li(L, 0), li(L, (int)(nb * 2 * f->ci * f->cols)));
     if (xp >= 0)
         lzero(L, p, xp, li(L, 0), li(L, f->ci * f->HP * f->WP));
-    Expr *n = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    int S = f->S;
+    Expr *blk = lfor(L, &p, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, f->groups));
-    Expr *ng = lmad(L, n, f->groups, g);
-    Expr *xb = lbind(L, p, "xb", lmul(L, ng, li(L, f->ci * f->H * f->W)));
-    Expr *yb = lbind(L, p, "yb", lmul(L, ng, li(L, f->co * f->OH * f->OW)));
-    if (xp >= 0) {
-        copy_planes(L, p, f, xp, in, xb);
-        input_transform(L, p, f, v, xp, li(L, 0), f->HP * f->WP, f->WP);
-    } else {
-        input_transform(L, p, f, v, in, xb, f->H * f->W, f->W);
+    Expr *n0 = lbind(L, p, "n0", lmul(L, blk, li(L, S)));
+    Expr *ns = S == 1 ? li(L, 1) : lbind(L, p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: the block's input transforms; pass 1: its outputs */
+        if (pass == 1)
+            bin_gemms(L, p, f, mb, u, v, g);
+        Stmt *q = p;
+        Expr *sm = lfor(L, &q, "s", li(L, 0), ns);
+        Expr *ng = lmad(L, ladd(L, n0, sm), f->groups, g);
+        Expr *cb = lbind(L, q, "cb", lmul(L, sm, li(L, 2 * f->ntile)));
+        if (pass == 0) {
+            Expr *xb = lbind(L, q, "xb", lmul(L, ng, li(L, f->ci * f->H * f->W)));
+            if (xp >= 0) {
+                copy_planes(L, q, f, xp, in, xb);
+                input_transform(L, q, f, v, xp, li(L, 0), f->HP * f->WP, f->WP, cb);
+            } else {
+                input_transform(L, q, f, v, in, xb, f->H * f->W, f->W, cb);
+            }
+        } else {
+            Expr *yb = lbind(L, q, "yb", lmul(L, ng, li(L, f->co * f->OH * f->OW)));
+            output_transform(L, q, f, out, mb, yb, bbuf, g, cb);
+        }
     }
-    bin_gemms(L, p, f, mb, u, v, g);
-    output_transform(L, p, f, out, mb, yb, bbuf, g);
 }
 
 /* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, KH, KW]) */
@@ -620,7 +669,7 @@ void lower_conv_fft(Lower *L)
     geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &L->n->shape);
     check_weight(&G, lin(L, 1));
     Fft f;
-    fft_geom(&f, false, &G);
+    fft_geom(&f, L, false, &G);
     lower_fft(L, &f, Y, X, W, node_own_nin(L->n) == 3 ? B : -1);
     L->epi_done = true;
 }
@@ -633,7 +682,7 @@ void lower_conv_dx_fft(Lower *L)
     geom_conv(&G, &L->n->p.conv, &L->n->shape, &lin(L, 0)->shape);
     check_weight(&G, lin(L, 1));
     Fft f;
-    fft_geom(&f, true, &G);
+    fft_geom(&f, L, true, &G);
     lower_fft(L, &f, DX, DY, W, -1);
     L->epi_done = true;
 }
