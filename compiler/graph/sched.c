@@ -180,7 +180,7 @@ static const char *fft_unfit(const Model *m, const Node *n, int *nh, int *nw)
 {
     const ConvParam *p = &n->p.conv;
     if (n->op == OP_CONV_DW)
-        return "the weight gradient stays im2col/direct";
+        return "the weight gradient has no fft lowering";
     if (n->op == OP_CONV_TRANSPOSE)
         return "conv_transpose has no fft lowering";
     if (p->nsp != 1 && p->nsp != 2)

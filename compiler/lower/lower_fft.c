@@ -45,7 +45,6 @@
 #include "lower_fft.h"
 
 #include <math.h>
-char *getenv(const char *); int atoi(const char *); /* TEMP */
 
 #include "lower_impl.h"
 
@@ -87,14 +86,29 @@ static double fft_cost(int nh, int nw, int kh, int kw, int oh, int ow, int ci, i
     return gemm + xform;
 }
 
+static int pow2_above(int k)
+{
+    int n = 1;
+    while (n < k + 1 && k > 1)
+        n *= 2;
+    return n;
+}
+
 bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
 {
+    /* the smallest transform the kernel fits, or up to FFT_AREA_PREF
+     * points: larger transforms gain little and their straight-line code
+     * makes the generated kernels slow to compile */
+    int least = pow2_above(kh) * pow2_above(kw);
+    int area = least > FFT_AREA_PREF ? least : FFT_AREA_PREF;
+    if (least > FFT_AREA_MAX)
+        return false;
     double best = -1;
     for (int a = kh == 1 ? 1 : 4; a <= FFT_NMAX; a *= 2) {
         if (a < kh + 1 && kh > 1)
             continue;
         for (int b = kw == 1 ? 1 : 4; b <= FFT_NMAX; b *= 2) {
-            if ((b < kw + 1 && kw > 1) || a * b > FFT_AREA_MAX || a * b < 2)
+            if ((b < kw + 1 && kw > 1) || a * b > area || a * b < 2)
                 continue;
             double c = fft_cost(a, b, kh, kw, oh, ow, ci, co);
             if (best < 0 || c < best) {
@@ -107,11 +121,6 @@ bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
         }
         if (kh == 1)
             break;
-    }
-    if (getenv("NETC_FFT_N") && best >= 0) { /* TEMP experiment */
-        int n = atoi(getenv("NETC_FFT_N"));
-        if (kh > 1) *nh = n;
-        if (kw > 1) *nw = n;
     }
     return best >= 0;
 }

@@ -15,7 +15,8 @@
 
 enum {
     FFT_NMAX = 32,     /* the largest transform side            */
-    FFT_AREA_MAX = 512 /* the largest transform, NH * NW points */
+    FFT_AREA_MAX = 512, /* the largest transform, NH * NW points      */
+    FFT_AREA_PREF = 128 /* the largest where a smaller one fits too */
 };
 
 /* The transform size NH x NW (powers of two, 1 along an axis whose kernel
