@@ -7,10 +7,14 @@
  * Convolutions (conv, conv_dx, conv_dw) run `direct` (lower_direct.c,
  * lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
- * `winograd` / `winograd2` (lower_winograd.c); Model.conv_algo forces one,
+ * `winograd` / `winograd2` (lower_winograd.c), or, for 1D/2D stride-1
+ * conv and conv_dx, `fft` (lower_fft.c); Model.conv_algo forces one,
  * else a layer's `algo=` attribute asks for one, else conv_rule decides
- * per node.  Where an asked-for Winograd does not apply, conv_rule's
- * choice stands and the reason says why.  Dense layers run as a `gemm`
+ * per node.  Where an asked-for Winograd or FFT does not apply,
+ * conv_rule's choice stands and the reason says why.  conv_rule never
+ * picks fft: measured (LLVM, 1 thread, batch 32, under load) it is slower
+ * than the rule's choice on the layers it was made for, AlexNet's conv2
+ * and LeNet's conv2 (docs/ir.md, "FFT").  Dense layers run as a `gemm`
  * (lower_gemm.c); every other node runs `direct` loops.
  */
 #include <string.h>

@@ -14,15 +14,21 @@
  * that tile with the kernel are the tile's outputs.  The DFT of a real
  * tile is kept as its half spectrum, NH x (NW/2 + 1) complex bins; the
  * correlation is, bin by bin, X conj(W) summed over input channels.  Per
- * call and then per sample and group:
+ * call and then per block of S samples and group:
  *
- *   U_e [Co, 2Ci] = [Wr Wi] / (NH NW)          filter DFTs, once per call
- *   V_e [2Ci, 2T] = [Xr Xi; Xi -Xr]           input DFTs, T tiles per plane
- *   M_e [Co, 2T]  = U_e V_e = [Mr Mi]          one real GEMM (lgemm) per bin e
- *   y tile        = the inverse DFT of M (+ bias), through the epilogue
+ *   U_e [Co, 2Ci]   = [Wr Wi] / (NH NW)        filter DFTs, once per call
+ *   V_e [2Ci, cols] = [Xr Xi; Xi -Xr]          input DFTs, T tiles per plane,
+ *                                              2T columns per sample
+ *   M_e [Co, cols]  = U_e V_e = [Mr Mi]        one real GEMM (lgemm) per bin e
+ *   y tile          = the inverse DFT of M (+ bias), through the epilogue
  *
  * so each bin's complex product [Co, Ci] x [Ci, T] is one real GEMM of
- * twice the depth and width.  The scale 1/(NH NW) of the inverse is a
+ * twice the depth and width.  S (fft_block) is the power of two up to 8
+ * giving at least 48 columns, and cols = 2 T S rounded up to whole
+ * vectors (the GEMM's float tail would otherwise run narrow products
+ * scalar); the padding columns, and those of the samples past the
+ * batch's end in its last block, are zeroed once per call, computed and
+ * never read back.  The scale 1/(NH NW) of the inverse is a
  * power of two, exact, folded into the filter's inputs.  The transforms
  * are straight-line code: a radix-2 decimation-in-time DFT evaluated
  * lazily, only the bins (or, inverse, the outputs) asked for, with a
@@ -39,8 +45,9 @@
  * transform reads the taps flipped and stores U_e as [Cg, 2Og].
  *
  *   %3 = conv(x [N, 64, 27, 27], w [192, 64, 5, 5]) [N, 192, 27, 27], pad 2
- *     => 16 x 16 transforms, 12 x 12 tiles, T = 9: U [144, 192, 128],
- *        V [144, 128, 18], 144 GEMMs [192, 128] x [128, 18]
+ *     => 8 x 16 transforms, 4 x 12 tiles, T = 7 * 3 = 21, S = 2:
+ *        U [72, 192, 128], V [72, 128, 96], 72 GEMMs [192, 128] x [128, 96]
+ *        per 2 samples
  */
 #include "lower_fft.h"
 
