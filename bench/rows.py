@@ -38,6 +38,7 @@ ROWS = [
     conv("dilated3x3_64_56", [64, 56, 56], 64, 3, pad=2, dilation=2),
     conv("conv3d_16_16x32x32", [16, 16, 32, 32], 16, 3, pad=1),
     conv("alexnet_conv1", [3, 224, 224], 64, 11, stride=4, pad=2),
+    conv("alexnet_conv2", [64, 27, 27], 192, 5, pad=2),
     Row("dense_4096", "dense", (4096,), 4096, 0, 0, 0, 0, 1),
 ]
 

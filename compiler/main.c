@@ -75,10 +75,11 @@ static void usage(FILE *f)
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, foldbn, algo,\n"
           "                       vectorize, unroll, outline, family, loops, mem, all (comma-separated)\n"
-          "  --algo=auto|direct|im2col|winograd|winograd2|winograd4\n"
+          "  --algo=auto|direct|im2col|winograd|winograd2|winograd4|fft\n"
           "                       convolution algorithm (default auto: per node, the cost\n"
           "                       model's cheapest estimate); winograd = winograd4,\n"
-          "                       F(4x4,3x3), winograd2 F(2x2,3x3), where they apply\n"
+          "                       F(4x4,3x3), winograd2 F(2x2,3x3), fft tiled FFTs, where\n"
+          "                       they apply\n"
           "  --autotune[=FILE]    build: time every candidate algorithm of every convolution on\n"
           "                       this machine, use the fastest, write them to FILE (default\n"
           "                       PROG.plan)\n"
@@ -257,7 +258,7 @@ static int parse_args(int argc, char **argv, Options *o)
             }
         } else if (strncmp(a, "--algo=", 7) == 0) {
             if (!algo_parse(a + 7, &o->conv_algo) || o->conv_algo == ALGO_GEMM) {
-                arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2 or winograd4)",
+                arg_error("unknown algorithm '%s' (expected auto, direct, im2col, winograd, winograd2, winograd4 or fft)",
                           a + 7);
                 return 2;
             }

@@ -26,9 +26,11 @@
  *   im2col  convolutions: unfold patches into a scratch matrix, then a GEMM
  *   gemm    dense layers: a register-blocked GEMM over the batch
  *   winograd, winograd2  2D 3x3 stride-1 conv and conv_dx: Winograd
- *           F(4x4, 3x3) and F(2x2, 3x3), transforms + batched GEMMs */
+ *           F(4x4, 3x3) and F(2x2, 3x3), transforms + batched GEMMs
+ *   fft     1D/2D stride-1 conv and conv_dx with kernels of 2 and more:
+ *           tiled real FFTs + a complex GEMM per frequency bin */
 typedef enum { ALGO_NONE, ALGO_DIRECT, ALGO_IM2COL, ALGO_GEMM, ALGO_WINOGRAD, ALGO_WINOGRAD2,
-               ALGO_COUNT } Algo;
+               ALGO_FFT, ALGO_COUNT } Algo;
 
 /* ---- training configuration (the `train { }` section) ---- */
 

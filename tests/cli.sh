@@ -29,7 +29,9 @@ expect_fail "bytes of arguments are escaped" 'unknown option .--\\xff\\x1b.$' "$
 expect_fail "unknown backend" "unknown backend" "$netc" build examples/lenet.net -o "$tmp/p" --backend x
 expect_fail "missing file" "nonexistent.net" "$netc" check "$tmp/nonexistent.net"
 check "check prints the layer table" grep -q "c1 *conv" <("$netc" check examples/lenet.net)
-expect_fail "unknown algorithm" "unknown algorithm 'fft' (expected auto, direct, im2col, winograd" "$netc" check examples/lenet.net --algo=fft
+expect_fail "unknown algorithm" "unknown algorithm 'fourier' (expected auto, direct, im2col, winograd" "$netc" check examples/lenet.net --algo=fourier
+check "--algo=fft computes lenet's 5x5 layers by FFT" grep -q 'conv "c2": fft ' \
+  <("$netc" check examples/lenet.net --algo=fft --dump=algo)
 check "--algo=winograd says why lenet's 5x5 layers stay direct" grep -q 'conv "c2": direct .*not winograd: kernel is not 3x3' \
   <("$netc" check examples/lenet.net --algo=winograd --dump=algo)
 check "--algo=direct forces direct convolutions" grep -q 'conv "c2": direct' \

@@ -7,7 +7,8 @@
 # algorithms) and, for cases with a convolution, op.<backend>.<algo>.<case>
 # with every convolution forced to direct and to im2col, and, for 2D cases
 # with a 3x3 stride-1 convolution, to winograd (F(4x4,3x3)) and winograd2
-# (F(2x2,3x3)); op_harness exits 77 when a backend is not available, which
+# (F(2x2,3x3)), and, for 1D and 2D cases with an unstrided, undilated
+# convolution of kernel 2 or more, to fft; op_harness exits 77 when a backend is not available, which
 # CTest reports as skipped.
 add_executable(op_harness ${CMAKE_CURRENT_SOURCE_DIR}/op_harness.c)
 target_compile_options(op_harness PRIVATE ${NETC_WARN})
@@ -60,6 +61,17 @@ foreach(net ${NETC_OP_CASES})
         set_tests_properties(op.${backend}.x86-64.winograd.${case} PROPERTIES
                              SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
       endif()
+    endif()
+    # fft: a 1D or 2D input, a conv with a kernel of 2 or more and no
+    # stride or dilation in the file (layers it does not fit keep the rule)
+    if(text MATCHES "conv\\([0-9]+, kernel=([2-9]|[1-9][0-9]|\\[)" AND
+       text MATCHES "input x: \\[[0-9]+, [0-9]+(, [0-9]+)?\\]" AND
+       NOT text MATCHES "(stride|dilation)=")
+      add_test(NAME op.${backend}.fft.${case}
+               COMMAND op_harness ${net} ${CMAKE_CURRENT_SOURCE_DIR}/reference/${case}
+                       --backend ${backend} --algo fft)
+      set_tests_properties(op.${backend}.fft.${case} PROPERTIES
+                           SKIP_RETURN_CODE 77 LABELS ops TIMEOUT 120)
     endif()
     # The default runs schedule for the host; these for a 4-lane target
     # without FMA and for a 16-lane one, so every vector width's code is

@@ -51,12 +51,12 @@ check "a stale entry is a warning and the cost model decides" \
   <("$netc" check $net --plan="$tmp/stale.plan" --dump=algo 2>&1)
 check "... and the dump shows the estimate" grep -q '^%3 conv "c": [a-z0-9]*  ([a-z0-9]*: est ' \
   <("$netc" check $net --plan="$tmp/stale.plan" --dump=algo 2>/dev/null)
-printf 'nothere conv [1] direct\nc conv %s fft\n' "$(echo "$sig" | tr -d '\\')" > "$tmp/unknown.plan"
+printf 'nothere conv [1] direct\nc conv %s fourier\n' "$(echo "$sig" | tr -d '\\')" > "$tmp/unknown.plan"
 check "unknown layer and algorithm: warnings" grep -c 'warning: plan:' \
   <("$netc" check $net --plan="$tmp/unknown.plan" 2>&1)
 check "unknown layer at its line" grep -q 'unknown.plan:1:1: warning: plan: the model has no node .nothere.' \
   <("$netc" check $net --plan="$tmp/unknown.plan" 2>&1)
-check "unknown algorithm at its column" grep -q "unknown.plan:2:$((${#sig} + 5)): warning: plan: unknown algorithm 'fft'" \
+check "unknown algorithm at its column" grep -q "unknown.plan:2:$((${#sig} + 5)): warning: plan: unknown algorithm 'fourier'" \
   <("$netc" check $net --plan="$tmp/unknown.plan" 2>&1)
 printf '# a plan\nc conv\n' > "$tmp/bad.plan"
 expect_fail "a malformed plan is an error at file:line:col" "bad.plan:2:7: error: plan: expected the node's signature" \

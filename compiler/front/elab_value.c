@@ -445,7 +445,7 @@ bool value_init(Elab *E, const char *what, const Value *v, InitSpec *out)
 /* algo=: the name of a convolution algorithm (gemm is the dense layers'). */
 bool value_algo(Elab *E, const char *what, const AttrSpec *a, const Value *v, int *out)
 {
-    static const char *const names[] = {"auto", "direct", "im2col", "winograd", "winograd2", "winograd4"};
+    static const char *const names[] = {"auto", "direct", "im2col", "winograd", "winograd2", "winograd4", "fft"};
     if (v->kind != VAL_NAME)
         return kind_error(E, what, a, v, "an algorithm name");
     Algo algo;
@@ -458,7 +458,7 @@ bool value_algo(Elab *E, const char *what, const AttrSpec *a, const Value *v, in
     if (sug)
         elab_hint(E, "did you mean '%s'?", sug);
     else
-        elab_hint(E, "the algorithms are auto, direct, im2col, winograd (winograd4) and winograd2");
+        elab_hint(E, "the algorithms are auto, direct, im2col, winograd (winograd4), winograd2 and fft");
     return false;
 }
 

@@ -25,7 +25,7 @@ static const Schema layers[] = {
         {"groups", ATTR_INT, "1", 1, "channel groups; must divide in and out channels"},
         {"bias", ATTR_BOOL, "true", 0, "add a learned bias per output channel"},
         {"init", ATTR_INIT, "<train default>", 0, INIT_DOC},
-        {"algo", ATTR_ALGO, "auto", 0, "how to compute it: auto, direct, im2col, winograd (winograd4) or winograd2"},
+        {"algo", ATTR_ALGO, "auto", 0, "how to compute it: auto, direct, im2col, winograd (winograd4), winograd2 or fft"},
     }, INIT_DEFAULT, "convolution (1D, 2D or 3D from the input's rank)"},
     {"maxpool", OP_MAXPOOL, 1, 1, 1, 5, {
         {"kernel", ATTR_AXES, NULL, 1, "window size"},

@@ -8,7 +8,8 @@
  * Convolutions (conv, conv_dx, conv_dw, conv_transpose) run one of the
  * candidates of the table below: `direct` (lower_direct.c, lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
- * `winograd` / `winograd2` (lower_winograd.c).  Model.conv_algo (--algo)
+ * `winograd` / `winograd2` (lower_winograd.c), or, for 1D/2D stride-1
+ * conv and conv_dx, `fft` (lower_fft.c).  Model.conv_algo (--algo)
  * forces one, else a layer's `algo=` asks for one, else a plan file's
  * entry (measured by netc build --autotune, plan.c) picks one, else the
  * cost model estimates every applicable candidate and the cheapest wins:
@@ -17,17 +18,21 @@
  *       im2col 66.4, winograd2 55; batch 32))
  *
  * Where an asked-for algorithm does not apply, the cost model's choice
- * stands and the reason says why.  Dense layers run as a `gemm`
- * (lower_gemm.c); every other node runs `direct` loops.  A new
- * convolution algorithm is a row of `candidates`: why it cannot compute
- * a node, and its cost.
+ * stands and the reason says why.  fft has no estimate: measured (LLVM,
+ * 1 thread, batch 32) it was slower than im2col on the layers it was made
+ * for, AlexNet's conv2 and LeNet's conv2 (docs/ir.md, "FFT"), so only a
+ * plan (--autotune times it like every candidate), --algo or algo= pick
+ * it.  Dense layers run as a `gemm` (lower_gemm.c); every other node runs
+ * `direct` loops.  A new convolution algorithm is a row of `candidates`:
+ * why it cannot compute a node, and its cost.
  */
 #include <math.h>
 #include <string.h>
 
 #include "netc.h"
+#include "../lower/lower_fft.h"
 
-static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2"};
+static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2", "fft"};
 _Static_assert(sizeof algo_names / sizeof algo_names[0] == ALGO_COUNT, "algo_names out of sync");
 
 const char *algo_name(Algo a)
@@ -273,8 +278,9 @@ static double wino2_cost(const ConvDims *c, const Target *t)
 /* Why Winograd F(m x m, 3x3) cannot compute node n, or NULL when it can.
  * conv_dx is a correlation of dy padded by 2 - pad, so its padding must
  * not exceed 2. */
-static const char *wino_unfit(const Node *n)
+static const char *wino_unfit(const Graph *g, const Node *n)
 {
+    (void)g;
     const ConvParam *p = &n->p.conv;
     if (n->op == OP_CONV_DW)
         return "the weight gradient stays im2col/direct";
@@ -295,13 +301,56 @@ static const char *wino_unfit(const Node *n)
     return NULL;
 }
 
+/* Why the tiled FFT (lower_fft.c) cannot compute node n, or NULL when it
+ * can, with its transform size in *nh x *nw.  conv_dx is a correlation of
+ * dy padded by K - 1 - pad, so its padding must not exceed K - 1. */
+static const char *fft_fit(const Graph *g, const Node *n, int *nh, int *nw)
+{
+    const ConvParam *p = &n->p.conv;
+    if (n->op == OP_CONV_DW)
+        return "the weight gradient has no fft lowering";
+    if (n->op == OP_CONV_TRANSPOSE)
+        return "conv_transpose has no fft lowering";
+    if (p->nsp != 1 && p->nsp != 2)
+        return "not a 1D or 2D convolution";
+    int taps = 1;
+    for (int i = 0; i < p->nsp; i++) {
+        taps *= p->kernel[i];
+        if (p->stride[i] != 1)
+            return "stride is not 1";
+        if (p->dilation[i] != 1)
+            return "dilation is not 1";
+        if (n->op == OP_CONV_DX && (p->pad_lo[i] > p->kernel[i] - 1 || p->pad_hi[i] > p->kernel[i] - 1))
+            return "input gradient of a layer padded by more than its kernel less 1";
+    }
+    if (taps < 2)
+        return "a 1x1 kernel";
+    /* the correlation's output planes are the node's own; its channels
+     * per group: conv reduces Cg into Og, conv_dx Og into Cg */
+    const Shape *ys = &n->shape;
+    ConvDims c = conv_dims(g, n, 1);
+    int og = c.og, cg = c.cg;
+    bool dx = n->op == OP_CONV_DX;
+    int kh = p->nsp == 2 ? p->kernel[0] : 1, kw = p->kernel[p->nsp - 1];
+    int oh = p->nsp == 2 ? ys->d[1] : 1, ow = ys->d[p->nsp];
+    if (!fft_size(kh, kw, oh, ow, dx ? og : cg, dx ? cg : og, nh, nw))
+        return "kernel too large for the largest transform";
+    return NULL;
+}
+
+static const char *fft_unfit(const Graph *g, const Node *n)
+{
+    int nh, nw;
+    return fft_fit(g, n, &nh, &nw);
+}
+
 /* The candidates: every algorithm that may compute a convolution, why it
  * cannot compute a node (NULL: it can) and its estimated seconds.  A new
  * algorithm is a row here. */
 typedef struct {
     Algo algo;
-    const char *(*unfit)(const Node *n);
-    double (*cost)(const ConvDims *c, const Target *t);
+    const char *(*unfit)(const Graph *g, const Node *n);
+    double (*cost)(const ConvDims *c, const Target *t); /* NULL: not estimated */
 } Candidate;
 
 static const Candidate candidates[] = {
@@ -309,6 +358,7 @@ static const Candidate candidates[] = {
     {ALGO_IM2COL, NULL, im2col_cost},
     {ALGO_WINOGRAD, wino_unfit, wino4_cost},
     {ALGO_WINOGRAD2, wino_unfit, wino2_cost},
+    {ALGO_FFT, fft_unfit, NULL},
 };
 enum { NCAND = sizeof candidates / sizeof candidates[0] };
 
@@ -322,10 +372,10 @@ static const Candidate *candidate(Algo a)
 
 /* Why algorithm a cannot compute n ("" for an algorithm that is no
  * candidate), or NULL when it can. */
-static const char *unfit(Algo a, const Node *n)
+static const char *unfit(const Graph *g, Algo a, const Node *n)
 {
     const Candidate *k = candidate(a);
-    return !k ? "not a convolution algorithm" : k->unfit ? k->unfit(n) : NULL;
+    return !k ? "not a convolution algorithm" : k->unfit ? k->unfit(g, n) : NULL;
 }
 
 int sched_batch(const Model *m)
@@ -338,17 +388,18 @@ int sched_candidates(const Graph *g, const Node *n, const Target *t, int batch, 
     ConvDims c = conv_dims(g, n, batch);
     int k = 0;
     for (int i = 0; i < NCAND; i++) {
-        if (candidates[i].unfit && candidates[i].unfit(n))
+        if (candidates[i].unfit && candidates[i].unfit(g, n))
             continue;
         if (est)
-            est[k] = candidates[i].cost(&c, t);
+            est[k] = candidates[i].cost ? candidates[i].cost(&c, t) : HUGE_VAL;
         out[k++] = candidates[i].algo;
     }
     return k;
 }
 
 /* The cheapest candidate, its reason naming every candidate's estimate:
- * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)". */
+ * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)".
+ * Candidates without an estimate are left out. */
 static Sched conv_model(const Model *m, const Target *t, const Node *n)
 {
     ConvDims c = conv_dims(m->g, n, sched_batch(m));
@@ -356,7 +407,7 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
     int best = -1;
     for (int i = 0; i < NCAND; i++) {
         est[i] = -1;
-        if (candidates[i].unfit && candidates[i].unfit(n))
+        if (!candidates[i].cost || (candidates[i].unfit && candidates[i].unfit(m->g, n)))
             continue;
         est[i] = candidates[i].cost(&c, t);
         if (best < 0 || est[i] < est[best])
@@ -367,7 +418,7 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
     buf_printf(&b, "%s: est %.3g ms (", algo_name(candidates[best].algo), est[best] * 1e3);
     const char *sep = "";
     for (int i = 0; i < NCAND; i++) {
-        if (i == best)
+        if (i == best || !candidates[i].cost)
             continue;
         buf_printf(&b, "%s%s", sep, algo_name(candidates[i].algo));
         sep = ", ";
@@ -376,9 +427,9 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
             continue;
         }
         /* candidates that do not fit for the same reason share it */
-        const char *why = candidates[i].unfit(n);
+        const char *why = candidates[i].unfit(m->g, n);
         int j = i + 1;
-        while (j < NCAND && j != best && est[j] < 0 && !strcmp(candidates[j].unfit(n), why))
+        while (j < NCAND && j != best && candidates[j].cost && est[j] < 0 && !strcmp(candidates[j].unfit(m->g, n), why))
             buf_printf(&b, ", %s", algo_name(candidates[j++].algo));
         buf_printf(&b, " n/a: %s", why);
         i = j - 1;
@@ -465,7 +516,7 @@ static int *plan_index(const Model *m, const Plan *plan, Diag *d)
                          e->layer);
             continue;
         }
-        const char *why = unfit(e->algo, n);
+        const char *why = unfit(g, e->algo, n);
         if (why) {
             diag_warning(d, e->algo_loc, e->algo_len,
                          "plan: %s cannot compute '%s' (%s); the cost model decides instead",
@@ -500,12 +551,27 @@ static Sched plan_sched(const Model *m, const Plan *plan, const PlanEntry *e)
  * model's choice with the reason it does not. */
 static Sched wino_rule(const Model *m, const Target *t, const Node *n, Algo algo, const char *by)
 {
-    const char *why = wino_unfit(n);
+    const char *why = wino_unfit(m->g, n);
     const char *tile = algo == ALGO_WINOGRAD2 ? "F(2x2,3x3)" : "F(4x4,3x3)";
     if (!why)
         return (Sched){algo, arena_printf(m->arena, "%s %s: %s", algo_name(algo), tile, by)};
     Sched s = conv_model(m, t, n);
     s.why = arena_printf(m->arena, "%s; not winograd: %s", s.why, why);
+    return s;
+}
+
+/* fft (asked for by `by`) where it applies, else the cost model's choice
+ * with the reason it does not. */
+static Sched fft_rule(const Model *m, const Target *t, const Node *n, const char *by)
+{
+    int nh = 0, nw = 0;
+    const char *unfit = fft_fit(m->g, n, &nh, &nw);
+    if (!unfit)
+        return (Sched){ALGO_FFT, arena_printf(m->arena, "fft %dx%d, tiles %dx%d: %s", nh, nw,
+                                              nh - (n->p.conv.nsp == 2 ? n->p.conv.kernel[0] : 1) + 1,
+                                              nw - n->p.conv.kernel[n->p.conv.nsp - 1] + 1, by)};
+    Sched s = conv_model(m, t, n);
+    s.why = arena_printf(m->arena, "%s; not fft: %s", s.why, unfit);
     return s;
 }
 
@@ -521,6 +587,8 @@ static Sched conv_choice(const Model *m, const Target *t, const Node *n, const P
     NETC_ASSERT(a >= ALGO_NONE && a < ALGO_COUNT && a != ALGO_GEMM);
     if (a == ALGO_WINOGRAD || a == ALGO_WINOGRAD2)
         return wino_rule(m, t, n, a, forced ? "forced by --algo" : "the layer's algo=");
+    if (a == ALGO_FFT)
+        return fft_rule(m, t, n, forced ? "forced by --algo" : "the layer's algo=");
     if (a != ALGO_NONE)
         return (Sched){a, arena_printf(m->arena, "%s: %s", algo_name(a),
                                        forced ? "forced by --algo" : "the layer's algo=")};

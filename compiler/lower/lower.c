@@ -2,6 +2,7 @@
  *
  * Needs: a shape-checked graph and a schedule (ALGO_DIRECT, ALGO_IM2COL for
  * convolutions, ALGO_WINOGRAD(2) for 3x3 stride-1 conv and conv_dx,
+ * ALGO_FFT for 1D/2D stride-1 conv and conv_dx,
  * ALGO_GEMM for dense layers).  Provides: lower_node, a Kernel whose buffers are the
  * node's output (written) followed by its inputs in node order (read).
  * Invalidates nothing.  Sources (INPUT, PARAM) have no kernel.
@@ -338,12 +339,14 @@ typedef struct {
     const char *in[3];  /* input names; NULL past the last; variadic ops number in[0] */
     LowerFn *im2col;    /* the ALGO_IM2COL lowering, for convolutions */
     LowerFn *winograd;  /* the ALGO_WINOGRAD(2) lowering, for conv and conv_dx */
+    LowerFn *fft;       /* the ALGO_FFT lowering, for conv and conv_dx */
 } LowerRow;
 
 static const LowerRow rows[] = {
     [OP_INPUT] = {NULL, NULL, {NULL}},
     [OP_PARAM] = {NULL, NULL, {NULL}},
-    [OP_CONV] = {lower_conv, "y", {"x", "w", "b"}, lower_conv_im2col, lower_conv_winograd},
+    [OP_CONV] = {lower_conv, "y", {"x", "w", "b"}, lower_conv_im2col, lower_conv_winograd,
+                  lower_conv_fft},
     [OP_MAXPOOL] = {lower_maxpool, "y", {"x"}},
     [OP_AVGPOOL] = {lower_avgpool, "y", {"x"}},
     [OP_DENSE] = {lower_dense, "y", {"x", "w", "b"}},
@@ -356,7 +359,8 @@ static const LowerRow rows[] = {
     [OP_ADD] = {lower_arith, "y", {"x"}},
     [OP_SOFTMAX_XENT] = {lower_class_loss, "loss", {"logits", "target"}},
     [OP_MSE] = {lower_elem_loss, "loss", {"pred", "target"}},
-    [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col, lower_conv_dx_winograd},
+    [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col,
+                     lower_conv_dx_winograd, lower_conv_dx_fft},
     [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}, lower_conv_dw_im2col},
     [OP_BIAS_GRAD] = {lower_bias_grad, "db", {"dy"}},
     [OP_MAXPOOL_DX] = {lower_maxpool_dx, "dx", {"x", "dy"}},
@@ -524,7 +528,7 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
                 n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB;
     bool winograd = algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2;
     NETC_ASSERT(algo == (gemm ? ALGO_GEMM : ALGO_DIRECT) || (algo == ALGO_IM2COL && r->im2col) ||
-                (winograd && r->winograd));
+                (winograd && r->winograd) || (algo == ALGO_FFT && r->fft));
     NETC_ASSERT(op_arity(n->op) < 0 || node_own_nin(n) == op_arity(n->op) ||
                 (n->op == OP_CONV || n->op == OP_DENSE));
 
@@ -579,7 +583,7 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     lbuf(&L, r->out, id, true);
     for (int i = 0; i < n->nin; i++)
         lbuf(&L, input_name(a, r, m->g, n, i), n->in[i], false);
-    (algo == ALGO_IM2COL ? r->im2col : winograd ? r->winograd : r->fn)(&L);
+    (algo == ALGO_IM2COL ? r->im2col : winograd ? r->winograd : algo == ALGO_FFT ? r->fft : r->fn)(&L);
     if (L.epi && !L.epi_done)
         lepilogue_pass(&L);
     return L.k;

@@ -454,6 +454,14 @@ CASES = [
     # winograd: odd planes, so F(4x4) and F(2x2) tiles are ragged at the edges
     Case("conv_wino_ragged", (5, 11, 9),
          lambda: Net(lambda m, x: m.c(x), c=conv(5, 6, 3, padding=1))),
+    # fft: 5x5 pad 2 with groups on ragged 4x4 tiles; an unpadded 7x7 (input
+    # gradient padded by 6); a 1D kernel of 9, pad 4, on ragged tiles of 8
+    Case("conv_fft_k5_groups", (4, 13, 11),
+         lambda: Net(lambda m, x: m.c(x), c=conv(4, 6, 5, padding=2, groups=2))),
+    Case("conv_fft_k7", (3, 15, 12),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 5, 7))),
+    Case("conv1d_fft_k9", (3, 45),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(3, 4, 9, padding=4))),
     # unpadded then padded: the input gradients are correlations padded by 2 and 1
     Case("conv_wino_chain", (4, 10, 13),
          lambda: Net(lambda m, x: m.b(torch.tanh(m.a(x))),

@@ -1,0 +1,704 @@
+/* lower_fft.c - 1D and 2D stride-1 convolutions by tiled real FFTs
+ * (ALGO_FFT, overlap-save).
+ *
+ * Needs: a conv or conv_dx node that sched.c found fit (1D or 2D, stride
+ * 1, dilation 1, kernel 2 or more along some axis; conv_dx also padding
+ * at most K - 1 on each side) and a size from fft_size.  Provides: its
+ * kernel, and the float32 tile transforms of lower_fft.h (for the unit
+ * tests).  Invalidates nothing.
+ *
+ * With NH x NW transforms (powers of two) and a KH x KW kernel, the output
+ * plane is cut into MH x MW tiles, MH = NH - KH + 1 (the last row and
+ * column of tiles ragged), each read from the NH x NW input tile at the
+ * same corner: the first MH x MW values of the circular correlation of
+ * that tile with the kernel are the tile's outputs.  The DFT of a real
+ * tile is kept as its half spectrum, NH x (NW/2 + 1) complex bins; the
+ * correlation is, bin by bin, X conj(W) summed over input channels.  Per
+ * call and then per block of S samples and group:
+ *
+ *   U_e [Co, 2Ci]   = [Wr Wi] / (NH NW)        filter DFTs, once per call
+ *   V_e [2Ci, cols] = [Xr Xi; Xi -Xr]          input DFTs, T tiles per plane,
+ *                                              2T columns per sample
+ *   M_e [Co, cols]  = U_e V_e = [Mr Mi]        one real GEMM (lgemm) per bin e
+ *   y tile          = the inverse DFT of M (+ bias), through the epilogue
+ *
+ * so each bin's complex product [Co, Ci] x [Ci, T] is one real GEMM of
+ * twice the depth and width.  S (fft_block) is the power of two up to 8
+ * giving at least 48 columns, and cols = 2 T S rounded up to whole
+ * vectors (the GEMM's float tail would otherwise run narrow products
+ * scalar); the padding columns, and those of the samples past the
+ * batch's end in its last block, are zeroed once per call, computed and
+ * never read back.  The scale 1/(NH NW) of the inverse is a
+ * power of two, exact, folded into the filter's inputs.  The transforms
+ * are straight-line code: a radix-2 decimation-in-time DFT evaluated
+ * lazily, only the bins (or, inverse, the outputs) asked for, with a
+ * real sequence's bins above the middle taken as conjugates, zero inputs
+ * (the filter's padding) folded away, twiddles of 1, -1, i and -i without
+ * multiplications; each butterfly's result is a local.  Rows first (real
+ * to half spectrum), then columns; the inverse columns first, then rows
+ * (only the real part of the output kept).  A padded layer, or one whose
+ * tiles reach past the input, first copies its input planes into a zeroed
+ * scratch plane of (TH*MH + KH - 1) x (TW*MW + KW - 1).
+ *
+ * conv_dx is the correlation of dy, padded by K - 1 - pad, with the
+ * kernel flipped in both axes and its channel axes swapped: the filter
+ * transform reads the taps flipped and stores U_e as [Cg, 2Og].
+ *
+ *   %3 = conv(x [N, 64, 27, 27], w [192, 64, 5, 5]) [N, 192, 27, 27], pad 2
+ *     => 8 x 16 transforms, 4 x 12 tiles, T = 7 * 3 = 21, S = 2:
+ *        U [72, 192, 128], V [72, 128, 96], 72 GEMMs [192, 128] x [128, 96]
+ *        per 2 samples
+ */
+#include "lower_fft.h"
+
+#include <math.h>
+
+#include "lower_impl.h"
+
+enum { FFT_COLS = 16 };
+static const double FFT_PI = 3.14159265358979323846;
+
+/* ---- sizes ---- */
+
+static int log2i(int n)
+{
+    int l = 0;
+    while ((1 << l) < n)
+        l++;
+    return l;
+}
+
+/* Samples per GEMM for T tiles a sample: enough for 48 columns (3
+ * vectors of 16), at most 8. */
+static int fft_block(int T)
+{
+    int S = 1;
+    while (S < 8 && 2 * T * S < 48)
+        S *= 2;
+    return S;
+}
+
+/* Arithmetic per sample and group of one size: the GEMMs' multiply-adds
+ * (their columns rounded up to FFT_COLS, the micro-kernel's width with
+ * 16 lanes: the size does not depend on the target) and about N log N per
+ * transform of each input and output plane's tiles. */
+static double fft_cost(int nh, int nw, int kh, int kw, int oh, int ow, int ci, int co)
+{
+    int mh = nh - kh + 1, mw = nw - kw + 1;
+    int tiles = ((oh + mh - 1) / mh) * ((ow + mw - 1) / mw), S = fft_block(tiles);
+    double t = tiles, bins = (double)nh * (nw / 2 + 1);
+    double cols = ceil(2.0 * t * S / FFT_COLS) * FFT_COLS / S;
+    double gemm = bins * co * 2.0 * ci * cols;
+    double xform = t * (ci + co) * (double)nh * nw * (log2i(nh * nw) + 1);
+    return gemm + xform;
+}
+
+static int pow2_above(int k)
+{
+    int n = 1;
+    while (n < k + 1 && k > 1)
+        n *= 2;
+    return n;
+}
+
+bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
+{
+    /* the smallest transform the kernel fits, or up to FFT_AREA_PREF
+     * points: larger transforms gain little and their straight-line code
+     * makes the generated kernels slow to compile */
+    int least = pow2_above(kh) * pow2_above(kw);
+    int area = least > FFT_AREA_PREF ? least : FFT_AREA_PREF;
+    if (least > FFT_AREA_MAX)
+        return false;
+    double best = -1;
+    for (int a = kh == 1 ? 1 : 4; a <= FFT_NMAX; a *= 2) {
+        if (a < kh + 1 && kh > 1)
+            continue;
+        for (int b = kw == 1 ? 1 : 4; b <= FFT_NMAX; b *= 2) {
+            if ((b < kw + 1 && kw > 1) || a * b > area || a * b < 2)
+                continue;
+            double c = fft_cost(a, b, kh, kw, oh, ow, ci, co);
+            if (best < 0 || c < best) {
+                best = c;
+                *nh = a;
+                *nw = b;
+            }
+            if (kw == 1)
+                break;
+        }
+        if (kh == 1)
+            break;
+    }
+    return best >= 0;
+}
+
+/* ---- straight-line DFTs over values that are loop-IR locals (L set) or
+ * float32 numbers (L NULL: the same operations, evaluated) ---- */
+
+typedef struct {
+    bool zero; /* structurally 0: folded away */
+    bool neg;  /* the value is -var (IR) */
+    int var;   /* IR: the local holding it */
+    float f;   /* float mode: the value */
+} Fv;
+
+typedef struct {
+    Fv re, im;
+} Cx;
+
+typedef struct {
+    Lower *L; /* NULL: evaluate in float32 */
+    Stmt *p;  /* where the locals are declared */
+} Fx;
+
+static const Fv fv_zero = {true, false, -1, 0.0f};
+
+static Fv fv_neg(Fv a)
+{
+    if (!a.zero) {
+        a.neg = !a.neg;
+        a.f = -a.f;
+    }
+    return a;
+}
+
+static Expr *fv_expr(Fx *x, Fv a)
+{
+    Expr *e = lvar(x->L, a.var);
+    return a.neg ? ex_un(x->L->a, X_NEG, e) : e;
+}
+
+/* |c| a, c != 0, as an expression (IR) or a float */
+static Expr *scaled(Fx *x, double c, Fv a, float *f)
+{
+    double m = fabs(c);
+    float av = a.f; /* float mode: f is the value, neg is not used */
+    if (!x->L) {
+        *f = m == 1 ? av : (float)m * av;
+        return NULL;
+    }
+    Expr *e = lvar(x->L, a.var);
+    return m == 1 ? e : fmul(x->L, lf(x->L, (float)m), e);
+}
+
+/* A name no local of the kernel has yet (the transforms declare
+ * thousands: numbered names keep the search for a free one short). */
+static const char *local_name(Lower *L, const char *base)
+{
+    return arena_printf(L->a, "%s%d", base, L->k->nvar);
+}
+
+static Fv fv_bind(Fx *x, Expr *e, float f, bool neg)
+{
+    Fv r = {false, neg, -1, f};
+    if (x->L) {
+        r.var = ldecl(x->L, x->p, local_name(x->L, "t"), T_F32, e);
+        r.f = 0;
+    } else if (neg) {
+        r.f = -f;
+        r.neg = false;
+    }
+    return r;
+}
+
+/* c1 a + c2 b, without zero terms and multiplications by 1 */
+static Fv fv_lin(Fx *x, double c1, Fv a, double c2, Fv b)
+{
+    if (a.zero || c1 == 0) {
+        a = b;
+        c1 = c2;
+        b = fv_zero;
+        c2 = 0;
+    }
+    if (a.zero || c1 == 0)
+        return fv_zero;
+    /* the signs of the variables' terms (IR: neg flags; float mode: none) */
+    double s1 = (a.neg ? -c1 : c1), s2 = (b.neg ? -c2 : c2);
+    if (!x->L) {
+        s1 = c1;
+        s2 = c2;
+        a.neg = b.neg = false;
+    }
+    if (b.zero || c2 == 0) {
+        if (fabs(s1) == 1) {
+            Fv r = a;
+            if (x->L) {
+                r.neg = s1 < 0;
+            } else {
+                r.f = s1 < 0 ? -a.f : a.f;
+            }
+            return r;
+        }
+        float f = 0;
+        Expr *e = scaled(x, s1, a, &f);
+        return fv_bind(x, e, f, s1 < 0);
+    }
+    float f1 = 0, f2 = 0;
+    Expr *e1 = scaled(x, s1, a, &f1), *e2 = scaled(x, s2, b, &f2);
+    if (s1 > 0 && s2 > 0)
+        return fv_bind(x, x->L ? fadd(x->L, e1, e2) : NULL, f1 + f2, false);
+    if (s1 > 0)
+        return fv_bind(x, x->L ? fsub(x->L, e1, e2) : NULL, f1 - f2, false);
+    if (s2 > 0)
+        return fv_bind(x, x->L ? fsub(x->L, e2, e1) : NULL, f2 - f1, false);
+    return fv_bind(x, x->L ? fadd(x->L, e1, e2) : NULL, f1 + f2, true);
+}
+
+static Cx cx_conj(Cx a)
+{
+    a.im = fv_neg(a.im);
+    return a;
+}
+
+/* a exp(sign 2 pi i k / n), 0 <= k < n/2 */
+static Cx cx_twiddle(Fx *x, Cx a, int k, int n, int sign)
+{
+    if (k == 0)
+        return a;
+    if (4 * k == n) /* sign i */
+        return sign > 0 ? (Cx){fv_neg(a.im), a.re} : (Cx){a.im, fv_neg(a.re)};
+    double th = sign * 2 * FFT_PI * k / n, c = cos(th), s = sin(th);
+    return (Cx){fv_lin(x, c, a.re, -s, a.im), fv_lin(x, s, a.re, c, a.im)};
+}
+
+enum { DFT_LEVELS = 6, DFT_MEMO = FFT_NMAX * DFT_LEVELS };
+
+/* One DFT of n points (a power of two): out(k) = sum_j leaf(j) w^(jk), w =
+ * exp(sign 2 pi i / n), evaluated lazily by decimation in time.  The
+ * subsequence at level l and offset o holds leaves o, o + 2^l, ... */
+typedef struct {
+    Fx *x;
+    int n, sign;
+    bool real; /* every leaf real: bins k and len - k are conjugates */
+    const Cx *leaf;
+    int stride;
+    bool done[DFT_MEMO], tdone[DFT_MEMO];
+    Cx memo[DFT_MEMO], tw[DFT_MEMO];
+} Dft;
+
+static void dft_init(Dft *d, Fx *x, int n, int sign, const Cx *leaf, int stride)
+{
+    NETC_ASSERT(n >= 1 && n <= FFT_NMAX && (n & (n - 1)) == 0);
+    d->x = x;
+    d->n = n;
+    d->sign = sign;
+    d->leaf = leaf;
+    d->stride = stride;
+    d->real = true;
+    for (int j = 0; j < n; j++)
+        d->real = d->real && leaf[j * stride].im.zero;
+    for (int i = 0; i < DFT_MEMO; i++)
+        d->done[i] = d->tdone[i] = false;
+}
+
+static Cx dft_bin(Dft *d, int lev, int o, int k)
+{
+    int len = d->n >> lev;
+    if (len == 1)
+        return d->leaf[o * d->stride];
+    if (d->real && 2 * k > len)
+        return cx_conj(dft_bin(d, lev, o, len - k));
+    int idx = lev * d->n + o * len + k, h = len / 2, kk = k % h;
+    if (d->done[idx])
+        return d->memo[idx];
+    Cx e = dft_bin(d, lev + 1, o, kk);
+    int ti = lev * d->n + o * len + kk;
+    if (!d->tdone[ti]) {
+        d->tw[ti] = cx_twiddle(d->x, dft_bin(d, lev + 1, o + (1 << lev), kk), kk, len, d->sign);
+        d->tdone[ti] = true;
+    }
+    Cx t = d->tw[ti];
+    double s = k < h ? 1 : -1;
+    Cx r = {fv_lin(d->x, 1, e.re, s, t.re), fv_lin(d->x, 1, e.im, s, t.im)};
+    if (d->real && (k == 0 || 2 * k == len))
+        r.im = fv_zero; /* a real sequence's bins 0 and len/2 are real */
+    d->done[idx] = true;
+    d->memo[idx] = r;
+    return r;
+}
+
+/* The real part of output k alone (the last butterfly's imaginary part
+ * is not computed). */
+static Fv dft_re(Dft *d, int k)
+{
+    if (d->n == 1)
+        return d->leaf[0].re;
+    if (d->real)
+        return dft_bin(d, 0, 0, k).re;
+    int h = d->n / 2, kk = k % h;
+    Cx e = dft_bin(d, 1, 0, kk), o = dft_bin(d, 1, 1, kk);
+    double s = k < h ? 1 : -1;
+    if (kk == 0)
+        return fv_lin(d->x, 1, e.re, s, o.re);
+    if (4 * kk == d->n) /* o times sign i: real part -sign o.im */
+        return fv_lin(d->x, 1, e.re, -s * d->sign, o.im);
+    double th = d->sign * 2 * FFT_PI * kk / d->n, c = cos(th), sn = sin(th);
+    Fv tr = fv_lin(d->x, c, o.re, -sn, o.im);
+    return fv_lin(d->x, 1, e.re, s, tr);
+}
+
+/* out [nh, nw/2+1] = the 2D DFT of the real tile d [nh, nw] */
+static void fft2_fwd(Fx *x, int nh, int nw, const Fv *d, Cx *out)
+{
+    int hw = nw / 2 + 1;
+    static Dft D; /* large: not on the stack */
+    Cx row[FFT_NMAX], rows[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    for (int r = 0; r < nh; r++) {
+        for (int j = 0; j < nw; j++)
+            row[j] = (Cx){d[r * nw + j], fv_zero};
+        dft_init(&D, x, nw, -1, row, 1);
+        for (int k = 0; k < hw; k++)
+            rows[r * hw + k] = dft_bin(&D, 0, 0, k);
+    }
+    for (int k = 0; k < hw; k++) {
+        dft_init(&D, x, nh, -1, rows + k, hw);
+        for (int k1 = 0; k1 < nh; k1++)
+            out[k1 * hw + k] = dft_bin(&D, 0, 0, k1);
+    }
+}
+
+/* y [mh, mw] = the first mh x mw values of the real inverse DFT of the
+ * half spectrum m [nh, nw/2+1] (not scaled) */
+static void fft2_inv(Fx *x, int nh, int nw, const Cx *m, int mh, int mw, Fv *y)
+{
+    int hw = nw / 2 + 1;
+    static Dft D;
+    Cx z[FFT_NMAX * (FFT_NMAX / 2 + 1)], row[FFT_NMAX];
+    for (int k = 0; k < hw; k++) {
+        dft_init(&D, x, nh, 1, m + k, hw);
+        for (int r = 0; r < mh; r++)
+            z[r * hw + k] = dft_bin(&D, 0, 0, r);
+    }
+    for (int r = 0; r < mh; r++) {
+        for (int j = 0; j < nw; j++)
+            row[j] = j < hw ? z[r * hw + j] : cx_conj(z[r * hw + nw - j]);
+        /* the half spectrum's bins 0 and nw/2 of a real row are real */
+        row[0].im = fv_zero;
+        if (nw > 1)
+            row[nw / 2].im = fv_zero;
+        dft_init(&D, x, nw, 1, row, 1);
+        for (int c = 0; c < mw; c++)
+            y[r * mw + c] = dft_re(&D, c);
+    }
+}
+
+void fft_tile_fwd(int nh, int nw, const float *d, float scale, float *re, float *im)
+{
+    Fx x = {NULL, NULL};
+    Fv in[FFT_NMAX * FFT_NMAX];
+    Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    for (int i = 0; i < nh * nw; i++)
+        in[i] = (Fv){d[i] == 0, false, -1, d[i] * scale};
+    fft2_fwd(&x, nh, nw, in, out);
+    for (int i = 0; i < nh * (nw / 2 + 1); i++) {
+        re[i] = out[i].re.zero ? 0 : out[i].re.f;
+        im[i] = out[i].im.zero ? 0 : out[i].im.f;
+    }
+}
+
+void fft_tile_inv(int nh, int nw, const float *re, const float *im, int mh, int mw, float *y)
+{
+    Fx x = {NULL, NULL};
+    Cx in[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    Fv out[FFT_NMAX * FFT_NMAX];
+    for (int i = 0; i < nh * (nw / 2 + 1); i++)
+        in[i] = (Cx){{false, false, -1, re[i]}, {false, false, -1, im[i]}};
+    fft2_inv(&x, nh, nw, in, mh, mw, out);
+    for (int i = 0; i < mh * mw; i++)
+        y[i] = out[i].zero ? 0 : out[i].f;
+}
+
+/* ---- the lowering ---- */
+
+/* One node's correlation: Ci input planes of H x W per group, read with
+ * padding pt (top) and pl (left), into Co output planes of OH x OW. */
+typedef struct {
+    bool dx;                /* conv_dx: flipped filter, swapped channels */
+    int groups, ci, co;     /* channels per group: reduced, produced     */
+    int H, W, OH, OW;       /* the correlation's input and output planes */
+    int KH, KW, pt, pl;     /* kernel; padding above and left            */
+    int NH, NW, MH, MW, hw; /* transform, output tile, NW/2 + 1          */
+    int nbin;               /* NH * hw                                   */
+    int TH, TW, ntile;      /* tiles per plane                           */
+    int S;                  /* samples per GEMM (fft_block)              */
+    int cols;               /* the GEMMs' columns: 2 ntile S, padded     */
+    int HP, WP;             /* the plane the tiles read                  */
+    bool copy;              /* through a zero-padded copy of the input   */
+} Fft;
+
+static void fft_geom(Fft *f, Lower *L, bool dx, const Geom *G)
+{
+    NETC_ASSERT(G->in[0] == 1 && G->out[0] == 1 && G->k[0] == 1);
+    f->dx = dx;
+    f->groups = G->groups;
+    int cg = G->n_in / G->groups, og = G->n_out / G->groups;
+    f->ci = dx ? og : cg;
+    f->co = dx ? cg : og;
+    f->H = dx ? G->out[1] : G->in[1];
+    f->W = dx ? G->out[2] : G->in[2];
+    f->OH = dx ? G->in[1] : G->out[1];
+    f->OW = dx ? G->in[2] : G->out[2];
+    f->KH = G->k[1];
+    f->KW = G->k[2];
+    f->pt = dx ? f->KH - 1 - G->plo[1] : G->plo[1];
+    f->pl = dx ? f->KW - 1 - G->plo[2] : G->plo[2];
+    NETC_ASSERT(f->pt >= 0 && f->pl >= 0);
+    bool ok = fft_size(f->KH, f->KW, f->OH, f->OW, f->ci, f->co, &f->NH, &f->NW);
+    NETC_ASSERT(ok);
+    f->MH = f->NH - f->KH + 1;
+    f->MW = f->NW - f->KW + 1;
+    f->hw = f->NW / 2 + 1;
+    f->nbin = f->NH * f->hw;
+    f->TH = (f->OH + f->MH - 1) / f->MH;
+    f->TW = (f->OW + f->MW - 1) / f->MW;
+    f->ntile = f->TH * f->TW;
+    /* whole vectors: the GEMM's float tail would run every column scalar
+     * when 2T is below the vector width; the padding columns stay 0 */
+    int V = L->t->vlen > 1 ? L->t->vlen : 1;
+    f->S = fft_block(f->ntile);
+    f->cols = (2 * f->ntile * f->S + V - 1) / V * V;
+    f->HP = f->TH * f->MH + f->KH - 1;
+    f->WP = f->TW * f->MW + f->KW - 1;
+    f->copy = f->pt || f->pl || f->H < f->HP || f->W < f->WP;
+    NETC_ASSERT(f->H + f->pt <= f->HP && f->W + f->pl <= f->WP);
+}
+
+/* n loads buf[base + offs[i]] into locals */
+static void load_vals(Lower *L, Stmt *p, Fv *v, int buf, Expr *base, const int *offs, int n)
+{
+    for (int i = 0; i < n; i++)
+        v[i] = (Fv){false, false, ldecl(L, p, local_name(L, "d"), T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))), 0};
+}
+
+static void store_fv(Lower *L, Stmt *p, int buf, Expr *idx, Fv v, bool neg)
+{
+    Fx x = {L, p};
+    if (v.zero) {
+        lstore(L, p, buf, idx, lf(L, 0.0f), false);
+        return;
+    }
+    if (neg)
+        v = fv_neg(v);
+    lstore(L, p, buf, idx, fv_expr(&x, v), false);
+}
+
+/* U_e [groups][Co][2Ci] = [Wr Wi] of the filter's DFT over 1/(NH NW),
+ * for every filter w [O, Cg, KH, KW] (flipped, channels swapped, for
+ * conv_dx).  Each (o, c) writes its own entries: independent. */
+static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
+{
+    int og = f->dx ? f->ci : f->co, cg = f->dx ? f->co : f->ci, O = f->groups * og;
+    int kk = f->KH * f->KW, per = f->groups * f->co * 2 * f->ci;
+    float scale = 1.0f / (float)(f->NH * f->NW);
+    Stmt *q = p;
+    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
+    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
+    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, cg, c), li(L, kk)));
+    /* the entry of bin 0's Wr: forward row o, column c; conv_dx row c of
+     * group o / og, column o % og */
+    Expr *ub;
+    if (f->dx) {
+        Expr *g = ldiv(L, o, li(L, og));
+        Expr *oo = lsub(L, o, lmul(L, g, li(L, og)));
+        ub = lbind(L, q, "ub", ladd(L, lmul(L, lmad(L, g, f->co, c), li(L, 2 * f->ci)), oo));
+    } else {
+        ub = lbind(L, q, "ub", lmad(L, o, 2 * f->ci, c));
+    }
+    Fv d[FFT_NMAX * FFT_NMAX];
+    for (int i = 0; i < f->NH * f->NW; i++)
+        d[i] = fv_zero;
+    for (int a = 0; a < f->KH; a++)
+        for (int b = 0; b < f->KW; b++) {
+            int tap = f->dx ? kk - 1 - (a * f->KW + b) : a * f->KW + b;
+            Expr *g = lload(L, wbuf, ladd(L, wb, li(L, tap)));
+            d[a * f->NW + b] = (Fv){false, false, ldecl(L, q, local_name(L, "g"), T_F32, fmul(L, g, lf(L, scale))), 0};
+        }
+    Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    Fx x = {L, q};
+    fft2_fwd(&x, f->NH, f->NW, d, out);
+    for (int e = 0; e < f->nbin; e++) {
+        store_fv(L, q, u, ladd(L, ub, li(L, e * per)), out[e].re, false);
+        store_fv(L, q, u, ladd(L, ub, li(L, e * per + f->ci)), out[e].im, false);
+    }
+}
+
+/* xp [Ci, HP, WP] interior = the group's input planes at xb. */
+static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, int x, Expr *xb)
+{
+    Stmt *q = p;
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
+    Expr *h = lfor(L, &q, "h", li(L, 0), li(L, f->H));
+    Expr *dst = lbind(L, q, "xr", lmad(L, lmad(L, c, f->HP, ladd(L, h, li(L, f->pt))), f->WP, li(L, f->pl)));
+    Expr *src = lbind(L, q, "sr", ladd(L, xb, lmul(L, lmad(L, c, f->H, h), li(L, f->W))));
+    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, f->W));
+    lstore(L, q, xp, ladd(L, dst, i), lload(L, x, ladd(L, src, i)), false);
+}
+
+/* V_e [2Ci, 2T] = [Xr Xi; Xi -Xr] for the DFT X of every NH x NW tile of
+ * the planes in `src` (plane c at base + c*plane, rows rs apart).
+ * Planes are independent. */
+static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Expr *base, int plane, int rs,
+                            Expr *cb)
+{
+    int offs[FFT_NMAX * FFT_NMAX], T = f->ntile;
+    for (int i = 0; i < f->NH; i++)
+        for (int j = 0; j < f->NW; j++)
+            offs[i * f->NW + j] = i * rs + j;
+    Stmt *q = p;
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
+    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
+    Expr *tb = lbind(L, q, "tb", ladd(L, lmad(L, c, plane, base), lmad(L, th, f->MH * rs, lmul(L, tw, li(L, f->MW)))));
+    Fv d[FFT_NMAX * FFT_NMAX];
+    load_vals(L, q, d, src, tb, offs, f->NH * f->NW);
+    Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    Fx x = {L, q};
+    fft2_fwd(&x, f->NH, f->NW, d, out);
+    Expr *vi = lbind(L, q, "vi", ladd(L, lmad(L, c, f->cols, lmad(L, th, f->TW, tw)), cb));
+    int lo = f->ci * f->cols; /* the lower half's rows */
+    for (int e = 0; e < f->nbin; e++) {
+        int eb = e * 2 * f->ci * f->cols;
+        store_fv(L, q, v, ladd(L, vi, li(L, eb)), out[e].re, false);
+        store_fv(L, q, v, ladd(L, vi, li(L, eb + T)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo + T)), out[e].re, true);
+    }
+}
+
+/* M_e [Co, 2T] = U_e V_e for each bin e, with U_e read as group g's
+ * [Co, 2Ci] block. */
+static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Expr *g)
+{
+    int T2 = f->cols, K = 2 * f->ci, per = f->groups * f->co * K;
+    Stmt *q = p;
+    Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f->nbin));
+    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f->co * K)));
+    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, f->co * T2)), T2, 1, 0, 0}, (MatRef){u, ub, K, 1, 0, 0},
+          (MatRef){v, lmul(L, e, li(L, K * T2)), T2, 1, 0, 0}, li(L, f->co), T2, li(L, K), false);
+}
+
+/* Output tiles (th, tw) in [th0, th1) x [tw0, tw1) of channel oc, each
+ * storing its first rows x cols values (+ bias). */
+static void out_tiles(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *mc, Expr *yc, Expr *bias,
+                      const int th[2], const int tw[2], int rows, int cols)
+{
+    int T = f->ntile, offs[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    for (int e = 0; e < f->nbin; e++) {
+        offs[2 * e] = e * f->co * f->cols;
+        offs[2 * e + 1] = e * f->co * f->cols + T;
+    }
+    Stmt *q = p;
+    Expr *i = lfor(L, &q, "th", li(L, th[0]), li(L, th[1]));
+    Expr *j = lfor(L, &q, "tw", li(L, tw[0]), li(L, tw[1]));
+    Fv mv[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    load_vals(L, q, mv, mb, lbind(L, q, "mi", ladd(L, mc, lmad(L, i, f->TW, j))), offs, 2 * f->nbin);
+    Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    for (int e = 0; e < f->nbin; e++)
+        m[e] = (Cx){mv[2 * e], mv[2 * e + 1]};
+    Fv out[FFT_NMAX * FFT_NMAX];
+    Fx x = {L, q};
+    fft2_inv(&x, f->NH, f->NW, m, rows, cols, out);
+    Expr *yb = lbind(L, q, "yt", ladd(L, yc, lmad(L, i, f->MH * f->OW, lmul(L, j, li(L, f->MW)))));
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            Fv o = out[r * cols + c];
+            Expr *v = o.zero ? lf(L, 0.0f) : fv_expr(&x, o);
+            if (bias)
+                v = fadd(L, v, bias);
+            Expr *yi = ladd(L, yb, li(L, r * f->OW + c));
+            lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
+        }
+}
+
+/* The output planes at yb from M: per channel, the full tiles and the
+ * ragged last row and column. */
+static void output_transform(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *yb, int bbuf, Expr *g,
+                             Expr *cb)
+{
+    Stmt *q = p;
+    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->co));
+    Expr *yc = lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb));
+    Expr *mc = lbind(L, q, "mc", ladd(L, lmul(L, oc, li(L, f->cols)), cb));
+    Expr *bias = bbuf < 0 ? NULL
+                          : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
+    for (int vh = 0; vh < 2; vh++)
+        for (int vw = 0; vw < 2; vw++) {
+            int rows = vh ? f->OH % f->MH : f->MH, cols = vw ? f->OW % f->MW : f->MW;
+            int th[2] = {vh ? f->OH / f->MH : 0, vh ? f->TH : f->OH / f->MH};
+            int tw[2] = {vw ? f->OW / f->MW : 0, vw ? f->TW : f->OW / f->MW};
+            if (rows && cols && th[1] > th[0] && tw[1] > tw[0])
+                out_tiles(L, q, f, y, mb, mc, yc, bias, th, tw, rows, cols);
+        }
+}
+
+/* The whole correlation, buffers out (y or dx), in (x or dy), w and the
+ * bias (-1: none). */
+static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbuf)
+{
+    long T = f->ntile, nb = f->nbin;
+    int u = kernel_scratch(L->a, L->k, "fu", nb * f->groups * f->co * 2 * f->ci, 0);
+    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->ci * f->cols, 0);
+    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->co * f->cols, 0);
+    int xp = f->copy ? kernel_scratch(L->a, L->k, "xpad", (long)f->ci * f->HP * f->WP, 0) : -1;
+
+    Stmt *p = L->k->body;
+    filter_transform(L, p, f, wbuf, u);
+    /* the padding columns, and those of the samples past the batch's end
+     * in its last block: computed by the GEMMs, never read back */
+    if (f->cols > 2 * T || f->S > 1)
+        lzero(L, p, v, li(L, 0), li(L, (int)(nb * 2 * f->ci * f->cols)));
+    if (xp >= 0)
+        lzero(L, p, xp, li(L, 0), li(L, f->ci * f->HP * f->WP));
+    int S = f->S;
+    Expr *blk = lfor(L, &p, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
+    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, f->groups));
+    Expr *n0 = lbind(L, p, "n0", lmul(L, blk, li(L, S)));
+    Expr *ns = S == 1 ? li(L, 1) : lbind(L, p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: the block's input transforms; pass 1: its outputs */
+        if (pass == 1)
+            bin_gemms(L, p, f, mb, u, v, g);
+        Stmt *q = p;
+        Expr *sm = lfor(L, &q, "s", li(L, 0), ns);
+        Expr *ng = lmad(L, ladd(L, n0, sm), f->groups, g);
+        Expr *cb = lbind(L, q, "cb", lmul(L, sm, li(L, 2 * f->ntile)));
+        if (pass == 0) {
+            Expr *xb = lbind(L, q, "xb", lmul(L, ng, li(L, f->ci * f->H * f->W)));
+            if (xp >= 0) {
+                copy_planes(L, q, f, xp, in, xb);
+                input_transform(L, q, f, v, xp, li(L, 0), f->HP * f->WP, f->WP, cb);
+            } else {
+                input_transform(L, q, f, v, in, xb, f->H * f->W, f->W, cb);
+            }
+        } else {
+            Expr *yb = lbind(L, q, "yb", lmul(L, ng, li(L, f->co * f->OH * f->OW)));
+            output_transform(L, q, f, out, mb, yb, bbuf, g, cb);
+        }
+    }
+}
+
+/* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, KH, KW]) */
+void lower_conv_fft(Lower *L)
+{
+    enum { Y, X, W, B };
+    Geom G;
+    geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &L->n->shape);
+    check_weight(&G, lin(L, 1));
+    Fft f;
+    fft_geom(&f, L, false, &G);
+    lower_fft(L, &f, Y, X, W, node_own_nin(L->n) == 3 ? B : -1);
+    L->epi_done = true;
+}
+
+/* dx [N, C, H, W] = conv_transpose(dy [N, O, OH, OW], w [O, C/g, KH, KW]) */
+void lower_conv_dx_fft(Lower *L)
+{
+    enum { DX, DY, W };
+    Geom G;
+    geom_conv(&G, &L->n->p.conv, &L->n->shape, &lin(L, 0)->shape);
+    check_weight(&G, lin(L, 1));
+    Fft f;
+    fft_geom(&f, L, true, &G);
+    lower_fft(L, &f, DX, DY, W, -1);
+    L->epi_done = true;
+}
