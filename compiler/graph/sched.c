@@ -86,7 +86,7 @@ static int conv_og(const Graph *g, const Node *n)
  * stacked 64->64 56x56 layers 1.06x faster with a direct input gradient
  * than with im2col's); with stride 2 im2col stays faster (64->128 56x56:
  * 1.25x). */
-enum { DIRECT_MAX_OG = 16, DIRECT_MIN_TAPS = 25 };
+enum { DIRECT_MAX_OG = 16, DIRECT_MIN_TAPS = 25, DIRECT_DW_OG = 16 };
 
 static bool pointwise(const ConvParam *p)
 {
@@ -110,6 +110,8 @@ static int conv_taps(const ConvParam *p, bool *unit_stride)
 
 static Sched conv_rule(const Graph *g, const Node *n)
 {
+    if (n->op == OP_CONV_DW && conv_og(g, n) % DIRECT_DW_OG == 0 && n->p.conv.nsp >= 2)
+        return (Sched){ALGO_DIRECT, "direct: dw tiles of taps x output channels in vector registers, no unfold"};
     if (n->op == OP_CONV_DW)
         return (Sched){ALGO_IM2COL, "im2col: dw as a GEMM over independent weights"};
     if (conv_og(g, n) == 1)

@@ -139,6 +139,8 @@ void lower_conv_dx(Lower *L)
 /* dw [O, C/g, KD, KH, KW] = sum over n, od, oh, ow of x[n, c, shifted] * dy[n, o, od, oh, ow] */
 void lower_conv_dw(Lower *L)
 {
+    if (lower_conv_dw_vec(L))
+        return;
     const Node *n = L->n;
     Geom G;
     geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);

@@ -448,3 +448,159 @@ bool lower_conv_dx_vec(Lower *L)
     L->epi_done = dconv_emit(L, &D);
     return true;
 }
+
+/* ---- the weight gradient ----
+ *
+ * dw [O, Cg, K] as its transpose dwt [G, Cg*K, Og]: row r = (ic, tap) of
+ * group g, column o, summed over the batch and the output pixels:
+ *
+ *   dwt [g, r, o] = sum over nb, pixels f of src[nb, g*Cg + ic, f + tap] dyt [g, f, o]
+ *
+ * with src = x or its padded phase-split copy xp (dconv_source, as the
+ * forward pass reads it) and dyt [G, P, Og] one sample's dy with the pixels
+ * and channels swapped.  A tile of MR rows x NV vectors of Og lives in
+ * vector accumulators across the sample's pixels: each pixel loads NV
+ * vectors of dyt's row f and broadcasts MR input values, MR*NV fused
+ * multiply-adds.  No unfold: a row's input values are read from src at
+ * the row's offset (its channel and tap, fixed per tile), and the pixels
+ * step through src as the forward kernel's taps do.  Per sample, first
+ * dyt (independent over groups and rows), then every tile (independent
+ * over groups, column blocks and row blocks) reloads its dwt, adds the
+ * sample's pixels in order and stores it: each weight is summed over the
+ * samples in order and over each sample's pixels in (od, oh, ow) order,
+ * for any thread count.  Last, dw [g*Og + o, r] = dwt [g, r, o]. */
+typedef struct {
+    DConv D;       /* the forward geometry and the source the taps read */
+    int rows, P;   /* Cg*K and the output pixels                        */
+    int dyt, dwt;  /* scratch                                           */
+    int V, nv, mr; /* lanes, vectors of Og per tile, rows per tile      */
+} DwConv;
+
+enum { DW_MR_MAX = 16, DW_NV_MAX = 2 };
+
+/* Tile of rows r0 .. +mr and columns o0 .. +nv*V of group g for sample nb */
+static void dw_tile(Lower *L, Stmt *p, const DwConv *W, Expr *nb, Expr *g, Expr *r0, Expr *o0, int mr, int nv)
+{
+    enum { DW, X, DY };
+    const DConv *D = &W->D;
+    int V = W->V, og = D->og, K = D->k_sz, rowlen = D->phases * D->wq;
+    int acc[DW_MR_MAX][DW_NV_MAX];
+    Expr *cb = lbind(L, p, "cb", lmad(L, lmad(L, g, W->rows, r0), og, o0));
+    /* each row's offset in src: its channel's plane and its tap's shift */
+    Expr *rb[DW_MR_MAX];
+    for (int i = 0; i < mr; i++) {
+        Expr *r = ladd(L, r0, li(L, i));
+        Expr *ic = ldiv(L, r, li(L, K)), *t = ex_bin(L->a, X_MOD, r, li(L, K));
+        Expr *kw = ex_bin(L->a, X_MOD, t, li(L, D->k[2]));
+        Expr *kh = ex_bin(L->a, X_MOD, ldiv(L, t, li(L, D->k[2])), li(L, D->k[1]));
+        Expr *kd = ldiv(L, t, li(L, D->k[2] * D->k[1]));
+        Expr *sh = lmul(L, kw, li(L, D->d[2]));
+        Expr *ph = D->phases == 1 ? li(L, 0) : ex_bin(L->a, X_MOD, sh, li(L, D->phases));
+        Expr *c = lmad(L, nb, D->n_in, lmad(L, g, D->cg, ic));
+        Expr *off = lmad(L, lmul(L, kd, li(L, D->d[0])), D->ext[1], lmul(L, kh, li(L, D->d[1])));
+        rb[i] = lbind(L, p, "rb",
+                      ladd(L, lmul(L, c, li(L, (int)D->plane)),
+                           ladd(L, lmul(L, off, li(L, rowlen)),
+                                ladd(L, lmul(L, ph, li(L, D->wq)), ldiv(L, sh, li(L, D->phases))))));
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = ldecl(L, p, "acc", vt(V), vld(L, V, W->dwt, ladd(L, cb, li(L, i * og + v * V))));
+    }
+    Stmt *q = p;
+    Expr *od = lfor(L, &q, "od", li(L, 0), li(L, D->out[0]));
+    Expr *oh = lfor(L, &q, "oh", li(L, 0), li(L, D->out[1]));
+    Expr *xr = lbind(L, q, "xr",
+                     lmul(L, lmad(L, lmul(L, od, li(L, D->s[0])), D->ext[1], lmul(L, oh, li(L, D->s[1]))),
+                          li(L, rowlen)));
+    Expr *fr = lbind(L, q, "fr", lmad(L, lmad(L, g, D->out[0], od), D->out[1], oh));
+    Expr *ow = lfor(L, &q, "ow", li(L, 0), li(L, D->out[2]));
+    Expr *fb = lbind(L, q, "fb", ladd(L, lmul(L, lmad(L, fr, D->out[2], ow), li(L, og)), o0));
+    int dv[DW_NV_MAX];
+    for (int v = 0; v < nv; v++)
+        dv[v] = ldecl(L, q, "dv", vt(V), vld(L, V, W->dyt, ladd(L, fb, li(L, v * V))));
+    /* in the phase-split source, pixel ow of every tap is column ow of its phase */
+    Expr *xo = lbind(L, q, "xo", ladd(L, xr, ow));
+    for (int i = 0; i < mr; i++) {
+        int xv = ldecl(L, q, "xv", vt(V), vsplat(L, V, lload(L, D->src, ladd(L, rb[i], xo))));
+        for (int v = 0; v < nv; v++)
+            lassign(L, q, acc[i][v], lfma(L, lvar(L, xv), lvar(L, dv[v]), lvar(L, acc[i][v])));
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++)
+            lstore(L, p, W->dwt, ladd(L, cb, li(L, i * og + v * V)), lvar(L, acc[i][v]), false);
+}
+
+/* The tiles of mr rows at row blocks [rb0, rb0 + nrb) (blocks of W->mr)
+ * and nv vectors at column blocks [ob0, ob0 + nob) (blocks of W->nv*V) of
+ * every group, for sample nb: one independent loop in p. */
+static void dw_region(Lower *L, Stmt *p, const DwConv *W, Expr *nb, int nrb, int rb0, int mr, int nob, int ob0,
+                      int nv)
+{
+    if (nrb == 0 || nob == 0)
+        return;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), li(L, W->D.groups * nob * nrb));
+    Expr *rb = unflatten(L, p, &t, nrb, "rbk");
+    Expr *ob = unflatten(L, p, &t, nob, "ob");
+    Expr *r0 = lbind(L, p, "r0", lmul(L, ladd(L, rb, li(L, rb0)), li(L, W->mr)));
+    Expr *o0 = lbind(L, p, "o0", lmul(L, ladd(L, ob, li(L, ob0)), li(L, W->nv * W->V)));
+    dw_tile(L, p, W, nb, t, r0, o0, mr, nv);
+}
+
+/* dw [O, C/g, K...] by the vector kernel above, or false (nothing lowered)
+ * when the output channels per group are not whole vectors. */
+bool lower_conv_dw_vec(Lower *L)
+{
+    enum { DW, X, DY };
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    check_weight(&G, n);
+    int V = L->t->vlen > 1 ? L->t->vlen : 1;
+    DwConv W = {.D = {.y = -1, .x = X, .w = -1, .b = -1}};
+    DConv *D = &W.D;
+    dconv_sizes(D, &G, false);
+    if (D->og % V != 0)
+        return false;
+    W.V = V;
+    if (V >= 2)
+        kernel_vectors(L->k, V);
+    W.rows = D->cg * D->k_sz;
+    W.P = G.out_sz;
+    int cols = D->og / V;
+    W.nv = cols < DW_NV_MAX ? cols : DW_NV_MAX;
+    int mr = (L->t->vregs - W.nv - 1) / W.nv;
+    mr = mr > DW_MR_MAX ? DW_MR_MAX : mr < 1 ? 1 : mr;
+    W.mr = mr > W.rows ? W.rows : mr;
+    W.dyt = kernel_scratch(L->a, L->k, "dyt", (long)G.n_out * W.P, 0);
+    W.dwt = kernel_scratch(L->a, L->k, "dwt", (long)G.n_out * W.rows, 0);
+
+    Stmt *p = L->k->body;
+    lzero(L, p, W.dwt, li(L, 0), li(L, G.n_out * W.rows));
+    dconv_source(L, D);
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    /* dyt [g, f, o] = dy [nb, g*Og + o, f], one output row per iteration */
+    Stmt *q = p;
+    int OH = D->out[0] * D->out[1], OW = D->out[2];
+    Expr *t = lfor_indep(L, &q, "t", li(L, 0), li(L, G.groups * OH));
+    Expr *ow = lfor(L, &q, "ow", li(L, 0), li(L, OW));
+    Expr *f = lbind(L, q, "f", lmad(L, t, OW, ow)); /* g*P + pixel */
+    Expr *g = ldiv(L, t, li(L, OH));
+    Expr *yb = lbind(L, q, "yb", ladd(L, lmul(L, lmad(L, nb, G.n_out, lmul(L, g, li(L, D->og))), li(L, W.P)),
+                                      lsub(L, f, lmul(L, g, li(L, W.P)))));
+    Expr *o = lfor(L, &q, "o", li(L, 0), li(L, D->og));
+    lstore(L, q, W.dyt, lmad(L, f, D->og, o), lload(L, DY, lmad(L, o, W.P, yb)), false);
+    /* the tiles: full ones, then the row tail, the column tail and both */
+    int bw = W.nv * V;
+    int nfr = W.rows / W.mr, rt = W.rows % W.mr, nfo = D->og / bw, ot = D->og % bw / V;
+    dw_region(L, p, &W, nb, nfr, 0, W.mr, nfo, 0, W.nv);
+    dw_region(L, p, &W, nb, rt ? 1 : 0, nfr, rt, nfo, 0, W.nv);
+    dw_region(L, p, &W, nb, nfr, 0, W.mr, ot ? 1 : 0, nfo, ot);
+    dw_region(L, p, &W, nb, rt ? 1 : 0, nfr, rt, ot ? 1 : 0, nfo, ot);
+    /* dw [g*Og + o, r] = dwt [g, r, o] */
+    q = L->k->body;
+    Expr *go = lfor_indep(L, &q, "go", li(L, 0), li(L, G.n_out));
+    Expr *gg = ldiv(L, go, li(L, D->og));
+    Expr *ol = lbind(L, q, "ol", lsub(L, go, lmul(L, gg, li(L, D->og))));
+    Expr *r = lfor(L, &q, "r", li(L, 0), li(L, W.rows));
+    lstore(L, q, DW, lmad(L, go, W.rows, r), lload(L, W.dwt, lmad(L, lmad(L, gg, W.rows, r), D->og, ol)), false);
+    return true;
+}
