@@ -36,6 +36,11 @@
  * conv_dx with stride 1 is the forward convolution of dy with the weights
  * flipped and their channel axes swapped, padded by (K-1)*d - pad; other
  * strides keep the scalar scatter of lower_conv.c.
+ *
+ * conv_dw (the weight gradient, lower_conv_dw_vec) reads the same source:
+ * tiles of taps x output channels in vector accumulators, one input value
+ * broadcast per tap and pixel against a vector of the transposed dy (see
+ * "the weight gradient" below).
  */
 #include "lower_impl.h"
 
