@@ -59,6 +59,7 @@ typedef struct {
     long plane;                /* floats per channel of src */
     int V, nv, rc, rh;         /* lanes, vectors per tile, channels, rows */
     const Epi *epi;            /* applied at the stores, or NULL */
+    bool xp1;                  /* src is xp of one sample (dconv_source_at) */
 } DConv;
 
 static int cdiv_floor(int a, int b)
@@ -122,13 +123,16 @@ static int need(const DConv *D, int a)
 }
 
 /* The source the taps read: x itself when unpadded with unit width stride,
- * else xp, zero-padded and split into stride_w phases along w. */
-static void dconv_source(Lower *L, DConv *D)
+ * else xp, zero-padded and split into stride_w phases along w: of the whole
+ * batch at the kernel's start (nb NULL), or, appended to p, of sample nb
+ * alone (D->xp1: xp [C, ...] then holds one sample). */
+static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
 {
     bool direct = D->s[2] == 1;
     for (int a = 0; a < 3; a++)
         direct = direct && D->plo[a] == 0 && need(D, a) <= D->in[a];
     if (direct) {
+        D->xp1 = false;
         D->src = D->x;
         D->ext[0] = D->in[0];
         D->ext[1] = D->in[1];
@@ -143,12 +147,16 @@ static void dconv_source(Lower *L, DConv *D)
     D->phases = P;
     D->wq = D->out[2] + (D->k[2] - 1) * D->d[2] / P;
     D->plane = (long)D->ext[0] * D->ext[1] * P * D->wq;
-    D->src = kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
+    D->xp1 = nb != NULL;
+    D->src = nb ? kernel_scratch(L->a, L->k, "xp", (long)D->n_in * D->plane, 0)
+                : kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
 
-    /* xp [N*C, Dp, Hp, P, Wq], one channel per iteration: planes and rows
-     * outside the input are zeroed, the others copied with zero borders */
-    Stmt *p = L->k->body;
-    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, D->n_in)));
+    /* xp [N*C, Dp, Hp, P, Wq] (or [C, ...]), one channel per iteration:
+     * planes and rows outside the input are zeroed, the others copied with
+     * zero borders */
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), nb ? li(L, D->n_in) : lmul(L, lbatch(L), li(L, D->n_in)));
+    /* the channel of x it copies */
+    Expr *xc = nb ? lmad(L, nb, D->n_in, nc) : nc;
     int rowlen = P * D->wq, lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
         /* padded rows [lo, hi) come from input rows [lo - plo, hi - plo) */
@@ -174,7 +182,7 @@ static void dconv_source(Lower *L, DConv *D)
     Expr *ob = lbind(L, copy, "ob", ladd(L, sb, lmul(L, hp, li(L, rowlen))));
     Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
     Expr *xr = lbind(L, copy, "xr",
-                     lmul(L, lmad(L, lmad(L, nc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
+                     lmul(L, lmad(L, lmad(L, xc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
     for (int ph = 0; ph < P; ph++) {
         /* xp[.., ph, q] = x[.., q*P + ph - plo] where 0 <= q*P + ph - plo < W */
         int qlo = -cdiv_floor(-(D->plo[2] - ph), P), qhi = -cdiv_floor(-(D->in[2] + D->plo[2] - ph), P);
@@ -192,6 +200,11 @@ static void dconv_source(Lower *L, DConv *D)
         if (qhi < D->wq)
             lzero(L, copy, D->src, ladd(L, pb, li(L, qhi)), li(L, D->wq - qhi));
     }
+}
+
+static void dconv_source(Lower *L, DConv *D)
+{
+    dconv_source_at(L, D, L->k->body, NULL);
 }
 
 /* Output tile: channels oc0 .. +rc (oc0 the global channel, cl0 its index
@@ -501,7 +514,9 @@ static void dw_tile(Lower *L, Stmt *p, const DwConv *W, Expr *nb, Expr *g, Expr 
         Expr *kd = ldiv(L, t, li(L, D->k[2] * D->k[1]));
         Expr *sh = lmul(L, kw, li(L, D->d[2]));
         Expr *ph = D->phases == 1 ? li(L, 0) : ex_bin(L->a, X_MOD, sh, li(L, D->phases));
-        Expr *c = lmad(L, nb, D->n_in, lmad(L, g, D->cg, ic));
+        Expr *c = lmad(L, g, D->cg, ic);
+        if (!D->xp1)
+            c = lmad(L, nb, D->n_in, c);
         Expr *off = lmad(L, lmul(L, kd, li(L, D->d[0])), D->ext[1], lmul(L, kh, li(L, D->d[1])));
         rb[i] = lbind(L, p, "rb",
                       ladd(L, lmul(L, c, li(L, (int)D->plane)),
@@ -580,9 +595,11 @@ bool lower_conv_dw_vec(Lower *L)
 
     Stmt *p = L->k->body;
     lzero(L, p, W.dwt, li(L, 0), li(L, G.n_out * W.rows));
-    dconv_source(L, D);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    /* dyt [g, f, o] = dy [nb, g*Og + o, f], one output row per iteration */
+    /* the sample's source (when it is not x), then dyt [g, f, o] = dy [nb,
+     * g*Og + o, f], one output row per iteration: both stay in the cache
+     * for the tiles that read them */
+    dconv_source_at(L, D, p, nb);
     Stmt *q = p;
     int OH = D->out[0] * D->out[1], OW = D->out[2];
     Expr *t = lfor_indep(L, &q, "t", li(L, 0), li(L, G.groups * OH));
