@@ -6,9 +6,11 @@
  * accumulators for the whole reduction over (input channel, kd, kh, kw).
  * Each tap loads RH*NV vectors of the input and broadcasts RC weights:
  *
- *   xp [N, C, Dp, Hp, P, Wq] = x padded with zeros, split into P = stride_w
- *                              phases along w (only when padded or strided)
- *   for t in 0..N*G*(Og/RC)*OD*(OH/RH):                  // independent
+ *   for nb in 0..N:                         // only when xp is needed, else t
+ *                                           // runs over the batch too
+ *   xp [C, Dp, Hp, P, Wq] = x[nb] padded with zeros, split into P = stride_w
+ *                           phases along w (only when padded or strided)
+ *   for t in 0..G*(Og/RC)*OD*(OH/RH):                    // independent
  *     vec acc[r][rr][v] = bias[oc0 + r]
  *     for ic in 0..C/G: for kd: for kh: for kw (unrolled):
  *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
@@ -17,7 +19,8 @@
  *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = epi(acc[r][rr][v])  // lepi
  *
  * In the phase-split copy every tap reads consecutive memory whatever the
- * stride and dilation, and no load needs a bounds check.  Tiles are sized
+ * stride and dilation, and no load needs a bounds check; it is made per
+ * sample, right before the sample's tiles, so they read it from the cache.  Tiles are sized
  * from the target's lanes and vector registers (accumulators, one row of
  * input vectors and a broadcast); depthwise layers (Og = 1) take rows
  * instead of channels.  The width is covered by tiles of NV*V columns, then
@@ -126,12 +129,17 @@ static int need(const DConv *D, int a)
  * else xp, zero-padded and split into stride_w phases along w: of the whole
  * batch at the kernel's start (nb NULL), or, appended to p, of sample nb
  * alone (D->xp1: xp [C, ...] then holds one sample). */
-static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
+static bool dconv_reads_x(const DConv *D)
 {
     bool direct = D->s[2] == 1;
     for (int a = 0; a < 3; a++)
         direct = direct && D->plo[a] == 0 && need(D, a) <= D->in[a];
-    if (direct) {
+    return direct;
+}
+
+static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
+{
+    if (dconv_reads_x(D)) {
         D->xp1 = false;
         D->src = D->x;
         D->ext[0] = D->in[0];
@@ -229,7 +237,7 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
     Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, D->cg));
     Expr *c = ladd(L, lmul(L, g, li(L, D->cg)), ic);
     Expr *xb = lbind(L, q, "xb",
-                     ladd(L, lmul(L, lmad(L, nb, D->n_in, c), li(L, (int)D->plane)),
+                     ladd(L, lmul(L, D->xp1 ? c : lmad(L, nb, D->n_in, c), li(L, (int)D->plane)),
                           lmul(L, lmad(L, lmul(L, od, li(L, D->s[0])), D->ext[1], lmul(L, oh0, li(L, D->s[1]))),
                                li(L, rowlen))));
     /* w [O, C/g, K] read at (oc0 + r, ic, tap); conv_dx reads w [g*cg + ic,
@@ -306,19 +314,21 @@ static void dconv_row(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Expr
 /* The tiles of rc channels x rh rows at channel blocks [cb0, cb0 + ncb)
  * and row blocks [hb0, hb0 + nhb) (blocks of D->rc channels, D->rh rows)
  * of every sample, group and depth: one independent loop. */
-static void dconv_region(Lower *L, const DConv *D, int ncb, int cb0, int rc, int nhb, int hb0, int rh)
+static void dconv_region(Lower *L, const DConv *D, Stmt *p, Expr *nb, int ncb, int cb0, int rc, int nhb, int hb0,
+                         int rh)
 {
     if (ncb == 0 || nhb == 0)
         return;
-    Stmt *p = L->k->body;
-    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->groups * ncb * D->out[0] * nhb)));
+    Expr *count = li(L, D->groups * ncb * D->out[0] * nhb);
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), nb ? count : lmul(L, lbatch(L), count));
     Expr *hb = unflatten(L, p, &t, nhb, "hb");
     Expr *od = unflatten(L, p, &t, D->out[0], "od");
     Expr *cb = unflatten(L, p, &t, ncb, "cb");
-    Expr *g = unflatten(L, p, &t, D->groups, "g");
+    /* of sample nb only: what is left of t is the group */
+    Expr *g = nb ? t : unflatten(L, p, &t, D->groups, "g");
     Expr *cl0 = lbind(L, p, "cl0", lmul(L, ladd(L, cb, li(L, cb0)), li(L, D->rc)));
     Expr *oh0 = lbind(L, p, "oh0", lmul(L, ladd(L, hb, li(L, hb0)), li(L, D->rh)));
-    dconv_row(L, p, D, t, g, cl0, od, oh0, rc, rh);
+    dconv_row(L, p, D, nb ? nb : t, g, cl0, od, oh0, rc, rh);
 }
 
 /* Vector columns of the row tiles over one output row of width W: tiles of
@@ -379,7 +389,17 @@ static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Epi *epi
 /* Returns whether the activation D->epi was applied. */
 static bool dconv_emit(Lower *L, DConv *D)
 {
-    dconv_source(L, D);
+    /* A copied source is made per sample, right before the sample's tiles
+     * read it (it stays in the cache); tiles reading x itself take the
+     * whole batch in each loop. */
+    Stmt *p = L->k->body;
+    Expr *nb = NULL;
+    if (!dconv_reads_x(D)) {
+        nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+        dconv_source_at(L, D, p, nb);
+    } else {
+        dconv_source(L, D);
+    }
     int F = dconv_flat(L, D), OH = D->out[1], OW = D->out[2];
     const Epi *epi = D->epi;
     int y = D->y, yx = -1;
@@ -394,10 +414,10 @@ static bool dconv_emit(Lower *L, DConv *D)
         D->epi = NULL;
     /* full tiles, then the row tail, the channel tail and both */
     int nfc = D->og / D->rc, nfh = D->out[1] / D->rh, rct = D->og % D->rc, rht = D->out[1] % D->rh;
-    dconv_region(L, D, nfc, 0, D->rc, nfh, 0, D->rh);
-    dconv_region(L, D, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
-    dconv_region(L, D, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
-    dconv_region(L, D, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, p, nb, nfc, 0, D->rc, nfh, 0, D->rh);
+    dconv_region(L, D, p, nb, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, p, nb, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
+    dconv_region(L, D, p, nb, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
     if (F) {
         D->y = y;
         D->out[1] = OH;
