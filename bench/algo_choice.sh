@@ -38,7 +38,7 @@ done
 netc=$build/netc
 [ -x "$netc" ] || { echo "no $netc: build netc first (scripts/setup.sh)" >&2; exit 1; }
 work=$(mktemp -d /tmp/netc-algo-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${NETC_KEEP:-}" ] || rm -rf "$work"' EXIT
 [ -z "$plans" ] || mkdir -p "$plans"
 
 python3 - "$root/bench" "$rows" "$work" <<'PY'

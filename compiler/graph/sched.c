@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "netc.h"
+#include "../lower/lower_direct.h"
 #include "../lower/lower_fft.h"
 
 static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2", "fft"};
@@ -126,6 +127,8 @@ static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
                                    input reread per channel block (in L2)     */
 #define COST_RC 8               /* channels per direct tile (lower_direct.c)  */
 #define COST_SCALAR_FPC 1.071     /* FLOPs per cycle of the scalar loops        */
+#define COST_DWV_EFF 0.88         /* direct conv_dw tile: fraction of its cycles  */
+#define COST_DWV_EFF1 0.55        /* ... with one vector of channels per tile    */
 #define COST_GEMM_EFF 0.9741      /* GEMM: fraction of the modelled cycles      */
 #define COST_TILE_CYCLES 12.31    /* fixed cycles per GEMM block                */
 #define COST_CTILE_CPV 1.209     /* cycles per vector of a block's C tile      */
@@ -177,14 +180,38 @@ static double io_bytes(const ConvDims *c)
     return 4.0 * c->groups * (c->cg * c->pix_in + c->og * c->pix_out);
 }
 
+/* direct conv_dw with whole vectors of output channels (lower_direct.c's
+ * weight-gradient kernel): per output pixel, each tile of mr rows x nv
+ * vectors does mr*nv FMAs on mr broadcasts and nv loads, two of either a
+ * cycle; the input (copied when padded or strided) is read once per
+ * column of tiles, dy transposed once.  Negative: not whole vectors. */
+static double direct_dw_cost(const ConvDims *c, const Target *t)
+{
+    int V, mr, nv;
+    double rows = c->cg * c->taps;
+    if (!direct_dw_tile(t->vlen, t->vregs, c->og, (int)rows, &V, &mr, &nv))
+        return -1;
+    double tiles = ceil(rows / mr) * ceil(c->og / (double)(V * nv));
+    double cycles = c->batch * c->groups * c->pix_out * tiles * fmax(mr * nv, mr + nv) / 2;
+    double in = 4.0 * c->groups * c->cg * c->pix_in, dy = 4.0 * c->groups * c->og * c->pix_out;
+    double copy = c->padded || !c->unit_stride ? 2 * in : 0;
+    double bytes = in * ceil(c->og / (double)(V * nv)) + copy + 3 * dy;
+    return cycles / ((nv > 1 ? COST_DWV_EFF : COST_DWV_EFF1) * COST_GHZ) +
+           c->batch * stream(t, bytes, in + copy + dy);
+}
+
 /* direct: lower_direct.c's vector micro-kernel for conv and stride-1
  * conv_dx (a padded or strided input copied first; the input read once
- * per block of COST_RC output channels), the scalar loops of lower_conv.c
- * for strided conv_dx and conv_dw. */
+ * per block of COST_RC output channels) and its weight-gradient kernel,
+ * the scalar loops of lower_conv.c for strided conv_dx and the other
+ * conv_dw. */
 static double direct_cost(const ConvDims *c, const Target *t)
 {
     double flops = 2 * macs(c);
     bool dx = c->n->op != OP_CONV;
+    double dw = c->n->op == OP_CONV_DW ? direct_dw_cost(c, t) : -1;
+    if (dw >= 0)
+        return dw;
     if (c->n->op == OP_CONV_DW || (dx && !c->unit_stride))
         return flops / (COST_SCALAR_FPC * COST_GHZ);
     double oc = dx ? c->cg : c->og;             /* channels the kernel writes */

@@ -3,7 +3,8 @@
  *
  * Every convolution is lowered as 3D (see Geom in lower_impl.h).  The
  * forward pass and stride-1 conv_dx run lower_direct.c's register-blocked
- * micro-kernel; the nests here serve the rest.  For each (output channel,
+ * micro-kernel, conv_dw with whole vectors of output channels per group its
+ * weight-gradient kernel; the nests here serve the rest.  For each (output channel,
  * input channel of its group, tap kd/kh/kw) they walk the output pixels
  * whose tap lands inside the input.  That range is computed from
  * pad/stride/dilation once per tap, so the innermost loop over output
@@ -136,9 +137,13 @@ void lower_conv_dx(Lower *L)
     lstore(L, in.body, DX, in.xi, fmul(L, wv, lload(L, DY, in.yi)), true);
 }
 
-/* dw [O, C/g, KD, KH, KW] = sum over n, od, oh, ow of x[n, c, shifted] * dy[n, o, od, oh, ow] */
+/* dw [O, C/g, KD, KH, KW] = sum over n, od, oh, ow of x[n, c, shifted] * dy[n, o, od, oh, ow]:
+ * lower_direct.c's vector kernel when the output channels per group are
+ * whole vectors, else scalar loops. */
 void lower_conv_dw(Lower *L)
 {
+    if (lower_conv_dw_vec(L))
+        return;
     const Node *n = L->n;
     Geom G;
     geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
@@ -172,7 +177,8 @@ void lower_conv_dw(Lower *L)
  * is split in the IR into 16 lanes, part[s] summing positions s, s+16, ...
  * over the batch in order, then added in lane order: the inner loop runs
  * over independent lanes (vectorised, the same in both backends) instead
- * of one serial chain. */
+ * of one serial chain.  Channels are independent (each has its own lanes),
+ * so they may run on different threads. */
 void lower_bias_grad(Lower *L)
 {
     enum { LANES = 16 };
@@ -184,7 +190,7 @@ void lower_bias_grad(Lower *L)
     enum { DB, DY };
 
     Stmt *p = L->k->body;
-    Expr *c = lfor(L, &p, "c", li(L, 0), li(L, C));
+    Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
     if (rest < LANES) {
         int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
         Stmt *q = p;
@@ -195,8 +201,10 @@ void lower_bias_grad(Lower *L)
         lstore(L, p, DB, c, lvar(L, acc), false);
         return;
     }
-    int part = kernel_scratch(L->a, L->k, "part", LANES, 0);
-    lzero(L, p, part, li(L, 0), li(L, LANES));
+    /* one row of lanes per channel: the channels are independent */
+    int part = kernel_scratch(L->a, L->k, "part", (long)C * LANES, 0);
+    Expr *pb = lbind(L, p, "pb", lmul(L, c, li(L, LANES)));
+    lzero(L, p, part, pb, li(L, LANES));
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
     Expr *base = lbind(L, q, "base", lmul(L, lmad(L, nb, C, c), li(L, rest)));
@@ -204,15 +212,15 @@ void lower_bias_grad(Lower *L)
     Expr *rq = lfor(L, &t, "rq", li(L, 0), li(L, rest / LANES));
     Expr *r0 = lbind(L, t, "r0", ladd(L, base, lmul(L, rq, li(L, LANES))));
     Expr *s = lfor(L, &t, "s", li(L, 0), li(L, LANES));
-    lstore(L, t, part, s, lload(L, DY, ladd(L, r0, s)), true);
+    lstore(L, t, part, ladd(L, pb, s), lload(L, DY, ladd(L, r0, s)), true);
     if (rest % LANES) {
         t = q;
         s = lfor(L, &t, "s", li(L, 0), li(L, rest % LANES));
-        lstore(L, t, part, s, lload(L, DY, ladd(L, ladd(L, base, li(L, rest / LANES * LANES)), s)), true);
+        lstore(L, t, part, ladd(L, pb, s), lload(L, DY, ladd(L, ladd(L, base, li(L, rest / LANES * LANES)), s)), true);
     }
-    int acc = ldecl(L, p, "acc", T_F32, lload(L, part, li(L, 0)));
+    int acc = ldecl(L, p, "acc", T_F32, lload(L, part, pb));
     q = p;
     s = lfor(L, &q, "s", li(L, 1), li(L, LANES));
-    lassign(L, q, acc, fadd(L, lvar(L, acc), lload(L, part, s)));
+    lassign(L, q, acc, fadd(L, lvar(L, acc), lload(L, part, ladd(L, pb, s))));
     lstore(L, p, DB, c, lvar(L, acc), false);
 }

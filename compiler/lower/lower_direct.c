@@ -6,9 +6,11 @@
  * accumulators for the whole reduction over (input channel, kd, kh, kw).
  * Each tap loads RH*NV vectors of the input and broadcasts RC weights:
  *
- *   xp [N, C, Dp, Hp, P, Wq] = x padded with zeros, split into P = stride_w
- *                              phases along w (only when padded or strided)
- *   for t in 0..N*G*(Og/RC)*OD*(OH/RH):                  // independent
+ *   for nb in 0..N:                         // only when xp is needed, else t
+ *                                           // runs over the batch too
+ *   xp [C, Dp, Hp, P, Wq] = x[nb] padded with zeros, split into P = stride_w
+ *                           phases along w (only when padded or strided)
+ *   for t in 0..G*(Og/RC)*OD*(OH/RH):                    // independent
  *     vec acc[r][rr][v] = bias[oc0 + r]
  *     for ic in 0..C/G: for kd: for kh: for kw (unrolled):
  *       vec xv[rr][v] = xp[ic, od*sd + kd*dd, (oh0+rr)*sh + kh*dh,
@@ -17,7 +19,8 @@
  *     y[oc0 + r, od, oh0 + rr, ow0 + v*V ..+V] = epi(acc[r][rr][v])  // lepi
  *
  * In the phase-split copy every tap reads consecutive memory whatever the
- * stride and dilation, and no load needs a bounds check.  Tiles are sized
+ * stride and dilation, and no load needs a bounds check; it is made per
+ * sample, right before the sample's tiles, so they read it from the cache.  Tiles are sized
  * from the target's lanes and vector registers (accumulators, one row of
  * input vectors and a broadcast); depthwise layers (Og = 1) take rows
  * instead of channels.  The width is covered by tiles of NV*V columns, then
@@ -36,7 +39,13 @@
  * conv_dx with stride 1 is the forward convolution of dy with the weights
  * flipped and their channel axes swapped, padded by (K-1)*d - pad; other
  * strides keep the scalar scatter of lower_conv.c.
+ *
+ * conv_dw (the weight gradient, lower_conv_dw_vec) reads the same source:
+ * tiles of taps x output channels in vector accumulators, one input value
+ * broadcast per tap and pixel against a vector of the transposed dy (see
+ * "the weight gradient" below).
  */
+#include "lower_direct.h"
 #include "lower_impl.h"
 
 enum { RC_MAX = 8, RH_MAX = 4, NV_MAX = 4, KW_UNROLL = 16 };
@@ -54,6 +63,7 @@ typedef struct {
     long plane;                /* floats per channel of src */
     int V, nv, rc, rh;         /* lanes, vectors per tile, channels, rows */
     const Epi *epi;            /* applied at the stores, or NULL */
+    bool xp1;                  /* src is xp of one sample (dconv_source_at) */
 } DConv;
 
 static int cdiv_floor(int a, int b)
@@ -117,13 +127,21 @@ static int need(const DConv *D, int a)
 }
 
 /* The source the taps read: x itself when unpadded with unit width stride,
- * else xp, zero-padded and split into stride_w phases along w. */
-static void dconv_source(Lower *L, DConv *D)
+ * else xp, zero-padded and split into stride_w phases along w: of the whole
+ * batch at the kernel's start (nb NULL), or, appended to p, of sample nb
+ * alone (D->xp1: xp [C, ...] then holds one sample). */
+static bool dconv_reads_x(const DConv *D)
 {
     bool direct = D->s[2] == 1;
     for (int a = 0; a < 3; a++)
         direct = direct && D->plo[a] == 0 && need(D, a) <= D->in[a];
-    if (direct) {
+    return direct;
+}
+
+static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
+{
+    if (dconv_reads_x(D)) {
+        D->xp1 = false;
         D->src = D->x;
         D->ext[0] = D->in[0];
         D->ext[1] = D->in[1];
@@ -138,12 +156,16 @@ static void dconv_source(Lower *L, DConv *D)
     D->phases = P;
     D->wq = D->out[2] + (D->k[2] - 1) * D->d[2] / P;
     D->plane = (long)D->ext[0] * D->ext[1] * P * D->wq;
-    D->src = kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
+    D->xp1 = nb != NULL;
+    D->src = nb ? kernel_scratch(L->a, L->k, "xp", (long)D->n_in * D->plane, 0)
+                : kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
 
-    /* xp [N*C, Dp, Hp, P, Wq], one channel per iteration: planes and rows
-     * outside the input are zeroed, the others copied with zero borders */
-    Stmt *p = L->k->body;
-    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, D->n_in)));
+    /* xp [N*C, Dp, Hp, P, Wq] (or [C, ...]), one channel per iteration:
+     * planes and rows outside the input are zeroed, the others copied with
+     * zero borders */
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), nb ? li(L, D->n_in) : lmul(L, lbatch(L), li(L, D->n_in)));
+    /* the channel of x it copies */
+    Expr *xc = nb ? lmad(L, nb, D->n_in, nc) : nc;
     int rowlen = P * D->wq, lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
         /* padded rows [lo, hi) come from input rows [lo - plo, hi - plo) */
@@ -169,7 +191,7 @@ static void dconv_source(Lower *L, DConv *D)
     Expr *ob = lbind(L, copy, "ob", ladd(L, sb, lmul(L, hp, li(L, rowlen))));
     Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
     Expr *xr = lbind(L, copy, "xr",
-                     lmul(L, lmad(L, lmad(L, nc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
+                     lmul(L, lmad(L, lmad(L, xc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
     for (int ph = 0; ph < P; ph++) {
         /* xp[.., ph, q] = x[.., q*P + ph - plo] where 0 <= q*P + ph - plo < W */
         int qlo = -cdiv_floor(-(D->plo[2] - ph), P), qhi = -cdiv_floor(-(D->in[2] + D->plo[2] - ph), P);
@@ -187,6 +209,11 @@ static void dconv_source(Lower *L, DConv *D)
         if (qhi < D->wq)
             lzero(L, copy, D->src, ladd(L, pb, li(L, qhi)), li(L, D->wq - qhi));
     }
+}
+
+static void dconv_source(Lower *L, DConv *D)
+{
+    dconv_source_at(L, D, L->k->body, NULL);
 }
 
 /* Output tile: channels oc0 .. +rc (oc0 the global channel, cl0 its index
@@ -211,7 +238,7 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
     Expr *ic = lfor(L, &q, "ic", li(L, 0), li(L, D->cg));
     Expr *c = ladd(L, lmul(L, g, li(L, D->cg)), ic);
     Expr *xb = lbind(L, q, "xb",
-                     ladd(L, lmul(L, lmad(L, nb, D->n_in, c), li(L, (int)D->plane)),
+                     ladd(L, lmul(L, D->xp1 ? c : lmad(L, nb, D->n_in, c), li(L, (int)D->plane)),
                           lmul(L, lmad(L, lmul(L, od, li(L, D->s[0])), D->ext[1], lmul(L, oh0, li(L, D->s[1]))),
                                li(L, rowlen))));
     /* w [O, C/g, K] read at (oc0 + r, ic, tap); conv_dx reads w [g*cg + ic,
@@ -288,19 +315,21 @@ static void dconv_row(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Expr
 /* The tiles of rc channels x rh rows at channel blocks [cb0, cb0 + ncb)
  * and row blocks [hb0, hb0 + nhb) (blocks of D->rc channels, D->rh rows)
  * of every sample, group and depth: one independent loop. */
-static void dconv_region(Lower *L, const DConv *D, int ncb, int cb0, int rc, int nhb, int hb0, int rh)
+static void dconv_region(Lower *L, const DConv *D, Stmt *p, Expr *nb, int ncb, int cb0, int rc, int nhb, int hb0,
+                         int rh)
 {
     if (ncb == 0 || nhb == 0)
         return;
-    Stmt *p = L->k->body;
-    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->groups * ncb * D->out[0] * nhb)));
+    Expr *count = li(L, D->groups * ncb * D->out[0] * nhb);
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), nb ? count : lmul(L, lbatch(L), count));
     Expr *hb = unflatten(L, p, &t, nhb, "hb");
     Expr *od = unflatten(L, p, &t, D->out[0], "od");
     Expr *cb = unflatten(L, p, &t, ncb, "cb");
-    Expr *g = unflatten(L, p, &t, D->groups, "g");
+    /* of sample nb only: what is left of t is the group */
+    Expr *g = nb ? t : unflatten(L, p, &t, D->groups, "g");
     Expr *cl0 = lbind(L, p, "cl0", lmul(L, ladd(L, cb, li(L, cb0)), li(L, D->rc)));
     Expr *oh0 = lbind(L, p, "oh0", lmul(L, ladd(L, hb, li(L, hb0)), li(L, D->rh)));
-    dconv_row(L, p, D, t, g, cl0, od, oh0, rc, rh);
+    dconv_row(L, p, D, nb ? nb : t, g, cl0, od, oh0, rc, rh);
 }
 
 /* Vector columns of the row tiles over one output row of width W: tiles of
@@ -361,7 +390,17 @@ static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Epi *epi
 /* Returns whether the activation D->epi was applied. */
 static bool dconv_emit(Lower *L, DConv *D)
 {
-    dconv_source(L, D);
+    /* A copied source is made per sample, right before the sample's tiles
+     * read it (it stays in the cache); tiles reading x itself take the
+     * whole batch in each loop. */
+    Stmt *p = L->k->body;
+    Expr *nb = NULL;
+    if (!dconv_reads_x(D)) {
+        nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+        dconv_source_at(L, D, p, nb);
+    } else {
+        dconv_source(L, D);
+    }
     int F = dconv_flat(L, D), OH = D->out[1], OW = D->out[2];
     const Epi *epi = D->epi;
     int y = D->y, yx = -1;
@@ -376,10 +415,10 @@ static bool dconv_emit(Lower *L, DConv *D)
         D->epi = NULL;
     /* full tiles, then the row tail, the channel tail and both */
     int nfc = D->og / D->rc, nfh = D->out[1] / D->rh, rct = D->og % D->rc, rht = D->out[1] % D->rh;
-    dconv_region(L, D, nfc, 0, D->rc, nfh, 0, D->rh);
-    dconv_region(L, D, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
-    dconv_region(L, D, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
-    dconv_region(L, D, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, p, nb, nfc, 0, D->rc, nfh, 0, D->rh);
+    dconv_region(L, D, p, nb, nfc, 0, D->rc, rht ? 1 : 0, nfh, rht);
+    dconv_region(L, D, p, nb, rct ? 1 : 0, nfc, rct, nfh, 0, D->rh);
+    dconv_region(L, D, p, nb, rct ? 1 : 0, nfc, rct, rht ? 1 : 0, nfh, rht);
     if (F) {
         D->y = y;
         D->out[1] = OH;
@@ -446,5 +485,172 @@ bool lower_conv_dx_vec(Lower *L)
     dconv_sizes(&D, &G, true);
     D.epi = L->epi;
     L->epi_done = dconv_emit(L, &D);
+    return true;
+}
+
+/* ---- the weight gradient ----
+ *
+ * dw [O, Cg, K] as its transpose dwt [G, Cg*K, Og]: row r = (ic, tap) of
+ * group g, column o, summed over the batch and the output pixels:
+ *
+ *   dwt [g, r, o] = sum over nb, pixels f of src[nb, g*Cg + ic, f + tap] dyt [g, f, o]
+ *
+ * with src = x or its padded phase-split copy xp (dconv_source, as the
+ * forward pass reads it) and dyt [G, P, Og] one sample's dy with the pixels
+ * and channels swapped.  A tile of MR rows x NV vectors of Og lives in
+ * vector accumulators across the sample's pixels: each pixel loads NV
+ * vectors of dyt's row f and broadcasts MR input values, MR*NV fused
+ * multiply-adds.  No unfold: a row's input values are read from src at
+ * the row's offset (its channel and tap, fixed per tile), and the pixels
+ * step through src as the forward kernel's taps do.  Per sample, first
+ * dyt (independent over groups and rows), then every tile (independent
+ * over groups, column blocks and row blocks) reloads its dwt, adds the
+ * sample's pixels in order and stores it: each weight is summed over the
+ * samples in order and over each sample's pixels in (od, oh, ow) order,
+ * for any thread count.  Last, dw [g*Og + o, r] = dwt [g, r, o]. */
+typedef struct {
+    DConv D;       /* the forward geometry and the source the taps read */
+    int rows, P;   /* Cg*K and the output pixels                        */
+    int dyt, dwt;  /* scratch                                           */
+    int V, nv, mr; /* lanes, vectors of Og per tile, rows per tile      */
+} DwConv;
+
+enum { DW_MR_MAX = 16, DW_NV_MAX = 2 };
+
+bool direct_dw_tile(int vlen, int vregs, int og, int rows, int *V, int *mr, int *nv)
+{
+    *V = vlen > 1 ? vlen : 1;
+    if (og % *V != 0)
+        return false;
+    int cols = og / *V;
+    *nv = cols < DW_NV_MAX ? cols : DW_NV_MAX;
+    int m = (vregs - *nv - 1) / *nv;
+    m = m > DW_MR_MAX ? DW_MR_MAX : m < 1 ? 1 : m;
+    *mr = m > rows ? rows : m;
+    return true;
+}
+
+/* Tile of rows r0 .. +mr and columns o0 .. +nv*V of group g for sample nb */
+static void dw_tile(Lower *L, Stmt *p, const DwConv *W, Expr *nb, Expr *g, Expr *r0, Expr *o0, int mr, int nv)
+{
+    enum { DW, X, DY };
+    const DConv *D = &W->D;
+    int V = W->V, og = D->og, K = D->k_sz, rowlen = D->phases * D->wq;
+    int acc[DW_MR_MAX][DW_NV_MAX];
+    Expr *cb = lbind(L, p, "cb", lmad(L, lmad(L, g, W->rows, r0), og, o0));
+    /* each row's offset in src: its channel's plane and its tap's shift */
+    Expr *rb[DW_MR_MAX];
+    for (int i = 0; i < mr; i++) {
+        Expr *r = ladd(L, r0, li(L, i));
+        Expr *ic = ldiv(L, r, li(L, K)), *t = ex_bin(L->a, X_MOD, r, li(L, K));
+        Expr *kw = ex_bin(L->a, X_MOD, t, li(L, D->k[2]));
+        Expr *kh = ex_bin(L->a, X_MOD, ldiv(L, t, li(L, D->k[2])), li(L, D->k[1]));
+        Expr *kd = ldiv(L, t, li(L, D->k[2] * D->k[1]));
+        Expr *sh = lmul(L, kw, li(L, D->d[2]));
+        Expr *ph = D->phases == 1 ? li(L, 0) : ex_bin(L->a, X_MOD, sh, li(L, D->phases));
+        Expr *c = lmad(L, g, D->cg, ic);
+        if (!D->xp1)
+            c = lmad(L, nb, D->n_in, c);
+        Expr *off = lmad(L, lmul(L, kd, li(L, D->d[0])), D->ext[1], lmul(L, kh, li(L, D->d[1])));
+        rb[i] = lbind(L, p, "rb",
+                      ladd(L, lmul(L, c, li(L, (int)D->plane)),
+                           ladd(L, lmul(L, off, li(L, rowlen)),
+                                ladd(L, lmul(L, ph, li(L, D->wq)), ldiv(L, sh, li(L, D->phases))))));
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = ldecl(L, p, "acc", vt(V), vld(L, V, W->dwt, ladd(L, cb, li(L, i * og + v * V))));
+    }
+    Stmt *q = p;
+    Expr *od = lfor(L, &q, "od", li(L, 0), li(L, D->out[0]));
+    Expr *oh = lfor(L, &q, "oh", li(L, 0), li(L, D->out[1]));
+    Expr *xr = lbind(L, q, "xr",
+                     lmul(L, lmad(L, lmul(L, od, li(L, D->s[0])), D->ext[1], lmul(L, oh, li(L, D->s[1]))),
+                          li(L, rowlen)));
+    Expr *fr = lbind(L, q, "fr", lmad(L, lmad(L, g, D->out[0], od), D->out[1], oh));
+    Expr *ow = lfor(L, &q, "ow", li(L, 0), li(L, D->out[2]));
+    Expr *fb = lbind(L, q, "fb", ladd(L, lmul(L, lmad(L, fr, D->out[2], ow), li(L, og)), o0));
+    int dv[DW_NV_MAX];
+    for (int v = 0; v < nv; v++)
+        dv[v] = ldecl(L, q, "dv", vt(V), vld(L, V, W->dyt, ladd(L, fb, li(L, v * V))));
+    /* in the phase-split source, pixel ow of every tap is column ow of its phase */
+    Expr *xo = lbind(L, q, "xo", ladd(L, xr, ow));
+    for (int i = 0; i < mr; i++) {
+        int xv = ldecl(L, q, "xv", vt(V), vsplat(L, V, lload(L, D->src, ladd(L, rb[i], xo))));
+        for (int v = 0; v < nv; v++)
+            lassign(L, q, acc[i][v], lfma(L, lvar(L, xv), lvar(L, dv[v]), lvar(L, acc[i][v])));
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++)
+            lstore(L, p, W->dwt, ladd(L, cb, li(L, i * og + v * V)), lvar(L, acc[i][v]), false);
+}
+
+/* The tiles of mr rows at row blocks [rb0, rb0 + nrb) (blocks of W->mr)
+ * and nv vectors at column blocks [ob0, ob0 + nob) (blocks of W->nv*V) of
+ * every group, for sample nb: one independent loop in p. */
+static void dw_region(Lower *L, Stmt *p, const DwConv *W, Expr *nb, int nrb, int rb0, int mr, int nob, int ob0,
+                      int nv)
+{
+    if (nrb == 0 || nob == 0)
+        return;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), li(L, W->D.groups * nob * nrb));
+    Expr *rb = unflatten(L, p, &t, nrb, "rbk");
+    Expr *ob = unflatten(L, p, &t, nob, "ob");
+    Expr *r0 = lbind(L, p, "r0", lmul(L, ladd(L, rb, li(L, rb0)), li(L, W->mr)));
+    Expr *o0 = lbind(L, p, "o0", lmul(L, ladd(L, ob, li(L, ob0)), li(L, W->nv * W->V)));
+    dw_tile(L, p, W, nb, t, r0, o0, mr, nv);
+}
+
+/* dw [O, C/g, K...] by the vector kernel above, or false (nothing lowered)
+ * when the output channels per group are not whole vectors. */
+bool lower_conv_dw_vec(Lower *L)
+{
+    enum { DW, X, DY };
+    const Node *n = L->n;
+    Geom G;
+    geom_conv(&G, &n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    check_weight(&G, n);
+    DwConv W = {.D = {.y = -1, .x = X, .w = -1, .b = -1}};
+    DConv *D = &W.D;
+    dconv_sizes(D, &G, false);
+    W.rows = D->cg * D->k_sz;
+    if (!direct_dw_tile(L->t->vlen, L->t->vregs, D->og, W.rows, &W.V, &W.mr, &W.nv))
+        return false;
+    int V = W.V;
+    if (V >= 2)
+        kernel_vectors(L->k, V);
+    W.P = G.out_sz;
+    W.dyt = kernel_scratch(L->a, L->k, "dyt", (long)G.n_out * W.P, 0);
+    W.dwt = kernel_scratch(L->a, L->k, "dwt", (long)G.n_out * W.rows, 0);
+
+    Stmt *p = L->k->body;
+    lzero(L, p, W.dwt, li(L, 0), li(L, G.n_out * W.rows));
+    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    /* the sample's source (when it is not x), then dyt [g, f, o] = dy [nb,
+     * g*Og + o, f], one output row per iteration: both stay in the cache
+     * for the tiles that read them */
+    dconv_source_at(L, D, p, nb);
+    Stmt *q = p;
+    int OH = D->out[0] * D->out[1], OW = D->out[2];
+    Expr *t = lfor_indep(L, &q, "t", li(L, 0), li(L, G.groups * OH));
+    Expr *ow = lfor(L, &q, "ow", li(L, 0), li(L, OW));
+    Expr *f = lbind(L, q, "f", lmad(L, t, OW, ow)); /* g*P + pixel */
+    Expr *g = ldiv(L, t, li(L, OH));
+    Expr *yb = lbind(L, q, "yb", ladd(L, lmul(L, lmad(L, nb, G.n_out, lmul(L, g, li(L, D->og))), li(L, W.P)),
+                                      lsub(L, f, lmul(L, g, li(L, W.P)))));
+    Expr *o = lfor(L, &q, "o", li(L, 0), li(L, D->og));
+    lstore(L, q, W.dyt, lmad(L, f, D->og, o), lload(L, DY, lmad(L, o, W.P, yb)), false);
+    /* the tiles: full ones, then the row tail, the column tail and both */
+    int bw = W.nv * V;
+    int nfr = W.rows / W.mr, rt = W.rows % W.mr, nfo = D->og / bw, ot = D->og % bw / V;
+    dw_region(L, p, &W, nb, nfr, 0, W.mr, nfo, 0, W.nv);
+    dw_region(L, p, &W, nb, rt ? 1 : 0, nfr, rt, nfo, 0, W.nv);
+    dw_region(L, p, &W, nb, nfr, 0, W.mr, ot ? 1 : 0, nfo, ot);
+    dw_region(L, p, &W, nb, rt ? 1 : 0, nfr, rt, ot ? 1 : 0, nfo, ot);
+    /* dw [g*Og + o, r] = dwt [g, r, o] */
+    q = L->k->body;
+    Expr *go = lfor_indep(L, &q, "go", li(L, 0), li(L, G.n_out));
+    Expr *gg = ldiv(L, go, li(L, D->og));
+    Expr *ol = lbind(L, q, "ol", lsub(L, go, lmul(L, gg, li(L, D->og))));
+    Expr *r = lfor(L, &q, "r", li(L, 0), li(L, W.rows));
+    lstore(L, q, DW, lmad(L, go, W.rows, r), lload(L, W.dwt, lmad(L, lmad(L, gg, W.rows, r), D->og, ol)), false);
     return true;
 }

@@ -213,6 +213,9 @@ LowerFn lower_conv, lower_conv_dx, lower_conv_dw, lower_bias_grad; /* lower_dire
 /* conv_dx of a stride-1 layer by lower_direct.c's micro-kernel; false
  * (nothing lowered) for other strides */
 bool lower_conv_dx_vec(Lower *L);
+/* conv_dw by lower_direct.c's weight-gradient kernel; false (nothing
+ * lowered) when the output channels per group are not whole vectors */
+bool lower_conv_dw_vec(Lower *L);
 LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_im2col.c */
 LowerFn lower_conv_winograd, lower_conv_dx_winograd;                   /* lower_winograd.c */
 LowerFn lower_conv_fft, lower_conv_dx_fft;                             /* lower_fft.c */

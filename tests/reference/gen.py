@@ -209,6 +209,16 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=conv(48, 16, 3, padding=1))),
     Case("conv3d_dw_tiles", (2, 4, 6, 19),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 16, 3, padding=1))),
+    # the direct weight-gradient kernel (output channels per group a multiple
+    # of 16): stride 3 through the phase-split input with a row tail of 5
+    # (75 rows); a column tail (48 channels: blocks of 32 and 16) with
+    # dilation; two groups of 16
+    Case("conv_dw_strided", (3, 17, 19),
+         lambda: Net(lambda m, x: m.c(x), c=conv(3, 32, 5, stride=3, padding=2))),
+    Case("conv_dw_coltail", (4, 9, 11),
+         lambda: Net(lambda m, x: m.c(x), c=conv(4, 48, 3, dilation=2, padding=2))),
+    Case("conv_dw_grouped", (4, 8, 8),
+         lambda: Net(lambda m, x: m.c(x), c=conv(4, 32, 3, padding=1, groups=2))),
     Case("conv3d_wide", (2, 4, 6, 19),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(2, 5, 3, padding=1))),
     # depthwise with channel multiplier 2, and plain depthwise with a row tail
