@@ -37,9 +37,9 @@
  * Kernels without vectors of their own (scalar loops that the backend
  * compilers vectorise, which needs the constants) form a family only when
  * it has SCALAR_MIN_FAMILY members or more, where it saves enough code;
- * in smaller ones each keeps its constants.  `--dump=family` prints each family with its members'
- * values; `--share=exact` turns families off (identical kernels are still
- * shared).
+ * in smaller ones each keeps its constants.  `--dump=family` prints each
+ * family with its members' values; `--share=exact` turns families off
+ * (identical kernels are still shared).
  */
 #include <stdlib.h>
 #include <string.h>
