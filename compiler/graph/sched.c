@@ -209,11 +209,13 @@ static double direct_cost(const ConvDims *c, const Target *t)
 {
     double flops = 2 * macs(c);
     bool dx = c->n->op != OP_CONV;
-    double dw = c->n->op == OP_CONV_DW ? direct_dw_cost(c, t) : -1;
-    if (dw >= 0)
-        return dw;
-    if (c->n->op == OP_CONV_DW || (dx && !c->unit_stride))
-        return flops / (COST_SCALAR_FPC * COST_GHZ);
+    double scalar = flops / (COST_SCALAR_FPC * COST_GHZ);
+    if (c->n->op == OP_CONV_DW) {
+        double dw = direct_dw_cost(c, t);
+        return dw >= 0 ? dw : scalar;
+    }
+    if (dx && !c->unit_stride)
+        return scalar;
     double oc = dx ? c->cg : c->og;             /* channels the kernel writes */
     double ic = dx ? c->og : c->cg, ipix = dx ? c->pix_out : c->pix_in;
     double ow = dx ? c->iw : c->ow, iw = dx ? c->ow : c->iw;
