@@ -400,9 +400,12 @@ int compile_shared(const Program *p, const char *backend, const char *dir, char 
             fprintf(stderr, "op_harness: emit_c failed\n");
             return RES_FAIL;
         }
+        /* for the host, as `netc build --backend c` compiles (the program
+         * is scheduled for the host; without -march, every fmaf would be a
+         * libm call) */
         char cmd[4 * PATH_CAP];
         snprintf(cmd, sizeof cmd,
-                 "'%s' -O2 -std=c99 -shared -fPIC -I'%s' -o '%s' '%s/%s.c' -lm",
+                 "'%s' -O2 -march=native -std=c99 -shared -fPIC -I'%s' -o '%s' '%s/%s.c' -lm",
                  NETC_TEST_CC, NETC_RUNTIME_INCLUDE, so_path, dir, name);
         return run_cmd(cmd) ? RES_PASS : RES_FAIL;
     }
@@ -411,7 +414,7 @@ int compile_shared(const Program *p, const char *backend, const char *dir, char 
             fprintf(stderr, "op_harness: not built with LLVM\n");
             return RES_SKIP;
         }
-        /* -O2 for the host, like the C path's cc -O2; an object, then the
+        /* -O2 for the host, like the C path's cc -O2 -march=native; an object, then the
          * same cc -shared link. */
         char obj[PATH_CAP];
         snprintf(obj, sizeof obj, "%s/%s.o", dir, name);
