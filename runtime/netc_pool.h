@@ -7,9 +7,12 @@
  * model netc_pool_run and a pool made with --threads N threads.
  *
  * Partition: netc_pool_run with T threads splits [0, count) into
- * min(T, count) contiguous chunks, as equal as possible, the first
- * count % chunks of them one iteration longer; the calling thread runs
- * chunk 0 and worker k runs chunk k.  The split depends only on count and T.
+ * netc_pool_chunks(T, count) = min(2T, count) contiguous chunks (one for
+ * T = 1), as equal as possible, the first count % chunks of them one
+ * iteration longer.
+ * Each chunk runs once, on whichever thread takes it first: the caller
+ * takes chunks like the workers, so a worker the system is not running
+ * holds nothing up.  The split depends only on count and T.
  *
  * Determinism contract: a caller whose iterations are independent (each
  * writes only its own outputs and reads nothing another iteration writes)
@@ -49,6 +52,9 @@ int netc_pool_threads(const NetcPool *p);
  * (of any pool) runs serially on that thread.  Calls from several
  * application threads on one pool are safe and take turns. */
 void netc_pool_run(void *pool, NetcTaskFn task, void *ctx, int count);
+/* The number of chunks netc_pool_run cuts [0, count) into with `threads`
+ * threads (above); 0 for count <= 0. */
+int netc_pool_chunks(int threads, int count);
 /* The CPUs this process may run on (sched_getaffinity where available, else
  * the online CPUs); at least 1. */
 int netc_cpu_count(void);
