@@ -271,7 +271,7 @@ typedef enum { SHARE_FAMILIES, SHARE_EXACT, SHARE_NONE } ShareMode;
  * not printed), the kernel families printed to `family`, and the sharing
  * mode (outlining is part of SHARE_FAMILIES). */
 typedef struct {
-    FILE *vectorize, *unroll, *outline, *family;
+    FILE *vectorize, *unroll, *privatize, *outline, *family;
     ShareMode share;
 } ProgramOptions;
 Program *program_build_opts(const Model *m, const Sched *s, const Target *t, const ProgramOptions *o);

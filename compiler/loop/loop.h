@@ -112,6 +112,9 @@ typedef struct Stmt {
     bool parallel;        /* FOR: iterations run in any order, on threads  */
     bool indep;           /* FOR: the lowering's promise that iterations are
                              independent (what makes `parallel` legal)     */
+    const int *priv;      /* FOR: scratch buffers each iteration uses as its
+                             own workspace (loop_privatize.c), npriv of them */
+    int npriv;
     struct Stmt **body;   /* BLOCK, FOR, IF (then)                         */
     int nbody, capbody;
     struct Stmt **els;    /* IF (else)                                     */

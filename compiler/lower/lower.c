@@ -180,6 +180,18 @@ Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
     return lvar(L, v);
 }
 
+void lpriv(Lower *L, Stmt *loop, int buf)
+{
+    if (buf < 0 || loop->k != S_FOR)
+        return;
+    int *p = arena_alloc(L->a, sizeof(int) * ((size_t)loop->npriv + 1));
+    for (int i = 0; i < loop->npriv; i++)
+        p[i] = loop->priv[i];
+    p[loop->npriv] = buf;
+    loop->priv = p;
+    loop->npriv++;
+}
+
 Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
 {
     Stmt *before = *parent;

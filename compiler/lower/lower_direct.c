@@ -398,6 +398,7 @@ static bool dconv_emit(Lower *L, DConv *D)
     if (!dconv_reads_x(D)) {
         nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
         dconv_source_at(L, D, p, nb);
+        lpriv(L, p, D->src); /* the sample's padded copy: a workspace */
     } else {
         dconv_source(L, D);
     }

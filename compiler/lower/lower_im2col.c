@@ -206,6 +206,7 @@ void lower_conv_im2col(Lower *L)
     unfold_zero(L, p, &c, col);
     Packed wp = pack_weights(L, p, &c, W, false, P);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    lpriv(L, p, col); /* each sample's unfold: a workspace */
     /* y[nb] [O, P] = b */
     Stmt *q = p;
     Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, G->n_out));
@@ -248,6 +249,7 @@ void lower_conv_dx_im2col(Lower *L)
     Stmt *p = L->k->body;
     Packed wp = pack_weights(L, p, &c, W, true, P);
     Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
+    lpriv(L, p, dcol); /* each sample's dx[nb] comes from its own dcol */
     /* pointwise: the GEMM stores every dx element; else col2im adds into dx */
     if (!c.pointwise)
         lzero(L, p, DX, lmul(L, nb, li(L, G->n_in * G->in_sz)), li(L, G->n_in * G->in_sz));

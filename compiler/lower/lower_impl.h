@@ -70,6 +70,13 @@ Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
 /* lfor for a loop whose iterations are independent: none reads what
  * another writes (Stmt.indep), so the schedule may run it in parallel. */
 Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
+/* Lists scratch buffer buf (-1: none) as a workspace of each iteration of
+ * the top-level loop `loop` (Stmt.priv, for loop_privatize.c): an
+ * iteration reads of it only what it wrote itself or what statements
+ * before the loop wrote, and the loop's other writes are its iterations'
+ * own, so that one copy of buf per chunk of iterations makes them
+ * independent. */
+void lpriv(Lower *L, Stmt *loop, int buf);
 /* x*y + z: fused on targets with FMA, a multiply and an add otherwise;
  * floats or vectors. */
 Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "loop_outline.h"
+#include "loop_privatize.h"
 #include "loop_parallel.h"
 #include "loop_unroll.h"
 #include "loop_vectorize.h"
@@ -287,13 +288,14 @@ typedef struct {
     Kernel **by_node;
     KernelTable distinct;
     const ProgramOptions *dump; /* or NULL */
-    Buf after_vectorize, after_unroll;
+    Buf after_vectorize, after_unroll, after_privatize;
 } Kernels;
 
 /* The loop-IR schedule of a kernel, each pass followed by the verifier:
- * vectorise, unroll, parallelise.  The dumps asked for are kept in `vec`
- * and `unr` (NULL: not asked). */
-static void schedule(Program *p, Kernel *k, Buf *vec, Buf *unr)
+ * vectorise, unroll, privatise, parallelise.  The dumps asked for are kept
+ * in `vec`, `unr` and `prv` (NULL: not asked; prv gets the kernels the
+ * pass changed). */
+static void schedule(Program *p, Kernel *k, Buf *vec, Buf *unr, Buf *prv)
 {
     loop_vectorize(p->arena, k, p->target);
     NETC_ASSERT(kernel_verify(k, stderr));
@@ -303,6 +305,10 @@ static void schedule(Program *p, Kernel *k, Buf *vec, Buf *unr)
     NETC_ASSERT(kernel_verify(k, stderr));
     if (unr)
         kernel_print_buf(unr, k);
+    bool changed = loop_privatize(p->arena, k, p->target);
+    NETC_ASSERT(kernel_verify(k, stderr));
+    if (prv && changed)
+        kernel_print_buf(prv, k);
     loop_parallelize(k, p->target);
     NETC_ASSERT(kernel_verify(k, stderr));
 }
@@ -310,13 +316,14 @@ static void schedule(Program *p, Kernel *k, Buf *vec, Buf *unr)
 /* Schedules k; when the caller keeps it (`keep` says so once kernel
  * sharing has had its say), its dumps join the program's. */
 typedef struct {
-    Buf vec, unr;
+    Buf vec, unr, prv;
 } KernelDumps;
 
 static void schedule_dumped(Program *p, Kernels *ks, Kernel *k, KernelDumps *kd)
 {
-    bool v = ks->dump && ks->dump->vectorize, u = ks->dump && ks->dump->unroll;
-    schedule(p, k, v ? &kd->vec : NULL, u ? &kd->unr : NULL);
+    const ProgramOptions *d = ks->dump;
+    schedule(p, k, d && d->vectorize ? &kd->vec : NULL, d && d->unroll ? &kd->unr : NULL,
+             d && d->privatize ? &kd->prv : NULL);
 }
 
 static void keep_dumps(Kernels *ks, KernelDumps *kd, bool keep)
@@ -325,8 +332,11 @@ static void keep_dumps(Kernels *ks, KernelDumps *kd, bool keep)
         buf_puts(&ks->after_vectorize, kd->vec.s);
     if (keep && kd->unr.s)
         buf_puts(&ks->after_unroll, kd->unr.s);
+    if (keep && kd->prv.s)
+        buf_puts(&ks->after_privatize, kd->prv.s);
     buf_free(&kd->vec);
     buf_free(&kd->unr);
+    buf_free(&kd->prv);
 }
 
 /* Outlines the heavy blocks of every kernel (loop_outline.c) into kernels
@@ -370,7 +380,7 @@ static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
     if (!*slot) {
         Kernel *k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
         NETC_ASSERT(k);
-        KernelDumps kd = {{0}, {0}};
+        KernelDumps kd = {{0}, {0}, {0}};
         schedule_dumped(p, ks, k, &kd);
         *slot = ks->dump && ks->dump->share == SHARE_NONE ? k : kernel_share(&ks->distinct, k);
         keep_dumps(ks, &kd, *slot == k);
@@ -393,7 +403,7 @@ static Kernel *zero_kernel(Program *p, Kernels *ks, const Node *param)
     Stmt *loop = st_for(a, i, ex_int(a, 0), ex_int(a, (int)count));
     st_append(a, loop, st_store(a, b, ex_var(a, k, i), ex_flt(a, 0.0f), false));
     st_append(a, k->body, loop);
-    KernelDumps kd = {{0}, {0}};
+    KernelDumps kd = {{0}, {0}, {0}};
     schedule_dumped(p, ks, k, &kd);
     keep_dumps(ks, &kd, true);
     add_kernel(p, k);
@@ -898,7 +908,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     }
 
     int nn = g->nnode;
-    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}, dump, {0}, {0}};
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}, dump, {0}, {0}, {0}};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -938,8 +948,11 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
         fputs(ks.after_vectorize.s, dump->vectorize);
     if (dump && dump->unroll && ks.after_unroll.s)
         fputs(ks.after_unroll.s, dump->unroll);
+    if (dump && dump->privatize && ks.after_privatize.s)
+        fputs(ks.after_privatize.s, dump->privatize);
     buf_free(&ks.after_vectorize);
     buf_free(&ks.after_unroll);
+    buf_free(&ks.after_privatize);
     free(ks.by_node);
     kernel_table_free(&ks.distinct);
     if (!dump || dump->share == SHARE_FAMILIES) {

@@ -1,5 +1,6 @@
 /* test_loop_sched.c - the loop-IR schedule transformations: split
- * (loop_split.c), vectorise (loop_vectorize.c) and unroll (loop_unroll.c).
+ * (loop_split.c), vectorise (loop_vectorize.c), unroll (loop_unroll.c)
+ * and privatise (loop_privatize.c).
  *
  * Each transformation runs on hand-built kernels and on every kernel that
  * the op nets and LeNet lower to; the verifier must accept the result and
@@ -19,6 +20,7 @@
 
 #include "loop_eval.h"
 #include "loop_parallel.h"
+#include "loop_privatize.h"
 #include "loop_split.h"
 #include "loop_unroll.h"
 #include "loop_vectorize.h"
@@ -89,7 +91,8 @@ static void free_bufs(const Kernel *k, float **b)
 }
 
 /* x and y (the same kernel before and after a transformation) write the
- * same bits into every buffer, from the same random inputs. */
+ * same bits into every buffer but their scratch (a workspace, which
+ * loop_privatize resizes), from the same random inputs. */
 static void expect_same_results(const Kernel *x, const Kernel *y, int n, bool special)
 {
     assert_int_equal(x->nbuf, y->nbuf);
@@ -100,6 +103,8 @@ static void expect_same_results(const Kernel *x, const Kernel *y, int n, bool sp
         kernel_eval(y, n, by);
         for (int i = 0; i < x->nbuf; i++) {
             long size = x->buf[i].size_fixed + x->buf[i].size_per_n * n;
+            if (x->buf[i].scratch)
+                continue;
             if (memcmp(bx[i], by[i], sizeof(float) * (size_t)size) != 0)
                 fail_msg("kernel %s: buffer %s differs after the transformation (n = %d)", x->name,
                          x->buf[i].name, n);
@@ -504,7 +509,86 @@ static bool stmt_reads_index(const Stmt *s)
     return false;
 }
 
-static int kernels_checked, kernels_vectorized;
+/* for nb in 0..n (priv col): col[i] = x[nb*8 + i]; y[nb*8 + i] = col[7 - i]*2,
+ * after a statement that zeroes col (and, with read_after, a loop that
+ * reads col after it) */
+static Kernel *workspace_kernel(Arena *a, bool read_after, long col_size)
+{
+    Kernel *k = kernel_new(a, "k_ws", NULL);
+    int y = kernel_buf(a, k, "y", true, 0, 8), x = kernel_buf(a, k, "x", false, 0, 8);
+    int z = kernel_buf(a, k, "z", true, 1, 0);
+    int col = kernel_scratch(a, k, "col", col_size, 0);
+    int i0 = kernel_var(a, k, "i", T_I32);
+    Stmt *zero = st_for(a, i0, ex_int(a, 0), ex_int(a, 8));
+    st_append(a, zero, st_store(a, col, ex_var(a, k, i0), ex_flt(a, 0.0f), false));
+    st_append(a, k->body, zero);
+    int nb = kernel_var(a, k, "nb", T_I32), i = kernel_var(a, k, "i", T_I32), j = kernel_var(a, k, "j", T_I32);
+    Stmt *f = st_for(a, nb, ex_int(a, 0), ex_batch(a));
+    static const int priv[1] = {3};
+    f->priv = priv;
+    f->npriv = 1;
+    Stmt *fi = st_for(a, i, ex_int(a, 0), ex_int(a, 8));
+    Expr *base = ex_bin(a, X_MUL, ex_var(a, k, nb), ex_int(a, 8));
+    st_append(a, fi, st_store(a, col, ex_var(a, k, i), ex_load(a, x, ex_bin(a, X_ADD, base, ex_var(a, k, i))), false));
+    st_append(a, f, fi);
+    Stmt *fj = st_for(a, j, ex_int(a, 0), ex_int(a, 8));
+    Expr *v = ex_bin(a, X_MUL, ex_load(a, col, ex_bin(a, X_SUB, ex_int(a, 7), ex_var(a, k, j))), ex_flt(a, 2.0f));
+    st_append(a, fj, st_store(a, y, ex_bin(a, X_ADD, base, ex_var(a, k, j)), v, false));
+    st_append(a, f, fj);
+    st_append(a, k->body, f);
+    if (read_after)
+        st_append(a, k->body, st_store(a, z, ex_int(a, 0), ex_load(a, col, ex_int(a, 0)), false));
+    assert_int_equal(col, 3);
+    return k;
+}
+
+static void test_privatize(void **state)
+{
+    (void)state;
+    Arena *a = arena_new();
+    Target t2 = *target_reference();
+    t2.cores = 2;
+    Kernel *before = workspace_kernel(a, false, 8), *after = workspace_kernel(a, false, 8);
+    loop_privatize(a, after, &t2);
+    expect_verified(after);
+    assert_int_equal(after->buf[3].size_fixed, 16);
+    expect_text(after, "for c in 0..2", true);
+    expect_text(after, "col[c*8 + i_1]", true);
+    expect_text(after, "col[cp*8 + i]", true); /* the zeroing, per copy */
+    for (int n = 1; n <= 5; n++)
+        expect_same_results(before, after, n, false);
+    loop_parallelize(after, &t2);
+    expect_verified(after);
+
+    /* refused: one core; col read after the loop; copies too large */
+    Target t1 = t2;
+    t1.cores = 1;
+    Kernel *one = workspace_kernel(a, false, 8);
+    loop_privatize(a, one, &t1);
+    assert_int_equal(one->buf[3].size_fixed, 8);
+    Kernel *read = workspace_kernel(a, true, 8);
+    loop_privatize(a, read, &t2);
+    assert_int_equal(read->buf[3].size_fixed, 8);
+    expect_text(read, "for c in", false);
+    Kernel *big = workspace_kernel(a, false, t2.l2 / 4);
+    loop_privatize(a, big, &t2);
+    assert_int_equal(big->buf[3].size_fixed, t2.l2 / 4);
+    arena_free(a);
+}
+
+static int kernels_checked, kernels_vectorized, kernels_privatized;
+
+/* Top-level independent loops over a constant range starting at 0 (what
+ * loop_privatize makes). */
+static int count_chunk_loops(const Stmt *body)
+{
+    int n = 0;
+    for (int i = 0; i < body->nbody; i++) {
+        const Stmt *s = body->body[i];
+        n += s->k == S_FOR && s->indep && s->lo->k == X_INT && s->hi->k == X_INT;
+    }
+    return n;
+}
 
 static void check_net(const char *path, const Target *t)
 {
@@ -531,6 +615,10 @@ static void check_net(const char *path, const Target *t)
             expect_verified(after);
             loop_unroll_pass(a, after, t);
             expect_verified(after);
+            int chunk_loops = count_chunk_loops(after->body);
+            loop_privatize(a, after, t);
+            expect_verified(after);
+            kernels_privatized += count_chunk_loops(after->body) > chunk_loops;
             loop_parallelize(after, t);
             expect_verified(after);
             expect_same_results(before, after, 3, false);
@@ -568,7 +656,9 @@ static void test_every_kernel(void **state)
     }
     free(names);
     check_net("examples/lenet.net", target_reference());
-    printf("%d kernels checked, %d newly vectorised\n", kernels_checked, kernels_vectorized);
+    printf("%d kernels checked, %d newly vectorised, %d privatised\n", kernels_checked, kernels_vectorized,
+           kernels_privatized);
+    assert_true(kernels_privatized >= 10);
     /* the pass must reach a good part of them */
     assert_true(kernels_checked > 100);
     assert_true(kernels_vectorized > 100 && kernels_vectorized * 5 > kernels_checked);
@@ -582,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_unroll),
         cmocka_unit_test(test_vectorize),
         cmocka_unit_test(test_vectorize_skips_vector_code),
+        cmocka_unit_test(test_privatize),
         cmocka_unit_test(test_every_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
