@@ -115,6 +115,9 @@ typedef struct Stmt {
     const int *priv;      /* FOR: scratch buffers each iteration uses as its
                              own workspace (loop_privatize.c), npriv of them */
     int npriv;
+    const int *sum;       /* FOR: scratch accumulators every iteration adds
+                             into, read after the loop (loop_privatize.c) */
+    int nsum;
     struct Stmt **body;   /* BLOCK, FOR, IF (then)                         */
     int nbody, capbody;
     struct Stmt **els;    /* IF (else)                                     */

@@ -1,35 +1,45 @@
 /* loop_privatize.c - the privatise pass of the loop-IR schedule: a loop
- * over samples whose only shared writes are to a per-iteration workspace
- * gets one copy of the workspace per core, and becomes independent.
+ * over samples whose iterations share only a workspace (or an accumulator)
+ * gets one copy of it per core, and becomes independent.
  *
  * Needs: a verified kernel after vectorise and unroll, whose lowering
- * listed on a top-level loop (Stmt.priv) the scratch buffers each of its
- * iterations uses as a workspace: an iteration reads of them only what it
- * wrote before, or what statements before the loop wrote (a zeroed
- * border, the same for every iteration); and whose other writes are the
- * iteration's own (a sample's outputs).  And the target description (its
- * core count t->cores and L2 size).
+ * listed on a top-level loop the scratch buffers its iterations share:
+ *   - workspaces (Stmt.priv): an iteration reads of them only what it
+ *     wrote before, or what statements before the loop wrote (a zeroed
+ *     border, the same for every iteration);
+ *   - accumulators (Stmt.sum): zeroed before the loop, added into by every
+ *     iteration, read only after the loop;
+ * and whose other writes are the iteration's own (a sample's outputs).
+ * And the target description (its core count t->cores and L2 size).
  * Provides: such a loop, when the target has P = t->cores >= 2 cores and
- * P copies of its workspace fit in half the L2, rewritten into P chunks of
- * its range, chunk c using copy c of every listed buffer (the buffers
- * grow P-fold; each access gets + c * size), and the chunk loop marked
- * `indep`; statements outside the loop that write a listed buffer are
- * repeated for every copy.  A kernel that reads a listed buffer outside
- * the loop is left as it is.  Invalidates nothing; kernel_verify holds
- * after it; loop_parallelize (after it) then finds the chunk loop, so the
- * samples are spread over the threads instead of each sample's small
- * loops (one dispatch per call instead of one per sample).
+ * P copies of the listed buffers fit in half the L2, rewritten into P
+ * chunks of its range, chunk c using copy c of every listed buffer (the
+ * buffers grow P-fold; each access in the loop gets + c * size), and the
+ * chunk loop marked `indep`; statements before the loop that write a
+ * listed buffer run for every copy; reads of an accumulator after the loop
+ * become the sum of its copies in chunk order.  Anything else outside the
+ * loop touching a listed buffer leaves the kernel as it is.  Invalidates
+ * nothing; kernel_verify holds after it; loop_parallelize (after it) then
+ * finds the chunk loop, so the samples are spread over the threads (one
+ * dispatch per call instead of one per sample's small loops).
  *
- * Results: every iteration computes what it computed before, in the same
- * order within the iteration, so they are the same bits for every thread
- * count.  The chunks depend only on the batch and P (a target fact), not
- * on the thread count.
+ * Results: every sample is computed as before, in the same order within
+ * its iteration; an accumulator sums each chunk's samples in order and
+ * then the chunks in order, which may differ in the last bits from one
+ * pass over the batch.  The chunks depend only on the batch and P (a
+ * target fact), not on the thread count: the same bits on any number of
+ * threads.
  *
  *   for nb in 0..n   (priv col)          for c in 0..2   (indep)
- *     col[i] = x[nb*784 + i]      =>       int lo = c*n/2, hi = (c + 1)*n/2
- *     y[nb*6 + j] = f(col)                 for nb in lo..hi
- *                                            col[c*784 + i] = x[nb*784 + i]
+ *     col[i] = x[nb*784 + i]      =>       for nb in c*n/2..(c + 1)*n/2
+ *     y[nb*6 + j] = f(col)                   col[c*784 + i] = x[nb*784 + i]
  *                                            y[nb*6 + j] = f(col[c*784 ...])
+ *
+ *   acc[j] = 0                           for cp in 0..2: acc[cp*4 + j] = 0
+ *   for nb in 0..n   (sum acc)    =>     for c in 0..2
+ *     acc[j] += x[nb*4 + j]                for nb in c*n/2..(c + 1)*n/2
+ *   y[j] = acc[j]                            acc[c*4 + j] += x[nb*4 + j]
+ *                                        y[j] = acc[j] + acc[4 + j]
  */
 #include "loop_privatize.h"
 
@@ -41,6 +51,14 @@ typedef struct {
     const bool *priv; /* k->nbuf entries */
     Expr *c;          /* the copy index */
 } Rebase;
+
+/* Reads of accumulators after the loop: the sum of their P copies. */
+typedef struct {
+    Arena *a;
+    Kernel *k;
+    const bool *sum;
+    int P;
+} Sum;
 
 static bool expr_reads(const Expr *e, const bool *priv)
 {
@@ -70,6 +88,32 @@ static bool stmt_uses(const Stmt *s, const bool *priv, bool reads)
         if (stmt_uses(s->els[i], priv, reads))
             return true;
     return false;
+}
+
+static bool expr_reads_other(const Expr *e, const bool *priv, const bool *sum)
+{
+    if (!e)
+        return false;
+    if (e->k == X_LOAD && priv[e->buf] && !sum[e->buf])
+        return true;
+    return expr_reads_other(e->a, priv, sum) || expr_reads_other(e->b, priv, sum) ||
+           expr_reads_other(e->c, priv, sum);
+}
+
+/* Whether the listed buffers s reads are all accumulators. */
+static bool reads_only(const Stmt *s, const bool *priv, const bool *sum)
+{
+    if (expr_reads_other(s->lo, priv, sum) || expr_reads_other(s->hi, priv, sum) ||
+        expr_reads_other(s->cond, priv, sum) || expr_reads_other(s->idx, priv, sum) ||
+        expr_reads_other(s->val, priv, sum) || s->k == S_CALL)
+        return false;
+    for (int i = 0; i < s->nbody; i++)
+        if (!reads_only(s->body[i], priv, sum))
+            return false;
+    for (int i = 0; i < s->nels; i++)
+        if (!reads_only(s->els[i], priv, sum))
+            return false;
+    return true;
 }
 
 static Expr *offset(Rebase *r, int buf, Expr *idx)
@@ -108,6 +152,42 @@ static void rebase_stmt(Rebase *r, Stmt *s)
         rebase_stmt(r, s->els[i]);
 }
 
+/* e with every load of an accumulator replaced by the sum of its copies,
+ * in copy order: ((b[i] + b[s + i]) + b[2s + i]) ... */
+static Expr *sum_expr(Sum *m, Expr *e)
+{
+    if (!e || !expr_reads(e, m->sum))
+        return e;
+    Expr *n = arena_alloc(m->a, sizeof *n);
+    *n = *e;
+    n->a = sum_expr(m, e->a);
+    n->b = sum_expr(m, e->b);
+    n->c = sum_expr(m, e->c);
+    if (e->k != X_LOAD || !m->sum[e->buf])
+        return n;
+    Expr *acc = n;
+    long size = m->k->buf[e->buf].size_fixed;
+    for (int c = 1; c < m->P; c++) {
+        Expr *at = ex_bin(m->a, X_ADD, ex_int(m->a, (int)(c * size)), n->a);
+        Expr *ld = e->t == T_V32 ? ex_vload(m->a, e->buf, at) : ex_load(m->a, e->buf, at);
+        acc = ex_bin(m->a, X_ADD, acc, ld);
+    }
+    return acc;
+}
+
+static void sum_stmt(Sum *m, Stmt *s)
+{
+    s->lo = sum_expr(m, s->lo);
+    s->hi = sum_expr(m, s->hi);
+    s->cond = sum_expr(m, s->cond);
+    s->val = sum_expr(m, s->val);
+    s->idx = sum_expr(m, s->idx);
+    for (int i = 0; i < s->nbody; i++)
+        sum_stmt(m, s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        sum_stmt(m, s->els[i]);
+}
+
 /* A new loop for c in 0..P holding `inner`, rebased to copy c. */
 static Stmt *per_copy(Arena *a, Kernel *k, const bool *priv, int P, Stmt *inner, const char *name)
 {
@@ -125,26 +205,38 @@ static Stmt *per_copy(Arena *a, Kernel *k, const bool *priv, int P, Stmt *inner,
 static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
 {
     Stmt *body = k->body, *s = body->body[at];
-    bool *priv = arena_alloc(a, sizeof(bool) * ((size_t)k->nbuf + 1));
-    memset(priv, 0, sizeof(bool) * ((size_t)k->nbuf + 1));
+    size_t nb = (size_t)k->nbuf + 1;
+    bool *priv = arena_alloc(a, sizeof(bool) * nb), *sum = arena_alloc(a, sizeof(bool) * nb);
+    memset(priv, 0, sizeof(bool) * nb);
+    memset(sum, 0, sizeof(bool) * nb);
     long bytes = 0;
-    for (int i = 0; i < s->npriv; i++) {
-        const LBuf *b = &k->buf[s->priv[i]];
-        if (!b->scratch || b->size_per_n != 0 || priv[s->priv[i]])
+    for (int i = 0; i < s->npriv + s->nsum; i++) {
+        int b = i < s->npriv ? s->priv[i] : s->sum[i - s->npriv];
+        const LBuf *lb = &k->buf[b];
+        if (!lb->scratch || lb->size_per_n != 0 || priv[b])
             return false;
-        priv[s->priv[i]] = true;
-        bytes += b->size_fixed * (long)sizeof(float);
+        priv[b] = true;
+        sum[b] = i >= s->npriv;
+        bytes += lb->size_fixed * (long)sizeof(float);
     }
     int P = t->cores;
     if (P < 2 || bytes * P > t->l2 / 2 || s->parallel)
         return false;
-    /* outside the loop: no reads; writes are initialisation, per copy */
-    for (int i = 0; i < body->nbody; i++)
-        if (i != at && stmt_uses(body->body[i], priv, true))
+    /* before the loop: writes only (initialisation, repeated per copy);
+     * after it: reads of accumulators only (their copies summed) */
+    for (int i = 0; i < body->nbody; i++) {
+        const Stmt *o = body->body[i];
+        if (i < at && stmt_uses(o, priv, true))
             return false;
-    for (int i = 0; i < body->nbody; i++)
-        if (i != at && stmt_uses(body->body[i], priv, false))
+        if (i > at && (stmt_uses(o, priv, false) || !reads_only(o, priv, sum)))
+            return false;
+    }
+    for (int i = 0; i < at; i++)
+        if (stmt_uses(body->body[i], priv, false))
             body->body[i] = per_copy(a, k, priv, P, body->body[i], "cp");
+    Sum m = {a, k, sum, P};
+    for (int i = at + 1; i < body->nbody; i++)
+        sum_stmt(&m, body->body[i]);
 
     /* for c in 0..P: for v in lo + c*len/P .. lo + (c+1)*len/P */
     int c = kernel_var(a, k, "c", T_I32);
@@ -161,8 +253,8 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
         rebase_stmt(&r, s->body[i]);
     s->lo = lo;
     s->hi = hi;
-    s->priv = NULL;
-    s->npriv = 0;
+    s->priv = s->sum = NULL;
+    s->npriv = s->nsum = 0;
     st_append(a, chunk, s);
     body->body[at] = chunk;
     for (int i = 0; i < k->nbuf; i++)
@@ -176,7 +268,7 @@ bool loop_privatize(Arena *a, Kernel *k, const Target *t)
     bool changed = false;
     for (int i = 0; i < k->body->nbody; i++) {
         Stmt *s = k->body->body[i];
-        if (s->k == S_FOR && s->npriv > 0)
+        if (s->k == S_FOR && s->npriv + s->nsum > 0)
             changed |= privatize_loop(a, k, t, i);
     }
     return changed;

@@ -6,8 +6,8 @@
 #include "target.h"
 
 /* The pass: gives the top-level loops whose lowering listed a workspace
- * (Stmt.priv) one copy of it per core and chunks of their range, marked
- * independent; whether it changed k. */
+ * or an accumulator (Stmt.priv, Stmt.sum) one copy of it per core and
+ * chunks of their range, marked independent; whether it changed k. */
 bool loop_privatize(Arena *a, Kernel *k, const Target *t);
 
 #endif

@@ -180,16 +180,26 @@ Expr *lfor(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)
     return lvar(L, v);
 }
 
+static void list_add(Lower *L, const int **list, int *n, int buf)
+{
+    int *p = arena_alloc(L->a, sizeof(int) * ((size_t)*n + 1));
+    for (int i = 0; i < *n; i++)
+        p[i] = (*list)[i];
+    p[*n] = buf;
+    *list = p;
+    ++*n;
+}
+
 void lpriv(Lower *L, Stmt *loop, int buf)
 {
-    if (buf < 0 || loop->k != S_FOR)
-        return;
-    int *p = arena_alloc(L->a, sizeof(int) * ((size_t)loop->npriv + 1));
-    for (int i = 0; i < loop->npriv; i++)
-        p[i] = loop->priv[i];
-    p[loop->npriv] = buf;
-    loop->priv = p;
-    loop->npriv++;
+    if (buf >= 0 && loop->k == S_FOR)
+        list_add(L, &loop->priv, &loop->npriv, buf);
+}
+
+void lpriv_sum(Lower *L, Stmt *loop, int buf)
+{
+    if (buf >= 0 && loop->k == S_FOR)
+        list_add(L, &loop->sum, &loop->nsum, buf);
 }
 
 Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi)

@@ -629,6 +629,10 @@ bool lower_conv_dw_vec(Lower *L)
      * g*Og + o, f], one output row per iteration: both stay in the cache
      * for the tiles that read them */
     dconv_source_at(L, D, p, nb);
+    if (D->xp1)
+        lpriv(L, p, D->src);
+    lpriv(L, p, W.dyt);
+    lpriv_sum(L, p, W.dwt);
     Stmt *q = p;
     int OH = D->out[0] * D->out[1], OW = D->out[2];
     Expr *t = lfor_indep(L, &q, "t", li(L, 0), li(L, G.groups * OH));

@@ -361,6 +361,9 @@ static void lower_conv_dw_t(Lower *L, const Im2col *c)
     lzero(L, p, dwt, li(L, 0), li(L, G->n_out * c->rows));
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    lpriv(L, q, col);
+    lpriv(L, q, dyt);
+    lpriv_sum(L, q, dwt); /* each chunk's samples summed apart, then in chunk order */
     Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
     Expr *xb = lbind(L, q, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
     Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
@@ -401,20 +404,29 @@ static void lower_conv_dw_dot(Lower *L, const Im2col *c)
     enum { DW, X, DY };
     int P = G->out_sz;
     int col = c->pointwise ? -1 : kernel_scratch(L->a, L->k, "col", (long)c->rows * P, 0);
+    /* the sums go to dwt, then to dw: a scratch accumulator, which the
+     * privatise pass can give each chunk of samples a copy of */
+    long ndw = (long)G->n_out * c->rows;
+    int dwt = kernel_scratch(L->a, L->k, "dwt", ndw, 0);
     Stmt *p = L->k->body;
     unfold_zero(L, p, c, col);
-    lzero(L, p, DW, li(L, 0), li(L, G->n_out * c->rows));
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, G->groups));
-    Expr *xb = lbind(L, p, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
-    Expr *yb = lbind(L, p, "yb", group_base(L, c, nb, g, c->og, P));
+    lzero(L, p, dwt, li(L, 0), li(L, (int)ndw));
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    lpriv(L, q, col);
+    lpriv_sum(L, q, dwt);
+    Expr *g = lfor(L, &q, "g", li(L, 0), li(L, G->groups));
+    Expr *xb = lbind(L, q, "xb", group_base(L, c, nb, g, c->cg, G->in_sz));
+    Expr *yb = lbind(L, q, "yb", group_base(L, c, nb, g, c->og, P));
     MatRef b = {X, xb, G->in_sz, 1, 0, 0};
     if (!c->pointwise) {
-        unfold(L, p, c, col, X, xb, false);
+        unfold(L, q, c, col, X, xb, false);
         b = (MatRef){col, li(L, 0), P, 1, 0, 0};
     }
-    lgemm_dot(L, p, (MatRef){DW, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0}, b,
-              li(L, c->og), c->rows, P);
+    lgemm_dot(L, q, (MatRef){dwt, lmul(L, g, li(L, c->og * c->rows)), c->rows, 1, 0, 0}, (MatRef){DY, yb, P, 1, 0, 0},
+              b, li(L, c->og), c->rows, P);
+    Expr *i = lfor_indep(L, &p, "i", li(L, 0), li(L, (int)ndw));
+    lstore(L, p, DW, i, lload(L, dwt, i), false);
 }
 
 /* dw [O, C/g, K...] = sum over n of dy_g [Og, P] colT [P, Cg*K], the inner

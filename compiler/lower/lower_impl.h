@@ -77,6 +77,11 @@ Expr *lfor_indep(Lower *L, Stmt **parent, const char *name, Expr *lo, Expr *hi);
  * own, so that one copy of buf per chunk of iterations makes them
  * independent. */
 void lpriv(Lower *L, Stmt *loop, int buf);
+/* Lists scratch buffer buf as an accumulator of the top-level loop `loop`
+ * (Stmt.sum): zeroed before the loop, added into by its iterations (and
+ * otherwise as for lpriv), read only after it; the copies of its chunks
+ * are summed, in chunk order, where it is read. */
+void lpriv_sum(Lower *L, Stmt *loop, int buf);
 /* x*y + z: fused on targets with FMA, a multiply and an add otherwise;
  * floats or vectors. */
 Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z);
