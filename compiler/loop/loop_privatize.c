@@ -45,20 +45,16 @@
 
 #include <string.h>
 
+/* Rewriting the accesses to the listed buffers: at copy c (c set), or,
+ * for reads of accumulators after the loop (c NULL), the sum of the P
+ * copies. */
 typedef struct {
     Arena *a;
     Kernel *k;
-    const bool *priv; /* k->nbuf entries */
+    const bool *bufs; /* k->nbuf entries: the buffers rewritten */
     Expr *c;          /* the copy index */
-} Rebase;
-
-/* Reads of accumulators after the loop: the sum of their P copies. */
-typedef struct {
-    Arena *a;
-    Kernel *k;
-    const bool *sum;
     int P;
-} Sum;
+} Rebase;
 
 static bool expr_reads(const Expr *e, const bool *priv)
 {
@@ -122,70 +118,56 @@ static Expr *offset(Rebase *r, int buf, Expr *idx)
     return ex_bin(r->a, X_ADD, ex_bin(r->a, X_MUL, r->c, ex_int(r->a, (int)size)), idx);
 }
 
-/* e with every load of a listed buffer at copy c (new nodes; e unchanged). */
-static Expr *rebase_expr(Rebase *r, Expr *e)
+/* A load of listed buffer b at idx, rewritten: at copy c (rebase), or
+ * the sum of its P copies in copy order, ((b[i] + b[s + i]) + b[2s + i])
+ * ... (sum). */
+static Expr *rewrite_load(Rebase *r, const Expr *e, Expr *idx)
 {
-    if (!e || !expr_reads(e, r->priv))
-        return e;
+    if (!r->c) {
+        long size = r->k->buf[e->buf].size_fixed;
+        Expr *acc = NULL;
+        for (int c = 0; c < r->P; c++) {
+            Expr *at = c ? ex_bin(r->a, X_ADD, ex_int(r->a, (int)(c * size)), idx) : idx;
+            Expr *ld = e->t == T_V32 ? ex_vload(r->a, e->buf, at) : ex_load(r->a, e->buf, at);
+            acc = acc ? ex_bin(r->a, X_ADD, acc, ld) : ld;
+        }
+        return acc;
+    }
     Expr *n = arena_alloc(r->a, sizeof *n);
     *n = *e;
-    n->a = rebase_expr(r, e->a);
-    n->b = rebase_expr(r, e->b);
-    n->c = rebase_expr(r, e->c);
-    if (e->k == X_LOAD && r->priv[e->buf])
-        n->a = offset(r, e->buf, n->a);
+    n->a = offset(r, e->buf, idx);
     return n;
 }
 
-static void rebase_stmt(Rebase *r, Stmt *s)
+/* e with every load of a listed buffer rewritten (new nodes; e unchanged). */
+static Expr *rewrite_expr(Rebase *r, Expr *e)
 {
-    s->lo = rebase_expr(r, s->lo);
-    s->hi = rebase_expr(r, s->hi);
-    s->cond = rebase_expr(r, s->cond);
-    s->val = rebase_expr(r, s->val);
-    s->idx = rebase_expr(r, s->idx);
-    if (s->k == S_STORE && r->priv[s->buf])
+    if (!e || !expr_reads(e, r->bufs))
+        return e;
+    if (e->k == X_LOAD && r->bufs[e->buf])
+        return rewrite_load(r, e, rewrite_expr(r, e->a));
+    Expr *n = arena_alloc(r->a, sizeof *n);
+    *n = *e;
+    n->a = rewrite_expr(r, e->a);
+    n->b = rewrite_expr(r, e->b);
+    n->c = rewrite_expr(r, e->c);
+    return n;
+}
+
+/* s and everything in it rewritten; when rebasing, stores too. */
+static void rewrite_stmt(Rebase *r, Stmt *s)
+{
+    s->lo = rewrite_expr(r, s->lo);
+    s->hi = rewrite_expr(r, s->hi);
+    s->cond = rewrite_expr(r, s->cond);
+    s->val = rewrite_expr(r, s->val);
+    s->idx = rewrite_expr(r, s->idx);
+    if (r->c && s->k == S_STORE && r->bufs[s->buf])
         s->idx = offset(r, s->buf, s->idx);
     for (int i = 0; i < s->nbody; i++)
-        rebase_stmt(r, s->body[i]);
+        rewrite_stmt(r, s->body[i]);
     for (int i = 0; i < s->nels; i++)
-        rebase_stmt(r, s->els[i]);
-}
-
-/* e with every load of an accumulator replaced by the sum of its copies,
- * in copy order: ((b[i] + b[s + i]) + b[2s + i]) ... */
-static Expr *sum_expr(Sum *m, Expr *e)
-{
-    if (!e || !expr_reads(e, m->sum))
-        return e;
-    Expr *n = arena_alloc(m->a, sizeof *n);
-    *n = *e;
-    n->a = sum_expr(m, e->a);
-    n->b = sum_expr(m, e->b);
-    n->c = sum_expr(m, e->c);
-    if (e->k != X_LOAD || !m->sum[e->buf])
-        return n;
-    Expr *acc = n;
-    long size = m->k->buf[e->buf].size_fixed;
-    for (int c = 1; c < m->P; c++) {
-        Expr *at = ex_bin(m->a, X_ADD, ex_int(m->a, (int)(c * size)), n->a);
-        Expr *ld = e->t == T_V32 ? ex_vload(m->a, e->buf, at) : ex_load(m->a, e->buf, at);
-        acc = ex_bin(m->a, X_ADD, acc, ld);
-    }
-    return acc;
-}
-
-static void sum_stmt(Sum *m, Stmt *s)
-{
-    s->lo = sum_expr(m, s->lo);
-    s->hi = sum_expr(m, s->hi);
-    s->cond = sum_expr(m, s->cond);
-    s->val = sum_expr(m, s->val);
-    s->idx = sum_expr(m, s->idx);
-    for (int i = 0; i < s->nbody; i++)
-        sum_stmt(m, s->body[i]);
-    for (int i = 0; i < s->nels; i++)
-        sum_stmt(m, s->els[i]);
+        rewrite_stmt(r, s->els[i]);
 }
 
 /* A new loop for c in 0..P holding `inner`, rebased to copy c. */
@@ -194,8 +176,8 @@ static Stmt *per_copy(Arena *a, Kernel *k, const bool *priv, int P, Stmt *inner,
     int c = kernel_var(a, k, name, T_I32);
     Stmt *loop = st_for(a, c, ex_int(a, 0), ex_int(a, P));
     loop->indep = true;
-    Rebase r = {a, k, priv, ex_var(a, k, c)};
-    rebase_stmt(&r, inner);
+    Rebase r = {a, k, priv, ex_var(a, k, c), P};
+    rewrite_stmt(&r, inner);
     st_append(a, loop, inner);
     return loop;
 }
@@ -234,9 +216,9 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
     for (int i = 0; i < at; i++)
         if (stmt_uses(body->body[i], priv, false))
             body->body[i] = per_copy(a, k, priv, P, body->body[i], "cp");
-    Sum m = {a, k, sum, P};
+    Rebase m = {a, k, sum, NULL, P};
     for (int i = at + 1; i < body->nbody; i++)
-        sum_stmt(&m, body->body[i]);
+        rewrite_stmt(&m, body->body[i]);
 
     /* for c in 0..P: for v in lo + c*len/P .. lo + (c+1)*len/P */
     int c = kernel_var(a, k, "c", T_I32);
@@ -248,9 +230,9 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
                              ex_int(a, P)));
     Stmt *chunk = st_for(a, c, ex_int(a, 0), ex_int(a, P));
     chunk->indep = true;
-    Rebase r = {a, k, priv, cv};
+    Rebase r = {a, k, priv, cv, P};
     for (int i = 0; i < s->nbody; i++)
-        rebase_stmt(&r, s->body[i]);
+        rewrite_stmt(&r, s->body[i]);
     s->lo = lo;
     s->hi = hi;
     s->priv = s->sum = NULL;
