@@ -30,15 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_ref.h"
 #include "lower_fft.h"
-
-static uint32_t rng = 12345;
-
-static double uniform(double lo, double hi)
-{
-    rng = rng * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (double)(rng >> 8) / (double)(1u << 24);
-}
 
 enum { NN = FFT_NMAX * FFT_NMAX, NB = FFT_NMAX * (FFT_NMAX / 2 + 1) };
 
@@ -107,45 +100,6 @@ static void test_choice(void **state)
 
 /* ---- the error of float32 FFT convolution ---- */
 
-typedef struct {
-    const char *name;
-    int C, H, W, O, K, pad;
-} Layer;
-
-typedef struct {
-    int OH, OW;
-    float *x, *w, *b; /* x [C, H, W], w [O, C, K, K], b [O] */
-} Data;
-
-static float xat(const Layer *l, const Data *D, int c, int h, int w)
-{
-    h -= l->pad;
-    w -= l->pad;
-    return h < 0 || h >= l->H || w < 0 || w >= l->W ? 0.0f : D->x[((long)c * l->H + h) * l->W + w];
-}
-
-/* Direct convolution: double, or float summed in im2col's order with fmaf. */
-static void direct(const Layer *l, const Data *D, double *y64, float *y32)
-{
-    int kk = l->K * l->K;
-    for (int o = 0; o < l->O; o++)
-        for (int oh = 0; oh < D->OH; oh++)
-            for (int ow = 0; ow < D->OW; ow++) {
-                double s = D->b[o];
-                float f = D->b[o];
-                for (int c = 0; c < l->C; c++)
-                    for (int k = 0; k < kk; k++) {
-                        float xv = xat(l, D, c, oh + k / l->K, ow + k % l->K);
-                        float wv = D->w[((long)o * l->C + c) * kk + k];
-                        s += (double)xv * wv;
-                        f = fmaf(wv, xv, f);
-                    }
-                long i = ((long)o * D->OH + oh) * D->OW + ow;
-                y64[i] = s;
-                y32[i] = f;
-            }
-}
-
 /* The FFT convolution with n x n transforms, in float, in the lowering's
  * order. */
 static void fftconv(const Layer *l, const Data *D, int n, float *y)
@@ -197,25 +151,13 @@ static void fftconv(const Layer *l, const Data *D, int n, float *y)
     free(Vi);
 }
 
-/* max |y - ref| and that over max |ref| */
-static void errors(const float *y, const double *ref, long n, double *abs_err, double *rel_err)
-{
-    double e = 0, big = 0;
-    for (long i = 0; i < n; i++) {
-        e = fmax(e, fabs(y[i] - ref[i]));
-        big = fmax(big, fabs(ref[i]));
-    }
-    *abs_err = e;
-    *rel_err = e / big;
-}
-
 static void test_error(void **state)
 {
     (void)state;
     static const Layer layers[] = {
-        {"conv3x3_64_28", 64, 28, 28, 32, 3, 1},
-        {"conv5x5_64_27", 64, 27, 27, 32, 5, 2},
-        {"lenet_conv2", 6, 14, 14, 16, 5, 0},
+        {"conv3x3_64_28", 64, 28, 28, 32, 3, 1, 1},
+        {"conv5x5_64_27", 64, 27, 27, 32, 5, 2, 1},
+        {"lenet_conv2", 6, 14, 14, 16, 5, 0, 1},
     };
     static const int ns[] = {4, 8, 16, 32};
     printf("%-16s %-21s", "layer", "direct f32");
@@ -224,18 +166,8 @@ static void test_error(void **state)
     printf("\n");
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         const Layer *l = &layers[i];
-        Data D = {l->H + 2 * l->pad - l->K + 1, l->W + 2 * l->pad - l->K + 1, 0, 0, 0};
-        long nx = (long)l->C * l->H * l->W, nw = (long)l->O * l->C * l->K * l->K, ny = (long)l->O * D.OH * D.OW;
-        D.x = malloc(sizeof(float) * (size_t)nx);
-        D.w = malloc(sizeof(float) * (size_t)nw);
-        D.b = malloc(sizeof(float) * (size_t)l->O);
-        double bound = 1 / sqrt((double)l->C * l->K * l->K);
-        for (long j = 0; j < nx; j++)
-            D.x[j] = (float)uniform(-1, 1);
-        for (long j = 0; j < nw; j++)
-            D.w[j] = (float)uniform(-bound, bound);
-        for (int j = 0; j < l->O; j++)
-            D.b[j] = (float)uniform(-bound, bound);
+        Data D = data_new(l);
+        long ny = data_outputs(l, &D);
         double *y64 = malloc(sizeof(double) * (size_t)ny);
         float *y32 = malloc(sizeof(float) * (size_t)ny);
         direct(l, &D, y64, y32);
@@ -254,9 +186,7 @@ static void test_error(void **state)
             assert_true(er < 2e-6);
         }
         printf("\n");
-        free(D.x);
-        free(D.w);
-        free(D.b);
+        data_free(&D);
         free(y64);
         free(y32);
     }

@@ -27,15 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_ref.h"
 #include "lower_winograd.h"
-
-static uint32_t rng = 12345;
-
-static double uniform(double lo, double hi)
-{
-    rng = rng * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (double)(rng >> 8) / (double)(1u << 24);
-}
 
 /* ---- the transforms, exactly ---- */
 
@@ -156,44 +149,6 @@ static void transform_f(const double *M, int r, int k, const double *N, int c, i
             out[i * c + j] = lincomb_f(N + j * k2, k2, t + i * k2, 1);
 }
 
-typedef struct {
-    const char *name;
-    int C, H, W, O, pad, groups;
-} Layer;
-
-typedef struct {
-    int OH, OW, cg, og;
-    float *x, *w, *b; /* x [C, H, W], w [O, Cg, 3, 3], b [O] */
-} Data;
-
-static float xat(const Layer *l, const Data *D, int c, int h, int w)
-{
-    h -= l->pad;
-    w -= l->pad;
-    return h < 0 || h >= l->H || w < 0 || w >= l->W ? 0.0f : D->x[((long)c * l->H + h) * l->W + w];
-}
-
-/* Direct convolution: double, or float summed in im2col's order with fmaf. */
-static void direct(const Layer *l, const Data *D, double *y64, float *y32)
-{
-    for (int o = 0; o < l->O; o++)
-        for (int oh = 0; oh < D->OH; oh++)
-            for (int ow = 0; ow < D->OW; ow++) {
-                double s = D->b[o];
-                float f = D->b[o];
-                for (int c = 0; c < D->cg; c++)
-                    for (int k = 0; k < 9; k++) {
-                        float xv = xat(l, D, o / D->og * D->cg + c, oh + k / 3, ow + k % 3);
-                        float wv = D->w[((long)o * D->cg + c) * 9 + k];
-                        s += (double)xv * wv;
-                        f = fmaf(wv, xv, f);
-                    }
-                long i = ((long)o * D->OH + oh) * D->OW + ow;
-                y64[i] = s;
-                y32[i] = f;
-            }
-}
-
 /* Winograd F(m x m, 3x3) in float, in the lowering's order. */
 static void winograd(const Layer *l, const Data *D, int m, float *y)
 {
@@ -231,43 +186,21 @@ static void winograd(const Layer *l, const Data *D, int m, float *y)
     free(V);
 }
 
-/* max |y - ref| and that over max |ref| */
-static void errors(const float *y, const double *ref, long n, double *abs_err, double *rel_err)
-{
-    double e = 0, big = 0;
-    for (long i = 0; i < n; i++) {
-        e = fmax(e, fabs(y[i] - ref[i]));
-        big = fmax(big, fabs(ref[i]));
-    }
-    *abs_err = e;
-    *rel_err = e / big;
-}
-
 static void test_error(void **state)
 {
     (void)state;
     /* bench/rows.py's 3x3 stride-1 undilated layers */
     static const Layer layers[] = {
-        {"conv3x3_64_56", 64, 56, 56, 64, 1, 1},
-        {"conv3x3_128_28", 128, 28, 28, 128, 1, 1},
-        {"depthwise3x3_128_56", 128, 56, 56, 128, 1, 128},
-        {"grouped3x3_128_g4_28", 128, 28, 28, 128, 1, 4},
+        {"conv3x3_64_56", 64, 56, 56, 64, 3, 1, 1},
+        {"conv3x3_128_28", 128, 28, 28, 128, 3, 1, 1},
+        {"depthwise3x3_128_56", 128, 56, 56, 128, 3, 1, 128},
+        {"grouped3x3_128_g4_28", 128, 28, 28, 128, 3, 1, 4},
     };
     printf("%-22s %-21s %-21s %-21s\n", "layer (max abs, rel)", "direct f32", "F(2x2,3x3)", "F(4x4,3x3)");
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         const Layer *l = &layers[i];
-        Data D = {l->H + 2 * l->pad - 2, l->W + 2 * l->pad - 2, l->C / l->groups, l->O / l->groups, 0, 0, 0};
-        long nx = (long)l->C * l->H * l->W, nw = (long)l->O * D.cg * 9, ny = (long)l->O * D.OH * D.OW;
-        D.x = malloc(sizeof(float) * (size_t)nx);
-        D.w = malloc(sizeof(float) * (size_t)nw);
-        D.b = malloc(sizeof(float) * (size_t)l->O);
-        double bound = 1 / sqrt(D.cg * 9.0);
-        for (long j = 0; j < nx; j++)
-            D.x[j] = (float)uniform(-1, 1);
-        for (long j = 0; j < nw; j++)
-            D.w[j] = (float)uniform(-bound, bound);
-        for (int j = 0; j < l->O; j++)
-            D.b[j] = (float)uniform(-bound, bound);
+        Data D = data_new(l);
+        long ny = data_outputs(l, &D);
         double *y64 = malloc(sizeof(double) * (size_t)ny);
         float *y32 = malloc(sizeof(float) * (size_t)ny);
         direct(l, &D, y64, y32);
@@ -282,9 +215,7 @@ static void test_error(void **state)
         /* far inside the op tests' 1e-4 + 1e-3 relative (tests/op_harness.c) */
         assert_true(er[1] < 4e-6);
         assert_true(er[2] < 5e-5);
-        free(D.x);
-        free(D.w);
-        free(D.b);
+        data_free(&D);
         free(y64);
         free(y32);
     }
