@@ -534,7 +534,8 @@ static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
     }
 }
 
-/* xp [Ci, HP, WP] interior = the group's input planes at xb. */
+/* The interior of the zero-padded planes xp [Ci, HP, WP] at xpb = the
+ * group's input planes at xb. */
 static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, Expr *xpb, int x, Expr *xb)
 {
     Stmt *q = p;
@@ -682,14 +683,14 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, f->groups));
     Expr *n0 = lbind(L, p, "n0", lmul(L, blk, li(L, S)));
     Expr *ns = S == 1 ? li(L, 1) : lbind(L, p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
-    int sin = f->groups * f->ci * f->H * f->W, sout = f->groups * f->co * f->OH * f->OW;
+    int xstep = f->groups * f->ci * f->H * f->W, ystep = f->groups * f->co * f->OH * f->OW;
     /* the block's first sample's group g */
     Expr *xb = lbind(L, p, "xb", lmad(L, lmad(L, n0, f->groups, g), f->ci * f->H * f->W, li(L, 0)));
     Expr *yb = lbind(L, p, "yb", lmad(L, lmad(L, n0, f->groups, g), f->co * f->OH * f->OW, li(L, 0)));
     if (xp >= 0) {
         Stmt *q = p;
         Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, sin, xb));
+        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, xstep, xb));
     }
     {
         Stmt *q = p;
@@ -698,7 +699,7 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
         if (xp >= 0)
             gather_tiles(L, q, f, gb, gc, xp, li(L, 0), (int)xps, c, f->HP * f->WP, f->WP, ns);
         else
-            gather_tiles(L, q, f, gb, gc, in, xb, sin, c, f->H * f->W, f->W, ns);
+            gather_tiles(L, q, f, gb, gc, in, xb, xstep, c, f->H * f->W, f->W, ns);
         input_transform(L, q, f, v, gb, gc, c);
     }
     bin_gemms(L, p, f, mb, u, v, g);
@@ -709,7 +710,7 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
         inverse_transform(L, q, f, yt, yo, mb, lmul(L, oc, li(L, f->cols)));
         Expr *bias = bbuf < 0 ? NULL
                               : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
-        scatter_tiles(L, q, f, out, lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb)), sout, yt, yo, bias, ns);
+        scatter_tiles(L, q, f, out, lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb)), ystep, yt, yo, bias, ns);
     }
 }
 
