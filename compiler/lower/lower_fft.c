@@ -573,6 +573,11 @@ static void gather_tiles(Lower *L, Stmt *p, const Fft *f, int gb, Expr *gc, int 
 static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr *gc, Expr *c)
 {
     int H = f->hc;
+    /* the bins' and the lower half's strides as locals: a kernel family
+     * (loop_family.c) of a layer and its input gradient then passes two
+     * arguments, not one per store */
+    Expr *bs = lvar(L, ldecl(L, p, "vs", T_I32, li(L, 2 * f->ci * f->cols)));
+    Expr *lo = lvar(L, ldecl(L, p, "vlo", T_I32, li(L, f->ci * f->cols)));
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *gj = lbind(L, q, "gj", ladd(L, gc, j));
@@ -583,13 +588,13 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr
     Fx x = {L, q};
     fft2_fwd(&x, f->NH, f->NW, d, out);
     Expr *vi = lbind(L, q, "vi", lmad(L, c, f->cols, j));
-    int lo = f->ci * f->cols; /* the lower half's rows */
+    Expr *vl = lbind(L, q, "vl", ladd(L, vi, lo)); /* the lower half's rows */
     for (int e = 0; e < f->nbin; e++) {
-        int eb = e * 2 * f->ci * f->cols;
-        store_fv(L, q, v, ladd(L, vi, li(L, eb)), out[e].re, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + H)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo + H)), out[e].re, true);
+        Expr *eb = lmul(L, li(L, e), bs);
+        store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, 0)), out[e].re, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, H)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, 0)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, H)), out[e].re, true);
     }
 }
 
@@ -611,14 +616,15 @@ static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Exp
 static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo, int mb, Expr *mc)
 {
     int H = f->hc;
+    Expr *bs = lvar(L, ldecl(L, p, "ms", T_I32, li(L, f->co * f->cols))); /* as input_transform's */
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *mj = lbind(L, q, "mj", ladd(L, mc, j));
     Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     for (int e = 0; e < f->nbin; e++) {
-        int eo = e * f->co * f->cols;
-        m[e].re = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, mj, li(L, eo)))), 0};
-        m[e].im = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, mj, li(L, eo + H)))), 0};
+        Expr *eo = ladd(L, mj, lmul(L, li(L, e), bs));
+        m[e].re = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, eo, li(L, 0)))), 0};
+        m[e].im = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, eo, li(L, H)))), 0};
     }
     Fv out[FFT_NMAX * FFT_NMAX];
     Fx x = {L, q};
