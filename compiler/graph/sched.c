@@ -19,8 +19,9 @@
  *
  * Where an asked-for algorithm does not apply, the cost model's choice
  * stands and the reason says why.  fft has no estimate: measured (LLVM,
- * 1 thread, batch 32) it was slower than im2col on the layers it was made
- * for, AlexNet's conv2 and LeNet's conv2 (docs/ir.md, "FFT"), so only a
+ * 1 thread, batch 32) it is slower than direct on the layers it was made
+ * for, AlexNet's conv2 (faster than im2col forward, mostly slower for the
+ * input gradient) and LeNet's conv2 (docs/ir.md, "FFT"), so only a
  * plan (--autotune times it like every candidate), --algo or algo= pick
  * it.  Dense layers run as a `gemm` (lower_gemm.c); every other node runs
  * `direct` loops.  A new convolution algorithm is a row of `candidates`:

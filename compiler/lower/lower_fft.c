@@ -14,40 +14,56 @@
  * that tile with the kernel are the tile's outputs.  The DFT of a real
  * tile is kept as its half spectrum, NH x (NW/2 + 1) complex bins; the
  * correlation is, bin by bin, X conj(W) summed over input channels.  Per
- * call and then per block of S samples and group:
+ * call and then per block of S samples and group, with the block's S T
+ * tiles as the columns j = s T + t, hc = S T rounded up to whole vectors:
  *
  *   U_e [Co, 2Ci]   = [Wr Wi] / (NH NW)        filter DFTs, once per call
- *   V_e [2Ci, cols] = [Xr Xi; Xi -Xr]          input DFTs, T tiles per plane,
- *                                              2T columns per sample
- *   M_e [Co, cols]  = U_e V_e = [Mr Mi]        one real GEMM (lgemm) per bin e
- *   y tile          = the inverse DFT of M (+ bias), through the epilogue
+ *   G [Ci, NH NW, hc]                          the tiles gathered: row
+ *                                              i NW + j, column = tile
+ *   V_e [2Ci, 2hc]  = [Xr Xi; Xi -Xr]          input DFTs, Xr in columns
+ *                                              [0, hc), Xi in [hc, 2hc)
+ *   M_e [Co, 2hc]   = U_e V_e = [Mr | Mi]      one real GEMM (lgemm) per bin e
+ *   Y [Co, MH MW, hc]                          the inverse DFTs, full tiles
+ *   y               = Y's tiles (+ bias), through the epilogue, clipped
+ *                     at the plane's edges
  *
  * so each bin's complex product [Co, Ci] x [Ci, T] is one real GEMM of
- * twice the depth and width.  S (fft_block) is the power of two up to 8
- * giving at least 48 columns, and cols = 2 T S rounded up to whole
- * vectors (the GEMM's float tail would otherwise run narrow products
- * scalar); the padding columns, and those of the samples past the
- * batch's end in its last block, are zeroed once per call, computed and
- * never read back.  The scale 1/(NH NW) of the inverse is a
+ * twice the depth and width.  Per input channel (independent: each has
+ * its own slice of G) a scalar gather copies the channel's tiles of the
+ * block's samples into G, then the forward transform runs as one loop
+ * over the hc columns with unit-stride loads of G and stores into V_e,
+ * which loop_vectorize widens; per output channel the inverse runs the
+ * same way from M_e into Y, then a scalar scatter stores the tiles' values
+ * that fall inside the plane.  S (fft_block) is the power of two up to 8
+ * giving at least 48 columns; the padding columns, and those of the
+ * samples past the batch's end in its last block, are transformed,
+ * multiplied and never read back (G is zeroed once per call, so they stay
+ * finite).  The scale 1/(NH NW) of the inverse is a
  * power of two, exact, folded into the filter's inputs.  The transforms
- * are straight-line code: a radix-2 decimation-in-time DFT evaluated
+ * are straight-line code, emitted once each per kernel: a radix-2
+ * decimation-in-time DFT evaluated
  * lazily, only the bins (or, inverse, the outputs) asked for, with a
  * real sequence's bins above the middle taken as conjugates, zero inputs
  * (the filter's padding) folded away, twiddles of 1, -1, i and -i without
  * multiplications; each butterfly's result is a local.  Rows first (real
  * to half spectrum), then columns; the inverse columns first, then rows
  * (only the real part of the output kept).  A padded layer, or one whose
- * tiles reach past the input, first copies its input planes into a zeroed
- * scratch plane of (TH*MH + KH - 1) x (TW*MW + KW - 1).
+ * tiles reach past the input, first copies each sample's input planes
+ * into its zeroed scratch planes of (TH*MH + KH - 1) x (TW*MW + KW - 1).
  *
  * conv_dx is the correlation of dy, padded by K - 1 - pad, with the
  * kernel flipped in both axes and its channel axes swapped: the filter
  * transform reads the taps flipped and stores U_e as [Cg, 2Og].
  *
  *   %3 = conv(x [N, 64, 27, 27], w [192, 64, 5, 5]) [N, 192, 27, 27], pad 2
- *     => 8 x 16 transforms, 4 x 12 tiles, T = 7 * 3 = 21, S = 2:
- *        U [72, 192, 128], V [72, 128, 96], 72 GEMMs [192, 128] x [128, 96]
- *        per 2 samples
+ *     => 8 x 16 transforms, 4 x 12 tiles, T = 7 * 3 = 21, S = 2, 16 lanes:
+ *        hc = 48, U [72, 192, 128], G [64, 128, 48], V [72, 128, 96],
+ *        72 GEMMs [192, 128] x [128, 96], Y [192, 48, 48] per 2 samples
+ *
+ *     for c in 0..64 (indep)                  for oc in 0..192 (indep)
+ *       gather G[c]                             for j in 0..48 (vector)
+ *       for j in 0..48 (vector)                   Y[oc][..][j] = inv(M[..][oc][j])
+ *         V[..][c][j] = fwd(G[c][..][j])        scatter Y[oc] to y
  */
 #include "lower_fft.h"
 
@@ -79,17 +95,17 @@ static int fft_block(int T)
 }
 
 /* Arithmetic per sample and group of one size: the GEMMs' multiply-adds
- * (their columns rounded up to FFT_COLS, the micro-kernel's width with
- * 16 lanes: the size does not depend on the target) and about N log N per
- * transform of each input and output plane's tiles. */
+ * and about N log N per transform of each input and output channel's
+ * columns (the tiles, each half's columns rounded up to FFT_COLS, whole
+ * vectors with 16 lanes: the size does not depend on the target). */
 static double fft_cost(int nh, int nw, int kh, int kw, int oh, int ow, int ci, int co)
 {
     int mh = nh - kh + 1, mw = nw - kw + 1;
     int tiles = ((oh + mh - 1) / mh) * ((ow + mw - 1) / mw), S = fft_block(tiles);
-    double t = tiles, bins = (double)nh * (nw / 2 + 1);
-    double cols = ceil(2.0 * t * S / FFT_COLS) * FFT_COLS / S;
-    double gemm = bins * co * 2.0 * ci * cols;
-    double xform = t * (ci + co) * (double)nh * nw * (log2i(nh * nw) + 1);
+    double bins = (double)nh * (nw / 2 + 1);
+    double half = ceil((double)tiles * S / FFT_COLS) * FFT_COLS / S;
+    double gemm = bins * co * 2.0 * ci * 2 * half;
+    double xform = half * (ci + co) * (double)nh * nw * (log2i(nh * nw) + 1);
     return gemm + xform;
 }
 
@@ -421,7 +437,8 @@ typedef struct {
     int nbin;               /* NH * hw                                   */
     int TH, TW, ntile;      /* tiles per plane                           */
     int S;                  /* samples per GEMM (fft_block)              */
-    int cols;               /* the GEMMs' columns: 2 ntile S, padded     */
+    int hc;                 /* columns per half: ntile S, whole vectors  */
+    int cols;               /* the GEMMs' columns: 2 hc                  */
     int HP, WP;             /* the plane the tiles read                  */
     bool copy;              /* through a zero-padded copy of the input   */
 } Fft;
@@ -452,22 +469,17 @@ static void fft_geom(Fft *f, Lower *L, bool dx, const Geom *G)
     f->TH = (f->OH + f->MH - 1) / f->MH;
     f->TW = (f->OW + f->MW - 1) / f->MW;
     f->ntile = f->TH * f->TW;
-    /* whole vectors: the GEMM's float tail would run every column scalar
-     * when 2T is below the vector width; the padding columns stay 0 */
+    /* whole vectors: the transforms run over the columns without a
+     * scalar tail, and the GEMM's float tail would run every column
+     * scalar when 2T is below the vector width */
     int V = L->t->vlen > 1 ? L->t->vlen : 1;
     f->S = fft_block(f->ntile);
-    f->cols = (2 * f->ntile * f->S + V - 1) / V * V;
+    f->hc = (f->ntile * f->S + V - 1) / V * V;
+    f->cols = 2 * f->hc;
     f->HP = f->TH * f->MH + f->KH - 1;
     f->WP = f->TW * f->MW + f->KW - 1;
     f->copy = f->pt || f->pl || f->H < f->HP || f->W < f->WP;
     NETC_ASSERT(f->H + f->pt <= f->HP && f->W + f->pl <= f->WP);
-}
-
-/* n loads buf[base + offs[i]] into locals */
-static void load_vals(Lower *L, Stmt *p, Fv *v, int buf, Expr *base, const int *offs, int n)
-{
-    for (int i = 0; i < n; i++)
-        v[i] = (Fv){false, false, ldecl(L, p, local_name(L, "d"), T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))), 0};
 }
 
 static void store_fv(Lower *L, Stmt *p, int buf, Expr *idx, Fv v, bool neg)
@@ -522,50 +534,71 @@ static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
     }
 }
 
-/* xp [Ci, HP, WP] interior = the group's input planes at xb. */
-static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, int x, Expr *xb)
+/* The interior of the zero-padded planes xp [Ci, HP, WP] at xpb = the
+ * group's input planes at xb. */
+static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, Expr *xpb, int x, Expr *xb)
 {
     Stmt *q = p;
     Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
     Expr *h = lfor(L, &q, "h", li(L, 0), li(L, f->H));
-    Expr *dst = lbind(L, q, "xr", lmad(L, lmad(L, c, f->HP, ladd(L, h, li(L, f->pt))), f->WP, li(L, f->pl)));
+    Expr *dst = lbind(L, q, "xr", ladd(L, xpb, lmad(L, lmad(L, c, f->HP, ladd(L, h, li(L, f->pt))), f->WP, li(L, f->pl))));
     Expr *src = lbind(L, q, "sr", ladd(L, xb, lmul(L, lmad(L, c, f->H, h), li(L, f->W))));
     Expr *i = lfor(L, &q, "i", li(L, 0), li(L, f->W));
     lstore(L, q, xp, ladd(L, dst, i), lload(L, x, ladd(L, src, i)), false);
 }
 
-/* V_e [2Ci, 2T] = [Xr Xi; Xi -Xr] for the DFT X of every NH x NW tile of
- * the planes in `src` (plane c at base + c*plane, rows rs apart).
- * Planes are independent. */
-static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int src, Expr *base, int plane, int rs,
-                            Expr *cb)
+/* Channel c's tiles of the block's samples, gathered: G [NH NW, hc] at gc,
+ * column s T + t of row (i NW + j) = point (i, j) of tile t of sample s.
+ * Sample s's plane c starts at sb + s*sstride + c*plane, rows rs apart. */
+static void gather_tiles(Lower *L, Stmt *p, const Fft *f, int gb, Expr *gc, int src, Expr *sb, int sstride,
+                         Expr *c, int plane, int rs, Expr *ns)
 {
-    int offs[FFT_NMAX * FFT_NMAX], T = f->ntile;
-    for (int i = 0; i < f->NH; i++)
-        for (int j = 0; j < f->NW; j++)
-            offs[i * f->NW + j] = i * rs + j;
     Stmt *q = p;
-    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
+    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
     Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
     Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, lmad(L, c, plane, base), lmad(L, th, f->MH * rs, lmul(L, tw, li(L, f->MW)))));
+    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, sb, lmad(L, s, sstride, lmul(L, c, li(L, plane)))),
+                                      lmad(L, th, f->MH * rs, lmul(L, tw, li(L, f->MW)))));
+    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->ntile)), lmad(L, th, f->TW, tw))));
+    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, f->NH));
+    Expr *sr = lbind(L, q, "sr", lmad(L, i, rs, tb));
+    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->NW * f->hc, col));
+    Expr *j = lfor(L, &q, "j", li(L, 0), li(L, f->NW));
+    lstore(L, q, gb, lmad(L, j, f->hc, gr), lload(L, src, ladd(L, sr, j)), false);
+}
+
+/* V_e [2Ci, 2hc] = [Xr Xi; Xi -Xr] of channel c (rows c and Ci + c) for
+ * the DFT X of every column of its gathered tiles G at gc: one loop over
+ * the columns, unit stride in every load and store. */
+static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr *gc, Expr *c)
+{
+    int H = f->hc;
+    /* the bins' and the lower half's strides as locals: a kernel family
+     * (loop_family.c) of a layer and its input gradient then passes two
+     * arguments, not one per store */
+    Expr *bs = lvar(L, ldecl(L, p, "vs", T_I32, li(L, 2 * f->ci * f->cols)));
+    Expr *lo = lvar(L, ldecl(L, p, "vlo", T_I32, li(L, f->ci * f->cols)));
+    Stmt *q = p;
+    Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
+    Expr *gj = lbind(L, q, "gj", ladd(L, gc, j));
     Fv d[FFT_NMAX * FFT_NMAX];
-    load_vals(L, q, d, src, tb, offs, f->NH * f->NW);
+    for (int i = 0; i < f->NH * f->NW; i++)
+        d[i] = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, gb, ladd(L, gj, li(L, i * H)))), 0};
     Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     Fx x = {L, q};
     fft2_fwd(&x, f->NH, f->NW, d, out);
-    Expr *vi = lbind(L, q, "vi", ladd(L, lmad(L, c, f->cols, lmad(L, th, f->TW, tw)), cb));
-    int lo = f->ci * f->cols; /* the lower half's rows */
+    Expr *vi = lbind(L, q, "vi", lmad(L, c, f->cols, j));
+    Expr *vl = lbind(L, q, "vl", ladd(L, vi, lo)); /* the lower half's rows */
     for (int e = 0; e < f->nbin; e++) {
-        int eb = e * 2 * f->ci * f->cols;
-        store_fv(L, q, v, ladd(L, vi, li(L, eb)), out[e].re, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + T)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, vi, li(L, eb + lo + T)), out[e].re, true);
+        Expr *eb = lmul(L, li(L, e), bs);
+        store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, 0)), out[e].re, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, H)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, 0)), out[e].im, false);
+        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, H)), out[e].re, true);
     }
 }
 
-/* M_e [Co, 2T] = U_e V_e for each bin e, with U_e read as group g's
+/* M_e [Co, 2hc] = U_e V_e for each bin e, with U_e read as group g's
  * [Co, 2Ci] block. */
 static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Expr *g)
 {
@@ -577,103 +610,113 @@ static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Exp
           (MatRef){v, lmul(L, e, li(L, K * T2)), T2, 1, 0, 0}, li(L, f->co), T2, li(L, K), false);
 }
 
-/* Output tiles (th, tw) in [th0, th1) x [tw0, tw1) of channel oc, each
- * storing its first rows x cols values (+ bias). */
-static void out_tiles(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *mc, Expr *yc, Expr *bias,
-                      const int th[2], const int tw[2], int rows, int cols)
+/* Y [MH MW, hc] at yo = the inverse DFTs of channel oc's columns of M
+ * (row oc at mc): the full MH x MW values of every column's tile, one loop
+ * over the columns. */
+static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo, int mb, Expr *mc)
 {
-    int T = f->ntile, offs[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
-    for (int e = 0; e < f->nbin; e++) {
-        offs[2 * e] = e * f->co * f->cols;
-        offs[2 * e + 1] = e * f->co * f->cols + T;
-    }
+    int H = f->hc;
+    Expr *bs = lvar(L, ldecl(L, p, "ms", T_I32, li(L, f->co * f->cols))); /* as input_transform's */
     Stmt *q = p;
-    Expr *i = lfor(L, &q, "th", li(L, th[0]), li(L, th[1]));
-    Expr *j = lfor(L, &q, "tw", li(L, tw[0]), li(L, tw[1]));
-    Fv mv[2 * FFT_NMAX * (FFT_NMAX / 2 + 1)];
-    load_vals(L, q, mv, mb, lbind(L, q, "mi", ladd(L, mc, lmad(L, i, f->TW, j))), offs, 2 * f->nbin);
+    Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
+    Expr *mj = lbind(L, q, "mj", ladd(L, mc, j));
     Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
-    for (int e = 0; e < f->nbin; e++)
-        m[e] = (Cx){mv[2 * e], mv[2 * e + 1]};
+    for (int e = 0; e < f->nbin; e++) {
+        Expr *eo = ladd(L, mj, lmul(L, li(L, e), bs));
+        m[e].re = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, eo, li(L, 0)))), 0};
+        m[e].im = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, mb, ladd(L, eo, li(L, H)))), 0};
+    }
     Fv out[FFT_NMAX * FFT_NMAX];
     Fx x = {L, q};
-    fft2_inv(&x, f->NH, f->NW, m, rows, cols, out);
-    Expr *yb = lbind(L, q, "yt", ladd(L, yc, lmad(L, i, f->MH * f->OW, lmul(L, j, li(L, f->MW)))));
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            Fv o = out[r * cols + c];
-            Expr *v = o.zero ? lf(L, 0.0f) : fv_expr(&x, o);
-            if (bias)
-                v = fadd(L, v, bias);
-            Expr *yi = ladd(L, yb, li(L, r * f->OW + c));
-            lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
-        }
+    fft2_inv(&x, f->NH, f->NW, m, f->MH, f->MW, out);
+    Expr *yj = lbind(L, q, "yj", ladd(L, yo, j));
+    for (int i = 0; i < f->MH * f->MW; i++) {
+        Fv o = out[i];
+        lstore(L, q, yt, ladd(L, yj, li(L, i * H)), o.zero ? lf(L, 0.0f) : fv_expr(&x, o), false);
+    }
 }
 
-/* The output planes at yb from M: per channel, the full tiles and the
- * ragged last row and column. */
-static void output_transform(Lower *L, Stmt *p, const Fft *f, int y, int mb, Expr *yb, int bbuf, Expr *g,
-                             Expr *cb)
+/* The block's output planes of channel oc from Y at yo (+ bias), through
+ * the epilogue, the last row and column of tiles clipped at the plane's
+ * edges; sample s's plane at yb + s*sstride. */
+static void scatter_tiles(Lower *L, Stmt *p, const Fft *f, int y, Expr *yb, int sstride, int yt, Expr *yo,
+                          Expr *bias, Expr *ns)
 {
     Stmt *q = p;
-    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->co));
-    Expr *yc = lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb));
-    Expr *mc = lbind(L, q, "mc", ladd(L, lmul(L, oc, li(L, f->cols)), cb));
-    Expr *bias = bbuf < 0 ? NULL
-                          : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
-    for (int vh = 0; vh < 2; vh++)
-        for (int vw = 0; vw < 2; vw++) {
-            int rows = vh ? f->OH % f->MH : f->MH, cols = vw ? f->OW % f->MW : f->MW;
-            int th[2] = {vh ? f->OH / f->MH : 0, vh ? f->TH : f->OH / f->MH};
-            int tw[2] = {vw ? f->OW / f->MW : 0, vw ? f->TW : f->OW / f->MW};
-            if (rows && cols && th[1] > th[0] && tw[1] > tw[0])
-                out_tiles(L, q, f, y, mb, mc, yc, bias, th, tw, rows, cols);
-        }
+    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+    Expr *ys = lbind(L, q, "ys", lmad(L, s, sstride, yb));
+    Expr *js = lbind(L, q, "js", ladd(L, yo, lmul(L, s, li(L, f->ntile))));
+    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
+    Expr *rows = f->OH % f->MH == 0 ? li(L, f->MH) : lmin(L, li(L, f->MH), lsub(L, li(L, f->OH), lmul(L, th, li(L, f->MH))));
+    Expr *r = lfor(L, &q, "r", li(L, 0), rows);
+    Expr *yr = lbind(L, q, "yr", ladd(L, ys, lmul(L, lmad(L, th, f->MH, r), li(L, f->OW))));
+    Expr *jr = lbind(L, q, "jr", ladd(L, lmad(L, th, f->TW, js), lmul(L, r, li(L, f->MW * f->hc))));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
+    Expr *cols = f->OW % f->MW == 0 ? li(L, f->MW) : lmin(L, li(L, f->MW), lsub(L, li(L, f->OW), lmul(L, tw, li(L, f->MW))));
+    Expr *yw = lbind(L, q, "yw", lmad(L, tw, f->MW, yr));
+    Expr *jw = lbind(L, q, "jw", ladd(L, jr, tw));
+    Expr *c = lfor(L, &q, "c", li(L, 0), cols);
+    Expr *v = lload(L, yt, lmad(L, c, f->hc, jw));
+    if (bias)
+        v = fadd(L, v, bias);
+    Expr *yi = ladd(L, yw, c);
+    lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
 }
 
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
  * bias (-1: none). */
 static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbuf)
 {
-    long T = f->ntile, nb = f->nbin;
+    long nb = f->nbin, H = f->hc, P = (long)f->NH * f->NW, Q = (long)f->MH * f->MW;
+    long xps = (long)f->ci * f->HP * f->WP; /* one sample's padded planes */
     int u = kernel_scratch(L->a, L->k, "fu", nb * f->groups * f->co * 2 * f->ci, 0);
     int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->ci * f->cols, 0);
     int mb = kernel_scratch(L->a, L->k, "fm", nb * f->co * f->cols, 0);
-    int xp = f->copy ? kernel_scratch(L->a, L->k, "xpad", (long)f->ci * f->HP * f->WP, 0) : -1;
+    int gb = kernel_scratch(L->a, L->k, "fg", f->ci * P * H, 0);
+    int yt = kernel_scratch(L->a, L->k, "fy", f->co * Q * H, 0);
+    int xp = f->copy ? kernel_scratch(L->a, L->k, "xpad", f->S * xps, 0) : -1;
 
     Stmt *p = L->k->body;
     filter_transform(L, p, f, wbuf, u);
     /* the padding columns, and those of the samples past the batch's end
-     * in its last block: computed by the GEMMs, never read back */
-    if (f->cols > 2 * T || f->S > 1)
-        lzero(L, p, v, li(L, 0), li(L, (int)(nb * 2 * f->ci * f->cols)));
+     * in its last block: transformed and multiplied, never read back */
+    if (H > (long)f->S * f->ntile || f->S > 1)
+        lzero(L, p, gb, li(L, 0), li(L, (int)(f->ci * P * H)));
     if (xp >= 0)
-        lzero(L, p, xp, li(L, 0), li(L, f->ci * f->HP * f->WP));
+        lzero(L, p, xp, li(L, 0), li(L, (int)(f->S * xps)));
     int S = f->S;
     Expr *blk = lfor(L, &p, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
     Expr *g = lfor(L, &p, "g", li(L, 0), li(L, f->groups));
     Expr *n0 = lbind(L, p, "n0", lmul(L, blk, li(L, S)));
     Expr *ns = S == 1 ? li(L, 1) : lbind(L, p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
-    for (int pass = 0; pass < 2; pass++) {
-        /* pass 0: the block's input transforms; pass 1: its outputs */
-        if (pass == 1)
-            bin_gemms(L, p, f, mb, u, v, g);
+    int xstep = f->groups * f->ci * f->H * f->W, ystep = f->groups * f->co * f->OH * f->OW;
+    /* the block's first sample's group g */
+    Expr *xb = lbind(L, p, "xb", lmad(L, lmad(L, n0, f->groups, g), f->ci * f->H * f->W, li(L, 0)));
+    Expr *yb = lbind(L, p, "yb", lmad(L, lmad(L, n0, f->groups, g), f->co * f->OH * f->OW, li(L, 0)));
+    if (xp >= 0) {
         Stmt *q = p;
-        Expr *sm = lfor(L, &q, "s", li(L, 0), ns);
-        Expr *ng = lmad(L, ladd(L, n0, sm), f->groups, g);
-        Expr *cb = lbind(L, q, "cb", lmul(L, sm, li(L, 2 * f->ntile)));
-        if (pass == 0) {
-            Expr *xb = lbind(L, q, "xb", lmul(L, ng, li(L, f->ci * f->H * f->W)));
-            if (xp >= 0) {
-                copy_planes(L, q, f, xp, in, xb);
-                input_transform(L, q, f, v, xp, li(L, 0), f->HP * f->WP, f->WP, cb);
-            } else {
-                input_transform(L, q, f, v, in, xb, f->H * f->W, f->W, cb);
-            }
-        } else {
-            Expr *yb = lbind(L, q, "yb", lmul(L, ng, li(L, f->co * f->OH * f->OW)));
-            output_transform(L, q, f, out, mb, yb, bbuf, g, cb);
-        }
+        Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, xstep, xb));
+    }
+    {
+        Stmt *q = p;
+        Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
+        Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * H))));
+        if (xp >= 0)
+            gather_tiles(L, q, f, gb, gc, xp, li(L, 0), (int)xps, c, f->HP * f->WP, f->WP, ns);
+        else
+            gather_tiles(L, q, f, gb, gc, in, xb, xstep, c, f->H * f->W, f->W, ns);
+        input_transform(L, q, f, v, gb, gc, c);
+    }
+    bin_gemms(L, p, f, mb, u, v, g);
+    {
+        Stmt *q = p;
+        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->co));
+        Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
+        inverse_transform(L, q, f, yt, yo, mb, lmul(L, oc, li(L, f->cols)));
+        Expr *bias = bbuf < 0 ? NULL
+                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
+        scatter_tiles(L, q, f, out, lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb)), ystep, yt, yo, bias, ns);
     }
 }
 

@@ -468,6 +468,11 @@ CASES = [
     # gradient padded by 6); a 1D kernel of 9, pad 4, on ragged tiles of 8
     Case("conv_fft_k5_groups", (4, 13, 11),
          lambda: Net(lambda m, x: m.c(x), c=conv(4, 6, 5, padding=2, groups=2))),
+    # planes of many tiles, ragged in both axes: the FFT's columns span
+    # several vectors and a fused activation follows the grouped layer
+    Case("conv_fft_cols", (4, 20, 30),
+         lambda: Net(lambda m, x: m.d(torch.tanh(m.c(x))),
+                     c=conv(4, 6, 3, padding=1, groups=2), d=conv(6, 3, 3, padding=1))),
     Case("conv_fft_k7", (3, 15, 12),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 5, 7))),
     Case("conv1d_fft_k9", (3, 45),
