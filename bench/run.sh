@@ -68,10 +68,8 @@ for t in "${threads_list[@]}"; do
   "$python" bench/lenet_torch.py --epochs "$epochs" --batch "$batch" --lr "$lr" \
       --momentum "$momentum" --schedule "$schedule" --threads "$t" --metrics "$out/pytorch-$t.jsonl" | tee "$out/pytorch-$t.log"
   for be in "${backends[@]}"; do
-    # netc's programs are single-threaded today: the same program runs once
-    # per thread setting, so every row of the table is a measurement.
     echo "-- netc ($be), $t thread(s); load average $(loadavg)"
-    "$build/lenet-$be" train --epochs "$epochs" \
+    "$build/lenet-$be" train --epochs "$epochs" --threads "$t" \
         --batch "$batch" --lr "$lr" --schedule "$schedule" --metrics "$out/netc-$be-$t.jsonl" | tee "$out/netc-$be-$t.log"
   done
 done
