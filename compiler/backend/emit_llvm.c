@@ -224,13 +224,32 @@ static LLVMValueRef gen_logic(KGen *kg, const Expr *e)
     return to_i32(kg, phi);
 }
 
+/* An index in 64 bits: its sums and products computed there (nsw), the
+ * other terms (variables, divisions, loads of ints) sign-extended. The
+ * value is the int the C backend computes (whose overflow is undefined
+ * there too), and the address arithmetic stays linear for LLVM: a sign
+ * extension of a sum would hide that b[(k + i) + 1] follows b[k + i]
+ * once i is unrolled, which costs vectorised loops their contiguous
+ * loads. */
+static LLVMValueRef gen_index64(KGen *kg, const Expr *e)
+{
+    Gen *g = kg->g;
+    switch (e->k) {
+    case X_INT: return LLVMConstInt(g->t_i64, (unsigned long long)(long long)e->ival, 1);
+    case X_ADD: return LLVMBuildNSWAdd(g->b, gen_index64(kg, e->a), gen_index64(kg, e->b), "");
+    case X_SUB: return LLVMBuildNSWSub(g->b, gen_index64(kg, e->a), gen_index64(kg, e->b), "");
+    case X_MUL: return LLVMBuildNSWMul(g->b, gen_index64(kg, e->a), gen_index64(kg, e->b), "");
+    default: return LLVMBuildSExt(g->b, gen_expr(kg, e), g->t_i64, "");
+    }
+}
+
 static LLVMValueRef elem_ptr(KGen *kg, int buf, const Expr *idx)
 {
     Gen *g = kg->g;
     NETC_ASSERT(buf >= 0 && buf < kg->k->nbuf);
-    /* C indexes with an int, which it sign-extends; do the same so the
-     * address arithmetic is 64-bit and matches. */
-    LLVMValueRef i = LLVMBuildSExt(g->b, gen_expr(kg, idx), g->t_i64, "");
+    /* C indexes with an int, which it sign-extends; the same value, with
+     * the address arithmetic 64-bit */
+    LLVMValueRef i = gen_index64(kg, idx);
     return LLVMBuildInBoundsGEP2(g->b, g->t_f32, kg->buf[buf], &i, 1, "");
 }
 

@@ -496,6 +496,9 @@ static void test_ll_text(void **state)
     assert_non_null(strstr(s, "srem i32"));
     assert_null(strstr(s, "fast"));        /* no fast-math flags */
     assert_null(strstr(s, "@main"));
+    /* indices: sums and products in 64 bits over sign-extended leaves */
+    assert_non_null(strstr(s, "add nsw i64"));
+    assert_non_null(strstr(s, "mul nsw i64"));
     free(s);
     s = read_file(ll, NULL);
     assert_non_null(s);
