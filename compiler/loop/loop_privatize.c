@@ -86,32 +86,6 @@ static bool stmt_uses(const Stmt *s, const bool *priv, bool reads)
     return false;
 }
 
-static bool expr_reads_other(const Expr *e, const bool *priv, const bool *sum)
-{
-    if (!e)
-        return false;
-    if (e->k == X_LOAD && priv[e->buf] && !sum[e->buf])
-        return true;
-    return expr_reads_other(e->a, priv, sum) || expr_reads_other(e->b, priv, sum) ||
-           expr_reads_other(e->c, priv, sum);
-}
-
-/* Whether the listed buffers s reads are all accumulators. */
-static bool reads_only(const Stmt *s, const bool *priv, const bool *sum)
-{
-    if (expr_reads_other(s->lo, priv, sum) || expr_reads_other(s->hi, priv, sum) ||
-        expr_reads_other(s->cond, priv, sum) || expr_reads_other(s->idx, priv, sum) ||
-        expr_reads_other(s->val, priv, sum) || s->k == S_CALL)
-        return false;
-    for (int i = 0; i < s->nbody; i++)
-        if (!reads_only(s->body[i], priv, sum))
-            return false;
-    for (int i = 0; i < s->nels; i++)
-        if (!reads_only(s->els[i], priv, sum))
-            return false;
-    return true;
-}
-
 static Expr *offset(Rebase *r, int buf, Expr *idx)
 {
     long size = r->k->buf[buf].size_fixed;
@@ -188,9 +162,12 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
 {
     Stmt *body = k->body, *s = body->body[at];
     size_t nb = (size_t)k->nbuf + 1;
+    /* priv: every listed buffer; sum: the accumulators; ws: the workspaces */
     bool *priv = arena_alloc(a, sizeof(bool) * nb), *sum = arena_alloc(a, sizeof(bool) * nb);
+    bool *ws = arena_alloc(a, sizeof(bool) * nb);
     memset(priv, 0, sizeof(bool) * nb);
     memset(sum, 0, sizeof(bool) * nb);
+    memset(ws, 0, sizeof(bool) * nb);
     long bytes = 0;
     for (int i = 0; i < s->npriv + s->nsum; i++) {
         int b = i < s->npriv ? s->priv[i] : s->sum[i - s->npriv];
@@ -199,6 +176,7 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
             return false;
         priv[b] = true;
         sum[b] = i >= s->npriv;
+        ws[b] = !sum[b];
         bytes += lb->size_fixed * (long)sizeof(float);
     }
     int P = t->cores;
@@ -210,7 +188,7 @@ static bool privatize_loop(Arena *a, Kernel *k, const Target *t, int at)
         const Stmt *o = body->body[i];
         if (i < at && stmt_uses(o, priv, true))
             return false;
-        if (i > at && (stmt_uses(o, priv, false) || !reads_only(o, priv, sum)))
+        if (i > at && (stmt_uses(o, priv, false) || stmt_uses(o, ws, true)))
             return false;
     }
     for (int i = 0; i < at; i++)
