@@ -56,12 +56,15 @@ for ex in examples/*.net; do
     if [ "$name" = lenet ]; then
       check "$cc compiles $name strictly with -march=native" $cc -std=c99 -O2 -march=native \
         -Wall -Wextra -Wpedantic -Werror -c "$tmp/a-$name/"*.c -o "$tmp/$name-$cc-native.o"
-      # and the 16-lane form, whatever this machine has (compiled, not run)
+      # and the x86 vector forms, whatever this machine has (compiled, not
+      # run): 16 lanes, 8 with and without FMA (its lane loop), 4
       if [ "$(uname -m)" = x86_64 ]; then
-        "$netc" emit-c "$ex" --cpu skylake-avx512 -o "$tmp/v16-$name" > /dev/null
-        check "$cc compiles $name's 16-lane vectors strictly" $cc -std=c99 -O2 \
-          -march=skylake-avx512 -Wall -Wextra -Wpedantic -Werror -c "$tmp/v16-$name/"*.c \
-          -o "$tmp/$name-$cc-v16.o"
+        for cpu in skylake-avx512 haswell sandybridge x86-64; do
+          "$netc" emit-c "$ex" --cpu $cpu -o "$tmp/$cpu-$name" > /dev/null
+          check "$cc compiles $name's vectors for $cpu strictly" $cc -std=c99 -O2 \
+            -march=$cpu -Wall -Wextra -Wpedantic -Werror -c "$tmp/$cpu-$name/"*.c \
+            -o "$tmp/$name-$cc-$cpu.o"
+        done
       fi
     fi
   done

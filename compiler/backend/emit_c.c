@@ -1132,19 +1132,50 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
                    w >= 16 ? "defined(__AVX512F__)" : w == 8 ? "defined(__AVX__)"
                                                       : "defined(__SSE2__) || defined(__ARM_NEON)",
                    w, 4 * w);
+        /* GCC tunes some AVX-512 CPUs (-march=native on them) for 256-bit
+         * vectors: the 16-lane loops below are then built from halves
+         * through the stack, and every load of such a value stalls on
+         * store forwarding (LeNet's training 4x slower). */
+        if (w >= 16)
+            buf_puts(b, "#if !defined(__clang__)\n#pragma GCC target(\"prefer-vector-width=512\")\n#endif\n");
         buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vload%d(const float *p)\n"
                       "{\n    netc_v%d v = {0};\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n", w, w, w);
         buf_printf(b, "static inline __attribute__((unused)) void netc_vstore%d(float *p, netc_v%d v)\n"
                       "{\n    __builtin_memcpy(p, &v, sizeof v);\n}\n", w, w);
+        /* broadcast, fma, min and max: x86's instructions where the target
+         * has them (the same bits: one rounding in fma, and MINPS/MAXPS
+         * are exactly a < b ? a : b and a > b ? a : b); they also compile
+         * twice as fast as the lane loops, which gcc must vectorise */
+        const char *mm = w >= 16 ? "_mm512" : w == 8 ? "_mm256" : "_mm";
+        const char *mt = w >= 16 ? "__m512" : w == 8 ? "__m256" : "__m128";
+        if (w >= 8) /* the AVX guards above: x86 */
+            buf_puts(b, "#define NETC_X86 1\n#include <immintrin.h>\n");
+        else
+            buf_puts(b, "#if defined(__SSE2__)\n#define NETC_X86 1\n#include <immintrin.h>\n"
+                        "#else\n#define NETC_X86 0\n#endif\n");
+        buf_printf(b, "#if NETC_X86\n"
+                      "static inline __attribute__((unused)) netc_v%d netc_vbcast%d(float s)\n{\n"
+                      "    return (netc_v%d)%s_set1_ps(s);\n}\n#else\n", w, w, w, mm);
         buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vbcast%d(float s)\n{\n    netc_v%d v = {0};\n"
-                      "    for (int l = 0; l < %d; l++)\n        v[l] = s;\n    return v;\n}\n", w, w, w, w);
+                      "    for (int l = 0; l < %d; l++)\n        v[l] = s;\n    return v;\n}\n#endif\n", w, w, w, w);
+        buf_printf(b, "#if NETC_X86%s\n"
+                      "static inline __attribute__((unused)) netc_v%d netc_vfma%d(netc_v%d a, netc_v%d b, netc_v%d c)\n{\n"
+                      "    return (netc_v%d)%s_fmadd_ps((%s)a, (%s)b, (%s)c);\n}\n#else\n",
+                   w >= 16 ? "" : " && defined(__FMA__)", w, w, w, w, w, w, mm, mt, mt, mt);
         buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_vfma%d(netc_v%d a, netc_v%d b, netc_v%d c)\n{\n"
                       "    netc_v%d r = c;\n    for (int l = 0; l < %d; l++)\n        r[l] = fmaf(a[l], b[l], c[l]);\n"
-                      "    return r;\n}\n", w, w, w, w, w, w, w);
+                      "    return r;\n}\n#endif\n", w, w, w, w, w, w, w);
+        buf_puts(b, "#if NETC_X86\n");
+        for (int mx = 0; mx < 2; mx++)
+            buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_v%s%d(netc_v%d a, netc_v%d b)\n{\n"
+                          "    return (netc_v%d)%s_%s_ps((%s)a, (%s)b);\n}\n",
+                       w, mx ? "max" : "min", w, w, w, w, mm, mx ? "max" : "min", mt, mt);
+        buf_puts(b, "#else\n");
         for (int mx = 0; mx < 2; mx++)
             buf_printf(b, "static inline __attribute__((unused)) netc_v%d netc_v%s%d(netc_v%d a, netc_v%d b)\n{\n"
                           "    netc_v%d r = a;\n    for (int l = 0; l < %d; l++)\n        r[l] = a[l] %s b[l] ? a[l] : b[l];\n"
                           "    return r;\n}\n", w, mx ? "max" : "min", w, w, w, w, w, mx ? ">" : "<");
+        buf_puts(b, "#endif\n");
         buf_printf(b, "typedef int netc_vi%d __attribute__((vector_size(%d)));\n"
                       "static inline __attribute__((unused)) netc_v%d netc_vsel%d(netc_vi%d m, netc_v%d a, netc_v%d b)\n{\n"
                       "    return (netc_v%d)((m & (netc_vi%d)a) | (~m & (netc_vi%d)b));\n}\n",
