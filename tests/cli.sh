@@ -74,6 +74,15 @@ for ex in examples/*.net; do
   else passes=$((passes+1)); fi
 done
 
+# Every algorithm's C is strict: the FFT's straight-line transforms declare
+# no unused local (their imaginary parts an inverse does not keep).
+check "emit-c golden fft.net" "$netc" emit-c tests/golden/fft.net -o "$tmp/fft"
+for cc in gcc clang; do
+  command -v $cc >/dev/null || continue
+  check "$cc compiles the FFT's C strictly" $cc -std=c99 -Wall -Wextra -Wpedantic -Werror -c \
+    "$tmp/fft/"*.c -o "$tmp/fft-$cc.o"
+done
+
 # emit-c --weights embeds a safetensors file; wrong or missing tensors are errors.
 printf 'network w\ninput x: [3]\nx -> d: dense(2) => y\noutput y\n' > "$tmp/w.net"
 /usr/bin/env python3 - "$tmp/w.safetensors" "$tmp/bad.safetensors" <<'PY' || exit 1

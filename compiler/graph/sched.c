@@ -18,12 +18,8 @@
  *       im2col 66.4, winograd2 55; batch 32))
  *
  * Where an asked-for algorithm does not apply, the cost model's choice
- * stands and the reason says why.  fft has no estimate: measured (LLVM,
- * 1 thread, batch 32) it is slower than direct on the layers it was made
- * for, AlexNet's conv2 (faster than im2col forward, mostly slower for the
- * input gradient) and LeNet's conv2 (docs/ir.md, "FFT"), so only a
- * plan (--autotune times it like every candidate), --algo or algo= pick
- * it.  Dense layers run as a `gemm` (lower_gemm.c); every other node runs
+ * stands and the reason says why.  Dense layers run as a `gemm`
+ * (lower_gemm.c); every other node runs
  * `direct` loops.  A new convolution algorithm is a row of `candidates`:
  * why it cannot compute a node, and its cost.
  */
@@ -66,6 +62,7 @@ bool algo_parse(const char *name, Algo *out)
 /* A convolution node as the cost model sees it: the forward layer's
  * dimensions, whichever pass the node computes. */
 typedef struct {
+    const Graph *g;
     const Node *n;
     const ConvParam *p;
     double batch;
@@ -78,7 +75,7 @@ typedef struct {
 
 static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
 {
-    ConvDims c = {.n = n, .p = &n->p.conv, .batch = batch};
+    ConvDims c = {.g = g, .n = n, .p = &n->p.conv, .batch = batch};
     bool dx = n->op == OP_CONV_DX || n->op == OP_CONV_TRANSPOSE; /* conv_transpose is a conv_dx */
     const Shape *ys = n->op == OP_CONV ? &n->shape
                       : dx             ? &graph_node(g, n->in[0])->shape
@@ -139,6 +136,12 @@ static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
 #define COST_UNFOLD_CPF 0.7553    /* cycles per float of an unfold              */
 #define COST_COL2IM_CPF 0.4      /* ... of col2im                              */
 #define COST_WINO_CPF 2.136      /* ... of the Winograd transforms             */
+#define COST_FFT_FWD 3.9         /* FFT input tile transforms: cycles per point
+                                   and level, per vector of columns (its
+                                   stores are a bin's [2Cg, 2hc] apart)      */
+#define COST_FFT_INV 1.6          /* ... the inverse's (only kept outputs)     */
+#define COST_FFT_FILTER 0.9       /* ... the filter's, one tile at a time       */
+#define COST_FFT_MOVE_CPF 1.2     /* cycles per float gathered or scattered     */
 
 static double peak_flops(const Target *t)
 {
@@ -304,6 +307,40 @@ static double wino2_cost(const ConvDims *c, const Target *t)
     return wino_cost(c, t, 2);
 }
 
+static const char *fft_fit(const Graph *g, const Node *n, int *nh, int *nw);
+
+/* fft (lower_fft.c), NH x NW transforms, output tiles MH x MW, T tiles a
+ * plane, S samples a block, hc = S T columns rounded up to vectors, bins
+ * NH (NW/2 + 1), for the correlation's IC -> OC channels: the filter's
+ * spectra once per call (OC IC transforms, scalar); per block and group
+ * the gather of IC NH NW hc floats, IC + OC transforms of hc columns (a
+ * vector loop each), a GEMM [OC, 2 IC] x [2 IC, 2 hc] per bin with the
+ * spectra (bins OC 2 IC floats) streamed from where they fit, and the
+ * scatter of OC MH MW hc floats; a padded layer's input copied first. */
+static double fft_seconds(const ConvDims *c, const Target *t)
+{
+    int nh, nw;
+    const char *unfit = fft_fit(c->g, c->n, &nh, &nw);
+    NETC_ASSERT(!unfit); /* estimated only where it applies */
+    bool dx = c->n->op != OP_CONV;
+    double oc = dx ? c->cg : c->og, ic = dx ? c->og : c->cg;
+    double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
+    int kh = c->p->nsp == 2 ? c->p->kernel[0] : 1, kw = c->p->kernel[c->p->nsp - 1];
+    double mh = nh - kh + 1, mw = nw - kw + 1, v = t->vlen > 1 ? t->vlen : 1;
+    double T = ceil(oh / mh) * ceil(ow / mw);
+    int S = fft_block((int)T);
+    double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
+    double pts = (double)nh * nw, bins = nh * (nw / 2 + 1.0), levels = log2(pts) + 1;
+    double filter = c->groups * oc * ic * pts * levels * COST_FFT_FILTER / COST_GHZ;
+    double spectra = 4.0 * c->groups * bins * oc * 2 * ic, cols = 4.0 * bins * 2 * ic * 2 * hc;
+    double xform = (ic * COST_FFT_FWD + oc * COST_FFT_INV) * (hc / v) * pts * levels / COST_GHZ;
+    double moved = (ic * pts + oc * mh * mw) * hc * COST_FFT_MOVE_CPF / COST_GHZ;
+    double per_block = c->groups * (bins * gemm_seconds(t, oc, 2 * ic, 2 * hc) + xform + moved) +
+                       stream(t, spectra, spectra) + stream(t, 2 * cols, cols);
+    double copy = c->padded ? 2 * 4.0 * c->groups * ic * (dx ? c->pix_out : c->pix_in) : 0;
+    return filter + blocks * per_block + c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
+}
+
 /* winograd */
 /* Why Winograd F(m x m, 3x3) cannot compute node n, or NULL when it can.
  * conv_dx is a correlation of dy padded by 2 - pad, so its padding must
@@ -388,7 +425,7 @@ static const Candidate candidates[] = {
     {ALGO_IM2COL, NULL, im2col_cost},
     {ALGO_WINOGRAD, wino_unfit, wino4_cost},
     {ALGO_WINOGRAD2, wino_unfit, wino2_cost},
-    {ALGO_FFT, fft_unfit, NULL},
+    {ALGO_FFT, fft_unfit, fft_seconds},
 };
 enum { NCAND = sizeof candidates / sizeof candidates[0] };
 

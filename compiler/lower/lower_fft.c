@@ -68,6 +68,7 @@
 #include "lower_fft.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "lower_impl.h"
 
@@ -84,9 +85,7 @@ static int log2i(int n)
     return l;
 }
 
-/* Samples per GEMM for T tiles a sample: enough for 48 columns (3
- * vectors of 16), at most 8. */
-static int fft_block(int T)
+int fft_block(int T)
 {
     int S = 1;
     while (S < 8 && 2 * T * S < 48)
@@ -146,6 +145,57 @@ bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
             break;
     }
     return best >= 0;
+}
+
+/* ---- dead locals: the transforms compute complex values whose parts a
+ * kept output may not need (an inverse keeps the real part only); their
+ * declarations are dropped so that the C backend's code declares no
+ * unused variable (LLVM would delete them anyway) ---- */
+
+static void mark_vars(const Expr *e, bool *used)
+{
+    if (!e)
+        return;
+    if (e->k == X_VAR)
+        used[e->var] = true;
+    mark_vars(e->a, used);
+    mark_vars(e->b, used);
+    mark_vars(e->c, used);
+}
+
+static void mark_stmt(const Stmt *s, bool *used)
+{
+    mark_vars(s->lo, used);
+    mark_vars(s->hi, used);
+    mark_vars(s->cond, used);
+    mark_vars(s->idx, used);
+    mark_vars(s->val, used);
+    if (s->k == S_ASSIGN || s->k == S_FOR)
+        used[s->var] = true;
+    for (int i = 0; i < s->narg; i++)
+        mark_vars(s->arg[i], used);
+    for (int i = 0; i < s->nbody; i++)
+        mark_stmt(s->body[i], used);
+    for (int i = 0; i < s->nels; i++)
+        mark_stmt(s->els[i], used);
+}
+
+/* Drops the declarations in block b (not nested) whose local nothing after
+ * them reads; a declaration's value has no side effects. */
+static void drop_dead_locals(Lower *L, Stmt *b)
+{
+    bool *used = arena_alloc(L->a, sizeof(bool) * (size_t)(L->k->nvar + 1));
+    memset(used, 0, sizeof(bool) * (size_t)(L->k->nvar + 1));
+    int n = b->nbody, w = n;
+    for (int i = n - 1; i >= 0; i--) {
+        Stmt *s = b->body[i];
+        if (s->k == S_DECL && !used[s->var])
+            continue;
+        mark_stmt(s, used);
+        b->body[--w] = s;
+    }
+    memmove(b->body, b->body + w, sizeof(Stmt *) * (size_t)(n - w));
+    b->nbody = n - w;
 }
 
 /* ---- straight-line DFTs over values that are loop-IR locals (L set) or
@@ -532,6 +582,7 @@ static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
         store_fv(L, q, u, ladd(L, ub, li(L, e * per)), out[e].re, false);
         store_fv(L, q, u, ladd(L, ub, li(L, e * per + f->ci)), out[e].im, false);
     }
+    drop_dead_locals(L, q);
 }
 
 /* The interior of the zero-padded planes xp [Ci, HP, WP] at xpb = the
@@ -596,6 +647,7 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr
         store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, 0)), out[e].im, false);
         store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, H)), out[e].re, true);
     }
+    drop_dead_locals(L, q);
 }
 
 /* M_e [Co, 2hc] = U_e V_e for each bin e, with U_e read as group g's
@@ -634,6 +686,7 @@ static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo,
         Fv o = out[i];
         lstore(L, q, yt, ladd(L, yj, li(L, i * H)), o.zero ? lf(L, 0.0f) : fv_expr(&x, o), false);
     }
+    drop_dead_locals(L, q);
 }
 
 /* The block's output planes of channel oc from Y at yo (+ bias), through

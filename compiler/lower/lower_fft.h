@@ -25,6 +25,10 @@ enum {
  * above FFT_NMAX - 1, or both too large for FFT_AREA_MAX). */
 bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw);
 
+/* Samples per GEMM for T tiles a sample: enough for 48 columns (3
+ * vectors of 16), at most 8. */
+int fft_block(int T);
+
 /* re/im [nh, nw/2 + 1] = the 2D DFT of the real tile d [nh, nw], times
  * scale (a power of two, applied to the inputs). */
 void fft_tile_fwd(int nh, int nw, const float *d, float scale, float *re, float *im);
