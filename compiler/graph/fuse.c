@@ -2,8 +2,10 @@
  * matrix product before them (epilogue fusion).
  *
  * Needs: a verified graph, forward and backward (autodiff has run).
- * Provides: fuse_epilogues.  A producer P (conv, dense, conv_dx, dense_dx)
- * takes into its kernel's stores, in this order (Node.epi):
+ * Provides: fuse_epilogues.  A producer P (conv, dense, conv_dx, dense_dx,
+ * and maxpool_dx: the gradient of a pooled activation, relu -> maxpool,
+ * is the pooling gradient's epilogue) takes into its kernel's stores, in
+ * this order (Node.epi):
  *   add   an add(P, r) of two values of P's shape, r computed before P
  *         (a residual connection, or the sum of two gradients);
  *   act   an element-wise activation of the value so far (relu, tanh,
@@ -45,7 +47,7 @@
 
 bool fuse_producer(Op op)
 {
-    return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX;
+    return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX || op == OP_MAXPOOL_DX;
 }
 
 bool fuse_activation(Op op)

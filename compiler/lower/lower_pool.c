@@ -287,11 +287,15 @@ void lower_maxpool_dx(Lower *L)
         Expr *g = lvar(L, ldecl(L, q, "g", T_F32, fadd(L, lf(L, 0.0f), lload(L, DY, yi))));
         for (int t = 0; t < G.k_sz; t++) {
             Expr *at = ex_bin(L->a, X_EQ, lvar(L, mt), li(L, tap_offset(&G, t)));
-            lstore(L, q, DX, ladd(L, x0, li(L, tap_offset(&G, t))), ex_select(L->a, at, g, lf(L, 0.0f)),
-                   false);
+            Expr *i = ladd(L, x0, li(L, tap_offset(&G, t)));
+            Expr *v = ex_select(L->a, at, g, lf(L, 0.0f));
+            /* the final value: a fused activation gradient applies here */
+            lstore(L, q, DX, i, L->epi ? lepi(L, q, L->epi, v, i) : v, false);
         }
+        L->epi_done = true;
         return;
     }
+    /* overlapping windows add into dx: an epilogue runs after, over dx */
     lzero(L, p, DX, xb, li(L, G.in_sz));
     OutPixel px = out_loops(L, p, &G, yb);
     int mi;

@@ -279,6 +279,11 @@ CASES = [
              F.elu(m.b(F.softplus(m.a(x), beta=2, threshold=3))))))), 1)), 0.2)),
                      a=conv(3, 4, 3, padding=1), b=conv(4, 4, 3, padding=1), c=conv(4, 4, 1),
                      d=conv(4, 2, 3, padding=1), e=nn.Linear(72, 8), f=nn.Linear(8, 5))),
+    Case("fuse_pool_grads", (2, 7, 7),
+         lambda: Net(lambda m, x: m.d(torch.flatten(F.max_pool2d(torch.sigmoid(m.b(
+             F.max_pool2d(torch.tanh(m.a(x)), 3, stride=2, padding=1))), 2), 1)),
+             a=conv(2, 3, 3, padding=1), b=conv(3, 4, 1), d=nn.Linear(16, 5)),
+         loss="softmax_cross_entropy", classes=5),
     Case("loss_xent", (6,),
          lambda: Net(lambda m, x: m.c(x), c=nn.Linear(6, 5)),
          loss="softmax_cross_entropy", classes=5),
