@@ -1,2 +1,5 @@
 add_test(NAME cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli.sh $<TARGET_FILE:netc>
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+if(NETC_SANITIZE)
+  set_tests_properties(cli PROPERTIES ENVIRONMENT NETC_SANITIZED=1)
+endif()

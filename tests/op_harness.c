@@ -42,6 +42,14 @@
 #include "netc.h"
 #include "netc_runtime.h"
 
+/* The optimisation of the generated code: -O2 as netc build compiles it;
+ * the sanitizer build, which checks the compiler, uses -O0 (the same
+ * numbers, compiled faster). */
+#ifndef NETC_TEST_OPT
+#define NETC_TEST_OPT 2
+#endif
+#define NETC_STR_(x) #x
+#define NETC_STR(x) NETC_STR_(x)
 #ifndef NETC_TEST_CC
 #define NETC_TEST_CC "cc"
 #endif
@@ -405,7 +413,7 @@ int compile_shared(const Program *p, const char *backend, const char *dir, char 
          * libm call) */
         char cmd[4 * PATH_CAP];
         snprintf(cmd, sizeof cmd,
-                 "'%s' -O2 -march=native -std=c99 -shared -fPIC -I'%s' -o '%s' '%s/%s.c' -lm",
+                 "'%s' -O" NETC_STR(NETC_TEST_OPT) " -march=native -std=c99 -shared -fPIC -I'%s' -o '%s' '%s/%s.c' -lm",
                  NETC_TEST_CC, NETC_RUNTIME_INCLUDE, so_path, dir, name);
         return run_cmd(cmd) ? RES_PASS : RES_FAIL;
     }
@@ -420,7 +428,7 @@ int compile_shared(const Program *p, const char *backend, const char *dir, char 
         snprintf(obj, sizeof obj, "%s/%s.o", dir, name);
         Diag d;
         diag_init(&d, stderr);
-        LlvmOptions lo = {NULL, NULL, NULL, 2};
+        LlvmOptions lo = {NULL, NULL, NULL, NETC_TEST_OPT};
         bool ok = emit_llvm_obj(p, &lo, obj, false, &d);
         diag_free(&d);
         if (!ok) {

@@ -15,6 +15,10 @@ target_compile_options(op_harness PRIVATE ${NETC_WARN})
 target_include_directories(op_harness PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
 # The harness compiles generated C with the same compiler as the build.
 target_compile_definitions(op_harness PRIVATE NETC_TEST_CC="${CMAKE_C_COMPILER}")
+# Under the sanitizers the generated code is built at -O0 (op_harness.c).
+if(NETC_SANITIZE)
+  target_compile_definitions(op_harness PRIVATE NETC_TEST_OPT=0)
+endif()
 target_link_libraries(op_harness PRIVATE netc_compiler ${CMAKE_DL_LIBS})
 
 set(NETC_OP_BACKENDS c)
