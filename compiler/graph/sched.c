@@ -9,7 +9,7 @@
  * candidates of the table below: `direct` (lower_direct.c, lower_conv.c),
  * `im2col` (lower_im2col.c) or, for 2D 3x3 stride-1 conv and conv_dx,
  * `winograd` / `winograd2` (lower_winograd.c), or, for 1D/2D stride-1
- * conv and conv_dx, `fft` (lower_fft.c).  Model.conv_algo (--algo)
+ * conv, conv_dx and conv_dw, `fft` (lower_fft.c).  Model.conv_algo (--algo)
  * forces one, else a layer's `algo=` asks for one, else a plan file's
  * entry (measured by netc build --autotune, plan.c) picks one, else the
  * cost model estimates every applicable candidate and the cheapest wins:
@@ -322,7 +322,7 @@ static double fft_seconds(const ConvDims *c, const Target *t)
     int nh, nw;
     const char *unfit = fft_fit(c->g, c->n, &nh, &nw);
     NETC_ASSERT(!unfit); /* estimated only where it applies */
-    bool dx = c->n->op != OP_CONV;
+    bool dx = c->n->op == OP_CONV_DX, dw = c->n->op == OP_CONV_DW;
     double oc = dx ? c->cg : c->og, ic = dx ? c->og : c->cg;
     double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
     int kh = c->p->nsp == 2 ? c->p->kernel[0] : 1, kw = c->p->kernel[c->p->nsp - 1];
@@ -333,9 +333,12 @@ static double fft_seconds(const ConvDims *c, const Target *t)
     double pts = (double)nh * nw, bins = nh * (nw / 2 + 1.0), levels = log2(pts) + 1;
     double filter = c->groups * oc * ic * pts * levels * COST_FFT_FILTER / COST_GHZ;
     double spectra = 4.0 * c->groups * bins * oc * 2 * ic, cols = 4.0 * bins * 2 * ic * 2 * hc;
-    double xform = (ic * COST_FFT_FWD + oc * COST_FFT_INV) * (hc / v) * pts * levels / COST_GHZ;
+    /* conv_dw: dy's tiles through the forward transform too, the GEMMs
+     * [OC, 2hc] x [2hc, 2IC] in the dot form, the spectra inverted once */
+    double xform = (ic * COST_FFT_FWD + oc * (dw ? COST_FFT_FWD : COST_FFT_INV)) * (hc / v) * pts * levels / COST_GHZ;
     double moved = (ic * pts + oc * mh * mw) * hc * COST_FFT_MOVE_CPF / COST_GHZ;
-    double per_block = c->groups * (bins * gemm_seconds(t, oc, 2 * ic, 2 * hc) + xform + moved) +
+    double gemm = dw ? gemm_seconds(t, oc, 2 * hc, 2 * ic) / COST_DW_GEMM : gemm_seconds(t, oc, 2 * ic, 2 * hc);
+    double per_block = c->groups * (bins * gemm + xform + moved) +
                        stream(t, spectra, spectra) + stream(t, 2 * cols, cols);
     double copy = c->padded ? 2 * 4.0 * c->groups * ic * (dx ? c->pix_out : c->pix_in) : 0;
     return filter + blocks * per_block + c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
@@ -374,8 +377,6 @@ static const char *wino_unfit(const Graph *g, const Node *n)
 static const char *fft_fit(const Graph *g, const Node *n, int *nh, int *nw)
 {
     const ConvParam *p = &n->p.conv;
-    if (n->op == OP_CONV_DW)
-        return "the weight gradient has no fft lowering";
     if (n->op == OP_CONV_TRANSPOSE)
         return "conv_transpose has no fft lowering";
     if (p->nsp != 1 && p->nsp != 2)
@@ -392,9 +393,10 @@ static const char *fft_fit(const Graph *g, const Node *n, int *nh, int *nw)
     }
     if (taps < 2)
         return "a 1x1 kernel";
-    /* the correlation's output planes are the node's own; its channels
-     * per group: conv reduces Cg into Og, conv_dx Og into Cg */
-    const Shape *ys = &n->shape;
+    /* the correlation's output planes are the node's own (conv_dw: the
+     * forward layer's, dy's); its channels per group: conv reduces Cg
+     * into Og, conv_dx Og into Cg, conv_dw has the forward layer's tiles */
+    const Shape *ys = n->op == OP_CONV_DW ? &graph_node(g, n->in[1])->shape : &n->shape;
     ConvDims c = conv_dims(g, n, 1);
     int og = c.og, cg = c.cg;
     bool dx = n->op == OP_CONV_DX;

@@ -1,9 +1,9 @@
 /* lower_fft.c - 1D and 2D stride-1 convolutions by tiled real FFTs
  * (ALGO_FFT, overlap-save).
  *
- * Needs: a conv or conv_dx node that sched.c found fit (1D or 2D, stride
- * 1, dilation 1, kernel 2 or more along some axis; conv_dx also padding
- * at most K - 1 on each side) and a size from fft_size.  Provides: its
+ * Needs: a conv, conv_dx or conv_dw node that sched.c found fit (1D or
+ * 2D, stride 1, dilation 1, kernel 2 or more along some axis; conv_dx
+ * also padding at most K - 1 on each side) and a size from fft_size.  Provides: its
  * kernel, and the float32 tile transforms of lower_fft.h (for the unit
  * tests).  Invalidates nothing.
  *
@@ -797,4 +797,149 @@ void lower_conv_dx_fft(Lower *L)
     fft_geom(&f, L, true, &G);
     lower_fft(L, &f, DX, DY, W, -1);
     L->epi_done = true;
+}
+
+/* The block's dy tiles of output channel o, gathered: Gd [NH NW, hc] at
+ * gc, column s T + t holding tile t's MH x MW values (clipped at the
+ * plane's edges) in its first rows and columns; its other points are never
+ * written, so they stay 0.  Sample s's planes at yb + s*ystep. */
+static void gather_dy(Lower *L, Stmt *p, const Fft *f, int gd, Expr *gc, int dy, Expr *yb, int ystep, Expr *o,
+                      Expr *ns)
+{
+    Stmt *q = p;
+    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
+    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, f->OH * f->OW)))),
+                                      lmad(L, th, f->MH * f->OW, lmul(L, tw, li(L, f->MW)))));
+    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->ntile)), lmad(L, th, f->TW, tw))));
+    Expr *rows = f->OH % f->MH == 0 ? li(L, f->MH) : lmin(L, li(L, f->MH), lsub(L, li(L, f->OH), lmul(L, th, li(L, f->MH))));
+    Expr *i = lfor(L, &q, "i", li(L, 0), rows);
+    Expr *sr = lbind(L, q, "sr", lmad(L, i, f->OW, tb));
+    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->NW * f->hc, col));
+    Expr *cols = f->OW % f->MW == 0 ? li(L, f->MW) : lmin(L, li(L, f->MW), lsub(L, li(L, f->OW), lmul(L, tw, li(L, f->MW))));
+    Expr *j = lfor(L, &q, "j", li(L, 0), cols);
+    lstore(L, q, gd, lmad(L, j, f->hc, gr), lload(L, dy, ladd(L, sr, j)), false);
+}
+
+/* dw [O, C/g, KH, KW] = sum over the batch of the correlation of x with
+ * dy, the forward layer's geometry: per block and group, the input's
+ * tiles transformed as the forward pass does (V_e [2Cg, 2hc] = [Xr Xi;
+ * Xi -Xr]) and the dy tiles, zero-padded to NH x NW, the same way (A_e:
+ * rows o = [Dr Di], the rest unused); per bin, dW_e [Og, 2Cg] += A_e V_e^T
+ * (lgemm_dot: sum over the tiles of conj(D) X, the real parts in columns
+ * c, the imaginary in Cg + c); after the batch, each (o, c)'s spectrum
+ * inverted, its first KH x KW values over NH NW.  Every sum in a fixed
+ * order: the blocks in turn, each bin's columns as lgemm_dot sums them. */
+void lower_conv_dw_fft(Lower *L)
+{
+    enum { DW, X, DY };
+    Geom G;
+    geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    Fft f;
+    fft_geom(&f, L, false, &G);
+    Fft fd = f; /* the dy tiles: Og channels through the input transform */
+    fd.ci = f.co;
+    long nb = f.nbin, H = f.hc, P = (long)f.NH * f.NW;
+    long xps = (long)f.ci * f.HP * f.WP;
+    int per = f.groups * f.co * 2 * f.ci, O = f.groups * f.co, kk = f.KH * f.KW;
+    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f.ci * f.cols, 0);
+    int d = kernel_scratch(L->a, L->k, "fd", nb * 2 * f.co * f.cols, 0);
+    int dt = kernel_scratch(L->a, L->k, "fdt", f.cols * f.co, 0);
+    int acc = kernel_scratch(L->a, L->k, "fw", nb * per, 0);
+    int gb = kernel_scratch(L->a, L->k, "fg", f.ci * P * H, 0);
+    int gd = kernel_scratch(L->a, L->k, "fgd", f.co * P * H, 0);
+    int xp = f.copy ? kernel_scratch(L->a, L->k, "xpad", f.S * xps, 0) : -1;
+
+    Stmt *p = L->k->body;
+    lzero(L, p, acc, li(L, 0), li(L, (int)(nb * per)));
+    if (H > (long)f.S * f.ntile || f.S > 1)
+        lzero(L, p, gb, li(L, 0), li(L, (int)(f.ci * P * H)));
+    lzero(L, p, gd, li(L, 0), li(L, (int)(f.co * P * H)));
+    if (xp >= 0)
+        lzero(L, p, xp, li(L, 0), li(L, (int)(f.S * xps)));
+    int S = f.S;
+    {
+        Stmt *b = p;
+        Expr *blk = lfor(L, &b, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
+        Expr *g = lfor(L, &b, "g", li(L, 0), li(L, f.groups));
+        Expr *n0 = lbind(L, b, "n0", lmul(L, blk, li(L, S)));
+        Expr *ns = S == 1 ? li(L, 1) : lbind(L, b, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
+        int xstep = f.groups * f.ci * f.H * f.W, ystep = f.groups * f.co * f.OH * f.OW;
+        Expr *xb = lbind(L, b, "xb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.ci * f.H * f.W)));
+        Expr *yb = lbind(L, b, "yb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.co * f.OH * f.OW)));
+        if (xp >= 0) {
+            Stmt *q = b;
+            Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+            copy_planes(L, q, &f, xp, lmul(L, s, li(L, (int)xps)), X, lmad(L, s, xstep, xb));
+        }
+        {
+            Stmt *q = b;
+            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f.ci));
+            Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * H))));
+            if (xp >= 0)
+                gather_tiles(L, q, &f, gb, gc, xp, li(L, 0), (int)xps, c, f.HP * f.WP, f.WP, ns);
+            else
+                gather_tiles(L, q, &f, gb, gc, X, xb, xstep, c, f.H * f.W, f.W, ns);
+            input_transform(L, q, &f, v, gb, gc, c);
+        }
+        if (S > 1) {
+            /* a last block of fewer samples: the missing samples' dy
+             * columns (the previous block's) are summed too, so 0 */
+            Stmt *q = b;
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.co));
+            Expr *s = lfor(L, &q, "s", ns, li(L, S));
+            Expr *pt = lfor(L, &q, "pt", li(L, 0), li(L, (int)P));
+            Expr *t = lfor(L, &q, "t", li(L, 0), li(L, f.ntile));
+            Expr *at = ladd(L, lmad(L, lmad(L, o, (int)P, pt), (int)H, lmul(L, s, li(L, f.ntile))), t);
+            lstore(L, q, gd, at, lf(L, 0.0f), false);
+        }
+        {
+            Stmt *q = b;
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.co));
+            Expr *gc = lbind(L, q, "gc", lmul(L, o, li(L, (int)(P * H))));
+            gather_dy(L, q, &f, gd, gc, DY, yb, ystep, o, ns);
+            input_transform(L, q, &fd, d, gd, gc, o);
+        }
+        {
+            /* per bin: A_e^T [2hc, Og] (a transposed copy), then
+             * dW_e^T [2Cg, Og] += V_e A_e^T on the micro-kernel */
+            Stmt *q = b;
+            int T2 = f.cols;
+            Expr *e = lfor(L, &q, "e", li(L, 0), li(L, f.nbin));
+            Expr *db = lbind(L, q, "db", lmul(L, e, li(L, 2 * f.co * T2)));
+            {
+                Stmt *r = q;
+                Expr *o = lfor_indep(L, &r, "o", li(L, 0), li(L, f.co));
+                Expr *j = lfor(L, &r, "j", li(L, 0), li(L, T2));
+                lstore(L, r, dt, lmad(L, j, f.co, o), lload(L, d, ladd(L, db, lmad(L, o, T2, j))), false);
+            }
+            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f.co * 2 * f.ci)));
+            lgemm(L, q, (MatRef){acc, cb, f.co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, 2 * f.ci * T2)), T2, 1, 0, 0},
+                  (MatRef){dt, li(L, 0), f.co, 1, 0, 0}, li(L, 2 * f.ci), f.co, li(L, T2), true);
+        }
+    }
+    /* each filter's spectrum to its taps */
+    float scale = 1.0f / (float)(f.NH * f.NW);
+    Stmt *q = p;
+    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
+    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, f.ci));
+    /* group g's dW_e^T [2Cg, Og] at e*per + g*2Cg*Og: row c, column o % Og */
+    Expr *gg = ldiv(L, o, li(L, f.co));
+    Expr *ab = lbind(L, q, "ab", ladd(L, lmul(L, lmad(L, gg, 2 * f.ci, c), li(L, f.co)), lsub(L, o, lmul(L, gg, li(L, f.co)))));
+    Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
+    for (int e = 0; e < f.nbin; e++) {
+        m[e].re = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, acc, ladd(L, ab, li(L, e * per)))), 0};
+        m[e].im = (Fv){false, false,
+                       ldecl(L, q, local_name(L, "d"), T_F32, lload(L, acc, ladd(L, ab, li(L, e * per + f.ci * f.co)))), 0};
+    }
+    Fv out[FFT_NMAX * FFT_NMAX];
+    Fx x = {L, q};
+    fft2_inv(&x, f.NH, f.NW, m, f.KH, f.KW, out);
+    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, f.ci, c), li(L, kk)));
+    for (int i = 0; i < kk; i++) {
+        Fv r = out[i];
+        lstore(L, q, DW, ladd(L, wb, li(L, i)), r.zero ? lf(L, 0.0f) : fmul(L, fv_expr(&x, r), lf(L, scale)), false);
+    }
+    drop_dead_locals(L, q);
 }
