@@ -1323,7 +1323,7 @@ static void refs_expr(const Expr *e, bool *used)
 
 static void refs_stmt(const Stmt *s, bool *used, bool *bound)
 {
-    if (s->k == S_FOR || s->k == S_DECL)
+    if ((s->k == S_FOR || s->k == S_DECL) && bound)
         bound[s->var] = true;
     if (s->k == S_ASSIGN)
         used[s->var] = true;
@@ -1338,6 +1338,11 @@ static void refs_stmt(const Stmt *s, bool *used, bool *bound)
         refs_stmt(s->body[i], used, bound);
     for (int i = 0; i < s->nels; i++)
         refs_stmt(s->els[i], used, bound);
+}
+
+void stmt_vars_used(const Stmt *s, bool *used)
+{
+    refs_stmt(s, used, NULL);
 }
 
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out)

@@ -241,6 +241,9 @@ bool kernel_verify(const Kernel *k, FILE *err);
 /* The variables a parallel loop's body reads from around it, in id order:
  * out[i] true for each (out has k->nvar entries). */
 void loop_captures(const Kernel *k, const Stmt *loop, bool *out);
+/* Sets used[v] for every local v that s (and the statements in it) reads
+ * or assigns; used has a flag per local of s's kernel. */
+void stmt_vars_used(const Stmt *s, bool *used);
 /* Calls f(callee) for every S_CALL in s. */
 void stmt_each_call(const Stmt *s, void (*f)(const Kernel *callee, void *ctx), void *ctx);
 /* Whether s (or a statement in it) computes on vectors. */

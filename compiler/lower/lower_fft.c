@@ -152,34 +152,6 @@ bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw)
  * declarations are dropped so that the C backend's code declares no
  * unused variable (LLVM would delete them anyway) ---- */
 
-static void mark_vars(const Expr *e, bool *used)
-{
-    if (!e)
-        return;
-    if (e->k == X_VAR)
-        used[e->var] = true;
-    mark_vars(e->a, used);
-    mark_vars(e->b, used);
-    mark_vars(e->c, used);
-}
-
-static void mark_stmt(const Stmt *s, bool *used)
-{
-    mark_vars(s->lo, used);
-    mark_vars(s->hi, used);
-    mark_vars(s->cond, used);
-    mark_vars(s->idx, used);
-    mark_vars(s->val, used);
-    if (s->k == S_ASSIGN || s->k == S_FOR)
-        used[s->var] = true;
-    for (int i = 0; i < s->narg; i++)
-        mark_vars(s->arg[i], used);
-    for (int i = 0; i < s->nbody; i++)
-        mark_stmt(s->body[i], used);
-    for (int i = 0; i < s->nels; i++)
-        mark_stmt(s->els[i], used);
-}
-
 /* Drops the declarations in block b (not nested) whose local nothing after
  * them reads; a declaration's value has no side effects. */
 static void drop_dead_locals(Lower *L, Stmt *b)
@@ -191,7 +163,7 @@ static void drop_dead_locals(Lower *L, Stmt *b)
         Stmt *s = b->body[i];
         if (s->k == S_DECL && !used[s->var])
             continue;
-        mark_stmt(s, used);
+        stmt_vars_used(s, used);
         b->body[--w] = s;
     }
     memmove(b->body, b->body + w, sizeof(Stmt *) * (size_t)(n - w));
