@@ -817,7 +817,7 @@ void lower_conv_dw_fft(Lower *L)
     int per = f.groups * f.co * 2 * f.ci, O = f.groups * f.co, kk = f.KH * f.KW;
     int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f.ci * f.cols, 0);
     int d = kernel_scratch(L->a, L->k, "fd", nb * 2 * f.co * f.cols, 0);
-    int dt = kernel_scratch(L->a, L->k, "fdt", f.cols * f.co, 0);
+    int dt = kernel_scratch(L->a, L->k, "fdt", nb * f.cols * f.co, 0);
     int acc = kernel_scratch(L->a, L->k, "fw", nb * per, 0);
     int gb = kernel_scratch(L->a, L->k, "fg", f.ci * P * H, 0);
     int gd = kernel_scratch(L->a, L->k, "fgd", f.co * P * H, 0);
@@ -874,21 +874,23 @@ void lower_conv_dw_fft(Lower *L)
             input_transform(L, q, &fd, d, gd, gc, o);
         }
         {
-            /* per bin: A_e^T [2hc, Og] (a transposed copy), then
+            /* per bin (independent: each has its own copy and sums):
+             * A_e^T [2hc, Og] (a transposed copy), then
              * dW_e^T [2Cg, Og] += V_e A_e^T on the micro-kernel */
             Stmt *q = b;
             int T2 = f.cols;
-            Expr *e = lfor(L, &q, "e", li(L, 0), li(L, f.nbin));
+            Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f.nbin));
             Expr *db = lbind(L, q, "db", lmul(L, e, li(L, 2 * f.co * T2)));
+            Expr *tb = lbind(L, q, "tb", lmul(L, e, li(L, T2 * f.co)));
             {
                 Stmt *r = q;
                 Expr *o = lfor_indep(L, &r, "o", li(L, 0), li(L, f.co));
                 Expr *j = lfor(L, &r, "j", li(L, 0), li(L, T2));
-                lstore(L, r, dt, lmad(L, j, f.co, o), lload(L, d, ladd(L, db, lmad(L, o, T2, j))), false);
+                lstore(L, r, dt, ladd(L, tb, lmad(L, j, f.co, o)), lload(L, d, ladd(L, db, lmad(L, o, T2, j))), false);
             }
             Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f.co * 2 * f.ci)));
             lgemm(L, q, (MatRef){acc, cb, f.co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, 2 * f.ci * T2)), T2, 1, 0, 0},
-                  (MatRef){dt, li(L, 0), f.co, 1, 0, 0}, li(L, 2 * f.ci), f.co, li(L, T2), true);
+                  (MatRef){dt, tb, f.co, 1, 0, 0}, li(L, 2 * f.ci), f.co, li(L, T2), true);
         }
     }
     /* each filter's spectrum to its taps */
