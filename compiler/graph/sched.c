@@ -333,11 +333,12 @@ static double fft_seconds(const ConvDims *c, const Target *t)
     double pts = (double)nh * nw, bins = nh * (nw / 2 + 1.0), levels = log2(pts) + 1;
     double filter = c->groups * oc * ic * pts * levels * COST_FFT_FILTER / COST_GHZ;
     double spectra = 4.0 * c->groups * bins * oc * 2 * ic, cols = 4.0 * bins * 2 * ic * 2 * hc;
-    /* conv_dw: dy's tiles through the forward transform too, the GEMMs
-     * [OC, 2hc] x [2hc, 2IC] in the dot form, the spectra inverted once */
+    /* conv_dw: dy's tiles through the forward transform too, per bin a
+     * transposed copy of their spectra and the GEMM [2IC, 2hc] x [2hc, OC],
+     * the spectra inverted once (as the filter's are transformed) */
     double xform = (ic * COST_FFT_FWD + oc * (dw ? COST_FFT_FWD : COST_FFT_INV)) * (hc / v) * pts * levels / COST_GHZ;
-    double moved = (ic * pts + oc * mh * mw) * hc * COST_FFT_MOVE_CPF / COST_GHZ;
-    double gemm = dw ? gemm_seconds(t, oc, 2 * hc, 2 * ic) / COST_DW_GEMM : gemm_seconds(t, oc, 2 * ic, 2 * hc);
+    double moved = ((ic * pts + oc * mh * mw) * hc + (dw ? bins * oc * 2 * hc : 0)) * COST_FFT_MOVE_CPF / COST_GHZ;
+    double gemm = dw ? gemm_seconds(t, 2 * ic, 2 * hc, oc) : gemm_seconds(t, oc, 2 * ic, 2 * hc);
     double per_block = c->groups * (bins * gemm + xform + moved) +
                        stream(t, spectra, spectra) + stream(t, 2 * cols, cols);
     double copy = c->padded ? 2 * 4.0 * c->groups * ic * (dx ? c->pix_out : c->pix_in) : 0;
@@ -419,7 +420,7 @@ static const char *fft_unfit(const Graph *g, const Node *n)
 typedef struct {
     Algo algo;
     const char *(*unfit)(const Graph *g, const Node *n);
-    double (*cost)(const ConvDims *c, const Target *t); /* NULL: not estimated */
+    double (*cost)(const ConvDims *c, const Target *t); /* seconds of one call */
 } Candidate;
 
 static const Candidate candidates[] = {
@@ -460,15 +461,14 @@ int sched_candidates(const Graph *g, const Node *n, const Target *t, int batch, 
         if (candidates[i].unfit && candidates[i].unfit(g, n))
             continue;
         if (est)
-            est[k] = candidates[i].cost ? candidates[i].cost(&c, t) : HUGE_VAL;
+            est[k] = candidates[i].cost(&c, t);
         out[k++] = candidates[i].algo;
     }
     return k;
 }
 
 /* The cheapest candidate, its reason naming every candidate's estimate:
- * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)".
- * Candidates without an estimate are left out. */
+ * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)". */
 static Sched conv_model(const Model *m, const Target *t, const Node *n)
 {
     ConvDims c = conv_dims(m->g, n, sched_batch(m));
@@ -476,7 +476,7 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
     int best = -1;
     for (int i = 0; i < NCAND; i++) {
         est[i] = -1;
-        if (!candidates[i].cost || (candidates[i].unfit && candidates[i].unfit(m->g, n)))
+        if (candidates[i].unfit && candidates[i].unfit(m->g, n))
             continue;
         est[i] = candidates[i].cost(&c, t);
         if (best < 0 || est[i] < est[best])
@@ -487,7 +487,7 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
     buf_printf(&b, "%s: est %.3g ms (", algo_name(candidates[best].algo), est[best] * 1e3);
     const char *sep = "";
     for (int i = 0; i < NCAND; i++) {
-        if (i == best || !candidates[i].cost)
+        if (i == best)
             continue;
         buf_printf(&b, "%s%s", sep, algo_name(candidates[i].algo));
         sep = ", ";
@@ -498,7 +498,7 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
         /* candidates that do not fit for the same reason share it */
         const char *why = candidates[i].unfit(m->g, n);
         int j = i + 1;
-        while (j < NCAND && j != best && candidates[j].cost && est[j] < 0 && !strcmp(candidates[j].unfit(m->g, n), why))
+        while (j < NCAND && j != best && est[j] < 0 && !strcmp(candidates[j].unfit(m->g, n), why))
             buf_printf(&b, ", %s", algo_name(candidates[j++].algo));
         buf_printf(&b, " n/a: %s", why);
         i = j - 1;

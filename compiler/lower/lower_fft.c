@@ -3,9 +3,11 @@
  *
  * Needs: a conv, conv_dx or conv_dw node that sched.c found fit (1D or
  * 2D, stride 1, dilation 1, kernel 2 or more along some axis; conv_dx
- * also padding at most K - 1 on each side) and a size from fft_size.  Provides: its
- * kernel, and the float32 tile transforms of lower_fft.h (for the unit
- * tests).  Invalidates nothing.
+ * also padding at most K - 1 on each side) and a size from fft_size.
+ * Provides: its kernel, and the float32 tile transforms of lower_fft.h
+ * (for the unit tests).  Invalidates nothing.  The weight gradient
+ * (lower_conv_dw_fft, at the end) reuses the forward pass's tiles and
+ * transforms; what follows describes conv and conv_dx.
  *
  * With NH x NW transforms (powers of two) and a KH x KW kernel, the output
  * plane is cut into MH x MW tiles, MH = NH - KH + 1 (the last row and
@@ -591,16 +593,18 @@ static void gather_tiles(Lower *L, Stmt *p, const Fft *f, int gb, Expr *gc, int 
 }
 
 /* V_e [2Ci, 2hc] = [Xr Xi; Xi -Xr] of channel c (rows c and Ci + c) for
- * the DFT X of every column of its gathered tiles G at gc: one loop over
- * the columns, unit stride in every load and store. */
-static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr *gc, Expr *c)
+ * the DFT X of every column of its gathered tiles G at gc, Ci = ci
+ * channels: one loop over the columns, unit stride in every load and
+ * store.  Without `both`, only the upper rows [Xr Xi] (V_e [Ci, 2hc]). */
+static void input_transform(Lower *L, Stmt *p, const Fft *f, int ci, bool both, int v, int gb, Expr *gc,
+                            Expr *c)
 {
     int H = f->hc;
     /* the bins' and the lower half's strides as locals: a kernel family
      * (loop_family.c) of a layer and its input gradient then passes two
      * arguments, not one per store */
-    Expr *bs = lvar(L, ldecl(L, p, "vs", T_I32, li(L, 2 * f->ci * f->cols)));
-    Expr *lo = lvar(L, ldecl(L, p, "vlo", T_I32, li(L, f->ci * f->cols)));
+    Expr *bs = lvar(L, ldecl(L, p, "vs", T_I32, li(L, (both ? 2 : 1) * ci * f->cols)));
+    Expr *lo = both ? lvar(L, ldecl(L, p, "vlo", T_I32, li(L, ci * f->cols))) : NULL;
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *gj = lbind(L, q, "gj", ladd(L, gc, j));
@@ -611,15 +615,40 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int v, int gb, Expr
     Fx x = {L, q};
     fft2_fwd(&x, f->NH, f->NW, d, out);
     Expr *vi = lbind(L, q, "vi", lmad(L, c, f->cols, j));
-    Expr *vl = lbind(L, q, "vl", ladd(L, vi, lo)); /* the lower half's rows */
+    Expr *vl = both ? lbind(L, q, "vl", ladd(L, vi, lo)) : NULL; /* the lower half's rows */
     for (int e = 0; e < f->nbin; e++) {
         Expr *eb = lmul(L, li(L, e), bs);
         store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, 0)), out[e].re, false);
         store_fv(L, q, v, ladd(L, ladd(L, vi, eb), li(L, H)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, 0)), out[e].im, false);
-        store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, H)), out[e].re, true);
+        if (both) {
+            store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, 0)), out[e].im, false);
+            store_fv(L, q, v, ladd(L, ladd(L, vl, eb), li(L, H)), out[e].re, true);
+        }
     }
     drop_dead_locals(L, q);
+}
+
+/* The block's input tiles, transformed: its samples' planes copied into
+ * the zeroed padded planes xp (when xp >= 0), each channel's tiles
+ * gathered into G and transformed into V (input_transform, both halves).
+ * Sample s's planes of the group at xb + s*xstep of buffer in. */
+static void transform_inputs(Lower *L, Stmt *b, const Fft *f, int in, Expr *xb, int xstep, Expr *ns, int xp,
+                             int gb, int v)
+{
+    long P = (long)f->NH * f->NW, xps = (long)f->ci * f->HP * f->WP;
+    if (xp >= 0) {
+        Stmt *q = b;
+        Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, xstep, xb));
+    }
+    Stmt *q = b;
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
+    Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * f->hc))));
+    if (xp >= 0)
+        gather_tiles(L, q, f, gb, gc, xp, li(L, 0), (int)xps, c, f->HP * f->WP, f->WP, ns);
+    else
+        gather_tiles(L, q, f, gb, gc, in, xb, xstep, c, f->H * f->W, f->W, ns);
+    input_transform(L, q, f, f->ci, true, v, gb, gc, c);
 }
 
 /* M_e [Co, 2hc] = U_e V_e for each bin e, with U_e read as group g's
@@ -718,21 +747,7 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
     /* the block's first sample's group g */
     Expr *xb = lbind(L, p, "xb", lmad(L, lmad(L, n0, f->groups, g), f->ci * f->H * f->W, li(L, 0)));
     Expr *yb = lbind(L, p, "yb", lmad(L, lmad(L, n0, f->groups, g), f->co * f->OH * f->OW, li(L, 0)));
-    if (xp >= 0) {
-        Stmt *q = p;
-        Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, xstep, xb));
-    }
-    {
-        Stmt *q = p;
-        Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
-        Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * H))));
-        if (xp >= 0)
-            gather_tiles(L, q, f, gb, gc, xp, li(L, 0), (int)xps, c, f->HP * f->WP, f->WP, ns);
-        else
-            gather_tiles(L, q, f, gb, gc, in, xb, xstep, c, f->H * f->W, f->W, ns);
-        input_transform(L, q, f, v, gb, gc, c);
-    }
+    transform_inputs(L, p, f, in, xb, xstep, ns, xp, gb, v);
     bin_gemms(L, p, f, mb, u, v, g);
     {
         Stmt *q = p;
@@ -795,14 +810,15 @@ static void gather_dy(Lower *L, Stmt *p, const Fft *f, int gd, Expr *gc, int dy,
 }
 
 /* dw [O, C/g, KH, KW] = sum over the batch of the correlation of x with
- * dy, the forward layer's geometry: per block and group, the input's
- * tiles transformed as the forward pass does (V_e [2Cg, 2hc] = [Xr Xi;
- * Xi -Xr]) and the dy tiles, zero-padded to NH x NW, the same way (A_e:
- * rows o = [Dr Di], the rest unused); per bin, dW_e [Og, 2Cg] += A_e V_e^T
- * (lgemm_dot: sum over the tiles of conj(D) X, the real parts in columns
- * c, the imaginary in Cg + c); after the batch, each (o, c)'s spectrum
- * inverted, its first KH x KW values over NH NW.  Every sum in a fixed
- * order: the blocks in turn, each bin's columns as lgemm_dot sums them. */
+ * dy, on the forward layer's tiles: per block and group, the input's tiles
+ * transformed as the forward pass does (V_e [2Cg, 2hc] = [Xr Xi; Xi -Xr])
+ * and the dy tiles, zero-padded to NH x NW, by the same transform, upper
+ * rows only (D_e [Og, 2hc] = [Dr Di]); per bin D_e copied transposed and
+ * dW_e^T [2Cg, Og] += V_e D_e^T on the micro-kernel (lgemm): the sum over
+ * the tiles of conj(D) X, real parts in rows c, imaginary in Cg + c.
+ * After the batch each (o, c)'s spectrum is inverted, its first KH x KW
+ * values over NH NW.  Every sum in a fixed order: the blocks in turn, each
+ * bin's columns as lgemm sums them. */
 void lower_conv_dw_fft(Lower *L)
 {
     enum { DW, X, DY };
@@ -810,13 +826,11 @@ void lower_conv_dw_fft(Lower *L)
     geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
     Fft f;
     fft_geom(&f, L, false, &G);
-    Fft fd = f; /* the dy tiles: Og channels through the input transform */
-    fd.ci = f.co;
     long nb = f.nbin, H = f.hc, P = (long)f.NH * f.NW;
     long xps = (long)f.ci * f.HP * f.WP;
     int per = f.groups * f.co * 2 * f.ci, O = f.groups * f.co, kk = f.KH * f.KW;
     int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f.ci * f.cols, 0);
-    int d = kernel_scratch(L->a, L->k, "fd", nb * 2 * f.co * f.cols, 0);
+    int d = kernel_scratch(L->a, L->k, "fd", nb * f.co * f.cols, 0);
     int dt = kernel_scratch(L->a, L->k, "fdt", nb * f.cols * f.co, 0);
     int acc = kernel_scratch(L->a, L->k, "fw", nb * per, 0);
     int gb = kernel_scratch(L->a, L->k, "fg", f.ci * P * H, 0);
@@ -840,21 +854,7 @@ void lower_conv_dw_fft(Lower *L)
         int xstep = f.groups * f.ci * f.H * f.W, ystep = f.groups * f.co * f.OH * f.OW;
         Expr *xb = lbind(L, b, "xb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.ci * f.H * f.W)));
         Expr *yb = lbind(L, b, "yb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.co * f.OH * f.OW)));
-        if (xp >= 0) {
-            Stmt *q = b;
-            Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-            copy_planes(L, q, &f, xp, lmul(L, s, li(L, (int)xps)), X, lmad(L, s, xstep, xb));
-        }
-        {
-            Stmt *q = b;
-            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f.ci));
-            Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * H))));
-            if (xp >= 0)
-                gather_tiles(L, q, &f, gb, gc, xp, li(L, 0), (int)xps, c, f.HP * f.WP, f.WP, ns);
-            else
-                gather_tiles(L, q, &f, gb, gc, X, xb, xstep, c, f.H * f.W, f.W, ns);
-            input_transform(L, q, &f, v, gb, gc, c);
-        }
+        transform_inputs(L, b, &f, X, xb, xstep, ns, xp, gb, v);
         if (S > 1) {
             /* a last block of fewer samples: the missing samples' dy
              * columns (the previous block's) are summed too, so 0 */
@@ -871,16 +871,14 @@ void lower_conv_dw_fft(Lower *L)
             Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.co));
             Expr *gc = lbind(L, q, "gc", lmul(L, o, li(L, (int)(P * H))));
             gather_dy(L, q, &f, gd, gc, DY, yb, ystep, o, ns);
-            input_transform(L, q, &fd, d, gd, gc, o);
+            input_transform(L, q, &f, f.co, false, d, gd, gc, o);
         }
         {
-            /* per bin (independent: each has its own copy and sums):
-             * A_e^T [2hc, Og] (a transposed copy), then
-             * dW_e^T [2Cg, Og] += V_e A_e^T on the micro-kernel */
+            /* per bin (independent: each has its own copy and sums) */
             Stmt *q = b;
             int T2 = f.cols;
             Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f.nbin));
-            Expr *db = lbind(L, q, "db", lmul(L, e, li(L, 2 * f.co * T2)));
+            Expr *db = lbind(L, q, "db", lmul(L, e, li(L, f.co * T2)));
             Expr *tb = lbind(L, q, "tb", lmul(L, e, li(L, T2 * f.co)));
             {
                 Stmt *r = q;
