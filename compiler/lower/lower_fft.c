@@ -72,7 +72,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lower_impl.h"
+#include "lower_tiles.h"
 
 enum { FFT_COLS = 16 };
 static const double FFT_PI = 3.14159265358979323846;
@@ -450,60 +450,42 @@ void fft_tile_inv(int nh, int nw, const float *re, const float *im, int mh, int 
 
 /* ---- the lowering ---- */
 
-/* One node's correlation: Ci input planes of H x W per group, read with
- * padding pt (top) and pl (left), into Co output planes of OH x OW. */
+/* One node's correlation: its tiles and columns (lower_tiles.h) and the
+ * transform's bins. */
 typedef struct {
+    Tiles t;                /* input tile NH x NW, output tile MH x MW   */
     bool dx;                /* conv_dx: flipped filter, swapped channels */
-    int groups, ci, co;     /* channels per group: reduced, produced     */
-    int H, W, OH, OW;       /* the correlation's input and output planes */
-    int KH, KW, pt, pl;     /* kernel; padding above and left            */
-    int NH, NW, MH, MW, hw; /* transform, output tile, NW/2 + 1          */
+    int KH, KW;             /* kernel                                    */
+    int hw;                 /* NW/2 + 1                                  */
     int nbin;               /* NH * hw                                   */
-    int TH, TW, ntile;      /* tiles per plane                           */
-    int S;                  /* samples per GEMM (fft_block)              */
-    int hc;                 /* columns per half: ntile S, whole vectors  */
     int cols;               /* the GEMMs' columns: 2 hc                  */
-    int HP, WP;             /* the plane the tiles read                  */
-    bool copy;              /* through a zero-padded copy of the input   */
 } Fft;
 
 static void fft_geom(Fft *f, Lower *L, bool dx, const Geom *G)
 {
     NETC_ASSERT(G->in[0] == 1 && G->out[0] == 1 && G->k[0] == 1);
     f->dx = dx;
-    f->groups = G->groups;
+    f->t.groups = G->groups;
     int cg = G->n_in / G->groups, og = G->n_out / G->groups;
-    f->ci = dx ? og : cg;
-    f->co = dx ? cg : og;
-    f->H = dx ? G->out[1] : G->in[1];
-    f->W = dx ? G->out[2] : G->in[2];
-    f->OH = dx ? G->in[1] : G->out[1];
-    f->OW = dx ? G->in[2] : G->out[2];
+    f->t.ci = dx ? og : cg;
+    f->t.co = dx ? cg : og;
+    f->t.H = dx ? G->out[1] : G->in[1];
+    f->t.W = dx ? G->out[2] : G->in[2];
+    f->t.OH = dx ? G->in[1] : G->out[1];
+    f->t.OW = dx ? G->in[2] : G->out[2];
     f->KH = G->k[1];
     f->KW = G->k[2];
-    f->pt = dx ? f->KH - 1 - G->plo[1] : G->plo[1];
-    f->pl = dx ? f->KW - 1 - G->plo[2] : G->plo[2];
-    NETC_ASSERT(f->pt >= 0 && f->pl >= 0);
-    bool ok = fft_size(f->KH, f->KW, f->OH, f->OW, f->ci, f->co, &f->NH, &f->NW);
+    f->t.pt = dx ? f->KH - 1 - G->plo[1] : G->plo[1];
+    f->t.pl = dx ? f->KW - 1 - G->plo[2] : G->plo[2];
+    NETC_ASSERT(f->t.pt >= 0 && f->t.pl >= 0);
+    bool ok = fft_size(f->KH, f->KW, f->t.OH, f->t.OW, f->t.ci, f->t.co, &f->t.NH, &f->t.NW);
     NETC_ASSERT(ok);
-    f->MH = f->NH - f->KH + 1;
-    f->MW = f->NW - f->KW + 1;
-    f->hw = f->NW / 2 + 1;
-    f->nbin = f->NH * f->hw;
-    f->TH = (f->OH + f->MH - 1) / f->MH;
-    f->TW = (f->OW + f->MW - 1) / f->MW;
-    f->ntile = f->TH * f->TW;
-    /* whole vectors: the transforms run over the columns without a
-     * scalar tail, and the GEMM's float tail would run every column
-     * scalar when 2T is below the vector width */
-    int V = L->t->vlen > 1 ? L->t->vlen : 1;
-    f->S = fft_block(f->ntile);
-    f->hc = (f->ntile * f->S + V - 1) / V * V;
-    f->cols = 2 * f->hc;
-    f->HP = f->TH * f->MH + f->KH - 1;
-    f->WP = f->TW * f->MW + f->KW - 1;
-    f->copy = f->pt || f->pl || f->H < f->HP || f->W < f->WP;
-    NETC_ASSERT(f->H + f->pt <= f->HP && f->W + f->pl <= f->WP);
+    f->t.MH = f->t.NH - f->KH + 1;
+    f->t.MW = f->t.NW - f->KW + 1;
+    f->hw = f->t.NW / 2 + 1;
+    f->nbin = f->t.NH * f->hw;
+    tiles_geom(&f->t, fft_block, L->t->vlen);
+    f->cols = 2 * f->t.hc;
 }
 
 static void store_fv(Lower *L, Stmt *p, int buf, Expr *idx, Fv v, bool neg)
@@ -523,9 +505,9 @@ static void store_fv(Lower *L, Stmt *p, int buf, Expr *idx, Fv v, bool neg)
  * conv_dx).  Each (o, c) writes its own entries: independent. */
 static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
 {
-    int og = f->dx ? f->ci : f->co, cg = f->dx ? f->co : f->ci, O = f->groups * og;
-    int kk = f->KH * f->KW, per = f->groups * f->co * 2 * f->ci;
-    float scale = 1.0f / (float)(f->NH * f->NW);
+    int og = f->dx ? f->t.ci : f->t.co, cg = f->dx ? f->t.co : f->t.ci, O = f->t.groups * og;
+    int kk = f->KH * f->KW, per = f->t.groups * f->t.co * 2 * f->t.ci;
+    float scale = 1.0f / (float)(f->t.NH * f->t.NW);
     Stmt *q = p;
     Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
     Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
@@ -536,60 +518,27 @@ static void filter_transform(Lower *L, Stmt *p, const Fft *f, int wbuf, int u)
     if (f->dx) {
         Expr *g = ldiv(L, o, li(L, og));
         Expr *oo = lsub(L, o, lmul(L, g, li(L, og)));
-        ub = lbind(L, q, "ub", ladd(L, lmul(L, lmad(L, g, f->co, c), li(L, 2 * f->ci)), oo));
+        ub = lbind(L, q, "ub", ladd(L, lmul(L, lmad(L, g, f->t.co, c), li(L, 2 * f->t.ci)), oo));
     } else {
-        ub = lbind(L, q, "ub", lmad(L, o, 2 * f->ci, c));
+        ub = lbind(L, q, "ub", lmad(L, o, 2 * f->t.ci, c));
     }
     Fv d[FFT_NMAX * FFT_NMAX];
-    for (int i = 0; i < f->NH * f->NW; i++)
+    for (int i = 0; i < f->t.NH * f->t.NW; i++)
         d[i] = fv_zero;
     for (int a = 0; a < f->KH; a++)
         for (int b = 0; b < f->KW; b++) {
             int tap = f->dx ? kk - 1 - (a * f->KW + b) : a * f->KW + b;
             Expr *g = lload(L, wbuf, ladd(L, wb, li(L, tap)));
-            d[a * f->NW + b] = (Fv){false, false, ldecl(L, q, local_name(L, "g"), T_F32, fmul(L, g, lf(L, scale))), 0};
+            d[a * f->t.NW + b] = (Fv){false, false, ldecl(L, q, local_name(L, "g"), T_F32, fmul(L, g, lf(L, scale))), 0};
         }
     Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     Fx x = {L, q};
-    fft2_fwd(&x, f->NH, f->NW, d, out);
+    fft2_fwd(&x, f->t.NH, f->t.NW, d, out);
     for (int e = 0; e < f->nbin; e++) {
         store_fv(L, q, u, ladd(L, ub, li(L, e * per)), out[e].re, false);
-        store_fv(L, q, u, ladd(L, ub, li(L, e * per + f->ci)), out[e].im, false);
+        store_fv(L, q, u, ladd(L, ub, li(L, e * per + f->t.ci)), out[e].im, false);
     }
     drop_dead_locals(L, q);
-}
-
-/* The interior of the zero-padded planes xp [Ci, HP, WP] at xpb = the
- * group's input planes at xb. */
-static void copy_planes(Lower *L, Stmt *p, const Fft *f, int xp, Expr *xpb, int x, Expr *xb)
-{
-    Stmt *q = p;
-    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
-    Expr *h = lfor(L, &q, "h", li(L, 0), li(L, f->H));
-    Expr *dst = lbind(L, q, "xr", ladd(L, xpb, lmad(L, lmad(L, c, f->HP, ladd(L, h, li(L, f->pt))), f->WP, li(L, f->pl))));
-    Expr *src = lbind(L, q, "sr", ladd(L, xb, lmul(L, lmad(L, c, f->H, h), li(L, f->W))));
-    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, f->W));
-    lstore(L, q, xp, ladd(L, dst, i), lload(L, x, ladd(L, src, i)), false);
-}
-
-/* Channel c's tiles of the block's samples, gathered: G [NH NW, hc] at gc,
- * column s T + t of row (i NW + j) = point (i, j) of tile t of sample s.
- * Sample s's plane c starts at sb + s*sstride + c*plane, rows rs apart. */
-static void gather_tiles(Lower *L, Stmt *p, const Fft *f, int gb, Expr *gc, int src, Expr *sb, int sstride,
-                         Expr *c, int plane, int rs, Expr *ns)
-{
-    Stmt *q = p;
-    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, sb, lmad(L, s, sstride, lmul(L, c, li(L, plane)))),
-                                      lmad(L, th, f->MH * rs, lmul(L, tw, li(L, f->MW)))));
-    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->ntile)), lmad(L, th, f->TW, tw))));
-    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, f->NH));
-    Expr *sr = lbind(L, q, "sr", lmad(L, i, rs, tb));
-    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->NW * f->hc, col));
-    Expr *j = lfor(L, &q, "j", li(L, 0), li(L, f->NW));
-    lstore(L, q, gb, lmad(L, j, f->hc, gr), lload(L, src, ladd(L, sr, j)), false);
 }
 
 /* V_e [2Ci, 2hc] = [Xr Xi; Xi -Xr] of channel c (rows c and Ci + c) for
@@ -599,7 +548,7 @@ static void gather_tiles(Lower *L, Stmt *p, const Fft *f, int gb, Expr *gc, int 
 static void input_transform(Lower *L, Stmt *p, const Fft *f, int ci, bool both, int v, int gb, Expr *gc,
                             Expr *c)
 {
-    int H = f->hc;
+    int H = f->t.hc;
     /* the bins' and the lower half's strides as locals: a kernel family
      * (loop_family.c) of a layer and its input gradient then passes two
      * arguments, not one per store */
@@ -609,11 +558,11 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int ci, bool both, 
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *gj = lbind(L, q, "gj", ladd(L, gc, j));
     Fv d[FFT_NMAX * FFT_NMAX];
-    for (int i = 0; i < f->NH * f->NW; i++)
+    for (int i = 0; i < f->t.NH * f->t.NW; i++)
         d[i] = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, gb, ladd(L, gj, li(L, i * H)))), 0};
     Cx out[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     Fx x = {L, q};
-    fft2_fwd(&x, f->NH, f->NW, d, out);
+    fft2_fwd(&x, f->t.NH, f->t.NW, d, out);
     Expr *vi = lbind(L, q, "vi", lmad(L, c, f->cols, j));
     Expr *vl = both ? lbind(L, q, "vl", ladd(L, vi, lo)) : NULL; /* the lower half's rows */
     for (int e = 0; e < f->nbin; e++) {
@@ -635,32 +584,26 @@ static void input_transform(Lower *L, Stmt *p, const Fft *f, int ci, bool both, 
 static void transform_inputs(Lower *L, Stmt *b, const Fft *f, int in, Expr *xb, int xstep, Expr *ns, int xp,
                              int gb, int v)
 {
-    long P = (long)f->NH * f->NW, xps = (long)f->ci * f->HP * f->WP;
-    if (xp >= 0) {
-        Stmt *q = b;
-        Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-        copy_planes(L, q, f, xp, lmul(L, s, li(L, (int)xps)), in, lmad(L, s, xstep, xb));
-    }
-    Stmt *q = b;
-    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->ci));
-    Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * f->hc))));
+    long P = (long)f->t.NH * f->t.NW;
     if (xp >= 0)
-        gather_tiles(L, q, f, gb, gc, xp, li(L, 0), (int)xps, c, f->HP * f->WP, f->WP, ns);
-    else
-        gather_tiles(L, q, f, gb, gc, in, xb, xstep, c, f->H * f->W, f->W, ns);
-    input_transform(L, q, f, f->ci, true, v, gb, gc, c);
+        tiles_copy(L, b, &f->t, xp, in, xb, xstep, ns);
+    Stmt *q = b;
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, f->t.ci));
+    Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(P * f->t.hc))));
+    tiles_gather_input(L, q, &f->t, gb, gc, in, xb, xstep, xp, c, ns);
+    input_transform(L, q, f, f->t.ci, true, v, gb, gc, c);
 }
 
 /* M_e [Co, 2hc] = U_e V_e for each bin e, with U_e read as group g's
  * [Co, 2Ci] block. */
 static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Expr *g)
 {
-    int T2 = f->cols, K = 2 * f->ci, per = f->groups * f->co * K;
+    int T2 = f->cols, K = 2 * f->t.ci, per = f->t.groups * f->t.co * K;
     Stmt *q = p;
     Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f->nbin));
-    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f->co * K)));
-    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, f->co * T2)), T2, 1, 0, 0}, (MatRef){u, ub, K, 1, 0, 0},
-          (MatRef){v, lmul(L, e, li(L, K * T2)), T2, 1, 0, 0}, li(L, f->co), T2, li(L, K), false);
+    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f->t.co * K)));
+    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, f->t.co * T2)), T2, 1, 0, 0}, (MatRef){u, ub, K, 1, 0, 0},
+          (MatRef){v, lmul(L, e, li(L, K * T2)), T2, 1, 0, 0}, li(L, f->t.co), T2, li(L, K), false);
 }
 
 /* Y [MH MW, hc] at yo = the inverse DFTs of channel oc's columns of M
@@ -668,8 +611,8 @@ static void bin_gemms(Lower *L, Stmt *p, const Fft *f, int mb, int u, int v, Exp
  * over the columns. */
 static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo, int mb, Expr *mc)
 {
-    int H = f->hc;
-    Expr *bs = lvar(L, ldecl(L, p, "ms", T_I32, li(L, f->co * f->cols))); /* as input_transform's */
+    int H = f->t.hc;
+    Expr *bs = lvar(L, ldecl(L, p, "ms", T_I32, li(L, f->t.co * f->cols))); /* as input_transform's */
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *mj = lbind(L, q, "mj", ladd(L, mc, j));
@@ -681,82 +624,41 @@ static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo,
     }
     Fv out[FFT_NMAX * FFT_NMAX];
     Fx x = {L, q};
-    fft2_inv(&x, f->NH, f->NW, m, f->MH, f->MW, out);
+    fft2_inv(&x, f->t.NH, f->t.NW, m, f->t.MH, f->t.MW, out);
     Expr *yj = lbind(L, q, "yj", ladd(L, yo, j));
-    for (int i = 0; i < f->MH * f->MW; i++) {
+    for (int i = 0; i < f->t.MH * f->t.MW; i++) {
         Fv o = out[i];
         lstore(L, q, yt, ladd(L, yj, li(L, i * H)), o.zero ? lf(L, 0.0f) : fv_expr(&x, o), false);
     }
     drop_dead_locals(L, q);
 }
 
-/* The block's output planes of channel oc from Y at yo (+ bias), through
- * the epilogue, the last row and column of tiles clipped at the plane's
- * edges; sample s's plane at yb + s*sstride. */
-static void scatter_tiles(Lower *L, Stmt *p, const Fft *f, int y, Expr *yb, int sstride, int yt, Expr *yo,
-                          Expr *bias, Expr *ns)
-{
-    Stmt *q = p;
-    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-    Expr *ys = lbind(L, q, "ys", lmad(L, s, sstride, yb));
-    Expr *js = lbind(L, q, "js", ladd(L, yo, lmul(L, s, li(L, f->ntile))));
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
-    Expr *rows = f->OH % f->MH == 0 ? li(L, f->MH) : lmin(L, li(L, f->MH), lsub(L, li(L, f->OH), lmul(L, th, li(L, f->MH))));
-    Expr *r = lfor(L, &q, "r", li(L, 0), rows);
-    Expr *yr = lbind(L, q, "yr", ladd(L, ys, lmul(L, lmad(L, th, f->MH, r), li(L, f->OW))));
-    Expr *jr = lbind(L, q, "jr", ladd(L, lmad(L, th, f->TW, js), lmul(L, r, li(L, f->MW * f->hc))));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
-    Expr *cols = f->OW % f->MW == 0 ? li(L, f->MW) : lmin(L, li(L, f->MW), lsub(L, li(L, f->OW), lmul(L, tw, li(L, f->MW))));
-    Expr *yw = lbind(L, q, "yw", lmad(L, tw, f->MW, yr));
-    Expr *jw = lbind(L, q, "jw", ladd(L, jr, tw));
-    Expr *c = lfor(L, &q, "c", li(L, 0), cols);
-    Expr *v = lload(L, yt, lmad(L, c, f->hc, jw));
-    if (bias)
-        v = fadd(L, v, bias);
-    Expr *yi = ladd(L, yw, c);
-    lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
-}
-
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
  * bias (-1: none). */
 static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbuf)
 {
-    long nb = f->nbin, H = f->hc, P = (long)f->NH * f->NW, Q = (long)f->MH * f->MW;
-    long xps = (long)f->ci * f->HP * f->WP; /* one sample's padded planes */
-    int u = kernel_scratch(L->a, L->k, "fu", nb * f->groups * f->co * 2 * f->ci, 0);
-    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->ci * f->cols, 0);
-    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->co * f->cols, 0);
-    int gb = kernel_scratch(L->a, L->k, "fg", f->ci * P * H, 0);
-    int yt = kernel_scratch(L->a, L->k, "fy", f->co * Q * H, 0);
-    int xp = f->copy ? kernel_scratch(L->a, L->k, "xpad", f->S * xps, 0) : -1;
-
+    long nb = f->nbin, H = f->t.hc, Q = (long)f->t.MH * f->t.MW;
+    int u = kernel_scratch(L->a, L->k, "fu", nb * f->t.groups * f->t.co * 2 * f->t.ci, 0);
+    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->t.ci * f->cols, 0);
+    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->t.co * f->cols, 0);
+    int yt = kernel_scratch(L->a, L->k, "fy", f->t.co * Q * H, 0);
+    int gb, xp;
     Stmt *p = L->k->body;
     filter_transform(L, p, f, wbuf, u);
-    /* the padding columns, and those of the samples past the batch's end
-     * in its last block: transformed and multiplied, never read back */
-    if (H > (long)f->S * f->ntile || f->S > 1)
-        lzero(L, p, gb, li(L, 0), li(L, (int)(f->ci * P * H)));
-    if (xp >= 0)
-        lzero(L, p, xp, li(L, 0), li(L, (int)(f->S * xps)));
-    int S = f->S;
-    Expr *blk = lfor(L, &p, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
-    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, f->groups));
-    Expr *n0 = lbind(L, p, "n0", lmul(L, blk, li(L, S)));
-    Expr *ns = S == 1 ? li(L, 1) : lbind(L, p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
-    int xstep = f->groups * f->ci * f->H * f->W, ystep = f->groups * f->co * f->OH * f->OW;
-    /* the block's first sample's group g */
-    Expr *xb = lbind(L, p, "xb", lmad(L, lmad(L, n0, f->groups, g), f->ci * f->H * f->W, li(L, 0)));
-    Expr *yb = lbind(L, p, "yb", lmad(L, lmad(L, n0, f->groups, g), f->co * f->OH * f->OW, li(L, 0)));
-    transform_inputs(L, p, f, in, xb, xstep, ns, xp, gb, v);
+    tiles_scratch(L, &f->t, "f", &gb, &xp);
+    Expr *g, *ns, *xb, *yb;
+    tiles_blocks(L, &p, &f->t, &g, &ns, &xb, &yb);
+    transform_inputs(L, p, f, in, xb, tiles_xstep(&f->t), ns, xp, gb, v);
     bin_gemms(L, p, f, mb, u, v, g);
     {
         Stmt *q = p;
-        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->co));
+        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->t.co));
         Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
         inverse_transform(L, q, f, yt, yo, mb, lmul(L, oc, li(L, f->cols)));
         Expr *bias = bbuf < 0 ? NULL
-                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->co, oc))));
-        scatter_tiles(L, q, f, out, lbind(L, q, "yc", lmad(L, oc, f->OH * f->OW, yb)), ystep, yt, yo, bias, ns);
+                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->t.co, oc))));
+        tiles_scatter(L, q, &f->t, out, lbind(L, q, "yc", lmad(L, oc, f->t.OH * f->t.OW, yb)), tiles_ystep(&f->t),
+                      yt, yo, bias, ns);
     }
 }
 
@@ -795,18 +697,16 @@ static void gather_dy(Lower *L, Stmt *p, const Fft *f, int gd, Expr *gc, int dy,
 {
     Stmt *q = p;
     Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->TH));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, f->OH * f->OW)))),
-                                      lmad(L, th, f->MH * f->OW, lmul(L, tw, li(L, f->MW)))));
-    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->ntile)), lmad(L, th, f->TW, tw))));
-    Expr *rows = f->OH % f->MH == 0 ? li(L, f->MH) : lmin(L, li(L, f->MH), lsub(L, li(L, f->OH), lmul(L, th, li(L, f->MH))));
-    Expr *i = lfor(L, &q, "i", li(L, 0), rows);
-    Expr *sr = lbind(L, q, "sr", lmad(L, i, f->OW, tb));
-    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->NW * f->hc, col));
-    Expr *cols = f->OW % f->MW == 0 ? li(L, f->MW) : lmin(L, li(L, f->MW), lsub(L, li(L, f->OW), lmul(L, tw, li(L, f->MW))));
-    Expr *j = lfor(L, &q, "j", li(L, 0), cols);
-    lstore(L, q, gd, lmad(L, j, f->hc, gr), lload(L, dy, ladd(L, sr, j)), false);
+    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->t.TH));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->t.TW));
+    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, f->t.OH * f->t.OW)))),
+                                      lmad(L, th, f->t.MH * f->t.OW, lmul(L, tw, li(L, f->t.MW)))));
+    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->t.ntile)), lmad(L, th, f->t.TW, tw))));
+    Expr *i = lfor(L, &q, "i", li(L, 0), tiles_clip(L, th, f->t.MH, f->t.OH));
+    Expr *sr = lbind(L, q, "sr", lmad(L, i, f->t.OW, tb));
+    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->t.NW * f->t.hc, col));
+    Expr *j = lfor(L, &q, "j", li(L, 0), tiles_clip(L, tw, f->t.MW, f->t.OW));
+    lstore(L, q, gd, lmad(L, j, f->t.hc, gr), lload(L, dy, ladd(L, sr, j)), false);
 }
 
 /* dw [O, C/g, KH, KW] = sum over the batch of the correlation of x with
@@ -826,89 +726,80 @@ void lower_conv_dw_fft(Lower *L)
     geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
     Fft f;
     fft_geom(&f, L, false, &G);
-    long nb = f.nbin, H = f.hc, P = (long)f.NH * f.NW;
-    long xps = (long)f.ci * f.HP * f.WP;
-    int per = f.groups * f.co * 2 * f.ci, O = f.groups * f.co, kk = f.KH * f.KW;
-    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f.ci * f.cols, 0);
-    int d = kernel_scratch(L->a, L->k, "fd", nb * f.co * f.cols, 0);
-    int dt = kernel_scratch(L->a, L->k, "fdt", nb * f.cols * f.co, 0);
+    long nb = f.nbin, H = f.t.hc, P = (long)f.t.NH * f.t.NW;
+    int per = f.t.groups * f.t.co * 2 * f.t.ci, O = f.t.groups * f.t.co, kk = f.KH * f.KW;
+    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f.t.ci * f.cols, 0);
+    int d = kernel_scratch(L->a, L->k, "fd", nb * f.t.co * f.cols, 0);
+    int dt = kernel_scratch(L->a, L->k, "fdt", nb * f.cols * f.t.co, 0);
     int acc = kernel_scratch(L->a, L->k, "fw", nb * per, 0);
-    int gb = kernel_scratch(L->a, L->k, "fg", f.ci * P * H, 0);
-    int gd = kernel_scratch(L->a, L->k, "fgd", f.co * P * H, 0);
-    int xp = f.copy ? kernel_scratch(L->a, L->k, "xpad", f.S * xps, 0) : -1;
+    int gd = kernel_scratch(L->a, L->k, "fgd", f.t.co * P * H, 0);
+    int gb, xp;
 
     Stmt *p = L->k->body;
     lzero(L, p, acc, li(L, 0), li(L, (int)(nb * per)));
-    if (H > (long)f.S * f.ntile || f.S > 1)
-        lzero(L, p, gb, li(L, 0), li(L, (int)(f.ci * P * H)));
-    lzero(L, p, gd, li(L, 0), li(L, (int)(f.co * P * H)));
-    if (xp >= 0)
-        lzero(L, p, xp, li(L, 0), li(L, (int)(f.S * xps)));
-    int S = f.S;
+    lzero(L, p, gd, li(L, 0), li(L, (int)(f.t.co * P * H)));
+    tiles_scratch(L, &f.t, "f", &gb, &xp);
+    int S = f.t.S;
     {
         Stmt *b = p;
-        Expr *blk = lfor(L, &b, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
-        Expr *g = lfor(L, &b, "g", li(L, 0), li(L, f.groups));
-        Expr *n0 = lbind(L, b, "n0", lmul(L, blk, li(L, S)));
-        Expr *ns = S == 1 ? li(L, 1) : lbind(L, b, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
-        int xstep = f.groups * f.ci * f.H * f.W, ystep = f.groups * f.co * f.OH * f.OW;
-        Expr *xb = lbind(L, b, "xb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.ci * f.H * f.W)));
-        Expr *yb = lbind(L, b, "yb", lmul(L, lmad(L, n0, f.groups, g), li(L, f.co * f.OH * f.OW)));
+        Expr *g, *ns, *xb, *yb;
+        tiles_blocks(L, &b, &f.t, &g, &ns, &xb, &yb);
+        int xstep = tiles_xstep(&f.t), ystep = tiles_ystep(&f.t);
         transform_inputs(L, b, &f, X, xb, xstep, ns, xp, gb, v);
         if (S > 1) {
             /* a last block of fewer samples: the missing samples' dy
              * columns (the previous block's) are summed too, so 0 */
             Stmt *q = b;
-            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.co));
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));
             Expr *s = lfor(L, &q, "s", ns, li(L, S));
             Expr *pt = lfor(L, &q, "pt", li(L, 0), li(L, (int)P));
-            Expr *t = lfor(L, &q, "t", li(L, 0), li(L, f.ntile));
-            Expr *at = ladd(L, lmad(L, lmad(L, o, (int)P, pt), (int)H, lmul(L, s, li(L, f.ntile))), t);
+            Expr *t = lfor(L, &q, "t", li(L, 0), li(L, f.t.ntile));
+            Expr *at = ladd(L, lmad(L, lmad(L, o, (int)P, pt), (int)H, lmul(L, s, li(L, f.t.ntile))), t);
             lstore(L, q, gd, at, lf(L, 0.0f), false);
         }
         {
             Stmt *q = b;
-            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.co));
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));
             Expr *gc = lbind(L, q, "gc", lmul(L, o, li(L, (int)(P * H))));
             gather_dy(L, q, &f, gd, gc, DY, yb, ystep, o, ns);
-            input_transform(L, q, &f, f.co, false, d, gd, gc, o);
+            input_transform(L, q, &f, f.t.co, false, d, gd, gc, o);
         }
         {
             /* per bin (independent: each has its own copy and sums) */
             Stmt *q = b;
             int T2 = f.cols;
             Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, f.nbin));
-            Expr *db = lbind(L, q, "db", lmul(L, e, li(L, f.co * T2)));
-            Expr *tb = lbind(L, q, "tb", lmul(L, e, li(L, T2 * f.co)));
+            Expr *db = lbind(L, q, "db", lmul(L, e, li(L, f.t.co * T2)));
+            Expr *tb = lbind(L, q, "tb", lmul(L, e, li(L, T2 * f.t.co)));
             {
                 Stmt *r = q;
-                Expr *o = lfor_indep(L, &r, "o", li(L, 0), li(L, f.co));
+                Expr *o = lfor_indep(L, &r, "o", li(L, 0), li(L, f.t.co));
                 Expr *j = lfor(L, &r, "j", li(L, 0), li(L, T2));
-                lstore(L, r, dt, ladd(L, tb, lmad(L, j, f.co, o)), lload(L, d, ladd(L, db, lmad(L, o, T2, j))), false);
+                lstore(L, r, dt, ladd(L, tb, lmad(L, j, f.t.co, o)), lload(L, d, ladd(L, db, lmad(L, o, T2, j))), false);
             }
-            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f.co * 2 * f.ci)));
-            lgemm(L, q, (MatRef){acc, cb, f.co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, 2 * f.ci * T2)), T2, 1, 0, 0},
-                  (MatRef){dt, tb, f.co, 1, 0, 0}, li(L, 2 * f.ci), f.co, li(L, T2), true);
+            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, f.t.co * 2 * f.t.ci)));
+            lgemm(L, q, (MatRef){acc, cb, f.t.co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, 2 * f.t.ci * T2)), T2, 1, 0, 0},
+                  (MatRef){dt, tb, f.t.co, 1, 0, 0}, li(L, 2 * f.t.ci), f.t.co, li(L, T2), true);
         }
     }
     /* each filter's spectrum to its taps */
-    float scale = 1.0f / (float)(f.NH * f.NW);
+    float scale = 1.0f / (float)(f.t.NH * f.t.NW);
     Stmt *q = p;
     Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
-    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, f.ci));
+    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, f.t.ci));
     /* group g's dW_e^T [2Cg, Og] at e*per + g*2Cg*Og: row c, column o % Og */
-    Expr *gg = ldiv(L, o, li(L, f.co));
-    Expr *ab = lbind(L, q, "ab", ladd(L, lmul(L, lmad(L, gg, 2 * f.ci, c), li(L, f.co)), lsub(L, o, lmul(L, gg, li(L, f.co)))));
+    Expr *gg = ldiv(L, o, li(L, f.t.co));
+    Expr *ab = lbind(L, q, "ab", ladd(L, lmul(L, lmad(L, gg, 2 * f.t.ci, c), li(L, f.t.co)), lsub(L, o, lmul(L, gg, li(L, f.t.co)))));
     Cx m[FFT_NMAX * (FFT_NMAX / 2 + 1)];
     for (int e = 0; e < f.nbin; e++) {
         m[e].re = (Fv){false, false, ldecl(L, q, local_name(L, "d"), T_F32, lload(L, acc, ladd(L, ab, li(L, e * per)))), 0};
         m[e].im = (Fv){false, false,
-                       ldecl(L, q, local_name(L, "d"), T_F32, lload(L, acc, ladd(L, ab, li(L, e * per + f.ci * f.co)))), 0};
+                       ldecl(L, q, local_name(L, "d"), T_F32, lload(L, acc, ladd(L, ab, li(L, e * per + f.t.ci * f.t.co)))), 0};
     }
     Fv out[FFT_NMAX * FFT_NMAX];
     Fx x = {L, q};
-    fft2_inv(&x, f.NH, f.NW, m, f.KH, f.KW, out);
-    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, f.ci, c), li(L, kk)));
+    fft2_inv(&x, f.t.NH, f.t.NW, m, f.KH, f.KW, out);
+    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, f.t.ci, c), li(L, kk)));
     for (int i = 0; i < kk; i++) {
         Fv r = out[i];
         lstore(L, q, DW, ladd(L, wb, li(L, i)), r.zero ? lf(L, 0.0f) : fmul(L, fv_expr(&x, r), lf(L, scale)), false);
