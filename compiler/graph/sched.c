@@ -29,6 +29,7 @@
 #include "netc.h"
 #include "../lower/lower_direct.h"
 #include "../lower/lower_fft.h"
+#include "../lower/lower_winograd.h"
 
 static const char *const algo_names[] = {"none", "direct", "im2col", "gemm", "winograd", "winograd2", "fft"};
 _Static_assert(sizeof algo_names / sizeof algo_names[0] == ALGO_COUNT, "algo_names out of sync");
@@ -135,7 +136,11 @@ static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
 #define COST_DW_GEMM 0.8434      /* conv_dw's GEMM forms against a plain GEMM  */
 #define COST_UNFOLD_CPF 0.7553    /* cycles per float of an unfold              */
 #define COST_COL2IM_CPF 0.4      /* ... of col2im                              */
-#define COST_WINO_CPF 2.136      /* ... of the Winograd transforms             */
+#define COST_WINO_FWD 11.4       /* Winograd input tile transform: cycles per
+                                   point per vector of columns (its stores
+                                   are a position's [Cg, hc] apart)          */
+#define COST_WINO_INV 8.4        /* ... the output tile transform's           */
+#define COST_WINO_MOVE_CPF 1.0   /* cycles per float gathered or scattered     */
 #define COST_FFT_FWD 3.9         /* FFT input tile transforms: cycles per point
                                    and level, per vector of columns (its
                                    stores are a bin's [2Cg, 2hc] apart)      */
@@ -279,22 +284,28 @@ static double im2col_cost(const ConvDims *c, const Target *t)
     return c->batch * (c->groups * (gemm + unfold) + stream(t, io, io));
 }
 
-/* Winograd F(m x m, 3x3), a = m + 2, T tiles: a*a GEMMs [Og, Cg] x [Cg, T]
- * per sample and group, the input transform writing and the GEMMs
- * reading [a*a, Cg, T], the GEMMs writing and the output transform
- * reading [a*a, Og, T] (conv_dx: the channel roles swapped). */
+/* Winograd F(m x m, 3x3), a = m + 2, T tiles a sample, per block of S
+ * samples and group (lower_winograd.c, lower_tiles.h): the tiles gathered
+ * into hc columns, the input transform over the columns writing [a*a,
+ * Cg, hc], a*a GEMMs [Og, Cg] x [Cg, hc], the output transform reading
+ * [a*a, Og, hc], the output tiles scattered (conv_dx: the channel roles
+ * swapped, its padded copy of dy always made). */
 static double wino_cost(const ConvDims *c, const Target *t, int m)
 {
-    double a2 = (m + 2) * (m + 2);
-    double tiles = ceil((double)c->oh / m) * ceil((double)c->ow / m);
+    double a2 = (m + 2) * (m + 2), v = t->vlen > 1 ? t->vlen : 1;
     bool dx = c->n->op != OP_CONV;
     double out = dx ? c->cg : c->og, in = dx ? c->og : c->cg;
-    if (dx) /* dx's tiles cover its own plane, the forward layer's input */
-        tiles = ceil((double)c->ih / m) * ceil((double)c->iw / m);
-    double gemm = a2 * gemm_seconds(t, out, in, tiles);
-    double floats = c->groups * a2 * tiles * (in + out);
-    double per_sample = stream(t, 2 * 4.0 * floats, 4.0 * floats) + floats * COST_WINO_CPF / COST_GHZ;
-    return c->batch * (c->groups * gemm + per_sample + stream(t, io_bytes(c), io_bytes(c)));
+    double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
+    double T = ceil(oh / m) * ceil(ow / m);
+    int S = wino_block((int)T, (int)v);
+    double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
+    double gemm = a2 * gemm_seconds(t, out, in, hc);
+    double xform = (in * COST_WINO_FWD + out * COST_WINO_INV) * (hc / v) * a2 / COST_GHZ;
+    double moved = (in * a2 + out * m * m) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
+    /* the constants were fitted with the columns streaming from L3 */
+    double per_block = c->groups * (gemm + xform + moved);
+    double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;
+    return blocks * per_block + c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
 }
 
 static double wino4_cost(const ConvDims *c, const Target *t)

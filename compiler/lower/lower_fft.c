@@ -688,27 +688,6 @@ void lower_conv_dx_fft(Lower *L)
     L->epi_done = true;
 }
 
-/* The block's dy tiles of output channel o, gathered: Gd [NH NW, hc] at
- * gc, column s T + t holding tile t's MH x MW values (clipped at the
- * plane's edges) in its first rows and columns; its other points are never
- * written, so they stay 0.  Sample s's planes at yb + s*ystep. */
-static void gather_dy(Lower *L, Stmt *p, const Fft *f, int gd, Expr *gc, int dy, Expr *yb, int ystep, Expr *o,
-                      Expr *ns)
-{
-    Stmt *q = p;
-    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, f->t.TH));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, f->t.TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, f->t.OH * f->t.OW)))),
-                                      lmad(L, th, f->t.MH * f->t.OW, lmul(L, tw, li(L, f->t.MW)))));
-    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, f->t.ntile)), lmad(L, th, f->t.TW, tw))));
-    Expr *i = lfor(L, &q, "i", li(L, 0), tiles_clip(L, th, f->t.MH, f->t.OH));
-    Expr *sr = lbind(L, q, "sr", lmad(L, i, f->t.OW, tb));
-    Expr *gr = lbind(L, q, "gr", lmad(L, i, f->t.NW * f->t.hc, col));
-    Expr *j = lfor(L, &q, "j", li(L, 0), tiles_clip(L, tw, f->t.MW, f->t.OW));
-    lstore(L, q, gd, lmad(L, j, f->t.hc, gr), lload(L, dy, ladd(L, sr, j)), false);
-}
-
 /* dw [O, C/g, KH, KW] = sum over the batch of the correlation of x with
  * dy, on the forward layer's tiles: per block and group, the input's tiles
  * transformed as the forward pass does (V_e [2Cg, 2hc] = [Xr Xi; Xi -Xr])
@@ -739,29 +718,18 @@ void lower_conv_dw_fft(Lower *L)
     lzero(L, p, acc, li(L, 0), li(L, (int)(nb * per)));
     lzero(L, p, gd, li(L, 0), li(L, (int)(f.t.co * P * H)));
     tiles_scratch(L, &f.t, "f", &gb, &xp);
-    int S = f.t.S;
     {
         Stmt *b = p;
         Expr *g, *ns, *xb, *yb;
         tiles_blocks(L, &b, &f.t, &g, &ns, &xb, &yb);
         int xstep = tiles_xstep(&f.t), ystep = tiles_ystep(&f.t);
         transform_inputs(L, b, &f, X, xb, xstep, ns, xp, gb, v);
-        if (S > 1) {
-            /* a last block of fewer samples: the missing samples' dy
-             * columns (the previous block's) are summed too, so 0 */
-            Stmt *q = b;
-            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));
-            Expr *s = lfor(L, &q, "s", ns, li(L, S));
-            Expr *pt = lfor(L, &q, "pt", li(L, 0), li(L, (int)P));
-            Expr *t = lfor(L, &q, "t", li(L, 0), li(L, f.t.ntile));
-            Expr *at = ladd(L, lmad(L, lmad(L, o, (int)P, pt), (int)H, lmul(L, s, li(L, f.t.ntile))), t);
-            lstore(L, q, gd, at, lf(L, 0.0f), false);
-        }
+        tiles_zero_missing(L, b, &f.t, gd, (int)P, ns);
         {
             Stmt *q = b;
             Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));
             Expr *gc = lbind(L, q, "gc", lmul(L, o, li(L, (int)(P * H))));
-            gather_dy(L, q, &f, gd, gc, DY, yb, ystep, o, ns);
+            tiles_gather_dy(L, q, &f.t, gd, gc, f.t.NW, DY, yb, ystep, o, ns);
             input_transform(L, q, &f, f.t.co, false, d, gd, gc, o);
         }
         {

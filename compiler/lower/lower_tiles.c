@@ -81,18 +81,22 @@ void tiles_copy(Lower *L, Stmt *p, const Tiles *t, int xp, int x, Expr *xb, int 
 void tiles_gather(Lower *L, Stmt *p, const Tiles *t, int gb, Expr *gc, int src, Expr *sb, int sstride, Expr *c,
                   int plane, int rs, Expr *ns)
 {
+    /* tw innermost but one: each (th, i)'s run of tiles stores unit
+     * stride into G's rows and loads MW apart from the plane's row, a
+     * pattern the C compiler or LLVM widens with shuffles */
     Stmt *q = p;
     Expr *s = lfor(L, &q, "s", li(L, 0), ns);
     Expr *th = lfor(L, &q, "th", li(L, 0), li(L, t->TH));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, t->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, sb, lmad(L, s, sstride, lmul(L, c, li(L, plane)))),
-                                      lmad(L, th, t->MH * rs, lmul(L, tw, li(L, t->MW)))));
-    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, t->ntile)), lmad(L, th, t->TW, tw))));
     Expr *i = lfor(L, &q, "i", li(L, 0), li(L, t->NH));
-    Expr *sr = lbind(L, q, "sr", lmad(L, i, rs, tb));
-    Expr *gr = lbind(L, q, "gr", lmad(L, i, t->NW * t->hc, col));
-    Expr *j = lfor(L, &q, "j", li(L, 0), li(L, t->NW));
-    lstore(L, q, gb, lmad(L, j, t->hc, gr), lload(L, src, ladd(L, sr, j)), false);
+    Expr *sr = lbind(L, q, "sr", ladd(L, ladd(L, sb, lmad(L, s, sstride, lmul(L, c, li(L, plane)))),
+                                      lmul(L, lmad(L, th, t->MH, i), li(L, rs))));
+    Expr *gr = lbind(L, q, "gr", ladd(L, gc, ladd(L, lmad(L, i, t->NW * t->hc, lmul(L, s, li(L, t->ntile))),
+                                                  lmul(L, th, li(L, t->TW)))));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, t->TW));
+    Expr *sw = lbind(L, q, "sw", lmad(L, tw, t->MW, sr));
+    Expr *gw = lbind(L, q, "gw", ladd(L, gr, tw));
+    for (int j = 0; j < t->NW; j++)
+        lstore(L, q, gb, ladd(L, gw, li(L, j * t->hc)), lload(L, src, ladd(L, sw, li(L, j))), false);
 }
 
 void tiles_gather_input(Lower *L, Stmt *p, const Tiles *t, int gb, Expr *gc, int in, Expr *xb, int xstep, int xp,
@@ -129,4 +133,34 @@ void tiles_scatter(Lower *L, Stmt *p, const Tiles *t, int y, Expr *yb, int sstri
         v = fadd(L, v, bias);
     Expr *yi = ladd(L, yw, c);
     lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
+}
+
+void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int dy, Expr *yb, int ystep,
+                     Expr *o, Expr *ns)
+{
+    Stmt *q = p;
+    Expr *s = lfor(L, &q, "s", li(L, 0), ns);
+    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, t->TH));
+    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, t->TW));
+    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, t->OH * t->OW)))),
+                                      lmad(L, th, t->MH * t->OW, lmul(L, tw, li(L, t->MW)))));
+    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, t->ntile)), lmad(L, th, t->TW, tw))));
+    Expr *i = lfor(L, &q, "i", li(L, 0), tiles_clip(L, th, t->MH, t->OH));
+    Expr *sr = lbind(L, q, "sr", lmad(L, i, t->OW, tb));
+    Expr *gr = lbind(L, q, "gr", lmad(L, i, rowlen * t->hc, col));
+    Expr *j = lfor(L, &q, "j", li(L, 0), tiles_clip(L, tw, t->MW, t->OW));
+    lstore(L, q, gd, lmad(L, j, t->hc, gr), lload(L, dy, ladd(L, sr, j)), false);
+}
+
+void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Expr *ns)
+{
+    if (t->S == 1)
+        return;
+    Stmt *q = p;
+    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, t->co));
+    Expr *s = lfor(L, &q, "s", ns, li(L, t->S));
+    Expr *pt = lfor(L, &q, "pt", li(L, 0), li(L, rows));
+    Expr *tt = lfor(L, &q, "t", li(L, 0), li(L, t->ntile));
+    Expr *at = ladd(L, lmad(L, lmad(L, o, rows, pt), t->hc, lmul(L, s, li(L, t->ntile))), tt);
+    lstore(L, q, gd, at, lf(L, 0.0f), false);
 }

@@ -83,4 +83,18 @@ Expr *tiles_clip(Lower *L, Expr *i, int m, int n);
 void tiles_scatter(Lower *L, Stmt *p, const Tiles *t, int y, Expr *yb, int sstride, int yt, Expr *yo, Expr *bias,
                    Expr *ns);
 
+/* Output channel o's dy tiles of the block's samples (the weight
+ * gradient's), gathered: G [rows, hc] at gc, rows rowlen points apart
+ * (the transform's row: MW, or NW where the tile is zero-padded to the
+ * input tile), column s T + t holding tile t's MH x MW values, clipped at
+ * the plane's edges: points past them are never written (0 from the
+ * zeroed G).  Sample s's planes at yb + s*ystep. */
+void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int dy, Expr *yb, int ystep,
+                     Expr *o, Expr *ns);
+
+/* Zeroes the columns of the samples past ns in a block's dy tiles G [Co,
+ * rows, hc] (a last block of fewer samples: what the block before left
+ * there would be summed into the weight gradient); nothing when S = 1. */
+void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Expr *ns);
+
 #endif

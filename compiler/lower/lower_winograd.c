@@ -36,7 +36,7 @@
  */
 #include "lower_winograd.h"
 
-#include "lower_impl.h"
+#include "lower_tiles.h"
 
 /* Points 0, 1, -1 and infinity. */
 static const double bt2[] = {
@@ -91,43 +91,64 @@ const WinoMats *wino_mats(int m)
     return &mats[m == 4];
 }
 
-/* One node's correlation: Ci input planes of H x W per group, read with
- * padding pt (top) and pl (left), into Co output planes of OH x OW. */
+int wino_block(int T, int V)
+{
+    int S = 1;
+    while (S < 8 && S * T < 48)
+        S *= 2;
+    /* one more doubling when it cuts the padding columns per sample by a
+     * tenth (49 tiles, 16 lanes: 64 columns a sample alone, 56 in pairs) */
+    V = V > 1 ? V : 1;
+    long one = ((long)S * T + V - 1) / V * V, two = ((long)2 * S * T + V - 1) / V * V;
+    if (S < 8 && two * 10 < one * 2 * 9)
+        S *= 2;
+    return S;
+}
+
+static int block16(int T)
+{
+    return wino_block(T, 16);
+}
+
+static int block8(int T)
+{
+    return wino_block(T, 8);
+}
+
+static int block1(int T)
+{
+    return wino_block(T, 1);
+}
+
+/* One node's correlation: its tiles (lower_tiles.h: input tile a x a,
+ * output tile m x m) and transform. */
 typedef struct {
+    Tiles t;
     const WinoMats *T;
-    bool dx;                 /* conv_dx: flipped filter, swapped channels  */
-    int groups, ci, co;      /* channels per group: reduced, produced      */
-    int H, W, OH, OW;        /* the correlation's input and output planes  */
-    int pt, pl;              /* its padding above and left of the input    */
-    int TH, TW, ntile;       /* tiles per plane                            */
-    int HP, WP;              /* the plane the tiles read                   */
-    bool copy;               /* through a zero-padded copy of the input    */
+    bool dx; /* conv_dx: flipped filter, swapped channels */
 } Wino;
 
-static void wino_geom(Wino *w, Algo algo, bool dx, const Geom *G)
+static void wino_geom(Wino *w, Lower *L, bool dx, const Geom *G)
 {
     /* Geom holds 2D layers in its last two axes */
-    w->T = wino_mats(algo == ALGO_WINOGRAD2 ? 2 : 4);
+    w->T = wino_mats(L->algo == ALGO_WINOGRAD2 ? 2 : 4);
     w->dx = dx;
-    w->groups = G->groups;
-    int m = w->T->m;
+    Tiles *t = &w->t;
+    t->groups = G->groups;
     int cg = G->n_in / G->groups, og = G->n_out / G->groups;
-    w->ci = dx ? og : cg;
-    w->co = dx ? cg : og;
-    w->H = dx ? G->out[1] : G->in[1];
-    w->W = dx ? G->out[2] : G->in[2];
-    w->OH = dx ? G->in[1] : G->out[1];
-    w->OW = dx ? G->in[2] : G->out[2];
-    w->pt = dx ? 2 - G->plo[1] : G->plo[1];
-    w->pl = dx ? 2 - G->plo[2] : G->plo[2];
-    NETC_ASSERT(G->k_sz == 9 && G->k[1] == 3 && G->k[2] == 3 && w->pt >= 0 && w->pl >= 0);
-    w->TH = (w->OH + m - 1) / m;
-    w->TW = (w->OW + m - 1) / m;
-    w->ntile = w->TH * w->TW;
-    w->HP = w->TH * m + 2;
-    w->WP = w->TW * m + 2;
-    w->copy = w->pt || w->pl || w->H < w->HP || w->W < w->WP;
-    NETC_ASSERT(w->H + w->pt <= w->HP && w->W + w->pl <= w->WP);
+    t->ci = dx ? og : cg;
+    t->co = dx ? cg : og;
+    t->H = dx ? G->out[1] : G->in[1];
+    t->W = dx ? G->out[2] : G->in[2];
+    t->OH = dx ? G->in[1] : G->out[1];
+    t->OW = dx ? G->in[2] : G->out[2];
+    t->pt = dx ? 2 - G->plo[1] : G->plo[1];
+    t->pl = dx ? 2 - G->plo[2] : G->plo[2];
+    NETC_ASSERT(G->k_sz == 9 && G->k[1] == 3 && G->k[2] == 3 && t->pt >= 0 && t->pl >= 0);
+    t->NH = t->NW = w->T->a;
+    t->MH = t->MW = w->T->m;
+    int V = L->t->vlen;
+    tiles_geom(t, V >= 16 ? block16 : V >= 8 ? block8 : block1, V);
 }
 
 /* sum_l c[l] x[l] for l < n, without its zero terms; additions in l order. */
@@ -161,11 +182,11 @@ static void transform(Lower *L, Stmt *p, const double *M, int r, int k, const do
             out[i * c + j] = lincomb(L, N + j * k2, k2, t + i * k2, 1);
 }
 
-/* n loads buf[base + offs[i]] into locals named `name`. */
-static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Expr *base, const int *offs, int n)
+/* n loads buf[base + i*step] into locals named `name`. */
+static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Expr *base, int step, int n)
 {
     for (int i = 0; i < n; i++)
-        v[i] = lvar(L, ldecl(L, p, name, T_F32, lload(L, buf, ladd(L, base, li(L, offs[i])))));
+        v[i] = lvar(L, ldecl(L, p, name, T_F32, lload(L, buf, ladd(L, base, li(L, i * step)))));
 }
 
 /* U [a*a, O, Cg] = G w G^T for every w [O, Cg, 3, 3] filter (flipped for
@@ -173,140 +194,104 @@ static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Ex
 static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
 {
     const WinoMats *T = w->T;
-    int O = w->groups * (w->dx ? w->ci : w->co), cg = w->dx ? w->co : w->ci;
-    int a = T->a, offs[9];
-    for (int i = 0; i < 9; i++)
-        offs[i] = w->dx ? 8 - i : i;
+    int O = w->t.groups * (w->dx ? w->t.ci : w->t.co), cg = w->dx ? w->t.co : w->t.ci;
+    int a = T->a;
     Stmt *q = p;
     Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
     Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
     Expr *f = lbind(L, q, "f", lmad(L, o, cg, c));
     Expr *g[9], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, "g", g, wbuf, lmul(L, f, li(L, 9)), offs, 9);
+    Expr *fb = lmul(L, f, li(L, 9));
+    for (int i = 0; i < 9; i++)
+        g[i] = lvar(L, ldecl(L, q, "g", T_F32, lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i)))));
     transform(L, q, T->g, a, 3, T->g, a, 3, g, out);
     for (int e = 0; e < a * a; e++)
         lstore(L, q, u, ladd(L, f, li(L, e * O * cg)), out[e], false);
 }
 
-/* xp [Ci, HP, WP] interior = the group's input planes at xb. */
-static void copy_planes(Lower *L, Stmt *p, const Wino *w, int xp, int x, Expr *xb)
-{
-    Stmt *q = p;
-    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, w->ci));
-    Expr *h = lfor(L, &q, "h", li(L, 0), li(L, w->H));
-    Expr *dst = lbind(L, q, "xr", lmad(L, lmad(L, c, w->HP, ladd(L, h, li(L, w->pt))), w->WP, li(L, w->pl)));
-    Expr *src = lbind(L, q, "sr", ladd(L, xb, lmul(L, lmad(L, c, w->H, h), li(L, w->W))));
-    Expr *i = lfor(L, &q, "i", li(L, 0), li(L, w->W));
-    lstore(L, q, xp, ladd(L, dst, i), lload(L, x, ladd(L, src, i)), false);
-}
-
-/* V [a*a, Ci, T] = B^T d B for every a x a tile d of the planes in `src`
- * (plane c at base + c*plane, rows rs apart).  Planes are independent. */
-static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int src, Expr *base, int plane, int rs)
+/* V [a*a, Ci, hc] = B^T d B for the a x a tile d of every column of
+ * channel c's gathered tiles G at gc: one loop over the columns, unit
+ * stride in every load and store. */
+static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int gb, Expr *gc, Expr *c)
 {
     const WinoMats *T = w->T;
-    int a = T->a, m = T->m, offs[WINO_AMAX * WINO_AMAX];
-    for (int i = 0; i < a; i++)
-        for (int j = 0; j < a; j++)
-            offs[i * a + j] = i * rs + j;
+    int a = T->a, H = w->t.hc;
     Stmt *q = p;
-    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, w->ci));
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, w->TH));
-    Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, w->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, lmad(L, c, plane, base), lmad(L, th, m * rs, lmul(L, tw, li(L, m)))));
-    Expr *d[WINO_AMAX * WINO_AMAX], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, "d", d, src, tb, offs, a * a);
+    Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
+    Expr *d[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
+    load_tile(L, q, "d", d, gb, lbind(L, q, "gj", ladd(L, gc, j)), H, a * a);
     transform(L, q, T->bt, a, a, T->bt, a, a, d, out);
-    Expr *vi = lbind(L, q, "vi", lmad(L, c, w->ntile, lmad(L, th, w->TW, tw)));
+    Expr *vi = lbind(L, q, "vi", lmad(L, c, H, j));
     for (int e = 0; e < a * a; e++)
-        lstore(L, q, v, ladd(L, vi, li(L, e * w->ci * w->ntile)), out[e], false);
+        lstore(L, q, v, ladd(L, vi, li(L, e * w->t.ci * H)), out[e], false);
 }
 
-/* M_e [Co, T] = U_e V_e for each of the a*a tile positions e: with U_e
+/* M_e [Co, hc] = U_e V_e for each of the a*a tile positions e: with U_e
  * [O, Cg] read as group g's [Co, Ci] block (conv) or its transpose
  * (conv_dx). */
 static void tile_gemms(Lower *L, Stmt *p, const Wino *w, int mb, int u, int v, Expr *g)
 {
-    int a = w->T->a, T = w->ntile, per = w->groups * w->ci * w->co;
+    int a = w->T->a, H = w->t.hc, ci = w->t.ci, co = w->t.co, per = w->t.groups * ci * co;
     Stmt *q = p;
     Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, a * a));
-    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, w->ci * w->co)));
-    MatRef A = w->dx ? (MatRef){u, ub, 1, w->co, 0, 0} : (MatRef){u, ub, w->ci, 1, 0, 0};
-    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, w->co * T)), T, 1, 0, 0}, A,
-          (MatRef){v, lmul(L, e, li(L, w->ci * T)), T, 1, 0, 0}, li(L, w->co), T, li(L, w->ci), false);
+    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, ci * co)));
+    MatRef A = w->dx ? (MatRef){u, ub, 1, co, 0, 0} : (MatRef){u, ub, ci, 1, 0, 0};
+    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, co * H)), H, 1, 0, 0}, A, (MatRef){v, lmul(L, e, li(L, ci * H)), H, 1, 0, 0},
+          li(L, co), H, li(L, ci), false);
 }
 
-/* Output tiles (th, tw) in [th0, th1) x [tw0, tw1) of channel oc, each
- * storing its first rows x cols values: y = A^T M A (+ bias). */
-static void out_tiles(Lower *L, Stmt *p, const Wino *w, int y, int mb, Expr *oc, Expr *yc, Expr *bias,
-                      const int th[2], const int tw[2], int rows, int cols)
+/* Y [m*m, hc] at yo = A^T M A for channel oc's column of M (row oc at
+ * mc) in every column: one loop over the columns, unit stride. */
+static void output_transform(Lower *L, Stmt *p, const Wino *w, int yt, Expr *yo, int mb, Expr *mc)
 {
     const WinoMats *T = w->T;
-    int a = T->a, m = T->m, offs[WINO_AMAX * WINO_AMAX];
-    for (int e = 0; e < a * a; e++)
-        offs[e] = e * w->co * w->ntile;
+    int a = T->a, m = T->m, H = w->t.hc;
     Stmt *q = p;
-    Expr *i = lfor(L, &q, "th", li(L, th[0]), li(L, th[1]));
-    Expr *j = lfor(L, &q, "tw", li(L, tw[0]), li(L, tw[1]));
-    Expr *mv[WINO_AMAX * WINO_AMAX], *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, "m", mv, mb, lbind(L, q, "mi", lmad(L, oc, w->ntile, lmad(L, i, w->TW, j))), offs, a * a);
-    transform(L, q, T->at, rows, a, T->at, cols, a, mv, out);
-    Expr *yb = lbind(L, q, "yt", ladd(L, yc, lmad(L, i, m * w->OW, lmul(L, j, li(L, m)))));
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            Expr *v = bias ? fadd(L, out[r * cols + c], bias) : out[r * cols + c];
-            Expr *yi = ladd(L, yb, li(L, r * w->OW + c));
-            lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
-        }
-}
-
-/* The output planes at yb from M: per channel, the full tiles and the
- * ragged last row and column (when m does not divide OH or OW). */
-static void output_transform(Lower *L, Stmt *p, const Wino *w, int y, int mb, Expr *yb, int bbuf, Expr *g)
-{
-    int m = w->T->m;
-    Stmt *q = p;
-    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, w->co));
-    Expr *yc = lbind(L, q, "yc", lmad(L, oc, w->OH * w->OW, yb));
-    Expr *bias = bbuf < 0 ? NULL
-                          : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, w->co, oc))));
-    for (int vh = 0; vh < 2; vh++)
-        for (int vw = 0; vw < 2; vw++) {
-            int rows = vh ? w->OH % m : m, cols = vw ? w->OW % m : m;
-            int th[2] = {vh ? w->OH / m : 0, vh ? w->TH : w->OH / m};
-            int tw[2] = {vw ? w->OW / m : 0, vw ? w->TW : w->OW / m};
-            if (rows && cols && th[1] > th[0] && tw[1] > tw[0])
-                out_tiles(L, q, w, y, mb, oc, yc, bias, th, tw, rows, cols);
-        }
+    Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
+    Expr *mv[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
+    load_tile(L, q, "m", mv, mb, lbind(L, q, "mj", ladd(L, mc, j)), w->t.co * H, a * a);
+    transform(L, q, T->at, m, a, T->at, m, a, mv, out);
+    Expr *yj = lbind(L, q, "yj", ladd(L, yo, j));
+    for (int i = 0; i < m * m; i++)
+        lstore(L, q, yt, ladd(L, yj, li(L, i * H)), out[i], false);
 }
 
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
  * bias (-1: none). */
 static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int bbuf)
 {
-    int a = w->T->a, T = w->ntile;
-    int u = kernel_scratch(L->a, L->k, "wu", (long)a * a * w->groups * w->ci * w->co, 0);
-    int v = kernel_scratch(L->a, L->k, "wv", (long)a * a * w->ci * T, 0);
-    int mb = kernel_scratch(L->a, L->k, "wm", (long)a * a * w->co * T, 0);
-    int xp = w->copy ? kernel_scratch(L->a, L->k, "xpad", (long)w->ci * w->HP * w->WP, 0) : -1;
-
+    const Tiles *t = &w->t;
+    long a2 = (long)w->T->a * w->T->a, H = t->hc, Q = (long)w->T->m * w->T->m;
+    int u = kernel_scratch(L->a, L->k, "wu", a2 * t->groups * t->ci * t->co, 0);
+    int v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
+    int mb = kernel_scratch(L->a, L->k, "wm", a2 * t->co * H, 0);
+    int yt = kernel_scratch(L->a, L->k, "wy", t->co * Q * H, 0);
+    int gb, xp;
     Stmt *p = L->k->body;
     filter_transform(L, p, w, wbuf, u);
+    tiles_scratch(L, t, "w", &gb, &xp);
+    Expr *g, *ns, *xb, *yb;
+    tiles_blocks(L, &p, t, &g, &ns, &xb, &yb);
     if (xp >= 0)
-        lzero(L, p, xp, li(L, 0), li(L, w->ci * w->HP * w->WP));
-    Expr *nb = lfor(L, &p, "nb", li(L, 0), lbatch(L));
-    Expr *g = lfor(L, &p, "g", li(L, 0), li(L, w->groups));
-    Expr *ng = lmad(L, nb, w->groups, g);
-    Expr *xb = lbind(L, p, "xb", lmul(L, ng, li(L, w->ci * w->H * w->W)));
-    Expr *yb = lbind(L, p, "yb", lmul(L, ng, li(L, w->co * w->OH * w->OW)));
-    if (xp >= 0) {
-        copy_planes(L, p, w, xp, in, xb);
-        input_transform(L, p, w, v, xp, li(L, 0), w->HP * w->WP, w->WP);
-    } else {
-        input_transform(L, p, w, v, in, xb, w->H * w->W, w->W);
+        tiles_copy(L, p, t, xp, in, xb, tiles_xstep(t), ns);
+    {
+        Stmt *q = p;
+        Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, t->ci));
+        Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(a2 * H))));
+        tiles_gather_input(L, q, t, gb, gc, in, xb, tiles_xstep(t), xp, c, ns);
+        input_transform(L, q, w, v, gb, gc, c);
     }
     tile_gemms(L, p, w, mb, u, v, g);
-    output_transform(L, p, w, out, mb, yb, bbuf, g);
+    {
+        Stmt *q = p;
+        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, t->co));
+        Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
+        output_transform(L, q, w, yt, yo, mb, lmul(L, oc, li(L, (int)H)));
+        Expr *bias = bbuf < 0 ? NULL
+                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, t->co, oc))));
+        tiles_scatter(L, q, t, out, lbind(L, q, "yc", lmad(L, oc, t->OH * t->OW, yb)), tiles_ystep(t), yt, yo,
+                      bias, ns);
+    }
 }
 
 /* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, 3, 3]); the
@@ -318,7 +303,7 @@ void lower_conv_winograd(Lower *L)
     geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &L->n->shape);
     check_weight(&G, lin(L, 1));
     Wino w;
-    wino_geom(&w, L->algo, false, &G);
+    wino_geom(&w, L, false, &G);
     lower_wino(L, &w, Y, X, W, node_own_nin(L->n) == 3 ? B : -1);
     L->epi_done = true;
 }
@@ -331,7 +316,7 @@ void lower_conv_dx_winograd(Lower *L)
     geom_conv(&G, &L->n->p.conv, &L->n->shape, &lin(L, 0)->shape);
     check_weight(&G, lin(L, 1));
     Wino w;
-    wino_geom(&w, L->algo, true, &G);
+    wino_geom(&w, L, true, &G);
     lower_wino(L, &w, DX, DY, W, -1);
     L->epi_done = true;
 }

@@ -19,4 +19,9 @@ typedef struct {
 } WinoMats;
 const WinoMats *wino_mats(int m); /* m = 2 or 4 */
 
+/* Samples per block of columns for T tiles a sample and vectors of V
+ * lanes (lower_tiles.h): enough for 48 columns, at most 8, or twice that
+ * where it saves a tenth of the padding columns. */
+int wino_block(int T, int V);
+
 #endif
