@@ -293,15 +293,18 @@ static double im2col_cost(const ConvDims *c, const Target *t)
 static double wino_cost(const ConvDims *c, const Target *t, int m)
 {
     double a2 = (m + 2) * (m + 2), v = t->vlen > 1 ? t->vlen : 1;
-    bool dx = c->n->op != OP_CONV;
+    bool dx = c->n->op == OP_CONV_DX, dw = c->n->op == OP_CONV_DW;
     double out = dx ? c->cg : c->og, in = dx ? c->og : c->cg;
     double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
     double T = ceil(oh / m) * ceil(ow / m);
-    int S = wino_block((int)T, (int)v);
+    int S = wino_block((int)T);
     double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
-    double gemm = a2 * gemm_seconds(t, out, in, hc);
-    double xform = (in * COST_WINO_FWD + out * COST_WINO_INV) * (hc / v) * a2 / COST_GHZ;
-    double moved = (in * a2 + out * m * m) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
+    /* conv_dw: dy's tiles through the output transform's adjoint (m*m
+     * loads, a*a stores: as the input transform), per position a
+     * transposed copy of them and the GEMM [Cg, hc] x [hc, Og] */
+    double gemm = a2 * (dw ? gemm_seconds(t, in, hc, out) : gemm_seconds(t, out, in, hc));
+    double xform = (in * COST_WINO_FWD + out * (dw ? COST_WINO_FWD : COST_WINO_INV)) * (hc / v) * a2 / COST_GHZ;
+    double moved = (in * a2 + out * m * m + (dw ? 2 * a2 * out : 0)) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
     /* the constants were fitted with the columns streaming from L3 */
     double per_block = c->groups * (gemm + xform + moved);
     double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;
@@ -364,8 +367,6 @@ static const char *wino_unfit(const Graph *g, const Node *n)
 {
     (void)g;
     const ConvParam *p = &n->p.conv;
-    if (n->op == OP_CONV_DW)
-        return "the weight gradient stays im2col/direct";
     if (n->op == OP_CONV_TRANSPOSE)
         return "conv_transpose has no winograd lowering";
     if (p->nsp != 2)

@@ -360,7 +360,7 @@ typedef struct {
     const char *out;    /* output buffer name               */
     const char *in[3];  /* input names; NULL past the last; variadic ops number in[0] */
     LowerFn *im2col;    /* the ALGO_IM2COL lowering, for convolutions */
-    LowerFn *winograd;  /* the ALGO_WINOGRAD(2) lowering, for conv and conv_dx */
+    LowerFn *winograd;  /* the ALGO_WINOGRAD(2) lowering, for conv, conv_dx and conv_dw */
     LowerFn *fft;       /* the ALGO_FFT lowering, for conv, conv_dx and conv_dw */
 } LowerRow;
 
@@ -383,7 +383,8 @@ static const LowerRow rows[] = {
     [OP_MSE] = {lower_elem_loss, "loss", {"pred", "target"}},
     [OP_CONV_DX] = {lower_conv_dx, "dx", {"dy", "w"}, lower_conv_dx_im2col,
                      lower_conv_dx_winograd, lower_conv_dx_fft},
-    [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}, lower_conv_dw_im2col, NULL, lower_conv_dw_fft},
+    [OP_CONV_DW] = {lower_conv_dw, "dw", {"x", "dy"}, lower_conv_dw_im2col, lower_conv_dw_winograd,
+                     lower_conv_dw_fft},
     [OP_BIAS_GRAD] = {lower_bias_grad, "db", {"dy"}},
     [OP_MAXPOOL_DX] = {lower_maxpool_dx, "dx", {"x", "dy"}},
     [OP_AVGPOOL_DX] = {lower_avgpool_dx, "dx", {"dy"}},

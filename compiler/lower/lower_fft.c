@@ -31,8 +31,8 @@
  *
  * so each bin's complex product [Co, Ci] x [Ci, T] is one real GEMM of
  * twice the depth and width.  Per input channel (independent: each has
- * its own slice of G) a scalar gather copies the channel's tiles of the
- * block's samples into G, then the forward transform runs as one loop
+ * its own slice of G) a scalar gather (lower_tiles.c) copies the
+ * channel's tiles of the block's samples into G, then the forward transform runs as one loop
  * over the hc columns with unit-stride loads of G and stores into V_e,
  * which loop_vectorize widens; per output channel the inverse runs the
  * same way from M_e into Y, then a scalar scatter stores the tiles' values
@@ -729,7 +729,7 @@ void lower_conv_dw_fft(Lower *L)
             Stmt *q = b;
             Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));
             Expr *gc = lbind(L, q, "gc", lmul(L, o, li(L, (int)(P * H))));
-            tiles_gather_dy(L, q, &f.t, gd, gc, f.t.NW, DY, yb, ystep, o, ns);
+            tiles_gather_dy(L, q, &f.t, gd, gc, f.t.NW, f.t.hc, 1, DY, yb, ystep, o, ns);
             input_transform(L, q, &f, f.t.co, false, d, gd, gc, o);
         }
         {

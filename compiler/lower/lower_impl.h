@@ -229,7 +229,7 @@ bool lower_conv_dx_vec(Lower *L);
  * lowered) when the output channels per group are not whole vectors */
 bool lower_conv_dw_vec(Lower *L);
 LowerFn lower_conv_im2col, lower_conv_dx_im2col, lower_conv_dw_im2col; /* lower_im2col.c */
-LowerFn lower_conv_winograd, lower_conv_dx_winograd;                   /* lower_winograd.c */
+LowerFn lower_conv_winograd, lower_conv_dx_winograd, lower_conv_dw_winograd; /* lower_winograd.c */
 LowerFn lower_conv_fft, lower_conv_dx_fft, lower_conv_dw_fft;         /* lower_fft.c */
 LowerFn lower_maxpool, lower_maxpool_dx, lower_avgpool, lower_avgpool_dx;
 LowerFn lower_dense, lower_dense_dx, lower_dense_dw;

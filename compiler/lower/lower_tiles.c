@@ -135,21 +135,32 @@ void tiles_scatter(Lower *L, Stmt *p, const Tiles *t, int y, Expr *yb, int sstri
     lstore(L, q, y, yi, L->epi ? lepi(L, q, L->epi, v, yi) : v, false);
 }
 
-void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int dy, Expr *yb, int ystep,
-                     Expr *o, Expr *ns)
+void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int ps, int cs, int dy,
+                     Expr *yb, int ystep, Expr *o, Expr *ns)
 {
+    int plane = t->OH * t->OW;
     Stmt *q = p;
     Expr *s = lfor(L, &q, "s", li(L, 0), ns);
-    Expr *th = lfor(L, &q, "th", li(L, 0), li(L, t->TH));
+    /* each tile row its own columns: independent (the channel-fastest
+     * form is one pass over all channels, worth spreading) */
+    Expr *th = o ? lfor(L, &q, "th", li(L, 0), li(L, t->TH)) : lfor_indep(L, &q, "th", li(L, 0), li(L, t->TH));
     Expr *tw = lfor(L, &q, "tw", li(L, 0), li(L, t->TW));
-    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, lmul(L, o, li(L, t->OH * t->OW)))),
+    Expr *tb = lbind(L, q, "tb", ladd(L, ladd(L, yb, lmad(L, s, ystep, o ? lmul(L, o, li(L, plane)) : li(L, 0))),
                                       lmad(L, th, t->MH * t->OW, lmul(L, tw, li(L, t->MW)))));
-    Expr *col = lbind(L, q, "gj", ladd(L, gc, ladd(L, lmul(L, s, li(L, t->ntile)), lmad(L, th, t->TW, tw))));
+    Expr *col = lbind(L, q, "gj", ladd(L, gc, lmul(L, ladd(L, lmul(L, s, li(L, t->ntile)), lmad(L, th, t->TW, tw)),
+                                                  li(L, cs))));
     Expr *i = lfor(L, &q, "i", li(L, 0), tiles_clip(L, th, t->MH, t->OH));
     Expr *sr = lbind(L, q, "sr", lmad(L, i, t->OW, tb));
-    Expr *gr = lbind(L, q, "gr", lmad(L, i, rowlen * t->hc, col));
+    Expr *gr = lbind(L, q, "gr", lmad(L, i, rowlen * ps, col));
     Expr *j = lfor(L, &q, "j", li(L, 0), tiles_clip(L, tw, t->MW, t->OW));
-    lstore(L, q, gd, lmad(L, j, t->hc, gr), lload(L, dy, ladd(L, sr, j)), false);
+    if (o) {
+        lstore(L, q, gd, lmad(L, j, ps, gr), lload(L, dy, ladd(L, sr, j)), false);
+        return;
+    }
+    Expr *sj = lbind(L, q, "sj", ladd(L, sr, j));
+    Expr *gjj = lbind(L, q, "gp", lmad(L, j, ps, gr));
+    Expr *c = lfor(L, &q, "o", li(L, 0), li(L, t->co));
+    lstore(L, q, gd, ladd(L, gjj, c), lload(L, dy, lmad(L, c, plane, sj)), false);
 }
 
 void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Expr *ns)

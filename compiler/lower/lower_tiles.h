@@ -84,13 +84,15 @@ void tiles_scatter(Lower *L, Stmt *p, const Tiles *t, int y, Expr *yb, int sstri
                    Expr *ns);
 
 /* Output channel o's dy tiles of the block's samples (the weight
- * gradient's), gathered: G [rows, hc] at gc, rows rowlen points apart
- * (the transform's row: MW, or NW where the tile is zero-padded to the
- * input tile), column s T + t holding tile t's MH x MW values, clipped at
- * the plane's edges: points past them are never written (0 from the
- * zeroed G).  Sample s's planes at yb + s*ystep. */
-void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int dy, Expr *yb, int ystep,
-                     Expr *o, Expr *ns);
+ * gradient's), gathered: point (i, j) of column c (= s T + t, tile t of
+ * sample s) at gc + (i*rowlen + j)*ps + c*cs (FFT: ps = hc, cs = 1, rows
+ * rowlen = NW apart, the tile zero-padded to the input tile), tile t's
+ * MH x MW values clipped at the plane's edges: points past them are never
+ * written (0 from the zeroed buffer).  Sample s's planes at yb + s*ystep.
+ * With o NULL, every channel, innermost: channel o's points at + o (cs =
+ * the channels, the transposing gather of a channel-fastest layout). */
+void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int ps, int cs, int dy,
+                     Expr *yb, int ystep, Expr *o, Expr *ns);
 
 /* Zeroes the columns of the samples past ns in a block's dy tiles G [Co,
  * rows, hc] (a last block of fewer samples: what the block before left

@@ -1,38 +1,54 @@
 /* lower_winograd.c - 3x3 stride-1 2D convolutions by Winograd minimal
  * filtering (ALGO_WINOGRAD: F(4x4, 3x3); ALGO_WINOGRAD2: F(2x2, 3x3)).
  *
- * Needs: a conv or conv_dx node that sched.c found fit (2D, kernel 3x3,
- * stride 1, dilation 1; conv_dx also padding at most 2 on each side).
- * Provides: its kernel, and wino_mats (lower_winograd.h: the transform
- * matrices, also read by the unit tests).  Invalidates nothing.  The
- * output plane is cut into m x m tiles (the last row and column of tiles
- * ragged when m does not divide it); each reads an a x a input tile,
- * a = m + 2.  With B^T [a, a], G [a, 3] and A^T [m, a] the
- * Lavin-Gray matrices of wino_mats, per sample and group:
+ * Needs: a conv, conv_dx or conv_dw node that sched.c found fit (2D,
+ * kernel 3x3, stride 1, dilation 1; conv_dx also padding at most 2 on each
+ * side).  Provides: its kernel, and wino_mats / wino_block
+ * (lower_winograd.h: the transform matrices, also read by the unit tests;
+ * the samples per block, also read by the cost model).  Invalidates
+ * nothing.  The output plane is cut into m x m tiles (the last row and
+ * column of tiles ragged), each reading an a x a input tile, a = m + 2.
+ * The tiles are columns (lower_tiles.h): per block of S samples and group,
+ * column j = s T + t is tile t of sample s, hc = S T in whole vectors.
+ * With B^T [a, a], G [a, 3] and A^T [m, a] the Lavin-Gray matrices of
+ * wino_mats:
  *
  *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call
- *   V [a*a, Ci, T]   = B^T d B            input transform, T tiles per plane
- *   M_e [Co, T]      = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
- *   y tile [m, m]    = A^T M A (+ bias)   output transform, ragged at edges,
- *                                        storing through the epilogue (lepi)
+ *   G_c [a*a, hc]                         channel c's tiles gathered
+ *   V [a*a, Ci, hc]  = B^T d B            input transform, over the columns
+ *   M_e [Co, hc]     = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
+ *   Y_o [m*m, hc]    = A^T M A            output transform, over the columns
+ *   y                = Y (+ bias)         scattered, through the epilogue,
+ *                                         clipped at the plane's edges
  *
- * The filter transform runs in every call of the kernel, before the batch
- * loop: once per forward call, once per training step for each of conv
- * and conv_dx (their transforms differ); nothing persists between calls.
- * The transforms are straight-line code generated from the matrices
- * (lincomb drops zero terms and multiplications by 1).  A padded layer,
- * or one whose tiles reach past the input, first copies each group's input
- * planes into a zeroed scratch plane of (TH*m + 2) x (TW*m + 2), so the
- * input transform reads without bounds checks.
+ * The transforms' loops run over the columns with unit-stride loads and
+ * stores (loop_vectorize widens them); the gather and scatter are the
+ * only single-float moves.  The filter transform runs in every call of
+ * the kernel, before the batch loop: once per forward call, once per
+ * training step for each of conv and conv_dx (their transforms differ);
+ * nothing persists between calls.  The transforms are straight-line code
+ * generated from the matrices (lincomb drops zero terms and
+ * multiplications by 1).  A padded layer, or one whose tiles reach past
+ * the input, first copies each block's input planes into zeroed scratch
+ * planes of (TH*m + 2) x (TW*m + 2), so the gather reads without bounds
+ * checks.
  *
  * conv_dx is the same correlation of dy with the kernel flipped in both
  * axes and its channels swapped, padded by 2 - pad on each side: the GEMMs
  * read U transposed (A [Cg, Og] with strides 1, Cg) and the flip happens
- * in the filter transform.
+ * in the filter transform.  conv_dw (lower_conv_dw_winograd, at the end)
+ * runs the adjoints: dM = A dy A^T per dy tile, dU_e = sum dM_e V_e^T, dw
+ * = G^T dU G.
  *
  *   %3 = conv(x [N, 64, 56, 56], w [64, 64, 3, 3]) [N, 64, 56, 56], pad 1
- *     => F(4x4): 14 x 14 tiles, U [36, 64, 64], V [36, 64, 196],
- *        36 GEMMs [64, 64] x [64, 196], then 196 output tiles per channel
+ *     => F(4x4): 14 x 14 tiles, S = 1, hc = 208 with 16 lanes,
+ *        U [36, 64, 64], V [36, 64, 208], 36 GEMMs [64, 64] x [64, 208],
+ *        then 13 vectors of columns per output channel
+ *
+ *     for c in 0..64 (indep)                 for oc in 0..64 (indep)
+ *       gather G_c                             for j in 0..208 (vector)
+ *       for j in 0..208 (vector)                 Y[oc][..][j] = A^T M[..][oc][j] A
+ *         V[..][c][j] = B^T G_c[..][j] B       scatter Y[oc] to y
  */
 #include "lower_winograd.h"
 
@@ -91,33 +107,12 @@ const WinoMats *wino_mats(int m)
     return &mats[m == 4];
 }
 
-int wino_block(int T, int V)
+int wino_block(int T)
 {
     int S = 1;
     while (S < 8 && S * T < 48)
         S *= 2;
-    /* one more doubling when it cuts the padding columns per sample by a
-     * tenth (49 tiles, 16 lanes: 64 columns a sample alone, 56 in pairs) */
-    V = V > 1 ? V : 1;
-    long one = ((long)S * T + V - 1) / V * V, two = ((long)2 * S * T + V - 1) / V * V;
-    if (S < 8 && two * 10 < one * 2 * 9)
-        S *= 2;
     return S;
-}
-
-static int block16(int T)
-{
-    return wino_block(T, 16);
-}
-
-static int block8(int T)
-{
-    return wino_block(T, 8);
-}
-
-static int block1(int T)
-{
-    return wino_block(T, 1);
 }
 
 /* One node's correlation: its tiles (lower_tiles.h: input tile a x a,
@@ -147,8 +142,7 @@ static void wino_geom(Wino *w, Lower *L, bool dx, const Geom *G)
     NETC_ASSERT(G->k_sz == 9 && G->k[1] == 3 && G->k[2] == 3 && t->pt >= 0 && t->pl >= 0);
     t->NH = t->NW = w->T->a;
     t->MH = t->MW = w->T->m;
-    int V = L->t->vlen;
-    tiles_geom(t, V >= 16 ? block16 : V >= 8 ? block8 : block1, V);
+    tiles_geom(t, wino_block, L->t->vlen);
 }
 
 /* sum_l c[l] x[l] for l < n, without its zero terms; additions in l order. */
@@ -319,4 +313,105 @@ void lower_conv_dx_winograd(Lower *L)
     wino_geom(&w, L, true, &G);
     lower_wino(L, &w, DX, DY, W, -1);
     L->epi_done = true;
+}
+
+/* M [rows, cols] transposed into out [cols, rows]. */
+static void transposed(const double *M, int rows, int cols, double *out)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            out[j * rows + i] = M[i * cols + j];
+}
+
+/* dw [O, C/g, 3, 3] = sum over the batch of the correlation of x with dy,
+ * on the forward layer's tiles, by the adjoints of its transforms: per
+ * block and group the input's tiles transformed as the forward pass does
+ * (V_e [Cg, hc]); the m x m dy tiles (zero past the plane's edges)
+ * gathered channel-fastest, Gd [m*m, hc, Og], and transformed over the
+ * channels to dM = A dy A^T, D_e [hc, Og]; per position e
+ * dU_e^T [Cg, Og] += V_e D_e on the micro-kernel (lgemm).  After the
+ * batch each (o, c)'s a x a sums go back to its taps, dw = G^T dU G.
+ * Every sum in a fixed order: the blocks in turn, each position's columns
+ * as lgemm sums them. */
+void lower_conv_dw_winograd(Lower *L)
+{
+    enum { DW, X, DY };
+    Geom G;
+    geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
+    Wino w;
+    wino_geom(&w, L, false, &G);
+    const Tiles *t = &w.t;
+    const WinoMats *T = w.T;
+    int a = T->a, m = T->m, a2 = a * a, mm = m * m, ci = t->ci, co = t->co, H = t->hc;
+    int per = t->groups * co * ci, O = t->groups * co;
+    int v = kernel_scratch(L->a, L->k, "wv", (long)a2 * ci * H, 0);
+    int d = kernel_scratch(L->a, L->k, "wd", (long)a2 * H * co, 0);
+    int acc = kernel_scratch(L->a, L->k, "ww", (long)a2 * per, 0);
+    int gd = kernel_scratch(L->a, L->k, "wgd", (long)mm * H * co, 0);
+    int gb, xp;
+    Stmt *p = L->k->body;
+    lzero(L, p, acc, li(L, 0), li(L, a2 * per));
+    lzero(L, p, gd, li(L, 0), li(L, mm * H * co));
+    tiles_scratch(L, t, "w", &gb, &xp);
+    double A[WINO_AMAX * WINO_AMAX], Gt[3 * WINO_AMAX];
+    transposed(T->at, m, a, A);
+    transposed(T->g, a, 3, Gt);
+    {
+        Stmt *b = p;
+        Expr *g, *ns, *xb, *yb;
+        tiles_blocks(L, &b, t, &g, &ns, &xb, &yb);
+        if (xp >= 0)
+            tiles_copy(L, b, t, xp, X, xb, tiles_xstep(t), ns);
+        {
+            Stmt *q = b;
+            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, ci));
+            Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, a2 * H)));
+            tiles_gather_input(L, q, t, gb, gc, X, xb, tiles_xstep(t), xp, c, ns);
+            input_transform(L, q, &w, v, gb, gc, c);
+        }
+        if (t->S > 1) {
+            /* a last block of fewer samples: the missing samples' dy
+             * columns (the previous block's) would be summed too, so 0 */
+            Stmt *q = b;
+            Expr *pt = lfor_indep(L, &q, "pt", li(L, 0), li(L, mm));
+            Expr *s = lfor(L, &q, "s", ns, li(L, t->S));
+            Expr *j = lfor(L, &q, "j", li(L, 0), li(L, t->ntile * co));
+            lstore(L, q, gd, ladd(L, lmad(L, lmad(L, pt, H, lmul(L, s, li(L, t->ntile))), co, li(L, 0)), j),
+                   lf(L, 0.0f), false);
+        }
+        tiles_gather_dy(L, b, t, gd, li(L, 0), m, H * co, co, DY, yb, tiles_ystep(t), NULL, ns);
+        {
+            /* dM over the channels, per column */
+            Stmt *q = b;
+            Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, co));
+            Expr *di = lbind(L, q, "di", lmad(L, j, co, o));
+            Expr *dv[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
+            load_tile(L, q, "d", dv, gd, di, H * co, mm);
+            transform(L, q, A, a, m, A, a, m, dv, out);
+            for (int e = 0; e < a2; e++)
+                lstore(L, q, d, ladd(L, di, li(L, e * H * co)), out[e], false);
+        }
+        {
+            /* per position (independent: each its own sums) */
+            Stmt *q = b;
+            Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, a2));
+            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, ci * co)));
+            lgemm(L, q, (MatRef){acc, cb, co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, ci * H)), H, 1, 0, 0},
+                  (MatRef){d, lmul(L, e, li(L, H * co)), co, 1, 0, 0}, li(L, ci), co, li(L, H), true);
+        }
+    }
+    /* each filter's a x a sums to its taps */
+    Stmt *q = p;
+    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
+    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, ci));
+    /* group g's dU_e^T [Cg, Og] at e*per + g*Cg*Og: row c, column o % Og */
+    Expr *gg = ldiv(L, o, li(L, co));
+    Expr *ab = lbind(L, q, "ab", ladd(L, lmul(L, lmad(L, gg, ci, c), li(L, co)), lsub(L, o, lmul(L, gg, li(L, co)))));
+    Expr *du[WINO_AMAX * WINO_AMAX] = {0}, *out[9];
+    load_tile(L, q, "u", du, acc, ab, per, a2);
+    transform(L, q, Gt, 3, a, Gt, 3, a, du, out);
+    Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, ci, c), li(L, 9)));
+    for (int i = 0; i < 9; i++)
+        lstore(L, q, DW, ladd(L, wb, li(L, i)), out[i], false);
 }

@@ -19,9 +19,10 @@ typedef struct {
 } WinoMats;
 const WinoMats *wino_mats(int m); /* m = 2 or 4 */
 
-/* Samples per block of columns for T tiles a sample and vectors of V
- * lanes (lower_tiles.h): enough for 48 columns, at most 8, or twice that
- * where it saves a tenth of the padding columns. */
-int wino_block(int T, int V);
+/* Samples per block of columns for T tiles a sample (lower_tiles.h): enough for 48 columns, at most 8 (more samples
+ * per block would waste a small batch's columns: 49 tiles, 16 lanes, pairs
+ * of samples would save an eighth of the padding at batch 32 and double
+ * the work at batch 1). */
+int wino_block(int T);
 
 #endif

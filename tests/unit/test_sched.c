@@ -101,7 +101,7 @@ static void test_separable_auto(void **state)
     expect(m, s, "pw", ALGO_DIRECT);
     expect(m, s, "pw.dx", ALGO_IM2COL);
     expect(m, s, "pw.dw", ALGO_DIRECT);
-    assert_non_null(strstr(at(m, s, "pw.dw")->why, "winograd, winograd2 n/a: the weight gradient"));
+    assert_non_null(strstr(at(m, s, "pw.dw")->why, "winograd, winograd2 n/a: kernel is not 3x3"));
     model_free(m);
 }
 
@@ -146,8 +146,9 @@ static void test_algo_names(void **state)
 }
 
 /* winograd */
-/* A forced Winograd takes the 3x3 stride-1 conv and conv_dx passes; every
- * other convolution keeps the cost model's choice and says why not. */
+/* A forced Winograd takes the 3x3 stride-1 conv, conv_dx and conv_dw
+ * passes; every other convolution keeps the cost model's choice and says
+ * why not. */
 static void test_override_winograd(void **state)
 {
     (void)state;
@@ -166,8 +167,10 @@ static void test_override_winograd(void **state)
         expect(m, s, "e", forced[f]);
         expect(m, s, "e.dx", forced[f]);
         assert_non_null(strstr(at(m, s, "a")->why, f ? "F(2x2,3x3)" : "F(4x4,3x3)"));
-        expect(m, s, "a.dw", ALGO_IM2COL);
-        assert_non_null(strstr(at(m, s, "a.dw")->why, "not winograd: the weight gradient"));
+        expect(m, s, "a.dw", forced[f]);
+        expect(m, s, "c.dw", forced[f]);  /* padded by 3: the forward's tiles */
+        expect(m, s, "b.dw", ALGO_IM2COL);
+        assert_non_null(strstr(at(m, s, "b.dw")->why, "not winograd: stride is not 1"));
         expect(m, s, "b", ALGO_IM2COL); /* strided, narrower than a vector */
         assert_non_null(strstr(at(m, s, "b")->why, "not winograd: stride is not 1"));
         expect(m, s, "b.dx", ALGO_IM2COL); /* strided: no vector direct conv_dx */
