@@ -21,7 +21,11 @@
  * are unrolled (each class's weight a constant), and the weight of a
  * target class is a chain of selects.  A class index outside [0, C) is
  * clamped, so a bad label cannot make the generated code read out of
- * bounds.  Reductions accumulate in a float local and store once.
+ * bounds.  Reductions accumulate in a float local and store once; an
+ * element-wise loss first sums runs of 16 positions lane by lane into a
+ * scratch part[16] (position s into lane s % 16 of its channel's runs,
+ * a loop loop_vectorize widens), then adds the lanes in order and the
+ * positions past the last whole run: a fixed order on every target.
  *
  *   loss = softmax_cross_entropy(logits [N, 5], target [N]) reduction=sum
  *   -> total = 0; for nb: m, s = max and sum exp over k; t = clamp(target[nb]);
@@ -30,6 +34,7 @@
 #include "lower_impl.h"
 
 enum { OUT, PRED, TARGET }; /* every loss kernel's buffers */
+enum { LOSS_LANES = 16 };  /* an element-wise loss's partial sums */
 
 static const LossParam *param(const Lower *L)
 {
@@ -323,16 +328,15 @@ typedef struct {
     Expr *nb;     /* the sample                          */
     int C, S;     /* channels and positions per channel  */
     int acc;      /* forward: the float local summed into */
+    int part;     /* forward: the lane sums (scratch), or -1 */
     Expr *count;  /* dx: the divisor of the reduction    */
 } ElemCtx;
 
-/* Every position s of channel c of sample nb, weighted by pw = pos_weight[c]. */
-static void elem_channel(Lower *L, Stmt *p, Expr *c, Expr *pw, void *ctx)
+/* The loss or gradient of position s of channel c of sample nb (index i),
+ * weighted by pw; the forward's loss added into part[lane] (lane >= 0)
+ * or the local acc. */
+static void elem_at(Lower *L, Stmt *q, const ElemCtx *k, Expr *i, Expr *pw, Expr *lane)
 {
-    const ElemCtx *k = ctx;
-    Stmt *q = p;
-    Expr *s = lfor(L, &q, "s", li(L, 0), li(L, k->S));
-    Expr *i = lbind(L, q, "i", lmad(L, lmad(L, k->nb, k->C, c), k->S, s));
     Expr *x = lvar(L, ldecl(L, q, "x", T_F32, lload(L, PRED, i)));
     Expr *y = lvar(L, ldecl(L, q, "y", T_F32, lload(L, TARGET, i)));
     Expr *loss, *grad;
@@ -340,8 +344,33 @@ static void elem_channel(Lower *L, Stmt *p, Expr *c, Expr *pw, void *ctx)
     elem(L, q, x, y, pw, dx ? NULL : &loss, dx ? &grad : NULL);
     if (dx)
         lstore(L, q, OUT, i, k->count ? fdiv(L, grad, k->count) : grad, false);
+    else if (lane)
+        lstore(L, q, k->part, lane, loss, true);
     else
         lassign(L, q, k->acc, fadd(L, lvar(L, k->acc), loss));
+}
+
+/* Every position s of channel c of sample nb, weighted by pw = pos_weight[c].
+ * The forward sums whole runs of LOSS_LANES positions lane by lane into
+ * part (s into lane s % LOSS_LANES: a loop loop_vectorize widens, the same
+ * order on every target) and the rest into acc. */
+static void elem_channel(Lower *L, Stmt *p, Expr *c, Expr *pw, void *ctx)
+{
+    const ElemCtx *k = ctx;
+    Expr *base = lbind(L, p, "ib", lmul(L, lmad(L, k->nb, k->C, c), li(L, k->S)));
+    int runs = k->part >= 0 ? k->S / LOSS_LANES : 0, rest = runs * LOSS_LANES;
+    if (runs) {
+        Stmt *q = p;
+        Expr *r = lfor(L, &q, "r", li(L, 0), li(L, runs));
+        Expr *rb = lbind(L, q, "rb", lmad(L, r, LOSS_LANES, base));
+        Expr *l = lfor_indep(L, &q, "l", li(L, 0), li(L, LOSS_LANES));
+        elem_at(L, q, k, lbind(L, q, "i", ladd(L, rb, l)), pw, l);
+    }
+    if (rest < k->S) {
+        Stmt *q = p;
+        Expr *s = lfor(L, &q, "s", li(L, rest), li(L, k->S));
+        elem_at(L, q, k, lbind(L, q, "i", ladd(L, base, s)), pw, NULL);
+    }
 }
 
 /* Loops over the batch, then channels (unrolled with pos_weight) and
@@ -362,9 +391,20 @@ static void elem_nest(Lower *L, Stmt *p, ElemCtx *k)
 void lower_elem_loss(Lower *L)
 {
     Stmt *p = L->k->body;
-    ElemCtx k = {.acc = ldecl(L, p, "total", T_F32, lf(L, 0.0f))};
+    ElemCtx k = {.acc = ldecl(L, p, "total", T_F32, lf(L, 0.0f)), .part = -1};
+    if (lnumel(L, lin(L, 0)->id) / (param(L)->pos_weight ? lin(L, 0)->shape.d[0] : 1) >= LOSS_LANES) {
+        k.part = kernel_scratch(L->a, L->k, "part", LOSS_LANES, 0);
+        lzero(L, p, k.part, li(L, 0), li(L, LOSS_LANES));
+    }
     elem_nest(L, p, &k);
     Expr *total = lvar(L, k.acc);
+    /* the lanes in order, then the rest */
+    if (k.part >= 0) {
+        Expr *lanes = lload(L, k.part, li(L, 0));
+        for (int l = 1; l < LOSS_LANES; l++)
+            lanes = fadd(L, lanes, lload(L, k.part, li(L, l)));
+        total = fadd(L, lanes, total);
+    }
     if (param(L)->reduction == RED_MEAN)
         total = fdiv(L, total, ex_un(L->a, X_I2F, count_of(L, lin(L, 0)->id)));
     lstore(L, p, OUT, li(L, 0), total, false);
@@ -373,7 +413,7 @@ void lower_elem_loss(Lower *L)
 void lower_elem_loss_dx(Lower *L)
 {
     Stmt *p = L->k->body;
-    ElemCtx k = {.acc = -1};
+    ElemCtx k = {.acc = -1, .part = -1};
     if (param(L)->reduction == RED_MEAN)
         k.count = lvar(L, ldecl(L, p, "count", T_F32, ex_un(L->a, X_I2F, count_of(L, L->n->id))));
     elem_nest(L, p, &k);
