@@ -118,9 +118,11 @@ int wino_block(int T)
 /* One node's correlation: its tiles (lower_tiles.h: input tile a x a,
  * output tile m x m) and transform. */
 typedef struct {
-    Tiles t;
+    Tiles t;   /* per group                                              */
+    Tiles all; /* every group's channels as one: the data moves and the
+                  transforms run over all of them, the GEMMs per group   */
     const WinoMats *T;
-    bool dx; /* conv_dx: flipped filter, swapped channels */
+    bool dx;   /* conv_dx: flipped filter, swapped channels              */
 } Wino;
 
 static void wino_geom(Wino *w, Lower *L, bool dx, const Geom *G)
@@ -143,6 +145,10 @@ static void wino_geom(Wino *w, Lower *L, bool dx, const Geom *G)
     t->NH = t->NW = w->T->a;
     t->MH = t->MW = w->T->m;
     tiles_geom(t, wino_block, L->t->vlen);
+    w->all = *t;
+    w->all.groups = 1;
+    w->all.ci *= t->groups;
+    w->all.co *= t->groups;
 }
 
 /* sum_l c[l] x[l] for l < n, without its zero terms; additions in l order. */
@@ -184,23 +190,30 @@ static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Ex
 }
 
 /* U [a*a, O, Cg] = G w G^T for every w [O, Cg, 3, 3] filter (flipped for
- * conv_dx).  Each (o, c) writes its own entries: independent. */
+ * conv_dx): the taps first copied tap-major, wt [9, O*Cg] (scalar), then
+ * one loop over the O*Cg filters with unit-stride loads and stores, which
+ * loop_vectorize widens (filter f = o*Cg + c). */
 static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
 {
     const WinoMats *T = w->T;
     int O = w->t.groups * (w->dx ? w->t.ci : w->t.co), cg = w->dx ? w->t.co : w->t.ci;
-    int a = T->a;
+    int a = T->a, F = O * cg;
+    int wt = kernel_scratch(L->a, L->k, "wt", 9L * F, 0);
+    {
+        Stmt *q = p;
+        Expr *f = lfor_indep(L, &q, "f", li(L, 0), li(L, F));
+        Expr *fb = lbind(L, q, "fb", lmul(L, f, li(L, 9)));
+        for (int i = 0; i < 9; i++)
+            lstore(L, q, wt, ladd(L, f, li(L, i * F)), lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i))), false);
+    }
     Stmt *q = p;
-    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
-    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
-    Expr *f = lbind(L, q, "f", lmad(L, o, cg, c));
+    Expr *f = lfor_indep(L, &q, "f", li(L, 0), li(L, F));
     Expr *g[9], *out[WINO_AMAX * WINO_AMAX];
-    Expr *fb = lmul(L, f, li(L, 9));
     for (int i = 0; i < 9; i++)
-        g[i] = lvar(L, ldecl(L, q, "g", T_F32, lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i)))));
+        g[i] = lvar(L, ldecl(L, q, "g", T_F32, lload(L, wt, ladd(L, f, li(L, i * F)))));
     transform(L, q, T->g, a, 3, T->g, a, 3, g, out);
     for (int e = 0; e < a * a; e++)
-        lstore(L, q, u, ladd(L, f, li(L, e * O * cg)), out[e], false);
+        lstore(L, q, u, ladd(L, f, li(L, e * F)), out[e], false);
 }
 
 /* V [a*a, Ci, hc] = B^T d B for the a x a tile d of every column of
@@ -209,7 +222,7 @@ static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
 static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int gb, Expr *gc, Expr *c)
 {
     const WinoMats *T = w->T;
-    int a = T->a, H = w->t.hc;
+    int a = T->a, H = w->all.hc;
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *d[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
@@ -217,20 +230,24 @@ static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int gb, Exp
     transform(L, q, T->bt, a, a, T->bt, a, a, d, out);
     Expr *vi = lbind(L, q, "vi", lmad(L, c, H, j));
     for (int e = 0; e < a * a; e++)
-        lstore(L, q, v, ladd(L, vi, li(L, e * w->t.ci * H)), out[e], false);
+        lstore(L, q, v, ladd(L, vi, li(L, e * w->all.ci * H)), out[e], false);
 }
 
-/* M_e [Co, hc] = U_e V_e for each of the a*a tile positions e: with U_e
- * [O, Cg] read as group g's [Co, Ci] block (conv) or its transpose
- * (conv_dx). */
-static void tile_gemms(Lower *L, Stmt *p, const Wino *w, int mb, int u, int v, Expr *g)
+/* M_e [Co, hc] = U_e V_e for each of the a*a tile positions e and group
+ * g (V_e and M_e hold every group's channels, group g's from row g*Cg and
+ * g*Co): with U_e [O, Cg] read as group g's [Co, Ci] block (conv) or its
+ * transpose (conv_dx). */
+static void tile_gemms(Lower *L, Stmt *p, const Wino *w, int mb, int u, int v)
 {
-    int a = w->T->a, H = w->t.hc, ci = w->t.ci, co = w->t.co, per = w->t.groups * ci * co;
+    int a = w->T->a, H = w->t.hc, ci = w->t.ci, co = w->t.co, G = w->t.groups, per = G * ci * co;
     Stmt *q = p;
-    Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, a * a));
+    Expr *eg = lfor_indep(L, &q, "e", li(L, 0), li(L, a * a * G));
+    Expr *e = G == 1 ? eg : lbind(L, q, "ep", ldiv(L, eg, li(L, G)));
+    Expr *g = G == 1 ? li(L, 0) : lbind(L, q, "g", lsub(L, eg, lmul(L, e, li(L, G))));
     Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, ci * co)));
     MatRef A = w->dx ? (MatRef){u, ub, 1, co, 0, 0} : (MatRef){u, ub, ci, 1, 0, 0};
-    lgemm(L, q, (MatRef){mb, lmul(L, e, li(L, co * H)), H, 1, 0, 0}, A, (MatRef){v, lmul(L, e, li(L, ci * H)), H, 1, 0, 0},
+    Expr *mrow = lmad(L, e, G * co, lmul(L, g, li(L, co))), *vrow = lmad(L, e, G * ci, lmul(L, g, li(L, ci)));
+    lgemm(L, q, (MatRef){mb, lmul(L, mrow, li(L, H)), H, 1, 0, 0}, A, (MatRef){v, lmul(L, vrow, li(L, H)), H, 1, 0, 0},
           li(L, co), H, li(L, ci), false);
 }
 
@@ -239,11 +256,11 @@ static void tile_gemms(Lower *L, Stmt *p, const Wino *w, int mb, int u, int v, E
 static void output_transform(Lower *L, Stmt *p, const Wino *w, int yt, Expr *yo, int mb, Expr *mc)
 {
     const WinoMats *T = w->T;
-    int a = T->a, m = T->m, H = w->t.hc;
+    int a = T->a, m = T->m, H = w->all.hc;
     Stmt *q = p;
     Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
     Expr *mv[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
-    load_tile(L, q, "m", mv, mb, lbind(L, q, "mj", ladd(L, mc, j)), w->t.co * H, a * a);
+    load_tile(L, q, "m", mv, mb, lbind(L, q, "mj", ladd(L, mc, j)), w->all.co * H, a * a);
     transform(L, q, T->at, m, a, T->at, m, a, mv, out);
     Expr *yj = lbind(L, q, "yj", ladd(L, yo, j));
     for (int i = 0; i < m * m; i++)
@@ -254,9 +271,9 @@ static void output_transform(Lower *L, Stmt *p, const Wino *w, int yt, Expr *yo,
  * bias (-1: none). */
 static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int bbuf)
 {
-    const Tiles *t = &w->t;
+    const Tiles *t = &w->all;
     long a2 = (long)w->T->a * w->T->a, H = t->hc, Q = (long)w->T->m * w->T->m;
-    int u = kernel_scratch(L->a, L->k, "wu", a2 * t->groups * t->ci * t->co, 0);
+    int u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->t.ci * w->t.co, 0);
     int v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
     int mb = kernel_scratch(L->a, L->k, "wm", a2 * t->co * H, 0);
     int yt = kernel_scratch(L->a, L->k, "wy", t->co * Q * H, 0);
@@ -275,14 +292,13 @@ static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int b
         tiles_gather_input(L, q, t, gb, gc, in, xb, tiles_xstep(t), xp, c, ns);
         input_transform(L, q, w, v, gb, gc, c);
     }
-    tile_gemms(L, p, w, mb, u, v, g);
+    tile_gemms(L, p, w, mb, u, v);
     {
         Stmt *q = p;
         Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, t->co));
         Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
         output_transform(L, q, w, yt, yo, mb, lmul(L, oc, li(L, (int)H)));
-        Expr *bias = bbuf < 0 ? NULL
-                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, t->co, oc))));
+        Expr *bias = bbuf < 0 ? NULL : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, oc)));
         tiles_scatter(L, q, t, out, lbind(L, q, "yc", lmad(L, oc, t->OH * t->OW, yb)), tiles_ystep(t), yt, yo,
                       bias, ns);
     }
@@ -340,18 +356,18 @@ void lower_conv_dw_winograd(Lower *L)
     geom_conv(&G, &L->n->p.conv, &lin(L, 0)->shape, &lin(L, 1)->shape);
     Wino w;
     wino_geom(&w, L, false, &G);
-    const Tiles *t = &w.t;
+    const Tiles *t = &w.all; /* every group's channels; ci, co per group */
     const WinoMats *T = w.T;
-    int a = T->a, m = T->m, a2 = a * a, mm = m * m, ci = t->ci, co = t->co, H = t->hc;
-    int per = t->groups * co * ci, O = t->groups * co;
-    int v = kernel_scratch(L->a, L->k, "wv", (long)a2 * ci * H, 0);
-    int d = kernel_scratch(L->a, L->k, "wd", (long)a2 * H * co, 0);
+    int a = T->a, m = T->m, a2 = a * a, mm = m * m, ci = w.t.ci, co = w.t.co, H = t->hc;
+    int NG = w.t.groups, per = NG * co * ci, O = NG * co, CO = t->co;
+    int v = kernel_scratch(L->a, L->k, "wv", (long)a2 * t->ci * H, 0);
+    int d = kernel_scratch(L->a, L->k, "wd", (long)a2 * H * CO, 0);
     int acc = kernel_scratch(L->a, L->k, "ww", (long)a2 * per, 0);
-    int gd = kernel_scratch(L->a, L->k, "wgd", (long)mm * H * co, 0);
+    int gd = kernel_scratch(L->a, L->k, "wgd", (long)mm * H * CO, 0);
     int gb, xp;
     Stmt *p = L->k->body;
     lzero(L, p, acc, li(L, 0), li(L, a2 * per));
-    lzero(L, p, gd, li(L, 0), li(L, mm * H * co));
+    lzero(L, p, gd, li(L, 0), li(L, mm * H * CO));
     tiles_scratch(L, t, "w", &gb, &xp);
     double A[WINO_AMAX * WINO_AMAX], Gt[3 * WINO_AMAX];
     transposed(T->at, m, a, A);
@@ -364,7 +380,7 @@ void lower_conv_dw_winograd(Lower *L)
             tiles_copy(L, b, t, xp, X, xb, tiles_xstep(t), ns);
         {
             Stmt *q = b;
-            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, ci));
+            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, t->ci));
             Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, a2 * H)));
             tiles_gather_input(L, q, t, gb, gc, X, xb, tiles_xstep(t), xp, c, ns);
             input_transform(L, q, &w, v, gb, gc, c);
@@ -375,30 +391,34 @@ void lower_conv_dw_winograd(Lower *L)
             Stmt *q = b;
             Expr *pt = lfor_indep(L, &q, "pt", li(L, 0), li(L, mm));
             Expr *s = lfor(L, &q, "s", ns, li(L, t->S));
-            Expr *j = lfor(L, &q, "j", li(L, 0), li(L, t->ntile * co));
-            lstore(L, q, gd, ladd(L, lmad(L, lmad(L, pt, H, lmul(L, s, li(L, t->ntile))), co, li(L, 0)), j),
+            Expr *j = lfor(L, &q, "j", li(L, 0), li(L, t->ntile * CO));
+            lstore(L, q, gd, ladd(L, lmad(L, lmad(L, pt, H, lmul(L, s, li(L, t->ntile))), CO, li(L, 0)), j),
                    lf(L, 0.0f), false);
         }
-        tiles_gather_dy(L, b, t, gd, li(L, 0), m, H * co, co, DY, yb, tiles_ystep(t), NULL, ns);
+        tiles_gather_dy(L, b, t, gd, li(L, 0), m, H * CO, CO, DY, yb, tiles_ystep(t), NULL, ns);
         {
             /* dM over the channels, per column */
             Stmt *q = b;
             Expr *j = lfor_indep(L, &q, "j", li(L, 0), li(L, H));
-            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, co));
-            Expr *di = lbind(L, q, "di", lmad(L, j, co, o));
+            Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, CO));
+            Expr *di = lbind(L, q, "di", lmad(L, j, CO, o));
             Expr *dv[WINO_AMAX * WINO_AMAX] = {0}, *out[WINO_AMAX * WINO_AMAX];
-            load_tile(L, q, "d", dv, gd, di, H * co, mm);
+            load_tile(L, q, "d", dv, gd, di, H * CO, mm);
             transform(L, q, A, a, m, A, a, m, dv, out);
             for (int e = 0; e < a2; e++)
-                lstore(L, q, d, ladd(L, di, li(L, e * H * co)), out[e], false);
+                lstore(L, q, d, ladd(L, di, li(L, e * H * CO)), out[e], false);
         }
         {
-            /* per position (independent: each its own sums) */
+            /* per position and group (independent: each its own sums) */
             Stmt *q = b;
-            Expr *e = lfor_indep(L, &q, "e", li(L, 0), li(L, a2));
-            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, ci * co)));
-            lgemm(L, q, (MatRef){acc, cb, co, 1, 0, 0}, (MatRef){v, lmul(L, e, li(L, ci * H)), H, 1, 0, 0},
-                  (MatRef){d, lmul(L, e, li(L, H * co)), co, 1, 0, 0}, li(L, ci), co, li(L, H), true);
+            Expr *eg = lfor_indep(L, &q, "e", li(L, 0), li(L, a2 * NG));
+            Expr *e = NG == 1 ? eg : lbind(L, q, "ep", ldiv(L, eg, li(L, NG)));
+            Expr *gr = NG == 1 ? li(L, 0) : lbind(L, q, "gr", lsub(L, eg, lmul(L, e, li(L, NG))));
+            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, gr, li(L, ci * co)));
+            Expr *vrow = lmad(L, e, NG * ci, lmul(L, gr, li(L, ci)));
+            Expr *dcol = ladd(L, lmul(L, e, li(L, H * CO)), lmul(L, gr, li(L, co)));
+            lgemm(L, q, (MatRef){acc, cb, co, 1, 0, 0}, (MatRef){v, lmul(L, vrow, li(L, H)), H, 1, 0, 0},
+                  (MatRef){d, dcol, CO, 1, 0, 0}, li(L, ci), co, li(L, H), true);
         }
     }
     /* each filter's a x a sums to its taps */
