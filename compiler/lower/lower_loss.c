@@ -22,10 +22,13 @@
  * target class is a chain of selects.  A class index outside [0, C) is
  * clamped, so a bad label cannot make the generated code read out of
  * bounds.  Reductions accumulate in a float local and store once; an
- * element-wise loss first sums runs of 16 positions lane by lane into a
- * scratch part[16] (position s into lane s % 16 of its channel's runs,
- * a loop loop_vectorize widens), then adds the lanes in order and the
- * positions past the last whole run: a fixed order on every target.
+ * element-wise loss sums runs of 16 positions lane by lane into a scratch
+ * part[17] (position s into lane s % 16 of its channel's runs, a loop
+ * loop_vectorize widens; the positions past the last whole run into
+ * part[16]), then adds part in order: a fixed order on every target.  The
+ * samples' loop lists part as an accumulator, so loop_privatize may give
+ * each core's chunk of samples its own copy (their sums added in chunk
+ * order).  The gradients' loops over samples are independent.
  *
  *   loss = softmax_cross_entropy(logits [N, 5], target [N]) reduction=sum
  *   -> total = 0; for nb: m, s = max and sum exp over k; t = clamp(target[nb]);
@@ -128,12 +131,12 @@ static void class_dims(const Lower *L, int *C, int *S)
 
 /* Loops nb and s appended to *p; fills P for the position (and, for
  * xent, its max and logsumexp). */
-static void position(Lower *L, Stmt **p, Pos *P, bool xent)
+static void position(Lower *L, Stmt **p, Pos *P, bool xent, bool indep)
 {
     const LossParam *lp = param(L);
     class_dims(L, &P->C, &P->S);
     int C = P->C, S = P->S;
-    Expr *nb = lfor(L, p, "nb", li(L, 0), lbatch(L));
+    Expr *nb = (indep ? lfor_indep : lfor)(L, p, "nb", li(L, 0), lbatch(L));
     Expr *s = lfor(L, p, "s", li(L, 0), li(L, S));
     P->base = lbind(L, *p, "base", lmad(L, nb, C * S, s));
     Expr *cls = ex_un(L->a, X_F2I, lload(L, TARGET, lmad(L, nb, S, s)));
@@ -208,7 +211,7 @@ void lower_class_loss(Lower *L)
     int den = sum || plain_mean(L) ? -1 : ldecl(L, p, "den", T_F32, lf(L, 0.0f));
     Stmt *q = p;
     Pos P;
-    position(L, &q, &P, L->n->op == OP_SOFTMAX_XENT);
+    position(L, &q, &P, L->n->op == OP_SOFTMAX_XENT, false);
     lassign(L, q, num, fadd(L, lvar(L, num), if_valid(L, &P, class_term(L, q, &P))));
     if (den >= 0)
         lassign(L, q, den, fadd(L, lvar(L, den), if_valid(L, &P, P.w)));
@@ -226,7 +229,7 @@ static Expr *class_den(Lower *L, Stmt *p)
     int den = ldecl(L, p, "den", T_F32, lf(L, 0.0f));
     Stmt *q = p;
     Pos P;
-    position(L, &q, &P, false);
+    position(L, &q, &P, false, false);
     lassign(L, q, den, fadd(L, lvar(L, den), if_valid(L, &P, P.w)));
     return lvar(L, den);
 }
@@ -269,7 +272,7 @@ void lower_class_loss_dx(Lower *L)
     Expr *coef = den ? lvar(L, ldecl(L, p, "coef", T_F32, fdiv(L, lf(L, 1.0f), den))) : lf(L, 1.0f);
     Stmt *q = p;
     Pos P;
-    position(L, &q, &P, L->n->op == OP_SOFTMAX_XENT_DX);
+    position(L, &q, &P, L->n->op == OP_SOFTMAX_XENT_DX, true); /* each sample its own gradient */
     if (P.valid)
         coef = lvar(L, ldecl(L, q, "cv", T_F32, if_valid(L, &P, coef)));
     GradCtx k = {&P, coef};
@@ -327,7 +330,8 @@ static void elem(Lower *L, Stmt *p, Expr *x, Expr *y, Expr *pw, Expr **loss, Exp
 typedef struct {
     Expr *nb;     /* the sample                          */
     int C, S;     /* channels and positions per channel  */
-    int acc;      /* forward: the float local summed into */
+    bool dx;      /* the gradient, not the loss          */
+    int acc;      /* forward: the float local summed into, or -1 */
     int part;     /* forward: the lane sums (scratch), or -1 */
     Expr *count;  /* dx: the divisor of the reduction    */
 } ElemCtx;
@@ -340,7 +344,7 @@ static void elem_at(Lower *L, Stmt *q, const ElemCtx *k, Expr *i, Expr *pw, Expr
     Expr *x = lvar(L, ldecl(L, q, "x", T_F32, lload(L, PRED, i)));
     Expr *y = lvar(L, ldecl(L, q, "y", T_F32, lload(L, TARGET, i)));
     Expr *loss, *grad;
-    bool dx = k->acc < 0;
+    bool dx = k->dx;
     elem(L, q, x, y, pw, dx ? NULL : &loss, dx ? &grad : NULL);
     if (dx)
         lstore(L, q, OUT, i, k->count ? fdiv(L, grad, k->count) : grad, false);
@@ -367,9 +371,10 @@ static void elem_channel(Lower *L, Stmt *p, Expr *c, Expr *pw, void *ctx)
         elem_at(L, q, k, lbind(L, q, "i", ladd(L, rb, l)), pw, l);
     }
     if (rest < k->S) {
+        /* dx: every position its own gradient */
         Stmt *q = p;
-        Expr *s = lfor(L, &q, "s", li(L, rest), li(L, k->S));
-        elem_at(L, q, k, lbind(L, q, "i", ladd(L, base, s)), pw, NULL);
+        Expr *s = (k->dx ? lfor_indep : lfor)(L, &q, "s", li(L, rest), li(L, k->S));
+        elem_at(L, q, k, lbind(L, q, "i", ladd(L, base, s)), pw, k->part >= 0 ? li(L, LOSS_LANES) : NULL);
     }
 }
 
@@ -384,26 +389,31 @@ static void elem_nest(Lower *L, Stmt *p, ElemCtx *k)
     k->C = lp->pos_weight ? pred->shape.d[0] : 1;
     k->S = lnumel(L, pred->id) / k->C;
     Stmt *q = p;
-    k->nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    /* dx: each sample its own gradient; the forward with lane sums: the
+     * samples' chunks sum into their own copies of part (loop_privatize) */
+    k->nb = (k->dx ? lfor_indep : lfor)(L, &q, "nb", li(L, 0), lbatch(L));
+    if (k->part >= 0)
+        lpriv_sum(L, p->body[p->nbody - 1], k->part);
     each_class(L, q, k->C, lp->pos_weight, elem_channel, k);
 }
 
 void lower_elem_loss(Lower *L)
 {
     Stmt *p = L->k->body;
-    ElemCtx k = {.acc = ldecl(L, p, "total", T_F32, lf(L, 0.0f)), .part = -1};
+    ElemCtx k = {.acc = -1, .part = -1};
     if (lnumel(L, lin(L, 0)->id) / (param(L)->pos_weight ? lin(L, 0)->shape.d[0] : 1) >= LOSS_LANES) {
-        k.part = kernel_scratch(L->a, L->k, "part", LOSS_LANES, 0);
-        lzero(L, p, k.part, li(L, 0), li(L, LOSS_LANES));
+        k.part = kernel_scratch(L->a, L->k, "part", LOSS_LANES + 1, 0);
+        lzero(L, p, k.part, li(L, 0), li(L, LOSS_LANES + 1));
+    } else {
+        k.acc = ldecl(L, p, "total", T_F32, lf(L, 0.0f));
     }
     elem_nest(L, p, &k);
-    Expr *total = lvar(L, k.acc);
+    Expr *total = k.part >= 0 ? NULL : lvar(L, k.acc);
     /* the lanes in order, then the rest */
     if (k.part >= 0) {
-        Expr *lanes = lload(L, k.part, li(L, 0));
-        for (int l = 1; l < LOSS_LANES; l++)
-            lanes = fadd(L, lanes, lload(L, k.part, li(L, l)));
-        total = fadd(L, lanes, total);
+        total = lload(L, k.part, li(L, 0));
+        for (int l = 1; l <= LOSS_LANES; l++)
+            total = fadd(L, total, lload(L, k.part, li(L, l)));
     }
     if (param(L)->reduction == RED_MEAN)
         total = fdiv(L, total, ex_un(L->a, X_I2F, count_of(L, lin(L, 0)->id)));
@@ -413,7 +423,7 @@ void lower_elem_loss(Lower *L)
 void lower_elem_loss_dx(Lower *L)
 {
     Stmt *p = L->k->body;
-    ElemCtx k = {.acc = -1, .part = -1};
+    ElemCtx k = {.dx = true, .acc = -1, .part = -1};
     if (param(L)->reduction == RED_MEAN)
         k.count = lvar(L, ldecl(L, p, "count", T_F32, ex_un(L->a, X_I2F, count_of(L, L->n->id))));
     elem_nest(L, p, &k);
