@@ -233,6 +233,22 @@ static void input_transform(Lower *L, Stmt *p, const Wino *w, int v, int gb, Exp
         lstore(L, q, v, ladd(L, vi, li(L, e * w->all.ci * H)), out[e], false);
 }
 
+/* The block's input tiles, transformed: its samples' planes copied into
+ * the zeroed padded planes xp (when xp >= 0), each channel's tiles
+ * gathered into G and transformed into V (input_transform). */
+static void transform_inputs(Lower *L, Stmt *b, const Wino *w, int in, Expr *xb, Expr *ns, int xp, int gb, int v)
+{
+    const Tiles *t = &w->all;
+    int H = t->hc, a2 = w->T->a * w->T->a;
+    if (xp >= 0)
+        tiles_copy(L, b, t, xp, in, xb, tiles_xstep(t), ns);
+    Stmt *q = b;
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, t->ci));
+    Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, a2 * H)));
+    tiles_gather_input(L, q, t, gb, gc, in, xb, tiles_xstep(t), xp, c, ns);
+    input_transform(L, q, w, v, gb, gc, c);
+}
+
 /* M_e [Co, hc] = U_e V_e for each of the a*a tile positions e and group
  * g (V_e and M_e hold every group's channels, group g's from row g*Cg and
  * g*Co): with U_e [O, Cg] read as group g's [Co, Ci] block (conv) or its
@@ -283,15 +299,7 @@ static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int b
     tiles_scratch(L, t, "w", &gb, &xp);
     Expr *g, *ns, *xb, *yb;
     tiles_blocks(L, &p, t, &g, &ns, &xb, &yb);
-    if (xp >= 0)
-        tiles_copy(L, p, t, xp, in, xb, tiles_xstep(t), ns);
-    {
-        Stmt *q = p;
-        Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, t->ci));
-        Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, (int)(a2 * H))));
-        tiles_gather_input(L, q, t, gb, gc, in, xb, tiles_xstep(t), xp, c, ns);
-        input_transform(L, q, w, v, gb, gc, c);
-    }
+    transform_inputs(L, p, w, in, xb, ns, xp, gb, v);
     tile_gemms(L, p, w, mb, u, v);
     {
         Stmt *q = p;
@@ -376,15 +384,7 @@ void lower_conv_dw_winograd(Lower *L)
         Stmt *b = p;
         Expr *g, *ns, *xb, *yb;
         tiles_blocks(L, &b, t, &g, &ns, &xb, &yb);
-        if (xp >= 0)
-            tiles_copy(L, b, t, xp, X, xb, tiles_xstep(t), ns);
-        {
-            Stmt *q = b;
-            Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, t->ci));
-            Expr *gc = lbind(L, q, "gc", lmul(L, c, li(L, a2 * H)));
-            tiles_gather_input(L, q, t, gb, gc, X, xb, tiles_xstep(t), xp, c, ns);
-            input_transform(L, q, &w, v, gb, gc, c);
-        }
+        transform_inputs(L, b, &w, X, xb, ns, xp, gb, v);
         if (t->S > 1) {
             /* a last block of fewer samples: the missing samples' dy
              * columns (the previous block's) would be summed too, so 0 */
