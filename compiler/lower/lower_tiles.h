@@ -59,8 +59,8 @@ void tiles_scratch(Lower *L, const Tiles *t, const char *prefix, int *gb, int *x
  * input and output. */
 void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr **g, Expr **ns, Expr **xb, Expr **yb);
 
-/* The padded planes xp [S][Ci, HP, WP] (zeroed once per call by the
- * caller) of the block's ns samples, sample s's group at xb + s*xstep. */
+/* The padded planes xp [S][Ci, HP, WP] (zeroed once per call by
+ * tiles_scratch) of the block's ns samples, sample s's group at xb + s*xstep. */
 void tiles_copy(Lower *L, Stmt *p, const Tiles *t, int xp, int x, Expr *xb, int xstep, Expr *ns);
 
 /* Channel c's tiles of the block's samples: G [NH NW, hc] at gc.  Sample
