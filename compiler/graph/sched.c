@@ -299,12 +299,13 @@ static double wino_cost(const ConvDims *c, const Target *t, int m)
     double T = ceil(oh / m) * ceil(ow / m);
     int S = wino_block((int)T);
     double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
-    /* conv_dw: dy's tiles through the output transform's adjoint (m*m
-     * loads, a*a stores: as the input transform), per position a
-     * transposed copy of them and the GEMM [Cg, hc] x [hc, Og] */
+    /* conv_dw: dy's tiles gathered channel-fastest (m*m floats a column
+     * and channel, as the scatter) and through the output transform's
+     * adjoint (m*m loads, a*a stores: as the input transform), then per
+     * position the GEMM [Cg, hc] x [hc, Og] */
     double gemm = a2 * (dw ? gemm_seconds(t, in, hc, out) : gemm_seconds(t, out, in, hc));
     double xform = (in * COST_WINO_FWD + out * (dw ? COST_WINO_FWD : COST_WINO_INV)) * (hc / v) * a2 / COST_GHZ;
-    double moved = (in * a2 + out * m * m + (dw ? 2 * a2 * out : 0)) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
+    double moved = (in * a2 + out * m * m) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
     /* the constants were fitted with the columns streaming from L3 */
     double per_block = c->groups * (gemm + xform + moved);
     double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;

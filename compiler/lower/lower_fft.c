@@ -724,7 +724,7 @@ void lower_conv_dw_fft(Lower *L)
         tiles_blocks(L, &b, &f.t, &g, &ns, &xb, &yb);
         int xstep = tiles_xstep(&f.t), ystep = tiles_ystep(&f.t);
         transform_inputs(L, b, &f, X, xb, xstep, ns, xp, gb, v);
-        tiles_zero_missing(L, b, &f.t, gd, (int)P, ns);
+        tiles_zero_missing(L, b, &f.t, gd, (int)P, (int)(P * H), (int)H, 1, ns);
         {
             Stmt *q = b;
             Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, f.t.co));

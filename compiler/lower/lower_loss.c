@@ -357,7 +357,8 @@ static void elem_at(Lower *L, Stmt *q, const ElemCtx *k, Expr *i, Expr *pw, Expr
 /* Every position s of channel c of sample nb, weighted by pw = pos_weight[c].
  * The forward sums whole runs of LOSS_LANES positions lane by lane into
  * part (s into lane s % LOSS_LANES: a loop loop_vectorize widens, the same
- * order on every target) and the rest into acc. */
+ * order on every target) and the rest into part[LOSS_LANES] (or, without
+ * part, every position into acc). */
 static void elem_channel(Lower *L, Stmt *p, Expr *c, Expr *pw, void *ctx)
 {
     const ElemCtx *k = ctx;

@@ -163,7 +163,7 @@ void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int ro
     lstore(L, q, gd, ladd(L, gjj, c), lload(L, dy, lmad(L, c, plane, sj)), false);
 }
 
-void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Expr *ns)
+void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, int os, int ps, int cs, Expr *ns)
 {
     if (t->S == 1)
         return;
@@ -172,6 +172,6 @@ void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Exp
     Expr *s = lfor(L, &q, "s", ns, li(L, t->S));
     Expr *pt = lfor(L, &q, "pt", li(L, 0), li(L, rows));
     Expr *tt = lfor(L, &q, "t", li(L, 0), li(L, t->ntile));
-    Expr *at = ladd(L, lmad(L, lmad(L, o, rows, pt), t->hc, lmul(L, s, li(L, t->ntile))), tt);
-    lstore(L, q, gd, at, lf(L, 0.0f), false);
+    Expr *col = lmad(L, s, t->ntile, tt);
+    lstore(L, q, gd, ladd(L, lmad(L, o, os, lmul(L, pt, li(L, ps))), lmul(L, col, li(L, cs))), lf(L, 0.0f), false);
 }

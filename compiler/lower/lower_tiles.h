@@ -94,9 +94,11 @@ void tiles_scatter(Lower *L, Stmt *p, const Tiles *t, int y, Expr *yb, int sstri
 void tiles_gather_dy(Lower *L, Stmt *p, const Tiles *t, int gd, Expr *gc, int rowlen, int ps, int cs, int dy,
                      Expr *yb, int ystep, Expr *o, Expr *ns);
 
-/* Zeroes the columns of the samples past ns in a block's dy tiles G [Co,
- * rows, hc] (a last block of fewer samples: what the block before left
- * there would be summed into the weight gradient); nothing when S = 1. */
-void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, Expr *ns);
+/* Zeroes the columns of the samples past ns in a block's gathered dy
+ * tiles (a last block of fewer samples: what the block before left there
+ * would be summed into the weight gradient): point pt of column c of
+ * channel o at o*os + pt*ps + c*cs, rows points a column (FFT: os = rows
+ * hc, ps = hc, cs = 1); nothing when S = 1. */
+void tiles_zero_missing(Lower *L, Stmt *p, const Tiles *t, int gd, int rows, int os, int ps, int cs, Expr *ns);
 
 #endif

@@ -385,16 +385,7 @@ void lower_conv_dw_winograd(Lower *L)
         Expr *g, *ns, *xb, *yb;
         tiles_blocks(L, &b, t, &g, &ns, &xb, &yb);
         transform_inputs(L, b, &w, X, xb, ns, xp, gb, v);
-        if (t->S > 1) {
-            /* a last block of fewer samples: the missing samples' dy
-             * columns (the previous block's) would be summed too, so 0 */
-            Stmt *q = b;
-            Expr *pt = lfor_indep(L, &q, "pt", li(L, 0), li(L, mm));
-            Expr *s = lfor(L, &q, "s", ns, li(L, t->S));
-            Expr *j = lfor(L, &q, "j", li(L, 0), li(L, t->ntile * CO));
-            lstore(L, q, gd, ladd(L, lmad(L, lmad(L, pt, H, lmul(L, s, li(L, t->ntile))), CO, li(L, 0)), j),
-                   lf(L, 0.0f), false);
-        }
+        tiles_zero_missing(L, b, t, gd, mm, 1, H * CO, CO, ns);
         tiles_gather_dy(L, b, t, gd, li(L, 0), m, H * CO, CO, DY, yb, tiles_ystep(t), NULL, ns);
         {
             /* dM over the channels, per column */

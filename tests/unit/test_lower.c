@@ -81,9 +81,7 @@ static Node *t_node(T *t, Op op, const char *name, Shape sh, int nin, const int 
         algo = ALGO_NONE;
     else if (op == OP_CONV || op == OP_CONV_DX || op == OP_CONV_DW)
         algo = t->conv_algo;
-    if (op == OP_CONV_DW && (algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2))
-        algo = ALGO_IM2COL; /* the weight gradient has no Winograd form */
-    else if (op == OP_DENSE || op == OP_DENSE_DX || op == OP_DENSE_DW)
+    if (op == OP_DENSE || op == OP_DENSE_DX || op == OP_DENSE_DW)
         algo = ALGO_GEMM;
     t->s[n->id] = (Sched){algo, "test"};
     return n;
@@ -466,7 +464,10 @@ static void test_conv_depthwise(void **state)
 /* winograd */
 /* 3x3 stride-1 layers through both Winograd tile sizes: ragged tiles
  * (planes of 7x5, 9x10), padding 0, 1, 2 and asymmetric, groups, batch 2
- * and 3; conv_dx by the adjoint identity. */
+ * and 3; conv_dx and conv_dw by the adjoint identity.  6x6 planes have 4
+ * (F(4x4)) or 9 (F(2x2)) tiles, so blocks of 8 samples: batch 11 ends in
+ * a block of 3, whose missing samples' dy columns the weight gradient
+ * must zero. */
 static void test_conv_winograd(void **state)
 {
     (void)state;
@@ -479,11 +480,26 @@ static void test_conv_winograd(void **state)
         {.nsp = 2, .N = 2, .C = 2, .O = 3, .groups = 1, .bias = true,
          .in = {1, 6, 8}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
          .plo = {0, 2, 0}, .phi = {0, 1, 2}},
+        {.nsp = 2, .N = 11, .C = 4, .O = 4, .groups = 2, .bias = true,
+         .in = {1, 6, 6}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
+         .plo = {0, 1, 1}, .phi = {0, 1, 1}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_conv_case_algo(&cases[i], ALGO_WINOGRAD);
         run_conv_case_algo(&cases[i], ALGO_WINOGRAD2);
     }
+}
+
+/* fft: blocks of several samples (6x6 planes are a few tiles each),
+ * batch 11 ending in a ragged block, through the forward pass and both
+ * gradients (conv_dw zeroes the missing samples' dy columns). */
+static void test_conv_fft_blocks(void **state)
+{
+    (void)state;
+    ConvCase c = {.nsp = 2, .N = 11, .C = 4, .O = 4, .groups = 2, .bias = true,
+                  .in = {1, 6, 6}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
+                  .plo = {0, 1, 1}, .phi = {0, 1, 1}};
+    run_conv_case_algo(&c, ALGO_FFT);
 }
 
 static void test_conv3d(void **state)
@@ -1276,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_conv_dw_forms),
         cmocka_unit_test(test_conv3d),
         cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_fft_blocks),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_maxpool_special),
         cmocka_unit_test(test_avgpool),
