@@ -12,9 +12,16 @@
  *   #define MODEL_TRAIN                  NAME_train   (when there is one)
  *   #define MODEL_TRAIN_IN0_FLOATS(n)    ...   (and _IN1_, _OUT0_, _OUT1_)
  *   #define MODEL_SET_PARALLEL           NAME_set_parallel  (when NAME_UC_HAS_SET_PARALLEL)
+ *   #define MODEL_PREPARE                NAME_prepare       (when there is one, with
+ *   #define MODEL_FORWARD_PREPARED       NAME_forward_prepared   MODEL_PREP_FLOATS)
+ *
+ * With MODEL_PREPARE, forward mode times the prepared entry, as a program
+ * that deploys the network runs it: NAME_prepare once for the parameters,
+ * then NAME_forward_prepared per batch (docs/codegen.md, "Prepared
+ * weights").  --plain times NAME_forward, which redoes that work per call.
  *
  *   cc -std=gnu11 -O2 -include shim.h -Igen bench/layer_main.c gen/NAME.o -lm
- *   ./a.out [--mode forward|train] [--batch N] [--threads N] [--seconds S] [--reps R]
+ *   ./a.out [--mode forward|train] [--batch N] [--threads N] [--seconds S] [--reps R] [--plain]
  *   ./a.out --serve        (commands on stdin, one result line each)
  *
  * One measurement ("repetition") times `iters` back-to-back calls of the
@@ -87,7 +94,8 @@ static void fill(float *p, size_t n, float scale)
 /* Buffers for the largest batch asked for so far; both entries share them. */
 static struct {
     int batch;
-    float *params, *grads, *arena, *x, *target, *y, *loss;
+    float *params, *grads, *arena, *x, *target, *y, *loss, *prep;
+    int plain;   /* forward mode runs NAME_forward even when there is a prepared entry */
 } B;
 
 static void reserve(int batch)
@@ -109,6 +117,12 @@ static void reserve(int batch)
     B.x = alloc_floats(MODEL_FORWARD_IN0_FLOATS(batch));
     B.y = alloc_floats(MODEL_FORWARD_OUT0_FLOATS(batch));
     fill(B.x, MODEL_FORWARD_IN0_FLOATS(batch), 1.0f);
+#ifdef MODEL_PREPARE
+    if (!B.prep) {
+        B.prep = alloc_floats(MODEL_PREP_FLOATS);
+        MODEL_PREPARE(B.params, B.prep, B.arena);
+    }
+#endif
 #ifdef MODEL_TRAIN
     B.target = alloc_floats(MODEL_TRAIN_IN1_FLOATS(batch));
     memset(B.target, 0, MODEL_TRAIN_IN1_FLOATS(batch) * sizeof(float));
@@ -138,6 +152,12 @@ static void call(int mode, int batch)
     if (mode == MODE_FORWARD) {
         const float *in[1] = {B.x};
         float *out[1] = {B.y};
+#ifdef MODEL_PREPARE
+        if (!B.plain) {
+            MODEL_FORWARD_PREPARED(batch, B.params, B.prep, B.arena, in, out);
+            return;
+        }
+#endif
         MODEL_FORWARD(batch, B.params, NULL, B.arena, in, out);
     } else {
 #ifdef MODEL_TRAIN
@@ -235,6 +255,8 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--serve"))
             serving = 1;
+        else if (!strcmp(a, "--plain"))
+            B.plain = 1;
         else if (v && !strcmp(a, "--mode") && (mode = parse_mode(v)) >= 0)
             i++;
         else if (v && !strcmp(a, "--batch"))
@@ -247,7 +269,7 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--mode forward|train] [--batch N] [--threads N] "
-                            "[--seconds S] [--reps R] | --serve\n", argv[0]);
+                            "[--seconds S] [--reps R] [--plain] | --serve [--plain]\n", argv[0]);
             return 2;
         }
     }

@@ -73,6 +73,11 @@ def shim_text(name, header):
         lines.append("#define MODEL_TRAIN %s_train" % name)
         sizes += ["TRAIN_IN0", "TRAIN_IN1", "TRAIN_OUT0", "TRAIN_OUT1"]
     lines += ["#define MODEL_%s_FLOATS(n) %s_%s_FLOATS(n)" % (s, uc, s) for s in sizes]
+    # Inference through the prepared entry when the network has one.
+    if "%s_PREPARE_ARENA_FLOATS" % uc in header:
+        lines += ["#define MODEL_PREPARE %s_prepare" % name,
+                  "#define MODEL_FORWARD_PREPARED %s_forward_prepared" % name,
+                  "#define MODEL_PREP_FLOATS %s_PREP_FLOATS" % uc]
     # The generated header will say when its entries can run on a pool.
     lines += ["#ifdef %s_HAS_SET_PARALLEL" % uc,
               "#define MODEL_SET_PARALLEL %s_set_parallel" % name,

@@ -3,7 +3,7 @@
  * The whole compiler, one phase per line (see compile()):
  *   frontend_load -> autodiff -> sched_choose -> program_build -> emit
  * Each phase's result can be printed with --dump=ast,ir,shuffle,grad,fuse,fold,
- * foldbn,algo,vectorize,unroll,privatize,outline,family,loops,mem.
+ * foldbn,algo,vectorize,unroll,privatize,prepare,outline,family,loops,mem.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -74,8 +74,8 @@ static void usage(FILE *f)
           "  --portable           build: no -march=native\n"
           "  --target TRIPLE --cpu NAME --features LIST -O0..3   LLVM code generation\n"
           "  --dump=PHASES        print phases: ast, ir, shuffle, grad, fuse, fold, foldbn, algo,\n"
-          "                       vectorize, unroll, privatize, outline, family, loops, mem, all\n"
-          "                       (comma-separated)\n"
+          "                       vectorize, unroll, privatize, prepare, outline, family, loops,\n"
+          "                       mem, all (comma-separated)\n"
           "  --algo=auto|direct|im2col|winograd|winograd2|winograd4|fft\n"
           "                       convolution algorithm (default auto: per node, the cost\n"
           "                       model's cheapest estimate); winograd = winograd4,\n"
@@ -119,7 +119,7 @@ static void arg_error(const char *fmt, ...)
  * A new phase is a row here and a dumping() call in compile(). */
 static const char *const dump_phases[] = {"ast",    "ir",      "shuffle", "grad",   "fuse",
                                           "fold",   "foldbn",  "algo",    "vectorize", "unroll",
-                                          "privatize", "outline", "family", "loops",   "mem"};
+                                          "privatize", "prepare", "outline", "family", "loops", "mem"};
 enum { NDUMP_PHASES = sizeof dump_phases / sizeof dump_phases[0] };
 
 static bool is_dump_phase(const char *s, size_t len)
@@ -383,6 +383,9 @@ static void print_layer_table(const Model *m, const Program *p)
         printf("%s arena: %ld + %ld*n floats (%ld bytes at n=1)\n", e->name, e->arena_fixed,
                e->arena_per_n, (e->arena_fixed + e->arena_per_n) * 4);
     }
+    if (p->prep_floats)
+        printf("prepared weights: %ld floats (%ld bytes), written once by prepare\n",
+               p->prep_floats, p->prep_floats * 4);
 }
 
 /* ---- build: runs the C compiler / linker driver ---- */
@@ -807,7 +810,8 @@ static int compile(const Options *o)
     }
     timing_begin("lower and plan memory");
     ProgramOptions po = {dumping(o, "vectorize") ? stdout : NULL, dumping(o, "unroll") ? stdout : NULL,
-                         dumping(o, "privatize") ? stdout : NULL, dumping(o, "outline") ? stdout : NULL, dumping(o, "family") ? stdout : NULL,
+                         dumping(o, "privatize") ? stdout : NULL, dumping(o, "outline") ? stdout : NULL,
+                         dumping(o, "family") ? stdout : NULL, dumping(o, "prepare") ? stdout : NULL,
                          o->share};
     p = program_build_opts(m, s, &tgt, &po);
     timing_end();

@@ -208,11 +208,11 @@ void sched_print(FILE *f, const Model *m, const Sched *s);
 /* ---- program: entry points, memory plan, kernels ---- */
 
 /* Where a value lives while an entry runs. */
-typedef enum { LOC_ARENA, LOC_PARAM, LOC_GRAD, LOC_IN, LOC_OUT } LocKind;
+typedef enum { LOC_ARENA, LOC_PARAM, LOC_GRAD, LOC_IN, LOC_OUT, LOC_PREP } LocKind;
 typedef struct {
     LocKind k;
     long off_fixed;          /* ARENA: floats from arena start = off_fixed + off_per_n * n */
-    long off_per_n;          /* PARAM / GRAD: offset in floats is off_fixed */
+    long off_per_n;          /* PARAM / GRAD / PREP: offset in floats is off_fixed */
     int idx;                 /* IN / OUT: index into in[] / out[] */
 } Loc;
 
@@ -223,8 +223,15 @@ typedef struct {
     Loc *arg;
 } Call;
 
+/* What an entry's third pointer is: grads[], or the prepared weights,
+ * which ENTRY_PREPARE writes from params[] alone and ENTRY_PREPARED
+ * inference entries read (program.c, docs/codegen.md). */
+typedef enum { ENTRY_PLAIN, ENTRY_PREPARE, ENTRY_PREPARED } EntryKind;
+
 typedef struct {
-    const char *name;        /* "forward", "train" or "grad" */
+    const char *name;        /* "forward", "train", "grad", "eval", "prepare",
+                                "forward_prepared", "eval_prepared" */
+    EntryKind kind;
     int nin, nout;
     int *in;                 /* node ids bound to in[i]  */
     int *out;                /* node ids bound to out[i] */
@@ -252,6 +259,7 @@ typedef struct Program {
     ParamSlot *param;
     int nparam;
     long param_floats;
+    long prep_floats;        /* the prepared weights (0: no prepare entry) */
     const char *meta;        /* the runtime's description (see docs/runtime.md) */
     const float *weights;    /* embedded initial weights, or NULL */
 } Program;
@@ -271,7 +279,7 @@ typedef enum { SHARE_FAMILIES, SHARE_EXACT, SHARE_NONE } ShareMode;
  * not printed), the kernel families printed to `family`, and the sharing
  * mode (outlining is part of SHARE_FAMILIES). */
 typedef struct {
-    FILE *vectorize, *unroll, *privatize, *outline, *family;
+    FILE *vectorize, *unroll, *privatize, *outline, *family, *prepare;
     ShareMode share;
 } ProgramOptions;
 Program *program_build_opts(const Model *m, const Sched *s, const Target *t, const ProgramOptions *o);

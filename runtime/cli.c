@@ -473,8 +473,9 @@ static bool predict_outputs(Cli *c, const RtMeta *m, const char **path)
     return true;
 }
 
-static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const float *weights)
+static bool cmd_predict(Cli *c, const RtMeta *m, const NetcModel *mod)
 {
+    const float *weights = mod->weights;
     if (!c->val[OPT_WEIGHTS] && !weights)
         return usage_fail(c, "%s", "predict needs --weights CKPT");
     if (!c->nio[0] || !c->nio[1])
@@ -505,6 +506,7 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
             ok = rt_fail(&c->err, NULL, "out of memory");
     }
     ok = ok && (arena = rt_arena_new(m, batch, &c->err));
+    float *prep = ok ? rt_prepare(m, mod, params, arena) : NULL;
     for (long first = 0; ok && first < n; first += batch) {
         long k = n - first < batch ? n - first : batch;
         const float *in[MAX_IO];
@@ -513,8 +515,12 @@ static bool cmd_predict(Cli *c, const RtMeta *m, NetcEntryFn forward, const floa
             in[i] = x[i].data + first * m->input[i].numel;
         for (int i = 0; i < m->noutput; i++)
             outs[i] = y[i].data + first * m->output[i].numel;
-        forward((int)k, params, NULL, arena, in, outs);
+        if (prep && mod->forward_prepared)
+            mod->forward_prepared((int)k, params, prep, arena, in, outs);
+        else
+            mod->forward((int)k, params, NULL, arena, in, outs);
     }
+    free(prep);
     for (int i = 0; ok && i < m->noutput; i++) {
         if (!out_path[i])
             continue;
@@ -596,6 +602,8 @@ static void cmd_info(const RtMeta *m, const float *weights, bool parallel, int t
     long b = default_batch(m);
     printf("arena %ld bytes for batch 1, %ld bytes for batch %ld\n",
            (m->arena_fixed + m->arena_per_n) * 4, (m->arena_fixed + m->arena_per_n * b) * 4, b);
+    if (m->prep_floats)
+        printf("prepared weights %ld bytes (eval and predict compute them once)\n", m->prep_floats * 4);
     if (parallel)
         printf("threads %d (the CPUs this process may use; --threads N to change)\n", threads);
     else
@@ -701,14 +709,13 @@ static bool stdout_ok(Cli *c)
 int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward, NetcEntryFn train,
               const float *weights, void (*set_parallel)(NetcParallelFn pf, void *pool))
 {
-    NetcModel mod = {meta, forward, train, NULL, weights, set_parallel};
+    NetcModel mod = {meta, forward, train, NULL, weights, set_parallel, NULL, NULL, NULL};
     return netc_run(argc, argv, &mod);
 }
 
 int netc_run(int argc, char **argv, const NetcModel *mod)
 {
     const char *meta = mod->meta;
-    NetcEntryFn forward = mod->forward;
     const float *weights = mod->weights;
     void (*set_parallel)(NetcParallelFn pf, void *pool) = mod->set_parallel;
     Cli c = {0};
@@ -754,7 +761,7 @@ int netc_run(int argc, char **argv, const NetcModel *mod)
             ok = cmd_eval(&c, &m, mod);
             break;
         case CMD_PREDICT:
-            ok = cmd_predict(&c, &m, forward, weights);
+            ok = cmd_predict(&c, &m, mod);
             break;
         case CMD_PLOT:
             ok = cmd_plot(&c, m.name);

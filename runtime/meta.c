@@ -186,6 +186,7 @@ enum {
     SEEN_TARGET = 1 << 4, SEEN_OPT = 1 << 5, SEEN_BATCH = 1 << 6, SEEN_EPOCHS = 1 << 7,
     SEEN_SEED = 1 << 8, SEEN_DATA = 1 << 9, SEEN_SCHEDULE = 1 << 10, SEEN_CLIP = 1 << 11,
     SEEN_WARMUP = 1 << 12, SEEN_PARAM_OPT = 1 << 13, /* lr_mult and freeze: once per param */
+    SEEN_PREPARE = 1 << 14,
 };
 
 /* train optimizer KIND NAME=VALUE ... (every field of KIND, in any order),
@@ -523,6 +524,7 @@ static bool parse_line(Line *l, RtMeta *m, unsigned *seen)
     unsigned bit = strcmp(r, "name") == 0     ? SEEN_NAME
                    : strcmp(r, "params") == 0 ? SEEN_PARAMS
                    : strcmp(r, "arena") == 0  ? SEEN_ARENA
+                   : strcmp(r, "prepare") == 0 ? SEEN_PREPARE
                                               : 0;
     if (!bit)
         return bad(l, strcmp(r, "netc") == 0 ? "'netc' must be the first line only"
@@ -540,6 +542,8 @@ static bool parse_line(Line *l, RtMeta *m, unsigned *seen)
         m->params = v;
         return true;
     }
+    if (bit == SEEN_PREPARE)
+        return get_long(l, 1, 1, &m->prep_floats) && no_more(l, 2);
     return get_long(l, 1, 0, &m->arena_fixed) && get_long(l, 2, 0, &m->arena_per_n) &&
            no_more(l, 3);
 }

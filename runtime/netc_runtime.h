@@ -28,6 +28,8 @@
  *   name NAME
  *   params TOTAL                             floats in params[]
  *   arena FIXED PER_N                        max over entries, floats
+ *   prepare FLOATS                           optional: the prepared weights'
+ *                                            size (NetcModel.prepare)
  *   input NAME RANK D1 .. DR                 per-sample shape, in in[] order
  *   output NAME RANK D1 .. DR                forward outputs, in out[] order
  *   param NAME OFFSET COUNT RANK D1 .. DR INIT A B FAN_IN FAN_OUT
@@ -116,11 +118,23 @@ int netc_main(int argc, char **argv, const char *meta, NetcEntryFn forward,
  * train entry, or for a model with state tensors the forward entry and
  * the runtime's cross-entropy (see rt_evaluate).  Generated programs call
  * netc_run. */
+/* The prepared entries (docs/codegen.md): prepare writes what the
+ * weights alone determine (filter transforms, folded batch norms) into
+ * prep, which forward_prepared and eval_prepared read in place of that
+ * work; their arguments are a plain entry's with prep for grads. */
+typedef void (*NetcPrepareFn)(const float *params, float *prep, float *arena);
+typedef void (*NetcPreparedFn)(int n, const float *params, const float *prep, float *arena,
+                               const float *const *in, float *const *out);
+
 typedef struct {
     const char *meta;
     NetcEntryFn forward, train, eval; /* train, eval: NULL without a train section */
     const float *weights;
     void (*set_parallel)(NetcParallelFn pf, void *pool);
+    /* NULL when the model has no weight work to prepare ("prepare" meta
+     * record absent); eval_prepared also NULL without a train section */
+    NetcPrepareFn prepare;
+    NetcPreparedFn forward_prepared, eval_prepared;
 } NetcModel;
 
 int netc_run(int argc, char **argv, const NetcModel *model);

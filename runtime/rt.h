@@ -192,6 +192,7 @@ typedef struct {
     char *name;
     long params;               /* floats in params[] */
     long arena_fixed, arena_per_n;
+    long prep_floats;          /* the prepared weights ("prepare" record), or 0 */
     RtTensor *input;
     int ninput;
     RtTensor *output;
@@ -585,6 +586,10 @@ bool rt_cmd_train(const RtMeta *m, const NetcModel *mod, const RtTrainOpts *o, R
  * no eval entry (it computes differently in training), the softmax
  * cross-entropy (mse: squared error) of the first output after the
  * forward entry. */
+/* The prepared weights of params (NetcModel.prepare, run with arena), or
+ * NULL when the model has none or they do not fit in memory: then the
+ * plain entries run, which compute the same. */
+float *rt_prepare(const RtMeta *m, const NetcModel *mod, const float *params, float *arena);
 bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
                  long batch, const RtData *d, RtScore *out, RtErr *e);
 /* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */

@@ -224,6 +224,16 @@ static bool has_mode(const RtMeta *m)
     return false;
 }
 
+float *rt_prepare(const RtMeta *m, const NetcModel *mod, const float *params, float *arena)
+{
+    if (!mod->prepare || m->prep_floats <= 0)
+        return NULL;
+    float *prep = rt_calloc((size_t)m->prep_floats, sizeof *prep);
+    if (prep)
+        mod->prepare(params, prep, arena);
+    return prep;
+}
+
 bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
                  long batch, const RtData *d, RtScore *out, RtErr *e)
 {
@@ -255,6 +265,7 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
     for (int i = 0; ok && i < m->noutput; i++)
         ok = (y[i] = rt_calloc(nb1, (size_t)m->output[i].numel * sizeof(float))) != NULL;
     double loss_sum = 0;
+    float *prep = ok ? rt_prepare(m, mod, params, arena) : NULL;
     for (long first = 0; ok && first < s->n; first += batch) {
         long n = s->n - first < batch ? s->n - first : batch;
         rt_gather(x, s, &d->view, NULL, first, n, NULL);
@@ -264,19 +275,25 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
             float *outs[MAX_OUTPUTS + 1];
             memcpy(outs, y, sizeof(float *) * (size_t)m->noutput);
             outs[m->noutput] = &loss;
-            if (eval)
+            if (eval && prep && mod->eval_prepared)
+                mod->eval_prepared((int)n, params, prep, arena, in, outs);
+            else if (eval)
                 eval((int)n, params, NULL, arena, in, outs);
             else
                 train((int)n, params, grads, arena, in, outs);
             loss_sum += batch_loss_sum(m, loss, n);
         } else {
             const float *in[1] = {x};
-            mod->forward((int)n, params, NULL, arena, in, y);
+            if (prep && mod->forward_prepared)
+                mod->forward_prepared((int)n, params, prep, arena, in, y);
+            else
+                mod->forward((int)n, params, NULL, arena, in, y);
         }
         score_batch(m, out, y[0], width, target, s, NULL, first, n, classes);
         for (long i = 0; !own && i < n; i++)
             loss_sum += sample_loss(m, y[0] + i * width, width, rt_split_label(s, first + i));
     }
+    free(prep);
     out->n = s->n;
     out->loss = s->n ? loss_sum / (double)s->n : 0;
     for (int i = 0; y && i < m->noutput; i++)

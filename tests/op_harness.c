@@ -624,6 +624,84 @@ static void check_inference(Run *r, const Program *p, void *so)
     free(y);
 }
 
+static const Entry *entry_named(const Program *p, const char *name)
+{
+    for (int i = 0; i < p->nentry; i++)
+        if (strcmp(p->entry[i].name, name) == 0)
+            return &p->entry[i];
+    return NULL;
+}
+
+static void *entry_symbol(Run *r, void *so, const char *name)
+{
+    char sym[512];
+    snprintf(sym, sizeof sym, "%s_%s", r->m->name, name);
+    void *fnp = dlsym(so, sym);
+    if (!fnp)
+        fail(r, "no entry %s", sym);
+    return fnp;
+}
+
+/* When the program has prepared entries (loop_hoist.c): prepare, then
+ * forward_prepared gives the forward entry's outputs to every bit, on
+ * the case's inputs, with params untouched and every buffer the entries
+ * get (prep included) filled with NaN first. */
+static void check_prepared(Run *r, const Program *p, void *so)
+{
+    const Entry *f = entry_named(p, "forward"), *fp = entry_named(p, "forward_prepared"),
+                *pe = entry_named(p, "prepare");
+    if (!pe)
+        return;
+    void *sf = entry_symbol(r, so, "forward"), *sfp = entry_symbol(r, so, "forward_prepared"),
+         *spe = entry_symbol(r, so, "prepare");
+    if (!f || !fp || !sf || !sfp || !spe || f->nin > r->e->nin) {
+        fail(r, "prepared entries incomplete");
+        return;
+    }
+    NetcEntryFn fwd;
+    NetcPreparedFn fwd_prep;
+    NetcPrepareFn prepare;
+    memcpy(&fwd, &sf, sizeof fwd);
+    memcpy(&fwd_prep, &sfp, sizeof fwd_prep);
+    memcpy(&prepare, &spe, sizeof prepare);
+    long na = f->arena_fixed + f->arena_per_n * BATCH, nap = fp->arena_fixed + fp->arena_per_n * BATCH;
+    na = na > nap ? na : nap;
+    na = na > pe->arena_fixed ? na : pe->arena_fixed;
+    float *arena = malloc((size_t)(na + 1) * sizeof(float));
+    float *prep = malloc((size_t)(p->prep_floats + 1) * sizeof(float));
+    float *saved = malloc((size_t)(r->nparams + 1) * sizeof(float));
+    float **y[2] = {calloc((size_t)f->nout, sizeof(float *)), calloc((size_t)f->nout, sizeof(float *))};
+    memcpy(saved, r->params, (size_t)r->nparams * sizeof(float));
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < f->nout; k++) {
+            long len = value_floats(r->m, f->out[k]);
+            y[t][k] = malloc((size_t)(len + 1) * sizeof(float));
+            fill_nan(y[t][k], len);
+        }
+    fill_nan(arena, na);
+    fwd(BATCH, r->params, NULL, arena, (const float *const *)r->in, y[0]);
+    fill_nan(prep, p->prep_floats);
+    fill_nan(arena, na);
+    prepare(r->params, prep, arena);
+    fill_nan(arena, na);
+    fwd_prep(BATCH, r->params, prep, arena, (const float *const *)r->in, y[1]);
+    r->ncheck++;
+    if (memcmp(saved, r->params, (size_t)r->nparams * sizeof(float)) != 0)
+        fail(r, "prepare or forward_prepared wrote params");
+    for (int k = 0; k < f->nout; k++) {
+        long len = value_floats(r->m, f->out[k]);
+        if (memcmp(y[0][k], y[1][k], (size_t)len * sizeof(float)) != 0)
+            fail(r, "forward_prepared's output %d differs from forward's", k);
+        free(y[0][k]);
+        free(y[1][k]);
+    }
+    free(y[0]);
+    free(y[1]);
+    free(saved);
+    free(prep);
+    free(arena);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static int usage(void)
@@ -792,6 +870,7 @@ int main(int argc, char **argv)
         check_grads_written(&r);
         check_fd(&r, p);
         check_inference(&r, p, so);
+        check_prepared(&r, p, so);
     }
 
     printf("%s %s [%s]: %s entry; %d tensors vs PyTorch (worst %.3f of tolerance); "

@@ -262,7 +262,7 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
         for (int k = 0; k < nnode; k++)
             if (fits(g, g->node[nodes[k]], t, (Algo)a))
                 s[nodes[k]] = (Sched){(Algo)a, "autotune"};
-        ProgramOptions po = {NULL, NULL, NULL, NULL, NULL, o->share};
+        ProgramOptions po = {.share = o->share};
         Program *p = program_build_opts(m, s, t, &po);
         Program q = timing_program(p, nodes, nnode, b, m->arena);
         if (q.nentry)

@@ -880,6 +880,12 @@ static void check_loc(const Program *p, const Entry *e, const Kernel *k, int i, 
     case LOC_OUT:
         NETC_ASSERT(l->idx >= 0 && l->idx < e->nout);
         break;
+    case LOC_PREP:
+        /* prepare writes the prepared weights, its twins only read them */
+        NETC_ASSERT(e->kind != ENTRY_PLAIN && (e->kind == ENTRY_PREPARE || !kb->written));
+        NETC_ASSERT(kb->size_per_n == 0);
+        NETC_ASSERT(l->off_fixed >= 0 && l->off_fixed + kb->size_fixed <= p->prep_floats);
+        break;
     }
 }
 
@@ -936,30 +942,53 @@ static void put_loc(Buf *b, const Loc *l)
     }
     case LOC_IN: buf_printf(b, "in[%d]", l->idx); break;
     case LOC_OUT: buf_printf(b, "out[%d]", l->idx); break;
+    case LOC_PREP:
+        if (l->off_fixed)
+            buf_printf(b, "prep + %ld", l->off_fixed);
+        else
+            buf_puts(b, "prep");
+        break;
     }
 }
 
-static const char *const entry_params =
-    "(int n, const float *params, float *grads, float *arena,\n"
-    "    const float *const *in, float *const *out)";
+/* The parameter list of an entry of this kind (docs/codegen.md). */
+static const char *entry_params(EntryKind kind)
+{
+    switch (kind) {
+    case ENTRY_PREPARE:
+        return "(const float *params, float *prep, float *arena)";
+    case ENTRY_PREPARED:
+        return "(int n, const float *params, const float *prep, float *arena,\n"
+               "    const float *const *in, float *const *out)";
+    default:
+        return "(int n, const float *params, float *grads, float *arena,\n"
+               "    const float *const *in, float *const *out)";
+    }
+}
 
 static void put_entry(Buf *b, const Program *p, const Entry *e)
 {
     const char *name = p->m->name;
-    buf_printf(b, "void %s_%s%s\n{\n", name, e->name, entry_params);
-    if (e->ncall == 0)
+    bool prepare = e->kind == ENTRY_PREPARE;
+    buf_printf(b, "void %s_%s%s\n{\n", name, e->name, entry_params(e->kind));
+    if (e->ncall == 0 && !prepare)
         buf_puts(b, "    (void)n;\n");
     static const struct { LocKind k; const char *name; } args[] = {
-        {LOC_PARAM, "params"}, {LOC_GRAD, "grads"}, {LOC_ARENA, "arena"},
+        {LOC_PARAM, "params"}, {LOC_GRAD, "grads"}, {LOC_PREP, "prep"}, {LOC_ARENA, "arena"},
         {LOC_IN, "in"}, {LOC_OUT, "out"},
     };
-    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
-        if (!entry_uses(e, args[i].k))
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+        bool has = args[i].k == LOC_PARAM || args[i].k == LOC_ARENA ||
+                   (args[i].k == LOC_PREP ? e->kind != ENTRY_PLAIN
+                    : args[i].k == LOC_GRAD ? e->kind == ENTRY_PLAIN : !prepare);
+        if (has && !entry_uses(e, args[i].k))
             buf_printf(b, "    (void)%s;\n", args[i].name);
+    }
     for (int c = 0; c < e->ncall; c++) {
         const Call *call = &e->call[c];
         const Kernel *k = call->kernel, *f = kernel_callee(k);
-        buf_printf(b, "    %s(n", f->name);
+        /* prepare has no batch: its kernels do not read n */
+        buf_printf(b, "    %s(%s", f->name, prepare ? "1" : "n");
         for (int i = 0; i < k->nbuf; i++) {
             check_loc(p, e, k, i, &call->arg[i]);
             buf_puts(b, ", ");
@@ -1001,6 +1030,12 @@ static bool has_weights(const Program *p)
 
 static const char *entry_what(const char *name)
 {
+    if (!strcmp(name, "prepare"))
+        return "the prepared weights: from params alone, into prep";
+    if (!strcmp(name, "forward_prepared"))
+        return "forward, reading the weight work prepare did from prep";
+    if (!strcmp(name, "eval_prepared"))
+        return "eval, reading the weight work prepare did from prep";
     if (!strcmp(name, "forward"))
         return "inference: inputs -> outputs";
     if (!strcmp(name, "train"))
@@ -1064,18 +1099,35 @@ static void gen_header(Buf *b, Arena *a, const Program *p)
     for (int i = 0; i < p->nentry; i++) {
         const Entry *e = &p->entry[i];
         const char *UE = arena_printf(a, "%s_%s", U, upper(a, e->name));
+        if (e->kind == ENTRY_PREPARE) {
+            buf_printf(b, "\n/* %s_prepare: the work on the weights alone that the _prepared\n"
+                          " * entries leave out (filter transforms, folded batch norms): call it\n"
+                          " * once after loading or changing params, then any _prepared entry\n"
+                          " * with the same params and prep.  prep: %s_PREP_FLOATS floats;\n"
+                          " * arena: %ld floats of scratch (NULL when 0). */\n",
+                       name, U, e->arena_fixed);
+            buf_printf(b, "#define %s_PREP_FLOATS %ld\n", U, p->prep_floats);
+            buf_printf(b, "#define %s_ARENA_FLOATS ((size_t)%ld)\n", UE, e->arena_fixed);
+            buf_printf(b, "void %s_%s%s;\n", name, e->name, entry_params(e->kind));
+            continue;
+        }
         buf_printf(b, "\n/* %s_%s: %s.\n", name, e->name, entry_what(e->name));
         buf_printf(b, " * arena: %ld + %ld*n floats (%ld + %ld*n without reuse)%s */\n",
                    e->arena_fixed, e->arena_per_n, e->naive_fixed, e->naive_per_n,
-                   e->writes_grads ? "; writes grads" : "; grads unused, may be NULL");
+                   e->kind == ENTRY_PREPARED ? "; prep as written by prepare"
+                   : e->writes_grads          ? "; writes grads"
+                                              : "; grads unused, may be NULL");
         buf_printf(b, "#define %s_ARENA_FLOATS(n) ((size_t)%ld + (size_t)%ld*(size_t)(n))\n",
                    UE, e->arena_fixed, e->arena_per_n);
         for (int j = 0; j < e->nin; j++)
             put_io(b, p, UE, true, j, e->in[j]);
         for (int j = 0; j < e->nout; j++)
             put_io(b, p, UE, false, j, e->out[j]);
-        buf_printf(b, "void %s_%s%s;\n", name, e->name, entry_params);
+        buf_printf(b, "void %s_%s%s;\n", name, e->name, entry_params(e->kind));
     }
+    if (!find_entry(p, "prepare"))
+        buf_printf(b, "\n/* No weight work to prepare: no %s_prepare or _prepared entries. */\n"
+                      "#define %s_PREP_FLOATS 0\n", name, U);
 
     buf_printf(b,
         "\n/* Threads.  Kernels run their parallel loops through a parallel-for:\n"
@@ -1534,9 +1586,16 @@ bool emit_c_main(const Program *p, const char *path, Diag *d)
         else
             buf_puts(&text, "NULL, ");
     if (has_weights(p))
-        buf_printf(&text, "%s_weights, %s_set_parallel};\n\n", name, name);
+        buf_printf(&text, "%s_weights, %s_set_parallel", name, name);
     else
-        buf_printf(&text, "NULL, %s_set_parallel};\n\n", name);
+        buf_printf(&text, "NULL, %s_set_parallel", name);
+    static const char *const prepared[3] = {"prepare", "forward_prepared", "eval_prepared"};
+    for (int i = 0; i < 3; i++)
+        if (find_entry(p, prepared[i]))
+            buf_printf(&text, ", %s_%s", name, prepared[i]);
+        else
+            buf_puts(&text, ", NULL");
+    buf_puts(&text, "};\n\n");
     buf_puts(&text, "int main(int argc, char **argv)\n"
                     "{\n"
                     "    return netc_run(argc, argv, &model);\n"

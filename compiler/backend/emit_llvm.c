@@ -844,13 +844,17 @@ static void gen_kernel(Gen *g, const Kernel *k, LLVMValueRef fn)
 
 /* ---- entry points, meta, weights, main --------------------------------- */
 
+/* An entry's parameters: n, params, grads or prep, arena, in, out; a
+ * prepare entry has params, prep and arena only (n is 1, in and out NULL). */
+typedef struct {
+    LLVMValueRef n, params, third, arena, in, out;
+} EntryArgs;
+
 /* The pointer a kernel gets for one Loc. */
-static LLVMValueRef loc_ptr(Gen *g, LLVMValueRef entry_fn, const Loc *l)
+static LLVMValueRef loc_ptr(Gen *g, const EntryArgs *ea, const Loc *l)
 {
-    LLVMValueRef n = LLVMGetParam(entry_fn, 0);
-    LLVMValueRef params = LLVMGetParam(entry_fn, 1), grads = LLVMGetParam(entry_fn, 2);
-    LLVMValueRef arena = LLVMGetParam(entry_fn, 3);
-    LLVMValueRef in = LLVMGetParam(entry_fn, 4), out = LLVMGetParam(entry_fn, 5);
+    LLVMValueRef n = ea->n, params = ea->params, grads = ea->third, arena = ea->arena;
+    LLVMValueRef in = ea->in, out = ea->out;
     LLVMValueRef off, idx;
     switch (l->k) {
     case LOC_ARENA:
@@ -865,6 +869,7 @@ static LLVMValueRef loc_ptr(Gen *g, LLVMValueRef entry_fn, const Loc *l)
         return LLVMBuildInBoundsGEP2(g->b, g->t_f32, arena, &off, 1, "");
     case LOC_PARAM:
     case LOC_GRAD:
+    case LOC_PREP: /* prep is the third pointer, where grads is elsewhere */
         off = LLVMConstInt(g->t_i64, (unsigned long long)(long long)l->off_fixed, 1);
         return LLVMBuildInBoundsGEP2(g->b, g->t_f32, l->k == LOC_PARAM ? params : grads, &off, 1, "");
     case LOC_IN:
@@ -889,21 +894,36 @@ static LLVMValueRef exported(LLVMValueRef v, const char *name)
     return v;
 }
 
-static LLVMTypeRef entry_type(Gen *g)
+static LLVMTypeRef entry_type(Gen *g, EntryKind kind)
 {
     LLVMTypeRef pt[6] = {g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+    if (kind == ENTRY_PREPARE) /* (params, prep, arena) */
+        return LLVMFunctionType(g->t_void, pt + 1, 3, 0);
     return LLVMFunctionType(g->t_void, pt, 6, 0);
 }
 
 static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMValueRef *kfn)
 {
     static const char *const pname[6] = {"n", "params", "grads", "arena", "in", "out"};
+    static const char *const prep_pname[6] = {"n", "params", "prep", "arena", "in", "out"};
     char name[512];
     snprintf(name, sizeof name, "%s_%s", p->m->name, en->name);
-    LLVMValueRef fn = exported(LLVMAddFunction(g->mod, name, entry_type(g)), name);
+    LLVMValueRef fn = exported(LLVMAddFunction(g->mod, name, entry_type(g, en->kind)), name);
     add_fn_attrs(g, fn);
-    for (unsigned i = 0; i < 6; i++)
-        LLVMSetValueName2(LLVMGetParam(fn, i), pname[i], strlen(pname[i]));
+    EntryArgs ea;
+    if (en->kind == ENTRY_PREPARE) {
+        LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
+        ea = (EntryArgs){LLVMConstInt(g->t_i32, 1, 0), LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+                         LLVMGetParam(fn, 2), null, null};
+        for (unsigned i = 0; i < 3; i++)
+            LLVMSetValueName2(LLVMGetParam(fn, i), prep_pname[i + 1], strlen(prep_pname[i + 1]));
+    } else {
+        ea = (EntryArgs){LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2),
+                         LLVMGetParam(fn, 3), LLVMGetParam(fn, 4), LLVMGetParam(fn, 5)};
+        const char *const *names = en->kind == ENTRY_PREPARED ? prep_pname : pname;
+        for (unsigned i = 0; i < 6; i++)
+            LLVMSetValueName2(LLVMGetParam(fn, i), names[i], strlen(names[i]));
+    }
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     for (int c = 0; c < en->ncall; c++) {
         const Call *call = &en->call[c];
@@ -911,9 +931,9 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
         int ki = f->index;
         NETC_ASSERT(ki < p->nkernel && kfn[ki]);
         LLVMValueRef *args = netc_alloc(sizeof *args * (size_t)(1 + k->nbuf + f->narg));
-        args[0] = LLVMGetParam(fn, 0);
+        args[0] = ea.n;
         for (int b = 0; b < k->nbuf; b++)
-            args[1 + b] = loc_ptr(g, fn, &call->arg[b]);
+            args[1 + b] = loc_ptr(g, &ea, &call->arg[b]);
         for (int i = 0; i < f->narg; i++)
             args[1 + k->nbuf + i] = f->arg_t[i] == T_I32
                                         ? LLVMConstInt(g->t_i32, (unsigned long long)(long long)k->arg[i].i, 1)
@@ -958,15 +978,18 @@ static LLVMValueRef gen_weights(Gen *g, const Program *p)
 }
 
 /* A private constant NetcModel {meta, forward, train, eval, weights,
- * set_parallel} (nulls where absent) and
+ * set_parallel, prepare, forward_prepared, eval_prepared} (nulls where
+ * absent) and
  * i32 main(i32 argc, ptr argv) { return netc_run(argc, argv, &model); } */
-static void gen_main(Gen *g, const Program *p, LLVMValueRef meta, const LLVMValueRef entry[3],
+static void gen_main(Gen *g, const Program *p, LLVMValueRef meta, const LLVMValueRef entry[6],
                      LLVMValueRef weights, LLVMValueRef set_parallel)
 {
     LLVMValueRef null = LLVMConstPointerNull(g->t_ptr);
-    LLVMValueRef field[6] = {meta, entry[0], entry[1] ? entry[1] : null, entry[2] ? entry[2] : null,
-                             weights ? weights : null, set_parallel};
-    LLVMValueRef init = LLVMConstStructInContext(g->ctx, field, 6, 0);
+    LLVMValueRef field[9] = {meta, entry[0], entry[1] ? entry[1] : null, entry[2] ? entry[2] : null,
+                             weights ? weights : null, set_parallel,
+                             entry[3] ? entry[3] : null, entry[4] ? entry[4] : null,
+                             entry[5] ? entry[5] : null};
+    LLVMValueRef init = LLVMConstStructInContext(g->ctx, field, 9, 0);
     char name[512];
     private_name(g, p, "netc.model", name, sizeof name);
     LLVMValueRef model = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
@@ -1042,11 +1065,12 @@ static void gen_program(Gen *g, const Program *p, bool with_main)
         return;
     }
     LLVMValueRef setp = gen_set_parallel(g, p);
-    LLVMValueRef entry[3] = {NULL, NULL, NULL}; /* forward, train, eval */
+    LLVMValueRef entry[6] = {NULL, NULL, NULL, NULL, NULL, NULL}; /* NetcModel's order */
     for (int i = 0; i < p->nentry; i++) {
         LLVMValueRef fn = gen_entry(g, p, &p->entry[i], kfn);
-        static const char *const main_entry[3] = {"forward", "train", "eval"};
-        for (int k = 0; k < 3; k++)
+        static const char *const main_entry[6] = {"forward", "train", "eval", "prepare",
+                                                  "forward_prepared", "eval_prepared"};
+        for (int k = 0; k < 6; k++)
             if (!strcmp(p->entry[i].name, main_entry[k]))
                 entry[k] = fn;
     }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop_hoist.h"
 #include "loop_outline.h"
 #include "loop_privatize.h"
 #include "loop_parallel.h"
@@ -416,6 +417,158 @@ static void add_call(Entry *e, int node, Kernel *k, Loc *args)
     e->call[e->ncall++] = (Call){node, k, args};
 }
 
+/* ---- prepared weights ----
+ *
+ * An inference entry's kernels may start with work on the weights alone
+ * (a Winograd or FFT filter transform, a batchnorm folded into the
+ * convolution before it).  The prepared twin of such an entry leaves that
+ * work to the `prepare` entry, which writes it into the prepared-weights
+ * array once (loop_hoist.c splits the kernels); the twin reads it there.
+ * Both prepared twins (forward, eval) share one prepare entry and one
+ * layout of the array: a node's prepared buffers are placed when the
+ * first twin meets it. */
+typedef struct {
+    const Kernel *k;     /* the kernel split */
+    bool *bound;         /* per buffer of k: a parameter (or prepared) */
+    Hoist h;
+} Split;
+
+typedef struct {
+    bool done;           /* a prepared entry has met the node */
+    const Split *split;  /* its kernel's split, or NULL */
+    long *off;           /* per buffer of split->k: where a HOIST_PREP one lives */
+    long fold_off;       /* where its folded batchnorm's w', b' live, or -1 */
+} PrepNode;
+
+typedef struct {
+    PrepNode *node;      /* per graph node */
+    Split **split;       /* every split tried (in p->arena) */
+    int nsplit;
+    Call *call;          /* the prepare entry's calls */
+    int ncall;
+    long top;            /* floats of the prepared weights */
+    long temp;           /* the prepare entry's arena: its largest call's temporaries */
+    FILE *dump;
+} Prep;
+
+static Loc prep_loc(long off)
+{
+    return (Loc){.k = LOC_PREP, .off_fixed = off};
+}
+
+static long prep_place(Prep *pp, long floats)
+{
+    long at = pp->top;
+    pp->top += align_up(floats);
+    return at;
+}
+
+static void prep_add_call(Prep *pp, int node, Kernel *k, Loc *args)
+{
+    pp->call = grow(pp->call, pp->ncall, sizeof(Call));
+    pp->call[pp->ncall++] = (Call){node, k, args};
+}
+
+/* The split of k for these bound buffers: made (and its kernels added to
+ * the program) the first time, NULL when nothing hoists. */
+static const Split *split_for(Program *p, Prep *pp, Kernel *k, bool *bound)
+{
+    for (int i = 0; i < pp->nsplit; i++)
+        if (pp->split[i]->k == k && !memcmp(pp->split[i]->bound, bound, (size_t)k->nbuf))
+            return pp->split[i]->h.pre ? pp->split[i] : NULL;
+    Split *sp = arena_alloc(p->arena, sizeof *sp);
+    *sp = (Split){k, bound, {0}};
+    pp->split = grow(pp->split, pp->nsplit, sizeof(Split *));
+    pp->split[pp->nsplit++] = sp;
+    if (!loop_hoist(p->arena, k, bound, &sp->h))
+        return NULL;
+    add_kernel(p, sp->h.pre);
+    add_kernel(p, sp->h.post);
+    if (pp->dump) {
+        kernel_print(pp->dump, sp->h.pre);
+        kernel_print(pp->dump, sp->h.post);
+    }
+    return sp;
+}
+
+/* Where layer `id` reads buffer b (an input, 1 .. nin) in a prepared
+ * entry: a folded batchnorm's w' and b' are prepared, the rest as loc. */
+static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc *loc)
+{
+    const PrepNode *pn = &pp->node[id];
+    if (pn->fold_off >= 0 && (b == 2 || b == 3))
+        return prep_loc(pn->fold_off + (b == 3 ? lower_bn_fold_bias_at(p->m->g, id) : 0));
+    return loc[graph_node(p->m->g, id)->in[b - 1]];
+}
+
+/* In a prepared entry: moves node id's weight work into the prepare
+ * entry (once per node) and gives the entry what is left of it. */
+static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold, const Loc *loc)
+{
+    const Graph *g = p->m->g;
+    const Node *n = graph_node(g, id);
+    PrepNode *pn = &pp->node[id];
+    if (!pn->done) {
+        pn->done = true;
+        pn->fold_off = -1;
+        if (*fold) {
+            const Node *bn = graph_node(g, n->bn_fold);
+            bool all = true;
+            for (int j = 1; j < n->nin; j++)
+                all &= loc[n->in[j]].k == LOC_PARAM;
+            for (int j = 1; j < bn->nin; j++)
+                all &= loc[bn->in[j]].k == LOC_PARAM;
+            if (all) {
+                pn->fold_off = prep_place(pp, (*fold)->buf[0].size_fixed);
+                Loc *fargs = arena_alloc(p->arena, sizeof(Loc) * (size_t)(*fold)->nbuf);
+                int nf = 0;
+                fargs[nf++] = prep_loc(pn->fold_off);
+                for (int j = 1; j < n->nin; j++)
+                    fargs[nf++] = loc[n->in[j]];
+                for (int j = 1; j < bn->nin; j++)
+                    fargs[nf++] = loc[bn->in[j]];
+                NETC_ASSERT(nf == (*fold)->nbuf);
+                prep_add_call(pp, bn->id, *fold, fargs);
+            }
+        }
+        Kernel *k = *kern;
+        bool *bound = arena_alloc(p->arena, (size_t)k->nbuf + 1);
+        int ninb = pn->fold_off >= 0 && n->nin < 3 ? 3 : n->nin; /* w', b' of a fold */
+        for (int b = 1; b <= ninb && b < k->nbuf; b++) {
+            LocKind l = prep_input(p, pp, id, b, loc).k;
+            bound[b] = !k->buf[b].scratch && (l == LOC_PARAM || l == LOC_PREP);
+        }
+        const Split *sp = split_for(p, pp, k, bound);
+        if (sp) {
+            pn->split = sp;
+            pn->off = arena_alloc(p->arena, sizeof(long) * (size_t)k->nbuf);
+            for (int b = 0; b < k->nbuf; b++)
+                if (sp->h.role[b] == HOIST_PREP)
+                    pn->off[b] = prep_place(pp, k->buf[b].size_fixed);
+            const Kernel *pre = sp->h.pre;
+            Loc *args = arena_alloc(p->arena, sizeof(Loc) * (size_t)pre->nbuf);
+            long temp = 0;
+            for (int j = 0; j < pre->nbuf; j++) {
+                int b = sp->h.pre_buf[j];
+                if (sp->h.role[b] == HOIST_PREP) {
+                    args[j] = prep_loc(pn->off[b]);
+                } else if (sp->h.role[b] == HOIST_TEMP) {
+                    args[j] = (Loc){.k = LOC_ARENA, .off_fixed = temp};
+                    temp += align_up(k->buf[b].size_fixed);
+                } else {
+                    args[j] = prep_input(p, pp, id, b, loc);
+                }
+            }
+            pp->temp = temp > pp->temp ? temp : pp->temp;
+            prep_add_call(pp, id, sp->h.pre, args);
+        }
+    }
+    if (pn->fold_off >= 0)
+        *fold = NULL;
+    if (pn->split)
+        *kern = pn->split->h.post;
+}
+
 static bool is_user_input(const Model *m, const Node *n)
 {
     return n->op == OP_INPUT && n->id != m->g->target && n->id != m->grad_seed;
@@ -423,15 +576,18 @@ static bool is_user_input(const Model *m, const Node *n)
 
 /* Builds one entry: in/out lists are node ids; grads[i] is the gradient
  * node of param slot i (or, for a state, its next value; or -1) when the
- * entry writes grads, which is when it trains. */
+ * entry writes grads, which is when it trains.  With pp, an inference
+ * entry's prepared twin: its weight work goes to pp's prepare entry. */
 static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, const int *in,
-                         int nout, const int *out, const int *grads)
+                         int nout, const int *out, const int *grads, Prep *pp)
 {
     bool training = grads != NULL;
+    NETC_ASSERT(!training || !pp);
     const Graph *g = p->m->g;
     Arena *a = p->arena;
     int nn = g->nnode;
-    Entry e = {.name = name, .nin = nin, .nout = nout, .writes_grads = grads != NULL};
+    Entry e = {.name = name, .kind = pp ? ENTRY_PREPARED : ENTRY_PLAIN, .nin = nin, .nout = nout,
+               .writes_grads = grads != NULL};
     e.in = arena_alloc(a, sizeof(int) * (size_t)(nin + 1));
     e.out = arena_alloc(a, sizeof(int) * (size_t)(nout + 1));
     memcpy(e.in, in, sizeof(int) * (size_t)nin);
@@ -519,12 +675,13 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         if (!used[i] || view[i] || (op_flags(n->op) & OPF_SOURCE) || (!training && n->bn_into >= 0))
             continue;
         kern[i] = kernel_for(p, ks, i, training);
+        if (!training && n->bn_fold >= 0)
+            fold[i] = kernel_for(p, ks, n->bn_fold, false);
+        if (pp)
+            prep_node(p, pp, i, &kern[i], &fold[i], loc);
         for (int b = 0; b < kern[i]->nbuf; b++)
             nscratch += kern[i]->buf[b].scratch;
-        if (!training && n->bn_fold >= 0) {
-            fold[i] = kernel_for(p, ks, n->bn_fold, false);
-            nscratch++;
-        }
+        nscratch += fold[i] != NULL;
     }
 
     /* First-fit placement in two pools: fixed-size and per-sample.  A
@@ -620,8 +777,17 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
             args[3] = wb;
             args[3].off_fixed += lower_bn_fold_bias_at(g, i);
             nargs = 4;
+        } else if (pp && pp->node[i].fold_off >= 0) {
+            args[2] = prep_input(p, pp, i, 2, loc);
+            args[3] = prep_input(p, pp, i, 3, loc);
+            nargs = 4;
         }
         for (int b = nargs; b < k->nbuf; b++) {
+            const PrepNode *pn = pp ? &pp->node[i] : NULL;
+            if (pn && pn->split && !k->buf[b].scratch) { /* prepared weights */
+                args[b] = prep_loc(pn->off[pn->split->h.post_buf[b]]);
+                continue;
+            }
             NETC_ASSERT(k->buf[b].scratch);
             int w = scratch_pool[ns];
             const Block *blk = &pool[w].block[scratch_block[ns++]];
@@ -768,6 +934,8 @@ static char *build_meta(const Program *p)
     }
     buf_printf(&b, "netc 1\nname %s\nparams %ld\narena %ld %ld\n", m->name, p->param_floats, fixed,
                per_n);
+    if (p->prep_floats > 0)
+        buf_printf(&b, "prepare %ld\n", p->prep_floats);
     const Entry *fwd = &p->entry[0];
     for (int i = 0; i < fwd->nin; i++) {
         const Node *n = graph_node(g, fwd->in[i]);
@@ -922,18 +1090,25 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
         grads[i] = state ? (m->next_of ? m->next_of[node] : -1) : m->grad_of ? m->grad_of[node] : -1;
     }
 
-    p->entry = arena_alloc(a, sizeof(Entry) * 4);
+    p->entry = arena_alloc(a, sizeof(Entry) * 8);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
-    p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL);
+    p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL, NULL);
+    Prep pp = {netc_alloc(sizeof(PrepNode) * ((size_t)nn + 1)), NULL, 0, NULL, 0, 0, 0,
+               dump ? dump->prepare : NULL};
+    Entry prepared[2];
+    int nprepared = 0;
+    prepared[nprepared++] = build_entry(p, &ks, "forward_prepared", nin, in, g->noutput, out, NULL, &pp);
 
     if (g->loss >= 0 && m->grad_of && m->grad_seed < 0) {
         in[nin] = g->target;
         out[g->noutput] = g->loss;
         p->entry[p->nentry++] =
-            build_entry(p, &ks, "train", nin + 1, in, g->noutput + 1, out, grads);
+            build_entry(p, &ks, "train", nin + 1, in, g->noutput + 1, out, grads, NULL);
         /* The loss without the backward pass, in inference mode: what
          * `eval` and the test pass after each epoch score. */
-        p->entry[p->nentry++] = build_entry(p, &ks, "eval", nin + 1, in, g->noutput + 1, out, NULL);
+        p->entry[p->nentry++] = build_entry(p, &ks, "eval", nin + 1, in, g->noutput + 1, out, NULL, NULL);
+        prepared[nprepared++] =
+            build_entry(p, &ks, "eval_prepared", nin + 1, in, g->noutput + 1, out, NULL, &pp);
     }
     if (m->grad_seed >= 0) {
         in[nin] = m->grad_seed;
@@ -942,8 +1117,25 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
             NETC_ASSERT(m->grad_of[in[i]] >= 0);
             out[nout++] = m->grad_of[in[i]];
         }
-        p->entry[p->nentry++] = build_entry(p, &ks, "grad", nin + 1, in, nout, out, grads);
+        p->entry[p->nentry++] = build_entry(p, &ks, "grad", nin + 1, in, nout, out, grads, NULL);
     }
+    /* The prepared twins and their prepare entry, when some weight work
+     * hoists: the twins of the inference entries, then prepare. */
+    if (pp.ncall > 0) {
+        for (int i = 0; i < nprepared; i++)
+            p->entry[p->nentry++] = prepared[i];
+        Entry e = {.name = "prepare", .kind = ENTRY_PREPARE, .call = pp.call, .ncall = pp.ncall,
+                   .arena_fixed = pp.temp, .naive_fixed = pp.temp};
+        e.in = arena_alloc(a, sizeof(int));
+        e.out = arena_alloc(a, sizeof(int));
+        e.call = arena_alloc(a, sizeof(Call) * (size_t)pp.ncall);
+        memcpy(e.call, pp.call, sizeof(Call) * (size_t)pp.ncall);
+        p->entry[p->nentry++] = e;
+        p->prep_floats = pp.top;
+    }
+    free(pp.call);
+    free(pp.split);
+    free(pp.node);
     if (dump && dump->vectorize && ks.after_vectorize.s)
         fputs(ks.after_vectorize.s, dump->vectorize);
     if (dump && dump->unroll && ks.after_unroll.s)
@@ -982,6 +1174,8 @@ void program_free(Program *p)
 void program_print_mem(FILE *f, const Program *p)
 {
     fprintf(f, "params: %ld floats (%ld bytes)\n", p->param_floats, p->param_floats * 4);
+    if (p->prep_floats)
+        fprintf(f, "prep: %ld floats (%ld bytes)\n", p->prep_floats, p->prep_floats * 4);
     for (int i = 0; i < p->nentry; i++) {
         const Entry *e = &p->entry[i];
         fprintf(f, "%s: planned %ld + %ld*n floats (naive %ld + %ld*n); batch 64: %ld bytes (naive %ld)\n",
@@ -991,7 +1185,7 @@ void program_print_mem(FILE *f, const Program *p)
             const Call *c = &e->call[j];
             const Node *n = graph_node(p->m->g, c->node);
             const Loc *l = &c->arg[0];
-            static const char *const kinds[] = {"arena", "params", "grads", "in", "out"};
+            static const char *const kinds[] = {"arena", "params", "grads", "in", "out", "prep"};
             fprintf(f, "  %-28s %-8s", n->name, kinds[l->k]);
             if (l->k == LOC_ARENA)
                 fprintf(f, " @%ld+%ld*n", l->off_fixed, l->off_per_n);

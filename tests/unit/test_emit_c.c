@@ -677,7 +677,7 @@ static void test_main(void **state)
     char *s = slurp(path, NULL);
     assert_non_null(strstr(s, "#include \"netc_runtime.h\"\n#include \"toy.h\"\n"));
     /* the toy has forward and train entries, no eval entry */
-    assert_non_null(strstr(s, "static const NetcModel model = {toy_meta, toy_forward, toy_train, NULL, toy_weights, toy_set_parallel};"));
+    assert_non_null(strstr(s, "static const NetcModel model = {toy_meta, toy_forward, toy_train, NULL, toy_weights, toy_set_parallel, NULL, NULL, NULL};"));
     assert_non_null(strstr(s, "return netc_run(argc, argv, &model);"));
     free(s);
     run_ok("cc %s -fsyntax-only -Iruntime -I%s %s", strict, dir, path);
@@ -690,7 +690,7 @@ static void test_main(void **state)
     assert_true(emit_c_main(&t.p, path, &d));
     diag_free(&d);
     s = slurp(path, NULL);
-    assert_non_null(strstr(s, "model = {toy_meta, toy_forward, NULL, NULL, NULL, toy_set_parallel};"));
+    assert_non_null(strstr(s, "model = {toy_meta, toy_forward, NULL, NULL, NULL, toy_set_parallel, NULL, NULL, NULL};"));
     free(s);
     remove_tree(dir);
     arena_free(t.a);

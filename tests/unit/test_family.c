@@ -198,7 +198,7 @@ static void check_outlined(const char *path)
     Diag d;
     Sched *s;
     Model *m = load(path, &d, &s);
-    ProgramOptions exact = {NULL, NULL, NULL, NULL, NULL, SHARE_EXACT};
+    ProgramOptions exact = {.share = SHARE_EXACT};
     Program *p = program_build_for(m, s, target_reference());
     Program *q = program_build_opts(m, s, target_reference(), &exact);
     int outlined = 0;
