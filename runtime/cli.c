@@ -515,10 +515,7 @@ static bool cmd_predict(Cli *c, const RtMeta *m, const NetcModel *mod)
             in[i] = x[i].data + first * m->input[i].numel;
         for (int i = 0; i < m->noutput; i++)
             outs[i] = y[i].data + first * m->output[i].numel;
-        if (prep && mod->forward_prepared)
-            mod->forward_prepared((int)k, params, prep, arena, in, outs);
-        else
-            mod->forward((int)k, params, NULL, arena, in, outs);
+        rt_forward(mod, prep, (int)k, params, arena, in, outs);
     }
     free(prep);
     for (int i = 0; ok && i < m->noutput; i++) {

@@ -590,6 +590,10 @@ bool rt_cmd_train(const RtMeta *m, const NetcModel *mod, const RtTrainOpts *o, R
  * NULL when the model has none or they do not fit in memory: then the
  * plain entries run, which compute the same. */
 float *rt_prepare(const RtMeta *m, const NetcModel *mod, const float *params, float *arena);
+/* The forward entry on a batch: forward_prepared with prep (rt_prepare's,
+ * for these params) when there is one, else forward. */
+void rt_forward(const NetcModel *mod, const float *prep, int n, const float *params, float *arena,
+                const float *const *in, float *const *out);
 bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
                  long batch, const RtData *d, RtScore *out, RtErr *e);
 /* Arena for batch n: fixed + per_n * n floats, 64-byte aligned, zeroed. */

@@ -234,6 +234,15 @@ float *rt_prepare(const RtMeta *m, const NetcModel *mod, const float *params, fl
     return prep;
 }
 
+void rt_forward(const NetcModel *mod, const float *prep, int n, const float *params, float *arena,
+                const float *const *in, float *const *out)
+{
+    if (prep && mod->forward_prepared)
+        mod->forward_prepared(n, params, prep, arena, in, out);
+    else
+        mod->forward(n, params, NULL, arena, in, out);
+}
+
 bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, float *arena,
                  long batch, const RtData *d, RtScore *out, RtErr *e)
 {
@@ -284,10 +293,7 @@ bool rt_evaluate(const RtMeta *m, const NetcModel *mod, const float *params, flo
             loss_sum += batch_loss_sum(m, loss, n);
         } else {
             const float *in[1] = {x};
-            if (prep && mod->forward_prepared)
-                mod->forward_prepared((int)n, params, prep, arena, in, y);
-            else
-                mod->forward((int)n, params, NULL, arena, in, y);
+            rt_forward(mod, prep, (int)n, params, arena, in, y);
         }
         score_batch(m, out, y[0], width, target, s, NULL, first, n, classes);
         for (long i = 0; !own && i < n; i++)

@@ -973,15 +973,18 @@ static void put_entry(Buf *b, const Program *p, const Entry *e)
     buf_printf(b, "void %s_%s%s\n{\n", name, e->name, entry_params(e->kind));
     if (e->ncall == 0 && !prepare)
         buf_puts(b, "    (void)n;\n");
+    /* the pointer parameters (entry_params' order), each marked used when
+     * no call reads it */
     static const struct { LocKind k; const char *name; } args[] = {
         {LOC_PARAM, "params"}, {LOC_GRAD, "grads"}, {LOC_PREP, "prep"}, {LOC_ARENA, "arena"},
         {LOC_IN, "in"}, {LOC_OUT, "out"},
     };
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
-        bool has = args[i].k == LOC_PARAM || args[i].k == LOC_ARENA ||
-                   (args[i].k == LOC_PREP ? e->kind != ENTRY_PLAIN
-                    : args[i].k == LOC_GRAD ? e->kind == ENTRY_PLAIN : !prepare);
-        if (has && !entry_uses(e, args[i].k))
+        LocKind k = args[i].k;
+        if ((k == LOC_GRAD && e->kind != ENTRY_PLAIN) || (k == LOC_PREP && e->kind == ENTRY_PLAIN) ||
+            ((k == LOC_IN || k == LOC_OUT) && prepare))
+            continue; /* not a parameter of this kind of entry */
+        if (!entry_uses(e, k))
             buf_printf(b, "    (void)%s;\n", args[i].name);
     }
     for (int c = 0; c < e->ncall; c++) {
@@ -1030,20 +1033,17 @@ static bool has_weights(const Program *p)
 
 static const char *entry_what(const char *name)
 {
-    if (!strcmp(name, "prepare"))
-        return "the prepared weights: from params alone, into prep";
-    if (!strcmp(name, "forward_prepared"))
-        return "forward, reading the weight work prepare did from prep";
-    if (!strcmp(name, "eval_prepared"))
-        return "eval, reading the weight work prepare did from prep";
-    if (!strcmp(name, "forward"))
-        return "inference: inputs -> outputs";
-    if (!strcmp(name, "train"))
-        return "training step: inputs, target -> outputs, loss; gradients into grads";
-    if (!strcmp(name, "eval"))
-        return "evaluation: inputs, target -> outputs, loss, in inference mode; no grads";
-    if (!strcmp(name, "grad"))
-        return "gradient: inputs, incoming gradient -> outputs, input gradients; grads";
+    static const struct { const char *name, *what; } what[] = {
+        {"forward", "inference: inputs -> outputs"},
+        {"train", "training step: inputs, target -> outputs, loss; gradients into grads"},
+        {"eval", "evaluation: inputs, target -> outputs, loss, in inference mode; no grads"},
+        {"grad", "gradient: inputs, incoming gradient -> outputs, input gradients; grads"},
+        {"forward_prepared", "forward, reading the weight work prepare did from prep"},
+        {"eval_prepared", "eval, reading the weight work prepare did from prep"},
+    };
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
+        if (!strcmp(name, what[i].name))
+            return what[i].what;
     return "entry point";
 }
 

@@ -151,8 +151,10 @@ static Stmt *copy_stmt(Arena *a, const Stmt *s, const int *map)
 static Kernel *derived(Arena *a, const Kernel *k, const char *suffix, const int *from, int nb)
 {
     Kernel *d = kernel_new(a, arena_printf(a, "%s_%s", k->name, suffix), k->comment);
-    for (int i = 0; i < k->nvar; i++)
-        NETC_ASSERT(kernel_var(a, d, k->var[i].name, k->var[i].t) == i);
+    for (int i = 0; i < k->nvar; i++) { /* the same ids: the statements are copied as they are */
+        int v = kernel_var(a, d, k->var[i].name, k->var[i].t);
+        NETC_ASSERT(v == i);
+    }
     for (int i = 0; i < nb; i++) {
         const LBuf *b = &k->buf[from[i]];
         int j = b->scratch ? kernel_scratch(a, d, b->name, b->size_fixed, b->size_per_n)
@@ -215,16 +217,17 @@ bool loop_hoist(Arena *a, const Kernel *k, const bool *bound, Hoist *h)
         }
     }
     HoistRole *role = arena_alloc(a, sizeof(HoistRole) * (size_t)nb);
-    int nprep = 0, ntemp = 0;
+    bool *rd_cand = netc_alloc((size_t)nb + 1); /* a hoisted statement reads it */
+    int nprep = 0;
     for (int b = 0; b < nb; b++) {
         bool wr_cand = false, rd_rest = false;
         for (int i = 0; i < ns; i++) {
             wr_cand |= cand[i] && t[i].wr[b];
+            rd_cand[b] |= cand[i] && t[i].rd[b];
             rd_rest |= !cand[i] && t[i].rd[b];
         }
         role[b] = !wr_cand ? HOIST_KEEP : rd_rest ? HOIST_PREP : HOIST_TEMP;
         nprep += role[b] == HOIST_PREP;
-        ntemp += role[b] == HOIST_TEMP;
     }
     bool split = nprep > 0;
     if (split) {
@@ -232,18 +235,18 @@ bool loop_hoist(Arena *a, const Kernel *k, const bool *bound, Hoist *h)
         int *pre_buf = arena_alloc(a, sizeof(int) * (size_t)nb), npre = 0;
         int *post_buf = arena_alloc(a, sizeof(int) * (size_t)nb), npost = 0;
         int *pre_map = netc_alloc(sizeof(int) * (size_t)nb), *post_map = netc_alloc(sizeof(int) * (size_t)nb);
+        static const HoistRole order[3] = {HOIST_PREP, HOIST_KEEP, HOIST_TEMP};
         for (int pass = 0; pass < 3; pass++)
-            for (int b = 0; b < nb; b++) {
-                bool read = false;
-                for (int i = 0; i < ns; i++)
-                    read |= cand[i] && t[i].rd[b];
-                if ((pass == 0 && role[b] == HOIST_PREP) ||
-                    (pass == 1 && role[b] == HOIST_KEEP && read) || (pass == 2 && role[b] == HOIST_TEMP))
-                    pre_map[b] = npre, pre_buf[npre++] = b;
-            }
+            for (int b = 0; b < nb; b++)
+                if (role[b] == order[pass] && (role[b] != HOIST_KEEP || rd_cand[b])) {
+                    pre_map[b] = npre;
+                    pre_buf[npre++] = b;
+                }
         for (int b = 0; b < nb; b++)
-            if (role[b] != HOIST_TEMP)
-                post_map[b] = npost, post_buf[npost++] = b;
+            if (role[b] != HOIST_TEMP) {
+                post_map[b] = npost;
+                post_buf[npost++] = b;
+            }
         Kernel *pre = derived(a, k, "prepare", pre_buf, npre);
         for (int i = 0; i < npre; i++)
             if (role[pre_buf[i]] == HOIST_PREP)
@@ -269,5 +272,6 @@ bool loop_hoist(Arena *a, const Kernel *k, const bool *bound, Hoist *h)
     }
     free(t);
     free(cand);
+    free(rd_cand);
     return split;
 }

@@ -417,6 +417,23 @@ static void add_call(Entry *e, int node, Kernel *k, Loc *args)
     e->call[e->ncall++] = (Call){node, k, args};
 }
 
+/* The arguments of layer `layer`'s batch-norm fold (lower_norm.c): wb, its
+ * output (w' then b'), then the layer's w [, b] and the batchnorm's
+ * parameters, where loc places them. */
+static Loc *fold_args(Program *p, const Kernel *fold, int layer, Loc wb, const Loc *loc)
+{
+    const Node *n = graph_node(p->m->g, layer), *bn = graph_node(p->m->g, n->bn_fold);
+    Loc *fargs = arena_alloc(p->arena, sizeof(Loc) * (size_t)fold->nbuf);
+    int nf = 0;
+    fargs[nf++] = wb;
+    for (int j = 1; j < n->nin; j++)
+        fargs[nf++] = loc[n->in[j]];
+    for (int j = 1; j < bn->nin; j++)
+        fargs[nf++] = loc[bn->in[j]];
+    NETC_ASSERT(nf == fold->nbuf);
+    return fargs;
+}
+
 /* ---- prepared weights ----
  *
  * An inference entry's kernels may start with work on the weights alone
@@ -511,24 +528,15 @@ static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold
     if (!pn->done) {
         pn->done = true;
         pn->fold_off = -1;
-        if (*fold) {
-            const Node *bn = graph_node(g, n->bn_fold);
+        if (*fold) { /* it moves whole when all it reads are parameters */
+            Loc *fargs = fold_args(p, *fold, id, prep_loc(0), loc);
             bool all = true;
-            for (int j = 1; j < n->nin; j++)
-                all &= loc[n->in[j]].k == LOC_PARAM;
-            for (int j = 1; j < bn->nin; j++)
-                all &= loc[bn->in[j]].k == LOC_PARAM;
+            for (int j = 1; j < (*fold)->nbuf; j++)
+                all &= fargs[j].k == LOC_PARAM;
             if (all) {
                 pn->fold_off = prep_place(pp, (*fold)->buf[0].size_fixed);
-                Loc *fargs = arena_alloc(p->arena, sizeof(Loc) * (size_t)(*fold)->nbuf);
-                int nf = 0;
-                fargs[nf++] = prep_loc(pn->fold_off);
-                for (int j = 1; j < n->nin; j++)
-                    fargs[nf++] = loc[n->in[j]];
-                for (int j = 1; j < bn->nin; j++)
-                    fargs[nf++] = loc[bn->in[j]];
-                NETC_ASSERT(nf == (*fold)->nbuf);
-                prep_add_call(pp, bn->id, *fold, fargs);
+                fargs[0] = prep_loc(pn->fold_off);
+                prep_add_call(pp, n->bn_fold, *fold, fargs);
             }
         }
         Kernel *k = *kern;
@@ -761,18 +769,9 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         if (fold[i]) {
             /* the fold: wb = w' then b', from the layer's w [, b] and the
              * batchnorm's parameters; the layer reads them as w and b */
-            const Node *bn = graph_node(g, n->bn_fold);
             NETC_ASSERT(scratch_pool[ns] == 0 && k->nbuf >= 4);
             Loc wb = {.k = LOC_ARENA, .off_fixed = pool[0].block[scratch_block[ns++]].off};
-            Loc *fargs = arena_alloc(a, sizeof(Loc) * (size_t)fold[i]->nbuf);
-            int nf = 0;
-            fargs[nf++] = wb;
-            for (int j = 1; j < n->nin; j++)
-                fargs[nf++] = loc[n->in[j]];
-            for (int j = 1; j < bn->nin; j++)
-                fargs[nf++] = loc[bn->in[j]];
-            NETC_ASSERT(nf == fold[i]->nbuf);
-            add_call(&e, bn->id, fold[i], fargs);
+            add_call(&e, n->bn_fold, fold[i], fold_args(p, fold[i], i, wb, loc));
             args[2] = wb;
             args[3] = wb;
             args[3].off_fixed += lower_bn_fold_bias_at(g, i);
@@ -1124,7 +1123,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     if (pp.ncall > 0) {
         for (int i = 0; i < nprepared; i++)
             p->entry[p->nentry++] = prepared[i];
-        Entry e = {.name = "prepare", .kind = ENTRY_PREPARE, .call = pp.call, .ncall = pp.ncall,
+        Entry e = {.name = "prepare", .kind = ENTRY_PREPARE, .ncall = pp.ncall,
                    .arena_fixed = pp.temp, .naive_fixed = pp.temp};
         e.in = arena_alloc(a, sizeof(int));
         e.out = arena_alloc(a, sizeof(int));
