@@ -456,6 +456,62 @@ static void no_unroll(Gen *g, LLVMValueRef br)
                     LLVMMetadataAsValue(g->ctx, id));
 }
 
+/* At most how many iterations loop s runs, known at compile time: its
+ * bounds are constants, or its upper bound is a min() with one (a tile's
+ * edge); -1 when unknown. */
+static long trip_bound(const Stmt *s)
+{
+    if (s->lo->k != X_INT)
+        return -1;
+    const Expr *hi = s->hi;
+    if (hi->k == X_MIN && hi->a->k == X_INT)
+        hi = hi->a;
+    else if (hi->k == X_MIN && hi->b->k == X_INT)
+        hi = hi->b;
+    if (hi->k != X_INT)
+        return -1;
+    long trip = (long)hi->ival - s->lo->ival;
+    return trip > 0 ? trip : 0;
+}
+
+/* The statements s becomes when LLVM unrolls every loop in it whose trip
+ * count it can know (an inner loop it cannot unroll counts once). */
+static long unrolled_size(const Stmt *s)
+{
+    long n = s->k == S_BLOCK || s->k == S_FOR ? 0 : 1;
+    for (int i = 0; i < s->nbody; i++)
+        n += unrolled_size(s->body[i]);
+    for (int i = 0; i < s->nels; i++)
+        n += unrolled_size(s->els[i]);
+    if (s->k == S_FOR) {
+        long trip = trip_bound(s);
+        n = trip < 0 ? 1 : trip * n;
+        if (n > 1L << 30)   /* saturated: well past any limit, no overflow */
+            n = 1L << 30;
+    }
+    return n;
+}
+
+static bool has_inner_loop(const Stmt *s)
+{
+    for (int i = 0; i < s->nbody; i++)
+        if (s->body[i]->k == S_FOR || has_inner_loop(s->body[i]))
+            return true;
+    for (int i = 0; i < s->nels; i++)
+        if (s->els[i]->k == S_FOR || has_inner_loop(s->els[i]))
+            return true;
+    return false;
+}
+
+/* A loop nest that LLVM could unroll fully into more than this many
+ * statements stays a loop at every level above that size.  Unrolled, the
+ * copies land in one loop further out, whose dependence analysis (for the
+ * loop vectoriser and load elimination) grows with the square of its
+ * memory accesses: a Winograd output tile copied out in four nested loops
+ * of 4 became 196 loads and stores in the loop over tiles, and took 0.4 s
+ * of LLVM's time per kernel. */
+enum { LLVM_UNROLL_MAX = 64 };
+
 /* for (v = lo; v < hi; v++) with lo and hi evaluated once, before the
  * first iteration (loop.h). */
 static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef hi)
@@ -478,9 +534,9 @@ static void gen_for_range(KGen *kg, const Stmt *s, LLVMValueRef lo, LLVMValueRef
     LLVMValueRef cur = LLVMBuildLoad2(g->b, g->t_i32, slot, vn);
     LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, cur, LLVMConstInt(g->t_i32, 1, 0), ""), slot);
     LLVMValueRef back = LLVMBuildBr(g->b, bcond);
-    /* the lowering (or the schedule) has laid such a loop's work out in
-     * registers already */
-    if (stmt_has_vectors(kg->k, s))
+    /* the lowering (or the schedule) has laid a vector loop's work out in
+     * registers already; a big nest stays loops (LLVM_UNROLL_MAX) */
+    if (stmt_has_vectors(kg->k, s) || (has_inner_loop(s) && unrolled_size(s) > LLVM_UNROLL_MAX))
         no_unroll(g, back);
 
     LLVMPositionBuilderAtEnd(g->b, bend);

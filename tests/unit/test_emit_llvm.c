@@ -1,6 +1,6 @@
 /* test_emit_llvm.c - the LLVM backend against the C backend.
  *
- * A Program is built by hand (no front end): three kernels that between
+ * A Program is built by hand (no front end): four kernels that between
  * them use every ExprKind and StmtKind, and "forward" / "train" entries
  * whose calls take their buffers from every Loc kind (ARENA with a
  * per-batch offset, PARAM, GRAD, IN, OUT).  The program is compiled by both
@@ -154,6 +154,29 @@ static Kernel *kernel_grad(Arena *a)
     return k;
 }
 
+/* g[a*4 + b] += h[c % 4] for a < 4, b < min(4, 7 - a), c < 5: a nest
+ * LLVM could unroll fully into 80 statements, so the backend keeps its
+ * outer loop a loop (the inner two, 20, it may unroll). */
+static Kernel *kernel_tile(Arena *a)
+{
+    Kernel *k = kernel_new(a, "t_tile", "a tile's edge loops");
+    int g = kernel_buf(a, k, "g", true, 16, 0);
+    int h = kernel_buf(a, k, "h", false, 0, NHID);
+    int va = kernel_var(a, k, "a", T_I32), vb = kernel_var(a, k, "b", T_I32);
+    int vc = kernel_var(a, k, "c", T_I32);
+    Stmt *la = st_for(a, va, ex_int(a, 0), ex_int(a, 4));
+    Stmt *lb = st_for(a, vb, ex_int(a, 0),
+                      ex_bin(a, X_MIN, ex_int(a, 4), ex_bin(a, X_SUB, ex_int(a, 7), ex_var(a, k, va))));
+    Stmt *lc = st_for(a, vc, ex_int(a, 0), ex_int(a, 5));
+    Expr *gi = ex_bin(a, X_ADD, ex_bin(a, X_MUL, ex_var(a, k, va), ex_int(a, 4)), ex_var(a, k, vb));
+    st_append(a, lc, st_store(a, g, gi, ex_load(a, h, ex_bin(a, X_MOD, ex_var(a, k, vc), ex_int(a, 4))),
+                              true));
+    st_append(a, lb, lc);
+    st_append(a, la, lb);
+    st_append(a, k->body, la);
+    return k;
+}
+
 static Loc loc(LocKind kind, long fixed, long per_n, int idx)
 {
     return (Loc){.k = kind, .off_fixed = fixed, .off_per_n = per_n, .idx = idx};
@@ -201,12 +224,13 @@ static Program *build_program(void)
     Program *p = arena_alloc(a, sizeof *p);
     p->m = m;
     p->arena = a;
-    p->nkernel = 3;
-    p->kernel = arena_alloc(a, sizeof *p->kernel * 3);
+    p->nkernel = 4;
+    p->kernel = arena_alloc(a, sizeof *p->kernel * 4);
     p->kernel[0] = kernel_dense(a);
     p->kernel[1] = kernel_all(a);
     p->kernel[2] = kernel_grad(a);
-    for (int i = 0; i < 3; i++) {
+    p->kernel[3] = kernel_tile(a);
+    for (int i = 0; i < 4; i++) {
         p->kernel[i]->index = i;
         assert_true(kernel_verify(p->kernel[i], stderr));
     }
@@ -217,8 +241,9 @@ static Program *build_program(void)
     Loc dense_args[4] = {lh, loc(LOC_PARAM, 0, 0, 0), loc(LOC_PARAM, 12, 0, 0), loc(LOC_IN, 0, 0, 0)};
     Loc all_args[3] = {loc(LOC_OUT, 0, 0, 0), lh, loc(LOC_PARAM, 16, 0, 0)};
     Loc grad_args[2] = {loc(LOC_GRAD, 16, 0, 0), lh};
-    Loc *args[3] = {dense_args, all_args, grad_args};
-    int nargs[3] = {4, 3, 2};
+    Loc tile_args[2] = {loc(LOC_GRAD, 0, 0, 0), lh};
+    Loc *args[4] = {dense_args, all_args, grad_args, tile_args};
+    int nargs[4] = {4, 3, 2, 2};
 
     p->nentry = 2;
     p->entry = arena_alloc(a, sizeof *p->entry * 2);
@@ -232,7 +257,7 @@ static Program *build_program(void)
         en->out = arena_alloc(a, sizeof(int));
         en->out[0] = ny->id;
         en->writes_grads = e == 1;
-        en->ncall = e == 0 ? 2 : 3;
+        en->ncall = e == 0 ? 2 : 4;
         en->call = arena_alloc(a, sizeof *en->call * (size_t)en->ncall);
         for (int c = 0; c < en->ncall; c++) {
             en->call[c].node = 1 + c;
@@ -499,6 +524,12 @@ static void test_ll_text(void **state)
     /* indices: sums and products in 64 bits over sign-extended leaves */
     assert_non_null(strstr(s, "add nsw i64"));
     assert_non_null(strstr(s, "mul nsw i64"));
+    /* t_tile's outer loop, and no other, keeps LLVM from unrolling it */
+    assert_non_null(strstr(s, "!\"llvm.loop.unroll.disable\""));
+    int marked = 0;
+    for (const char *q = s; (q = strstr(q, ", !llvm.loop !")); q++)
+        marked++;
+    assert_int_equal(marked, 1);
     free(s);
     s = read_file(ll, NULL);
     assert_non_null(s);
