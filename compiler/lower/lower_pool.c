@@ -14,6 +14,12 @@
  * [max(start, 0), min(start + k, I)) per axis, start = o*s - pad_lo, is
  * computed once, so the window loops have no bounds checks and padding is
  * simply never read: it acts as -inf for max and as 0 for the average.
+ * Each row's outputs are split into the columns whose windows overhang
+ * the left or right edge and those whose windows lie inside the input
+ * (out_loops): inside, the window loop along the width runs over the
+ * constant tap range 0..k, so it unrolls and, at stride 1, the loop over
+ * the columns vectorises (a 3x3 stride-1 max pool with padding: about 2.8x
+ * faster than one loop with bounds per output, the same bits).
  *
  * The semantics follow PyTorch's CPU kernels exactly:
  *   - max: the first maximum in window order (kd, kh, kw) wins, a NaN
@@ -52,46 +58,101 @@ typedef struct {
     Expr *yi;         /* flat output index                          */
     Expr *start[3];   /* o*s - pad_lo per axis                      */
     Expr *lo[3];      /* in-bounds window range per axis: input     */
-    Expr *hi[3];      /* coordinates, or tap indices on dilated axes */
+    Expr *hi[3];      /* coordinates, or tap indices (taps[a])      */
+    bool taps[3];     /* lo, hi count taps: coordinate start + t*d  */
 } OutPixel;
 
 /* The input coordinate of window position v along axis a (see OutPixel). */
 static Expr *window_coord(Lower *L, const Geom *G, const OutPixel *px, int a, Expr *v)
 {
-    return G->d[a] == 1 ? v : ladd(L, px->start[a], lmul(L, v, li(L, G->d[a])));
+    return px->taps[a] ? ladd(L, px->start[a], lmul(L, v, li(L, G->d[a]))) : v;
 }
 
-/* Loops over the output pixels of the plane at yb, and the window bounds. */
-static OutPixel out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb)
+/* The window bounds of px along axis a, locals of px->body; an interior
+ * output (its whole window inside the input) has the constant tap range
+ * 0..k, the loop over it no bounds that depend on the output. */
+static void window_bounds(Lower *L, const Geom *G, OutPixel *px, int a, bool interior)
+{
+    static const char *const loname[3] = {"d0", "h0", "w0"};
+    static const char *const hiname[3] = {"d1", "h1", "w1"};
+    Stmt *p = px->body;
+    px->taps[a] = interior || G->d[a] > 1;
+    if (interior) {
+        px->lo[a] = li(L, 0);
+        px->hi[a] = li(L, G->k[a]);
+    } else if (G->d[a] > 1) {
+        /* taps t with 0 <= start + t*d < in: from ceil(-start/d) to ceil((in - start)/d) */
+        Expr *d1 = li(L, G->d[a] - 1), *d = li(L, G->d[a]);
+        Expr *below = lmax(L, lsub(L, li(L, 0), px->start[a]), li(L, 0));
+        Expr *room = lmax(L, lsub(L, li(L, G->in[a]), px->start[a]), li(L, 0));
+        px->lo[a] = lbind(L, p, loname[a], ldiv(L, ladd(L, below, d1), d));
+        px->hi[a] = lbind(L, p, hiname[a], lmin(L, ldiv(L, ladd(L, room, d1), d), li(L, G->k[a])));
+    } else {
+        px->lo[a] = lbind(L, p, loname[a], lmax(L, px->start[a], li(L, 0)));
+        px->hi[a] = lbind(L, p, hiname[a], lmin(L, ladd(L, px->start[a], li(L, G->k[a])), li(L, G->in[a])));
+    }
+}
+
+/* The output columns [*lo, *hi) whose windows lie inside the input along
+ * the width: start = ow*s - pad_lo >= 0 and start + (k-1)*d < in. */
+static void interior_cols(const Geom *G, int *lo, int *hi)
+{
+    int s = G->s[2], p = G->plo[2], last = G->in[2] - 1 - (G->k[2] - 1) * G->d[2] + p;
+    *lo = (p + s - 1) / s;
+    *hi = last < 0 ? 0 : last / s + 1;
+    if (*lo > G->out[2])
+        *lo = G->out[2];
+    if (*hi > G->out[2])
+        *hi = G->out[2];
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+enum { MAX_SEGS = 3 };
+
+/* Loops over the output pixels of the plane at yb, and the window bounds:
+ * the output columns split into up to three loops, the columns whose
+ * windows overhang the left edge, those inside the input, those that
+ * overhang the right edge, each with its own body (px[i], returns how
+ * many).  Inside, the loop over window columns has a constant trip count
+ * and no bounds per output, so it unrolls, and with stride 1 the loop
+ * over output columns vectorises; every output still compares its taps in
+ * window order, so the results are the same bits. */
+static int out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb, OutPixel px[MAX_SEGS])
 {
     static const char *const oname[3] = {"od", "oh", "ow"};
     static const char *const sname[3] = {"sd", "sh", "sw"};
-    static const char *const loname[3] = {"d0", "h0", "w0"};
-    static const char *const hiname[3] = {"d1", "h1", "w1"};
-    OutPixel r;
     Expr *o[3];
-    Expr *yoff = li(L, 0);
-    for (int a = 0; a < 3; a++) {
+    Expr *yrow = li(L, 0);
+    for (int a = 0; a < 2; a++) {
         o[a] = lfor(L, &p, oname[a], li(L, 0), li(L, G->out[a]));
-        yoff = lmad(L, yoff, G->out[a], o[a]);
+        yrow = lmad(L, yrow, G->out[a], o[a]);
     }
-    r.body = p;
-    r.yi = ladd(L, yb, yoff);
-    for (int a = 0; a < 3; a++) {
-        r.start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
-        if (G->d[a] > 1) {
-            /* taps t with 0 <= start + t*d < in: from ceil(-start/d) to ceil((in - start)/d) */
-            Expr *d1 = li(L, G->d[a] - 1), *d = li(L, G->d[a]);
-            Expr *below = lmax(L, lsub(L, li(L, 0), r.start[a]), li(L, 0));
-            Expr *room = lmax(L, lsub(L, li(L, G->in[a]), r.start[a]), li(L, 0));
-            r.lo[a] = lbind(L, p, loname[a], ldiv(L, ladd(L, below, d1), d));
-            r.hi[a] = lbind(L, p, hiname[a], lmin(L, ldiv(L, ladd(L, room, d1), d), li(L, G->k[a])));
+    Expr *start[2];
+    for (int a = 0; a < 2; a++)
+        start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
+    int ilo, ihi;
+    interior_cols(G, &ilo, &ihi);
+    int cut[MAX_SEGS + 1] = {0, ilo, ihi, G->out[2]};
+    int n = 0;
+    for (int i = 0; i < MAX_SEGS; i++) {
+        if (cut[i + 1] <= cut[i])
             continue;
-        }
-        r.lo[a] = lbind(L, p, loname[a], lmax(L, r.start[a], li(L, 0)));
-        r.hi[a] = lbind(L, p, hiname[a], lmin(L, ladd(L, r.start[a], li(L, G->k[a])), li(L, G->in[a])));
+        OutPixel *r = &px[n++];
+        /* a block each, so a one-column segment's statements (no loop)
+         * stay in column order */
+        Stmt *q = st_block(L->a);
+        st_append(L->a, p, q);
+        Expr *ow = lfor(L, &q, oname[2], li(L, cut[i]), li(L, cut[i + 1]));
+        r->body = q;
+        r->yi = ladd(L, yb, lmad(L, yrow, G->out[2], ow));
+        r->start[0] = start[0];
+        r->start[1] = start[1];
+        r->start[2] = lbind(L, q, sname[2], lsub(L, lmul(L, ow, li(L, G->s[2])), li(L, G->plo[2])));
+        for (int a = 0; a < 3; a++)
+            window_bounds(L, G, r, a, a == 2 && i == 1);
     }
-    return r;
+    return n;
 }
 
 /* Loops over the in-bounds window of `px` in the input plane at xb;
@@ -142,10 +203,14 @@ static int window_max(Lower *L, Stmt *p, const Geom *G, const OutPixel *px, Expr
     Expr *xi;
     Stmt *q = window_loops(L, p, G, px, xb, &xi);
     Expr *v = lvar(L, ldecl(L, q, "v", T_F32, lload(L, xbuf, xi)));
+    if (!mi) {
+        /* the comparison inside the select, where the vectoriser takes it */
+        lassign(L, q, m, ex_select(L->a, replaces_max(L, v, lvar(L, m)), v, lvar(L, m)));
+        return m;
+    }
     int c = ldecl(L, q, "take", T_I32, replaces_max(L, v, lvar(L, m)));
     lassign(L, q, m, ex_select(L->a, lvar(L, c), v, lvar(L, m)));
-    if (mi)
-        lassign(L, q, *mi, ex_select(L->a, lvar(L, c), xi, lvar(L, *mi)));
+    lassign(L, q, *mi, ex_select(L->a, lvar(L, c), xi, lvar(L, *mi)));
     return m;
 }
 
@@ -256,9 +321,11 @@ void lower_maxpool(Lower *L)
         lstore(L, q, Y, yi, lvar(L, tile_max(L, q, &G, x0, X, NULL)), false);
         return;
     }
-    OutPixel px = out_loops(L, p, &G, yb);
-    int m = window_max(L, px.body, &G, &px, xb, X, NULL);
-    lstore(L, px.body, Y, px.yi, lvar(L, m), false);
+    OutPixel px[MAX_SEGS];
+    for (int i = 0, n = out_loops(L, p, &G, yb, px); i < n; i++) {
+        int m = window_max(L, px[i].body, &G, &px[i], xb, X, NULL);
+        lstore(L, px[i].body, Y, px[i].yi, lvar(L, m), false);
+    }
 }
 
 /* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] at each window's argmax in x */
@@ -297,10 +364,12 @@ void lower_maxpool_dx(Lower *L)
     }
     /* overlapping windows add into dx: an epilogue runs after, over dx */
     lzero(L, p, DX, xb, li(L, G.in_sz));
-    OutPixel px = out_loops(L, p, &G, yb);
-    int mi;
-    window_max(L, px.body, &G, &px, xb, X, &mi);
-    lstore(L, px.body, DX, lvar(L, mi), lload(L, DY, px.yi), true);
+    OutPixel px[MAX_SEGS];
+    for (int i = 0, n = out_loops(L, p, &G, yb, px); i < n; i++) {
+        int mi;
+        window_max(L, px[i].body, &G, &px[i], xb, X, &mi);
+        lstore(L, px[i].body, DX, lvar(L, mi), lload(L, DY, px[i].yi), true);
+    }
 }
 
 /* The sum of x over the window of output pixel px, as a local declared in
@@ -324,10 +393,12 @@ void lower_avgpool(Lower *L)
     Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), lmul(L, lbatch(L), li(L, G.n_in)));
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
-    OutPixel px = out_loops(L, p, &G, yb);
-    Expr *sum = window_sum(L, &G, &px, xb);
-    Expr *div = avg_divisor(L, &G, &px, L->n->p.pool.count_include_pad);
-    lstore(L, px.body, Y, px.yi, fdiv(L, sum, div), false);
+    OutPixel px[MAX_SEGS];
+    for (int i = 0, n = out_loops(L, p, &G, yb, px); i < n; i++) {
+        Expr *sum = window_sum(L, &G, &px[i], xb);
+        Expr *div = avg_divisor(L, &G, &px[i], L->n->p.pool.count_include_pad);
+        lstore(L, px[i].body, Y, px[i].yi, fdiv(L, sum, div), false);
+    }
 }
 
 /* dx [N, C, D, H, W] += dy [N, C, OD, OH, OW] / divisor over each window */
@@ -341,12 +412,14 @@ void lower_avgpool_dx(Lower *L)
     Expr *xb = lbind(L, p, "xb", lmul(L, nc, li(L, G.in_sz)));
     Expr *yb = lbind(L, p, "yb", lmul(L, nc, li(L, G.out_sz)));
     lzero(L, p, DX, xb, li(L, G.in_sz));
-    OutPixel px = out_loops(L, p, &G, yb);
-    Expr *div = avg_divisor(L, &G, &px, L->n->p.pool.count_include_pad);
-    Expr *gv = lvar(L, ldecl(L, px.body, "g", T_F32, fdiv(L, lload(L, DY, px.yi), div)));
-    Expr *xi;
-    Stmt *q = window_loops(L, px.body, &G, &px, xb, &xi);
-    lstore(L, q, DX, xi, gv, true);
+    OutPixel px[MAX_SEGS];
+    for (int i = 0, n = out_loops(L, p, &G, yb, px); i < n; i++) {
+        Expr *div = avg_divisor(L, &G, &px[i], L->n->p.pool.count_include_pad);
+        Expr *gv = lvar(L, ldecl(L, px[i].body, "g", T_F32, fdiv(L, lload(L, DY, px[i].yi), div)));
+        Expr *xi;
+        Stmt *q = window_loops(L, px[i].body, &G, &px[i], xb, &xi);
+        lstore(L, q, DX, xi, gv, true);
+    }
 }
 
 /* ---- adaptive average pooling ----
@@ -381,7 +454,7 @@ static OutPixel bin_loops(Lower *L, Stmt *p, const Bins *B, Expr *yb)
     static const char *const oname[3] = {"od", "oh", "ow"};
     static const char *const loname[3] = {"d0", "h0", "w0"};
     static const char *const hiname[3] = {"d1", "h1", "w1"};
-    OutPixel r;
+    OutPixel r = {0};
     Expr *yoff = li(L, 0);
     for (int a = 0; a < 3; a++) {
         Expr *o = lfor(L, &p, oname[a], li(L, 0), li(L, B->out[a]));
