@@ -160,22 +160,43 @@ static double stream(const Target *t, double bytes, double set)
     return bytes / (bpc * COST_GHZ);
 }
 
-/* Seconds of one GEMM C [M, N] (+)= A [M, K] B [K, N] on lower_gemm.c's
- * micro-kernel: blocks of MR rows (14 with 32 vector registers, 6 with 16)
- * x NV = 2 vectors, each k step NV loads and MR broadcasts (two a cycle)
- * against MR*NV FMAs (two a cycle), so a block of m < MR rows is load
- * bound; a column tail narrower than a vector costs a vector; each block
- * loads or stores its C tile once per reduction, plus a fixed overhead. */
-static double gemm_seconds(const Target *t, double m, double k, double n)
+/* Cycles of one column tile of nv vectors of a GEMM C [M, N] (+)= A [M, K]
+ * B [K, N] on lower_gemm.c's micro-kernel: blocks of MR rows (14 with 32
+ * vector registers, 6 with 16), each k step nv loads and MR broadcasts
+ * (two a cycle) against MR*nv FMAs (two a cycle), so a block of m < MR
+ * rows is load bound; each block loads or stores its C tile once per
+ * reduction, plus a fixed overhead.  A column of floats costs what a tile
+ * of one vector does: its k step is MR scalar FMAs. */
+static double gemm_tile_cycles(const Target *t, double m, double k, double nv)
 {
-    double mr = t->vregs >= 32 ? 14 : 6, nv = 2, lanes = t->vlen;
-    double vecs = ceil(n / lanes), ctiles = ceil(vecs / nv);
+    double mr = t->vregs >= 32 ? 14 : 6;
     double full = floor(m / mr), rest = m - full * mr;
     double kstep_full = mr * nv / 2 * (t->fma ? 1 : 2);
     double kstep_rest = rest > 0 ? fmax(rest * nv * (t->fma ? 1 : 2), nv + rest) / 2 : 0;
-    double per_ctile = full * (k * kstep_full + COST_CTILE_CPV * mr * nv + COST_TILE_CYCLES) +
-                       (rest > 0 ? k * kstep_rest + COST_CTILE_CPV * rest * nv + COST_TILE_CYCLES : 0);
-    return ctiles * per_ctile / (COST_GEMM_EFF * COST_GHZ);
+    return full * (k * kstep_full + COST_CTILE_CPV * mr * nv + COST_TILE_CYCLES) +
+           (rest > 0 ? k * kstep_rest + COST_CTILE_CPV * rest * nv + COST_TILE_CYCLES : 0);
+}
+
+/* Seconds of one GEMM C [M, N] (+)= A [M, K] B [K, N]: column tiles of
+ * NV = 2 vectors, a column tail narrower than a vector costing a vector
+ * (fitted so); a GEMM narrower than one vector runs on floats only, each
+ * of its N columns a tile (lgemm_epi: Winograd's and the FFT's conv_dw
+ * with 8 output channels on 16 lanes). */
+static double gemm_seconds(const Target *t, double m, double k, double n)
+{
+    double lanes = t->vlen > 1 ? t->vlen : 1, nv = 2;
+    if (n < lanes)
+        return n * gemm_tile_cycles(t, m, k, 1) / (COST_GEMM_EFF * COST_GHZ);
+    return ceil(ceil(n / lanes) / nv) * gemm_tile_cycles(t, m, k, nv) / (COST_GEMM_EFF * COST_GHZ);
+}
+
+/* The weight gradient's GEMM forms of lower_im2col.c, as fitted: columns
+ * rounded up to a vector even when there are fewer (lgemm_dot runs its
+ * vectors along P). */
+static double gemm_dw_seconds(const Target *t, double m, double k, double n)
+{
+    double lanes = t->vlen > 1 ? t->vlen : 1;
+    return gemm_seconds(t, m, k, fmax(n, lanes));
 }
 
 static double macs(const ConvDims *c)
@@ -267,7 +288,7 @@ static double im2col_cost(const ConvDims *c, const Target *t)
     if (c->n->op == OP_CONV)
         gemm = gemm_seconds(t, c->og, rows, c->pix_out);
     else if (c->n->op == OP_CONV_DW)
-        gemm = gemm_seconds(t, c->og, c->pix_out, rows) / COST_DW_GEMM;
+        gemm = gemm_dw_seconds(t, c->og, c->pix_out, rows) / COST_DW_GEMM;
     else
         gemm = gemm_seconds(t, rows, c->og, c->pix_out);
     /* the unfold (col2im) copies (adds) one float at a time */
