@@ -252,13 +252,21 @@ static double direct_cost(const ConvDims *c, const Target *t)
     double eff = COST_DIRECT_EFF * (oc == 1 ? COST_DIRECT_DW_EFF : 1);
     if (dx && oc > 1 && oc < COST_DIRECT_DX_C)
         eff *= sqrt(oc / COST_DIRECT_DX_C);
-    /* columns computed per row: whole vectors, or (unit strides) the
-     * source's pitch when that is fewer; strided planes narrower than a
-     * vector run on floats */
+    /* columns computed per row: whole vectors, or (unit strides, or a
+     * strided 2D layer) the source's pitch when that is fewer; strided
+     * planes narrower than a vector run on floats */
     double v = t->vlen, cols = ceil(ow / v) * v;
     if (c->unit_stride) {
         double pitch = iw + (c->padded ? ow - iw + 2 : 0);
         cols = fmin(cols, fmax(pitch, ow));
+    } else if (!dx && c->p->nsp == 2 && ow >= v) {
+        /* a strided 2D layer's flat form: its copy's rows are ow plus the
+         * columns the last tap reaches past them (lower_direct.c; a plane
+         * narrower than a vector is kept at the floats' estimate, which
+         * chose better at batch 32 than the flat form's) */
+        int a = c->p->nsp - 1;
+        double pitch = ow + (c->p->kernel[a] - 1) * c->p->dilation[a] / c->p->stride[a];
+        cols = fmin(cols, pitch);
     } else if (ow < v) {
         cols = ow * v;
     }

@@ -194,6 +194,14 @@ CASES = [
     # AlexNet conv1's geometry, small: the phase-split input of stride 4
     Case("conv_stride4_k11", (3, 23, 47),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 5, 11, stride=4, padding=2))),
+    # strided layers in the direct kernel's flat form: the copy splits rows
+    # into stride_h phases as it splits columns, output rows wq apart (rows
+    # of 17 at strides 2 x 3 with a dilated width; a depthwise plane of 7
+    # columns, narrower than a vector, at stride 2)
+    Case("conv_flat_stride", (8, 15, 53),
+         lambda: Net(lambda m, x: m.c(x), c=conv(8, 12, 3, stride=(2, 3), padding=1, dilation=(1, 2)))),
+    Case("conv_flat_stride_dw", (16, 14, 14),
+         lambda: Net(lambda m, x: m.c(x), c=conv(16, 16, 3, stride=2, padding=1, groups=16))),
     Case("conv_dil2_wide", (2, 11, 21),
          lambda: Net(lambda m, x: m.c(x), c=conv(2, 3, 3, dilation=2, padding=2))),
     # rows of 20 and 22 wider than a vector: the direct kernel's flat form
