@@ -292,6 +292,9 @@ bool *program_kernels_used(const Program *p);
  * same on every machine.  Returns the number of parts. */
 enum { PROGRAM_MAX_PARTS = 8 };
 int program_split(const Program *p, int max_parts, int *owner);
+/* The statements of the kernels the entries call: the work code
+ * generation grows with (program_split deals it out). */
+long program_weight(const Program *p);
 void program_print_mem(FILE *f, const Program *p);
 
 /* weights.c: reads a safetensors file whose tensors are named and shaped

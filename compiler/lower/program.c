@@ -998,6 +998,17 @@ static long stmt_weight(const Stmt *s)
     return w;
 }
 
+long program_weight(const Program *p)
+{
+    bool *used = program_kernels_used(p);
+    long w = 0;
+    for (int i = 0; i < p->nkernel; i++)
+        if (used[i])
+            w += stmt_weight(p->kernel[i]->body);
+    free(used);
+    return w;
+}
+
 /* Deals the called kernels out to nparts parts, heaviest first, each to the
  * lightest part so far (ties: the lowest part); part 0 starts with the
  * weight of the entries it also holds.  Depends on the program only, so a
