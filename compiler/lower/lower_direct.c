@@ -34,8 +34,8 @@
  * xp [C, sh, sw, Hq, Wq] (split_rows), so that output row oh + 1 reads Wq
  * floats after row oh for every tap (AlexNet's conv1: 57 columns computed
  * per row of 55 instead of 64, 4.5% faster at batch 32).  Other narrow
- * planes run the same tiles with floats.  Output-channel and row tails are the same
- * micro-kernel with smaller RC / RH, each region of tiles one independent
+ * planes run the same tiles with floats.  Output-channel and row tails are
+ * the same micro-kernel with smaller RC / RH, each region of tiles one independent
  * loop over the batch, groups, channel blocks, depth and row blocks
  * (threads at batch 1 too).  Every output is the bias plus its taps in the order
  * (ic, kd, kh, kw), whatever the thread count.
