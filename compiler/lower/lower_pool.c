@@ -18,8 +18,12 @@
  * the left or right edge and those whose windows lie inside the input
  * (out_loops): inside, the window loop along the width runs over the
  * constant tap range 0..k, so it unrolls and, at stride 1, the loop over
- * the columns vectorises (a 3x3 stride-1 max pool with padding: about 2.8x
- * faster than one loop with bounds per output, the same bits).
+ * the columns vectorises (the average pool's divisor there is k along the
+ * width, with or without the padding counted).  A 2D max pool at stride 1
+ * has a flat form instead (maxpool_flat: the plane copied with -inf around
+ * it, the outputs one row at its pitch), which vectorises planes of any
+ * width: the 3x3 pool with padding on 192x28x28 at batch 32 takes 4.2 ms,
+ * 10.0 split as above, 28.4 with bounds per output; the same bits.
  *
  * The semantics follow PyTorch's CPU kernels exactly:
  *   - max: the first maximum in window order (kd, kh, kw) wins, a NaN
@@ -53,6 +57,8 @@
  */
 #include "lower_impl.h"
 
+#include <math.h>
+
 typedef struct {
     Stmt *body;       /* innermost output loop body                 */
     Expr *yi;         /* flat output index                          */
@@ -60,6 +66,7 @@ typedef struct {
     Expr *lo[3];      /* in-bounds window range per axis: input     */
     Expr *hi[3];      /* coordinates, or tap indices (taps[a])      */
     bool taps[3];     /* lo, hi count taps: coordinate start + t*d  */
+    bool inside[3];   /* every tap inside the input: lo, hi = 0, k   */
 } OutPixel;
 
 /* The input coordinate of window position v along axis a (see OutPixel). */
@@ -77,6 +84,7 @@ static void window_bounds(Lower *L, const Geom *G, OutPixel *px, int a, bool int
     static const char *const hiname[3] = {"d1", "h1", "w1"};
     Stmt *p = px->body;
     px->taps[a] = interior || G->d[a] > 1;
+    px->inside[a] = interior;
     if (interior) {
         px->lo[a] = li(L, 0);
         px->hi[a] = li(L, G->k[a]);
@@ -220,7 +228,9 @@ static Expr *avg_divisor(Lower *L, const Geom *G, const OutPixel *px, bool inclu
     Expr *cnt = li(L, 1);
     for (int a = 0; a < 3; a++) {
         Expr *len;
-        if (include_pad) {
+        if (px->inside[a]) {
+            len = li(L, G->k[a]); /* the same either way, and no min per output */
+        } else if (include_pad) {
             Expr *end = lmin(L, ladd(L, px->start[a], li(L, G->k[a])), li(L, G->in[a] + G->phi[a]));
             len = lsub(L, end, px->start[a]);
         } else {
@@ -304,6 +314,73 @@ static int tile_max(Lower *L, Stmt *p, const Geom *G, Expr *x0, int xbuf, int *m
     return m;
 }
 
+/* Whether a max pool takes the flat form: 2D, stride 1, undilated, every
+ * window with a tap inside the input (padding below the kernel size). */
+static bool pool_flat(const Geom *G)
+{
+    if (G->in[0] != 1 || G->out[0] != 1 || G->k[0] != 1)
+        return false;
+    for (int a = 1; a < 3; a++)
+        if (G->s[a] != 1 || G->d[a] != 1 || G->plo[a] >= G->k[a] || G->phi[a] >= G->k[a])
+            return false;
+    return true;
+}
+
+/* buf[base .. +count) = v */
+static void lfill(Lower *L, Stmt *p, int buf, Expr *base, int count, float v)
+{
+    if (count <= 0)
+        return;
+    Expr *i = lfor_indep(L, &p, "i", li(L, 0), li(L, count));
+    lstore(L, p, buf, ladd(L, base, i), lf(L, v), false);
+}
+
+/* The flat form of a stride-1 max pool (pool_flat), per plane: the plane
+ * copied into xpad [OH + k - 1, Wp = OW + k - 1] with -inf around it, the
+ * outputs computed as one row of pitch Wp (output f reads xpad[f + kh*Wp +
+ * kw], unit stride in f, so the loop vectorises whatever the width; the
+ * Wp - OW columns past each row's end are computed and dropped), then
+ * copied out.  -inf stands for the padding that the bounded windows never
+ * read: every window holds a tap of the input, and no element replaces a
+ * running maximum it equals, so each output is the same bits. */
+static void maxpool_flat(Lower *L, Stmt *loop, Stmt *p, const Geom *G, Expr *xb, Expr *yb)
+{
+    enum { Y, X };
+    int KH = G->k[1], KW = G->k[2], OH = G->out[1], OW = G->out[2], H = G->in[1], W = G->in[2];
+    int Hp = OH + KH - 1, Wp = OW + KW - 1, F = (OH - 1) * Wp + OW;
+    int xpad = kernel_scratch(L->a, L->k, "xpad", (long)Hp * Wp, 0);
+    int yf = kernel_scratch(L->a, L->k, "yf", F, 0);
+    lpriv(L, loop, xpad);
+    lpriv(L, loop, yf);
+    /* rows above and below the input, then each input row between its borders */
+    int top = G->plo[1], bottom = Hp - top - H, left = G->plo[2], right = Wp - left - W;
+    lfill(L, p, xpad, li(L, 0), top * Wp, -INFINITY);
+    lfill(L, p, xpad, li(L, (top + H) * Wp), bottom * Wp, -INFINITY);
+    Stmt *q = p;
+    Expr *h = lfor(L, &q, "h", li(L, 0), li(L, H));
+    Expr *rb = lbind(L, q, "rb", lmul(L, ladd(L, h, li(L, top)), li(L, Wp)));
+    lfill(L, q, xpad, rb, left, -INFINITY);
+    lfill(L, q, xpad, ladd(L, rb, li(L, left + W)), right, -INFINITY);
+    Stmt *c = q;
+    Expr *w = lfor_indep(L, &c, "w", li(L, 0), li(L, W));
+    lstore(L, c, xpad, ladd(L, rb, ladd(L, w, li(L, left))), lload(L, X, ladd(L, xb, lmad(L, h, W, w))), false);
+    /* the window of output f in window order, from its first tap */
+    q = p;
+    Expr *fo = lfor_indep(L, &q, "f", li(L, 0), li(L, F));
+    int m = ldecl(L, q, "m", T_F32, lload(L, xpad, fo));
+    Stmt *t = q;
+    Expr *kh = lfor(L, &t, "kh", li(L, 0), li(L, KH));
+    Expr *kw = lfor(L, &t, "kw", li(L, 0), li(L, KW));
+    Expr *v = lvar(L, ldecl(L, t, "v", T_F32, lload(L, xpad, ladd(L, fo, lmad(L, kh, Wp, kw)))));
+    lassign(L, t, m, ex_select(L->a, replaces_max(L, v, lvar(L, m)), v, lvar(L, m)));
+    lstore(L, q, yf, fo, lvar(L, m), false);
+    /* y = the kept columns */
+    q = p;
+    Expr *oh = lfor(L, &q, "oh", li(L, 0), li(L, OH));
+    Expr *ow = lfor_indep(L, &q, "ow", li(L, 0), li(L, OW));
+    lstore(L, q, Y, ladd(L, yb, lmad(L, oh, OW, ow)), lload(L, yf, lmad(L, oh, Wp, ow)), false);
+}
+
 /* y [N, C, OD, OH, OW] = max over the window of x [N, C, D, H, W] */
 void lower_maxpool(Lower *L)
 {
@@ -319,6 +396,10 @@ void lower_maxpool(Lower *L)
         Stmt *row = tile_rows(L, p, &G, xb, yb, &xr, &yr);
         Stmt *q = tile_cols(L, row, &G, xr, yr, &yi, &x0);
         lstore(L, q, Y, yi, lvar(L, tile_max(L, q, &G, x0, X, NULL)), false);
+        return;
+    }
+    if (pool_flat(&G) && L->t->vlen >= 2) {
+        maxpool_flat(L, p, p, &G, xb, yb);
         return;
     }
     OutPixel px[MAX_SEGS];
