@@ -242,11 +242,16 @@ void lassign(Lower *L, Stmt *parent, int var, Expr *val)
     st_append(L->a, parent, st_assign(L->a, var, val));
 }
 
-void lzero(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count)
+void lfill(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count, float v)
 {
     Stmt *p = parent;
     Expr *i = lfor(L, &p, "i", li(L, 0), count);
-    lstore(L, p, buf, ladd(L, base, i), lf(L, 0.0f), false);
+    lstore(L, p, buf, ladd(L, base, i), lf(L, v), false);
+}
+
+void lzero(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count)
+{
+    lfill(L, parent, buf, base, count, 0.0f);
 }
 
 /* ---- buffers ---- */

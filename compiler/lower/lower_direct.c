@@ -147,6 +147,13 @@ static bool dconv_reads_x(const DConv *D)
     return direct;
 }
 
+/* Floats between the column phases of one source row: a row's phases
+ * follow each other, or, with split rows, whole phase planes do. */
+static int phase_stride(const DConv *D)
+{
+    return D->split_rows ? D->hq * D->wq : D->wq;
+}
+
 static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
 {
     if (dconv_reads_x(D)) {
@@ -207,7 +214,7 @@ static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
     Expr *ob = lbind(L, copy, "ob", ladd(L, sb, D->split_rows
         ? lmul(L, lmad(L, ex_bin(L->a, X_MOD, hp, li(L, D->rp)), P * D->hq, ldiv(L, hp, li(L, D->rp))), li(L, D->wq))
         : lmul(L, hp, li(L, rowlen))));
-    int pstride = D->split_rows ? D->hq * D->wq : D->wq;
+    int pstride = phase_stride(D);
     Expr *sd = lsub(L, dp, li(L, D->plo[0])), *sh = lsub(L, hp, li(L, D->plo[1]));
     Expr *xr = lbind(L, copy, "xr",
                      lmul(L, lmad(L, lmad(L, xc, D->in[0], sd), D->in[1], sh), li(L, D->in[2])));
@@ -289,7 +296,7 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
                    ladd(L, xb, lmul(L, lmad(L, lmul(L, kd, li(L, D->d[0])), D->ext[1], lmul(L, kh, li(L, D->d[1]))),
                                     li(L, rowlen))));
     }
-    int pstride = D->split_rows ? D->hq * D->wq : D->wq;
+    int pstride = phase_stride(D);
     Expr *wt = lbind(L, q, "wt", ladd(L, wb, lmul(L, tb, li(L, ws * D->k[2]))));
     bool unroll = D->k[2] <= KW_UNROLL;
     int nkw = unroll ? D->k[2] : 1;

@@ -92,7 +92,8 @@ int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init);
 Expr *lbind(Lower *L, Stmt *parent, const char *name, Expr *e);
 void lstore(Lower *L, Stmt *parent, int buf, Expr *idx, Expr *val, bool accum);
 void lassign(Lower *L, Stmt *parent, int var, Expr *val);
-/* for i in [0, count): buf[base + i] = 0 */
+/* for i in [0, count): buf[base + i] = v (lzero: 0), a loop appended to parent */
+void lfill(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count, float v);
 void lzero(Lower *L, Stmt *parent, int buf, Expr *base, Expr *count);
 
 /* ---- buffers ---- */

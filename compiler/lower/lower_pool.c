@@ -136,9 +136,12 @@ static int out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb, OutPixel px[MAX
         o[a] = lfor(L, &p, oname[a], li(L, 0), li(L, G->out[a]));
         yrow = lmad(L, yrow, G->out[a], o[a]);
     }
-    Expr *start[2];
-    for (int a = 0; a < 2; a++)
-        start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
+    /* the depth and height bounds, once per row for every segment */
+    OutPixel row = {.body = p};
+    for (int a = 0; a < 2; a++) {
+        row.start[a] = lbind(L, p, sname[a], lsub(L, lmul(L, o[a], li(L, G->s[a])), li(L, G->plo[a])));
+        window_bounds(L, G, &row, a, false);
+    }
     int ilo, ihi;
     interior_cols(G, &ilo, &ihi);
     int cut[MAX_SEGS + 1] = {0, ilo, ihi, G->out[2]};
@@ -152,13 +155,11 @@ static int out_loops(Lower *L, Stmt *p, const Geom *G, Expr *yb, OutPixel px[MAX
         Stmt *q = st_block(L->a);
         st_append(L->a, p, q);
         Expr *ow = lfor(L, &q, oname[2], li(L, cut[i]), li(L, cut[i + 1]));
+        *r = row;
         r->body = q;
         r->yi = ladd(L, yb, lmad(L, yrow, G->out[2], ow));
-        r->start[0] = start[0];
-        r->start[1] = start[1];
         r->start[2] = lbind(L, q, sname[2], lsub(L, lmul(L, ow, li(L, G->s[2])), li(L, G->plo[2])));
-        for (int a = 0; a < 3; a++)
-            window_bounds(L, G, r, a, a == 2 && i == 1);
+        window_bounds(L, G, r, 2, i == 1);
     }
     return n;
 }
@@ -326,15 +327,6 @@ static bool pool_flat(const Geom *G)
     return true;
 }
 
-/* buf[base .. +count) = v */
-static void lfill(Lower *L, Stmt *p, int buf, Expr *base, int count, float v)
-{
-    if (count <= 0)
-        return;
-    Expr *i = lfor_indep(L, &p, "i", li(L, 0), li(L, count));
-    lstore(L, p, buf, ladd(L, base, i), lf(L, v), false);
-}
-
 /* The flat form of a stride-1 max pool (pool_flat), per plane: the plane
  * copied into xpad [OH + k - 1, Wp = OW + k - 1] with -inf around it, the
  * outputs computed as one row of pitch Wp (output f reads xpad[f + kh*Wp +
@@ -343,24 +335,28 @@ static void lfill(Lower *L, Stmt *p, int buf, Expr *base, int count, float v)
  * copied out.  -inf stands for the padding that the bounded windows never
  * read: every window holds a tap of the input, and no element replaces a
  * running maximum it equals, so each output is the same bits. */
-static void maxpool_flat(Lower *L, Stmt *loop, Stmt *p, const Geom *G, Expr *xb, Expr *yb)
+static void maxpool_flat(Lower *L, Stmt *p, const Geom *G, Expr *xb, Expr *yb)
 {
     enum { Y, X };
     int KH = G->k[1], KW = G->k[2], OH = G->out[1], OW = G->out[2], H = G->in[1], W = G->in[2];
     int Hp = OH + KH - 1, Wp = OW + KW - 1, F = (OH - 1) * Wp + OW;
     int xpad = kernel_scratch(L->a, L->k, "xpad", (long)Hp * Wp, 0);
     int yf = kernel_scratch(L->a, L->k, "yf", F, 0);
-    lpriv(L, loop, xpad);
-    lpriv(L, loop, yf);
+    lpriv(L, p, xpad); /* p: the loop over planes */
+    lpriv(L, p, yf);
     /* rows above and below the input, then each input row between its borders */
     int top = G->plo[1], bottom = Hp - top - H, left = G->plo[2], right = Wp - left - W;
-    lfill(L, p, xpad, li(L, 0), top * Wp, -INFINITY);
-    lfill(L, p, xpad, li(L, (top + H) * Wp), bottom * Wp, -INFINITY);
+    if (top > 0)
+        lfill(L, p, xpad, li(L, 0), li(L, top * Wp), -INFINITY);
+    if (bottom > 0)
+        lfill(L, p, xpad, li(L, (top + H) * Wp), li(L, bottom * Wp), -INFINITY);
     Stmt *q = p;
     Expr *h = lfor(L, &q, "h", li(L, 0), li(L, H));
     Expr *rb = lbind(L, q, "rb", lmul(L, ladd(L, h, li(L, top)), li(L, Wp)));
-    lfill(L, q, xpad, rb, left, -INFINITY);
-    lfill(L, q, xpad, ladd(L, rb, li(L, left + W)), right, -INFINITY);
+    if (left > 0)
+        lfill(L, q, xpad, rb, li(L, left), -INFINITY);
+    if (right > 0)
+        lfill(L, q, xpad, ladd(L, rb, li(L, left + W)), li(L, right), -INFINITY);
     Stmt *c = q;
     Expr *w = lfor_indep(L, &c, "w", li(L, 0), li(L, W));
     lstore(L, c, xpad, ladd(L, rb, ladd(L, w, li(L, left))), lload(L, X, ladd(L, xb, lmad(L, h, W, w))), false);
@@ -399,7 +395,7 @@ void lower_maxpool(Lower *L)
         return;
     }
     if (pool_flat(&G) && L->t->vlen >= 2) {
-        maxpool_flat(L, p, p, &G, xb, yb);
+        maxpool_flat(L, p, &G, xb, yb);
         return;
     }
     OutPixel px[MAX_SEGS];
