@@ -502,11 +502,11 @@ static void remove_tree(const char *dir, const char *name)
 enum { BUILD_PARTS = 4 };
 
 /* Through C, each part's compiler parses the headers again (a sixth of a
- * second each with <immintrin.h>), so a program of fewer statements than
- * BUILD_C_SMALL (program_weight) is two parts: LeNet's build 1.36 -> 1.16 s,
- * ResNet-18's 5.5 -> 5.3 s, VGG-16's 3.9 -> 3.4 s on 2 cores; GoogLeNet
- * (20,218) builds faster in four.  Like BUILD_PARTS, it depends on the
- * program alone. */
+ * second each while gcc parsed <immintrin.h>, less now), so a program of
+ * fewer statements than BUILD_C_SMALL (program_weight) is two parts:
+ * LeNet's build 1.36 -> 1.16 s, ResNet-18's 5.5 -> 5.3 s, VGG-16's 3.9 ->
+ * 3.4 s on 2 cores; GoogLeNet (20,218) builds faster in four.  Like
+ * BUILD_PARTS, it depends on the program alone. */
 enum { BUILD_C_SMALL = 16000 };
 
 static int online_cpus(void)
