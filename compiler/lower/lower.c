@@ -218,6 +218,21 @@ Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z)
     return ex_bin(L->a, X_ADD, ex_bin(L->a, X_MUL, x, y), z);
 }
 
+LType lvt(int V)
+{
+    return V >= 2 ? T_V32 : T_F32;
+}
+
+Expr *lvld(Lower *L, int V, int buf, Expr *idx)
+{
+    return V >= 2 ? ex_vload(L->a, buf, idx) : lload(L, buf, idx);
+}
+
+Expr *lvsplat(Lower *L, int V, Expr *x)
+{
+    return V >= 2 ? ex_bcast(L->a, x) : x;
+}
+
 int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init)
 {
     int v = kernel_var(L->a, L->k, name, t);

@@ -75,21 +75,6 @@ static int lanes(Lower *L)
     return 1;
 }
 
-static LType vtype(int V)
-{
-    return V >= 2 ? T_V32 : T_F32;
-}
-
-static Expr *vload(Lower *L, int V, int buf, Expr *idx)
-{
-    return V >= 2 ? ex_vload(L->a, buf, idx) : lload(L, buf, idx);
-}
-
-static Expr *vsplat(Lower *L, int V, Expr *x)
-{
-    return V >= 2 ? ex_bcast(L->a, x) : x;
-}
-
 /* Rows per block of lgemm for nv vectors: what fits the registers beside
  * the nv vectors of B and one broadcast. */
 static int gemm_mr(Lower *L, int nv)
@@ -134,7 +119,7 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
             Expr *ci = ladd(L, cb, li(L, r * C->rs + v * V));
-            accv[r][v] = ldecl(L, p, "acc", vtype(V), kb->load ? vload(L, V, C->buf, ci) : vsplat(L, V, lf(L, 0.0f)));
+            accv[r][v] = ldecl(L, p, "acc", lvt(V), kb->load ? lvld(L, V, C->buf, ci) : lvsplat(L, V, lf(L, 0.0f)));
         }
     Stmt *q = p;
     Expr *k = lfor(L, &q, "k", kb->k0, kb->k1);
@@ -142,10 +127,10 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
     Expr *ak = ab ? lbind(L, q, "ak", lmad(L, k, A->panel, ab)) : NULL;
     int bv[NV_MAX];
     for (int v = 0; v < nv; v++)
-        bv[v] = ldecl(L, q, "bv", vtype(V), vload(L, V, B->buf, ladd(L, bb, li(L, v * V))));
+        bv[v] = ldecl(L, q, "bv", lvt(V), lvld(L, V, B->buf, ladd(L, bb, li(L, v * V))));
     for (int r = 0; r < rows; r++) {
         Expr *ai = ak ? ladd(L, ak, li(L, r)) : lmat_at(L, A, ladd(L, m0, li(L, r)), k);
-        Expr *a = vsplat(L, V, lload(L, A->buf, ai));
+        Expr *a = lvsplat(L, V, lload(L, A->buf, ai));
         for (int v = 0; v < nv; v++)
             lassign(L, q, accv[r][v], lfma(L, a, lvar(L, bv[v]), lvar(L, accv[r][v])));
     }
@@ -302,15 +287,15 @@ static void dot_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, const
     if (K / V > 0) {
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
-                accv[r][c] = ldecl(L, p, "acc", vtype(V), vsplat(L, V, lf(L, 0.0f)));
+                accv[r][c] = ldecl(L, p, "acc", lvt(V), lvsplat(L, V, lf(L, 0.0f)));
         Stmt *q = p;
         Expr *kv = lfor(L, &q, "kv", li(L, 0), li(L, K / V));
         Expr *k = lbind(L, q, "k", lmul(L, kv, li(L, V)));
         int av[DB], bv[DB];
         for (int r = 0; r < rows; r++)
-            av[r] = ldecl(L, q, "av", vtype(V), vload(L, V, A->buf, ladd(L, ladd(L, ab, li(L, r * A->rs)), k)));
+            av[r] = ldecl(L, q, "av", lvt(V), lvld(L, V, A->buf, ladd(L, ladd(L, ab, li(L, r * A->rs)), k)));
         for (int c = 0; c < cols; c++)
-            bv[c] = ldecl(L, q, "bv", vtype(V), vload(L, V, B->buf, ladd(L, ladd(L, bb, li(L, c * B->rs)), k)));
+            bv[c] = ldecl(L, q, "bv", lvt(V), lvld(L, V, B->buf, ladd(L, ladd(L, bb, li(L, c * B->rs)), k)));
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
                 lassign(L, q, accv[r][c], lfma(L, lvar(L, av[r]), lvar(L, bv[c]), lvar(L, accv[r][c])));

@@ -85,6 +85,11 @@ void lpriv_sum(Lower *L, Stmt *loop, int buf);
 /* x*y + z: fused on targets with FMA, a multiply and an add otherwise;
  * floats or vectors. */
 Expr *lfma(Lower *L, Expr *x, Expr *y, Expr *z);
+/* For V lanes (V < 2: a float): the type, a load of V elements from idx,
+ * and x broadcast to V lanes. */
+LType lvt(int V);
+Expr *lvld(Lower *L, int V, int buf, Expr *idx);
+Expr *lvsplat(Lower *L, int V, Expr *x);
 /* A local initialised to `init`, declared in parent; returns its id. */
 int ldecl(Lower *L, Stmt *parent, const char *name, LType t, Expr *init);
 /* Names an integer expression with a local so inner loops reuse it;

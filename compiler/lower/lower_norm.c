@@ -6,9 +6,9 @@
  *
  * Values are [N, C, S] with S the product of the spatial axes.  Batch-norm
  * statistics are per channel over N*S elements, summed in one fixed order
- * (batch, then position) in a loop per channel; the channel loops are
- * independent, so the parallel schedule splits channels and the sums are
- * bit-identical for every thread count.  The variance is two-pass (mean
+ * in vector lanes (chan_sums, below) in a loop per channel; the channel
+ * loops are independent, so the parallel schedule splits channels and the
+ * sums are bit-identical for every thread count.  The variance is two-pass (mean
  * first, then the mean squared deviation), biased for normalising and
  * scaled by M/(M-1) for the running estimate, as PyTorch does.  Training
  * kernels recompute the statistics from x instead of saving them: every
@@ -19,7 +19,7 @@
  *     => (training)
  *   kernel k7_batchnorm_train(n, y, x, weight, bias, running_mean, running_var):
  *     parallel for c in [0, 4):
- *       sum = 0; for nb, s: sum += x[(nb*4 + c)*25 + s]
+ *       sum = 0; for nb, s: sum += x[(nb*4 + c)*25 + s]  (in lanes: chan_sums)
  *       mean = sum / float(n*25); sq = 0; for nb, s: sq += (x - mean)^2
  *       inv = 1 / sqrt(sq / float(n*25) + eps)
  *       for nb, s: y[...] = (x[...] - mean) * (weight[c] * inv) + bias[c]
@@ -63,23 +63,132 @@ typedef struct {
     Expr *mean, *var; /* biased variance */
 } Stats;
 
+/* ---- sums over a channel ----
+ *
+ * A channel's sums run in the lanes of vector accumulators: per sample,
+ * U accumulators of V lanes take the positions s = (k*U + u)*V + lane,
+ * the vectors left after the last whole group go to the first ones, the
+ * floats left (S % V) to a scalar; at the end the accumulators are added
+ * in order, their lanes in order (hsum), then the scalar.  A fixed order
+ * for a given target, independent of the thread count (threads split
+ * channels), instead of one serial chain of n*S additions.  Planes
+ * narrower than a vector keep the chain. */
+enum { SUM_MAX = 2, SUM_U = 4 };
+
+typedef enum {
+    SUM_X,      /* x                        */
+    SUM_SQDEV,  /* (x - mean)^2             */
+    SUM_DY,     /* dy and dy * xhat         */
+    SUM_DYXHAT, /* dy * xhat                */
+} SumKind;
+
+typedef struct {
+    SumKind kind;
+    int x, dy;        /* buffers (dy < 0 when not read) */
+    Expr *mean, *inv; /* scalars, when the terms need them */
+} SumTerms;
+
+static int sum_count(SumKind k)
+{
+    return k == SUM_DY ? 2 : 1;
+}
+
+/* The terms at elements i ..+V (V >= 2: vectors) into t[]. */
+static void sum_terms(Lower *L, Stmt *p, const SumTerms *T, Expr *i, int V, Expr **t)
+{
+    Expr *x = NULL, *dy = NULL, *xhat = NULL;
+    x = lvar(L, ldecl(L, p, "xv", lvt(V), lvld(L, V, T->x, i)));
+    if (T->kind == SUM_DY || T->kind == SUM_DYXHAT)
+        dy = lvar(L, ldecl(L, p, "gv", lvt(V), lvld(L, V, T->dy, i)));
+    if (T->kind != SUM_X) {
+        Expr *d = lvar(L, ldecl(L, p, "d", lvt(V), fsub(L, x, lvsplat(L, V, T->mean))));
+        if (T->kind == SUM_SQDEV) {
+            t[0] = fmul(L, d, d);
+            return;
+        }
+        xhat = fmul(L, d, lvsplat(L, V, T->inv));
+    }
+    switch (T->kind) {
+    case SUM_X: t[0] = x; break;
+    case SUM_DY: t[0] = dy; t[1] = fmul(L, dy, xhat); break;
+    case SUM_DYXHAT: t[0] = fmul(L, dy, xhat); break;
+    case SUM_SQDEV: break;
+    }
+}
+
+/* The sums of T's terms over channel c's elements of every sample,
+ * declared in p as floats. */
+static void chan_sums(Lower *L, Stmt *p, const SumTerms *T, Expr *c, int C, int S, Expr **out)
+{
+    int n = sum_count(T->kind), V = L->t->vlen;
+    Expr *t[SUM_MAX];
+    if (V < 2 || S < V) {
+        int acc[SUM_MAX];
+        for (int k = 0; k < n; k++)
+            acc[k] = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
+        Stmt *q = p;
+        Expr *i = chan_elems(L, &q, c, C, S);
+        sum_terms(L, q, T, i, 1, t);
+        for (int k = 0; k < n; k++) {
+            lassign(L, q, acc[k], fadd(L, lvar(L, acc[k]), t[k]));
+            out[k] = lvar(L, acc[k]);
+        }
+        return;
+    }
+    kernel_vectors(L->k, V);
+    int acc[SUM_MAX][SUM_U], tail[SUM_MAX];
+    for (int k = 0; k < n; k++) {
+        for (int u = 0; u < SUM_U; u++)
+            acc[k][u] = ldecl(L, p, "acc", T_V32, ex_bcast(L->a, lf(L, 0.0f)));
+        tail[k] = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
+    }
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    Expr *base = lbind(L, q, "base", lmul(L, lmad(L, nb, C, c), li(L, S)));
+    int W = SUM_U * V, groups = S / W, left = S % W / V, floats = S % V;
+    if (groups > 0) {
+        Stmt *r = q;
+        Expr *g = lfor(L, &r, "sg", li(L, 0), li(L, groups));
+        Expr *gb = lbind(L, r, "gb", ladd(L, base, lmul(L, g, li(L, W))));
+        for (int u = 0; u < SUM_U; u++) {
+            sum_terms(L, r, T, ladd(L, gb, li(L, u * V)), V, t);
+            for (int k = 0; k < n; k++)
+                lassign(L, r, acc[k][u], fadd(L, lvar(L, acc[k][u]), t[k]));
+        }
+    }
+    for (int u = 0; u < left; u++) {
+        sum_terms(L, q, T, ladd(L, base, li(L, groups * W + u * V)), V, t);
+        for (int k = 0; k < n; k++)
+            lassign(L, q, acc[k][u], fadd(L, lvar(L, acc[k][u]), t[k]));
+    }
+    if (floats > 0) {
+        Stmt *r = q;
+        Expr *s = lfor(L, &r, "s", li(L, S - floats), li(L, S));
+        sum_terms(L, r, T, ladd(L, base, s), 1, t);
+        for (int k = 0; k < n; k++)
+            lassign(L, r, tail[k], fadd(L, lvar(L, tail[k]), t[k]));
+    }
+    for (int k = 0; k < n; k++) {
+        Expr *v = lvar(L, acc[k][0]);
+        for (int u = 1; u < SUM_U; u++)
+            v = fadd(L, v, lvar(L, acc[k][u]));
+        int a = ldecl(L, p, "a", T_V32, v);
+        out[k] = lvar(L, ldecl(L, p, "sum", T_F32, fadd(L, ex_hsum(L->a, L->k, a), lvar(L, tail[k]))));
+    }
+}
+
 /* The batch statistics of channel c of buffer x, computed in p (the
  * variance only when want_var). */
 static Stats batch_stats(Lower *L, Stmt *p, int x, Expr *c, int C, int S, bool want_var)
 {
-    int sum = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
-    Stmt *q = p;
-    Expr *i = chan_elems(L, &q, c, C, S);
-    lassign(L, q, sum, fadd(L, lvar(L, sum), lload(L, x, i)));
-    Expr *mean = lvar(L, ldecl(L, p, "mean", T_F32, fdiv(L, lvar(L, sum), chan_count(L, S))));
+    Expr *sum;
+    chan_sums(L, p, &(SumTerms){SUM_X, x, -1, NULL, NULL}, c, C, S, &sum);
+    Expr *mean = lvar(L, ldecl(L, p, "mean", T_F32, fdiv(L, sum, chan_count(L, S))));
     if (!want_var)
         return (Stats){mean, NULL};
-    int sq = ldecl(L, p, "sq", T_F32, lf(L, 0.0f));
-    q = p;
-    i = chan_elems(L, &q, c, C, S);
-    Expr *d = lvar(L, ldecl(L, q, "d", T_F32, fsub(L, lload(L, x, i), mean)));
-    lassign(L, q, sq, fadd(L, lvar(L, sq), fmul(L, d, d)));
-    Expr *var = lvar(L, ldecl(L, p, "var", T_F32, fdiv(L, lvar(L, sq), chan_count(L, S))));
+    Expr *sq;
+    chan_sums(L, p, &(SumTerms){SUM_SQDEV, x, -1, mean, NULL}, c, C, S, &sq);
+    Expr *var = lvar(L, ldecl(L, p, "var", T_F32, fdiv(L, sq, chan_count(L, S))));
     return (Stats){mean, var};
 }
 
@@ -171,21 +280,15 @@ void lower_batchnorm_dx(Lower *L)
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
     Stats st = batch_stats(L, p, X, c, C, S, true);
     Expr *inv = inv_std(L, p, st.var);
-    int sdy = ldecl(L, p, "sdy", T_F32, lf(L, 0.0f));
-    int sdyx = ldecl(L, p, "sdyx", T_F32, lf(L, 0.0f));
+    Expr *sums[2]; /* sum(dy), sum(dy*xhat) */
+    chan_sums(L, p, &(SumTerms){SUM_DY, X, DY, st.mean, inv}, c, C, S, sums);
+    Expr *m = chan_count(L, S);
+    Expr *mdy = lvar(L, ldecl(L, p, "mdy", T_F32, fdiv(L, sums[0], m)));
+    Expr *mdyx = lvar(L, ldecl(L, p, "mdyx", T_F32, fdiv(L, sums[1], m)));
+    Expr *scale = affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, W, c), inv))) : inv;
     Stmt *r = p;
     Expr *i = chan_elems(L, &r, c, C, S);
-    Expr *dy = lvar(L, ldecl(L, r, "g", T_F32, lload(L, DY, i)));
-    lassign(L, r, sdy, fadd(L, lvar(L, sdy), dy));
     Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
-    lassign(L, r, sdyx, fadd(L, lvar(L, sdyx), fmul(L, dy, xhat)));
-    Expr *m = chan_count(L, S);
-    Expr *mdy = lvar(L, ldecl(L, p, "mdy", T_F32, fdiv(L, lvar(L, sdy), m)));
-    Expr *mdyx = lvar(L, ldecl(L, p, "mdyx", T_F32, fdiv(L, lvar(L, sdyx), m)));
-    Expr *scale = affine ? lvar(L, ldecl(L, p, "scale", T_F32, fmul(L, lload(L, W, c), inv))) : inv;
-    r = p;
-    i = chan_elems(L, &r, c, C, S);
-    xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
     Expr *g = fsub(L, fsub(L, lload(L, DY, i), mdy), fmul(L, xhat, mdyx));
     lstore(L, r, DX, i, fmul(L, scale, g), false);
 }
@@ -200,12 +303,9 @@ void lower_batchnorm_dw(Lower *L)
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
     Stats st = batch_stats(L, p, X, c, C, S, true);
     Expr *inv = inv_std(L, p, st.var);
-    int acc = ldecl(L, p, "acc", T_F32, lf(L, 0.0f));
-    Stmt *r = p;
-    Expr *i = chan_elems(L, &r, c, C, S);
-    Expr *xhat = fmul(L, fsub(L, lload(L, X, i), st.mean), inv);
-    lassign(L, r, acc, fadd(L, lvar(L, acc), fmul(L, lload(L, DY, i), xhat)));
-    lstore(L, p, DW, c, lvar(L, acc), false);
+    Expr *sum;
+    chan_sums(L, p, &(SumTerms){SUM_DYXHAT, X, DY, st.mean, inv}, c, C, S, &sum);
+    lstore(L, p, DW, c, sum, false);
 }
 
 /* next = (1 - momentum) * state + momentum * stat, the stat being the
