@@ -128,6 +128,8 @@ static ConvDims conv_dims(const Graph *g, const Node *n, int batch)
 #define COST_SCALAR_FPC 1.071     /* FLOPs per cycle of the scalar loops        */
 #define COST_DWV_EFF 0.88         /* direct conv_dw tile: fraction of its cycles  */
 #define COST_DWV_EFF1 0.55        /* ... with one vector of channels per tile    */
+#define COST_DWISE_EFF 0.45       /* depthwise conv_dw: fraction of its load cycles,
+                                     its copies included (128 channels 56x56) */
 #define COST_GEMM_EFF 0.9741      /* GEMM: fraction of the modelled cycles      */
 #define COST_TILE_CYCLES 12.31    /* fixed cycles per GEMM block                */
 #define COST_CTILE_CPV 1.209     /* cycles per vector of a block's C tile      */
@@ -210,17 +212,35 @@ static double io_bytes(const ConvDims *c)
     return 4.0 * c->groups * (c->cg * c->pix_in + c->og * c->pix_out);
 }
 
+/* lower_direct.c's depthwise conv_dw (one input channel per group, og
+ * not whole vectors): per sample and output channel both planes copied,
+ * then each vector of positions (the plane at its padded row pitch with
+ * unit strides, else each output row in whole vectors) loads dy once and
+ * x once per tap, two loads a cycle, TB taps a pass. */
+static double dwise_dw_cost(const ConvDims *c, const Target *t)
+{
+    double V = t->vlen, K = c->taps, rows = c->pix_out / c->ow;
+    int a = c->p->nsp - 1;
+    double pos = c->unit_stride ? rows * (c->ow + (c->p->kernel[a] - 1) * c->p->dilation[a])
+                                : rows * ceil(c->ow / V) * V;
+    double blocks = ceil(K / fmin(t->vregs - 3, 16));
+    double cycles = c->batch * c->groups * c->og * ceil(pos / V) * (K + blocks) / 2;
+    double io = io_bytes(c);
+    return cycles / (COST_DWISE_EFF * COST_GHZ) + c->batch * stream(t, io, io);
+}
+
 /* direct conv_dw with whole vectors of output channels (lower_direct.c's
  * weight-gradient kernel): per output pixel, each tile of mr rows x nv
  * vectors does mr*nv FMAs on mr broadcasts and nv loads, two of either a
  * cycle; the input (copied when padded or strided) is read once per
- * column of tiles, dy transposed once.  Negative: not whole vectors. */
+ * column of tiles, dy transposed once; else a depthwise layer's kernel.
+ * Negative: neither. */
 static double direct_dw_cost(const ConvDims *c, const Target *t)
 {
     int V, mr, nv;
     double rows = c->cg * c->taps;
     if (!direct_dw_tile(t->vlen, t->vregs, c->og, (int)rows, &V, &mr, &nv))
-        return -1;
+        return c->cg == 1 && t->vlen > 1 ? dwise_dw_cost(c, t) : -1;
     double tiles = ceil(rows / mr) * ceil(c->og / (double)(V * nv));
     double cycles = c->batch * c->groups * c->pix_out * tiles * fmax(mr * nv, mr + nv) / 2;
     double in = 4.0 * c->groups * c->cg * c->pix_in, dy = 4.0 * c->groups * c->og * c->pix_out;

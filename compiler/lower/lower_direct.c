@@ -80,21 +80,6 @@ static int cdiv_floor(int a, int b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
-static LType vt(int V)
-{
-    return V >= 2 ? T_V32 : T_F32;
-}
-
-static Expr *vld(Lower *L, int V, int buf, Expr *idx)
-{
-    return V >= 2 ? ex_vload(L->a, buf, idx) : lload(L, buf, idx);
-}
-
-static Expr *vsplat(Lower *L, int V, Expr *x)
-{
-    return V >= 2 ? ex_bcast(L->a, x) : x;
-}
-
 /* The next factor of a flattened index, innermost first: t % ext, and
  * t becomes t / ext (no code for an extent of 1). */
 static Expr *unflatten(Lower *L, Stmt *p, Expr **t, int ext, const char *name)
@@ -154,18 +139,9 @@ static int phase_stride(const DConv *D)
     return D->split_rows ? D->hq * D->wq : D->wq;
 }
 
-static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
+/* The padded copy's extents (D->ext, phases, wq, plane per channel). */
+static void dconv_xp_geom(DConv *D)
 {
-    if (dconv_reads_x(D)) {
-        D->xp1 = false;
-        D->src = D->x;
-        D->ext[0] = D->in[0];
-        D->ext[1] = D->in[1];
-        D->phases = 1;
-        D->wq = D->in[2];
-        D->plane = (long)D->in[0] * D->in[1] * D->in[2];
-        return;
-    }
     int P = D->s[2];
     D->ext[0] = need(D, 0);
     D->ext[1] = need(D, 1);
@@ -176,17 +152,28 @@ static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
         NETC_ASSERT(D->ext[0] == 1 && D->rp * D->hq >= D->ext[1]);
         D->plane = (long)D->rp * P * D->hq * D->wq;
     }
-    D->xp1 = nb != NULL;
-    D->src = nb ? kernel_scratch(L->a, L->k, "xp", (long)D->n_in * D->plane, 0)
-                : kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
+}
 
-    /* xp [N*C, Dp, Hp, P, Wq] (or [C, ...]), one channel per iteration:
-     * planes and rows outside the input are zeroed, the others copied with
-     * zero borders */
-    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), nb ? li(L, D->n_in) : lmul(L, lbatch(L), li(L, D->n_in)));
-    /* the channel of x it copies */
-    Expr *xc = nb ? lmad(L, nb, D->n_in, nc) : nc;
-    int rowlen = P * D->wq, lo[2], hi[2];
+/* The source's extents: x's own, or the padded copy's. */
+static void dconv_src_geom(DConv *D)
+{
+    if (!dconv_reads_x(D)) {
+        dconv_xp_geom(D);
+        return;
+    }
+    D->ext[0] = D->in[0];
+    D->ext[1] = D->in[1];
+    D->phases = 1;
+    D->wq = D->in[2];
+    D->plane = (long)D->in[0] * D->in[1] * D->in[2];
+}
+
+/* Appends to p the copy of channel xc of x (counted over the whole batch)
+ * into the padded phase-split plane of src at cb: planes and rows outside
+ * the input are zeroed, the others copied with zero borders. */
+static void dconv_copy(Lower *L, const DConv *D, Stmt *p, Expr *xc, Expr *cb)
+{
+    int P = D->phases, rowlen = P * D->wq, lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
         /* padded rows [lo, hi) come from input rows [lo - plo, hi - plo) */
         lo[a] = D->plo[a] < 0 ? 0 : D->plo[a] > D->ext[a] ? D->ext[a] : D->plo[a];
@@ -194,7 +181,6 @@ static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
         hi[a] = hi[a] > D->ext[a] ? D->ext[a] : hi[a] < lo[a] ? lo[a] : hi[a];
     }
     long slice = (long)D->ext[1] * rowlen;
-    Expr *cb = lbind(L, p, "cb", lmul(L, nc, li(L, (int)D->plane)));
     if (D->split_rows) /* rows of a phase are not contiguous: all of it */
         lzero(L, p, D->src, cb, li(L, (int)D->plane));
     if (lo[0] > 0)
@@ -237,6 +223,25 @@ static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
     }
 }
 
+/* The source the taps read, appended to p: x itself, or xp [N*C, ...] of
+ * the whole batch (nb NULL), or xp [C, ...] of sample nb alone (D->xp1). */
+static void dconv_source_at(Lower *L, DConv *D, Stmt *p, Expr *nb)
+{
+    dconv_src_geom(D);
+    D->xp1 = false;
+    if (dconv_reads_x(D)) {
+        D->src = D->x;
+        return;
+    }
+    D->xp1 = nb != NULL;
+    D->src = nb ? kernel_scratch(L->a, L->k, "xp", (long)D->n_in * D->plane, 0)
+                : kernel_scratch(L->a, L->k, "xp", 0, (long)D->n_in * D->plane);
+    /* one channel per iteration */
+    Expr *nc = lfor_indep(L, &p, "nc", li(L, 0), nb ? li(L, D->n_in) : lmul(L, lbatch(L), li(L, D->n_in)));
+    Expr *xc = nb ? lmad(L, nb, D->n_in, nc) : nc; /* the channel of x it copies */
+    dconv_copy(L, D, p, xc, lbind(L, p, "cb", lmul(L, nc, li(L, (int)D->plane))));
+}
+
 static void dconv_source(Lower *L, DConv *D)
 {
     dconv_source_at(L, D, L->k->body, NULL);
@@ -257,7 +262,7 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
             init = lload(L, D->b, ladd(L, oc0, li(L, r)));
         for (int rr = 0; rr < rh; rr++)
             for (int v = 0; v < nv; v++)
-                acc[r][rr][v] = ldecl(L, p, "acc", vt(V), vsplat(L, V, init));
+                acc[r][rr][v] = ldecl(L, p, "acc", lvt(V), lvsplat(L, V, init));
     }
     int rowlen = D->phases * D->wq;
     Stmt *q = p;
@@ -311,11 +316,11 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
         int xv[RH_MAX][NV_MAX];
         for (int rr = 0; rr < rh; rr++)
             for (int v = 0; v < nv; v++)
-                xv[rr][v] = ldecl(L, kq, "xv", vt(V),
-                                  vld(L, V, D->src, ladd(L, xo, li(L, rr * D->s[1] * rowlen + v * V))));
+                xv[rr][v] = ldecl(L, kq, "xv", lvt(V),
+                                  lvld(L, V, D->src, ladd(L, xo, li(L, rr * D->s[1] * rowlen + v * V))));
         Expr *wk = ladd(L, wt, lmul(L, kw, li(L, ws)));
         for (int r = 0; r < rc; r++) {
-            int wv = ldecl(L, kq, "wv", vt(V), vsplat(L, V, lload(L, D->w, ladd(L, wk, li(L, r * wr)))));
+            int wv = ldecl(L, kq, "wv", lvt(V), lvsplat(L, V, lload(L, D->w, ladd(L, wk, li(L, r * wr)))));
             for (int rr = 0; rr < rh; rr++)
                 for (int v = 0; v < nv; v++)
                     lassign(L, kq, acc[r][rr][v], lfma(L, lvar(L, wv), lvar(L, xv[rr][v]), lvar(L, acc[r][rr][v])));
@@ -623,7 +628,7 @@ static void dw_tile(Lower *L, Stmt *p, const DwConv *W, Expr *nb, Expr *g, Expr 
                            ladd(L, lmul(L, off, li(L, rowlen)),
                                 ladd(L, lmul(L, ph, li(L, D->wq)), ldiv(L, sh, li(L, D->phases))))));
         for (int v = 0; v < nv; v++)
-            acc[i][v] = ldecl(L, p, "acc", vt(V), vld(L, V, W->dwt, ladd(L, cb, li(L, i * og + v * V))));
+            acc[i][v] = ldecl(L, p, "acc", lvt(V), lvld(L, V, W->dwt, ladd(L, cb, li(L, i * og + v * V))));
     }
     Stmt *q = p;
     Expr *od = lfor(L, &q, "od", li(L, 0), li(L, D->out[0]));
@@ -636,11 +641,11 @@ static void dw_tile(Lower *L, Stmt *p, const DwConv *W, Expr *nb, Expr *g, Expr 
     Expr *fb = lbind(L, q, "fb", ladd(L, lmul(L, lmad(L, fr, D->out[2], ow), li(L, og)), o0));
     int dv[DW_NV_MAX];
     for (int v = 0; v < nv; v++)
-        dv[v] = ldecl(L, q, "dv", vt(V), vld(L, V, W->dyt, ladd(L, fb, li(L, v * V))));
+        dv[v] = ldecl(L, q, "dv", lvt(V), lvld(L, V, W->dyt, ladd(L, fb, li(L, v * V))));
     /* in the phase-split source, pixel ow of every tap is column ow of its phase */
     Expr *xo = lbind(L, q, "xo", ladd(L, xr, ow));
     for (int i = 0; i < mr; i++) {
-        int xv = ldecl(L, q, "xv", vt(V), vsplat(L, V, lload(L, D->src, ladd(L, rb[i], xo))));
+        int xv = ldecl(L, q, "xv", lvt(V), lvsplat(L, V, lload(L, D->src, ladd(L, rb[i], xo))));
         for (int v = 0; v < nv; v++)
             lassign(L, q, acc[i][v], lfma(L, lvar(L, xv), lvar(L, dv[v]), lvar(L, acc[i][v])));
     }
@@ -665,8 +670,120 @@ static void dw_region(Lower *L, Stmt *p, const DwConv *W, Expr *nb, int nrb, int
     dw_tile(L, p, W, nb, t, r0, o0, mr, nv);
 }
 
-/* dw [O, C/g, K...] by the vector kernel above, or false (nothing lowered)
- * when the output channels per group are not whole vectors. */
+/* ---- the depthwise weight gradient ----
+ *
+ * dw [O, 1, K] of a layer with one input channel per group whose og
+ * output channels per group are not whole vectors (a depthwise layer: og
+ * = 1), which the tiles above need.  Per sample in order (the batch
+ * read once, in order) and output channel oc, the plane of input channel
+ * oc / og is copied padded and phase-split as the forward kernel's source
+ * (dconv_copy, xp) and dy's plane into dyp with zeros around its rows;
+ * then every tap's sum runs in the lanes of vector accumulators acc [O,
+ * K, V] over the positions f of dyp:
+ *
+ *   acc[oc, t] += dyp[f ..+V] * xp[f + off(t) ..+V]     (TB taps at a time)
+ *
+ * With unit strides (the flat form) dyp has xp's row pitch and f runs
+ * over the plane as one row, the columns and rows between the outputs
+ * zero; with strides f runs over each output row, its dyp row whole
+ * vectors (zeros past OW), reading xp's row oh*sh + kh*dh at the tap's
+ * phase.  The zeros drop the products at positions that are no output.
+ * Last, dw [oc, t] = hsum(acc[oc, t]).  Both copies stay in L1 for the
+ * taps.  The sample loop's copies are workspaces and acc an accumulator
+ * of it (loop_privatize: one per core, the samples in chunks, the chunks'
+ * sums added in order; the same bits on any thread count).
+ *
+ *   conv_dw(x [N, 128, 56, 56], dy [N, 128, 56, 56]) -> [128, 1, 3, 3], pad 1
+ *     => xp [58 x 58], dyp [56 rows at pitch 58], F = 3246 positions,
+ *        203 vectors x 9 taps, 9 accumulators */
+enum { DWW_TB_MAX = 16 };
+
+static bool dwise_dw(Lower *L, DConv *D)
+{
+    enum { DW, X, DY };
+    int V = L->t->vlen, K = D->k_sz;
+    if (D->cg != 1 || V < 2)
+        return false;
+    kernel_vectors(L->k, V);
+    bool flat = D->s[0] == 1 && D->s[1] == 1 && D->s[2] == 1;
+    int OD = D->out[0], OH = D->out[1], OW = D->out[2], OWv = (OW + V - 1) / V * V;
+    dconv_xp_geom(D);
+    if (!flat) /* whole vectors per output row, read at any tap */
+        D->wq = OWv + (D->k[2] - 1) * D->d[2] / D->phases;
+    int rowlen = D->phases * D->wq;
+    D->plane = (long)D->ext[0] * D->ext[1] * rowlen;
+    /* positions f: rows of dyp (segments) x vectors per row */
+    int nseg = flat ? 1 : OD * OH, pitch = flat ? rowlen : OWv;
+    int nvec = flat ? (((OD - 1) * D->ext[1] + OH - 1) * rowlen + OW + V - 1) / V : OWv / V;
+    long xsz = D->plane + V, dsz = flat ? D->plane + V : (long)nseg * OWv;
+    D->src = kernel_scratch(L->a, L->k, "xp", xsz, 0);
+    int dyp = kernel_scratch(L->a, L->k, "dyp", dsz, 0);
+    int accb = kernel_scratch(L->a, L->k, "acc", (long)D->n_out * K * V, 0);
+    D->xp1 = true;
+
+    Stmt *p = L->k->body;
+    /* the slack past xp's plane and dyp's gaps: zero in every copy */
+    lzero(L, p, D->src, li(L, (int)D->plane), li(L, V));
+    lzero(L, p, dyp, li(L, 0), li(L, (int)dsz));
+    lzero(L, p, accb, li(L, 0), li(L, D->n_out * K * V));
+    Stmt *q = p;
+    Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
+    lpriv(L, q, D->src);
+    lpriv(L, q, dyp);
+    lpriv_sum(L, q, accb);
+    Expr *oc = lfor(L, &q, "oc", li(L, 0), li(L, D->n_out));
+    Expr *ab = lbind(L, q, "ab", lmul(L, oc, li(L, K * V)));
+    dconv_copy(L, D, q, lmad(L, nb, D->n_in, ldiv(L, oc, li(L, D->og))), li(L, 0));
+    /* dyp's row (od, oh) at (od * E + oh) * pitch */
+    int E = flat ? D->ext[1] : OH;
+    Stmt *c = q;
+    Expr *od = lfor(L, &c, "od", li(L, 0), li(L, OD));
+    Expr *oh = lfor(L, &c, "oh", li(L, 0), li(L, OH));
+    Expr *yr = lbind(L, c, "yr", lmul(L, lmad(L, lmad(L, lmad(L, nb, D->n_out, oc), OD, od), OH, oh), li(L, OW)));
+    Expr *dr = lbind(L, c, "dr", lmul(L, lmad(L, od, E, oh), li(L, pitch)));
+    Expr *ow = lfor_indep(L, &c, "ow", li(L, 0), li(L, OW));
+    lstore(L, c, dyp, ladd(L, dr, ow), lload(L, DY, ladd(L, yr, ow)), false);
+    /* the taps, TB at a time: their sums over every position */
+    int TB = L->t->vregs - 3;
+    TB = TB > DWW_TB_MAX ? DWW_TB_MAX : TB < 1 ? 1 : TB;
+    for (int t0 = 0; t0 < K; t0 += TB) {
+        int nt = K - t0 < TB ? K - t0 : TB, acc[DWW_TB_MAX], off[DWW_TB_MAX];
+        for (int i = 0; i < nt; i++) {
+            int t = t0 + i, kw = t % D->k[2], kh = t / D->k[2] % D->k[1], kd = t / (D->k[2] * D->k[1]);
+            int sh = kw * D->d[2];
+            off[i] = ((kd * D->d[0]) * D->ext[1] + kh * D->d[1]) * rowlen + sh % D->phases * D->wq + sh / D->phases;
+            acc[i] = ldecl(L, q, "acc", T_V32, ex_vload(L->a, accb, ladd(L, ab, li(L, t * V))));
+        }
+        Stmt *r = q;
+        Expr *sg = lfor(L, &r, "sg", li(L, 0), li(L, nseg));
+        /* segment sg = output row (od, oh) reads xp from row (od*sd, oh*sh) */
+        Expr *xb = li(L, 0), *db = li(L, 0);
+        if (!flat) {
+            Expr *sod = ldiv(L, sg, li(L, OH)), *soh = ex_bin(L->a, X_MOD, sg, li(L, OH));
+            xb = lbind(L, r, "xb", lmul(L, lmad(L, lmul(L, sod, li(L, D->s[0])), D->ext[1], lmul(L, soh, li(L, D->s[1]))),
+                                         li(L, rowlen)));
+            db = lbind(L, r, "db", lmul(L, sg, li(L, OWv)));
+        }
+        Expr *v = lfor(L, &r, "v", li(L, 0), li(L, nvec));
+        Expr *f = lbind(L, r, "f", lmul(L, v, li(L, V)));
+        int dv = ldecl(L, r, "dv", T_V32, ex_vload(L->a, dyp, ladd(L, db, f)));
+        Expr *xf = lbind(L, r, "xf", ladd(L, xb, f));
+        for (int i = 0; i < nt; i++) {
+            int xv = ldecl(L, r, "xv", T_V32, ex_vload(L->a, D->src, ladd(L, xf, li(L, off[i]))));
+            lassign(L, r, acc[i], lfma(L, lvar(L, xv), lvar(L, dv), lvar(L, acc[i])));
+        }
+        for (int i = 0; i < nt; i++)
+            lstore(L, q, accb, ladd(L, ab, li(L, (t0 + i) * V)), lvar(L, acc[i]), false);
+    }
+    /* dw [oc, t] = the sum of its lanes */
+    Expr *ot = lfor_indep(L, &p, "ot", li(L, 0), li(L, D->n_out * K));
+    int a = ldecl(L, p, "a", T_V32, ex_vload(L->a, accb, lmul(L, ot, li(L, V))));
+    lstore(L, p, DW, ot, ex_hsum(L->a, L->k, a), false);
+    return true;
+}
+
+/* dw [O, C/g, K...] by the vector kernel above or, for a depthwise layer,
+ * dwise_dw; false (nothing lowered) when neither applies. */
 bool lower_conv_dw_vec(Lower *L)
 {
     enum { DW, X, DY };
@@ -679,7 +796,7 @@ bool lower_conv_dw_vec(Lower *L)
     dconv_sizes(D, &G, false);
     W.rows = D->cg * D->k_sz;
     if (!direct_dw_tile(L->t->vlen, L->t->vregs, D->og, W.rows, &W.V, &W.mr, &W.nv))
-        return false;
+        return dwise_dw(L, D);
     int V = W.V;
     if (V >= 2)
         kernel_vectors(L->k, V);

@@ -234,6 +234,17 @@ CASES = [
          lambda: Net(lambda m, x: m.c(x), c=conv(4, 8, 3, groups=4, padding=1))),
     Case("conv_depthwise_rows", (3, 10, 20),
          lambda: Net(lambda m, x: m.c(x), c=conv(3, 3, 3, groups=3, padding=1))),
+    # the depthwise weight gradient (lower_direct.c, dwise_dw): a 7x7 kernel
+    # (49 taps: passes of 29 taps with 32 vector registers, 13 with 16);
+    # 3D in the flat form (zeros between the rows and depth planes of dy's
+    # copy) with a dilated width; 3D strided, each output row in whole
+    # vectors, with channel multiplier 2
+    Case("conv_depthwise_k7", (4, 12, 21),
+         lambda: Net(lambda m, x: m.c(x), c=conv(4, 4, 7, groups=4, padding=3))),
+    Case("conv3d_depthwise", (4, 5, 6, 19),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(4, 4, 3, groups=4, padding=(1, 1, 2), dilation=(1, 1, 2)))),
+    Case("conv3d_depthwise_strided", (3, 5, 7, 18),
+         lambda: Net(lambda m, x: m.c(x), c=nn.Conv3d(3, 6, 3, groups=3, stride=(2, 1, 2), padding=1))),
     # a kernel wider than the direct micro-kernel unrolls: its kw loop
     Case("conv1d_k17", (2, 40),
          lambda: Net(lambda m, x: m.c(x), c=nn.Conv1d(2, 3, 17, padding=8, dilation=2))),

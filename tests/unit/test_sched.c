@@ -58,20 +58,21 @@ static void expect(const Model *m, const Sched *s, const char *name, Algo a)
 }
 
 /* LeNet (the cost model, reference target): conv runs the direct
- * micro-kernel, c2's input gradient (6 channels written) and c1's weight
- * gradient im2col GEMMs, c2's weight gradient the direct kernel, dense layers GEMMs, sources nothing, the rest
- * direct loops. */
+ * micro-kernel, c2's input gradient (6 channels written) an im2col GEMM,
+ * both weight gradients direct kernels, dense layers GEMMs, sources
+ * nothing, the rest direct loops. */
 static void test_lenet_auto(void **state)
 {
     (void)state;
     Model *m = load_diff(lenet_src, ALGO_NONE);
     Sched *s = sched_choose(m);
     /* c2.dw: 16 output channels, whole vectors for the direct weight
-     * gradient; c1.dw's 6 are not */
-    static const char *const direct[] = {"c1", "c2", "c2.dw"};
+     * gradient's tiles; c1.dw's 6 are not, but its one input channel
+     * takes the depthwise form */
+    static const char *const direct[] = {"c1", "c2", "c2.dw", "c1.dw"};
     for (size_t i = 0; i < sizeof direct / sizeof direct[0]; i++)
         expect(m, s, direct[i], ALGO_DIRECT);
-    static const char *const im2col[] = {"c2.dx", "c1.dw"};
+    static const char *const im2col[] = {"c2.dx"};
     for (size_t i = 0; i < sizeof im2col / sizeof im2col[0]; i++)
         expect(m, s, im2col[i], ALGO_IM2COL);
     static const char *const gemm[] = {"f1", "f2", "f3", "f1.dx", "f1.dw", "f3.dx", "f3.dw"};
@@ -88,8 +89,7 @@ static void test_lenet_auto(void **state)
     model_free(m);
 }
 
-/* Depthwise forward and input gradient stay direct, its weight gradient
- * im2col; the small pointwise layer runs direct, its input gradient im2col
+/* Depthwise forward, input and weight gradient run direct; the small pointwise layer runs direct, its input gradient im2col
  * and its weight gradient direct (whole vectors of output channels). */
 static void test_separable_auto(void **state)
 {
@@ -97,7 +97,7 @@ static void test_separable_auto(void **state)
     Model *m = load_diff(separable_src, ALGO_NONE);
     Sched *s = sched_choose(m);
     expect(m, s, "dw", ALGO_DIRECT);
-    expect(m, s, "dw.dw", ALGO_IM2COL);
+    expect(m, s, "dw.dw", ALGO_DIRECT);
     expect(m, s, "pw", ALGO_DIRECT);
     expect(m, s, "pw.dx", ALGO_IM2COL);
     expect(m, s, "pw.dw", ALGO_DIRECT);
