@@ -52,7 +52,10 @@ import rows  # noqa: E402
 
 def module(r):
     if isinstance(r, rows.Net):
-        import lenet_torch   # the only Net so far
+        if r.torchvision:
+            import torchvision
+            return getattr(torchvision.models, r.torchvision)(weights=None).eval()
+        import lenet_torch
         assert r.name == "lenet"
         return lenet_torch.LeNet().eval()
     if r.op == "dense":
@@ -77,15 +80,19 @@ class Case:
             self.x = torch.rand(batch, *self.row.inp) * 2 - 1
             if isinstance(self.row, rows.Row):
                 self.target = torch.zeros(batch, *rows.out_shape(self.row))
+            else:
+                self.target = torch.zeros(batch, dtype=torch.long)
 
     def call(self, mode, batch):
         x = self.x[:batch]
+        self.m.train(mode == "train")   # batch norm: running or batch statistics
         if mode == "forward":
             with torch.no_grad():
                 self.m(x)
         else:
             self.m.zero_grad(set_to_none=True)
-            F.mse_loss(self.m(x), self.target[:batch]).backward()
+            loss = F.mse_loss if isinstance(self.row, rows.Row) else F.cross_entropy
+            loss(self.m(x), self.target[:batch]).backward()
 
 
 def loaded_blas():

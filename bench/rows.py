@@ -45,13 +45,26 @@ ROWS = [
 # (mode, batch) of every measurement of a row, in the order they are run.
 CONFIGS = [("forward", 1), ("forward", 32), ("train", 32)]
 
-# Whole networks whose forward entry is timed through the same driver; the
-# torch side is bench/lenet_torch.py's LeNet.  macs: per sample, as
-# `netc check` prints them (the suite checks that it still does): conv1
-# 117,600 + conv2 240,000 + dense 48,000 + 10,080 + 840.
-Net = namedtuple("Net", "name path inp macs first_layer_macs")
-NETS = [Net("lenet", "examples/lenet.net", (1, 28, 28), 416520, 117600)]
-NET_CONFIGS = [("forward", 1), ("forward", 64)]
+# Whole networks timed through the same driver, each at its (mode, batch)
+# configs.  The torch side: bench/lenet_torch.py's LeNet, or torchvision's
+# model of the same name (the zoo's networks have torchvision's layers and
+# parameter counts, tests/zoo_tv.sh); "train" is one step's forward and
+# backward against a cross-entropy loss (labels 0), batch norm on batch
+# statistics, no optimiser update on either side.  macs: per sample, as
+# `netc check` prints them (the suite checks that it still does); LeNet's:
+# conv1 117,600 + conv2 240,000 + dense 48,000 + 10,080 + 840.
+Net = namedtuple("Net", "name path inp macs first_layer_macs configs torchvision")
+IMAGENET_CONFIGS = [("forward", 1), ("forward", 8), ("train", 8)]
+NETS = [
+    Net("lenet", "examples/lenet.net", (1, 28, 28), 416520, 117600,
+        [("forward", 1), ("forward", 64)], None),
+    Net("mobilenet_v2", "examples/zoo/mobilenet_v2.net", (3, 224, 224), 307452384, 10838016,
+        IMAGENET_CONFIGS, "mobilenet_v2"),
+    Net("resnet18", "examples/zoo/resnet18.net", (3, 224, 224), 1816557056, 118013952,
+        IMAGENET_CONFIGS, "resnet18"),
+    Net("vgg16", "examples/zoo/vgg16.net", (3, 224, 224), 15470264320, 86704128,
+        IMAGENET_CONFIGS, "vgg16"),
+]
 
 
 def net_train_flops(n):
@@ -80,6 +93,8 @@ TRAIN_FACTOR = 2   # first layer: forward + weight gradient, no input gradient
 
 
 def flops(r, mode, batch):
+    if isinstance(r, Net):
+        return (net_train_flops(r) if mode == "train" else 2 * r.macs) * batch
     f = 2 * macs(r) * batch
     return f * TRAIN_FACTOR if mode == "train" else f
 

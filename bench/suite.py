@@ -187,7 +187,7 @@ def cmd_layers(args):
             f.write(rows.net_text(r))
         work_list.append((r, path, rows.CONFIGS))
     for n in rows.select(args.rows, rows.NETS):
-        work_list.append((n, os.path.join(ROOT, n.path), rows.NET_CONFIGS))
+        work_list.append((n, os.path.join(ROOT, n.path), n.configs))
     for r, path, configs in work_list:
         emit("check model=%s macs=%d netc_macs=%s" % (r.name, rows.macs(r), netc_macs(args.netc, path)))
         workers = []
@@ -298,8 +298,7 @@ class Rates:
         if not v:
             return None, ""
         sec = statistics.median(s for s, _ in v)
-        flops = rows.flops(r, mode, batch) if isinstance(r, rows.Row) else 2 * r.macs * batch
-        return flops / sec * 1e-9, v[0][1]
+        return rows.flops(r, mode, batch) / sec * 1e-9, v[0][1]
 
     def best(self, r, mode, batch, side):
         """(rate, threads, label): the best thread count; a serial netc's
@@ -327,7 +326,7 @@ def layer_table(title, items, mode, batch, rates, peak):
            "| netc best (T) | %% of T peak | PyTorch %dT | PyTorch best (T) | netc / PyTorch best |" % tmax,
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in items:
-        flops = rows.flops(r, mode, batch) if isinstance(r, rows.Row) else 2 * r.macs * batch
+        flops = rows.flops(r, mode, batch)
         n1, _ = rates.get(r, mode, batch, "netc-llvm", 1)
         c1, _ = rates.get(r, mode, batch, "netc-c", 1)
         t1, _ = rates.get(r, mode, batch, "torch", 1)
@@ -375,13 +374,23 @@ def cmd_report(args):
         md += ["## Layers", ""]
         for mode, batch in rows.CONFIGS:
             md += layer_table(titles[mode] % batch, layer_rows, mode, batch, rates, peak)
-    nets = [n for n in rows.NETS if n.name in models]
-    if nets or train:
+    lenet = [n for n in rows.NETS[:1] if n.name in models]
+    if lenet or train:
         md += ["## LeNet-5", ""]
-    for mode, batch in rows.NET_CONFIGS:
-        if nets:
-            md += layer_table("inference (`lenet_forward`), batch %d" % batch, nets, mode, batch,
+    for mode, batch in rows.NETS[0].configs:
+        if lenet:
+            md += layer_table("inference (`lenet_forward`), batch %d" % batch, lenet, mode, batch,
                               rates, peak)
+    zoo = [n for n in rows.NETS[1:] if n.name in models]
+    if zoo:
+        md += ["## Networks (examples/zoo, 224x224, against torchvision's models)", "",
+               "A training step is the forward and backward pass against a cross-entropy loss, "
+               "batch norm on batch statistics, without the optimiser's update; its FLOPs are "
+               "3x the forward's, 2x for the first layer. Inference runs batch norm on the "
+               "running statistics (netc folds it into the convolutions).", ""]
+        for mode, batch in rows.IMAGENET_CONFIGS:
+            title = ("inference, batch %d" if mode == "forward" else "training step, batch %d") % batch
+            md += layer_table(title, zoo, mode, batch, rates, peak)
     if train:
         per_image = rows.net_train_flops(rows.NETS[0])
         p1 = peak.get(("fma", 1))

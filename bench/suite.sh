@@ -45,8 +45,8 @@ mkdir -p "$out" "$work"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(loadavg)
 
-# ---- packages: PyTorch, the BLAS it calls, and GNU time for peak RSS ----
-pkgs=(python3-torch libopenblas0-pthread time)
+# ---- packages: PyTorch, torchvision (the networks), the BLAS, GNU time for peak RSS ----
+pkgs=(python3-torch python3-torchvision libopenblas0-pthread time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
