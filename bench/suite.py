@@ -9,7 +9,7 @@ which installs, builds and measures the peak first; the subcommands are:
                   [--threads 1,2] [--backends llvm,c]
   suite.py report RAW.txt > RAW.md
 
-`layers` compiles each row of bench/rows.py (and examples/lenet.net) with
+`layers` compiles each row of bench/rows.py (and the networks of rows.NETS) with
 netc, links it with bench/layer_main.c, and starts one driver per row and
 backend plus one bench/layers_torch.py for all rows, each in --serve mode.
 Repetitions are interleaved: for every (mode, batch), repetition k runs
