@@ -47,7 +47,10 @@
  * conv_dw (the weight gradient, lower_conv_dw_vec) reads the same source:
  * tiles of taps x output channels in vector accumulators, one input value
  * broadcast per tap and pixel against a vector of the transposed dy (see
- * "the weight gradient" below).
+ * "the weight gradient" below); a layer with one input channel per group
+ * and output channels that are not whole vectors (depthwise) sums each
+ * tap in vector lanes over copies of both planes instead (dwise_dw, "the
+ * depthwise weight gradient").
  */
 #include "lower_direct.h"
 #include "lower_impl.h"
