@@ -223,7 +223,7 @@ static double dwise_dw_cost(const ConvDims *c, const Target *t)
     int a = c->p->nsp - 1;
     double pos = c->unit_stride ? rows * (c->ow + (c->p->kernel[a] - 1) * c->p->dilation[a])
                                 : rows * ceil(c->ow / V) * V;
-    double blocks = ceil(K / fmin(t->vregs - 3, 16));
+    double blocks = ceil(K / direct_dwise_taps(t->vregs));
     double cycles = c->batch * c->groups * c->og * ceil(pos / V) * (K + blocks) / 2;
     double io = io_bytes(c);
     return cycles / (COST_DWISE_EFF * COST_GHZ) + c->batch * stream(t, io, io);

@@ -678,11 +678,11 @@ static void dw_region(Lower *L, Stmt *p, const DwConv *W, Expr *nb, int nrb, int
  * dw [O, 1, K] of a layer with one input channel per group whose og
  * output channels per group are not whole vectors (a depthwise layer: og
  * = 1), which the tiles above need.  Per sample in order (the batch
- * read once, in order) and output channel oc, the plane of input channel
- * oc / og is copied padded and phase-split as the forward kernel's source
- * (dconv_copy, xp) and dy's plane into dyp with zeros around its rows;
- * then every tap's sum runs in the lanes of vector accumulators acc [O,
- * K, V] over the positions f of dyp:
+ * read once, in order) and group g, the plane of input channel g is
+ * copied padded and phase-split as the forward kernel's source
+ * (dconv_copy, xp); per output channel oc of the group, dy's plane into
+ * dyp with zeros around its rows, then every tap's sum runs in the lanes
+ * of vector accumulators acc [O, K, V] over the positions f of dyp:
  *
  *   acc[oc, t] += dyp[f ..+V] * xp[f + off(t) ..+V]     (TB taps at a time)
  *
@@ -700,6 +700,12 @@ static void dw_region(Lower *L, Stmt *p, const DwConv *W, Expr *nb, int nrb, int
  *     => xp [58 x 58], dyp [56 rows at pitch 58], F = 3246 positions,
  *        203 vectors x 9 taps, 9 accumulators */
 enum { DWW_TB_MAX = 16 };
+
+int direct_dwise_taps(int vregs)
+{
+    int tb = vregs - 3;
+    return tb > DWW_TB_MAX ? DWW_TB_MAX : tb < 1 ? 1 : tb;
+}
 
 static bool dwise_dw(Lower *L, DConv *D)
 {
@@ -734,9 +740,11 @@ static bool dwise_dw(Lower *L, DConv *D)
     lpriv(L, q, D->src);
     lpriv(L, q, dyp);
     lpriv_sum(L, q, accb);
-    Expr *oc = lfor(L, &q, "oc", li(L, 0), li(L, D->n_out));
+    Expr *g = lfor(L, &q, "g", li(L, 0), li(L, D->groups));
+    dconv_copy(L, D, q, lmad(L, nb, D->n_in, g), li(L, 0)); /* cg = 1: channel g */
+    Expr *o = lfor(L, &q, "o", li(L, 0), li(L, D->og));
+    Expr *oc = lbind(L, q, "oc", lmad(L, g, D->og, o));
     Expr *ab = lbind(L, q, "ab", lmul(L, oc, li(L, K * V)));
-    dconv_copy(L, D, q, lmad(L, nb, D->n_in, ldiv(L, oc, li(L, D->og))), li(L, 0));
     /* dyp's row (od, oh) at (od * E + oh) * pitch */
     int E = flat ? D->ext[1] : OH;
     Stmt *c = q;
@@ -747,8 +755,7 @@ static bool dwise_dw(Lower *L, DConv *D)
     Expr *ow = lfor_indep(L, &c, "ow", li(L, 0), li(L, OW));
     lstore(L, c, dyp, ladd(L, dr, ow), lload(L, DY, ladd(L, yr, ow)), false);
     /* the taps, TB at a time: their sums over every position */
-    int TB = L->t->vregs - 3;
-    TB = TB > DWW_TB_MAX ? DWW_TB_MAX : TB < 1 ? 1 : TB;
+    int TB = direct_dwise_taps(L->t->vregs);
     for (int t0 = 0; t0 < K; t0 += TB) {
         int nt = K - t0 < TB ? K - t0 : TB, acc[DWW_TB_MAX], off[DWW_TB_MAX];
         for (int i = 0; i < nt; i++) {

@@ -17,4 +17,8 @@
  * og is not whole vectors (the scalar loops of lower_conv.c run then). */
 bool direct_dw_tile(int vlen, int vregs, int og, int rows, int *V, int *mr, int *nv);
 
+/* Taps per pass of the depthwise weight gradient (dwise_dw): one vector
+ * accumulator each, beside dy's vector and the loads, on vregs registers. */
+int direct_dwise_taps(int vregs);
+
 #endif

@@ -96,24 +96,20 @@ static int sum_count(SumKind k)
 /* The terms at elements i ..+V (V >= 2: vectors) into t[]. */
 static void sum_terms(Lower *L, Stmt *p, const SumTerms *T, Expr *i, int V, Expr **t)
 {
-    Expr *x = NULL, *dy = NULL, *xhat = NULL;
-    x = lvar(L, ldecl(L, p, "xv", lvt(V), lvld(L, V, T->x, i)));
-    if (T->kind == SUM_DY || T->kind == SUM_DYXHAT)
-        dy = lvar(L, ldecl(L, p, "gv", lvt(V), lvld(L, V, T->dy, i)));
-    if (T->kind != SUM_X) {
-        Expr *d = lvar(L, ldecl(L, p, "d", lvt(V), fsub(L, x, lvsplat(L, V, T->mean))));
-        if (T->kind == SUM_SQDEV) {
-            t[0] = fmul(L, d, d);
-            return;
-        }
-        xhat = fmul(L, d, lvsplat(L, V, T->inv));
+    Expr *x = lvar(L, ldecl(L, p, "xv", lvt(V), lvld(L, V, T->x, i)));
+    if (T->kind == SUM_X) {
+        t[0] = x;
+        return;
     }
-    switch (T->kind) {
-    case SUM_X: t[0] = x; break;
-    case SUM_DY: t[0] = dy; t[1] = fmul(L, dy, xhat); break;
-    case SUM_DYXHAT: t[0] = fmul(L, dy, xhat); break;
-    case SUM_SQDEV: break;
+    Expr *d = lvar(L, ldecl(L, p, "d", lvt(V), fsub(L, x, lvsplat(L, V, T->mean))));
+    if (T->kind == SUM_SQDEV) {
+        t[0] = fmul(L, d, d);
+        return;
     }
+    Expr *dy = lvar(L, ldecl(L, p, "gv", lvt(V), lvld(L, V, T->dy, i)));
+    Expr *dyx = fmul(L, dy, fmul(L, d, lvsplat(L, V, T->inv))); /* dy * xhat */
+    t[0] = T->kind == SUM_DY ? dy : dyx;
+    t[1] = dyx;
 }
 
 /* The sums of T's terms over channel c's elements of every sample,
@@ -136,16 +132,17 @@ static void chan_sums(Lower *L, Stmt *p, const SumTerms *T, Expr *c, int C, int 
         return;
     }
     kernel_vectors(L->k, V);
+    int W = SUM_U * V, groups = S / W, left = S % W / V, floats = S % V;
     int acc[SUM_MAX][SUM_U], tail[SUM_MAX];
     for (int k = 0; k < n; k++) {
         for (int u = 0; u < SUM_U; u++)
             acc[k][u] = ldecl(L, p, "acc", T_V32, ex_bcast(L->a, lf(L, 0.0f)));
-        tail[k] = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
+        if (floats > 0)
+            tail[k] = ldecl(L, p, "sum", T_F32, lf(L, 0.0f));
     }
     Stmt *q = p;
     Expr *nb = lfor(L, &q, "nb", li(L, 0), lbatch(L));
     Expr *base = lbind(L, q, "base", lmul(L, lmad(L, nb, C, c), li(L, S)));
-    int W = SUM_U * V, groups = S / W, left = S % W / V, floats = S % V;
     if (groups > 0) {
         Stmt *r = q;
         Expr *g = lfor(L, &r, "sg", li(L, 0), li(L, groups));
@@ -172,8 +169,8 @@ static void chan_sums(Lower *L, Stmt *p, const SumTerms *T, Expr *c, int C, int 
         Expr *v = lvar(L, acc[k][0]);
         for (int u = 1; u < SUM_U; u++)
             v = fadd(L, v, lvar(L, acc[k][u]));
-        int a = ldecl(L, p, "a", T_V32, v);
-        out[k] = lvar(L, ldecl(L, p, "sum", T_F32, fadd(L, ex_hsum(L->a, L->k, a), lvar(L, tail[k]))));
+        Expr *sum = ex_hsum(L->a, L->k, ldecl(L, p, "a", T_V32, v));
+        out[k] = lvar(L, ldecl(L, p, "sum", T_F32, floats > 0 ? fadd(L, sum, lvar(L, tail[k])) : sum));
     }
 }
 
