@@ -345,15 +345,11 @@ static double im2col_cost(const ConvDims *c, const Target *t)
  * Cg, hc], a*a GEMMs [Og, Cg] x [Cg, hc], the output transform reading
  * [a*a, Og, hc], the output tiles scattered (conv_dx: the channel roles
  * swapped, its padded copy of dy always made). */
-static double wino_cost(const ConvDims *c, const Target *t, int m)
+static double wino_block_cost(const ConvDims *c, const Target *t, int m, double hc)
 {
     double a2 = (m + 2) * (m + 2), v = t->vlen > 1 ? t->vlen : 1;
     bool dx = c->n->op == OP_CONV_DX, dw = c->n->op == OP_CONV_DW;
     double out = dx ? c->cg : c->og, in = dx ? c->og : c->cg;
-    double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
-    double T = ceil(oh / m) * ceil(ow / m);
-    int S = wino_block((int)T);
-    double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
     /* conv_dw: dy's tiles gathered channel-fastest (m*m floats a column
      * and channel, as the scatter) and through the output transform's
      * adjoint (m*m loads, a*a stores: as the input transform), then per
@@ -362,9 +358,26 @@ static double wino_cost(const ConvDims *c, const Target *t, int m)
     double xform = (in * COST_WINO_FWD + out * (dw ? COST_WINO_FWD : COST_WINO_INV)) * (hc / v) * a2 / COST_GHZ;
     double moved = (in * a2 + out * m * m) * hc * COST_WINO_MOVE_CPF / COST_GHZ;
     /* the constants were fitted with the columns streaming from L3 */
-    double per_block = c->groups * (gemm + xform + moved);
+    return c->groups * (gemm + xform + moved);
+}
+
+/* The blocks of S samples, and (conv, conv_dx) the batch's last samples
+ * one at a time where the lowering runs them so (tiles_tail). */
+static double wino_cost(const ConvDims *c, const Target *t, int m)
+{
+    bool dx = c->n->op == OP_CONV_DX, dw = c->n->op == OP_CONV_DW;
+    double in = dx ? c->og : c->cg, v = t->vlen > 1 ? t->vlen : 1;
+    double oh = dx ? c->ih : c->oh, ow = dx ? c->iw : c->ow;
+    double T = ceil(oh / m) * ceil(ow / m);
+    int S = wino_block((int)T);
+    double hc = ceil(T * S / v) * v, hc1 = ceil(T / v) * v;
+    int most = dw ? 0 : wino_tail((int)T, t->vlen);
+    int rest = (int)c->batch % S, tail = rest <= most ? rest : 0;
+    double blocks = ceil((c->batch - tail) / S);
+    double per_sample = tail ? wino_block_cost(c, t, m, hc1) : 0;
     double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;
-    return blocks * per_block + c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
+    return blocks * wino_block_cost(c, t, m, hc) + tail * per_sample +
+           c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
 }
 
 static double wino4_cost(const ConvDims *c, const Target *t)

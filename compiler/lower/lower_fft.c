@@ -647,7 +647,7 @@ static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbu
     filter_transform(L, p, f, wbuf, u);
     tiles_scratch(L, &f->t, "f", &gb, &xp);
     Expr *g, *ns, *xb, *yb;
-    tiles_blocks(L, &p, &f->t, &g, &ns, &xb, &yb);
+    tiles_blocks(L, &p, &f->t, li(L, 0), lbatch(L), &g, &ns, &xb, &yb);
     transform_inputs(L, p, f, in, xb, tiles_xstep(&f->t), ns, xp, gb, v);
     bin_gemms(L, p, f, mb, u, v, g);
     {
@@ -721,7 +721,7 @@ void lower_conv_dw_fft(Lower *L)
     {
         Stmt *b = p;
         Expr *g, *ns, *xb, *yb;
-        tiles_blocks(L, &b, &f.t, &g, &ns, &xb, &yb);
+        tiles_blocks(L, &b, &f.t, li(L, 0), lbatch(L), &g, &ns, &xb, &yb);
         int xstep = tiles_xstep(&f.t), ystep = tiles_ystep(&f.t);
         transform_inputs(L, b, &f, X, xb, xstep, ns, xp, gb, v);
         tiles_zero_missing(L, b, &f.t, gd, (int)P, (int)(P * H), (int)H, 1, ns);

@@ -53,16 +53,34 @@ void tiles_scratch(Lower *L, const Tiles *t, const char *prefix, int *gb, int *x
         lzero(L, L->k->body, *xp, li(L, 0), li(L, (int)(t->S * xps)));
 }
 
-void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr **g, Expr **ns, Expr **xb, Expr **yb)
+void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr *lo, Expr *hi, Expr **g, Expr **ns, Expr **xb,
+                  Expr **yb)
 {
     int S = t->S;
-    Expr *blk = lfor(L, p, "nb", li(L, 0), ldiv(L, ladd(L, lbatch(L), li(L, S - 1)), li(L, S)));
+    Expr *blk = lfor(L, p, "nb", li(L, 0), ldiv(L, ladd(L, lsub(L, hi, lo), li(L, S - 1)), li(L, S)));
     *g = lfor(L, p, "g", li(L, 0), li(L, t->groups));
-    Expr *n0 = lbind(L, *p, "n0", lmul(L, blk, li(L, S)));
-    *ns = S == 1 ? li(L, 1) : lbind(L, *p, "ns", lmin(L, li(L, S), lsub(L, lbatch(L), n0)));
+    Expr *n0 = lbind(L, *p, "n0", ladd(L, lo, lmul(L, blk, li(L, S))));
+    *ns = S == 1 ? li(L, 1) : lbind(L, *p, "ns", lmin(L, li(L, S), lsub(L, hi, n0)));
     Expr *ng = lmad(L, n0, t->groups, *g);
     *xb = lbind(L, *p, "xb", lmul(L, ng, li(L, t->ci * t->H * t->W)));
     *yb = lbind(L, *p, "yb", lmul(L, ng, li(L, t->co * t->OH * t->OW)));
+}
+
+void tiles_single(const Tiles *t, int V, Tiles *one)
+{
+    V = V > 1 ? V : 1;
+    *one = *t;
+    one->S = 1;
+    one->hc = (t->ntile + V - 1) / V * V;
+}
+
+Expr *tiles_tail_start(Lower *L, const Tiles *t, int most)
+{
+    Expr *r = lbind(L, L->k->body, "nr", ex_bin(L->a, X_MOD, lbatch(L), li(L, t->S)));
+    Expr *start = lsub(L, lbatch(L), r);
+    if (most < t->S - 1)
+        start = ex_select(L->a, ex_bin(L->a, X_LE, r, li(L, most)), start, lbatch(L));
+    return lbind(L, L->k->body, "nt", start);
 }
 
 void tiles_copy(Lower *L, Stmt *p, const Tiles *t, int xp, int x, Expr *xb, int xstep, Expr *ns)

@@ -53,11 +53,23 @@ int tiles_ystep(const Tiles *t);
  * writes: appended to the kernel's body, so called before its loops. */
 void tiles_scratch(Lower *L, const Tiles *t, const char *prefix, int *gb, int *xp);
 
-/* The block loop: p moves into the loops over the blocks of t->S samples
- * and the groups; *g is the group, *ns the block's samples (fewer in the
- * last block), *xb and *yb the block's first sample's group g in the
- * input and output. */
-void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr **g, Expr **ns, Expr **xb, Expr **yb);
+/* The block loop over the samples [lo, hi): p moves into the loops over
+ * the blocks of t->S samples and the groups; *g is the group, *ns the
+ * block's samples (fewer in the last block), *xb and *yb the block's
+ * first sample's group g in the input and output. */
+void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr *lo, Expr *hi, Expr **g, Expr **ns, Expr **xb,
+                  Expr **yb);
+
+/* A block of S > 1 samples computes all its S T columns even when it
+ * holds fewer samples: the batch's last r = batch % S samples can run one
+ * at a time instead, each on T columns rounded up to whole vectors of V
+ * lanes (the caller decides for which r: wino_tail).  In one, t's geometry
+ * for blocks of one sample. */
+void tiles_single(const Tiles *t, int V, Tiles *one);
+
+/* The first sample of the tail run one at a time: the batch minus its
+ * last r = batch % S samples when r <= most, else the batch (no tail). */
+Expr *tiles_tail_start(Lower *L, const Tiles *t, int most);
 
 /* The padded planes xp [S][Ci, HP, WP] (zeroed once per call by
  * tiles_scratch) of the block's ns samples, sample s's group at xb + s*xstep. */

@@ -115,6 +115,14 @@ int wino_block(int T)
     return S;
 }
 
+int wino_tail(int T, int V)
+{
+    V = V > 1 ? V : 1;
+    int S = wino_block(T), hc = (T * S + V - 1) / V * V, hc1 = (T + V - 1) / V * V;
+    int most = (hc - 1) / hc1;
+    return S == 1 ? 0 : most < S - 1 ? most : S - 1;
+}
+
 /* One node's correlation: its tiles (lower_tiles.h: input tile a x a,
  * output tile m x m) and transform. */
 typedef struct {
@@ -283,33 +291,57 @@ static void output_transform(Lower *L, Stmt *p, const Wino *w, int yt, Expr *yo,
         lstore(L, q, yt, ladd(L, yj, li(L, i * H)), out[i], false);
 }
 
+/* The scratch of one correlation: U, V, M, Y, the gathered tiles G and
+ * the padded planes xp (-1: none), sized for its widest blocks. */
+typedef struct {
+    int u, v, mb, yt, gb, xp;
+} WinoBufs;
+
+/* The samples [lo, hi) in blocks of w's S: their tiles transformed,
+ * multiplied, transformed back and scattered into out. */
+static void wino_samples(Lower *L, const Wino *w, const WinoBufs *s, int out, int in, int bbuf, Expr *lo, Expr *hi)
+{
+    const Tiles *t = &w->all;
+    long H = t->hc, Q = (long)w->T->m * w->T->m;
+    Stmt *p = L->k->body;
+    Expr *g, *ns, *xb, *yb;
+    tiles_blocks(L, &p, t, lo, hi, &g, &ns, &xb, &yb);
+    transform_inputs(L, p, w, in, xb, ns, s->xp, s->gb, s->v);
+    tile_gemms(L, p, w, s->mb, s->u, s->v);
+    Stmt *q = p;
+    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, t->co));
+    Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
+    output_transform(L, q, w, s->yt, yo, s->mb, lmul(L, oc, li(L, (int)H)));
+    Expr *bias = bbuf < 0 ? NULL : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, oc)));
+    tiles_scatter(L, q, t, out, lbind(L, q, "yc", lmad(L, oc, t->OH * t->OW, yb)), tiles_ystep(t), s->yt, yo, bias,
+                  ns);
+}
+
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
- * bias (-1: none). */
+ * bias (-1: none): blocks of S samples, then the batch's last samples one
+ * at a time where that computes fewer columns (tiles_tail).  The single
+ * sample's columns reuse the blocks' scratch; what the blocks left in its
+ * padding columns is multiplied and never read back, as each column's
+ * GEMM result depends on that column alone. */
 static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int bbuf)
 {
     const Tiles *t = &w->all;
     long a2 = (long)w->T->a * w->T->a, H = t->hc, Q = (long)w->T->m * w->T->m;
-    int u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->t.ci * w->t.co, 0);
-    int v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
-    int mb = kernel_scratch(L->a, L->k, "wm", a2 * t->co * H, 0);
-    int yt = kernel_scratch(L->a, L->k, "wy", t->co * Q * H, 0);
-    int gb, xp;
-    Stmt *p = L->k->body;
-    filter_transform(L, p, w, wbuf, u);
-    tiles_scratch(L, t, "w", &gb, &xp);
-    Expr *g, *ns, *xb, *yb;
-    tiles_blocks(L, &p, t, &g, &ns, &xb, &yb);
-    transform_inputs(L, p, w, in, xb, ns, xp, gb, v);
-    tile_gemms(L, p, w, mb, u, v);
-    {
-        Stmt *q = p;
-        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, t->co));
-        Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
-        output_transform(L, q, w, yt, yo, mb, lmul(L, oc, li(L, (int)H)));
-        Expr *bias = bbuf < 0 ? NULL : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, oc)));
-        tiles_scatter(L, q, t, out, lbind(L, q, "yc", lmad(L, oc, t->OH * t->OW, yb)), tiles_ystep(t), yt, yo,
-                      bias, ns);
-    }
+    WinoBufs s;
+    s.u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->t.ci * w->t.co, 0);
+    s.v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
+    s.mb = kernel_scratch(L->a, L->k, "wm", a2 * t->co * H, 0);
+    s.yt = kernel_scratch(L->a, L->k, "wy", t->co * Q * H, 0);
+    filter_transform(L, L->k->body, w, wbuf, s.u);
+    tiles_scratch(L, t, "w", &s.gb, &s.xp);
+    Wino one = *w;
+    int most = wino_tail(t->ntile, L->t->vlen);
+    tiles_single(&w->t, L->t->vlen, &one.t);
+    tiles_single(&w->all, L->t->vlen, &one.all);
+    Expr *tail = most ? tiles_tail_start(L, t, most) : lbatch(L);
+    wino_samples(L, w, &s, out, in, bbuf, li(L, 0), tail);
+    if (most)
+        wino_samples(L, &one, &s, out, in, bbuf, tail, lbatch(L));
 }
 
 /* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, 3, 3]); the
@@ -383,7 +415,7 @@ void lower_conv_dw_winograd(Lower *L)
     {
         Stmt *b = p;
         Expr *g, *ns, *xb, *yb;
-        tiles_blocks(L, &b, t, &g, &ns, &xb, &yb);
+        tiles_blocks(L, &b, t, li(L, 0), lbatch(L), &g, &ns, &xb, &yb);
         transform_inputs(L, b, &w, X, xb, ns, xp, gb, v);
         tiles_zero_missing(L, b, t, gd, mm, 1, H * CO, CO, ns);
         tiles_gather_dy(L, b, t, gd, li(L, 0), m, H * CO, CO, DY, yb, tiles_ystep(t), NULL, ns);
