@@ -399,7 +399,7 @@ void lower_conv_dw_winograd(Lower *L)
     const Tiles *t = &w.all; /* every group's channels; ci, co per group */
     const WinoMats *T = w.T;
     int a = T->a, m = T->m, a2 = a * a, mm = m * m, ci = w.t.ci, co = w.t.co, H = t->hc;
-    int NG = w.t.groups, per = NG * co * ci, O = NG * co, CO = t->co;
+    int NG = w.t.groups, per = NG * co * ci, CO = t->co;
     int v = kernel_scratch(L->a, L->k, "wv", (long)a2 * t->ci * H, 0);
     int d = kernel_scratch(L->a, L->k, "wd", (long)a2 * H * CO, 0);
     int acc = kernel_scratch(L->a, L->k, "ww", (long)a2 * per, 0);
@@ -444,13 +444,17 @@ void lower_conv_dw_winograd(Lower *L)
                   (MatRef){d, dcol, CO, 1, 0, 0}, li(L, ci), co, li(L, H), true);
         }
     }
-    /* each filter's a x a sums to its taps */
+    /* each filter's a x a sums to its taps: group g's dU_e^T [Cg, Og] at
+     * e*per + g*Cg*Og, row c, column o; the columns innermost, so that
+     * each of the a*a loads runs along a row (a filter's a*a sums lie a
+     * whole dU_e apart, per floats: reading them filter by filter missed
+     * the cache at every load) */
     Stmt *q = p;
-    Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
-    Expr *c = lfor(L, &q, "c", li(L, 0), li(L, ci));
-    /* group g's dU_e^T [Cg, Og] at e*per + g*Cg*Og: row c, column o % Og */
-    Expr *gg = ldiv(L, o, li(L, co));
-    Expr *ab = lbind(L, q, "ab", ladd(L, lmul(L, lmad(L, gg, ci, c), li(L, co)), lsub(L, o, lmul(L, gg, li(L, co)))));
+    Expr *gg = lfor_indep(L, &q, "g", li(L, 0), li(L, NG));
+    Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, ci));
+    Expr *og = lfor(L, &q, "o", li(L, 0), li(L, co));
+    Expr *o = lbind(L, q, "of", lmad(L, gg, co, og));
+    Expr *ab = lbind(L, q, "ab", lmad(L, lmad(L, gg, ci, c), co, og));
     Expr *du[WINO_AMAX * WINO_AMAX] = {0}, *out[9];
     load_tile(L, q, "u", du, acc, ab, per, a2);
     transform(L, q, Gt, 3, a, Gt, 3, a, du, out);
