@@ -131,6 +131,8 @@ typedef struct {
                   transforms run over all of them, the GEMMs per group   */
     const WinoMats *T;
     bool dx;   /* conv_dx: flipped filter, swapped channels              */
+    int mr;    /* U_e's micro-panel height (lgemm_pack layout)           */
+    int pb;    /* floats of one group's packed U_e [Co, Ci]              */
 } Wino;
 
 static void wino_geom(Wino *w, Lower *L, bool dx, const Geom *G)
@@ -197,22 +199,33 @@ static void load_tile(Lower *L, Stmt *p, const char *name, Expr **v, int buf, Ex
         v[i] = lvar(L, ldecl(L, p, name, T_F32, lload(L, buf, ladd(L, base, li(L, i * step)))));
 }
 
-/* U [a*a, O, Cg] = G w G^T for every w [O, Cg, 3, 3] filter (flipped for
- * conv_dx): the taps first copied tap-major, wt [9, O*Cg] (scalar), then
- * one loop over the O*Cg filters with unit-stride loads and stores, which
- * loop_vectorize widens (filter f = o*Cg + c). */
+/* U_e = G w G^T for every w [O, Cg, 3, 3] filter (flipped for conv_dx),
+ * each group's U_e [Co, Ci] packed for lgemm (lgemm_pack's layout, w->mr
+ * rows a micro-panel, w->pb floats): the taps first copied tap-major into
+ * the packed order, wt [9, G pb] (scalar; the panel's unused rows zero),
+ * then one loop over the G pb positions with unit-stride loads and
+ * stores, which loop_vectorize widens.  conv reads U_e's row o, column c
+ * from filter (o, c), conv_dx row c, column o. */
 static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
 {
     const WinoMats *T = w->T;
-    int O = w->t.groups * (w->dx ? w->t.ci : w->t.co), cg = w->dx ? w->t.co : w->t.ci;
-    int a = T->a, F = O * cg;
+    int G = w->t.groups, M = w->t.co, K = w->t.ci, mr = w->mr, F = G * w->pb, a = T->a;
     int wt = kernel_scratch(L->a, L->k, "wt", 9L * F, 0);
+    if (w->pb > M * K)
+        lzero(L, p, wt, li(L, 0), li(L, 9 * F));
     {
+        /* filter (o, c) of group g: w[((g*O + o)*Cg + c)*9 + tap] */
+        int O = w->dx ? K : M, cg = w->dx ? M : K;
         Stmt *q = p;
-        Expr *f = lfor_indep(L, &q, "f", li(L, 0), li(L, F));
-        Expr *fb = lbind(L, q, "fb", lmul(L, f, li(L, 9)));
+        Expr *g = lfor_indep(L, &q, "g", li(L, 0), li(L, G));
+        Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
+        Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
+        Expr *r = w->dx ? c : o, *k = w->dx ? o : c;
+        Expr *at = lbind(L, q, "pu", ladd(L, lmad(L, g, w->pb, lmad(L, ldiv(L, r, li(L, mr)), mr * K, lmul(L, k, li(L, mr)))),
+                                          ex_bin(L->a, X_MOD, r, li(L, mr))));
+        Expr *fb = lbind(L, q, "fb", lmul(L, lmad(L, lmad(L, g, O, o), cg, c), li(L, 9)));
         for (int i = 0; i < 9; i++)
-            lstore(L, q, wt, ladd(L, f, li(L, i * F)), lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i))), false);
+            lstore(L, q, wt, ladd(L, at, li(L, i * F)), lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i))), false);
     }
     Stmt *q = p;
     Expr *f = lfor_indep(L, &q, "f", li(L, 0), li(L, F));
@@ -259,17 +272,15 @@ static void transform_inputs(Lower *L, Stmt *b, const Wino *w, int in, Expr *xb,
 
 /* M_e [Co, hc] = U_e V_e for each of the a*a tile positions e and group
  * g (V_e and M_e hold every group's channels, group g's from row g*Cg and
- * g*Co): with U_e [O, Cg] read as group g's [Co, Ci] block (conv) or its
- * transpose (conv_dx). */
+ * g*Co), with U_e group g's packed [Co, Ci] (filter_transform). */
 static void tile_gemms(Lower *L, Stmt *p, const Wino *w, int mb, int u, int v)
 {
-    int a = w->T->a, H = w->t.hc, ci = w->t.ci, co = w->t.co, G = w->t.groups, per = G * ci * co;
+    int a = w->T->a, H = w->t.hc, ci = w->t.ci, co = w->t.co, G = w->t.groups;
     Stmt *q = p;
     Expr *eg = lfor_indep(L, &q, "e", li(L, 0), li(L, a * a * G));
     Expr *e = G == 1 ? eg : lbind(L, q, "ep", ldiv(L, eg, li(L, G)));
     Expr *g = G == 1 ? li(L, 0) : lbind(L, q, "g", lsub(L, eg, lmul(L, e, li(L, G))));
-    Expr *ub = ladd(L, lmul(L, e, li(L, per)), lmul(L, g, li(L, ci * co)));
-    MatRef A = w->dx ? (MatRef){u, ub, 1, co, 0, 0} : (MatRef){u, ub, ci, 1, 0, 0};
+    MatRef A = {u, lmul(L, eg, li(L, w->pb)), 0, 0, w->mr, ci};
     Expr *mrow = lmad(L, e, G * co, lmul(L, g, li(L, co))), *vrow = lmad(L, e, G * ci, lmul(L, g, li(L, ci)));
     lgemm(L, q, (MatRef){mb, lmul(L, mrow, li(L, H)), H, 1, 0, 0}, A, (MatRef){v, lmul(L, vrow, li(L, H)), H, 1, 0, 0},
           li(L, co), H, li(L, ci), false);
@@ -327,17 +338,23 @@ static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int b
 {
     const Tiles *t = &w->all;
     long a2 = (long)w->T->a * w->T->a, H = t->hc, Q = (long)w->T->m * w->T->m;
+    Wino pw = *w, one = *w; /* pw: w with U's packing */
+    int most = wino_tail(t->ntile, L->t->vlen);
+    tiles_single(&w->t, L->t->vlen, &one.t);
+    tiles_single(&w->all, L->t->vlen, &one.all);
+    /* one packing serves the blocks and the single samples: the smaller
+     * panel height fits the registers of both micro-kernels */
+    int M = w->t.co, mr = lgemm_pack_mr(L, M, w->t.hc), mr1 = lgemm_pack_mr(L, M, one.t.hc);
+    pw.mr = one.mr = most && mr1 < mr ? mr1 : mr;
+    pw.pb = one.pb = (M + pw.mr - 1) / pw.mr * pw.mr * w->t.ci;
+    w = &pw;
     WinoBufs s;
-    s.u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->t.ci * w->t.co, 0);
+    s.u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->pb, 0);
     s.v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
     s.mb = kernel_scratch(L->a, L->k, "wm", a2 * t->co * H, 0);
     s.yt = kernel_scratch(L->a, L->k, "wy", t->co * Q * H, 0);
     filter_transform(L, L->k->body, w, wbuf, s.u);
     tiles_scratch(L, t, "w", &s.gb, &s.xp);
-    Wino one = *w;
-    int most = wino_tail(t->ntile, L->t->vlen);
-    tiles_single(&w->t, L->t->vlen, &one.t);
-    tiles_single(&w->all, L->t->vlen, &one.all);
     Expr *tail = most ? tiles_tail_start(L, t, most) : lbatch(L);
     wino_samples(L, w, &s, out, in, bbuf, li(L, 0), tail);
     if (most)
