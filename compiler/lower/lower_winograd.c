@@ -402,7 +402,8 @@ static void transposed(const double *M, int rows, int cols, double *out)
  * (V_e [Cg, hc]); the m x m dy tiles (zero past the plane's edges)
  * gathered channel-fastest, Gd [m*m, hc, Og], and transformed over the
  * channels to dM = A dy A^T, D_e [hc, Og]; per position e
- * dU_e^T [Cg, Og] += V_e D_e on the micro-kernel (lgemm).  After the
+ * dU_e^T [Cg, Og] += V_e D_e on the micro-kernel (lgemm), into
+ * dU [G, Cg, a*a, Og] (position e's rows a*a*Og apart).  After the
  * batch each (o, c)'s a x a sums go back to its taps, dw = G^T dU G.
  * Every sum in a fixed order: the blocks in turn, each position's columns
  * as lgemm sums them. */
@@ -454,26 +455,26 @@ void lower_conv_dw_winograd(Lower *L)
             Expr *eg = lfor_indep(L, &q, "e", li(L, 0), li(L, a2 * NG));
             Expr *e = NG == 1 ? eg : lbind(L, q, "ep", ldiv(L, eg, li(L, NG)));
             Expr *gr = NG == 1 ? li(L, 0) : lbind(L, q, "gr", lsub(L, eg, lmul(L, e, li(L, NG))));
-            Expr *cb = ladd(L, lmul(L, e, li(L, per)), lmul(L, gr, li(L, ci * co)));
+            Expr *cb = lmul(L, lmad(L, gr, ci * a2, e), li(L, co));
             Expr *vrow = lmad(L, e, NG * ci, lmul(L, gr, li(L, ci)));
             Expr *dcol = ladd(L, lmul(L, e, li(L, H * CO)), lmul(L, gr, li(L, co)));
-            lgemm(L, q, (MatRef){acc, cb, co, 1, 0, 0}, (MatRef){v, lmul(L, vrow, li(L, H)), H, 1, 0, 0},
+            lgemm(L, q, (MatRef){acc, cb, a2 * co, 1, 0, 0}, (MatRef){v, lmul(L, vrow, li(L, H)), H, 1, 0, 0},
                   (MatRef){d, dcol, CO, 1, 0, 0}, li(L, ci), co, li(L, H), true);
         }
     }
-    /* each filter's a x a sums to its taps: group g's dU_e^T [Cg, Og] at
-     * e*per + g*Cg*Og, row c, column o; the columns innermost, so that
-     * each of the a*a loads runs along a row (a filter's a*a sums lie a
-     * whole dU_e apart, per floats: reading them filter by filter missed
-     * the cache at every load) */
+    /* each filter's a x a sums to its taps: dU [G, Cg, a*a, Og], group g's
+     * dU_e^T [Cg, Og] row c at ((g*Cg + c)*a*a + e)*Og, so that one input
+     * channel's sums for every position and output channel are one
+     * contiguous block; the output channels innermost, each of the a*a
+     * loads running along a row of it */
     Stmt *q = p;
     Expr *gg = lfor_indep(L, &q, "g", li(L, 0), li(L, NG));
     Expr *c = lfor_indep(L, &q, "c", li(L, 0), li(L, ci));
     Expr *og = lfor(L, &q, "o", li(L, 0), li(L, co));
     Expr *o = lbind(L, q, "of", lmad(L, gg, co, og));
-    Expr *ab = lbind(L, q, "ab", lmad(L, lmad(L, gg, ci, c), co, og));
+    Expr *ab = lbind(L, q, "ab", lmad(L, lmad(L, gg, ci, c), a2 * co, og));
     Expr *du[WINO_AMAX * WINO_AMAX] = {0}, *out[9];
-    load_tile(L, q, "u", du, acc, ab, per, a2);
+    load_tile(L, q, "u", du, acc, ab, co, a2);
     transform(L, q, Gt, 3, a, Gt, 3, a, du, out);
     Expr *wb = lbind(L, q, "wb", lmul(L, lmad(L, o, ci, c), li(L, 9)));
     for (int i = 0; i < 9; i++)
