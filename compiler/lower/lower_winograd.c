@@ -13,13 +13,17 @@
  * With B^T [a, a], G [a, 3] and A^T [m, a] the Lavin-Gray matrices of
  * wino_mats:
  *
- *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call
+ *   U [a*a, O, Cg]   = G w G^T            filter transform, once per call,
+ *                                         each group's U_e packed for lgemm
  *   G_c [a*a, hc]                         channel c's tiles gathered
  *   V [a*a, Ci, hc]  = B^T d B            input transform, over the columns
  *   M_e [Co, hc]     = U_e V_e            a*a GEMMs (lgemm), e = (xi, nu)
  *   Y_o [m*m, hc]    = A^T M A            output transform, over the columns
  *   y                = Y (+ bias)         scattered, through the epilogue,
  *                                         clipped at the plane's edges
+ *
+ * A batch's last n % S samples run one at a time when that computes fewer
+ * columns than one more block (wino_tail, tiles_single).
  *
  * The transforms' loops run over the columns with unit-stride loads and
  * stores (loop_vectorize widens them); the gather and scatter are the
