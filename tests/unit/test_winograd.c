@@ -221,12 +221,36 @@ static void test_error(void **state)
     }
 }
 
+/* The samples per block and the single-sample tail (wino_block,
+ * wino_tail): a block takes up to 8 samples while it holds fewer than 48
+ * tiles; a batch's last r samples run alone while r single samples'
+ * columns (T rounded up to V lanes, each) are fewer than a block's. */
+static void test_blocks(void **state)
+{
+    (void)state;
+    /* 7x7 planes by F(4x4): 4 tiles, blocks of 8, 32 columns */
+    assert_int_equal(wino_block(4), 8);
+    assert_int_equal(wino_tail(4, 16), 1);  /* 16 columns a sample */
+    assert_int_equal(wino_tail(4, 8), 3);   /* 8 a sample */
+    assert_int_equal(wino_tail(4, 1), 7);   /* no vectors: every r < 8 */
+    /* 14x14 by F(4x4): 16 tiles, blocks of 4, 64 columns */
+    assert_int_equal(wino_block(16), 4);
+    assert_int_equal(wino_tail(16, 16), 3);
+    /* 28x28 by F(2x2): 196 tiles, one sample a block, no tail */
+    assert_int_equal(wino_block(196), 1);
+    assert_int_equal(wino_tail(196, 16), 0);
+    /* 20 tiles, blocks of 4 (80 columns with 16 lanes, 32 a sample): 2 */
+    assert_int_equal(wino_block(20), 4);
+    assert_int_equal(wino_tail(20, 16), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transforms_1d),
         cmocka_unit_test(test_transforms_2d),
         cmocka_unit_test(test_error),
+        cmocka_unit_test(test_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
