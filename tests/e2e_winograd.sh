@@ -25,7 +25,7 @@ cat "$tmp/t1.txt"
 cmp -s "$tmp/t1.txt" "$tmp/t3.txt" || { echo "FAIL: training differs between 1 and 3 threads"; cat "$tmp/t3.txt"; exit 1; }
 grep -q '"train_loss":[0-9]' "$tmp/t1.txt" || { echo "FAIL: the loss is not a number"; exit 1; }
 # Blocks of samples: the 14x14 layers run blocks of 4 samples, and a
-# batch's last 1-3 samples one at a time (lower_tiles.h, tiles_tail).
+# batch's last 1-3 samples one at a time (wino_tail in lower_winograd.c).
 # predict on 11 images gives the same bits in batches of 1 (every sample
 # alone), 4 (whole blocks), 7 (a block and a tail of 3) and 11, and
 # agrees with the direct convolutions' program within 1e-4.

@@ -362,7 +362,7 @@ static double wino_block_cost(const ConvDims *c, const Target *t, int m, double 
 }
 
 /* The blocks of S samples, and (conv, conv_dx) the batch's last samples
- * one at a time where the lowering runs them so (tiles_tail). */
+ * one at a time where the lowering runs them so (wino_tail). */
 static double wino_cost(const ConvDims *c, const Target *t, int m)
 {
     bool dx = c->n->op == OP_CONV_DX, dw = c->n->op == OP_CONV_DW;

@@ -225,8 +225,8 @@ static void filter_transform(Lower *L, Stmt *p, const Wino *w, int wbuf, int u)
         Expr *o = lfor_indep(L, &q, "o", li(L, 0), li(L, O));
         Expr *c = lfor(L, &q, "c", li(L, 0), li(L, cg));
         Expr *r = w->dx ? c : o, *k = w->dx ? o : c;
-        Expr *at = lbind(L, q, "pu", ladd(L, lmad(L, g, w->pb, lmad(L, ldiv(L, r, li(L, mr)), mr * K, lmul(L, k, li(L, mr)))),
-                                          ex_bin(L->a, X_MOD, r, li(L, mr))));
+        Expr *panel = lmad(L, ldiv(L, r, li(L, mr)), mr * K, lmul(L, k, li(L, mr)));
+        Expr *at = lbind(L, q, "pu", ladd(L, lmad(L, g, w->pb, panel), ex_bin(L->a, X_MOD, r, li(L, mr))));
         Expr *fb = lbind(L, q, "fb", lmul(L, lmad(L, lmad(L, g, O, o), cg, c), li(L, 9)));
         for (int i = 0; i < 9; i++)
             lstore(L, q, wt, ladd(L, at, li(L, i * F)), lload(L, wbuf, ladd(L, fb, li(L, w->dx ? 8 - i : i))), false);
@@ -334,7 +334,7 @@ static void wino_samples(Lower *L, const Wino *w, const WinoBufs *s, int out, in
 
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
  * bias (-1: none): blocks of S samples, then the batch's last samples one
- * at a time where that computes fewer columns (tiles_tail).  The single
+ * at a time where that computes fewer columns (wino_tail).  The single
  * sample's columns reuse the blocks' scratch; what the blocks left in its
  * padding columns is multiplied and never read back, as each column's
  * GEMM result depends on that column alone. */
