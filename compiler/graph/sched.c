@@ -400,6 +400,23 @@ static const char *fft_fit(const Graph *g, const Node *n, int *nh, int *nw);
  * vector loop each), a GEMM [OC, 2 IC] x [2 IC, 2 hc] per bin with the
  * spectra (bins OC 2 IC floats) streamed from where they fit, and the
  * scatter of OC MH MW hc floats; a padded layer's input copied first. */
+static double fft_block_seconds(const ConvDims *c, const Target *t, int nh, int nw, double hc)
+{
+    bool dw = c->n->op == OP_CONV_DW, dx = c->n->op == OP_CONV_DX;
+    double oc = dx ? c->cg : c->og, ic = dx ? c->og : c->cg;
+    int kh = c->p->nsp == 2 ? c->p->kernel[0] : 1, kw = c->p->kernel[c->p->nsp - 1];
+    double mh = nh - kh + 1, mw = nw - kw + 1, v = t->vlen > 1 ? t->vlen : 1;
+    double pts = (double)nh * nw, bins = nh * (nw / 2 + 1.0), levels = log2(pts) + 1;
+    double spectra = 4.0 * c->groups * bins * oc * 2 * ic, cols = 4.0 * bins * 2 * ic * 2 * hc;
+    /* conv_dw: dy's tiles through the forward transform too, per bin a
+     * transposed copy of their spectra and the GEMM [2IC, 2hc] x [2hc, OC],
+     * the spectra inverted once (as the filter's are transformed) */
+    double xform = (ic * COST_FFT_FWD + oc * (dw ? COST_FFT_FWD : COST_FFT_INV)) * (hc / v) * pts * levels / COST_GHZ;
+    double moved = ((ic * pts + oc * mh * mw) * hc + (dw ? bins * oc * 2 * hc : 0)) * COST_FFT_MOVE_CPF / COST_GHZ;
+    double gemm = dw ? gemm_seconds(t, 2 * ic, 2 * hc, oc) : gemm_seconds(t, oc, 2 * ic, 2 * hc);
+    return c->groups * (bins * gemm + xform + moved) + stream(t, spectra, spectra) + stream(t, 2 * cols, cols);
+}
+
 static double fft_seconds(const ConvDims *c, const Target *t)
 {
     int nh, nw;
@@ -412,20 +429,17 @@ static double fft_seconds(const ConvDims *c, const Target *t)
     double mh = nh - kh + 1, mw = nw - kw + 1, v = t->vlen > 1 ? t->vlen : 1;
     double T = ceil(oh / mh) * ceil(ow / mw);
     int S = fft_block((int)T);
-    double hc = ceil(T * S / v) * v, blocks = ceil(c->batch / S);
-    double pts = (double)nh * nw, bins = nh * (nw / 2 + 1.0), levels = log2(pts) + 1;
+    double hc = ceil(T * S / v) * v, hc1 = ceil(T / v) * v;
+    /* conv and conv_dx run a batch's last samples one at a time (fft_tail) */
+    int most = dw ? 0 : fft_tail((int)T, t->vlen);
+    int rest = (int)c->batch % S, tail = rest <= most ? rest : 0;
+    double blocks = ceil((c->batch - tail) / S);
+    double pts = (double)nh * nw, levels = log2(pts) + 1;
     double filter = c->groups * oc * ic * pts * levels * COST_FFT_FILTER / COST_GHZ;
-    double spectra = 4.0 * c->groups * bins * oc * 2 * ic, cols = 4.0 * bins * 2 * ic * 2 * hc;
-    /* conv_dw: dy's tiles through the forward transform too, per bin a
-     * transposed copy of their spectra and the GEMM [2IC, 2hc] x [2hc, OC],
-     * the spectra inverted once (as the filter's are transformed) */
-    double xform = (ic * COST_FFT_FWD + oc * (dw ? COST_FFT_FWD : COST_FFT_INV)) * (hc / v) * pts * levels / COST_GHZ;
-    double moved = ((ic * pts + oc * mh * mw) * hc + (dw ? bins * oc * 2 * hc : 0)) * COST_FFT_MOVE_CPF / COST_GHZ;
-    double gemm = dw ? gemm_seconds(t, 2 * ic, 2 * hc, oc) : gemm_seconds(t, oc, 2 * ic, 2 * hc);
-    double per_block = c->groups * (bins * gemm + xform + moved) +
-                       stream(t, spectra, spectra) + stream(t, 2 * cols, cols);
     double copy = c->padded ? 2 * 4.0 * c->groups * ic * (dx ? c->pix_out : c->pix_in) : 0;
-    return filter + blocks * per_block + c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
+    return filter + blocks * fft_block_seconds(c, t, nh, nw, hc) +
+           (tail ? tail * fft_block_seconds(c, t, nh, nw, hc1) : 0) +
+           c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
 }
 
 /* winograd */

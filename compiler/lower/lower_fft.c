@@ -40,7 +40,9 @@
  * giving at least 48 columns; the padding columns, and those of the
  * samples past the batch's end in its last block, are transformed,
  * multiplied and never read back (G is zeroed once per call, so they stay
- * finite).  The scale 1/(NH NW) of the inverse is a
+ * finite).  A batch's last n % S samples run one at a time when that
+ * computes fewer columns than one more block (fft_tail, tiles_single).
+ * The scale 1/(NH NW) of the inverse is a
  * power of two, exact, folded into the filter's inputs.  The transforms
  * are straight-line code, emitted once each per kernel: a radix-2
  * decimation-in-time DFT evaluated
@@ -93,6 +95,11 @@ int fft_block(int T)
     while (S < 8 && 2 * T * S < 48)
         S *= 2;
     return S;
+}
+
+int fft_tail(int T, int V)
+{
+    return tiles_tail_most(T, fft_block(T), V);
 }
 
 /* Arithmetic per sample and group of one size: the GEMMs' multiply-adds
@@ -633,33 +640,56 @@ static void inverse_transform(Lower *L, Stmt *p, const Fft *f, int yt, Expr *yo,
     drop_dead_locals(L, q);
 }
 
+/* The scratch of one correlation: the spectra U, V, M, the output tiles
+ * Y, the gathered tiles G and the padded planes xp (-1: none), sized for
+ * its widest blocks. */
+typedef struct {
+    int u, v, mb, yt, gb, xp;
+} FftBufs;
+
+/* The samples [lo, hi) in blocks of f's S: their tiles transformed,
+ * multiplied per bin, inverted and scattered into out. */
+static void fft_samples(Lower *L, const Fft *f, const FftBufs *s, int out, int in, int bbuf, Expr *lo, Expr *hi)
+{
+    long H = f->t.hc, Q = (long)f->t.MH * f->t.MW;
+    Stmt *p = L->k->body;
+    Expr *g, *ns, *xb, *yb;
+    tiles_blocks(L, &p, &f->t, lo, hi, &g, &ns, &xb, &yb);
+    transform_inputs(L, p, f, in, xb, tiles_xstep(&f->t), ns, s->xp, s->gb, s->v);
+    bin_gemms(L, p, f, s->mb, s->u, s->v, g);
+    Stmt *q = p;
+    Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->t.co));
+    Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
+    inverse_transform(L, q, f, s->yt, yo, s->mb, lmul(L, oc, li(L, f->cols)));
+    Expr *bias = bbuf < 0 ? NULL : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->t.co, oc))));
+    tiles_scatter(L, q, &f->t, out, lbind(L, q, "yc", lmad(L, oc, f->t.OH * f->t.OW, yb)), tiles_ystep(&f->t),
+                  s->yt, yo, bias, ns);
+}
+
 /* The whole correlation, buffers out (y or dx), in (x or dy), w and the
- * bias (-1: none). */
+ * bias (-1: none): blocks of S samples, then the batch's last samples one
+ * at a time where that computes fewer columns (fft_tail), in the blocks'
+ * scratch (each column pair's GEMM result depends on that pair alone, so
+ * what the blocks left in the single sample's padding columns is never
+ * read back). */
 static void lower_fft(Lower *L, const Fft *f, int out, int in, int wbuf, int bbuf)
 {
     long nb = f->nbin, H = f->t.hc, Q = (long)f->t.MH * f->t.MW;
-    int u = kernel_scratch(L->a, L->k, "fu", nb * f->t.groups * f->t.co * 2 * f->t.ci, 0);
-    int v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->t.ci * f->cols, 0);
-    int mb = kernel_scratch(L->a, L->k, "fm", nb * f->t.co * f->cols, 0);
-    int yt = kernel_scratch(L->a, L->k, "fy", f->t.co * Q * H, 0);
-    int gb, xp;
-    Stmt *p = L->k->body;
-    filter_transform(L, p, f, wbuf, u);
-    tiles_scratch(L, &f->t, "f", &gb, &xp);
-    Expr *g, *ns, *xb, *yb;
-    tiles_blocks(L, &p, &f->t, li(L, 0), lbatch(L), &g, &ns, &xb, &yb);
-    transform_inputs(L, p, f, in, xb, tiles_xstep(&f->t), ns, xp, gb, v);
-    bin_gemms(L, p, f, mb, u, v, g);
-    {
-        Stmt *q = p;
-        Expr *oc = lfor_indep(L, &q, "oc", li(L, 0), li(L, f->t.co));
-        Expr *yo = lbind(L, q, "yo", lmul(L, oc, li(L, (int)(Q * H))));
-        inverse_transform(L, q, f, yt, yo, mb, lmul(L, oc, li(L, f->cols)));
-        Expr *bias = bbuf < 0 ? NULL
-                              : lvar(L, ldecl(L, q, "bias", T_F32, lload(L, bbuf, lmad(L, g, f->t.co, oc))));
-        tiles_scatter(L, q, &f->t, out, lbind(L, q, "yc", lmad(L, oc, f->t.OH * f->t.OW, yb)), tiles_ystep(&f->t),
-                      yt, yo, bias, ns);
-    }
+    FftBufs s;
+    s.u = kernel_scratch(L->a, L->k, "fu", nb * f->t.groups * f->t.co * 2 * f->t.ci, 0);
+    s.v = kernel_scratch(L->a, L->k, "fv", nb * 2 * f->t.ci * f->cols, 0);
+    s.mb = kernel_scratch(L->a, L->k, "fm", nb * f->t.co * f->cols, 0);
+    s.yt = kernel_scratch(L->a, L->k, "fy", f->t.co * Q * H, 0);
+    filter_transform(L, L->k->body, f, wbuf, s.u);
+    tiles_scratch(L, &f->t, "f", &s.gb, &s.xp);
+    int most = fft_tail(f->t.ntile, L->t->vlen);
+    Fft one = *f;
+    tiles_single(&f->t, L->t->vlen, &one.t);
+    one.cols = 2 * one.t.hc;
+    Expr *tail = most ? tiles_tail_start(L, &f->t, most) : lbatch(L);
+    fft_samples(L, f, &s, out, in, bbuf, li(L, 0), tail);
+    if (most)
+        fft_samples(L, &one, &s, out, in, bbuf, tail, lbatch(L));
 }
 
 /* y [N, O, OH, OW] = b + conv(x [N, C, H, W], w [O, C/g, KH, KW]) */

@@ -29,6 +29,11 @@ bool fft_size(int kh, int kw, int oh, int ow, int ci, int co, int *nh, int *nw);
  * vectors of 16), at most 8. */
 int fft_block(int T);
 
+/* The most samples the forward and input-gradient kernels run one at a
+ * time after their blocks (lower_tiles.h, tiles_tail_most), for T tiles a
+ * sample and V lanes. */
+int fft_tail(int T, int V);
+
 /* re/im [nh, nw/2 + 1] = the 2D DFT of the real tile d [nh, nw], times
  * scale (a power of two, applied to the inputs). */
 void fft_tile_fwd(int nh, int nw, const float *d, float scale, float *re, float *im);

@@ -74,6 +74,14 @@ void tiles_single(const Tiles *t, int V, Tiles *one)
     one->hc = (t->ntile + V - 1) / V * V;
 }
 
+int tiles_tail_most(int T, int S, int V)
+{
+    V = V > 1 ? V : 1;
+    int hc = (T * S + V - 1) / V * V, hc1 = (T + V - 1) / V * V;
+    int most = (hc - 1) / hc1;
+    return S == 1 ? 0 : most < S - 1 ? most : S - 1;
+}
+
 Expr *tiles_tail_start(Lower *L, const Tiles *t, int most)
 {
     Expr *r = lbind(L, L->k->body, "nr", ex_bin(L->a, X_MOD, lbatch(L), li(L, t->S)));

@@ -67,6 +67,12 @@ void tiles_blocks(Lower *L, Stmt **p, const Tiles *t, Expr *lo, Expr *hi, Expr *
  * for blocks of one sample. */
 void tiles_single(const Tiles *t, int V, Tiles *one);
 
+/* The most samples that run one at a time after the blocks of S for T
+ * tiles a sample and V lanes: a batch's last r = batch % S samples run so
+ * when r single samples' columns (T rounded up to vectors, each) are
+ * fewer than one block's; 0 when S = 1.  (wino_tail, fft_tail.) */
+int tiles_tail_most(int T, int S, int V);
+
 /* The first sample of the tail run one at a time: the batch minus its
  * last r = batch % S samples when r <= most, else the batch (no tail). */
 Expr *tiles_tail_start(Lower *L, const Tiles *t, int most);

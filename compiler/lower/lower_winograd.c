@@ -121,10 +121,7 @@ int wino_block(int T)
 
 int wino_tail(int T, int V)
 {
-    V = V > 1 ? V : 1;
-    int S = wino_block(T), hc = (T * S + V - 1) / V * V, hc1 = (T + V - 1) / V * V;
-    int most = (hc - 1) / hc1;
-    return S == 1 ? 0 : most < S - 1 ? most : S - 1;
+    return tiles_tail_most(T, wino_block(T), V);
 }
 
 /* One node's correlation: its tiles (lower_tiles.h: input tile a x a,

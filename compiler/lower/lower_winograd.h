@@ -26,10 +26,8 @@ const WinoMats *wino_mats(int m); /* m = 2 or 4 */
 int wino_block(int T);
 
 /* The most samples that the forward and input-gradient kernels run one at
- * a time after their blocks (lower_tiles.h, tiles_single), for T tiles a
- * sample and V lanes: a batch's last r = batch % S samples run so when r
- * single samples' columns (T rounded up to vectors, each) are fewer than
- * one block's.  0 when S = 1.  Example: 7x7 planes by F(4x4), T = 4,
+ * a time after their blocks, for T tiles a sample and V lanes
+ * (lower_tiles.h, tiles_tail_most).  Example: 7x7 planes by F(4x4), T = 4,
  * S = 8, 32 columns a block; with 16 lanes 16 a sample, so 1. */
 int wino_tail(int T, int V);
 
