@@ -40,14 +40,6 @@ n = 11 * 28 * 28
 data = struct.pack("<%df" % n, *[((i * 37) % 101) / 50.0 - 1.0 for i in range(n)])
 open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
 PY
-for b in 1 4 7 11; do
-  "$tmp/r" predict --weights "$tmp/r.safetensors" --input "$tmp/x.npy" --output "$tmp/y$b.npy" --batch $b
-done
-for b in 1 4 7; do
-  cmp -s "$tmp/y$b.npy" "$tmp/y11.npy" || { echo "FAIL: predict in batches of $b differs from batches of 11"; exit 1; }
-done
-"$netc" build examples/resnet_mini.net -o "$tmp/rd" --backend "$backend" --algo=direct
-"$tmp/rd" predict --weights "$tmp/r.safetensors" --input "$tmp/x.npy" --output "$tmp/yd.npy" --batch 11
 cat > "$tmp/close.py" <<'PY'
 import struct, sys
 def load(p):
@@ -59,7 +51,25 @@ err = max(abs(a - b) / (1 + abs(b)) for a, b in zip(w, d))
 print("against direct: %.2e" % err)
 sys.exit(0 if len(w) == len(d) == 110 and err < 1e-4 else 1)
 PY
-python3 "$tmp/close.py" "$tmp/y11.npy" "$tmp/yd.npy" || { echo "FAIL: winograd and direct disagree"; exit 1; }
+# batchings PROG WEIGHTS NET BATCH...: PROG's predictions of x.npy are the
+# same bits in batches of every BATCH (the last is the reference), and
+# within 1e-4 of NET built with --algo=direct, from the same weights.
+batchings() {
+  local prog=$1 weights=$2 net=$3
+  shift 3
+  local ref=${!#} b
+  for b in "$@"; do
+    "$prog" predict --weights "$weights" --input "$tmp/x.npy" --output "$tmp/y$b.npy" --batch "$b"
+  done
+  for b in "$@"; do
+    cmp -s "$tmp/y$b.npy" "$tmp/y$ref.npy" ||
+      { echo "FAIL: $prog: predict in batches of $b differs from batches of $ref"; exit 1; }
+  done
+  "$netc" build "$net" -o "$tmp/direct" --backend "$backend" --algo=direct
+  "$tmp/direct" predict --weights "$weights" --input "$tmp/x.npy" --output "$tmp/yd.npy" --batch "$ref"
+  python3 "$tmp/close.py" "$tmp/y$ref.npy" "$tmp/yd.npy" || { echo "FAIL: $prog and direct disagree"; exit 1; }
+}
+batchings "$tmp/r" "$tmp/r.safetensors" examples/resnet_mini.net 1 4 7 11
 # LeNet with every convolution and input gradient by tiled FFTs
 # (--algo=fft) reaches the default schedule's test accuracy within 1.5
 # points after the same short training (one epoch of 12,000 images, about
@@ -80,15 +90,7 @@ cmp -s "$tmp/l_fft.txt" "$tmp/l_fft3.txt" || { echo "FAIL: fft training differs 
 # batch's last samples one at a time (fft_tail in lower_fft.c): predict
 # gives the same bits in batches of 1, 2, 7 and 11, and agrees with the
 # direct convolutions' program.
-for b in 1 2 7 11; do
-  "$tmp/l_fft" predict --weights "$tmp/l_fft.safetensors" --input "$tmp/x.npy" --output "$tmp/ly$b.npy" --batch $b
-done
-for b in 1 2 7; do
-  cmp -s "$tmp/ly$b.npy" "$tmp/ly11.npy" || { echo "FAIL: fft predict in batches of $b differs from batches of 11"; exit 1; }
-done
-"$netc" build examples/lenet.net -o "$tmp/l_direct" --backend "$backend" --algo=direct
-"$tmp/l_direct" predict --weights "$tmp/l_fft.safetensors" --input "$tmp/x.npy" --output "$tmp/lyd.npy" --batch 11
-python3 "$tmp/close.py" "$tmp/ly11.npy" "$tmp/lyd.npy" || { echo "FAIL: fft and direct disagree"; exit 1; }
+batchings "$tmp/l_fft" "$tmp/l_fft.safetensors" examples/lenet.net 1 2 7 11
 acc() { sed 's/.*"test_acc":\([0-9.]*\).*/\1/' "$1"; }
 awk -v d="$(acc "$tmp/l_auto.jsonl")" -v f="$(acc "$tmp/l_fft.jsonl")" 'BEGIN { exit !(f >= d - 0.015) }' ||
   { echo "FAIL: lenet with fft below the default's accuracy by more than 1.5 points"; exit 1; }

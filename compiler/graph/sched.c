@@ -345,6 +345,15 @@ static double im2col_cost(const ConvDims *c, const Target *t)
  * Cg, hc], a*a GEMMs [Og, Cg] x [Cg, hc], the output transform reading
  * [a*a, Og, hc], the output tiles scattered (conv_dx: the channel roles
  * swapped, its padded copy of dy always made). */
+/* The samples of a batch that a tiled kernel runs one at a time after its
+ * blocks of S (at most `most`: wino_tail, fft_tail), and the blocks. */
+static int tail_samples(const ConvDims *c, int S, int most, double *blocks)
+{
+    int rest = (int)c->batch % S, tail = rest <= most ? rest : 0;
+    *blocks = ceil((c->batch - tail) / S);
+    return tail;
+}
+
 static double wino_block_cost(const ConvDims *c, const Target *t, int m, double hc)
 {
     double a2 = (m + 2) * (m + 2), v = t->vlen > 1 ? t->vlen : 1;
@@ -371,9 +380,8 @@ static double wino_cost(const ConvDims *c, const Target *t, int m)
     double T = ceil(oh / m) * ceil(ow / m);
     int S = wino_block((int)T);
     double hc = ceil(T * S / v) * v, hc1 = ceil(T / v) * v;
-    int most = dw ? 0 : wino_tail((int)T, t->vlen);
-    int rest = (int)c->batch % S, tail = rest <= most ? rest : 0;
-    double blocks = ceil((c->batch - tail) / S);
+    double blocks;
+    int tail = tail_samples(c, S, dw ? 0 : wino_tail((int)T, t->vlen), &blocks);
     double per_sample = tail ? wino_block_cost(c, t, m, hc1) : 0;
     double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;
     return blocks * wino_block_cost(c, t, m, hc) + tail * per_sample +
@@ -431,9 +439,8 @@ static double fft_seconds(const ConvDims *c, const Target *t)
     int S = fft_block((int)T);
     double hc = ceil(T * S / v) * v, hc1 = ceil(T / v) * v;
     /* conv and conv_dx run a batch's last samples one at a time (fft_tail) */
-    int most = dw ? 0 : fft_tail((int)T, t->vlen);
-    int rest = (int)c->batch % S, tail = rest <= most ? rest : 0;
-    double blocks = ceil((c->batch - tail) / S);
+    double blocks;
+    int tail = tail_samples(c, S, dw ? 0 : fft_tail((int)T, t->vlen), &blocks);
     double pts = (double)nh * nw, levels = log2(pts) + 1;
     double filter = c->groups * oc * ic * pts * levels * COST_FFT_FILTER / COST_GHZ;
     double copy = c->padded ? 2 * 4.0 * c->groups * ic * (dx ? c->pix_out : c->pix_in) : 0;
