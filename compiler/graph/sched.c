@@ -339,12 +339,6 @@ static double im2col_cost(const ConvDims *c, const Target *t)
     return c->batch * (c->groups * (gemm + unfold) + stream(t, io, io));
 }
 
-/* Winograd F(m x m, 3x3), a = m + 2, T tiles a sample, per block of S
- * samples and group (lower_winograd.c, lower_tiles.h): the tiles gathered
- * into hc columns, the input transform over the columns writing [a*a,
- * Cg, hc], a*a GEMMs [Og, Cg] x [Cg, hc], the output transform reading
- * [a*a, Og, hc], the output tiles scattered (conv_dx: the channel roles
- * swapped, its padded copy of dy always made). */
 /* The samples of a batch that a tiled kernel runs one at a time after its
  * blocks of S (at most `most`: wino_tail, fft_tail), and the blocks. */
 static int tail_samples(const ConvDims *c, int S, int most, double *blocks)
@@ -354,6 +348,12 @@ static int tail_samples(const ConvDims *c, int S, int most, double *blocks)
     return tail;
 }
 
+/* Winograd F(m x m, 3x3), a = m + 2, T tiles a sample, per block of S
+ * samples and group (lower_winograd.c, lower_tiles.h): the tiles gathered
+ * into hc columns, the input transform over the columns writing [a*a,
+ * Cg, hc], a*a GEMMs [Og, Cg] x [Cg, hc], the output transform reading
+ * [a*a, Og, hc], the output tiles scattered (conv_dx: the channel roles
+ * swapped, its padded copy of dy always made). */
 static double wino_block_cost(const ConvDims *c, const Target *t, int m, double hc)
 {
     double a2 = (m + 2) * (m + 2), v = t->vlen > 1 ? t->vlen : 1;
@@ -382,9 +382,8 @@ static double wino_cost(const ConvDims *c, const Target *t, int m)
     double hc = ceil(T * S / v) * v, hc1 = ceil(T / v) * v;
     double blocks;
     int tail = tail_samples(c, S, dw ? 0 : wino_tail((int)T, t->vlen), &blocks);
-    double per_sample = tail ? wino_block_cost(c, t, m, hc1) : 0;
     double copy = c->padded || dx ? 2 * 4.0 * c->groups * in * (dx ? c->pix_out : c->pix_in) : 0;
-    return blocks * wino_block_cost(c, t, m, hc) + tail * per_sample +
+    return blocks * wino_block_cost(c, t, m, hc) + (tail ? tail * wino_block_cost(c, t, m, hc1) : 0) +
            c->batch * stream(t, copy + io_bytes(c), copy + io_bytes(c));
 }
 

@@ -115,12 +115,13 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
     int accv[MR_MAX][NV_MAX];
     NETC_ASSERT(rows >= 1 && rows <= MR_MAX && nv >= 1 && nv <= NV_MAX);
     Expr *cb = lbind(L, p, "cb", lmat_at(L, C, m0, j0));
-    /* A's block: its k step at ak, row r at ak + r*panel (packed) or
-     * ak + r*rs: a constant offset from one index per k step, so each
+    /* A's block at ab, its k step at ak = ab + k*kstep, row r at ak +
+     * r*rstep: a constant offset from one index per k step, so each
      * broadcast addresses base + displacement, without a running sum of
-     * row strides */
-    Expr *ab = A->panel ? lbind(L, p, "ab", ladd(L, A->base, lmul(L, m0, li(L, A->prows))))
-                        : lbind(L, p, "ab", ladd(L, A->base, lmul(L, m0, li(L, A->rs))));
+     * row strides (packed: rows of the micro-panel consecutive, k steps
+     * a panel apart; plain: rows rs apart, k steps cs) */
+    int rstep = A->panel ? 1 : A->rs, kstep = A->panel ? A->panel : A->cs;
+    Expr *ab = lbind(L, p, "ab", ladd(L, A->base, lmul(L, m0, li(L, A->panel ? A->prows : A->rs))));
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) {
             Expr *ci = ladd(L, cb, li(L, r * C->rs + v * V));
@@ -129,12 +130,12 @@ static void gemm_block(Lower *L, Stmt *p, const MatRef *C, const MatRef *A, cons
     Stmt *q = p;
     Expr *k = lfor(L, &q, "k", kb->k0, kb->k1);
     Expr *bb = lbind(L, q, "bb", lmat_at(L, B, k, j0));
-    Expr *ak = lbind(L, q, "ak", lmad(L, k, A->panel ? A->panel : A->cs, ab));
+    Expr *ak = lbind(L, q, "ak", lmad(L, k, kstep, ab));
     int bv[NV_MAX];
     for (int v = 0; v < nv; v++)
         bv[v] = ldecl(L, q, "bv", lvt(V), lvld(L, V, B->buf, ladd(L, bb, li(L, v * V))));
     for (int r = 0; r < rows; r++) {
-        Expr *ai = ladd(L, ak, li(L, r * (A->panel ? 1 : A->rs)));
+        Expr *ai = ladd(L, ak, li(L, r * rstep));
         Expr *a = lvsplat(L, V, lload(L, A->buf, ai));
         for (int v = 0; v < nv; v++)
             lassign(L, q, accv[r][v], lfma(L, a, lvar(L, bv[v]), lvar(L, accv[r][v])));

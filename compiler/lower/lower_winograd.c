@@ -335,20 +335,21 @@ static void wino_samples(Lower *L, const Wino *w, const WinoBufs *s, int out, in
  * sample's columns reuse the blocks' scratch; what the blocks left in its
  * padding columns is multiplied and never read back, as each column's
  * GEMM result depends on that column alone. */
-static void lower_wino(Lower *L, const Wino *w, int out, int in, int wbuf, int bbuf)
+static void lower_wino(Lower *L, Wino *w, int out, int in, int wbuf, int bbuf)
 {
     const Tiles *t = &w->all;
     long a2 = (long)w->T->a * w->T->a, H = t->hc, Q = (long)w->T->m * w->T->m;
-    Wino pw = *w, one = *w; /* pw: w with U's packing */
     int most = wino_tail(t->ntile, L->t->vlen);
-    tiles_single(&w->t, L->t->vlen, &one.t);
-    tiles_single(&w->all, L->t->vlen, &one.all);
+    Tiles t1;
+    tiles_single(&w->t, L->t->vlen, &t1);
     /* one packing serves the blocks and the single samples: the smaller
      * panel height fits the registers of both micro-kernels */
-    int M = w->t.co, mr = lgemm_pack_mr(L, M, w->t.hc), mr1 = lgemm_pack_mr(L, M, one.t.hc);
-    pw.mr = one.mr = most && mr1 < mr ? mr1 : mr;
-    pw.pb = one.pb = (M + pw.mr - 1) / pw.mr * pw.mr * w->t.ci;
-    w = &pw;
+    int M = w->t.co, mr = lgemm_pack_mr(L, M, w->t.hc), mr1 = lgemm_pack_mr(L, M, t1.hc);
+    w->mr = most && mr1 < mr ? mr1 : mr;
+    w->pb = (M + w->mr - 1) / w->mr * w->mr * w->t.ci;
+    Wino one = *w;
+    one.t = t1;
+    tiles_single(&w->all, L->t->vlen, &one.all);
     WinoBufs s;
     s.u = kernel_scratch(L->a, L->k, "wu", a2 * w->t.groups * w->pb, 0);
     s.v = kernel_scratch(L->a, L->k, "wv", a2 * t->ci * H, 0);
