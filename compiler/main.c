@@ -42,6 +42,7 @@ typedef struct {
     const char *target, *cpu, *features;
     int opt_level;
     bool no_fuse;           /* --no-fuse: every add and activation its own kernel */
+    bool no_batch_algo;     /* --no-batch-algo: one algorithm per conv at every batch */
     bool no_fold;           /* --no-fold: every channel shuffle its own kernel */
     ShareMode share;        /* --share=families|exact|none */
     bool no_fold_bn;        /* --no-fold-bn: batch norm its own kernel in inference */
@@ -81,6 +82,9 @@ static void usage(FILE *f)
           "                       model's cheapest estimate); winograd = winograd4,\n"
           "                       F(4x4,3x3), winograd2 F(2x2,3x3), fft tiled FFTs, where\n"
           "                       they apply\n"
+          "  --no-batch-algo      one algorithm per convolution at every batch size (by default a\n"
+          "                       convolution whose cheapest estimate differs at batch 1 runs\n"
+          "                       that algorithm too, for the batches it is cheaper at)\n"
           "  --autotune[=FILE]    build: time every candidate algorithm of every convolution on\n"
           "                       this machine, use the fastest, write them to FILE (default\n"
           "                       PROG.plan)\n"
@@ -224,6 +228,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->backward = true;
         } else if (strcmp(a, "--no-fuse") == 0) {
             o->no_fuse = true;
+        } else if (strcmp(a, "--no-batch-algo") == 0) {
+            o->no_batch_algo = true;
         } else if (strcmp(a, "--no-fold") == 0) {
             o->no_fold = true;
         } else if (strcmp(a, "--no-fold-bn") == 0) {
@@ -794,6 +800,7 @@ static int compile(const Options *o)
         graph_print(stdout, m->g);
     NETC_ASSERT(graph_verify(m->g, stderr));
     m->conv_algo = o->conv_algo;
+    m->no_batch_algo = o->no_batch_algo;
     /* The C backend compiles with -march=native unless --portable: then
      * the code may assume only the architecture's baseline. */
     bool portable = !strcmp(o->cmd, "build") && !strcmp(o->backend, "c") && o->portable;

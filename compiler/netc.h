@@ -102,6 +102,9 @@ typedef struct Model {
      * winograd(2) where it applies), set by `netc --algo` and the op tests;
      * ALGO_NONE lets sched choose. */
     Algo conv_algo;
+    /* `netc --no-batch-algo`: every convolution runs one algorithm at all
+     * batch sizes (no Sched.alt). */
+    bool no_batch_algo;
 } Model;
 
 /* frontend (grammar/, ast.c, elab.c, schema.c, shape.c).  Returns NULL
@@ -135,6 +138,11 @@ bool algo_parse(const char *name, Algo *out);
 typedef struct {
     Algo algo;
     const char *why;         /* one line, printed by --dump=algo */
+    /* A convolution whose best algorithm depends on the batch: `alt`
+     * computes calls with alt_lo <= n < alt_hi (0: no bound), algo the
+     * others (program.c guards the two calls).  ALGO_NONE: algo always. */
+    Algo alt;
+    int alt_lo, alt_hi;
 } Sched;
 
 /* A plan file (plan.c): measured algorithms per convolution node, as
@@ -216,11 +224,14 @@ typedef struct {
     int idx;                 /* IN / OUT: index into in[] / out[] */
 } Loc;
 
-/* A call to a kernel: one Loc per kernel buffer, in the kernel's order. */
+/* A call to a kernel: one Loc per kernel buffer, in the kernel's order.
+ * It runs when n_lo <= n < n_hi (0: no bound; a node's Sched.alt and
+ * algo run in calls of complementary ranges). */
 typedef struct {
     int node;
     Kernel *kernel;
     Loc *arg;
+    int n_lo, n_hi;
 } Call;
 
 /* What an entry's third pointer is: grads[], or the prepared weights,
@@ -310,6 +321,9 @@ Kernel *lower_node(Arena *a, const Model *m, const Sched *s, const Target *t, in
  * Only OPF_MODE ops differ; lower_node is lower_node_mode(..., false). */
 Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
                         bool training);
+/* lower_node_mode by algorithm `algo` (one the node's op has a lowering
+ * for), whatever its Sched says: how program.c lowers Sched.alt. */
+Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, int id, bool training);
 
 /* lower_norm.c: in inference, the kernel of a batchnorm folded into conv
  * `layer` (graph/fold_bn.c) writes one buffer, the layer's

@@ -44,3 +44,13 @@ endif()
 add_test(NAME e2e.winograd COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_winograd.sh
          $<TARGET_FILE:netc> ${wino_backend} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e.winograd PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+# the algorithm by batch: guarded calls of two Winograd tiles, each batch
+# size the bits of one of them (tests/e2e_batch_algo.sh), through both backends
+foreach(backend c llvm)
+  if(backend STREQUAL "c" OR NETC_LLVM)
+    add_test(NAME e2e.batch_algo.${backend}
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_batch_algo.sh $<TARGET_FILE:netc> ${backend}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(e2e.batch_algo.${backend} PROPERTIES TIMEOUT 300)
+  endif()
+endforeach()

@@ -102,6 +102,7 @@ static Program timing_program(const Program *p, const int *nodes, int nnode, Bui
         const Kernel *kern = found->kernel;
         Call *call = arena_alloc(a, sizeof *call);
         *call = *found;
+        call->n_lo = call->n_hi = 0; /* timed at every batch */
         call->arg = arena_alloc(a, sizeof(Loc) * (size_t)(kern->nbuf ? kern->nbuf : 1));
         long fixed = 0, per_n = 0;
         for (int i = 0; i < kern->nbuf; i++) {
@@ -261,7 +262,7 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
         memcpy(s, base, sizeof(Sched) * (size_t)g->nnode);
         for (int k = 0; k < nnode; k++)
             if (fits(g, g->node[nodes[k]], t, (Algo)a))
-                s[nodes[k]] = (Sched){(Algo)a, "autotune"};
+                s[nodes[k]] = (Sched){.algo = (Algo)a, .why = "autotune"};
         ProgramOptions po = {.share = o->share};
         Program *p = program_build_opts(m, s, t, &po);
         Program q = timing_program(p, nodes, nnode, b, m->arena);

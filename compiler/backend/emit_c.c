@@ -991,7 +991,12 @@ static void put_entry(Buf *b, const Program *p, const Entry *e)
         const Call *call = &e->call[c];
         const Kernel *k = call->kernel, *f = kernel_callee(k);
         /* prepare has no batch: its kernels do not read n */
-        buf_printf(b, "    %s(%s", f->name, prepare ? "1" : "n");
+        buf_puts(b, "    ");
+        if (call->n_lo && call->n_hi)
+            buf_printf(b, "if (n >= %d && n < %d) ", call->n_lo, call->n_hi);
+        else if (call->n_lo || call->n_hi)
+            buf_printf(b, "if (n %s %d) ", call->n_lo ? ">=" : "<", call->n_lo ? call->n_lo : call->n_hi);
+        buf_printf(b, "%s(%s", f->name, prepare ? "1" : "n");
         for (int i = 0; i < k->nbuf; i++) {
             check_loc(p, e, k, i, &call->arg[i]);
             buf_puts(b, ", ");

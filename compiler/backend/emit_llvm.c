@@ -1000,8 +1000,27 @@ static LLVMValueRef gen_entry(Gen *g, const Program *p, const Entry *en, LLVMVal
             args[1 + k->nbuf + i] = f->arg_t[i] == T_I32
                                         ? LLVMConstInt(g->t_i32, (unsigned long long)(long long)k->arg[i].i, 1)
                                         : LLVMConstReal(g->t_f32, (double)k->arg[i].f);
+        /* a call for a range of batches: a branch around it */
+        LLVMValueRef in_range = NULL;
+        if (call->n_lo)
+            in_range = LLVMBuildICmp(g->b, LLVMIntSGE, ea.n, LLVMConstInt(g->t_i32, (unsigned)call->n_lo, 0), "");
+        if (call->n_hi) {
+            LLVMValueRef below = LLVMBuildICmp(g->b, LLVMIntSLT, ea.n, LLVMConstInt(g->t_i32, (unsigned)call->n_hi, 0), "");
+            in_range = in_range ? LLVMBuildAnd(g->b, in_range, below, "") : below;
+        }
+        LLVMBasicBlockRef after = NULL;
+        if (in_range) {
+            LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->ctx, fn, "batch");
+            after = LLVMAppendBasicBlockInContext(g->ctx, fn, "next");
+            LLVMBuildCondBr(g->b, in_range, then, after);
+            LLVMPositionBuilderAtEnd(g->b, then);
+        }
         LLVMBuildCall2(g->b, LLVMGlobalGetValueType(kfn[ki]), kfn[ki], args,
                        (unsigned)(1 + k->nbuf + f->narg), "");
+        if (after) {
+            LLVMBuildBr(g->b, after);
+            LLVMPositionBuilderAtEnd(g->b, after);
+        }
         free(args);
     }
     LLVMBuildRetVoid(g->b);

@@ -18,7 +18,9 @@
  *       im2col 66.4, winograd2 55; batch 32))
  *
  * Where an asked-for algorithm does not apply, the cost model's choice
- * stands and the reason says why.  Dense layers run as a `gemm`
+ * stands and the reason says why.  A forward convolution the cost model
+ * chose may also get a second algorithm for the batches where another
+ * candidate is cheaper (Sched.alt; "the algorithm by batch", below).  Dense layers run as a `gemm`
  * (lower_gemm.c); every other node runs
  * `direct` loops.  A new convolution algorithm is a row of `candidates`:
  * why it cannot compute a node, and its cost.
@@ -568,12 +570,11 @@ int sched_candidates(const Graph *g, const Node *n, const Target *t, int batch, 
     return k;
 }
 
-/* The cheapest candidate, its reason naming every candidate's estimate:
- * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)". */
-static Sched conv_model(const Model *m, const Target *t, const Node *n)
+/* The index in `candidates` of the cheapest for n at batch `batch`, with
+ * every candidate's estimate in est (-1: it does not apply). */
+static int conv_best(const Model *m, const Target *t, const Node *n, int batch, double *est)
 {
-    ConvDims c = conv_dims(m->g, n, sched_batch(m));
-    double est[NCAND];
+    ConvDims c = conv_dims(m->g, n, batch);
     int best = -1;
     for (int i = 0; i < NCAND; i++) {
         est[i] = -1;
@@ -584,6 +585,21 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
             best = i;
     }
     NETC_ASSERT(best >= 0);
+    return best;
+}
+
+static double conv_est(const Model *m, const Target *t, const Node *n, int i, int batch)
+{
+    ConvDims c = conv_dims(m->g, n, batch);
+    return candidates[i].cost(&c, t);
+}
+
+/* The cheapest candidate, its reason naming every candidate's estimate:
+ * "im2col: est 1.9 ms (direct 2.4, winograd n/a: stride is not 1)". */
+static Sched conv_model(const Model *m, const Target *t, const Node *n)
+{
+    double est[NCAND];
+    int best = conv_best(m, t, n, sched_batch(m), est);
     Buf b = {0};
     buf_printf(&b, "%s: est %.3g ms (", algo_name(candidates[best].algo), est[best] * 1e3);
     const char *sep = "";
@@ -606,9 +622,55 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
         sep = "; ";
     }
     buf_printf(&b, "%sbatch %d)", sep[0] ? "; " : "", sched_batch(m));
-    Sched s = {candidates[best].algo, arena_strdup(m->arena, b.s)};
+    Sched s = {.algo = candidates[best].algo, .why = arena_strdup(m->arena, b.s)};
     buf_free(&b);
     return s;
+}
+
+/* ---- the algorithm by batch ---------------------------------------------
+ *
+ * A convolution's cheapest algorithm can change with the batch: at batch 1
+ * a 512-channel 7x7 layer streams Winograd F(4x4)'s transformed filters
+ * (4x the weights) for 16 columns, where F(2x2) or the direct kernel reads
+ * less.  The model's choice is made at sched_batch; a forward conv also
+ * asks which candidate is cheapest at batch 1 (or, for a model whose
+ * batch is 1, at ALT_PROBE), and when that one is estimated at least
+ * ALT_GAIN faster there, it is compiled too and computes the batches on
+ * its side of the first batch where the two estimates cross:
+ *
+ *   %12 conv "layer4_0.conv2": winograd  (winograd: est 8.1 ms (...;
+ *       batch 8); below batch 3: winograd2, est 1.2 ms against 2.6 at batch 1)
+ *
+ * program.c makes two calls, each guarded by the batch.  Forced, asked-for
+ * and planned algorithms have no alternative, nor has any node with
+ * --no-batch-algo. */
+#define ALT_PROBE 32
+#define ALT_GAIN 0.9
+
+static void batch_alt(const Model *m, const Target *t, const Node *n, Sched *s)
+{
+    int batch = sched_batch(m), probe = batch > 1 ? 1 : ALT_PROBE;
+    if (m->no_batch_algo || n->op != OP_CONV)
+        return;
+    double est[NCAND];
+    int best = conv_best(m, t, n, batch, est);
+    int alt = conv_best(m, t, n, probe, est);
+    if (alt == best || est[alt] >= ALT_GAIN * est[best])
+        return;
+    int cross = 2; /* the alternative's batches: below cross, or from it */
+    if (batch > 1) {
+        while (cross < batch && conv_est(m, t, n, best, cross) > conv_est(m, t, n, alt, cross))
+            cross++;
+        s->alt_hi = cross;
+    } else {
+        while (cross < probe && conv_est(m, t, n, best, cross) <= conv_est(m, t, n, alt, cross))
+            cross++;
+        s->alt_lo = cross;
+    }
+    s->alt = candidates[alt].algo;
+    s->why = arena_printf(m->arena, "%s; %s batch %d: %s, est %.3g ms against %.3g at batch %d", s->why,
+                          batch > 1 ? "below" : "from", cross, algo_name(s->alt), est[alt] * 1e3,
+                          est[best] * 1e3, probe);
 }
 
 /* ---- plans ------------------------------------------------------------- */
@@ -710,7 +772,7 @@ static Sched plan_sched(const Model *m, const Plan *plan, const PlanEntry *e)
     for (int i = 0; i < e->ntime; i++)
         buf_printf(&b, "%s%s=%.4g", i ? " " : ", measured ", e->time_name[i], e->time_ms[i]);
     buf_printf(&b, "%s (%s:%d)", e->ntime ? " ms" : "", plan->file, e->loc.line);
-    Sched s = {e->algo, arena_strdup(m->arena, b.s)};
+    Sched s = {.algo = e->algo, .why = arena_strdup(m->arena, b.s)};
     buf_free(&b);
     return s;
 }
@@ -724,7 +786,7 @@ static Sched wino_rule(const Model *m, const Target *t, const Node *n, Algo algo
     const char *why = wino_unfit(m->g, n);
     const char *tile = algo == ALGO_WINOGRAD2 ? "F(2x2,3x3)" : "F(4x4,3x3)";
     if (!why)
-        return (Sched){algo, arena_printf(m->arena, "%s %s: %s", algo_name(algo), tile, by)};
+        return (Sched){.algo = algo, .why = arena_printf(m->arena, "%s %s: %s", algo_name(algo), tile, by)};
     Sched s = conv_model(m, t, n);
     s.why = arena_printf(m->arena, "%s; not winograd: %s", s.why, why);
     return s;
@@ -737,7 +799,7 @@ static Sched fft_rule(const Model *m, const Target *t, const Node *n, const char
     int nh = 0, nw = 0;
     const char *unfit = fft_fit(m->g, n, &nh, &nw);
     if (!unfit)
-        return (Sched){ALGO_FFT, arena_printf(m->arena, "fft %dx%d, tiles %dx%d: %s", nh, nw,
+        return (Sched){.algo = ALGO_FFT, .why = arena_printf(m->arena, "fft %dx%d, tiles %dx%d: %s", nh, nw,
                                               nh - (n->p.conv.nsp == 2 ? n->p.conv.kernel[0] : 1) + 1,
                                               nw - n->p.conv.kernel[n->p.conv.nsp - 1] + 1, by)};
     Sched s = conv_model(m, t, n);
@@ -760,11 +822,13 @@ static Sched conv_choice(const Model *m, const Target *t, const Node *n, const P
     if (a == ALGO_FFT)
         return fft_rule(m, t, n, forced ? "forced by --algo" : "the layer's algo=");
     if (a != ALGO_NONE)
-        return (Sched){a, arena_printf(m->arena, "%s: %s", algo_name(a),
+        return (Sched){.algo = a, .why = arena_printf(m->arena, "%s: %s", algo_name(a),
                                        forced ? "forced by --algo" : "the layer's algo=")};
     if (entry >= 0)
         return plan_sched(m, plan, &plan->e[entry]);
-    return conv_model(m, t, n);
+    Sched s = conv_model(m, t, n);
+    batch_alt(m, t, n, &s);
+    return s;
 }
 
 Sched *sched_choose_for(const Model *m, const Target *t, const Plan *plan, Diag *d)
@@ -776,16 +840,16 @@ Sched *sched_choose_for(const Model *m, const Target *t, const Plan *plan, Diag 
     for (int i = 0; i < g->nnode; i++) {
         const Node *n = g->node[i];
         if (op_flags(n->op) & OPF_SOURCE) {
-            s[i] = (Sched){ALGO_NONE, "source: no computation"};
+            s[i] = (Sched){.algo = ALGO_NONE, .why = "source: no computation"};
         } else if (n->op == OP_CONV || n->op == OP_CONV_DX || n->op == OP_CONV_DW ||
                    n->op == OP_CONV_TRANSPOSE) {
             s[i] = conv_choice(m, t, n, plan, entry[i]);
         } else if (n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW) {
-            s[i] = (Sched){ALGO_GEMM, "gemm: inner loop over independent outputs"};
+            s[i] = (Sched){.algo = ALGO_GEMM, .why = "gemm: inner loop over independent outputs"};
         } else if (n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB) {
-            s[i] = (Sched){ALGO_GEMM, "gemm: one per matrix of the batch"};
+            s[i] = (Sched){.algo = ALGO_GEMM, .why = "gemm: one per matrix of the batch"};
         } else {
-            s[i] = (Sched){ALGO_DIRECT, "direct loops"};
+            s[i] = (Sched){.algo = ALGO_DIRECT, .why = "direct loops"};
         }
     }
     return s;

@@ -559,14 +559,18 @@ static const char *input_name(Arena *a, const LowerRow *r, const Graph *g, const
 Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *t, int id,
                         bool training)
 {
+    NETC_ASSERT(s);
+    return lower_node_algo(a, m, s[id].algo, t, id, training);
+}
+
+Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, int id, bool training)
+{
     const Node *n = graph_node(m->g, id);
     const LowerRow *r = &rows[n->op];
     if (!r->fn) {
         NETC_ASSERT(op_flags(n->op) & OPF_SOURCE);
         return NULL;
     }
-    NETC_ASSERT(s);
-    Algo algo = s[id].algo;
     bool gemm = n->op == OP_DENSE || n->op == OP_DENSE_DX || n->op == OP_DENSE_DW ||
                 n->op == OP_MATMUL || n->op == OP_MATMUL_DA || n->op == OP_MATMUL_DB;
     bool winograd = algo == ALGO_WINOGRAD || algo == ALGO_WINOGRAD2;

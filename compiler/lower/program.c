@@ -284,7 +284,8 @@ bool *program_kernels_used(const Program *p)
  * the distinct ones (identical kernels are shared, see loop_share.c).
  * by_node has two halves: kernels of inference entries, then those of
  * training entries; an op that computes the same in both (not OPF_MODE)
- * has one kernel, kept in the first half. */
+ * has one kernel, kept in the first half.  Two more halves hold the
+ * kernels of Sched.alt the same way. */
 typedef struct {
     Kernel **by_node;
     KernelTable distinct;
@@ -373,13 +374,22 @@ static void outline_all(Program *p, FILE *dump)
     free(old);
 }
 
-static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training)
+/* Node id's kernel in an entry that trains or not; with `alt`, the one of
+ * its Sched.alt (named after the algorithm: k12_conv_winograd2). */
+static Kernel *kernel_for(Program *p, Kernels *ks, int id, bool training, bool alt)
 {
     const Node *n = graph_node(p->m->g, id);
     training &= (op_flags(n->op) & OPF_MODE) || n->bn_fold >= 0; /* folded: its own inference kernel */
-    Kernel **slot = &ks->by_node[id + (training ? p->m->g->nnode : 0)];
+    Kernel **slot = &ks->by_node[id + p->m->g->nnode * ((training ? 1 : 0) + (alt ? 2 : 0))];
     if (!*slot) {
-        Kernel *k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
+        Kernel *k;
+        if (alt) {
+            Algo a = p->sched[id].alt;
+            k = lower_node_algo(p->arena, p->m, a, p->target, id, training);
+            k->name = arena_printf(p->arena, "%s_%s", k->name, algo_name(a));
+        } else {
+            k = lower_node_mode(p->arena, p->m, p->sched, p->target, id, training);
+        }
         NETC_ASSERT(k);
         KernelDumps kd = {{0}, {0}, {0}};
         schedule_dumped(p, ks, k, &kd);
@@ -414,7 +424,7 @@ static Kernel *zero_kernel(Program *p, Kernels *ks, const Node *param)
 /* e->call has room for every call (build_entry counts them first). */
 static void add_call(Entry *e, int node, Kernel *k, Loc *args)
 {
-    e->call[e->ncall++] = (Call){node, k, args};
+    e->call[e->ncall++] = (Call){.node = node, .kernel = k, .arg = args};
 }
 
 /* The arguments of layer `layer`'s batch-norm fold (lower_norm.c): wb, its
@@ -458,7 +468,7 @@ typedef struct {
 } PrepNode;
 
 typedef struct {
-    PrepNode *node;      /* per graph node */
+    PrepNode *node;      /* per graph node, then per node for its Sched.alt */
     Split **split;       /* every split tried (in p->arena) */
     int nsplit;
     Call *call;          /* the prepare entry's calls */
@@ -483,7 +493,7 @@ static long prep_place(Prep *pp, long floats)
 static void prep_add_call(Prep *pp, int node, Kernel *k, Loc *args)
 {
     pp->call = grow(pp->call, pp->ncall, sizeof(Call));
-    pp->call[pp->ncall++] = (Call){node, k, args};
+    pp->call[pp->ncall++] = (Call){.node = node, .kernel = k, .arg = args};
 }
 
 /* The split of k for these bound buffers: made (and its kernels added to
@@ -519,16 +529,18 @@ static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc
 }
 
 /* In a prepared entry: moves node id's weight work into the prepare
- * entry (once per node) and gives the entry what is left of it. */
-static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold, const Loc *loc)
+ * entry (once per node) and gives the entry what is left of it.  With
+ * `alt`, of the node's Sched.alt kernel, after its own kernel (whose
+ * batchnorm fold, fold NULL here, it reads too). */
+static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold, const Loc *loc, bool alt)
 {
     const Graph *g = p->m->g;
     const Node *n = graph_node(g, id);
-    PrepNode *pn = &pp->node[id];
+    PrepNode *pn = &pp->node[id + (alt ? g->nnode : 0)];
     if (!pn->done) {
         pn->done = true;
-        pn->fold_off = -1;
-        if (*fold) { /* it moves whole when all it reads are parameters */
+        pn->fold_off = alt ? pp->node[id].fold_off : -1;
+        if (!alt && *fold) { /* it moves whole when all it reads are parameters */
             Loc *fargs = fold_args(p, *fold, id, prep_loc(0), loc);
             bool all = true;
             for (int j = 1; j < (*fold)->nbuf; j++)
@@ -571,10 +583,69 @@ static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold
             prep_add_call(pp, id, sp->h.pre, args);
         }
     }
-    if (pn->fold_off >= 0)
+    if (pn->fold_off >= 0 && !alt)
         *fold = NULL;
     if (pn->split)
         *kern = pn->split->h.post;
+}
+
+/* ---- scratch buffers ---- */
+
+static long scratch_size(const LBuf *lb)
+{
+    return align_up(lb->size_per_n > 0 ? lb->size_per_n : lb->size_fixed);
+}
+
+/* A block of `size` floats in pool w (0: fixed, 1: per sample) that lives
+ * at position `at` alone; top and naive grow with it. */
+static int place_scratch(Pool *pool, long *top, long *naive, int w, long size, int at)
+{
+    int bi = place(&pool[w], (Block){0, size, at, at});
+    const Block *b = &pool[w].block[bi];
+    if (b->off + b->size > top[w])
+        top[w] = b->off + b->size;
+    naive[w] += b->size;
+    return bi;
+}
+
+/* The scratch of a node with two kernels k0 and k1, of which a call runs
+ * one: fold's output (wb) in a block of its own, then one block per pool
+ * as large as the larger kernel's buffers there, each kernel's packed
+ * from its start.  Records them from index ns in the calls' order (wb,
+ * k0's, k1's): block, pool and offset in the block; returns the next. */
+static int place_shared_scratch(Pool *pool, long *top, long *naive, int at, const Kernel *fold,
+                                const Kernel *k0, const Kernel *k1, int ns, int *block, int *in_pool,
+                                long *off)
+{
+    if (fold) {
+        off[ns] = 0;
+        in_pool[ns] = fold->buf[0].size_per_n > 0;
+        block[ns] = place_scratch(pool, top, naive, in_pool[ns], scratch_size(&fold->buf[0]), at);
+        ns++;
+    }
+    const Kernel *k[2] = {k0, k1};
+    long size[2][2] = {{0, 0}, {0, 0}}; /* [kernel][pool] */
+    for (int v = 0; v < 2; v++)
+        for (int b = 0; b < k[v]->nbuf; b++)
+            if (k[v]->buf[b].scratch)
+                size[v][k[v]->buf[b].size_per_n > 0] += scratch_size(&k[v]->buf[b]);
+    int bi[2];
+    for (int w = 0; w < 2; w++)
+        bi[w] = place_scratch(pool, top, naive, w, size[0][w] > size[1][w] ? size[0][w] : size[1][w], at);
+    for (int v = 0; v < 2; v++) {
+        long run[2] = {0, 0};
+        for (int b = 0; b < k[v]->nbuf; b++) {
+            const LBuf *lb = &k[v]->buf[b];
+            if (!lb->scratch)
+                continue;
+            int w = lb->size_per_n > 0;
+            block[ns] = bi[w];
+            in_pool[ns] = w;
+            off[ns++] = run[w];
+            run[w] += scratch_size(lb);
+        }
+    }
+    return ns;
 }
 
 static bool is_user_input(const Model *m, const Node *n)
@@ -674,32 +745,47 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     /* Kernels are lowered first: their scratch buffers are planned too.
      * A layer with a folded batchnorm (inference) first calls the
      * batchnorm's kernel, the fold (fold[i]), whose output lives during
-     * the layer's call alone, like a scratch buffer. */
+     * the layer's call alone, like a scratch buffer.  A node with a
+     * Sched.alt has a second kernel (alt[i]), called instead of kern[i]
+     * in its range of batches. */
     Kernel **kern = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
+    Kernel **alt = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     Kernel **fold = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     int nscratch = 0;
     for (int i = 0; i < nn; i++) {
         const Node *n = graph_node(g, i);
         if (!used[i] || view[i] || (op_flags(n->op) & OPF_SOURCE) || (!training && n->bn_into >= 0))
             continue;
-        kern[i] = kernel_for(p, ks, i, training);
+        kern[i] = kernel_for(p, ks, i, training, false);
+        if (p->sched[i].alt != ALGO_NONE)
+            alt[i] = kernel_for(p, ks, i, training, true);
         if (!training && n->bn_fold >= 0)
-            fold[i] = kernel_for(p, ks, n->bn_fold, false);
-        if (pp)
-            prep_node(p, pp, i, &kern[i], &fold[i], loc);
-        for (int b = 0; b < kern[i]->nbuf; b++)
-            nscratch += kern[i]->buf[b].scratch;
+            fold[i] = kernel_for(p, ks, n->bn_fold, false, false);
+        if (pp) {
+            prep_node(p, pp, i, &kern[i], &fold[i], loc, false);
+            if (alt[i])
+                prep_node(p, pp, i, &alt[i], NULL, loc, true);
+        }
+        for (int v = 0; v < 2; v++) {
+            const Kernel *k = v ? alt[i] : kern[i];
+            for (int b = 0; k && b < k->nbuf; b++)
+                nscratch += k->buf[b].scratch;
+        }
         nscratch += fold[i] != NULL;
     }
 
     /* First-fit placement in two pools: fixed-size and per-sample.  A
-     * scratch buffer lives during its kernel's call alone. */
+     * scratch buffer lives during its kernel's call alone.  The scratch
+     * buffers of a node with two kernels (only one of which runs) share
+     * one block per pool, as large as the larger kernel's, each kernel's
+     * buffers packed from its start (scratch_at). */
     int cap = nn + nscratch + 1;
     Pool pool[2] = {pool_new(cap, t), pool_new(cap, t)};
     long top[2] = {0, 0}, naive[2] = {0, 0};
     int *which = netc_alloc(sizeof(int) * (size_t)nn);
     int *scratch_block = netc_alloc(sizeof(int) * ((size_t)nscratch + 1));
     int *scratch_pool = netc_alloc(sizeof(int) * ((size_t)nscratch + 1));
+    long *scratch_at = netc_alloc(sizeof(long) * ((size_t)nscratch + 1));
     int ns = 0;
     for (int i = 0; i < nn; i++) {
         if (!used[i])
@@ -714,19 +800,18 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
                 top[w] = b->off + b->size;
             naive[w] += b->size;
         }
-        for (int k = fold[i] ? -1 : 0; kern[i] && k < kern[i]->nbuf; k++) {
+        for (int k = fold[i] ? -1 : 0; kern[i] && !alt[i] && k < kern[i]->nbuf; k++) {
             const LBuf *lb = k < 0 ? &fold[i]->buf[0] : &kern[i]->buf[k];
             if (k >= 0 && !lb->scratch)
                 continue;
             int w = lb->size_per_n > 0;
-            int bi = place(&pool[w], (Block){0, align_up(w ? lb->size_per_n : lb->size_fixed), pos[i], pos[i]});
-            const Block *b = &pool[w].block[bi];
-            scratch_block[ns] = bi;
+            scratch_at[ns] = 0;
+            scratch_block[ns] = place_scratch(pool, top, naive, w, scratch_size(lb), pos[i]);
             scratch_pool[ns++] = w;
-            if (b->off + b->size > top[w])
-                top[w] = b->off + b->size;
-            naive[w] += b->size;
         }
+        if (alt[i])
+            ns = place_shared_scratch(pool, top, naive, pos[i], fold[i], kern[i], alt[i], ns, scratch_block,
+                                      scratch_pool, scratch_at);
     }
     for (int w = 0; w < 2; w++)
         top[w] = pack_by_size(&pool[w], top[w]);
@@ -748,10 +833,11 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     e.naive_per_n = naive[1];
 
     /* Calls in execution order: output, inputs (lower.c's order), scratch;
-     * then a zeroing call per parameter gradient the loss does not reach. */
+     * a node with two kernels calls each in its range of batches; then a
+     * zeroing call per parameter gradient the loss does not reach. */
     int ncall = 0;
     for (int i = 0; i < nn; i++)
-        ncall += (kern[i] != NULL) + (fold[i] != NULL);
+        ncall += (kern[i] != NULL) + (alt[i] != NULL) + (fold[i] != NULL);
     for (int i = 0; grads && i < p->nparam; i++)
         ncall += grads[i] < 0;
     e.call = arena_alloc(a, sizeof(Call) * (size_t)(ncall + 1));
@@ -760,40 +846,59 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         const Node *n = graph_node(g, i);
         if (!kern[i])
             continue;
-        Kernel *k = kern[i];
-        Loc *args = arena_alloc(a, sizeof(Loc) * (size_t)k->nbuf);
-        args[0] = loc[i];
-        for (int j = 0; j < n->nin; j++)
-            args[j + 1] = loc[n->in[j]];
-        int nargs = n->nin + 1;
+        Loc wb = {.k = LOC_ARENA};
         if (fold[i]) {
             /* the fold: wb = w' then b', from the layer's w [, b] and the
              * batchnorm's parameters; the layer reads them as w and b */
-            NETC_ASSERT(scratch_pool[ns] == 0 && k->nbuf >= 4);
-            Loc wb = {.k = LOC_ARENA, .off_fixed = pool[0].block[scratch_block[ns++]].off};
+            NETC_ASSERT(scratch_pool[ns] == 0 && scratch_at[ns] == 0);
+            wb.off_fixed = pool[0].block[scratch_block[ns++]].off;
             add_call(&e, n->bn_fold, fold[i], fold_args(p, fold[i], i, wb, loc));
-            args[2] = wb;
-            args[3] = wb;
-            args[3].off_fixed += lower_bn_fold_bias_at(g, i);
-            nargs = 4;
-        } else if (pp && pp->node[i].fold_off >= 0) {
-            args[2] = prep_input(p, pp, i, 2, loc);
-            args[3] = prep_input(p, pp, i, 3, loc);
-            nargs = 4;
         }
-        for (int b = nargs; b < k->nbuf; b++) {
-            const PrepNode *pn = pp ? &pp->node[i] : NULL;
-            if (pn && pn->split && !k->buf[b].scratch) { /* prepared weights */
-                args[b] = prep_loc(pn->off[pn->split->h.post_buf[b]]);
+        for (int v = 0; v < 2; v++) {
+            Kernel *k = v ? alt[i] : kern[i];
+            if (!k)
                 continue;
+            Loc *args = arena_alloc(a, sizeof(Loc) * (size_t)k->nbuf);
+            args[0] = loc[i];
+            for (int j = 0; j < n->nin; j++)
+                args[j + 1] = loc[n->in[j]];
+            int nargs = n->nin + 1;
+            if (fold[i]) {
+                NETC_ASSERT(k->nbuf >= 4);
+                args[2] = wb;
+                args[3] = wb;
+                args[3].off_fixed += lower_bn_fold_bias_at(g, i);
+                nargs = 4;
+            } else if (pp && pp->node[i].fold_off >= 0) {
+                args[2] = prep_input(p, pp, i, 2, loc);
+                args[3] = prep_input(p, pp, i, 3, loc);
+                nargs = 4;
             }
-            NETC_ASSERT(k->buf[b].scratch);
-            int w = scratch_pool[ns];
-            const Block *blk = &pool[w].block[scratch_block[ns++]];
-            args[b] = w ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = blk->off}
-                        : (Loc){.k = LOC_ARENA, .off_fixed = blk->off};
+            const PrepNode *pn = pp ? &pp->node[i + (v ? nn : 0)] : NULL;
+            for (int b = nargs; b < k->nbuf; b++) {
+                if (pn && pn->split && !k->buf[b].scratch) { /* prepared weights */
+                    args[b] = prep_loc(pn->off[pn->split->h.post_buf[b]]);
+                    continue;
+                }
+                NETC_ASSERT(k->buf[b].scratch);
+                int w = scratch_pool[ns];
+                long at = pool[w].block[scratch_block[ns]].off + scratch_at[ns];
+                ns++;
+                args[b] = w ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = at}
+                            : (Loc){.k = LOC_ARENA, .off_fixed = at};
+            }
+            add_call(&e, i, k, args);
+            if (alt[i]) { /* the alternative's range, and the rest */
+                const Sched *sc = &p->sched[i];
+                Call *c = &e.call[e.ncall - 1];
+                if (v)
+                    c->n_lo = sc->alt_lo, c->n_hi = sc->alt_hi;
+                else if (sc->alt_lo == 0)
+                    c->n_lo = sc->alt_hi;
+                else
+                    c->n_hi = sc->alt_lo;
+            }
         }
-        add_call(&e, i, k, args);
     }
     for (int i = 0; grads && i < p->nparam; i++) {
         if (grads[i] >= 0)
@@ -808,9 +913,11 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     free(which);
     free(view);
     free(kern);
+    free(alt);
     free(fold);
     free(scratch_block);
     free(scratch_pool);
+    free(scratch_at);
     free(used);
     free(loc);
     free(placed);
@@ -1086,7 +1193,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     }
 
     int nn = g->nnode;
-    Kernels ks = {netc_alloc(sizeof(Kernel *) * (2 * (size_t)nn + 1)), {0}, dump, {0}, {0}, {0}};
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * (4 * (size_t)nn + 1)), {0}, dump, {0}, {0}, {0}};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -1103,7 +1210,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     p->entry = arena_alloc(a, sizeof(Entry) * 8);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
     p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL, NULL);
-    Prep pp = {netc_alloc(sizeof(PrepNode) * ((size_t)nn + 1)), NULL, 0, NULL, 0, 0, 0,
+    Prep pp = {netc_alloc(sizeof(PrepNode) * (2 * (size_t)nn + 1)), NULL, 0, NULL, 0, 0, 0,
                dump ? dump->prepare : NULL};
     Entry prepared[2];
     int nprepared = 0;

@@ -263,7 +263,7 @@ static Call call(Arena *a, int node, Kernel *k, int nloc, const Loc *locs)
     NETC_ASSERT(nloc == k->nbuf);
     Loc *arg = arena_alloc(a, sizeof(Loc) * (size_t)nloc);
     memcpy(arg, locs, sizeof(Loc) * (size_t)nloc);
-    return (Call){node, k, arg};
+    return (Call){.node = node, .kernel = k, .arg = arg};
 }
 
 static int *ids(Arena *a, int n, const int *v)

@@ -83,7 +83,7 @@ static Node *t_node(T *t, Op op, const char *name, Shape sh, int nin, const int 
         algo = t->conv_algo;
     if (op == OP_DENSE || op == OP_DENSE_DX || op == OP_DENSE_DW)
         algo = ALGO_GEMM;
-    t->s[n->id] = (Sched){algo, "test"};
+    t->s[n->id] = (Sched){.algo = algo, .why = "test"};
     return n;
 }
 

@@ -1,6 +1,7 @@
 /* Tests of the schedule (sched.c): the algorithm each node of LeNet and of
- * a depthwise/pointwise network gets, the reasons recorded, and the
- * Model.conv_algo override (netc --algo), Winograd's included. */
+ * a depthwise/pointwise network gets, the reasons recorded, the algorithm
+ * by batch and the calls it makes, and the Model.conv_algo override
+ * (netc --algo), Winograd's included. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +106,92 @@ static void test_separable_auto(void **state)
     model_free(m);
 }
 
+/* The algorithm by batch (reference target): a 128-channel 7x7 layer
+ * runs Winograd F(4x4) at the training batch of 8 and F(2x2) below batch
+ * 5; the program calls the two kernels in complementary ranges, both
+ * inference and training entries, with the arena the larger kernel's
+ * scratch needs and no more.  Without a training batch the choice is made
+ * at 1 and the alternative runs from a larger batch; a layer's algo= and
+ * Model.no_batch_algo keep one algorithm. */
+static const char *by_batch_src =
+    "network bb\n"
+    "input x: [128, 7, 7]\n"
+    "x -> c: conv(128, kernel=3, pad=1) => y\n"
+    "output y\n"
+    "train { loss mse(y) batch 8 }\n";
+
+static void test_by_batch(void **state)
+{
+    (void)state;
+    Model *m = load_diff(by_batch_src, ALGO_NONE);
+    Sched *s = sched_choose(m);
+    const Sched *c = at(m, s, "c");
+    expect(m, s, "c", ALGO_WINOGRAD);
+    assert_int_equal(c->alt, ALGO_WINOGRAD2);
+    assert_int_equal(c->alt_lo, 0);
+    assert_int_equal(c->alt_hi, 5);
+    assert_non_null(strstr(c->why, "; below batch 5: winograd2, est "));
+    assert_int_equal(at(m, s, "c.dw")->alt, ALGO_NONE); /* forward layers only */
+    Program *p = program_build(m, s);
+    Model *one = load_diff(by_batch_src, ALGO_NONE);
+    one->no_batch_algo = true;
+    Sched *s1 = sched_choose(one);
+    assert_int_equal(at(one, s1, "c")->alt, ALGO_NONE);
+    Program *p1 = program_build(one, s1);
+    int cid = graph_find(m->g, "c");
+    for (int e = 0; e < p->nentry; e++) {
+        const Entry *en = &p->entry[e];
+        int nc = 0;
+        for (int i = 0; i < en->ncall; i++) {
+            const Call *call = &en->call[i];
+            if (call->node != cid)
+                continue;
+            if (en->kind == ENTRY_PREPARE) { /* both kernels' filters, at every batch */
+                assert_true(call->n_lo == 0 && call->n_hi == 0);
+                nc++;
+                continue;
+            }
+            bool alt = strstr(call->kernel->name, "_winograd2") != NULL;
+            assert_int_equal(call->n_lo, alt ? 0 : 5);
+            assert_int_equal(call->n_hi, alt ? 5 : 0);
+            nc++;
+        }
+        assert_int_equal(nc, 2);
+        /* only one kernel runs: the scratch is the larger one's */
+        assert_int_equal(en->arena_per_n, p1->entry[e].arena_per_n);
+        assert_int_equal(en->arena_fixed, p1->entry[e].arena_fixed);
+    }
+    program_free(p1);
+    model_free(one);
+    program_free(p);
+    model_free(m);
+
+    /* no training batch: chosen at 1, the alternative for larger batches */
+    static const char *const variants[] = {
+        "network bb\ninput x: [128, 7, 7]\nx -> c: conv(128, kernel=3, pad=1) => y\noutput y\n",
+        "network bb\ninput x: [128, 7, 7]\nx -> c: conv(128, kernel=3, pad=1, algo=winograd2) => y\noutput y\n",
+    };
+    for (int v = 0; v < 2; v++) {
+        Diag d;
+        diag_init(&d, stderr);
+        Model *q = frontend_load_string("test.net", variants[v], &d);
+        diag_free(&d);
+        assert_non_null(q);
+        Sched *sq = sched_choose(q);
+        const Sched *cq = at(q, sq, "c");
+        expect(q, sq, "c", ALGO_WINOGRAD2);
+        if (v == 0) {
+            assert_int_equal(cq->alt, ALGO_WINOGRAD);
+            assert_true(cq->alt_lo >= 2 && cq->alt_hi == 0);
+            assert_non_null(strstr(cq->why, "; from batch "));
+        } else {
+            assert_int_equal(cq->alt, ALGO_NONE);
+        }
+        program_free(program_build(q, sq));
+        model_free(q);
+    }
+}
+
 /* --algo forces every convolution pass and nothing else. */
 static void test_override(void **state)
 {
@@ -189,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_lenet_auto),
         cmocka_unit_test(test_separable_auto),
         cmocka_unit_test(test_override),
+        cmocka_unit_test(test_by_batch),
         cmocka_unit_test(test_algo_names),
         cmocka_unit_test(test_override_winograd),
     };
