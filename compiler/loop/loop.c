@@ -62,25 +62,60 @@ static const char *const reserved[] = {
     "NULL",
 };
 
+struct KName {
+    const char *name;  /* NULL: a free slot */
+    int next;          /* the first suffix unique_name has not ruled out */
+};
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The slot of name s in k's set: where it is, or the free slot it would take. */
+static struct KName *name_slot(const Kernel *k, const char *s)
+{
+    uint32_t mask = (uint32_t)k->names_cap - 1, i = name_hash(s) & mask;
+    while (k->names[i].name && strcmp(k->names[i].name, s))
+        i = (i + 1) & mask;
+    return &k->names[i];
+}
+
+/* Adds s to k's set (which grows at half full). */
+static void name_add(Arena *a, Kernel *k, const char *s)
+{
+    if (2 * (k->names_n + 1) > k->names_cap) {
+        struct KName *old = k->names;
+        int cap = k->names_cap;
+        k->names_cap = cap ? 2 * cap : 64;
+        k->names = arena_alloc(a, sizeof(struct KName) * (size_t)k->names_cap);
+        for (int i = 0; i < cap; i++)
+            if (old[i].name)
+                *name_slot(k, old[i].name) = old[i];
+    }
+    struct KName *e = name_slot(k, s);
+    NETC_ASSERT(!e->name);
+    *e = (struct KName){s, 1};
+    k->names_n++;
+}
+
 static bool name_taken(const Kernel *k, const char *s)
 {
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (!strcmp(s, reserved[i]))
+        if (s[0] == reserved[i][0] && !strcmp(s, reserved[i]))
             return true;
     if (!strncmp(s, "netc_", 5))
         return true;
-    for (int i = 0; i < k->nbuf; i++)
-        if (!strcmp(s, k->buf[i].name))
-            return true;
-    for (int i = 0; i < k->nvar; i++)
-        if (!strcmp(s, k->var[i].name))
-            return true;
-    return false;
+    return k->names_cap && name_slot(k, s)->name;
 }
 
 /* A C identifier close to `want`, different from every buffer and
- * variable of k: "oc", then "oc_1", "oc_2", ... */
-static const char *unique_name(Arena *a, const Kernel *k, const char *want)
+ * variable of k: "oc", then "oc_1", "oc_2", ... (the set remembers, per
+ * name, how far its suffixes are taken); added to k's set. */
+static const char *unique_name(Arena *a, Kernel *k, const char *want)
 {
     size_t len = want ? strlen(want) : 0;
     char *base = arena_alloc(a, len + 2);
@@ -95,13 +130,26 @@ static const char *unique_name(Arena *a, const Kernel *k, const char *want)
         base[j++] = ok ? c : '_';
     }
     base[j] = '\0';
-    if (!name_taken(k, base))
-        return base;
-    for (int i = 1;; i++) {
-        char *s = arena_printf(a, "%s_%d", base, i);
-        if (!name_taken(k, s))
-            return s;
+    const char *s = base;
+    if (name_taken(k, base)) {
+        struct KName *e = k->names_cap ? name_slot(k, base) : NULL;
+        int i = e && e->name ? e->next : 1; /* a reserved word: from 1 */
+        char buf[32];
+        for (;; i++) {
+            snprintf(buf, sizeof buf, "_%d", i);
+            char *t = arena_alloc(a, j + strlen(buf) + 1);
+            memcpy(t, base, j);
+            strcpy(t + j, buf);
+            if (!name_taken(k, t)) {
+                s = t;
+                break;
+            }
+        }
+        if (e && e->name)
+            e->next = i + 1;
     }
+    name_add(a, k, s);
+    return s;
 }
 
 int kernel_buf(Arena *a, Kernel *k, const char *name, bool written, long size_fixed, long size_per_n)
@@ -1270,6 +1318,30 @@ static void mark_loops(bool *isloop, int nvar, const Stmt *s)
         mark_loops(isloop, nvar, s->els[i]);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A name two of k's buffers and variables share, or NULL (sorted, so a
+ * kernel of thousands of variables is cheap to check after every pass). */
+static const char *first_duplicate(const Kernel *k)
+{
+    int n = k->nbuf + k->nvar;
+    const char **name = netc_alloc(sizeof(char *) * (size_t)(n ? n : 1));
+    for (int i = 0; i < k->nbuf; i++)
+        name[i] = k->buf[i].name;
+    for (int i = 0; i < k->nvar; i++)
+        name[k->nbuf + i] = k->var[i].name;
+    qsort(name, (size_t)n, sizeof *name, name_cmp);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (!strcmp(name[i - 1], name[i]))
+            dup = name[i];
+    free(name);
+    return dup;
+}
+
 bool kernel_verify(const Kernel *k, FILE *err)
 {
     Verify v = {k, err, NULL, NULL, NULL, true, NULL};
@@ -1277,22 +1349,14 @@ bool kernel_verify(const Kernel *k, FILE *err)
         fail(&v, "body is not a block");
         return false;
     }
-    for (int i = 0; i < k->nbuf && v.ok; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(k->buf[i].name, k->buf[j].name)) {
-                fail(&v, "two buffers named '%s'", k->buf[i].name);
-                break;
-            }
+    const char *dup = first_duplicate(k);
+    if (dup)
+        fail(&v, "two buffers or variables named '%s'", dup);
     if (k->vlen && (k->vlen < 2 || k->vlen > NETC_VMAX || (k->vlen & (k->vlen - 1))))
         fail(&v, "vector length %d is not a power of two from 2 to %d", k->vlen, NETC_VMAX);
     for (int i = 0; i < k->nvar && v.ok; i++) {
         if (k->var[i].t != T_I32 && k->var[i].t != T_F32 && !(k->var[i].t == T_V32 && k->vlen))
             fail(&v, "variable '%s' has unknown type", k->var[i].name);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(k->var[i].name, k->var[j].name)) {
-                fail(&v, "two variables named '%s'", k->var[i].name);
-                break;
-            }
     }
     for (int i = 0; i < k->narg && v.ok; i++)
         if (k->arg_t[i] != T_I32 && k->arg_t[i] != T_F32)

@@ -174,6 +174,10 @@ typedef struct Kernel {
      * tests run both). */
     const struct Kernel *impl;
     const KArg *arg;
+    /* Every buffer and variable name, for unique_name (loop.c): an
+     * open-addressing set with, per name, the next "_N" suffix to try. */
+    struct KName *names;
+    int names_cap, names_n;
 } Kernel;
 
 /* The function a call of k runs. */
