@@ -740,7 +740,8 @@ static Plan *tune(const Options *o, const Model *m, const Target *t, Diag *d)
         "# measured by netc build --autotune on %s, %s backend, batch %d,\n"
         "# one thread: median CPU milliseconds per call of each candidate.\n"
         "# netc build, check, emit-c and emit-obj read it with --plan=FILE (--algo= and a\n"
-        "# layer's algo= come first); a line: layer pass signature algorithm candidate=ms...\n",
+        "# layer's algo= come first); a line: layer pass signature algorithm\n"
+        "# [below=BATCH:algorithm | from=BATCH:algorithm] candidate=ms...\n",
         m->name, m->file ? m->file : o->input, t->name, o->backend, ao.batch);
     return plan_write(plan, header, plan->file, d) ? plan : NULL;
 }

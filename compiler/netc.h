@@ -144,6 +144,10 @@ typedef struct {
     Algo alt;
     int alt_lo, alt_hi;
 } Sched;
+/* The batch a second algorithm is looked for at when the model's is 1 (at
+ * 1 otherwise), and how much faster there it must be (sched.c, autotune.c). */
+enum { SCHED_ALT_PROBE = 32 };
+#define SCHED_ALT_GAIN 0.9
 
 /* A plan file (plan.c): measured algorithms per convolution node, as
  * `netc build --autotune` writes them and --plan reads them. */
@@ -156,6 +160,13 @@ typedef struct {
     Algo algo;               /* ALGO_NONE: not an algorithm netc knows        */
     SrcLoc loc, sig_loc, algo_loc; /* the line's layer, signature, algorithm  */
     int sig_len, algo_len;
+    /* An optional "below=N:ALGO" or "from=N:ALGO" after the algorithm: the
+     * batches another algorithm computes (Sched.alt); alt_name NULL: none. */
+    const char *alt_name;
+    Algo alt;                /* ALGO_NONE: not an algorithm netc knows        */
+    int alt_lo, alt_hi;      /* as Sched's                                     */
+    SrcLoc alt_loc;
+    int alt_len;
     int ntime;               /* each candidate's measured ms per call         */
     const char *time_name[PLAN_MAX_TIMES];
     double time_ms[PLAN_MAX_TIMES];

@@ -19,7 +19,12 @@
  * to last about 2 ms, timed in CPU time of this thread (the kernels run
  * serially: no thread pool is set), and the median counts.  Candidates
  * run in the cost model's order; one whose warm-up call takes more than 4
- * times the best so far is not repeated (its one call is its time).
+ * times the best so far is not repeated (its one call is its time).  A
+ * forward conv's candidates are also timed at batch 1 (at 32 for a model
+ * whose batch is 1); when another is faster there by SCHED_ALT_GAIN, the
+ * two are timed at the powers of two in between, and the entry names the
+ * other's batches (below=N:ALGO, from=N:ALGO; sched.c, "the algorithm by
+ * batch").
  *
  * Example: `netc build lenet.net -o lenet --autotune` writes lenet.plan:
  *
@@ -197,6 +202,53 @@ static double time_entry(EntryFn f, int batch, float *arena, double cutoff)
     return rep[REPS / 2];
 }
 
+/* Node k's build of algorithm a, or NULL. */
+static const Build *build_of(const Build *builds, int nb, int k, Algo a)
+{
+    for (int b = 0; b < nb; b++)
+        if (builds[b].algo == a && builds[b].fn[k])
+            return &builds[b];
+    return NULL;
+}
+
+/* A forward conv's second algorithm: its candidates timed at batch
+ * `probe`; when the fastest there is not the entry's and faster by
+ * SCHED_ALT_GAIN, the two are timed at the powers of two between probe
+ * and `batch` to find where they cross, and e gets the other's batches. */
+static void time_alt(const Build *builds, int nb, int k, const Algo *cand, int nc, int besti, int batch,
+                     int probe, float *arena, PlanEntry *e)
+{
+    const Build *primary = build_of(builds, nb, k, cand[besti]);
+    double tp = time_entry(primary->fn[k], probe, arena, 0), best = tp;
+    int alti = besti;
+    for (int i = 0; i < nc; i++) {
+        const Build *b = build_of(builds, nb, k, cand[i]);
+        if (i == besti || !b)
+            continue;
+        double sec = time_entry(b->fn[k], probe, arena, SLOW * best);
+        if (sec < best) {
+            best = sec;
+            alti = i;
+        }
+    }
+    if (alti == besti || best >= SCHED_ALT_GAIN * tp)
+        return;
+    const Build *alt = build_of(builds, nb, k, cand[alti]);
+    bool small = batch > probe; /* the second algorithm is for the smaller batches */
+    int last = small ? batch : probe, cross = 2;
+    for (; cross < last; cross *= 2) {
+        double ta = time_entry(alt->fn[k], cross, arena, 0), tq = time_entry(primary->fn[k], cross, arena, 0);
+        if (small ? tq <= ta : ta < tq)
+            break;
+    }
+    if (cross > last)
+        cross = last;
+    e->alt = cand[alti];
+    e->alt_name = algo_name(e->alt);
+    e->alt_lo = small ? 0 : cross;
+    e->alt_hi = small ? cross : 0;
+}
+
 static void fill_random(float *x, long n)
 {
     unsigned long s = 0x2545F4914F6CDD1DUL;
@@ -250,6 +302,9 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
     }
     Build builds[ALGO_COUNT];
     int nb = 0;
+    /* the batches timed: the model's, and for a forward conv's second
+     * algorithm (sched.c, "the algorithm by batch") the probe */
+    int probe = o->batch > 1 ? 1 : SCHED_ALT_PROBE, most = o->batch > probe ? o->batch : probe;
     bool ok = true;
     Sched *base = sched_choose_for(m, t, NULL, NULL);
     for (int a = 0; a < ALGO_COUNT && ok; a++) {
@@ -260,6 +315,8 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
                      arena_alloc(m->arena, sizeof(EntryFn) * (size_t)nnode), 0};
         Sched *s = arena_alloc(m->arena, sizeof(Sched) * (size_t)g->nnode);
         memcpy(s, base, sizeof(Sched) * (size_t)g->nnode);
+        for (int i = 0; i < g->nnode; i++)
+            s[i].alt = ALGO_NONE; /* only the timed kernels matter */
         for (int k = 0; k < nnode; k++)
             if (fits(g, g->node[nodes[k]], t, (Algo)a))
                 s[nodes[k]] = (Sched){.algo = (Algo)a, .why = "autotune"};
@@ -282,7 +339,7 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
             }
             for (int e = 0; e < q.nentry; e++)
                 if (!strcmp(q.entry[e].name, sym + strlen(m->name) + 1)) {
-                    long f = q.entry[e].arena_fixed + q.entry[e].arena_per_n * o->batch;
+                    long f = q.entry[e].arena_fixed + q.entry[e].arena_per_n * most;
                     b->arena_floats = f > b->arena_floats ? f : b->arena_floats;
                 }
         }
@@ -341,6 +398,8 @@ bool autotune(const Model *m, const Target *t, const AutotuneOptions *o, Plan *p
         e->sig = sched_signature(m->arena, g, n);
         e->algo = cand[besti];
         e->algo_name = algo_name(e->algo);
+        if (n->op == OP_CONV)
+            time_alt(builds, nb, k, cand, nc, besti, o->batch, probe, arena, e);
         for (int i = 0; i < nc && e->ntime < PLAN_MAX_TIMES; i++)
             if (ms[i] >= 0) {
                 e->time_name[e->ntime] = algo_name(cand[i]);

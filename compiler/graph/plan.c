@@ -12,7 +12,13 @@
  * (sched_signature: the forward layer's input and output shapes, kernel,
  * strides, dilations, paddings, groups), the algorithm to run, then the
  * measured milliseconds per call of each candidate (NAME=MS), which only
- * document the choice.  A line that does not have this form is an error
+ * document the choice.  A forward conv's algorithm may be followed by the
+ * batches another one computes (sched.c, "the algorithm by batch"),
+ * `below=N:ALGO` or `from=N:ALGO`:
+ *
+ *   c conv [128,7,7]->[128,7,7],k3x3,s1x1,d1x1,p1:1x1:1,g1 winograd below=5:winograd2 winograd=0.7
+ *
+ * A line that does not have this form is an error
  * at its line and column; whether an entry still fits the model (layer,
  * signature, algorithm) is sched.c's to judge, with warnings.
  */
@@ -48,6 +54,24 @@ static const char *token(const char **p, const char *e, int *len)
 static SrcLoc at(const char *file, int line, const char *line_start, const char *p)
 {
     return (SrcLoc){file, line, (int)(p - line_start) + 1};
+}
+
+/* "below=N:ALGO" / "from=N:ALGO" [tok, tok + len) into e; false when malformed. */
+static bool parse_alt(Arena *a, PlanEntry *e, const char *tok, int len)
+{
+    bool below = tok[0] == 'b';
+    const char *p = tok + (below ? 6 : 5), *end = tok + len;
+    long batch = 0;
+    while (p < end && *p >= '0' && *p <= '9' && batch < 1000000000)
+        batch = batch * 10 + (*p++ - '0');
+    if (p == end || *p != ':' || p + 1 == end || batch < 2 || batch >= 1000000000)
+        return false;
+    e->alt_name = arena_printf(a, "%.*s", (int)(end - p - 1), p + 1);
+    if (!algo_parse(e->alt_name, &e->alt) || e->alt == ALGO_GEMM)
+        e->alt = ALGO_NONE; /* sched.c warns */
+    e->alt_lo = below ? 0 : (int)batch;
+    e->alt_hi = below ? (int)batch : 0;
+    return true;
 }
 
 static bool parse_line(Arena *a, Plan *plan, const char *file, int line, const char *ls, const char *le,
@@ -99,10 +123,22 @@ static bool parse_line(Arena *a, Plan *plan, const char *file, int line, const c
     if (!algo_parse(e.algo_name, &e.algo) || e.algo == ALGO_GEMM)
         e.algo = ALGO_NONE; /* sched.c warns */
 
-    for (;;) {
+    for (bool first = true;; first = false) {
         tok = token(&p, le, &len);
         if (!len)
             break;
+        if (first && ((len > 6 && !strncmp(tok, "below=", 6)) || (len > 5 && !strncmp(tok, "from=", 5)))) {
+            if (!parse_alt(a, &e, tok, len)) {
+                diag_error(d, at(file, line, ls, tok), len,
+                           "plan: expected the batches of a second algorithm as below=BATCH:ALGORITHM or "
+                           "from=BATCH:ALGORITHM with BATCH 2 or more (like below=5:winograd2), not '%.*s'",
+                           len, tok);
+                return false;
+            }
+            e.alt_loc = at(file, line, ls, tok);
+            e.alt_len = len;
+            continue;
+        }
         const char *eq = memchr(tok, '=', (size_t)len);
         char *end = NULL;
         double ms = 0;
@@ -180,6 +216,9 @@ bool plan_write(const Plan *plan, const char *header, const char *path, Diag *d)
     for (int i = 0; i < plan->n; i++) {
         const PlanEntry *e = &plan->e[i];
         fprintf(f, "%s %s %s %s", e->layer, op_name(e->pass), e->sig, algo_name(e->algo));
+        if (e->alt != ALGO_NONE)
+            fprintf(f, " %s=%d:%s", e->alt_hi ? "below" : "from", e->alt_hi ? e->alt_hi : e->alt_lo,
+                    algo_name(e->alt));
         for (int t = 0; t < e->ntime; t++)
             fprintf(f, " %s=%.4g", e->time_name[t], e->time_ms[t]);
         fputc('\n', f);

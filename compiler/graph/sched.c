@@ -634,8 +634,8 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
  * (4x the weights) for 16 columns, where F(2x2) or the direct kernel reads
  * less.  The model's choice is made at sched_batch; a forward conv also
  * asks which candidate is cheapest at batch 1 (or, for a model whose
- * batch is 1, at ALT_PROBE), and when that one is estimated at least
- * ALT_GAIN faster there, it is compiled too and computes the batches on
+ * batch is 1, at SCHED_ALT_PROBE), and when that one is estimated at least
+ * SCHED_ALT_GAIN faster there, it is compiled too and computes the batches on
  * its side of the first batch where the two estimates cross:
  *
  *   %12 conv "layer4_0.conv2": winograd  (winograd: est 8.1 ms (...;
@@ -644,18 +644,15 @@ static Sched conv_model(const Model *m, const Target *t, const Node *n)
  * program.c makes two calls, each guarded by the batch.  Forced, asked-for
  * and planned algorithms have no alternative, nor has any node with
  * --no-batch-algo. */
-#define ALT_PROBE 32
-#define ALT_GAIN 0.9
-
 static void batch_alt(const Model *m, const Target *t, const Node *n, Sched *s)
 {
-    int batch = sched_batch(m), probe = batch > 1 ? 1 : ALT_PROBE;
+    int batch = sched_batch(m), probe = batch > 1 ? 1 : SCHED_ALT_PROBE;
     if (m->no_batch_algo || n->op != OP_CONV)
         return;
     double est[NCAND];
     int best = conv_best(m, t, n, batch, est);
     int alt = conv_best(m, t, n, probe, est);
-    if (alt == best || est[alt] >= ALT_GAIN * est[best])
+    if (alt == best || est[alt] >= SCHED_ALT_GAIN * est[best])
         return;
     int cross = 2; /* the alternative's batches: below cross, or from it */
     if (batch > 1) {
@@ -714,6 +711,21 @@ const char *sched_signature(Arena *a, const Graph *g, const Node *n)
 
 /* The plan's entry per node (-1: none), after checking each entry against
  * the model; entries that do not fit are warnings and left out. */
+/* Why entry e's second algorithm cannot compute node n at its batches,
+ * or NULL when it can (or e names none). */
+static const char *plan_alt_unfit(const Graph *g, const Node *n, const PlanEntry *e)
+{
+    if (!e->alt_name)
+        return NULL;
+    if (e->alt == ALGO_NONE)
+        return "it is not an algorithm netc knows";
+    if (n->op != OP_CONV)
+        return "only a forward conv runs a second algorithm";
+    if (e->alt == e->algo)
+        return "it is the entry's algorithm";
+    return unfit(g, e->alt, n);
+}
+
 static int *plan_index(const Model *m, const Plan *plan, Diag *d)
 {
     const Graph *g = m->g;
@@ -755,6 +767,11 @@ static int *plan_index(const Model *m, const Plan *plan, Diag *d)
                          algo_name(e->algo), e->layer, why);
             continue;
         }
+        const char *alt_why = plan_alt_unfit(g, n, e);
+        if (alt_why)
+            diag_warning(d, e->alt_loc, e->alt_len, "plan: %s=%d:%s is ignored for '%s': %s",
+                         e->alt_hi ? "below" : "from", e->alt_hi ? e->alt_hi : e->alt_lo, e->alt_name, e->layer,
+                         alt_why);
         if (at[id] >= 0)
             diag_warning(d, e->loc, (int)strlen(e->layer),
                          "plan: a second entry for '%s' (the first is line %d); this one counts", e->layer,
@@ -764,15 +781,25 @@ static int *plan_index(const Model *m, const Plan *plan, Diag *d)
     return at;
 }
 
-/* "plan: im2col, measured direct=0.4 im2col=0.21 ms (net.plan:3)" */
-static Sched plan_sched(const Model *m, const Plan *plan, const PlanEntry *e)
+/* "plan: im2col, measured direct=0.4 im2col=0.21 ms (net.plan:3)", and
+ * "; below batch 5: winograd2" when the entry names a second algorithm
+ * that fits (plan_alt_unfit) and --no-batch-algo is off. */
+static Sched plan_sched(const Model *m, const Plan *plan, const PlanEntry *e, const Node *n)
 {
     Buf b = {0};
     buf_printf(&b, "plan: %s", algo_name(e->algo));
     for (int i = 0; i < e->ntime; i++)
         buf_printf(&b, "%s%s=%.4g", i ? " " : ", measured ", e->time_name[i], e->time_ms[i]);
     buf_printf(&b, "%s (%s:%d)", e->ntime ? " ms" : "", plan->file, e->loc.line);
-    Sched s = {.algo = e->algo, .why = arena_strdup(m->arena, b.s)};
+    Sched s = {.algo = e->algo};
+    if (e->alt_name && !plan_alt_unfit(m->g, n, e) && !m->no_batch_algo) {
+        s.alt = e->alt;
+        s.alt_lo = e->alt_lo;
+        s.alt_hi = e->alt_hi;
+        buf_printf(&b, "; %s batch %d: %s", e->alt_hi ? "below" : "from", e->alt_hi ? e->alt_hi : e->alt_lo,
+                   algo_name(e->alt));
+    }
+    s.why = arena_strdup(m->arena, b.s);
     buf_free(&b);
     return s;
 }
@@ -825,7 +852,7 @@ static Sched conv_choice(const Model *m, const Target *t, const Node *n, const P
         return (Sched){.algo = a, .why = arena_printf(m->arena, "%s: %s", algo_name(a),
                                        forced ? "forced by --algo" : "the layer's algo=")};
     if (entry >= 0)
-        return plan_sched(m, plan, &plan->e[entry]);
+        return plan_sched(m, plan, &plan->e[entry], n);
     Sched s = conv_model(m, t, n);
     batch_alt(m, t, n, &s);
     return s;

@@ -66,7 +66,7 @@ static void test_round_trip(void **state)
     static const char *header = "# netc plan: a test\n# second comment line\n";
     char text[1024];
     snprintf(text, sizeof text,
-             "%sc conv %s im2col direct=0.1611 im2col=0.05188\n"
+             "%sc conv %s im2col below=3:direct direct=0.1611 im2col=0.05188\n"
              "c.dw conv_dw %s direct direct=2.5 im2col=3\n",
              header, c_sig, c_sig);
     write_file(text);
@@ -83,6 +83,10 @@ static void test_round_trip(void **state)
     assert_int_equal(p->e[0].ntime, 2);
     assert_string_equal(p->e[0].time_name[1], "im2col");
     assert_true(p->e[0].time_ms[1] == 0.05188);
+    assert_int_equal(p->e[0].alt, ALGO_DIRECT);
+    assert_int_equal(p->e[0].alt_lo, 0);
+    assert_int_equal(p->e[0].alt_hi, 3);
+    assert_null(p->e[1].alt_name);
     assert_int_equal(p->e[1].loc.line, 4);
     assert_int_equal(p->e[1].algo_loc.col, (int)strlen("c.dw conv_dw ") + (int)strlen(c_sig) + 2);
     char out[80];
@@ -111,6 +115,11 @@ static void test_malformed(void **state)
         {"c conv [1]->[2] direct =1\n", ":2:24:", "ALGORITHM=MILLISECONDS"},
         {"c conv [1]->[2] direct direct=-1\n", ":2:24:", "ALGORITHM=MILLISECONDS"},
         {"c conv [1]->[2] direct direct\n", ":2:24:", "ALGORITHM=MILLISECONDS"},
+        {"c conv [1]->[2] direct below=1:im2col\n", ":2:24:", "below=BATCH:ALGORITHM"},
+        {"c conv [1]->[2] direct from=4\n", ":2:24:", "BATCH 2 or more"},
+        {"c conv [1]->[2] direct below=4:\n", ":2:24:", "like below=5:winograd2"},
+        {"c conv [1]->[2] direct below=x:im2col\n", ":2:24:", "below=BATCH:ALGORITHM"},
+        {"c conv [1]->[2] direct direct=1 below=4:im2col\n", ":2:33:", "ALGORITHM=MILLISECONDS"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[256];
@@ -173,12 +182,14 @@ static void test_mismatch(void **state)
              "c conv [3,9,9]->[2,7,7],k3x3,s1x1,d1x1,p0:0x0:0,g1 im2col\n" /* shapes */
              "c.dw conv_dw %s fastest\n"                      /* unknown algorithm */
              "b conv [2,6,6]->[4,6,6],k1x1,s1x1,d1x1,p0:0x0:0,g1 winograd\n" /* does not apply */
-             "c conv %s im2col im2col=1 direct=2\n",          /* fits              */
-             c_sig, c_sig, c_sig, c_sig);
+             "c.dw conv_dw %s direct below=4:im2col\n"       /* not a forward conv */
+             "b conv [2,6,6]->[4,6,6],k1x1,s1x1,d1x1,p0:0x0:0,g1 direct from=4:fourier\n"
+             "c conv %s im2col from=8:winograd im2col=1 direct=2\n", /* fits          */
+             c_sig, c_sig, c_sig, c_sig, c_sig);
     char msg[8192] = {0};
     int nwarn;
     Sched *s = apply(m, text, &nwarn, msg, sizeof msg);
-    if (nwarn != 5)
+    if (nwarn != 7)
         fail_msg("%d warnings:\n%s", nwarn, msg);
     static const char *const says[] = {
         ":1:1: warning: plan: the model has no node 'c9'",
@@ -187,6 +198,8 @@ static void test_mismatch(void **state)
         ":4:", "unknown algorithm 'fastest' for 'c.dw'",
         ":5:", "winograd cannot compute 'b' (kernel is not 3x3",
         "the cost model decides instead",
+        ":6:", ": warning: plan: below=4:im2col is ignored for 'c.dw': only a forward conv",
+        ":7:59: warning: plan: from=4:fourier is ignored for 'b': it is not an algorithm",
     };
     for (size_t i = 0; i < sizeof says / sizeof says[0]; i++)
         if (!strstr(msg, says[i]))
@@ -194,8 +207,15 @@ static void test_mismatch(void **state)
     int c = graph_find(m->g, "c"), cdw = graph_find(m->g, "c.dw");
     assert_int_equal(s[c].algo, ALGO_IM2COL);
     assert_non_null(strstr(s[c].why, "plan: im2col, measured im2col=1 direct=2 ms ("));
-    assert_non_null(strstr(s[c].why, ".plan:6)"));
-    assert_non_null(strstr(s[cdw].why, ": est "));
+    assert_non_null(strstr(s[c].why, ".plan:8); from batch 8: winograd"));
+    assert_int_equal(s[c].alt, ALGO_WINOGRAD);
+    assert_int_equal(s[c].alt_lo, 8);
+    assert_int_equal(s[c].alt_hi, 0);
+    assert_int_equal(s[cdw].algo, ALGO_DIRECT);
+    assert_int_equal(s[cdw].alt, ALGO_NONE);
+    int b = graph_find(m->g, "b");
+    assert_int_equal(s[b].algo, ALGO_DIRECT);
+    assert_int_equal(s[b].alt, ALGO_NONE);
     model_free(m);
 }
 
