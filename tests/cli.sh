@@ -133,6 +133,8 @@ check "no temporary file is left" test ! -e "$tmp/prog.netc-tmp"
 check "graph writes DOT with the fused groups" grep -q 'conv + relu' <("$netc" graph examples/lenet.net)
 check "graph --after=grad is before fusion" bash -c '! "$0" graph examples/lenet.net --after=grad | grep -q "conv + relu"' "$netc"
 check "graph --backward draws the gradients" grep -q 'conv_dw' <("$netc" graph examples/lenet.net --backward)
+check "graph names a second algorithm and its batches" grep -q '\\nwinograd\\nwinograd2 below batch 5"' \
+  <("$netc" graph tests/batch_algo/alt.net --cpu x86-64-v3)
 expect_fail "graph --after=x" "unknown phase 'x' for --after" "$netc" graph examples/lenet.net --after=x
 if command -v dot >/dev/null; then
   check "graph draws SVG through dot" "$netc" graph examples/resnet_mini.net -o "$tmp/g.svg"

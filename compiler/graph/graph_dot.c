@@ -4,7 +4,8 @@
  * graph_dot.  One box per value (parameters are folded into the layer that
  * reads them, listed under its shape), an edge per input; each box says
  * the layer's name, op, output shape and, with a schedule, the algorithm
- * chosen for it (the backward nodes only on request).  An activation fused into the layer before it (fuse.c) is
+ * chosen for it and any second one for a range of batches ("winograd2
+ * below batch 3"; the backward nodes only on request).  An activation fused into the layer before it (fuse.c) is
  * drawn inside that layer's box, whose fill colour marks the fused group;
  * backward nodes (autodiff's) are drawn grey and dashed.  Example, LeNet's
  * first layer after the passes:
@@ -90,6 +91,9 @@ void graph_dot(FILE *f, const Model *m, const Sched *s, bool backward)
         else if (s && s[i].algo == ALGO_DIRECT && (n->op == OP_CONV || n->op == OP_CONV_DX ||
                                                    n->op == OP_CONV_DW))
             fputs("\\ndirect", f);
+        if (s && s[i].alt != ALGO_NONE) /* the algorithm by batch (sched.c) */
+            fprintf(f, "\\n%s %s batch %d", algo_name(s[i].alt), s[i].alt_hi ? "below" : "from",
+                    s[i].alt_hi ? s[i].alt_hi : s[i].alt_lo);
         fputc('"', f);
         if (n->epi.add >= 0 || n->epi.act >= 0)
             fprintf(f, ", fillcolor=\"%s\"", group_fill[groups++ % (sizeof group_fill / sizeof *group_fill)]);
