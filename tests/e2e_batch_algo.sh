@@ -24,9 +24,9 @@ done
 grep -q 'if (n < 5) k[0-9]*_conv_winograd2' "$tmp/c/alt.c" && grep -q 'if (n >= 5) k[0-9]*_conv(' "$tmp/c/alt.c" ||
   { echo "FAIL: no guarded calls in the C code"; exit 1; }
 
-python3 - "$tmp/w.safetensors" "$tmp/x.npy" <<'PY'
+python3 - "$tmp/w.safetensors" <<'PY'
 import json, struct, sys
-# weights: c1 and c2 [128,128,3,3] and [128], small values of a fixed sequence
+# c1 and c2 [128,128,3,3] and [128]: small values of a fixed sequence
 names = [("c1.weight", [128, 128, 3, 3]), ("c1.bias", [128]), ("c2.weight", [128, 128, 3, 3]), ("c2.bias", [128])]
 header, data, off = {}, b"", 0
 for k, (name, shape) in enumerate(names):
@@ -39,12 +39,8 @@ for k, (name, shape) in enumerate(names):
 h = json.dumps(header).encode()
 h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + data)
-hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (11, 128, 7, 7), }"
-hdr += " " * (63 - (len(hdr) + 10) % 64) + "\n"
-n = 11 * 128 * 49
-x = struct.pack("<%df" % n, *[((i * 37) % 101) / 50.0 - 1.0 for i in range(n)])
-open(sys.argv[2], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + x)
 PY
+python3 tests/npy_tool.py input "$tmp/x.npy" 11 128 7 7
 predict() { # PROG BATCH OUT
   "$1" predict --weights "$tmp/w.safetensors" --input "$tmp/x.npy" --output "$3" --batch "$2"
 }
@@ -60,15 +56,5 @@ done
 for b in 6 11; do
   cmp -s "$tmp/alt$b.npy" "$tmp/w4.npy" || { echo "FAIL: batches of $b are not winograd's bits"; exit 1; }
 done
-python3 - "$tmp/w2.npy" "$tmp/w4.npy" <<'PY'
-import struct, sys
-def load(p):
-    b = open(p, "rb").read()
-    off = 10 + struct.unpack("<H", b[8:10])[0]
-    return struct.unpack("<%df" % ((len(b) - off) // 4), b[off:])
-a, b = load(sys.argv[1]), load(sys.argv[2])
-err = max(abs(u - v) / (1 + abs(v)) for u, v in zip(a, b))
-print("winograd2 against winograd: %.2e" % err)
-sys.exit(0 if len(a) == len(b) == 11 * 128 * 49 and err < 1e-4 else 1)
-PY
+python3 tests/npy_tool.py close "winograd2 against winograd" "$tmp/w2.npy" "$tmp/w4.npy" $((11 * 128 * 49))
 echo "PASS"

@@ -32,25 +32,7 @@ grep -q '"train_loss":[0-9]' "$tmp/t1.txt" || { echo "FAIL: the loss is not a nu
 # alone), 4 (whole blocks), 7 (a block and a tail of 3) and 11, and
 # agrees with the direct convolutions' program within 1e-4.
 "$tmp/r" train --epochs 1 --limit 64 --test-limit 10 --quiet --save "$tmp/r.safetensors" > /dev/null
-python3 - "$tmp/x.npy" <<'PY'
-import struct, sys
-header = "{'descr': '<f4', 'fortran_order': False, 'shape': (11, 1, 28, 28), }"
-header += " " * (63 - (len(header) + 10) % 64) + "\n"
-n = 11 * 28 * 28
-data = struct.pack("<%df" % n, *[((i * 37) % 101) / 50.0 - 1.0 for i in range(n)])
-open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
-PY
-cat > "$tmp/close.py" <<'PY'
-import struct, sys
-def load(p):
-    b = open(p, "rb").read()
-    off = 10 + struct.unpack("<H", b[8:10])[0]
-    return struct.unpack("<%df" % ((len(b) - off) // 4), b[off:])
-w, d = load(sys.argv[1]), load(sys.argv[2])
-err = max(abs(a - b) / (1 + abs(b)) for a, b in zip(w, d))
-print("against direct: %.2e" % err)
-sys.exit(0 if len(w) == len(d) == 110 and err < 1e-4 else 1)
-PY
+python3 tests/npy_tool.py input "$tmp/x.npy" 11 1 28 28
 # batchings PROG WEIGHTS NET BATCH...: PROG's predictions of x.npy are the
 # same bits in batches of every BATCH (the last is the reference), and
 # within 1e-4 of NET built with --algo=direct, from the same weights.
@@ -67,7 +49,7 @@ batchings() {
   done
   "$netc" build "$net" -o "$tmp/direct" --backend "$backend" --algo=direct
   "$tmp/direct" predict --weights "$weights" --input "$tmp/x.npy" --output "$tmp/yd.npy" --batch "$ref"
-  python3 "$tmp/close.py" "$tmp/y$ref.npy" "$tmp/yd.npy" || { echo "FAIL: $prog and direct disagree"; exit 1; }
+  python3 tests/npy_tool.py close "against direct" "$tmp/y$ref.npy" "$tmp/yd.npy" 110 || { echo "FAIL: $prog and direct disagree"; exit 1; }
 }
 batchings "$tmp/r" "$tmp/r.safetensors" examples/resnet_mini.net 1 4 7 11
 # LeNet with every convolution and input gradient by tiled FFTs

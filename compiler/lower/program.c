@@ -597,10 +597,10 @@ static long scratch_size(const LBuf *lb)
 }
 
 /* A block of `size` floats in pool w (0: fixed, 1: per sample) that lives
- * at position `at` alone; top and naive grow with it. */
-static int place_scratch(Pool *pool, long *top, long *naive, int w, long size, int at)
+ * from position `first` to `last`; top and naive grow with it. */
+static int place_block(Pool *pool, long *top, long *naive, int w, long size, int first, int last)
 {
-    int bi = place(&pool[w], (Block){0, size, at, at});
+    int bi = place(&pool[w], (Block){0, size, first, last});
     const Block *b = &pool[w].block[bi];
     if (b->off + b->size > top[w])
         top[w] = b->off + b->size;
@@ -609,20 +609,13 @@ static int place_scratch(Pool *pool, long *top, long *naive, int w, long size, i
 }
 
 /* The scratch of a node with two kernels k0 and k1, of which a call runs
- * one: fold's output (wb) in a block of its own, then one block per pool
- * as large as the larger kernel's buffers there, each kernel's packed
- * from its start.  Records them from index ns in the calls' order (wb,
- * k0's, k1's): block, pool and offset in the block; returns the next. */
-static int place_shared_scratch(Pool *pool, long *top, long *naive, int at, const Kernel *fold,
-                                const Kernel *k0, const Kernel *k1, int ns, int *block, int *in_pool,
-                                long *off)
+ * one: one block per pool at position `at`, as large as the larger
+ * kernel's buffers there, each kernel's packed from its start.  Records
+ * them from index ns in the calls' order (k0's, k1's): block, pool and
+ * offset in the block; returns the next index. */
+static int place_shared_scratch(Pool *pool, long *top, long *naive, int at, const Kernel *k0,
+                                const Kernel *k1, int ns, int *block, int *in_pool, long *off)
 {
-    if (fold) {
-        off[ns] = 0;
-        in_pool[ns] = fold->buf[0].size_per_n > 0;
-        block[ns] = place_scratch(pool, top, naive, in_pool[ns], scratch_size(&fold->buf[0]), at);
-        ns++;
-    }
     const Kernel *k[2] = {k0, k1};
     long size[2][2] = {{0, 0}, {0, 0}}; /* [kernel][pool] */
     for (int v = 0; v < 2; v++)
@@ -631,7 +624,7 @@ static int place_shared_scratch(Pool *pool, long *top, long *naive, int at, cons
                 size[v][k[v]->buf[b].size_per_n > 0] += scratch_size(&k[v]->buf[b]);
     int bi[2];
     for (int w = 0; w < 2; w++)
-        bi[w] = place_scratch(pool, top, naive, w, size[0][w] > size[1][w] ? size[0][w] : size[1][w], at);
+        bi[w] = place_block(pool, top, naive, w, size[0][w] > size[1][w] ? size[0][w] : size[1][w], at, at);
     for (int v = 0; v < 2; v++) {
         long run[2] = {0, 0};
         for (int b = 0; b < k[v]->nbuf; b++) {
@@ -793,25 +786,21 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         const Node *n = graph_node(g, i);
         if (!placed[i] && !view[i]) {
             int w = n->shape.batched;
-            int bi = place(&pool[w], (Block){0, align_up(shape_numel(&n->shape)), pos[i], last[i]});
-            const Block *b = &pool[w].block[bi];
-            which[i] = bi;
-            if (b->off + b->size > top[w])
-                top[w] = b->off + b->size;
-            naive[w] += b->size;
+            which[i] = place_block(pool, top, naive, w, align_up(shape_numel(&n->shape)), pos[i], last[i]);
         }
-        for (int k = fold[i] ? -1 : 0; kern[i] && !alt[i] && k < kern[i]->nbuf; k++) {
+        /* the fold's output, then the kernel's scratch (or both kernels') */
+        for (int k = fold[i] ? -1 : 0; kern[i] && k < (alt[i] ? 0 : kern[i]->nbuf); k++) {
             const LBuf *lb = k < 0 ? &fold[i]->buf[0] : &kern[i]->buf[k];
             if (k >= 0 && !lb->scratch)
                 continue;
             int w = lb->size_per_n > 0;
             scratch_at[ns] = 0;
-            scratch_block[ns] = place_scratch(pool, top, naive, w, scratch_size(lb), pos[i]);
+            scratch_block[ns] = place_block(pool, top, naive, w, scratch_size(lb), pos[i], pos[i]);
             scratch_pool[ns++] = w;
         }
         if (alt[i])
-            ns = place_shared_scratch(pool, top, naive, pos[i], fold[i], kern[i], alt[i], ns, scratch_block,
-                                      scratch_pool, scratch_at);
+            ns = place_shared_scratch(pool, top, naive, pos[i], kern[i], alt[i], ns, scratch_block, scratch_pool,
+                                      scratch_at);
     }
     for (int w = 0; w < 2; w++)
         top[w] = pack_by_size(&pool[w], top[w]);
