@@ -237,12 +237,17 @@ typedef struct {
 
 /* A call to a kernel: one Loc per kernel buffer, in the kernel's order.
  * It runs when n_lo <= n < n_hi (0: no bound; a node's Sched.alt and
- * algo run in calls of complementary ranges). */
+ * algo run in calls of complementary ranges).  `weights`: the call is the
+ * node's weight work alone (the `_prepare` half of a split kernel,
+ * loop_hoist.c): its buffers are the prepared weights it writes, the
+ * parameters it reads and its temporaries, not the node's value and
+ * inputs. */
 typedef struct {
     int node;
     Kernel *kernel;
     Loc *arg;
     int n_lo, n_hi;
+    bool weights;
 } Call;
 
 /* What an entry's third pointer is: grads[], or the prepared weights,

@@ -21,7 +21,7 @@ done
 "$netc" check "$net" "${cpu[@]}" --dump=algo --no-batch-algo | grep -q 'below batch' &&
   { echo "FAIL: --no-batch-algo still chooses by batch"; exit 1; }
 "$netc" emit-c "$net" "${cpu[@]}" -o "$tmp/c" > /dev/null
-grep -q 'if (n < 5) k[0-9]*_conv_winograd2' "$tmp/c/alt.c" && grep -q 'if (n >= 5) k[0-9]*_conv(' "$tmp/c/alt.c" ||
+grep -q 'if (n < 5) k[0-9]*_conv_winograd2' "$tmp/c/alt.c" && grep -Eq 'if \(n >= 5\) k[0-9]+_conv(_prepared)?\(' "$tmp/c/alt.c" ||
   { echo "FAIL: no guarded calls in the C code"; exit 1; }
 
 python3 - "$tmp/w.safetensors" <<'PY'

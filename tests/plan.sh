@@ -81,8 +81,8 @@ check "a plan's second algorithm in --dump=algo" grep -q '^%3 conv "c1": winogra
 check "... and from a batch on" grep -q '^%7 conv "c2": winograd2  (plan: winograd2 (.*alt.plan:2); from batch 3: winograd)' \
   <("$netc" check $anet --plan="$tmp/alt.plan" --dump=algo)
 "$netc" emit-c $anet --plan="$tmp/alt.plan" -o "$tmp/altc" > /dev/null 2>&1
-check "... guarded calls in the C code" grep -q 'if (n < 5) k3_conv_winograd2(' "$tmp/altc/alt.c"
-check "... from batch 3" grep -q 'if (n >= 3) k7_conv_winograd(' "$tmp/altc/alt.c"
+check "... guarded calls in the C code" grep -q 'if (n < 5) k3_conv_winograd2_prepared(' "$tmp/altc/alt.c"
+check "... from batch 3" grep -q 'if (n >= 3) k7_conv_winograd_prepared(' "$tmp/altc/alt.c"
 check "--no-batch-algo ignores it" grep -q '^%3 conv "c1": winograd  (plan: winograd, measured winograd=0.7 ms (.*alt.plan:1))$' \
   <("$netc" check $anet --plan="$tmp/alt.plan" --dump=algo --no-batch-algo)
 

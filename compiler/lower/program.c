@@ -286,11 +286,14 @@ bool *program_kernels_used(const Program *p)
  * training entries; an op that computes the same in both (not OPF_MODE)
  * has one kernel, kept in the first half.  Two more halves hold the
  * kernels of Sched.alt the same way. */
+typedef struct Split Split;
 typedef struct {
     Kernel **by_node;
     KernelTable distinct;
     const ProgramOptions *dump; /* or NULL */
     Buf after_vectorize, after_unroll, after_privatize;
+    Split **split;              /* every split tried (in p->arena): split_for */
+    int nsplit;
 } Kernels;
 
 /* The loop-IR schedule of a kernel, each pass followed by the verifier:
@@ -339,6 +342,21 @@ static void keep_dumps(Kernels *ks, KernelDumps *kd, bool keep)
     buf_free(&kd->vec);
     buf_free(&kd->unr);
     buf_free(&kd->prv);
+}
+
+/* Drops the kernels no entry calls: a split kernel whose two halves every
+ * entry calls instead (whole_split), before outlining looks at it. */
+static void drop_unused(Program *p)
+{
+    bool *used = program_kernels_used(p);
+    int nk = 0;
+    for (int i = 0; i < p->nkernel; i++)
+        if (used[i])
+            p->kernel[nk++] = p->kernel[i];
+    p->nkernel = nk;
+    for (int i = 0; i < nk; i++)
+        p->kernel[i]->index = i;
+    free(used);
 }
 
 /* Outlines the heavy blocks of every kernel (loop_outline.c) into kernels
@@ -454,11 +472,12 @@ static Loc *fold_args(Program *p, const Kernel *fold, int layer, Loc wb, const L
  * Both prepared twins (forward, eval) share one prepare entry and one
  * layout of the array: a node's prepared buffers are placed when the
  * first twin meets it. */
-typedef struct {
+struct Split {
     const Kernel *k;     /* the kernel split */
     bool *bound;         /* per buffer of k: a parameter (or prepared) */
     Hoist h;
-} Split;
+    bool dumped;         /* its halves are in --dump=prepare */
+};
 
 typedef struct {
     bool done;           /* a prepared entry has met the node */
@@ -469,8 +488,6 @@ typedef struct {
 
 typedef struct {
     PrepNode *node;      /* per graph node, then per node for its Sched.alt */
-    Split **split;       /* every split tried (in p->arena) */
-    int nsplit;
     Call *call;          /* the prepare entry's calls */
     int ncall;
     long top;            /* floats of the prepared weights */
@@ -490,32 +507,67 @@ static long prep_place(Prep *pp, long floats)
     return at;
 }
 
-static void prep_add_call(Prep *pp, int node, Kernel *k, Loc *args)
+static void prep_add_call(Prep *pp, int node, Kernel *k, Loc *args, bool weights)
 {
     pp->call = grow(pp->call, pp->ncall, sizeof(Call));
-    pp->call[pp->ncall++] = (Call){.node = node, .kernel = k, .arg = args};
+    pp->call[pp->ncall++] = (Call){.node = node, .kernel = k, .arg = args, .weights = weights};
 }
 
 /* The split of k for these bound buffers: made (and its kernels added to
- * the program) the first time, NULL when nothing hoists. */
-static const Split *split_for(Program *p, Prep *pp, Kernel *k, bool *bound)
+ * the program) the first time, NULL when nothing hoists.  The halves go
+ * to `dump` (--dump=prepare) the first time a prepared entry asks. */
+static const Split *split_for(Program *p, Kernels *ks, Kernel *k, bool *bound, FILE *dump)
 {
-    for (int i = 0; i < pp->nsplit; i++)
-        if (pp->split[i]->k == k && !memcmp(pp->split[i]->bound, bound, (size_t)k->nbuf))
-            return pp->split[i]->h.pre ? pp->split[i] : NULL;
-    Split *sp = arena_alloc(p->arena, sizeof *sp);
-    *sp = (Split){k, bound, {0}};
-    pp->split = grow(pp->split, pp->nsplit, sizeof(Split *));
-    pp->split[pp->nsplit++] = sp;
-    if (!loop_hoist(p->arena, k, bound, &sp->h))
+    Split *sp = NULL;
+    for (int i = 0; i < ks->nsplit && !sp; i++)
+        if (ks->split[i]->k == k && !memcmp(ks->split[i]->bound, bound, (size_t)k->nbuf))
+            sp = ks->split[i];
+    if (!sp) {
+        sp = arena_alloc(p->arena, sizeof *sp);
+        *sp = (Split){k, bound, {0}, false};
+        ks->split = grow(ks->split, ks->nsplit, sizeof(Split *));
+        ks->split[ks->nsplit++] = sp;
+        if (!loop_hoist(p->arena, k, bound, &sp->h))
+            return NULL;
+        add_kernel(p, sp->h.pre);
+        add_kernel(p, sp->h.post);
+    }
+    if (!sp->h.pre)
         return NULL;
-    add_kernel(p, sp->h.pre);
-    add_kernel(p, sp->h.post);
-    if (pp->dump) {
-        kernel_print(pp->dump, sp->h.pre);
-        kernel_print(pp->dump, sp->h.post);
+    if (dump && !sp->dumped) {
+        sp->dumped = true;
+        kernel_print(dump, sp->h.pre);
+        kernel_print(dump, sp->h.post);
     }
     return sp;
+}
+
+/* In an entry without prepared weights: the split of node id's kernel k
+ * (its primary or Sched.alt one), whose two halves the entry calls one
+ * after the other instead of k, or NULL.  The halves are the prepared
+ * twins' (the same bound buffers: parameters, and a folded batchnorm's w'
+ * and b', which the fold writes just before), so a kernel whose weight
+ * work hoists exists once, as its `_prepared` half, and not also whole.
+ * Running the halves back to back computes what k computes, to the bit,
+ * in k's memory: the half's prepared weights are k's scratch. */
+static const Split *whole_split(Program *p, Kernels *ks, int id, Kernel *k, bool folded, const Loc *loc)
+{
+    const Node *n = graph_node(p->m->g, id);
+    bool *bound = arena_alloc(p->arena, (size_t)k->nbuf + 1);
+    int ninb = folded && n->nin < 3 ? 3 : n->nin;
+    for (int b = 1; b <= ninb && b < k->nbuf; b++)
+        bound[b] = !k->buf[b].scratch &&
+                   ((folded && (b == 2 || b == 3)) || loc[n->in[b - 1]].k == LOC_PARAM);
+    return split_for(p, ks, k, bound, NULL);
+}
+
+/* args[] of the split kernel, as its half h's (pre or post) arguments. */
+static Loc *half_args(Arena *a, const Kernel *h, const int *h_buf, const Loc *args)
+{
+    Loc *ha = arena_alloc(a, sizeof(Loc) * (size_t)h->nbuf);
+    for (int j = 0; j < h->nbuf; j++)
+        ha[j] = args[h_buf[j]];
+    return ha;
 }
 
 /* Where layer `id` reads buffer b (an input, 1 .. nin) in a prepared
@@ -532,7 +584,8 @@ static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc
  * entry (once per node) and gives the entry what is left of it.  With
  * `alt`, of the node's Sched.alt kernel, after its own kernel (whose
  * batchnorm fold, fold NULL here, it reads too). */
-static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold, const Loc *loc, bool alt)
+static void prep_node(Program *p, Kernels *ks, Prep *pp, int id, Kernel **kern, Kernel **fold, const Loc *loc,
+                      bool alt)
 {
     const Graph *g = p->m->g;
     const Node *n = graph_node(g, id);
@@ -548,7 +601,7 @@ static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold
             if (all) {
                 pn->fold_off = prep_place(pp, (*fold)->buf[0].size_fixed);
                 fargs[0] = prep_loc(pn->fold_off);
-                prep_add_call(pp, n->bn_fold, *fold, fargs);
+                prep_add_call(pp, n->bn_fold, *fold, fargs, false);
             }
         }
         Kernel *k = *kern;
@@ -558,7 +611,7 @@ static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold
             LocKind l = prep_input(p, pp, id, b, loc).k;
             bound[b] = !k->buf[b].scratch && (l == LOC_PARAM || l == LOC_PREP);
         }
-        const Split *sp = split_for(p, pp, k, bound);
+        const Split *sp = split_for(p, ks, k, bound, pp->dump);
         if (sp) {
             pn->split = sp;
             pn->off = arena_alloc(p->arena, sizeof(long) * (size_t)k->nbuf);
@@ -580,7 +633,7 @@ static void prep_node(Program *p, Prep *pp, int id, Kernel **kern, Kernel **fold
                 }
             }
             pp->temp = temp > pp->temp ? temp : pp->temp;
-            prep_add_call(pp, id, sp->h.pre, args);
+            prep_add_call(pp, id, sp->h.pre, args, true);
         }
     }
     if (pn->fold_off >= 0 && !alt)
@@ -744,6 +797,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     Kernel **kern = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     Kernel **alt = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
     Kernel **fold = netc_alloc(sizeof(Kernel *) * ((size_t)nn + 1));
+    const Split **whole = netc_alloc(sizeof(Split *) * (2 * (size_t)nn + 1)); /* then for alt[] */
     int nscratch = 0;
     for (int i = 0; i < nn; i++) {
         const Node *n = graph_node(g, i);
@@ -755,9 +809,13 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
         if (!training && n->bn_fold >= 0)
             fold[i] = kernel_for(p, ks, n->bn_fold, false, false);
         if (pp) {
-            prep_node(p, pp, i, &kern[i], &fold[i], loc, false);
+            prep_node(p, ks, pp, i, &kern[i], &fold[i], loc, false);
             if (alt[i])
-                prep_node(p, pp, i, &alt[i], NULL, loc, true);
+                prep_node(p, ks, pp, i, &alt[i], NULL, loc, true);
+        } else {
+            whole[i] = whole_split(p, ks, i, kern[i], fold[i] != NULL, loc);
+            if (alt[i])
+                whole[i + nn] = whole_split(p, ks, i, alt[i], fold[i] != NULL, loc);
         }
         for (int v = 0; v < 2; v++) {
             const Kernel *k = v ? alt[i] : kern[i];
@@ -826,7 +884,8 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
      * zeroing call per parameter gradient the loss does not reach. */
     int ncall = 0;
     for (int i = 0; i < nn; i++)
-        ncall += (kern[i] != NULL) + (alt[i] != NULL) + (fold[i] != NULL);
+        ncall += (kern[i] != NULL) + (alt[i] != NULL) + (fold[i] != NULL) + (whole[i] != NULL) +
+                 (whole[i + nn] != NULL);
     for (int i = 0; grads && i < p->nparam; i++)
         ncall += grads[i] < 0;
     e.call = arena_alloc(a, sizeof(Call) * (size_t)(ncall + 1));
@@ -876,10 +935,18 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
                 args[b] = w ? (Loc){.k = LOC_ARENA, .off_fixed = top[0], .off_per_n = at}
                             : (Loc){.k = LOC_ARENA, .off_fixed = at};
             }
-            add_call(&e, i, k, args);
-            if (alt[i]) { /* the alternative's range, and the rest */
+            int c0 = e.ncall;
+            const Split *sp = whole[i + (v ? nn : 0)];
+            if (sp) {
+                add_call(&e, i, sp->h.pre, half_args(a, sp->h.pre, sp->h.pre_buf, args));
+                e.call[e.ncall - 1].weights = true;
+                add_call(&e, i, sp->h.post, half_args(a, sp->h.post, sp->h.post_buf, args));
+            } else {
+                add_call(&e, i, k, args);
+            }
+            for (Call *c = &e.call[c0]; alt[i] && c < &e.call[e.ncall]; c++) {
+                /* the alternative's range, and the rest */
                 const Sched *sc = &p->sched[i];
-                Call *c = &e.call[e.ncall - 1];
                 if (v)
                     c->n_lo = sc->alt_lo, c->n_hi = sc->alt_hi;
                 else if (sc->alt_lo == 0)
@@ -904,6 +971,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
     free(kern);
     free(alt);
     free(fold);
+    free(whole);
     free(scratch_block);
     free(scratch_pool);
     free(scratch_at);
@@ -1182,7 +1250,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     }
 
     int nn = g->nnode;
-    Kernels ks = {netc_alloc(sizeof(Kernel *) * (4 * (size_t)nn + 1)), {0}, dump, {0}, {0}, {0}};
+    Kernels ks = {netc_alloc(sizeof(Kernel *) * (4 * (size_t)nn + 1)), {0}, dump, {0}, {0}, {0}, NULL, 0};
     int *in = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *out = netc_alloc(sizeof(int) * ((size_t)nn + 2));
     int *grads = netc_alloc(sizeof(int) * ((size_t)p->nparam + 1));
@@ -1199,8 +1267,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     p->entry = arena_alloc(a, sizeof(Entry) * 8);
     memcpy(out, g->outputs, sizeof(int) * (size_t)g->noutput);
     p->entry[p->nentry++] = build_entry(p, &ks, "forward", nin, in, g->noutput, out, NULL, NULL);
-    Prep pp = {netc_alloc(sizeof(PrepNode) * (2 * (size_t)nn + 1)), NULL, 0, NULL, 0, 0, 0,
-               dump ? dump->prepare : NULL};
+    Prep pp = {netc_alloc(sizeof(PrepNode) * (2 * (size_t)nn + 1)), NULL, 0, 0, 0, dump ? dump->prepare : NULL};
     Entry prepared[2];
     int nprepared = 0;
     prepared[nprepared++] = build_entry(p, &ks, "forward_prepared", nin, in, g->noutput, out, NULL, &pp);
@@ -1240,7 +1307,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
         p->prep_floats = pp.top;
     }
     free(pp.call);
-    free(pp.split);
+    free(ks.split);
     free(pp.node);
     if (dump && dump->vectorize && ks.after_vectorize.s)
         fputs(ks.after_vectorize.s, dump->vectorize);
@@ -1253,6 +1320,7 @@ Program *program_build_opts(const Model *m, const Sched *s, const Target *t, con
     buf_free(&ks.after_privatize);
     free(ks.by_node);
     kernel_table_free(&ks.distinct);
+    drop_unused(p);
     if (!dump || dump->share == SHARE_FAMILIES) {
         outline_all(p, dump ? dump->outline : NULL);
         p->nkernel = kernel_families(a, p->kernel, p->nkernel, dump ? dump->family : NULL);
@@ -1292,7 +1360,13 @@ void program_print_mem(FILE *f, const Program *p)
             const Node *n = graph_node(p->m->g, c->node);
             const Loc *l = &c->arg[0];
             static const char *const kinds[] = {"arena", "params", "grads", "in", "out", "prep"};
-            fprintf(f, "  %-28s %-8s", n->name, kinds[l->k]);
+            if (c->weights) { /* a split kernel's weight work: arg[0] is its prepared weights */
+                char w[300];
+                snprintf(w, sizeof w, "%s (weights)", n->name);
+                fprintf(f, "  %-28s %-8s", w, kinds[l->k]);
+            } else {
+                fprintf(f, "  %-28s %-8s", n->name, kinds[l->k]);
+            }
             if (l->k == LOC_ARENA)
                 fprintf(f, " @%ld+%ld*n", l->off_fixed, l->off_per_n);
             else if (l->k == LOC_IN || l->k == LOC_OUT)
