@@ -28,7 +28,9 @@
  * columns of the one before it with the same summation, so it stores the
  * same bits.  A plane with unit strides may be computed as one long row at
  * the source's row pitch (its rows one after the other) into a scratch yx,
- * then copied out: always when it is narrower than V, and for wider planes
+ * then copied out (per sample, right after the sample's tiles, when the
+ * source is per sample: yx is then one sample's, read back from the
+ * cache): always when it is narrower than V, and for wider planes
  * when the row tiles' tails cost more (dconv_flat).  So may a strided 2D
  * layer's: its copy then splits the rows into stride_h phases as well,
  * xp [C, sh, sw, Hq, Wq] (split_rows), so that output row oh + 1 reads Wq
@@ -76,6 +78,7 @@ typedef struct {
     int V, nv, rc, rh;         /* lanes, vectors per tile, channels, rows */
     const Epi *epi;            /* applied at the stores, or NULL */
     bool xp1;                  /* src is xp of one sample (dconv_source_at) */
+    bool y1;                   /* y is the flat form's yx of one sample */
 } DConv;
 
 static int cdiv_floor(int a, int b)
@@ -331,7 +334,7 @@ static void dconv_tile(Lower *L, Stmt *p, const DConv *D, Expr *nb, Expr *g, Exp
     }
     int osz = D->out[0] * D->out[1] * D->out[2];
     Expr *yb = lbind(L, p, "yo",
-                     ladd(L, lmul(L, lmad(L, nb, D->n_out, oc0), li(L, osz)),
+                     ladd(L, lmul(L, D->y1 ? oc0 : lmad(L, nb, D->n_out, oc0), li(L, osz)),
                           ladd(L, lmul(L, lmad(L, od, D->out[1], oh0), li(L, D->out[2])), ow0)));
     for (int r = 0; r < rc; r++)
         for (int rr = 0; rr < rh; rr++)
@@ -446,16 +449,18 @@ static int dconv_flat(const Lower *L, const DConv *D)
     return flat_width(L, D, D->wq);
 }
 
-/* y [N*O*OD, OH, OW] = act(yx [N*O*OD, OH, wq]) for the flat form */
-static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Epi *epi)
+/* y [N*O*OD, OH, OW] = act(yx [N*O*OD, OH, wq]) for the flat form; with
+ * nb, appended to p, of sample nb alone from its yx [O*OD, OH, wq] */
+static void dconv_unflat(Lower *L, const DConv *D, int yx, int F, const Epi *epi, Stmt *p, Expr *nb)
 {
-    int OH = D->out[1], OW = D->out[2];
-    Stmt *p = L->k->body;
-    Expr *t = lfor_indep(L, &p, "t", li(L, 0), lmul(L, lbatch(L), li(L, D->n_out * D->out[0])));
+    int OH = D->out[1], OW = D->out[2], planes = D->n_out * D->out[0];
+    if (!nb)
+        p = L->k->body;
+    Expr *t = lfor_indep(L, &p, "t", li(L, 0), nb ? li(L, planes) : lmul(L, lbatch(L), li(L, planes)));
     Expr *oh = lfor(L, &p, "oh", li(L, 0), li(L, OH));
     Expr *ow = lfor(L, &p, "ow", li(L, 0), li(L, OW));
     Expr *v = lload(L, yx, ladd(L, lmad(L, t, F, lmul(L, oh, li(L, D->wq))), ow));
-    Expr *yi = lmad(L, lmad(L, t, OH, oh), OW, ow);
+    Expr *yi = lmad(L, lmad(L, nb ? lmad(L, nb, planes, t) : t, OH, oh), OW, ow);
     lstore(L, p, D->y, yi, epi ? lepi(L, p, epi, v, yi) : v, false);
 }
 
@@ -479,9 +484,14 @@ static bool dconv_emit(Lower *L, DConv *D)
     const Epi *epi = D->epi;
     int y = D->y, yx = -1;
     if (F) {
+        /* per sample when the source is: copied out while in the cache */
+        long floats = (long)D->n_out * D->out[0] * F;
         D->out[1] = 1;
         D->out[2] = F;
-        D->y = yx = kernel_scratch(L->a, L->k, "yx", 0, (long)D->n_out * D->out[0] * F);
+        D->y1 = nb != NULL;
+        D->y = yx = kernel_scratch(L->a, L->k, "yx", nb ? floats : 0, nb ? 0 : floats);
+        if (nb)
+            lpriv(L, p, yx);
         D->epi = NULL;
     }
     dconv_tiles(L, D);
@@ -497,7 +507,8 @@ static bool dconv_emit(Lower *L, DConv *D)
         D->y = y;
         D->out[1] = OH;
         D->out[2] = OW;
-        dconv_unflat(L, D, yx, F, epi);
+        dconv_unflat(L, D, yx, F, epi, p, nb);
+        D->y1 = false;
         return epi != NULL;
     }
     return D->epi != NULL;
