@@ -867,8 +867,11 @@ static LLVMValueRef declare_kernel(Gen *g, const Program *p, const Kernel *k)
 }
 
 /* internal void KERNEL(i32 n, ptr noalias b0, ..., args): the C
- * backend's static function with restrict pointers; outlined kernels are
- * never inlined (that they stay one function each is their point). */
+ * backend's static function with restrict pointers.  Never inlined: an
+ * outlined kernel's point is to stay one function, and a kernel inlined
+ * into its entry (the only caller of most) made GoogLeNet's train entry
+ * 35,000 instructions that every pass and the register allocator worked
+ * through again, 8% of its build's CPU time, for a call saved per kernel. */
 static LLVMValueRef add_kernel_fn(Gen *g, const Program *p, const Kernel *k)
 {
     char name[512];
@@ -878,8 +881,7 @@ static LLVMValueRef add_kernel_fn(Gen *g, const Program *p, const Kernel *k)
         exported(fn, name);
     private_symbol(g, fn);
     add_fn_attrs(g, fn);
-    if (k->outlined)
-        add_enum_attr(g, fn, LLVMAttributeFunctionIndex, "noinline", 0);
+    add_enum_attr(g, fn, LLVMAttributeFunctionIndex, "noinline", 0);
     return fn;
 }
 
