@@ -1370,12 +1370,17 @@ static void gen_source(Buf *b, Arena *a, const Program *p, int part, int nparts,
     /* A kernel family is one function on purpose (loop_family.c), and a
      * kernel's scalar arguments are its node's constants: GCC's
      * interprocedural constant propagation cloned them back per call
-     * site, 27% of GCC's time on GoogLeNet's C (24.5 -> 17.8 s on a
-     * Xeon with AVX-512), with no difference in run time measured on
-     * GoogLeNet, LeNet and fmnist_cnn (docs/codegen.md). */
+     * site.  The second scheduling pass buys little on out-of-order x86
+     * cores.  Without both, GoogLeNet's four sources took 16.4-17.5 s of
+     * GCC's time instead of 20.8 s, with the same run times within noise
+     * (docs/codegen.md). */
     buf_puts(b, "/* one function per kernel family, not a clone per call site */\n"
                 "#if defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER)\n"
-                "#pragma GCC optimize(\"no-ipa-cp\")\n#if defined(__x86_64__) || defined(__i386__)\n#pragma GCC optimize(\"no-schedule-insns2\")\n#endif\n#endif\n\n");
+                "#pragma GCC optimize(\"no-ipa-cp\")\n"
+                "#if defined(__x86_64__) || defined(__i386__)\n"
+                "#pragma GCC optimize(\"no-schedule-insns2\")\n"
+                "#endif\n"
+                "#endif\n\n");
 
     bool *used = program_kernels_used(p);
     unsigned helpers = 0;
