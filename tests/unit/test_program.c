@@ -282,6 +282,45 @@ static void test_program_grad_entry(void **state)
     model_free(m);
 }
 
+/* A kernel whose weight work hoists exists once: every entry calls its
+ * two halves (the plain ones back to back, the weight work marked
+ * `weights`; the prepared ones the second alone), never the whole. */
+static void test_program_split_halves(void **state)
+{
+    (void)state;
+    /* c: a 1x1 conv whose GEMM reads its weight transposed (the golden
+     * act.net's), which hoists */
+    Model *m = load("network h\ninput x: [2, 3, 4]\nx -> c: conv(2, kernel=1) => y\noutput y\n"
+                    "train { loss mse(y) }\n");
+    autodiff(m, m->g->loss, -1);
+    Program *p = program_build(m, sched_choose(m));
+    int halves = 0;
+    assert_true(p->prep_floats > 0);
+    for (int i = 0; i < p->nkernel; i++) {
+        char twin[600];
+        snprintf(twin, sizeof twin, "%s_prepared", p->kernel[i]->name);
+        for (int j = 0; j < p->nkernel; j++)
+            assert_string_not_equal(p->kernel[j]->name, twin);
+    }
+    for (int e = 0; e < p->nentry; e++) {
+        const Entry *en = &p->entry[e];
+        for (int c = 0; c < en->ncall; c++) {
+            const Call *call = &en->call[c];
+            const char *name = call->kernel->name;
+            size_t len = strlen(name);
+            bool post = len > 9 && strcmp(name + len - 9, "_prepared") == 0;
+            if (!post || en->kind == ENTRY_PREPARED)
+                continue;
+            /* right after its weight work, of the same node */
+            assert_true(c > 0 && en->call[c - 1].weights && en->call[c - 1].node == call->node);
+            halves++;
+        }
+    }
+    assert_true(halves >= 3); /* forward, train, eval */
+    program_free(p);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_autodiff_params),   cmocka_unit_test(test_autodiff_fanout),
         cmocka_unit_test(test_program_plan),      cmocka_unit_test(test_program_meta),
         cmocka_unit_test(test_program_grad_entry), cmocka_unit_test(test_program_meta_losses),
+        cmocka_unit_test(test_program_split_halves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
