@@ -542,6 +542,23 @@ static const Split *split_for(Program *p, Kernels *ks, Kernel *k, bool *bound, F
     return sp;
 }
 
+/* Per buffer of node id's kernel k: whether it holds the same values
+ * whenever the kernel runs, so that weight work may read it: a parameter
+ * (loc places the node's inputs), or, with `folded`, the w' and b' of the
+ * batchnorm folded into the node (buffers 2 and 3, written before the
+ * kernel by the fold or by prepare).  The prepared twins and the plain
+ * entries ask with the same answer, and so find the same split. */
+static bool *bound_buffers(Program *p, int id, const Kernel *k, bool folded, const Loc *loc)
+{
+    const Node *n = graph_node(p->m->g, id);
+    bool *bound = arena_alloc(p->arena, (size_t)k->nbuf + 1);
+    int ninb = folded && n->nin < 3 ? 3 : n->nin; /* w', b' of a fold */
+    for (int b = 1; b <= ninb && b < k->nbuf; b++)
+        bound[b] = !k->buf[b].scratch &&
+                   ((folded && (b == 2 || b == 3)) || loc[n->in[b - 1]].k == LOC_PARAM);
+    return bound;
+}
+
 /* In an entry without prepared weights: the split of node id's kernel k
  * (its primary or Sched.alt one), whose two halves the entry calls one
  * after the other instead of k, or NULL.  The halves are the prepared
@@ -552,13 +569,7 @@ static const Split *split_for(Program *p, Kernels *ks, Kernel *k, bool *bound, F
  * in k's memory: the half's prepared weights are k's scratch. */
 static const Split *whole_split(Program *p, Kernels *ks, int id, Kernel *k, bool folded, const Loc *loc)
 {
-    const Node *n = graph_node(p->m->g, id);
-    bool *bound = arena_alloc(p->arena, (size_t)k->nbuf + 1);
-    int ninb = folded && n->nin < 3 ? 3 : n->nin;
-    for (int b = 1; b <= ninb && b < k->nbuf; b++)
-        bound[b] = !k->buf[b].scratch &&
-                   ((folded && (b == 2 || b == 3)) || loc[n->in[b - 1]].k == LOC_PARAM);
-    return split_for(p, ks, k, bound, NULL);
+    return split_for(p, ks, k, bound_buffers(p, id, k, folded, loc), NULL);
 }
 
 /* args[] of the split kernel, as its half h's (pre or post) arguments. */
@@ -605,13 +616,7 @@ static void prep_node(Program *p, Kernels *ks, Prep *pp, int id, Kernel **kern, 
             }
         }
         Kernel *k = *kern;
-        bool *bound = arena_alloc(p->arena, (size_t)k->nbuf + 1);
-        int ninb = pn->fold_off >= 0 && n->nin < 3 ? 3 : n->nin; /* w', b' of a fold */
-        for (int b = 1; b <= ninb && b < k->nbuf; b++) {
-            LocKind l = prep_input(p, pp, id, b, loc).k;
-            bound[b] = !k->buf[b].scratch && (l == LOC_PARAM || l == LOC_PREP);
-        }
-        const Split *sp = split_for(p, ks, k, bound, pp->dump);
+        const Split *sp = split_for(p, ks, k, bound_buffers(p, id, k, pn->fold_off >= 0, loc), pp->dump);
         if (sp) {
             pn->split = sp;
             pn->off = arena_alloc(p->arena, sizeof(long) * (size_t)k->nbuf);
