@@ -198,6 +198,20 @@ static const char *c_binop(ExprKind k)
     }
 }
 
+static bool has_load(const Expr *e)
+{
+    return e && (e->k == X_LOAD || has_load(e->a) || has_load(e->b) || has_load(e->c));
+}
+
+/* A select evaluates both arms (loop.h), but C's ?: evaluates one, and a
+ * compiler that cannot prove a load in the other safe keeps the branch
+ * (on a relu mask, a misprediction every other element).  Passing both
+ * arms to a function evaluates them first, so it picks without one. */
+static bool sel_call(const Expr *e)
+{
+    return has_load(e->b) || has_load(e->c);
+}
+
 static const char *c_call(ExprKind k, LType t)
 {
     switch (k) {
@@ -264,14 +278,14 @@ static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
         return;
     case X_SELECT:
         /* both sides are evaluated, as in the vector form */
-        buf_puts(b, "(");
+        buf_puts(b, sel_call(e) ? "netc_fsel(" : "(");
         put_c_lane(b, k, e->a->a, P_REL + 1);
         buf_puts(b, c_binop(e->a->k));
         put_c_lane(b, k, e->a->b, P_REL + 1);
-        buf_puts(b, " ? ");
-        put_c_lane(b, k, e->b, P_OR);
-        buf_puts(b, " : ");
-        put_c_lane(b, k, e->c, P_OR);
+        buf_puts(b, sel_call(e) ? ", " : " ? ");
+        put_c_lane(b, k, e->b, sel_call(e) ? P_COND : P_OR);
+        buf_puts(b, sel_call(e) ? ", " : " : ");
+        put_c_lane(b, k, e->c, sel_call(e) ? P_COND : P_OR);
         buf_puts(b, ")");
         return;
     default: {
@@ -386,6 +400,16 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         break;
     }
     case X_SELECT:
+        if (sel_call(e)) {
+            buf_puts(b, e->t == T_I32 ? "netc_isel(" : "netc_fsel(");
+            put_c_expr(b, k, e->a, P_COND);
+            buf_puts(b, ", ");
+            put_c_expr(b, k, e->b, P_COND);
+            buf_puts(b, ", ");
+            put_c_expr(b, k, e->c, P_COND);
+            buf_puts(b, ")");
+            break;
+        }
         buf_puts(b, "(");
         put_c_expr(b, k, e->a, P_OR);
         buf_puts(b, " ? ");
@@ -420,7 +444,7 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
 /* H_VFMIN/H_VFMAX: float min/max inside vector expressions, which need the
  * scalar helper only in the lane-loop form (!NETC_VEXT). */
 enum { H_IMIN = 1, H_IMAX = 2, H_FMIN = 4, H_FMAX = 8, H_HSUM = 16, H_VFMIN = 32, H_VFMAX = 64,
-       H_HASH = 128 };
+       H_HASH = 128, H_ISEL = 256, H_FSEL = 512, H_VFSEL = 1024 };
 
 typedef struct {
     bool batch;         /* n is read */
@@ -444,6 +468,8 @@ static void uses_expr(Uses *u, const Expr *e)
         u->helpers |= H_HSUM;
     if (e->k == X_HASH)
         u->helpers |= H_HASH;
+    if (e->k == X_SELECT && sel_call(e))
+        u->helpers |= e->t == T_I32 ? H_ISEL : e->t == T_V32 ? H_VFSEL : H_FSEL;
     uses_expr(u, e->a);
     uses_expr(u, e->b);
     uses_expr(u, e->c);
@@ -1280,17 +1306,24 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
     h &= ~(unsigned)H_HASH;
     if (!h)
         return;
-    buf_puts(b, "/* min and max keep the loop IR's exact semantics: max(a, b) is\n"
-                " * a > b ? a : b, so a NaN in either operand yields b, and\n"
-                " * max(-0.0f, 0.0f) is 0.0f but max(0.0f, -0.0f) is -0.0f (fmaxf differs). */\n");
+    if (h & (H_IMIN | H_IMAX | H_FMIN | H_FMAX | H_VFMIN | H_VFMAX))
+        buf_puts(b, "/* min and max keep the loop IR's exact semantics: max(a, b) is\n"
+                    " * a > b ? a : b, so a NaN in either operand yields b, and\n"
+                    " * max(-0.0f, 0.0f) is 0.0f but max(0.0f, -0.0f) is -0.0f (fmaxf differs). */\n");
     if (h & H_IMIN)
         buf_puts(b, "static inline int netc_imin(int a, int b) { return a < b ? a : b; }\n");
     if (h & H_IMAX)
         buf_puts(b, "static inline int netc_imax(int a, int b) { return a > b ? a : b; }\n");
+    if (h & (H_ISEL | H_FSEL | H_VFSEL))
+        buf_puts(b, "/* c ? a : b with both arms evaluated, as the loop IR's select, so\n"
+                    " * that the compiler picks without a branch */\n");
+    if (h & H_ISEL)
+        buf_puts(b, "static inline int netc_isel(int c, int a, int b) { return c ? a : b; }\n");
     /* used only by vector lanes: only the lane-loop form needs them */
     unsigned lanes_only = (h & H_VFMIN && !(h & H_FMIN) ? H_FMIN : 0) |
-                          (h & H_VFMAX && !(h & H_FMAX) ? H_FMAX : 0);
-    h |= (h & H_VFMIN ? H_FMIN : 0) | (h & H_VFMAX ? H_FMAX : 0);
+                          (h & H_VFMAX && !(h & H_FMAX) ? H_FMAX : 0) |
+                          (h & H_VFSEL && !(h & H_FSEL) ? H_FSEL : 0);
+    h |= (h & H_VFMIN ? H_FMIN : 0) | (h & H_VFMAX ? H_FMAX : 0) | (h & H_VFSEL ? H_FSEL : 0);
     for (int pass = 0; pass < 2; pass++) {
         unsigned want = pass == 0 ? h & ~lanes_only : lanes_only;
         if (pass == 1 && lanes_only)
@@ -1299,6 +1332,8 @@ static void put_helpers(Buf *b, unsigned h, int vlen)
             buf_puts(b, "static inline float netc_fmin(float a, float b) { return a < b ? a : b; }\n");
         if (want & H_FMAX)
             buf_puts(b, "static inline float netc_fmax(float a, float b) { return a > b ? a : b; }\n");
+        if (want & H_FSEL)
+            buf_puts(b, "static inline float netc_fsel(int c, float a, float b) { return c ? a : b; }\n");
     }
     if (lanes_only)
         buf_puts(b, "#endif\n");

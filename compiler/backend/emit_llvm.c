@@ -142,10 +142,9 @@ static LLVMValueRef math_fn(Gen *g, int which)
 static LLVMValueRef gen_expr(KGen *kg, const Expr *e);
 
 /* Whether evaluating e could fault: a load from a computed index, or an
- * integer division.  C's ?:, && and || evaluate such operands only when
- * selected, and lowering relies on that (a padded convolution reads
- * `inside ? x[i] : 0` with i out of range outside), so these must become
- * branches, not LLVM selects that evaluate both sides. */
+ * integer division.  C's && and || evaluate their right operand only when
+ * it decides the result, so such an operand becomes a branch.  (A select
+ * evaluates both arms, loop.h.) */
 static bool may_trap(const Expr *e)
 {
     if (!e)
@@ -165,34 +164,6 @@ static LLVMValueRef truth(KGen *kg, LLVMValueRef v, const char *name)
 static LLVMValueRef to_i32(KGen *kg, LLVMValueRef bit)
 {
     return LLVMBuildZExt(kg->g->b, bit, kg->g->t_i32, "");
-}
-
-/* cond ? then : els, evaluating only the chosen side (see may_trap). */
-static LLVMValueRef gen_branchy_select(KGen *kg, LLVMValueRef cond_bit, const Expr *then_e,
-                                       const Expr *els_e, LLVMTypeRef t)
-{
-    Gen *g = kg->g;
-    LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.then");
-    LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.else");
-    LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(g->ctx, kg->fn, "sel.end");
-    LLVMBuildCondBr(g->b, cond_bit, bt, bf);
-
-    LLVMPositionBuilderAtEnd(g->b, bt);
-    LLVMValueRef vt = gen_expr(kg, then_e);
-    LLVMBasicBlockRef bt_end = LLVMGetInsertBlock(g->b);
-    LLVMBuildBr(g->b, bj);
-
-    LLVMPositionBuilderAtEnd(g->b, bf);
-    LLVMValueRef vf = gen_expr(kg, els_e);
-    LLVMBasicBlockRef bf_end = LLVMGetInsertBlock(g->b);
-    LLVMBuildBr(g->b, bj);
-
-    LLVMPositionBuilderAtEnd(g->b, bj);
-    LLVMValueRef phi = LLVMBuildPhi(g->b, t, "sel");
-    LLVMValueRef vals[2] = {vt, vf};
-    LLVMBasicBlockRef from[2] = {bt_end, bf_end};
-    LLVMAddIncoming(phi, vals, from, 2);
-    return phi;
 }
 
 /* a && b / a || b on i32 truth values, short-circuiting when b may trap. */
@@ -408,9 +379,8 @@ static LLVMValueRef gen_expr(KGen *kg, const Expr *e)
             LLVMValueRef t = gen_expr(kg, e->b), f = gen_expr(kg, e->c);
             return LLVMBuildSelect(g->b, m, t, f, "");
         }
+        /* both arms evaluated (loop.h): no branch */
         LLVMValueRef c = truth(kg, gen_expr(kg, e->a), "");
-        if (may_trap(e->b) || may_trap(e->c))
-            return gen_branchy_select(kg, c, e->b, e->c, ltype(g, e->t));
         LLVMValueRef t = gen_expr(kg, e->b), f = gen_expr(kg, e->c);
         return LLVMBuildSelect(g->b, c, t, f, "");
     }

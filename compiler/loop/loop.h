@@ -16,6 +16,11 @@
  *   - X_HASH(a, b) is loop_hash below, bit for bit, on every printer: a
  *     counter-based hash (no state), so dropout masks are a function of
  *     (key, step, element) whatever the thread count;
+ *   - X_SELECT (a ? b : c) evaluates both b and c, so every load in them
+ *     is in bounds whatever a is (a constant pad clamps its index and
+ *     selects the fill): printers compute both arms and pick one without
+ *     a branch, since a relu mask or a running max is no branch a CPU
+ *     can predict;
  *   - S_FOR runs var = lo, lo+1, ..., hi-1 (nothing when lo >= hi);
  *     bounds are evaluated once, before the first iteration;
  *   - S_STORE writes buf[idx] = val, or buf[idx] += val when accum;
@@ -78,7 +83,7 @@ typedef enum {
     X_AND, X_OR, X_NOT,
     /* unary f32 */
     X_NEG, X_EXP, X_LOG, X_TANH, X_SQRT,
-    X_SELECT,  /* a ? b : c, a is i32 0/1, b and c of type t */
+    X_SELECT,  /* a ? b : c, a is i32 0/1, b and c of type t, both evaluated */
     X_I2F,     /* (float)a                                  */
     X_F2I,     /* (int)a, truncating                        */
     X_FMA,     /* a*b + c, one rounding     (f32 or v32)    */
@@ -209,7 +214,7 @@ Expr *ex_arg(Arena *a, const Kernel *k, int i);        /* X_ARG, of type k->arg_
 Expr *ex_load(Arena *a, int buf, Expr *idx);
 Expr *ex_bin(Arena *a, ExprKind k, Expr *l, Expr *r);  /* folds constants */
 Expr *ex_un(Arena *a, ExprKind k, Expr *x);
-Expr *ex_select(Arena *a, Expr *c, Expr *t, Expr *f);
+Expr *ex_select(Arena *a, Expr *c, Expr *t, Expr *f);  /* both arms evaluated */
 /* Vectors of k->vlen lanes (kernel_vectors sets vlen first). */
 void kernel_vectors(Kernel *k, int vlen);
 Expr *ex_vload(Arena *a, int buf, Expr *idx);

@@ -71,11 +71,6 @@ typedef struct {
     unsigned char *kind;
     long *coef;         /* VK_INT */
     int *vec;           /* VK_VEC: its vector variable (build) */
-    /* what every iteration reads or writes whatever its selects pick: a
-     * load under a select becomes unconditional, so it must be one of these */
-    int *acc_buf;
-    const Expr **acc_idx;
-    int nacc, capacc;
 } Vec;
 
 static bool fail(Vec *w)
@@ -131,52 +126,6 @@ static long dep(const Vec *w, const Expr *e)
 static Expr *lane0(Vec *w, Expr *e)
 {
     return ex_subst(w->a, w->k, e, w->v, ex_int(w->a, 0));
-}
-
-static void add_access(Vec *w, int buf, const Expr *idx)
-{
-    if (w->nacc == w->capacc) {
-        w->capacc = w->capacc ? 2 * w->capacc : 16;
-        w->acc_buf = netc_realloc(w->acc_buf, sizeof(int) * (size_t)w->capacc);
-        w->acc_idx = netc_realloc(w->acc_idx, sizeof(Expr *) * (size_t)w->capacc);
-    }
-    w->acc_buf[w->nacc] = buf;
-    w->acc_idx[w->nacc++] = idx;
-}
-
-/* The loads of e that always run: not those in the arms of a select. */
-static void add_loads(Vec *w, const Expr *e)
-{
-    if (!e)
-        return;
-    if (e->k == X_LOAD)
-        add_access(w, e->buf, e->a);
-    add_loads(w, e->a);
-    if (e->k != X_SELECT) {
-        add_loads(w, e->b);
-        add_loads(w, e->c);
-    }
-}
-
-/* Every load in e reads an element that every iteration reads or writes
- * anyway (the same index into a buffer no larger), so reading it
- * unconditionally is in bounds. */
-static bool loads_safe(const Vec *w, const Expr *e)
-{
-    if (!e)
-        return true;
-    if (e->k == X_LOAD) {
-        const LBuf *b = &w->k->buf[e->buf];
-        bool found = false;
-        for (int i = 0; i < w->nacc && !found; i++) {
-            const LBuf *o = &w->k->buf[w->acc_buf[i]];
-            found = ex_same(w->acc_idx[i], e->a) && o->size_fixed <= b->size_fixed &&
-                    o->size_per_n <= b->size_per_n;
-        }
-        if (!found)
-            return false;
-    }
-    return loads_safe(w, e->a) && loads_safe(w, e->b) && loads_safe(w, e->c);
 }
 
 static bool is_cmp(ExprKind k)
@@ -243,8 +192,8 @@ static Expr *vexpr(Vec *w, Expr *e)
             return vexpr(w, ex_select(a, c->a, e->b, ex_select(a, c->b, e->b, e->c)));
         if (c->k == X_NOT)
             return vexpr(w, ex_select(a, c->a, e->c, e->b));
-        /* a lane-wise select evaluates both arms */
-        if (!is_cmp(c->k) || c->a->t != T_F32 || !loads_safe(w, e->b) || !loads_safe(w, e->c))
+        /* a lane-wise select evaluates both arms, as the scalar one does */
+        if (!is_cmp(c->k) || c->a->t != T_F32)
             return fail(w), NULL;
         Expr *p = vexpr(w, c->a), *q = vexpr(w, c->b), *x = vexpr(w, e->b), *y = vexpr(w, e->c);
         if (!w->ok)
@@ -365,22 +314,11 @@ static bool widen(Arena *a, Kernel *k, const Stmt *s, bool build, Stmt *out)
 {
     size_t nv = (size_t)k->nvar + 1;
     Vec w = {a, k, s->var, build, true, k->nvar, netc_alloc(nv), netc_alloc(sizeof(long) * nv),
-             netc_alloc(sizeof(int) * nv), NULL, NULL, 0, 0};
-    for (int i = 0; i < s->nbody; i++) {
-        const Stmt *b = s->body[i];
-        if (b->k == S_STORE)
-            add_access(&w, b->buf, b->idx);
-        if (b->k == S_STORE || b->k == S_DECL || b->k == S_ASSIGN) {
-            add_loads(&w, b->idx);
-            add_loads(&w, b->val);
-        }
-    }
+             netc_alloc(sizeof(int) * nv)};
     vstmts(&w, s->body, s->nbody, out, false);
     free(w.kind);
     free(w.coef);
     free(w.vec);
-    free(w.acc_buf);
-    free(w.acc_idx);
     return w.ok;
 }
 
@@ -462,8 +400,7 @@ static bool unit_index(const Indep *d, const Expr *e)
     if (!index_ok(d, e))
         return false;
     size_t nv = (size_t)d->k->nvar + 1;
-    Vec w = {NULL, (Kernel *)d->k, d->v, false, true, d->k->nvar, netc_alloc(nv), NULL, NULL,
-             NULL, NULL, 0, 0};
+    Vec w = {NULL, (Kernel *)d->k, d->v, false, true, d->k->nvar, netc_alloc(nv), NULL, NULL};
     long c = dep(&w, e);
     free(w.kind);
     return c == 1;

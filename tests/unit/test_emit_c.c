@@ -177,7 +177,7 @@ static Kernel *k_rowsum(Arena *a)
 }
 
 /* Every other expression kind, element by element:
- *   v = x[b,i]; prev = i >= 1 ? x[b,i-1] : 0.5; q = i/3
+ *   v = x[b,i]; prev = i >= 1 ? x[b,max(i-1, 0)] : 0.5 (both arms evaluated); q = i/3
  *   t = i%3 == 0 ? exp(v*0.25) + tanh(prev) : -sqrt(max(v, 0)) + log(1 + float(min(q, 3)))
  *   m[b,i] = t + float(max(int(v*4), -2)) + min(v, prev) */
 static Kernel *k_misc(Arena *a)
@@ -193,8 +193,9 @@ static Kernel *k_misc(Arena *a)
     st_append(a, fb, fi);
     Expr *idx = B(a, X_ADD, B(a, X_MUL, V(a, k, b), I(a, 16)), V(a, k, i));
     st_append(a, fi, st_decl(a, v, ex_load(a, x, idx)));
+    Expr *before = B(a, X_ADD, B(a, X_MUL, V(a, k, b), I(a, 16)), B(a, X_MAX, B(a, X_SUB, V(a, k, i), I(a, 1)), I(a, 0)));
     st_append(a, fi, st_decl(a, prev, ex_select(a, B(a, X_LE, I(a, 1), V(a, k, i)),
-                                                ex_load(a, x, B(a, X_SUB, idx, I(a, 1))), F(a, 0.5f))));
+                                                ex_load(a, x, before), F(a, 0.5f))));
     st_append(a, fi, st_decl(a, q, B(a, X_DIV, V(a, k, i), I(a, 3))));
     st_append(a, fi, st_decl(a, t, F(a, 0.0f)));
     Stmt *s_if = st_if(a, B(a, X_EQ, B(a, X_MOD, V(a, k, i), I(a, 3)), I(a, 0)));
@@ -492,7 +493,9 @@ static void test_source_shape(void **state)
         "static void k4_grad(int n, float *restrict g, float *restrict loss, "
         "const float *restrict m, const float *restrict s)\n",
         "/* grad * / sneaky comment */\n",
-        "        float prev = (1 <= i ? x[b*16 + i - 1] : 0.5f);\n",
+        /* a select with a load in an arm: both evaluated, then picked */
+        "        float prev = netc_fsel(1 <= i, x[b*16 + netc_imax(i - 1, 0)], 0.5f);\n",
+        "static inline float netc_fsel(int c, float a, float b) { return c ? a : b; }\n",
         "static inline int netc_imin(int a, int b) { return a < b ? a : b; }\n",
         "static inline float netc_fmax(float a, float b) { return a > b ? a : b; }\n",
         "    k3_misc(n, arena + ((size_t)5 + (size_t)16*(size_t)n), in[0]); /* m */\n",

@@ -123,10 +123,11 @@ static Kernel *kernel_all(Arena *a)
     /* y[i] += float(hash(t, i) % 1000): the counter-based hash, bit for bit */
     st_append(a, li, st_store(a, y, I, ex_un(a, X_I2F, ex_bin(a, X_MOD, ex_bin(a, X_HASH, T, I),
                                                               ex_int(a, 1000))), true));
-    /* y[i] += 0 < i ? h[i - 1] : -0.0 -- the load must not run at i == 0,
-     * where it would read before the buffer (C's ?: evaluates one side). */
+    /* y[i] += 0 < i ? h[max(i - 1, 0)] : -0.0 -- a select evaluates both
+     * arms (loop.h), so the index clamps at i == 0, where -0.0 is picked */
     Expr *prev = ex_select(a, ex_bin(a, X_LT, ex_int(a, 0), I),
-                           ex_load(a, h, ex_bin(a, X_SUB, I, ex_int(a, 1))), ex_flt(a, -0.0f));
+                           ex_load(a, h, ex_bin(a, X_MAX, ex_bin(a, X_SUB, I, ex_int(a, 1)), ex_int(a, 0))),
+                           ex_flt(a, -0.0f));
     st_append(a, li, st_store(a, y, I, prev, true));
 #undef I
 #undef V
