@@ -32,7 +32,7 @@ for b in $backends; do
   check "$b: build --autotune" "$netc" build $net -o "$tmp/tiny-$b" --backend $b --autotune
   plan=$tmp/tiny-$b.plan
   check "$b: the plan's header says what it is" grep -q '^# netc plan: .*network .tiny.' "$plan"
-  check "$b: a line for conv c" grep -Eq "^c conv $sig (direct|im2col|winograd|winograd2) .*direct=[0-9.e+-]+ .*im2col=" "$plan"
+  check "$b: a line for conv c" grep -Eq "^c conv $sig (direct|im2col|winograd|winograd2|fft) .*direct=[0-9.e+-]+ .*im2col=" "$plan"
   check "$b: a line for conv_dw c.dw" grep -Eq "^c.dw conv_dw $sig (direct|im2col|winograd|winograd2|fft) .*direct=[0-9.e+-]+ " "$plan"
   check "$b: --plan shows it in --dump=algo" grep -q '^%3 conv "c": .*(plan: .*, measured direct=.*tiny-'$b'.plan:7)' \
     <("$netc" check $net --plan="$plan" --dump=algo)
