@@ -5,12 +5,13 @@
 # and winograd forced), builds examples/resnet_mini.net (residual
 # add + relu, forward and backward) and tests/fuse/acts.net (every fusable
 # activation and its gradient, a residual add, strided, 1x1 and dense
-# layers) with and without --no-fuse, trains one short epoch of each, and
+# layers) and tests/fuse/bn.net (batch norms taking a relu and a relu6)
+# with and without --no-fuse, trains one short epoch of each, and
 # compares every metric; the fused program also on 3 threads, and, with
-# NETC_FUSE_CROSS=OTHER_BACKEND, built by the other backend.  acts.net's
-# inference graph (no train section: every activation fuses forward) runs
-# `predict` from the trained weights, fused and unfused, and the outputs
-# must be the same bytes.
+# NETC_FUSE_CROSS=OTHER_BACKEND, built by the other backend.  The inference
+# graphs of acts.net and bn.net (no train section: every activation fuses
+# forward, batch norms fold) run `predict` from the trained weights, fused
+# and unfused, and the outputs must be the same bytes.
 set -euo pipefail
 netc=$1 backend=$2
 shift 2
@@ -25,6 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The inference graph of acts.net: the same layers without a train section.
 sed '/^train {/,/^}/d' tests/fuse/acts.net > "$tmp/acts_infer.net"
+sed '/^train {/,/^}/d' tests/fuse/bn.net > "$tmp/bn_infer.net"
 python3 - "$tmp/x.npy" <<'PY'
 import struct, sys
 shape = [3, 1, 28, 28]
@@ -44,7 +46,7 @@ metrics() { # PROG THREADS OUT [--save CKPT]
 
 fail=0
 for algo in "${algos[@]}"; do
-  for net in examples/resnet_mini.net tests/fuse/acts.net; do
+  for net in examples/resnet_mini.net tests/fuse/acts.net tests/fuse/bn.net; do
     name=$(basename "$net" .net)
     tag="$name-$algo"
     "$netc" build "$net" -o "$tmp/$tag" --backend "$backend" "--algo=$algo"
@@ -70,18 +72,24 @@ for algo in "${algos[@]}"; do
     fi
   done
   # inference: every activation fused into the layer before it
-  tag="acts-$algo"
-  "$netc" build "$tmp/acts_infer.net" -o "$tmp/$tag-infer" --backend "$backend" "--algo=$algo"
-  "$netc" build "$tmp/acts_infer.net" -o "$tmp/$tag-infer-nofuse" --backend "$backend" "--algo=$algo" --no-fuse
-  for v in infer infer-nofuse; do
-    "$tmp/$tag-$v" predict --weights "$tmp/$tag.safetensors" --input "$tmp/x.npy" --output "$tmp/$tag-$v.npy" > /dev/null
+  for name in acts bn; do
+    tag="$name-$algo"
+    "$netc" build "$tmp/${name}_infer.net" -o "$tmp/$tag-infer" --backend "$backend" "--algo=$algo"
+    "$netc" build "$tmp/${name}_infer.net" -o "$tmp/$tag-infer-nofuse" --backend "$backend" "--algo=$algo" --no-fuse
+    for v in infer infer-nofuse; do
+      "$tmp/$tag-$v" predict --weights "$tmp/$tag.safetensors" --input "$tmp/x.npy" --output "$tmp/$tag-$v.npy" > /dev/null
+    done
+    if ! cmp -s "$tmp/$tag-infer.npy" "$tmp/$tag-infer-nofuse.npy"; then
+      echo "FAIL: $name inference --algo=$algo [$backend]: --no-fuse predicts differently"; fail=1
+    fi
   done
-  if ! cmp -s "$tmp/$tag-infer.npy" "$tmp/$tag-infer-nofuse.npy"; then
-    echo "FAIL: acts inference --algo=$algo [$backend]: --no-fuse predicts differently"; fail=1
-  fi
   echo "ok: --algo=$algo [$backend]"
 done
 # the fused inference graph really holds every activation in an epilogue
 fused=$("$netc" check "$tmp/acts_infer.net" | grep -c "fused into" || true)
 [ "$fused" = 11 ] || { echo "FAIL: acts inference: $fused nodes fused, expected 11"; fail=1; }
+# and bn.net's graphs no kernel of their own for a relu or relu6 after a
+# batchnorm or conv (the one after the residual add keeps its kernel)
+left=$("$netc" check tests/fuse/bn.net --dump=loops | grep -cE '^kernel k[0-9]+_(relu|relu6)[(_]' || true)
+[ "$left" = 1 ] || { echo "FAIL: bn: $left relu or relu6 kernels, expected 1"; fail=1; }
 exit $fail

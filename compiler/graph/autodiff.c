@@ -195,7 +195,12 @@ static void rule(Ad *ad, const Node *n, int gy)
     case OP_HARD_SWISH:
     case OP_RELU6:
     case OP_CLIP: {
-        int dx = emit(ad, OP_ACT_DX, n, "dx", x[0], 2, (int[]){x[0], gy});
+        /* relu6's mask 0 < v < 6 holds for its output exactly where it
+         * holds for its input (NaN included: relu6(NaN) is 0), so its
+         * gradient reads the output, as relu's does, and the relu6 fuses
+         * into the kernel before it in training too (fuse.c) */
+        int v = n->op == OP_RELU6 ? n->id : x[0];
+        int dx = emit(ad, OP_ACT_DX, n, "dx", x[0], 2, (int[]){v, gy});
         graph_node(ad->g, dx)->p.act.fwd = n->op;
         contribute(ad, x[0], dx);
         break;

@@ -90,8 +90,13 @@ int fold_batchnorms(Model *m)
         if (p->op != OP_CONV || fixed[p->id] || p->epi.add >= 0 || p->epi.act >= 0 || p->bn_fold >= 0 ||
             only_reader(g, p->id, inf) != b)
             continue;
-        Node *a = fixed[i] ? NULL : only_reader(g, i, inf);
-        if (a && (!fuse_activation(a->op) || a->nin != 1 || a->shuf_out || a->fused_into >= 0))
+        /* a batchnorm that took its activation (fuse.c) hands it to P */
+        NETC_ASSERT(b->epi.add < 0);
+        Node *a = b->epi.act >= 0 ? g->node[b->epi.act] : fixed[i] ? NULL : only_reader(g, i, inf);
+        if (b->epi.act >= 0 && a->shuf_out)
+            continue;
+        if (a && b->epi.act < 0 &&
+            (!fuse_activation(a->op) || a->nin != 1 || a->shuf_out || a->fused_into >= 0))
             a = NULL;
         long weights = shape_numel(&graph_node(g, p->in[1])->shape);
         if (weights > shape_numel(&p->shape) * (a ? 2 : 1))

@@ -3,9 +3,11 @@
  *
  * Needs: a verified graph, forward and backward (autodiff has run).
  * Provides: fuse_epilogues.  A producer P (conv, dense, conv_dx, dense_dx,
- * and maxpool_dx: the gradient of a pooled activation, relu -> maxpool,
- * is the pooling gradient's epilogue) takes into its kernel's stores, in
- * this order (Node.epi):
+ * maxpool_dx: the gradient of a pooled activation, relu -> maxpool, is the
+ * pooling gradient's epilogue; and batchnorm, whose normalising pass in
+ * training takes the activation after it, and which in inference hands it
+ * to the conv it folds into) takes into its kernel's stores, in this order
+ * (Node.epi):
  *   add   an add(P, r) of two values of P's shape, r computed before P
  *         (a residual connection, or the sum of two gradients);
  *   act   an element-wise activation of the value so far (relu, tanh,
@@ -21,14 +23,16 @@
  * Not fused: a value the program's interface binds (a network output, the
  * loss, a gradient or next state an entry returns), a gradient whose y or
  * x is P itself or is computed after P, an add of more than two values or
- * with broadcasting.
+ * with broadcasting, an add into a batchnorm (see fuse_add), an
+ * activation after a batchnorm that a channel shuffle reads (the shuffle
+ * folds into the activation's stores instead, fold_shuffle.c).
  *
  * In training graphs the forward activations whose gradient reads their
- * output (relu, tanh, sigmoid) fuse: a conv's or dense layer's gradients
- * read its input and dy, never its own output.  The others' gradient
- * (act_dx) reads their input, P's own value, so P has two readers and
- * only inference graphs fuse them; their gradients fuse into the conv_dx
- * before them either way.
+ * output (relu, tanh, sigmoid, relu6) fuse: a conv's or dense layer's
+ * gradients read its input and dy, never its own output.  The others'
+ * gradient (act_dx) reads their input, P's own value, so P has two readers
+ * and only inference graphs fuse them; their gradients fuse into the
+ * conv_dx before them either way.
  *
  *   before:  %12 = conv(%7, %10, %11) "b" [N, 8, 28, 28]
  *            %13 = add(%12, %6) "add1" [N, 8, 28, 28]
@@ -47,7 +51,8 @@
 
 bool fuse_producer(Op op)
 {
-    return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX || op == OP_MAXPOOL_DX;
+    return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX ||
+           op == OP_MAXPOOL_DX || op == OP_BATCHNORM;
 }
 
 bool fuse_activation(Op op)
@@ -111,12 +116,28 @@ static bool fuse_add(Fuse *F, Node *f)
     int pi = f->in[0] > f->in[1] ? f->in[0] : f->in[1];
     int r = f->in[0] + f->in[1] - pi;
     Node *p = F->g->node[pi];
-    if (!takes(F, pi, f) || p->epi.add >= 0 || !shape_eq(&F->g->node[r]->shape, &f->shape))
+    /* not into a batchnorm: in inference it folds into the conv before it,
+     * which takes only its activation (fold_bn.c), and a batchnorm kept
+     * for an add would round differently from the folded one */
+    if (!takes(F, pi, f) || p->epi.add >= 0 || p->op == OP_BATCHNORM ||
+        !shape_eq(&F->g->node[r]->shape, &f->shape))
         return false;
     p->epi.add = f->id;
     append_input(F->g, p, r);
     fused(F, p, f);
     return true;
+}
+
+/* Whether a channel shuffle reads value id: shuffle folding (fold_shuffle.c)
+ * makes an activation's kernel store in the shuffled order, which a
+ * batchnorm's kernel does not do, so such an activation keeps its kernel. */
+static bool read_by_shuffle(const Graph *g, int id)
+{
+    for (int i = id + 1; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i]->nin; j++)
+            if (g->node[i]->in[j] == id && shuffle_groups_of(g->node[i]) > 0)
+                return true;
+    return false;
 }
 
 static bool fuse_act(Fuse *F, Node *f)
@@ -125,6 +146,8 @@ static bool fuse_act(Fuse *F, Node *f)
         if (f->nin != 1 || !takes(F, f->in[0], f))
             return false;
         Node *p = F->g->node[f->in[0]];
+        if (p->op == OP_BATCHNORM && read_by_shuffle(F->g, f->id))
+            return false;
         p->epi.act = f->id;
         fused(F, p, f);
         return true;

@@ -601,7 +601,7 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
         stand_in = *n;
         stand_in_inputs[0] = n->in[0];
         stand_in_inputs[1] = n->in[1];
-        stand_in_inputs[2] = bn->in[bn->nin - 2];
+        stand_in_inputs[2] = bn->in[node_own_nin(bn) - 2];
         stand_in.in = stand_in_inputs;
         stand_in.nin = 3;
         NETC_ASSERT(n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);

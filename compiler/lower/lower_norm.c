@@ -219,7 +219,11 @@ void lower_batchnorm(Lower *L)
     Stmt *r = p;
     Expr *i = chan_elems(L, &r, c, C, S);
     Expr *y = fmul(L, fsub(L, lload(L, X, i), st.mean), scale);
-    lstore(L, r, Y, i, q->affine ? fadd(L, y, lload(L, B, c)) : y, false);
+    if (q->affine)
+        y = fadd(L, y, lload(L, B, c));
+    /* a fused residual add and activation (fuse.c) at the store */
+    lstore(L, r, Y, i, L->epi ? lepi(L, r, L->epi, y, i) : y, false);
+    L->epi_done = true;
 }
 
 long lower_bn_fold_bias_at(const Graph *g, int layer)
@@ -250,8 +254,8 @@ void lower_batchnorm_fold(Lower *L)
     int B = layer->nin == 3 ? lbuf(L, "b", layer->in[2], false) : -1;
     int G = q->affine ? lbuf(L, "weight", bn->in[1], false) : -1;
     int BE = q->affine ? lbuf(L, "bias", bn->in[2], false) : -1;
-    int RM = lbuf(L, "running_mean", bn->in[bn->nin - 2], false);
-    int RV = lbuf(L, "running_var", bn->in[bn->nin - 1], false);
+    int RM = lbuf(L, "running_mean", bn->in[node_own_nin(bn) - 2], false);
+    int RV = lbuf(L, "running_var", bn->in[node_own_nin(bn) - 1], false);
     Stmt *p = L->k->body;
     Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, C));
     Expr *inv = inv_std(L, p, lload(L, RV, c));
