@@ -13,10 +13,13 @@
  * depthwise convolutions too: w' scales each output channel's filter).  An
  * activation A that fuse.c could fuse (relu, tanh, sigmoid) and that is
  * B's only reader then becomes P's epilogue as well, so conv -> bn -> relu
- * is one kernel.  The pass only records the group: P.bn_fold = B,
- * P.bn_epi = A (or -1), B.bn_into = A.bn_into = P.  Training entries
- * (train, grad) keep B as it is: it normalises with batch statistics
- * there, and P, B and A keep their own kernels.  A dense layer never
+ * is one kernel; so does the epilogue fuse.c gave B (its activation, or a
+ * residual add and the activation after it, whose other operand is then
+ * read by P's kernel and must be computed before P), so a ResNet block's
+ * conv -> bn -> add -> relu is one kernel too.  The pass only records the
+ * group: P.bn_fold = B, P.bn_epi = A (or -1), B.bn_into = A.bn_into = P.
+ * Training entries (train, grad) keep B as it is: it normalises with
+ * batch statistics there, with B's epilogue in its kernel.  A dense layer never
  * qualifies: batchnorm normalises axis 0 of a value of rank 2 or more,
  * and a dense layer's weight works on the last axis, the same for every
  * index of axis 0.
@@ -90,8 +93,11 @@ int fold_batchnorms(Model *m)
         if (p->op != OP_CONV || fixed[p->id] || p->epi.add >= 0 || p->epi.act >= 0 || p->bn_fold >= 0 ||
             only_reader(g, p->id, inf) != b)
             continue;
-        /* a batchnorm that took its activation (fuse.c) hands it to P */
-        NETC_ASSERT(b->epi.add < 0);
+        /* a batchnorm that took a residual add and its activation (fuse.c)
+         * hands them to P, whose kernel then reads the add's other operand:
+         * it must be computed before P */
+        if (b->epi.add >= 0 && b->in[node_own_nin(b)] > p->id)
+            continue;
         Node *a = b->epi.act >= 0 ? g->node[b->epi.act] : fixed[i] ? NULL : only_reader(g, i, inf);
         if (b->epi.act >= 0 && a->shuf_out)
             continue;

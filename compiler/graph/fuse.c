@@ -5,9 +5,9 @@
  * Provides: fuse_epilogues.  A producer P (conv, dense, conv_dx, dense_dx,
  * maxpool_dx: the gradient of a pooled activation, relu -> maxpool, is the
  * pooling gradient's epilogue; and batchnorm, whose normalising pass in
- * training takes the activation after it, and which in inference hands it
- * to the conv it folds into) takes into its kernel's stores, in this order
- * (Node.epi):
+ * training takes a residual add and the activation after it, and which in
+ * inference hands them to the conv it folds into, fold_bn.c) takes into
+ * its kernel's stores, in this order (Node.epi):
  *   add   an add(P, r) of two values of P's shape, r computed before P
  *         (a residual connection, or the sum of two gradients);
  *   act   an element-wise activation of the value so far (relu, tanh,
@@ -23,9 +23,9 @@
  * Not fused: a value the program's interface binds (a network output, the
  * loss, a gradient or next state an entry returns), a gradient whose y or
  * x is P itself or is computed after P, an add of more than two values or
- * with broadcasting, an add into a batchnorm (see fuse_add), an
- * activation after a batchnorm that a channel shuffle reads (the shuffle
- * folds into the activation's stores instead, fold_shuffle.c).
+ * with broadcasting, an activation after a batchnorm that a channel
+ * shuffle reads (the shuffle folds into the activation's stores instead,
+ * fold_shuffle.c).
  *
  * In training graphs the forward activations whose gradient reads their
  * output (relu, tanh, sigmoid, relu6) fuse: a conv's or dense layer's
@@ -116,11 +116,7 @@ static bool fuse_add(Fuse *F, Node *f)
     int pi = f->in[0] > f->in[1] ? f->in[0] : f->in[1];
     int r = f->in[0] + f->in[1] - pi;
     Node *p = F->g->node[pi];
-    /* not into a batchnorm: in inference it folds into the conv before it,
-     * which takes only its activation (fold_bn.c), and a batchnorm kept
-     * for an add would round differently from the folded one */
-    if (!takes(F, pi, f) || p->epi.add >= 0 || p->op == OP_BATCHNORM ||
-        !shape_eq(&F->g->node[r]->shape, &f->shape))
+    if (!takes(F, pi, f) || p->epi.add >= 0 || !shape_eq(&F->g->node[r]->shape, &f->shape))
         return false;
     p->epi.add = f->id;
     append_input(F->g, p, r);

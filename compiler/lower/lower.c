@@ -594,19 +594,27 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
         return L.k;
     }
     Node stand_in;
-    int stand_in_inputs[3];
+    int stand_in_inputs[3 + 2];
     bool folded = !training && n->bn_fold >= 0;
+    int host = id; /* the node whose value the epilogue's add reads */
     if (folded) {
+        /* the batchnorm's own epilogue (fuse.c: a residual add, its
+         * activation, with the add's operand appended to its inputs), or
+         * the activation after it (fold_bn.c) */
         const Node *bn = graph_node(m->g, n->bn_fold);
+        int own = node_own_nin(bn);
         stand_in = *n;
         stand_in_inputs[0] = n->in[0];
         stand_in_inputs[1] = n->in[1];
-        stand_in_inputs[2] = bn->in[node_own_nin(bn) - 2];
+        stand_in_inputs[2] = bn->in[own - 2];
+        NETC_ASSERT(bn->epi.nin <= 2 && n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);
+        for (int j = 0; j < bn->epi.nin; j++)
+            stand_in_inputs[3 + j] = bn->in[own + j];
         stand_in.in = stand_in_inputs;
-        stand_in.nin = 3;
-        NETC_ASSERT(n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);
-        stand_in.epi = (Epilogue){-1, n->bn_epi, 0}; /* relu, tanh or sigmoid: no operand */
+        stand_in.nin = 3 + bn->epi.nin;
+        stand_in.epi = bn->epi.add >= 0 || bn->epi.act >= 0 ? bn->epi : (Epilogue){-1, n->bn_epi, 0};
         stand_in.p.conv.bias = true;
+        host = bn->id;
         n = &stand_in;
     }
     training &= (op_flags(n->op) & OPF_MODE) != 0;
@@ -615,7 +623,7 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
     int eb = 1 + node_own_nin(n);
     if (n->epi.add >= 0) {
         epi.res = eb++;
-        epi.res_first = graph_node(m->g, n->epi.add)->in[0] != id;
+        epi.res_first = graph_node(m->g, n->epi.add)->in[0] != host;
     }
     if (n->epi.act >= 0) {
         epi.act = graph_node(m->g, n->epi.act);

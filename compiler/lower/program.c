@@ -456,7 +456,7 @@ static Loc *fold_args(Program *p, const Kernel *fold, int layer, Loc wb, const L
     fargs[nf++] = wb;
     for (int j = 1; j < n->nin; j++)
         fargs[nf++] = loc[n->in[j]];
-    for (int j = 1; j < bn->nin; j++)
+    for (int j = 1; j < node_own_nin(bn); j++) /* not its epilogue's operands */
         fargs[nf++] = loc[bn->in[j]];
     NETC_ASSERT(nf == fold->nbuf);
     return fargs;
@@ -581,14 +581,27 @@ static Loc *half_args(Arena *a, const Kernel *h, const int *h_buf, const Loc *ar
     return ha;
 }
 
+/* Input j of the node whose batchnorm's epilogue a folded layer's kernel
+ * applies (lower.c): its buffer 4 + j, the operand fuse.c appended to the
+ * batchnorm's inputs. */
+static int fold_epi_input(const Graph *g, int layer, int j)
+{
+    const Node *bn = graph_node(g, graph_node(g, layer)->bn_fold);
+    NETC_ASSERT(j >= 0 && j < bn->epi.nin);
+    return bn->in[node_own_nin(bn) + j];
+}
+
 /* Where layer `id` reads buffer b (an input, 1 .. nin) in a prepared
  * entry: a folded batchnorm's w' and b' are prepared, the rest as loc. */
 static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc *loc)
 {
     const PrepNode *pn = &pp->node[id];
+    const Node *n = graph_node(p->m->g, id);
     if (pn->fold_off >= 0 && (b == 2 || b == 3))
         return prep_loc(pn->fold_off + (b == 3 ? lower_bn_fold_bias_at(p->m->g, id) : 0));
-    return loc[graph_node(p->m->g, id)->in[b - 1]];
+    if (n->bn_fold >= 0 && b >= 4)
+        return loc[fold_epi_input(p->m->g, id, b - 4)];
+    return loc[n->in[b - 1]];
 }
 
 /* In a prepared entry: moves node id's weight work into the prepare
@@ -916,6 +929,7 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
             for (int j = 0; j < n->nin; j++)
                 args[j + 1] = loc[n->in[j]];
             int nargs = n->nin + 1;
+            bool folded = fold[i] || (pp && pp->node[i].fold_off >= 0);
             if (fold[i]) {
                 NETC_ASSERT(k->nbuf >= 4);
                 args[2] = wb;
@@ -927,6 +941,9 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
                 args[3] = prep_input(p, pp, i, 3, loc);
                 nargs = 4;
             }
+            /* then the batchnorm's epilogue operands (a residual) */
+            for (int j = 0; folded && j < graph_node(g, n->bn_fold)->epi.nin; j++)
+                args[nargs++] = loc[fold_epi_input(g, i, j)];
             const PrepNode *pn = pp ? &pp->node[i + (v ? nn : 0)] : NULL;
             for (int b = nargs; b < k->nbuf; b++) {
                 if (pn && pn->split && !k->buf[b].scratch) { /* prepared weights */
