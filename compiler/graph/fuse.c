@@ -6,8 +6,10 @@
  * maxpool_dx: the gradient of a pooled activation, relu -> maxpool, is the
  * pooling gradient's epilogue; and batchnorm, whose normalising pass in
  * training takes a residual add and the activation after it, and which in
- * inference hands them to the conv it folds into, fold_bn.c) takes into
- * its kernel's stores, in this order (Node.epi):
+ * inference hands them to the conv it folds into, fold_bn.c; and slice,
+ * whose copy takes the gradient of the activation whose dy it is: the
+ * gradient of a concat is slices of dy) takes into its kernel's stores,
+ * in this order (Node.epi):
  *   add   an add(P, r) of two values of P's shape, r computed before P
  *         (a residual connection, or the sum of two gradients);
  *   act   an element-wise activation of the value so far (relu, tanh,
@@ -52,7 +54,7 @@
 bool fuse_producer(Op op)
 {
     return op == OP_CONV || op == OP_DENSE || op == OP_CONV_DX || op == OP_DENSE_DX ||
-           op == OP_MAXPOOL_DX || op == OP_BATCHNORM;
+           op == OP_MAXPOOL_DX || op == OP_BATCHNORM || op == OP_SLICE;
 }
 
 bool fuse_activation(Op op)

@@ -295,7 +295,7 @@ int node_own_nin(const Node *n);
 
 /* graph/fuse.c: what an epilogue may hold.  fuse_producer: the ops whose
  * kernels take an epilogue (conv, dense, conv_dx, dense_dx, maxpool_dx,
- * batchnorm);
+ * batchnorm, slice);
  * fuse_activation: the element-wise activations that are a function of
  * the value alone; fuse_activation_grad: the gradient of one of them,
  * (y or x, dy) -> dx. */

@@ -349,13 +349,22 @@ static Stmt *outer_loop(Lower *L, int outer, Expr **o)
     return p;
 }
 
-/* for i in [0, count): to[tb + i] = from[fb + i] (or 0 with from < 0) */
-static void copy_run(Lower *L, Stmt *p, int to, Expr *tb, int from, Expr *fb, int count)
+/* for i in [0, count): to[tb + i] = epi(from[fb + i]) (or 0 with from
+ * < 0; epi NULL: none), epi applied at to's index */
+static void copy_run_epi(Lower *L, Stmt *p, int to, Expr *tb, int from, Expr *fb, int count,
+                         const Epi *epi)
 {
     if (count <= 0)
         return;
     Expr *i = lfor_indep(L, &p, "i", li(L, 0), li(L, count));
-    lstore(L, p, to, ladd(L, tb, i), from < 0 ? lf(L, 0.0f) : lload(L, from, ladd(L, fb, i)), false);
+    Expr *ti = ladd(L, tb, i);
+    Expr *v = from < 0 ? lf(L, 0.0f) : lload(L, from, ladd(L, fb, i));
+    lstore(L, p, to, ti, epi ? lepi(L, p, epi, v, ti) : v, false);
+}
+
+static void copy_run(Lower *L, Stmt *p, int to, Expr *tb, int from, Expr *fb, int count)
+{
+    copy_run_epi(L, p, to, tb, from, fb, count, NULL);
 }
 
 /* Channel c of a value of C channels goes to channel (c % (C/g)) * g +
@@ -435,15 +444,18 @@ void lower_slice(Lower *L)
     NETC_ASSERT(!g || sp->axis == 0);
     Expr *o;
     Stmt *p = outer_loop(L, y.outer, &o);
+    /* a fused activation (or its gradient: a concat's gradient is slices
+     * of dy, graph/fuse.c) at the stores */
+    L->epi_done = true;
     if (g) {
         Expr *c = lfor_indep(L, &p, "c", li(L, 0), li(L, y.len));
         Expr *from = shuffled_from(L, ladd(L, c, li(L, sp->begin)), x.len, g);
-        copy_run(L, p, Y, lmad(L, o, y.len * y.inner, lmul(L, c, li(L, y.inner))), X,
-                 lmad(L, o, x.len * x.inner, lmul(L, from, li(L, x.inner))), y.inner);
+        copy_run_epi(L, p, Y, lmad(L, o, y.len * y.inner, lmul(L, c, li(L, y.inner))), X,
+                     lmad(L, o, x.len * x.inner, lmul(L, from, li(L, x.inner))), y.inner, L->epi);
         return;
     }
-    copy_run(L, p, Y, lmul(L, o, li(L, y.len * y.inner)), X,
-             lmad(L, o, x.len * x.inner, li(L, sp->begin * x.inner)), y.len * y.inner);
+    copy_run_epi(L, p, Y, lmul(L, o, li(L, y.len * y.inner)), X,
+                 lmad(L, o, x.len * x.inner, li(L, sp->begin * x.inner)), y.len * y.inner, L->epi);
 }
 
 /* dx [N*outer, C, inner]: dy [N*outer, begin:end, inner], 0 elsewhere */
