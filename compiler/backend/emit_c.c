@@ -399,25 +399,19 @@ static void put_c_expr(Buf *b, const Kernel *k, const Expr *e, int min)
         put_c_expr(b, k, e->a, wrap ? P_PRIMARY + 1 : P_UNARY);
         break;
     }
-    case X_SELECT:
-        if (sel_call(e)) {
-            buf_puts(b, e->t == T_I32 ? "netc_isel(" : "netc_fsel(");
-            put_c_expr(b, k, e->a, P_COND);
-            buf_puts(b, ", ");
-            put_c_expr(b, k, e->b, P_COND);
-            buf_puts(b, ", ");
-            put_c_expr(b, k, e->c, P_COND);
-            buf_puts(b, ")");
-            break;
-        }
-        buf_puts(b, "(");
-        put_c_expr(b, k, e->a, P_OR);
-        buf_puts(b, " ? ");
-        put_c_expr(b, k, e->b, P_OR);
-        buf_puts(b, " : ");
-        put_c_expr(b, k, e->c, P_OR);
+    case X_SELECT: {
+        /* netc_fsel(c, a, b) when an arm loads (sel_call), else (c ? a : b) */
+        bool call = sel_call(e);
+        int arg = call ? P_COND : P_OR;
+        buf_puts(b, !call ? "(" : e->t == T_I32 ? "netc_isel(" : "netc_fsel(");
+        put_c_expr(b, k, e->a, arg);
+        buf_puts(b, call ? ", " : " ? ");
+        put_c_expr(b, k, e->b, arg);
+        buf_puts(b, call ? ", " : " : ");
+        put_c_expr(b, k, e->c, arg);
         buf_puts(b, ")");
         break;
+    }
     default:
         if (op) {
             put_c_expr(b, k, e->a, p);

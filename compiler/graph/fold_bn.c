@@ -98,10 +98,10 @@ int fold_batchnorms(Model *m)
          * it must be computed before P */
         if (b->epi.add >= 0 && b->in[node_own_nin(b)] > p->id)
             continue;
-        Node *a = b->epi.act >= 0 ? g->node[b->epi.act] : fixed[i] ? NULL : only_reader(g, i, inf);
-        if (b->epi.act >= 0 && a->shuf_out)
-            continue;
-        if (a && b->epi.act < 0 &&
+        bool own_epi = b->epi.add >= 0 || b->epi.act >= 0;
+        Node *a = own_epi ? (b->epi.act >= 0 ? g->node[b->epi.act] : NULL)
+                          : fixed[i] ? NULL : only_reader(g, i, inf);
+        if (a && !own_epi &&
             (!fuse_activation(a->op) || a->nin != 1 || a->shuf_out || a->fused_into >= 0))
             a = NULL;
         long weights = shape_numel(&graph_node(g, p->in[1])->shape);
