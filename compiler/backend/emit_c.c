@@ -276,18 +276,20 @@ static void put_c_lane(Buf *b, const Kernel *k, const Expr *e, int min)
         put_c_lane(b, k, e->b, P_COND);
         buf_puts(b, ")");
         return;
-    case X_SELECT:
-        /* both sides are evaluated, as in the vector form */
-        buf_puts(b, sel_call(e) ? "netc_fsel(" : "(");
+    case X_SELECT: {
+        /* both sides are evaluated, as in the vector form (sel_call) */
+        bool call = sel_call(e);
+        buf_puts(b, call ? "netc_fsel(" : "(");
         put_c_lane(b, k, e->a->a, P_REL + 1);
         buf_puts(b, c_binop(e->a->k));
         put_c_lane(b, k, e->a->b, P_REL + 1);
-        buf_puts(b, sel_call(e) ? ", " : " ? ");
-        put_c_lane(b, k, e->b, sel_call(e) ? P_COND : P_OR);
-        buf_puts(b, sel_call(e) ? ", " : " : ");
-        put_c_lane(b, k, e->c, sel_call(e) ? P_COND : P_OR);
+        buf_puts(b, call ? ", " : " ? ");
+        put_c_lane(b, k, e->b, call ? P_COND : P_OR);
+        buf_puts(b, call ? ", " : " : ");
+        put_c_lane(b, k, e->c, call ? P_COND : P_OR);
         buf_puts(b, ")");
         return;
+    }
     default: {
         const char *op = c_binop(e->k);
         NETC_ASSERT(op);
