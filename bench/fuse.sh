@@ -6,7 +6,10 @@
 #   bench/fuse.sh [--build DIR] [--reps N] [--limit IMAGES] [--quick]
 #
 # The networks: examples/fmnist_cnn.net (conv + bias + relu, pooling,
-# dense) and examples/resnet_mini.net (ResNet blocks). Each program trains
+# dense), examples/resnet_mini.net (ResNet blocks), and the same two kinds
+# with batch norm: examples/fmnist_cnn_bn.net and
+# examples/zoo/small/resnet_small.net (conv -> bn -> relu, and a ResNet
+# block's bn -> add -> relu, which fuse into the batch norm). Each program trains
 # one epoch on the first --limit Fashion-MNIST images (default 10000),
 # --reps times (default 5), fused and unfused interleaved; the table gives
 # the median images/s, the ratio, and the arena sizes `info` reports (the
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
     --quick) reps=1; limit=640; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,10 +44,14 @@ if [ ! -x "$build/netc" ] || [ "$build" = build-bench ]; then
 fi
 echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-nets=(fmnist_cnn resnet_mini)
-for n in "${nets[@]}"; do
-  "$build/netc" build "examples/$n.net" -o "$out/$n-fused" > /dev/null
-  "$build/netc" build "examples/$n.net" -o "$out/$n-unfused" --no-fuse > /dev/null
+paths=(examples/fmnist_cnn.net examples/resnet_mini.net examples/fmnist_cnn_bn.net
+       examples/zoo/small/resnet_small.net)
+nets=()
+for f in "${paths[@]}"; do
+  n=$(basename "$f" .net)
+  nets+=("$n")
+  "$build/netc" build "$f" -o "$out/$n-fused" > /dev/null
+  "$build/netc" build "$f" -o "$out/$n-unfused" --no-fuse > /dev/null
 done
 
 # images/s of one run: the metrics line of its only epoch
