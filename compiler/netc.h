@@ -346,6 +346,11 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
  * folded weight w' (its weight's shape) and then, at this offset in floats
  * (w' rounded up to 16 floats), its folded bias b' [C]. */
 long lower_bn_fold_bias_at(const Graph *g, int layer);
+/* The inputs of conv `layer`'s kernel when a batchnorm is folded into it
+ * (inference): x, w (read as w'), the place of b', then the operands of
+ * the batchnorm's fused epilogue (a residual).  Returns their count. */
+#define LOWER_FOLD_INPUTS 5
+int lower_fold_inputs(const Graph *g, int layer, int in[LOWER_FOLD_INPUTS]);
 
 /* emit_c.c: writes DIR/<name>.c and DIR/<name>.h.  Returns false after
  * printing an error (e.g. an unwritable directory). */

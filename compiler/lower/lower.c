@@ -563,6 +563,19 @@ Kernel *lower_node_mode(Arena *a, const Model *m, const Sched *s, const Target *
     return lower_node_algo(a, m, s[id].algo, t, id, training);
 }
 
+int lower_fold_inputs(const Graph *g, int layer, int in[LOWER_FOLD_INPUTS])
+{
+    const Node *n = graph_node(g, layer), *bn = graph_node(g, n->bn_fold);
+    int own = node_own_nin(bn);
+    NETC_ASSERT(bn->epi.nin <= LOWER_FOLD_INPUTS - 3);
+    in[0] = n->in[0];
+    in[1] = n->in[1];
+    in[2] = bn->in[own - 2]; /* b' has running_mean's shape [C] */
+    for (int j = 0; j < bn->epi.nin; j++)
+        in[3 + j] = bn->in[own + j];
+    return 3 + bn->epi.nin;
+}
+
 Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, int id, bool training)
 {
     const Node *n = graph_node(m->g, id);
@@ -594,7 +607,7 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
         return L.k;
     }
     Node stand_in;
-    int stand_in_inputs[3 + 2];
+    int stand_in_inputs[LOWER_FOLD_INPUTS];
     bool folded = !training && n->bn_fold >= 0;
     int host = id; /* the node whose value the epilogue's add reads */
     if (folded) {
@@ -602,17 +615,13 @@ Kernel *lower_node_algo(Arena *a, const Model *m, Algo algo, const Target *t, in
          * activation, with the add's operand appended to its inputs), or
          * the activation after it (fold_bn.c) */
         const Node *bn = graph_node(m->g, n->bn_fold);
-        int own = node_own_nin(bn);
+        NETC_ASSERT(n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);
         stand_in = *n;
-        stand_in_inputs[0] = n->in[0];
-        stand_in_inputs[1] = n->in[1];
-        stand_in_inputs[2] = bn->in[own - 2];
-        NETC_ASSERT(bn->epi.nin <= 2 && n->epi.add < 0 && n->epi.act < 0 && n->epi.nin == 0);
-        for (int j = 0; j < bn->epi.nin; j++)
-            stand_in_inputs[3 + j] = bn->in[own + j];
         stand_in.in = stand_in_inputs;
-        stand_in.nin = 3 + bn->epi.nin;
-        stand_in.epi = bn->epi.add >= 0 || bn->epi.act >= 0 ? bn->epi : (Epilogue){-1, n->bn_epi, 0};
+        stand_in.nin = lower_fold_inputs(m->g, id, stand_in_inputs);
+        stand_in.epi = bn->epi;
+        if (bn->epi.add < 0 && bn->epi.act < 0)
+            stand_in.epi.act = n->bn_epi;
         stand_in.p.conv.bias = true;
         host = bn->id;
         n = &stand_in;

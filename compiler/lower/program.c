@@ -581,16 +581,6 @@ static Loc *half_args(Arena *a, const Kernel *h, const int *h_buf, const Loc *ar
     return ha;
 }
 
-/* Input j of the node whose batchnorm's epilogue a folded layer's kernel
- * applies (lower.c): its buffer 4 + j, the operand fuse.c appended to the
- * batchnorm's inputs. */
-static int fold_epi_input(const Graph *g, int layer, int j)
-{
-    const Node *bn = graph_node(g, graph_node(g, layer)->bn_fold);
-    NETC_ASSERT(j >= 0 && j < bn->epi.nin);
-    return bn->in[node_own_nin(bn) + j];
-}
-
 /* Where layer `id` reads buffer b (an input, 1 .. nin) in a prepared
  * entry: a folded batchnorm's w' and b' are prepared, the rest as loc. */
 static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc *loc)
@@ -599,8 +589,11 @@ static Loc prep_input(const Program *p, const Prep *pp, int id, int b, const Loc
     const Node *n = graph_node(p->m->g, id);
     if (pn->fold_off >= 0 && (b == 2 || b == 3))
         return prep_loc(pn->fold_off + (b == 3 ? lower_bn_fold_bias_at(p->m->g, id) : 0));
-    if (n->bn_fold >= 0 && b >= 4)
-        return loc[fold_epi_input(p->m->g, id, b - 4)];
+    if (n->bn_fold >= 0) {
+        int in[LOWER_FOLD_INPUTS];
+        NETC_ASSERT(b <= lower_fold_inputs(p->m->g, id, in));
+        return loc[in[b - 1]];
+    }
     return loc[n->in[b - 1]];
 }
 
@@ -926,24 +919,23 @@ static Entry build_entry(Program *p, Kernels *ks, const char *name, int nin, con
                 continue;
             Loc *args = arena_alloc(a, sizeof(Loc) * (size_t)k->nbuf);
             args[0] = loc[i];
-            for (int j = 0; j < n->nin; j++)
-                args[j + 1] = loc[n->in[j]];
-            int nargs = n->nin + 1;
+            /* a folded batchnorm's layer: lower_fold_inputs, w' and b' in
+             * place of w and its bias */
+            int fin[LOWER_FOLD_INPUTS];
             bool folded = fold[i] || (pp && pp->node[i].fold_off >= 0);
+            int nk = folded ? lower_fold_inputs(g, i, fin) : n->nin;
+            for (int j = 0; j < nk; j++)
+                args[j + 1] = loc[folded ? fin[j] : n->in[j]];
+            int nargs = nk + 1;
             if (fold[i]) {
                 NETC_ASSERT(k->nbuf >= 4);
                 args[2] = wb;
                 args[3] = wb;
                 args[3].off_fixed += lower_bn_fold_bias_at(g, i);
-                nargs = 4;
-            } else if (pp && pp->node[i].fold_off >= 0) {
+            } else if (folded) {
                 args[2] = prep_input(p, pp, i, 2, loc);
                 args[3] = prep_input(p, pp, i, 3, loc);
-                nargs = 4;
             }
-            /* then the batchnorm's epilogue operands (a residual) */
-            for (int j = 0; folded && j < graph_node(g, n->bn_fold)->epi.nin; j++)
-                args[nargs++] = loc[fold_epi_input(g, i, j)];
             const PrepNode *pn = pp ? &pp->node[i + (v ? nn : 0)] : NULL;
             for (int b = nargs; b < k->nbuf; b++) {
                 if (pn && pn->split && !k->buf[b].scratch) { /* prepared weights */
